@@ -1,0 +1,887 @@
+/**
+ * The workshop phase machine: one learner walking one phase's steps.
+ *
+ * Why a command vocabulary: a Durable Functions orchestration replays its code many times, so the
+ * machine must never *do* anything — it only says what should happen next, as named actions with
+ * params (`PhaseCommand`). The orchestration feeds events in with xstate's pure `transition()`,
+ * executes the returned commands (activities, timers, notifications) and feeds their outcomes back
+ * as events. Keeping the vocabulary small and explicit keeps that interpreter a dumb `switch`, and
+ * keeps every business rule (attempt limits, review rounds, timeboxes) here where it is tested.
+ *
+ * Design choices the vocabulary encodes:
+ * - No clock. Timeboxes are `startTimer` / `cancelTimer` commands with relative `dueInMs`; time
+ *   comes back as `TIMER_FIRED { id }`. Every arming of a timer gets a fresh id, so a timer that
+ *   fires after it was cancelled or re-armed (a race the orchestration cannot always win) or a
+ *   duplicated delivery is recognisably stale and ignored. `EXTEND` never reschedules: it records a
+ *   deferral, and when the old timer fires the machine re-arms it for the deferred amount, so the
+ *   deadline moves exactly `minutes` later without the machine ever knowing what time it is.
+ * - Idempotency keys are in the params. `attempt` numbers only ever grow for a step (even across
+ *   RESUME), so `(instance, stepId, attempt)` names one provisioning, one validation run or one
+ *   prompt, and an activity retried by the runtime does not repeat a side effect.
+ * - Late and duplicate events are ignored, not errors: learner, system and instructor events carry
+ *   the `stepId` (and `attempt` or review `round`) they answer, and a guard drops anything that is
+ *   not about what the machine is waiting for right now.
+ * - `checkpoint` appears at most once per `transition()` call, after the commands that the new
+ *   snapshot assumes were issued; it means "persist the snapshot returned with this batch".
+ * - The phase definition is copied into context at start, so a persisted snapshot is
+ *   self-contained: restoring it does not depend on the scenario pack being unchanged.
+ */
+import { and, assertEvent, assign, enqueueActions, setup } from 'xstate';
+import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
+import { declared, toCommands, type ParamsOf } from './commands.js';
+
+// ---------------------------------------------------------------------------------------------
+// Definition (input)
+
+export type PhaseName = 'requirements' | 'design' | 'implementation' | 'validation';
+export type StepKind = 'question' | 'task' | 'deliverable' | 'provision' | 'validate' | 'review';
+
+export interface PhaseStepDef {
+  readonly id: string;
+  readonly kind: StepKind;
+  /** Learner-facing time budget for the whole step; omitted or <= 0 means no timebox. */
+  readonly timeboxMinutes?: number;
+  /** `validate` steps: validation runs allowed before the phase fails (default 3). */
+  readonly maxAttempts?: number;
+  /** Whether the learner may RESUME this step after it failed, without the instructor. */
+  readonly selfResume?: boolean;
+}
+
+export interface PhaseDef {
+  readonly phase: PhaseName;
+  readonly steps: readonly PhaseStepDef[];
+}
+
+export const DEFAULT_MAX_VALIDATION_ATTEMPTS = 3;
+/** The nudge goes out when this share of the timebox is left (i.e. at 80 %). */
+export const TIMEBOX_WARNING_SHARE_LEFT = 0.2;
+const MS_PER_MINUTE = 60_000;
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+export interface Deliverable {
+  readonly name: string;
+  readonly uri: string;
+}
+
+export interface CheckResult {
+  readonly checkId: string;
+  readonly passed: boolean;
+  readonly message?: string;
+  /** Shown to the learner when the check failed and another attempt is allowed. */
+  readonly hint?: string;
+}
+
+export type ResumeFrom = 'start' | 'failedStep';
+export type Actor = 'instructor' | 'learner';
+
+export type PhaseEvent =
+  // learner
+  | { type: 'ANSWER'; stepId: string; answer: string }
+  | { type: 'DONE'; stepId: string }
+  | { type: 'SUBMIT'; stepId: string; deliverable: Deliverable }
+  | { type: 'HELP'; message: string }
+  // activities (results of provision / validate commands)
+  | { type: 'PROVISION_SUCCEEDED'; stepId: string; attempt: number }
+  | { type: 'PROVISION_FAILED'; stepId: string; attempt: number; message: string }
+  | { type: 'VALIDATION_PASSED'; stepId: string; attempt: number; checks: readonly CheckResult[] }
+  | { type: 'VALIDATION_FAILED'; stepId: string; attempt: number; checks: readonly CheckResult[] }
+  // durable timers (results of startTimer commands)
+  | { type: 'TIMER_FIRED'; id: string }
+  // instructor
+  | { type: 'REVIEW_APPROVED'; stepId: string; round: number; comment?: string }
+  | { type: 'REVIEW_CHANGES_REQUESTED'; stepId: string; round: number; comment: string }
+  | { type: 'HELP_ANSWERED'; answer: string }
+  | { type: 'RESUME'; from: ResumeFrom; by: Actor }
+  | { type: 'SKIP'; reason?: string }
+  | { type: 'EXTEND'; minutes: number };
+
+// ---------------------------------------------------------------------------------------------
+// Commands (the declared actions an orchestration executes)
+
+export type PromptKind = 'question' | 'task' | 'deliverable';
+
+export interface PhaseFailure {
+  readonly kind: 'provision' | 'validation' | 'timebox';
+  readonly stepId: string;
+  readonly message: string;
+  /** Copied from the step definition so the journey can decide without the phase definition. */
+  readonly learnerMayResume: boolean;
+}
+
+export type InstructorNotice =
+  | { reason: 'help'; stepId: string | null; message: string; helpCount: number }
+  | { reason: 'review'; stepId: string; round: number; deliverables: Record<string, Deliverable[]> }
+  | { reason: 'failed'; failure: PhaseFailure }
+  | { reason: 'stuck'; stepId: string; msLeft: number };
+
+export type LearnerNotice =
+  | { reason: 'helpAnswered'; answer: string }
+  | { reason: 'timeboxWarning'; stepId: string; msLeft: number }
+  | { reason: 'timeboxExtended'; stepId: string; minutes: number }
+  | { reason: 'changesRequested'; stepId: string; round: number; comment: string }
+  | { reason: 'failed'; failure: PhaseFailure }
+  | { reason: 'skipped'; message: string | null };
+
+export type PhaseCommand =
+  | { type: 'prompt'; params: { stepId: string; kind: PromptKind; attempt: number } }
+  | { type: 'provision'; params: { stepId: string; attempt: number } }
+  | { type: 'validate'; params: { stepId: string; attempt: number } }
+  | { type: 'startTimer'; params: { id: string; dueInMs: number } }
+  | { type: 'cancelTimer'; params: { id: string } }
+  | { type: 'hint'; params: { stepId: string; checkId: string; hint: string } }
+  | { type: 'notifyInstructor'; params: InstructorNotice }
+  | { type: 'notifyLearner'; params: LearnerNotice }
+  | { type: 'checkpoint'; params?: undefined };
+
+export type PhaseCommandType = PhaseCommand['type'];
+
+export const PHASE_COMMAND_TYPES: ReadonlySet<PhaseCommandType> = new Set<PhaseCommandType>([
+  'prompt',
+  'provision',
+  'validate',
+  'startTimer',
+  'cancelTimer',
+  'hint',
+  'notifyInstructor',
+  'notifyLearner',
+  'checkpoint',
+]);
+
+type P<K extends PhaseCommandType> = ParamsOf<PhaseCommand, K>;
+
+const commandActions = {
+  prompt: declared<P<'prompt'>>(),
+  provision: declared<P<'provision'>>(),
+  validate: declared<P<'validate'>>(),
+  startTimer: declared<P<'startTimer'>>(),
+  cancelTimer: declared<P<'cancelTimer'>>(),
+  hint: declared<P<'hint'>>(),
+  notifyInstructor: declared<P<'notifyInstructor'>>(),
+  notifyLearner: declared<P<'notifyLearner'>>(),
+  checkpoint: declared<undefined>(),
+} satisfies { [K in PhaseCommandType]: (args: unknown, params: P<K>) => void };
+
+// ---------------------------------------------------------------------------------------------
+// Context and output
+
+export interface ValidationRecord {
+  readonly attempt: number;
+  readonly passed: boolean;
+  readonly checks: readonly CheckResult[];
+}
+
+export interface ReviewRecord {
+  readonly round: number;
+  readonly decision: 'approved' | 'changesRequested';
+  readonly comment: string | null;
+}
+
+/** The timebox of the current step (after the step ends: of the last step, disarmed). */
+export interface StepTimebox {
+  readonly stepId: string;
+  readonly totalMs: number;
+  /** How long before expiry the nudge goes out. */
+  readonly warnLeadMs: number;
+  /** Armed warning timer, or null once it fired or the step ended. */
+  readonly warnId: string | null;
+  /** Armed expiry timer, or null once the step ended. */
+  readonly expireId: string | null;
+  /** Extension not yet applied to the armed warning / expiry timer. */
+  readonly warnDeferMs: number;
+  readonly expireDeferMs: number;
+  readonly extendedMinutes: number;
+}
+
+export interface PhaseContext {
+  readonly phase: PhaseName;
+  readonly steps: readonly PhaseStepDef[];
+  /** Index into `steps`; equals `steps.length` once every step is done. */
+  readonly stepIndex: number;
+  readonly answers: Record<string, string>;
+  /** Every submission per step, oldest first (resubmissions after review land on the review step). */
+  readonly deliverables: Record<string, Deliverable[]>;
+  /** Monotonic per step: prompts, provisioning runs, validation runs or review rounds. */
+  readonly attempts: Record<string, number>;
+  /** `validate` steps: the attempt number after which validation counts as failed. */
+  readonly attemptLimit: Record<string, number>;
+  readonly validations: Record<string, ValidationRecord[]>;
+  readonly reviews: Record<string, ReviewRecord[]>;
+  readonly helpCount: number;
+  readonly helpPending: { readonly stepId: string | null; readonly message: string } | null;
+  /** Source of unique timer ids. */
+  readonly timerSeq: number;
+  readonly timebox: StepTimebox | null;
+  readonly failure: PhaseFailure | null;
+  readonly skipReason: string | null;
+  readonly skipped: boolean;
+}
+
+export interface PhaseResult {
+  readonly phase: PhaseName;
+  readonly status: 'passed' | 'skipped';
+  readonly skipReason: string | null;
+  readonly answers: Record<string, string>;
+  readonly deliverables: Record<string, Deliverable[]>;
+  readonly attempts: Record<string, number>;
+  readonly validations: Record<string, ValidationRecord[]>;
+  readonly reviews: Record<string, ReviewRecord[]>;
+  readonly helpCount: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure helpers
+
+function currentStep(context: PhaseContext): PhaseStepDef | undefined {
+  return context.steps[context.stepIndex];
+}
+
+/** The current step; only called from states that exist because there is one. */
+function stepOf(context: PhaseContext): PhaseStepDef {
+  const step = currentStep(context);
+  if (!step) {
+    throw new Error(
+      `phase "${context.phase}": no step at index ${context.stepIndex} of ${context.steps.length}; ` +
+        'a step state was entered after the last step (machine bug)',
+    );
+  }
+  return step;
+}
+
+function attemptOf(context: PhaseContext): number {
+  return context.attempts[stepOf(context).id] ?? 0;
+}
+
+function bump(record: Record<string, number>, key: string): Record<string, number> {
+  return { ...record, [key]: (record[key] ?? 0) + 1 };
+}
+
+function append<T>(record: Record<string, T[]>, key: string, item: T): Record<string, T[]> {
+  return { ...record, [key]: [...(record[key] ?? []), item] };
+}
+
+/** `starting` only routes question / task / deliverable steps to the learner prompt. */
+function promptKind(step: PhaseStepDef): PromptKind {
+  if (step.kind === 'question' || step.kind === 'task' || step.kind === 'deliverable') return step.kind;
+  throw new Error(`phase step "${step.id}" is a ${step.kind} step and has no learner prompt (machine bug)`);
+}
+
+function eventStepId(event: PhaseEvent): string | undefined {
+  return 'stepId' in event ? event.stepId : undefined;
+}
+
+function timerIds(stepId: string, seq: number): { warnId: string; expireId: string } {
+  return { warnId: `${stepId}:warn:${seq}`, expireId: `${stepId}:expire:${seq}` };
+}
+
+function failureFor(context: PhaseContext, event: PhaseEvent): PhaseFailure {
+  const step = stepOf(context);
+  const learnerMayResume = step.selfResume === true;
+  switch (event.type) {
+    case 'PROVISION_FAILED':
+      return { kind: 'provision', stepId: step.id, learnerMayResume, message: event.message };
+    case 'VALIDATION_FAILED': {
+      const failed = event.checks.filter((c) => !c.passed).map((c) => c.checkId);
+      return {
+        kind: 'validation',
+        stepId: step.id,
+        learnerMayResume,
+        message:
+          `validation of step "${step.id}" failed on attempt ${event.attempt} of ${context.attemptLimit[step.id] ?? event.attempt}` +
+          (failed.length ? `; failing checks: ${failed.join(', ')}` : ''),
+      };
+    }
+    case 'TIMER_FIRED': {
+      const minutes = (step.timeboxMinutes ?? 0) + (context.timebox?.extendedMinutes ?? 0);
+      return {
+        kind: 'timebox',
+        stepId: step.id,
+        learnerMayResume,
+        message: `timebox of ${minutes} min for step "${step.id}" expired`,
+      };
+    }
+    default:
+      throw new Error(`phase "${context.phase}": ${event.type} does not fail a phase (machine bug)`);
+  }
+}
+
+export function phaseResult(context: PhaseContext): PhaseResult {
+  return {
+    phase: context.phase,
+    status: context.skipped ? 'skipped' : 'passed',
+    skipReason: context.skipReason,
+    answers: context.answers,
+    deliverables: context.deliverables,
+    attempts: context.attempts,
+    validations: context.validations,
+    reviews: context.reviews,
+    helpCount: context.helpCount,
+  };
+}
+
+function initialContext(def: PhaseDef): PhaseContext {
+  return {
+    phase: def.phase,
+    steps: def.steps.map((s) => ({ ...s })),
+    stepIndex: 0,
+    answers: {},
+    deliverables: {},
+    attempts: {},
+    attemptLimit: {},
+    validations: {},
+    reviews: {},
+    helpCount: 0,
+    helpPending: null,
+    timerSeq: 0,
+    timebox: null,
+    failure: null,
+    skipReason: null,
+    skipped: false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine
+
+const ROUTING = '#phase.running.step.routing';
+
+function stepIs<const K extends readonly StepKind[]>(...kinds: K) {
+  return { type: 'currentStepIs', params: { kinds } } as const;
+}
+
+export const phaseMachine = setup({
+  types: {
+    context: {} as PhaseContext,
+    events: {} as PhaseEvent,
+    input: {} as PhaseDef,
+    output: {} as PhaseResult,
+  },
+  actions: {
+    ...commandActions,
+
+    countAttempt: assign(({ context }) => ({ attempts: bump(context.attempts, stepOf(context).id) })),
+    grantValidationAttempts: assign(({ context }) => {
+      const step = stepOf(context);
+      const allowed = step.maxAttempts ?? DEFAULT_MAX_VALIDATION_ATTEMPTS;
+      return { attemptLimit: { ...context.attemptLimit, [step.id]: attemptOf(context) + allowed } };
+    }),
+    advanceStep: assign(({ context }) => ({ stepIndex: context.stepIndex + 1 })),
+    recordAnswer: assign(({ context, event }) => {
+      assertEvent(event, 'ANSWER');
+      return { answers: { ...context.answers, [event.stepId]: event.answer } };
+    }),
+    recordDeliverable: assign(({ context, event }) => {
+      assertEvent(event, 'SUBMIT');
+      return { deliverables: append(context.deliverables, event.stepId, { ...event.deliverable }) };
+    }),
+    recordValidation: assign(({ context, event }) => {
+      assertEvent(event, ['VALIDATION_PASSED', 'VALIDATION_FAILED']);
+      const record: ValidationRecord = {
+        attempt: event.attempt,
+        passed: event.type === 'VALIDATION_PASSED',
+        checks: event.checks.map((c) => ({ ...c })),
+      };
+      return { validations: append(context.validations, event.stepId, record) };
+    }),
+    recordReview: assign(({ context, event }) => {
+      assertEvent(event, ['REVIEW_APPROVED', 'REVIEW_CHANGES_REQUESTED']);
+      const record: ReviewRecord = {
+        round: event.round,
+        decision: event.type === 'REVIEW_APPROVED' ? 'approved' : 'changesRequested',
+        comment: event.comment ?? null,
+      };
+      return { reviews: append(context.reviews, event.stepId, record) };
+    }),
+    recordHelpRequest: assign(({ context, event }) => {
+      assertEvent(event, 'HELP');
+      return {
+        helpCount: context.helpCount + 1,
+        helpPending: { stepId: currentStep(context)?.id ?? null, message: event.message },
+      };
+    }),
+    clearHelp: assign({ helpPending: null }),
+    recordFailure: assign(({ context, event }) => ({ failure: failureFor(context, event) })),
+    clearFailure: assign({ failure: null }),
+    restartFromFirstStep: assign({ stepIndex: 0 }),
+    markSkipped: assign(({ event }) => {
+      assertEvent(event, 'SKIP');
+      return { skipped: true, skipReason: event.reason ?? null };
+    }),
+
+    /** Arms the warning and expiry timers when a step with a timebox starts. */
+    startTimebox: enqueueActions(({ context, enqueue }) => {
+      const step = stepOf(context);
+      const minutes = step.timeboxMinutes ?? 0;
+      if (minutes <= 0) {
+        enqueue.assign({ timebox: null });
+        return;
+      }
+      const seq = context.timerSeq + 1;
+      const { warnId, expireId } = timerIds(step.id, seq);
+      const totalMs = Math.round(minutes * MS_PER_MINUTE);
+      const warnLeadMs = Math.round(totalMs * TIMEBOX_WARNING_SHARE_LEFT);
+      const timebox: StepTimebox = {
+        stepId: step.id,
+        totalMs,
+        warnLeadMs,
+        warnId,
+        expireId,
+        warnDeferMs: 0,
+        expireDeferMs: 0,
+        extendedMinutes: 0,
+      };
+      enqueue.assign({ timerSeq: seq, timebox });
+      enqueue({ type: 'startTimer', params: { id: warnId, dueInMs: totalMs - warnLeadMs } });
+      enqueue({ type: 'startTimer', params: { id: expireId, dueInMs: totalMs } });
+    }),
+    /**
+     * Cancels whatever is still armed when the step ends, except the timer that just fired. The
+     * disarmed record stays (a timebox failure is worded from it; exit runs before the failure
+     * is recorded) until the next step replaces it.
+     */
+    cancelTimebox: enqueueActions(({ context, event, enqueue }) => {
+      const timebox = context.timebox;
+      if (!timebox) return;
+      const justFired = event.type === 'TIMER_FIRED' ? event.id : null;
+      for (const id of [timebox.warnId, timebox.expireId]) {
+        if (id !== null && id !== justFired) enqueue({ type: 'cancelTimer', params: { id } });
+      }
+      enqueue.assign({ timebox: { ...timebox, warnId: null, expireId: null } });
+    }),
+    /** The warning fired but the step was extended meanwhile: push the warning out. */
+    rearmWarning: enqueueActions(({ context, enqueue }) => {
+      const timebox = context.timebox;
+      if (!timebox) return;
+      const seq = context.timerSeq + 1;
+      const { warnId } = timerIds(timebox.stepId, seq);
+      enqueue.assign({ timerSeq: seq, timebox: { ...timebox, warnId, warnDeferMs: 0 } });
+      enqueue({ type: 'startTimer', params: { id: warnId, dueInMs: timebox.warnDeferMs } });
+    }),
+    /**
+     * The deadline was reached but the step was extended meanwhile: push the expiry out, and if
+     * the learner was already nudged, nudge again when the same share of time is left.
+     */
+    rearmExpiry: enqueueActions(({ context, enqueue }) => {
+      const timebox = context.timebox;
+      if (!timebox) return;
+      let seq = context.timerSeq + 1;
+      const expireId = timerIds(timebox.stepId, seq).expireId;
+      let warnId = timebox.warnId;
+      enqueue({ type: 'startTimer', params: { id: expireId, dueInMs: timebox.expireDeferMs } });
+      if (warnId === null && timebox.expireDeferMs > timebox.warnLeadMs) {
+        seq += 1;
+        warnId = timerIds(timebox.stepId, seq).warnId;
+        enqueue({
+          type: 'startTimer',
+          params: { id: warnId, dueInMs: timebox.expireDeferMs - timebox.warnLeadMs },
+        });
+      }
+      enqueue.assign({ timerSeq: seq, timebox: { ...timebox, warnId, expireId, expireDeferMs: 0 } });
+    }),
+    markWarned: assign(({ context }) =>
+      context.timebox ? { timebox: { ...context.timebox, warnId: null } } : {},
+    ),
+    extendTimebox: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'EXTEND');
+      const timebox = context.timebox;
+      if (!timebox) return;
+      const ms = Math.round(event.minutes * MS_PER_MINUTE);
+      enqueue.assign({
+        timebox: {
+          ...timebox,
+          warnDeferMs: timebox.warnId !== null ? timebox.warnDeferMs + ms : timebox.warnDeferMs,
+          expireDeferMs: timebox.expireDeferMs + ms,
+          extendedMinutes: timebox.extendedMinutes + event.minutes,
+        },
+      });
+      enqueue({
+        type: 'notifyLearner',
+        params: { reason: 'timeboxExtended', stepId: timebox.stepId, minutes: event.minutes },
+      });
+    }),
+    hintFailedChecks: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'VALIDATION_FAILED');
+      for (const check of event.checks) {
+        if (!check.passed && check.hint) {
+          enqueue({ type: 'hint', params: { stepId: event.stepId, checkId: check.checkId, hint: check.hint } });
+        }
+      }
+    }),
+  },
+  guards: {
+    noStepsLeft: ({ context }) => context.stepIndex >= context.steps.length,
+    currentStepIs: ({ context }, params: { kinds: readonly StepKind[] }) => {
+      const step = currentStep(context);
+      return step !== undefined && params.kinds.includes(step.kind);
+    },
+    isForCurrentStep: ({ context, event }) => {
+      const id = eventStepId(event);
+      return id !== undefined && id === currentStep(context)?.id;
+    },
+    isForCurrentAttempt: ({ context, event }) =>
+      'attempt' in event && event.stepId === currentStep(context)?.id && event.attempt === attemptOf(context),
+    isForCurrentReviewRound: ({ context, event }) =>
+      'round' in event && event.stepId === currentStep(context)?.id && event.round === attemptOf(context),
+    validationAttemptsLeft: ({ context }) => {
+      const step = stepOf(context);
+      return attemptOf(context) < (context.attemptLimit[step.id] ?? 0);
+    },
+    hasTimebox: ({ context }) => context.timebox?.expireId != null,
+    isPositiveExtension: ({ event }) => event.type === 'EXTEND' && Number.isFinite(event.minutes) && event.minutes > 0,
+    isWarningTimer: ({ context, event }) =>
+      event.type === 'TIMER_FIRED' && event.id === context.timebox?.warnId,
+    isExpiryTimer: ({ context, event }) =>
+      event.type === 'TIMER_FIRED' && event.id === context.timebox?.expireId,
+    warningDeferred: ({ context }) => (context.timebox?.warnDeferMs ?? 0) > 0,
+    expiryDeferred: ({ context }) => (context.timebox?.expireDeferMs ?? 0) > 0,
+    isInstructorRestart: ({ event }) => event.type === 'RESUME' && event.from === 'start' && event.by === 'instructor',
+    mayResumeFailedStep: ({ context, event }) =>
+      event.type === 'RESUME' &&
+      event.from === 'failedStep' &&
+      (event.by === 'instructor' || context.failure?.learnerMayResume === true),
+  },
+}).createMachine({
+  id: 'phase',
+  context: ({ input }) => initialContext(input),
+  initial: 'running',
+  output: ({ context }) => phaseResult(context),
+  states: {
+    running: {
+      type: 'parallel',
+      on: {
+        SKIP: {
+          target: 'completed',
+          actions: [
+            'markSkipped',
+            { type: 'notifyLearner', params: ({ context }) => ({ reason: 'skipped', message: context.skipReason }) },
+          ],
+        },
+      },
+      states: {
+        step: {
+          initial: 'routing',
+          states: {
+            /** Transient: starts the step at `stepIndex`, or finishes the phase after the last one. */
+            routing: {
+              always: [{ guard: 'noStepsLeft', target: '#phase.completed' }, { target: 'inStep' }],
+            },
+            /** One step in progress; owns the step's timebox (armed on entry, cancelled on exit). */
+            inStep: {
+              entry: 'startTimebox',
+              exit: 'cancelTimebox',
+              initial: 'starting',
+              on: {
+                TIMER_FIRED: [
+                  { guard: and(['isWarningTimer', 'warningDeferred']), actions: ['rearmWarning', 'checkpoint'] },
+                  {
+                    guard: 'isWarningTimer',
+                    actions: [
+                      {
+                        type: 'notifyLearner',
+                        params: ({ context }) => ({
+                          reason: 'timeboxWarning',
+                          stepId: stepOf(context).id,
+                          msLeft: context.timebox?.warnLeadMs ?? 0,
+                        }),
+                      },
+                      {
+                        type: 'notifyInstructor',
+                        params: ({ context }) => ({
+                          reason: 'stuck',
+                          stepId: stepOf(context).id,
+                          msLeft: context.timebox?.warnLeadMs ?? 0,
+                        }),
+                      },
+                      'markWarned',
+                      'checkpoint',
+                    ],
+                  },
+                  { guard: and(['isExpiryTimer', 'expiryDeferred']), actions: ['rearmExpiry', 'checkpoint'] },
+                  { guard: 'isExpiryTimer', target: '#phase.failed', actions: 'recordFailure' },
+                ],
+                EXTEND: {
+                  guard: and(['hasTimebox', 'isPositiveExtension']),
+                  actions: ['extendTimebox', 'checkpoint'],
+                },
+              },
+              states: {
+                /** Transient: picks the waiting state for the step's kind. */
+                starting: {
+                  always: [
+                    { guard: stepIs('question', 'task', 'deliverable'), target: 'awaitingLearner' },
+                    { guard: stepIs('provision'), target: 'provisioning' },
+                    { guard: stepIs('validate'), target: 'validating', actions: 'grantValidationAttempts' },
+                    { target: 'awaitingReview' },
+                  ],
+                },
+                /** question / task / deliverable: the learner answers, says done, or submits. */
+                awaitingLearner: {
+                  entry: [
+                    'countAttempt',
+                    {
+                      type: 'prompt',
+                      params: ({ context }) => {
+                        const step = stepOf(context);
+                        return { stepId: step.id, kind: promptKind(step), attempt: attemptOf(context) };
+                      },
+                    },
+                    'checkpoint',
+                  ],
+                  on: {
+                    ANSWER: {
+                      guard: and(['isForCurrentStep', stepIs('question')]),
+                      target: ROUTING,
+                      actions: ['recordAnswer', 'advanceStep'],
+                    },
+                    DONE: {
+                      guard: and(['isForCurrentStep', stepIs('task')]),
+                      target: ROUTING,
+                      actions: ['advanceStep'],
+                    },
+                    SUBMIT: {
+                      guard: and(['isForCurrentStep', stepIs('deliverable')]),
+                      target: ROUTING,
+                      actions: ['recordDeliverable', 'advanceStep'],
+                    },
+                  },
+                },
+                provisioning: {
+                  entry: [
+                    'countAttempt',
+                    {
+                      type: 'provision',
+                      params: ({ context }) => ({ stepId: stepOf(context).id, attempt: attemptOf(context) }),
+                    },
+                    'checkpoint',
+                  ],
+                  on: {
+                    PROVISION_SUCCEEDED: { guard: 'isForCurrentAttempt', target: ROUTING, actions: 'advanceStep' },
+                    PROVISION_FAILED: { guard: 'isForCurrentAttempt', target: '#phase.failed', actions: 'recordFailure' },
+                  },
+                },
+                validating: {
+                  entry: [
+                    'countAttempt',
+                    {
+                      type: 'validate',
+                      params: ({ context }) => ({ stepId: stepOf(context).id, attempt: attemptOf(context) }),
+                    },
+                    'checkpoint',
+                  ],
+                  on: {
+                    VALIDATION_PASSED: {
+                      guard: 'isForCurrentAttempt',
+                      target: ROUTING,
+                      actions: ['recordValidation', 'advanceStep'],
+                    },
+                    VALIDATION_FAILED: [
+                      {
+                        guard: and(['isForCurrentAttempt', 'validationAttemptsLeft']),
+                        target: 'awaitingFix',
+                        actions: ['recordValidation', 'hintFailedChecks'],
+                      },
+                      {
+                        guard: 'isForCurrentAttempt',
+                        target: '#phase.failed',
+                        actions: ['recordValidation', 'recordFailure'],
+                      },
+                    ],
+                  },
+                },
+                /** Validation failed with attempts left: the learner fixes things and says done. */
+                awaitingFix: {
+                  entry: [
+                    {
+                      type: 'prompt',
+                      params: ({ context }) => ({ stepId: stepOf(context).id, kind: 'task', attempt: attemptOf(context) }),
+                    },
+                    'checkpoint',
+                  ],
+                  on: {
+                    DONE: { guard: 'isForCurrentStep', target: 'validating' },
+                  },
+                },
+                /** The instructor reviews this phase's deliverables; `attempts` counts rounds. */
+                awaitingReview: {
+                  entry: [
+                    'countAttempt',
+                    {
+                      type: 'notifyInstructor',
+                      params: ({ context }) => ({
+                        reason: 'review',
+                        stepId: stepOf(context).id,
+                        round: attemptOf(context),
+                        deliverables: context.deliverables,
+                      }),
+                    },
+                    'checkpoint',
+                  ],
+                  on: {
+                    REVIEW_APPROVED: {
+                      guard: 'isForCurrentReviewRound',
+                      target: ROUTING,
+                      actions: ['recordReview', 'advanceStep'],
+                    },
+                    REVIEW_CHANGES_REQUESTED: {
+                      guard: 'isForCurrentReviewRound',
+                      target: 'changesRequested',
+                      actions: 'recordReview',
+                    },
+                  },
+                },
+                changesRequested: {
+                  entry: [
+                    {
+                      type: 'notifyLearner',
+                      params: ({ context }) => {
+                        const step = stepOf(context);
+                        const last = context.reviews[step.id]?.at(-1);
+                        return {
+                          reason: 'changesRequested',
+                          stepId: step.id,
+                          round: attemptOf(context),
+                          comment: last?.comment ?? '',
+                        };
+                      },
+                    },
+                    {
+                      type: 'prompt',
+                      params: ({ context }) => ({
+                        stepId: stepOf(context).id,
+                        kind: 'deliverable',
+                        attempt: attemptOf(context),
+                      }),
+                    },
+                    'checkpoint',
+                  ],
+                  on: {
+                    SUBMIT: { guard: 'isForCurrentStep', target: 'awaitingReview', actions: 'recordDeliverable' },
+                  },
+                },
+              },
+            },
+          },
+        },
+        /** Orthogonal to the step: asking for help never loses the learner's place. */
+        help: {
+          initial: 'idle',
+          states: {
+            idle: {
+              on: {
+                HELP: {
+                  target: 'requested',
+                  actions: [
+                    'recordHelpRequest',
+                    {
+                      type: 'notifyInstructor',
+                      params: ({ context }) => ({
+                        reason: 'help',
+                        stepId: context.helpPending?.stepId ?? null,
+                        message: context.helpPending?.message ?? '',
+                        helpCount: context.helpCount,
+                      }),
+                    },
+                    'checkpoint',
+                  ],
+                },
+              },
+            },
+            requested: {
+              on: {
+                HELP_ANSWERED: {
+                  target: 'idle',
+                  actions: [
+                    { type: 'notifyLearner', params: ({ event }) => ({ reason: 'helpAnswered', answer: event.answer }) },
+                    'clearHelp',
+                    'checkpoint',
+                  ],
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    /** Resumable: the instructor (or the learner, where the step allows) picks it up again. */
+    failed: {
+      entry: [
+        { type: 'notifyInstructor', params: ({ context }) => ({ reason: 'failed', failure: failureOf(context) }) },
+        { type: 'notifyLearner', params: ({ context }) => ({ reason: 'failed', failure: failureOf(context) }) },
+        'checkpoint',
+      ],
+      on: {
+        RESUME: [
+          { guard: 'isInstructorRestart', target: 'running', actions: ['restartFromFirstStep', 'clearFailure'] },
+          { guard: 'mayResumeFailedStep', target: 'running', actions: 'clearFailure' },
+        ],
+        SKIP: {
+          target: 'completed',
+          actions: [
+            'markSkipped',
+            { type: 'notifyLearner', params: ({ context }) => ({ reason: 'skipped', message: context.skipReason }) },
+          ],
+        },
+      },
+    },
+    completed: {
+      type: 'final',
+      entry: 'checkpoint',
+    },
+  },
+});
+
+function failureOf(context: PhaseContext): PhaseFailure {
+  if (!context.failure) {
+    throw new Error(`phase "${context.phase}": entered "failed" without a recorded failure (machine bug)`);
+  }
+  return context.failure;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving the machine from an orchestration
+
+export type PhaseMachine = typeof phaseMachine;
+export type PhaseSnapshot = SnapshotFrom<PhaseMachine>;
+export type PhaseActions = ExecutableActionsFrom<PhaseMachine>[];
+
+/** Plain commands, in execution order, from what `transition()` / `initialTransition()` returned. */
+export function phaseCommands(actions: PhaseActions): PhaseCommand[] {
+  return toCommands<PhaseCommand>('phase', actions, PHASE_COMMAND_TYPES);
+}
+
+/**
+ * The JSON form of a phase snapshot (xstate's persisted snapshot): store it as the checkpoint.
+ * `value` and `context` are all a restore needs; `status`/`output` tell a reader whether the phase
+ * is over without loading the machine.
+ */
+export interface PersistedPhaseSnapshot {
+  readonly status: 'active' | 'done' | 'error' | 'stopped';
+  readonly value: unknown;
+  readonly context: PhaseContext;
+  readonly output?: PhaseResult;
+  readonly error?: unknown;
+}
+
+export function persistPhaseSnapshot(snapshot: PhaseSnapshot): PersistedPhaseSnapshot {
+  // getPersistedSnapshot is typed as an opaque Snapshot<unknown>; for this machine (no child
+  // actors, no history states) it is exactly the fields above.
+  return phaseMachine.getPersistedSnapshot(snapshot) as unknown as PersistedPhaseSnapshot;
+}
+
+/** Rebuild a live snapshot from `persistPhaseSnapshot` output (possibly via JSON) to continue it. */
+export function restorePhaseSnapshot(persisted: PersistedPhaseSnapshot): PhaseSnapshot {
+  if (persisted === null || typeof persisted !== 'object' || persisted.value === undefined || !persisted.context) {
+    throw new Error(
+      'restorePhaseSnapshot: expected the object persistPhaseSnapshot returned ({ status, value, context, ... }); ' +
+        'got something without value/context — was a different machine\'s snapshot stored here?',
+    );
+  }
+  return phaseMachine.resolveState({
+    value: persisted.value as PhaseSnapshot['value'],
+    context: persisted.context,
+    status: persisted.status,
+    output: persisted.output,
+    error: persisted.error,
+  });
+}
