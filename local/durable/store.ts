@@ -336,7 +336,7 @@ export class DurableStore {
     return etag;
   }
 
-  private etagOf(res: { subResponses: Array<{ rowKey: string; etag?: string }> }, index: number): string {
+  private etagOf(res: { subResponses: Array<{ rowKey?: string; etag?: string }> }, index: number): string {
     const sub = res.subResponses.find((s) => s.rowKey === SENTINEL) ?? res.subResponses[index];
     return sub?.etag ?? '';
   }

@@ -1,0 +1,18 @@
+import type * as df from 'durable-functions';
+import { probeStorage } from './probeStorage';
+
+/**
+ * The activities, by name. Orchestrations call them through `callActivity` below, typed from the
+ * functions themselves (the Temporal samples' `proxyActivities<typeof activities>` idea).
+ */
+export const activities = {
+  probeStorage,
+} as const;
+
+export type ActivityName = keyof typeof activities;
+export type ActivityInput<K extends ActivityName> = Parameters<(typeof activities)[K]>[0];
+export type ActivityResult<K extends ActivityName> = Awaited<ReturnType<(typeof activities)[K]>>;
+
+export function callActivity<K extends ActivityName>(ctx: df.OrchestrationContext, name: K, input: ActivityInput<K>, retry?: df.RetryOptions): df.Task {
+  return retry ? ctx.df.callActivityWithRetry(name, retry, input) : ctx.df.callActivity(name, input);
+}

@@ -1,0 +1,167 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import * as df from 'durable-functions';
+import pino, { type Logger } from 'pino';
+import { DurableEngine } from './durable/engine';
+import type { FunctionDef, HttpDef } from './durable/functions';
+import { HttpError, WEBHOOK_PREFIX, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
+import { DurableStore } from './durable/store';
+import { durableSettings, readHostJson, type DurableSettings } from './hostConfig';
+
+export interface LocalHostOptions {
+  connectionString: string;
+  functions: FunctionDef[];
+  port?: number;
+  /** host.json contents; read from the project folder when omitted. */
+  hostJson?: unknown;
+  logger?: Logger;
+}
+
+export interface LocalHost {
+  url: string;
+  port: number;
+  engine: DurableEngine;
+  store: DurableStore;
+  settings: DurableSettings;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute {
+  def: HttpDef;
+  pattern: RegExp;
+  names: string[];
+}
+
+/** Azure Functions route templates: `runs/{runId}/learners/{learnerId?}` with optional `:constraint`. */
+function compileRoute(def: HttpDef): CompiledRoute {
+  const names: string[] = [];
+  const source = def.route
+    .replace(/^\/+|\/+$/g, '')
+    .split('/')
+    .map((seg) => {
+      const m = /^\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}$/.exec(seg);
+      if (!m) return '/' + seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(m[1]);
+      return m[2] ? '(?:/([^/]+))?' : '/([^/]+)';
+    })
+    .join('');
+  return { def, pattern: new RegExp(`^${source}/?$`, 'i'), names };
+}
+
+async function toNodeResponse(result: HttpResponseInit | HttpResponse | undefined, res: ServerResponse): Promise<void> {
+  if (result instanceof HttpResponse) {
+    const headers: Record<string, string> = {};
+    result.headers.forEach((v, k) => (headers[k] = v));
+    const body = Buffer.from(await result.arrayBuffer());
+    res.writeHead(result.status, headers).end(body);
+    return;
+  }
+  const init = result ?? {};
+  const headers: Record<string, string> = {};
+  if (init.headers) new Headers(init.headers as ConstructorParameters<typeof Headers>[0]).forEach((v, k) => (headers[k] = v));
+  let body: string | Buffer = '';
+  if (init.jsonBody !== undefined) {
+    body = JSON.stringify(init.jsonBody);
+    headers['content-type'] ??= 'application/json; charset=utf-8';
+  } else if (typeof init.body === 'string') body = init.body;
+  else if (init.body instanceof Uint8Array) body = Buffer.from(init.body);
+  res.writeHead(init.status ?? 200, headers).end(body);
+}
+
+/**
+ * The embedded host: what `func start` + the Durable extension provide in Azure, on one port —
+ * HTTP triggers under /api/, the Durable management API under /runtime/webhooks/durabletask/.
+ */
+export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost> {
+  const log = opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const settings = durableSettings(opts.hostJson ?? readHostJson());
+  const names = new Set<string>();
+  for (const f of opts.functions) {
+    if (names.has(f.name)) throw new Error(`Two functions are named "${f.name}"; function names must be unique.`);
+    names.add(f.name);
+  }
+  const store = new DurableStore(opts.connectionString, settings.hubName);
+  await store.init();
+  const engine = new DurableEngine({
+    store,
+    orchestrators: new Map(opts.functions.filter((f) => f.kind === 'orchestration').map((f) => [f.name, f.handler])),
+    activities: new Map(opts.functions.filter((f) => f.kind === 'activity').map((f) => [f.name, f.handler])),
+    maxConcurrentActivityFunctions: settings.maxConcurrentActivityFunctions,
+    maxConcurrentOrchestratorFunctions: settings.maxConcurrentOrchestratorFunctions,
+    logger: log,
+  });
+  const routes = opts.functions.filter((f): f is HttpDef => f.kind === 'http').map(compileRoute);
+  let baseUrl = '';
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', baseUrl);
+    if (url.pathname.startsWith(WEBHOOK_PREFIX)) {
+      await handleManagement(engine, baseUrl, settings.hubName, req, res, url);
+      return;
+    }
+    if (url.pathname === '/' || url.pathname === '/admin/host/status') {
+      sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: opts.functions.map((f) => ({ name: f.name, kind: f.kind })) });
+      return;
+    }
+    if (!url.pathname.startsWith('/api/')) throw new HttpError(404, `Nothing is served at ${url.pathname}. HTTP functions are under /api/, the Durable API under ${WEBHOOK_PREFIX}.`);
+    const sub = url.pathname.slice(4);
+    const method = (req.method ?? 'GET').toUpperCase();
+    let pathMatched = false;
+    for (const r of routes) {
+      const m = r.pattern.exec(sub);
+      if (!m) continue;
+      pathMatched = true;
+      if (!r.def.methods.includes(method as never)) continue;
+      const params: Record<string, string> = {};
+      r.names.forEach((n, i) => m[i + 1] !== undefined && (params[n] = decodeURIComponent(m[i + 1])));
+      const body = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+      const request = new HttpRequest({ method, url: url.href, headers, params, body: { string: body } });
+      const clientInput = df.input.durableClient();
+      const context = new InvocationContext({
+        functionName: r.def.name,
+        invocationId: randomUUID(),
+        logHandler: (level, ...msg) => log.info({ function: r.def.name, level }, msg.map(String).join(' ')),
+        options: { trigger: { type: 'httpTrigger', name: 'request' }, extraInputs: r.def.durableClient ? [clientInput] : [], extraOutputs: [] },
+      });
+      if (r.def.durableClient) context.extraInputs.set(clientInput, durableClientInput(baseUrl, settings.hubName));
+      await toNodeResponse(await r.def.handler(request, context), res);
+      return;
+    }
+    if (pathMatched) throw new HttpError(405, `${method} is not allowed on ${url.pathname}.`);
+    throw new HttpError(404, `No HTTP function serves ${url.pathname}. Functions: ${routes.map((r) => `/api/${r.def.route}`).join(', ') || 'none'}.`);
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) return sendError(res, err.status, err.message);
+      log.error({ err, url: req.url }, 'request failed');
+      if (!res.headersSent) sendError(res, 500, `Internal error: ${(err as Error).message}`);
+      else res.end();
+    });
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 7071, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+  baseUrl = `http://127.0.0.1:${port}`;
+  // DurableClient rewrites management links to localhost:7071 unless the host name is set.
+  process.env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
+  await engine.recover();
+  log.info({ url: baseUrl, hubName: settings.hubName }, 'local durable host listening');
+  return {
+    url: baseUrl,
+    port,
+    engine,
+    store,
+    settings,
+    close: async () => {
+      engine.stop();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

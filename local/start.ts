@@ -1,0 +1,47 @@
+import path from 'node:path';
+import pino from 'pino';
+import { functions } from '../registry';
+import { startAzurite } from './azurite';
+import { startLocalHost } from './host';
+
+/**
+ * `npm start`: the whole local stack on one machine — Azurite (Table storage, data kept in
+ * .data/azurite) and the embedded durable host serving the app's registry on 127.0.0.1:7071.
+ */
+async function main(): Promise<void> {
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
+  const dataDir = path.resolve(process.env.WORKSHOP_DATA_DIR ?? path.join(__dirname, '..', '.data'));
+  const port = process.env.PORT ? Number(process.env.PORT) : 7071;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT="${process.env.PORT}" is not a TCP port number.`);
+
+  const azurite = await startAzurite({ location: path.join(dataDir, 'azurite') });
+  process.env.AzureWebJobsStorage = azurite.connectionString;
+  const host = await startLocalHost({ connectionString: azurite.connectionString, functions, port, logger: log });
+
+  const lines = [
+    '',
+    'workshop-orchestrator local stack is up',
+    `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
+    `  Azurite (Tables)  http://127.0.0.1:${azurite.port}   data in ${path.join(dataDir, 'azurite')}`,
+    `  task hub          ${host.settings.hubName}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await host.close();
+    await azurite.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm start failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
