@@ -1,7 +1,7 @@
 import { activities } from './activities';
 import type { FunctionDef } from './local/durable/functions';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
-import { httpStart } from './orchestrations/httpStart';
+import { httpStart } from './http/httpStart';
 
 /**
  * Every function of the app, once. `app.ts` registers this list with the Azure Functions host;

@@ -227,7 +227,8 @@ export const environmentParameterSchema = z
     source: oneOf(['fixed', 'generated', 'instructor', 'learner']),
     value: jsonValue.optional(),
     default: jsonValue.optional(),
-    generator: oneOf(['namePrefix', 'password', 'sharedKey', 'learnerObjectId']).optional(),
+    /** addressSpace: a private /16 unique within the cohort, so every learner's VNet can reach one shared on-premises site. */
+    generator: oneOf(['namePrefix', 'password', 'sharedKey', 'learnerObjectId', 'addressSpace']).optional(),
   })
   .superRefine((p, ctx) => {
     const need = (field: 'value' | 'generator', why: string) =>
@@ -239,7 +240,7 @@ export const environmentParameterSchema = z
       need('value', `only source "fixed" takes a \`value\` (this one is "${p.source}"); use \`default\` for a suggestion`);
     }
     if (p.source === 'generated' && p.generator === undefined) {
-      need('generator', 'a parameter with source "generated" needs a `generator` (namePrefix, password, sharedKey or learnerObjectId)');
+      need('generator', 'a parameter with source "generated" needs a `generator` (namePrefix, password, sharedKey, learnerObjectId or addressSpace)');
     }
     if (p.source !== 'generated' && p.generator !== undefined) {
       need('generator', `only source "generated" takes a \`generator\` (this one is "${p.source}"); remove it or set source: generated`);
@@ -358,7 +359,7 @@ export const privateEndpointCheckSchema = z.strictObject({
 export const roleAssignmentCheckSchema = z.strictObject({
   ...checkBase,
   kind: z.literal('roleAssignment'),
-  /** The resource whose system-assigned managed identity must hold the role on `resourceType`. */
+  /** The resource whose managed identity must hold the role on `resourceType` (see {@link checkSchema}). */
   principalResourceType: resourceType(),
   role: text(),
   roleDefinitionId: z
@@ -367,6 +368,20 @@ export const roleAssignmentCheckSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * What each check asserts about the learner's resource group ("matching" = of `resourceType` and, if
+ * given, with a name matching `namePattern`):
+ * - exists: at least `minCount` matching resources;
+ * - propertyEquals / propertyMatches: at least one matching resource, and on every one the value at
+ *   `property` equals `expected` / `String(value)` matches `pattern` (a missing property fails);
+ * - tagPresent: every matching resource has `tag` (with `value`, if given);
+ * - diagnosticSetting: every matching resource has a diagnostic setting enabling all `categories`
+ *   and sending them to a Log Analytics workspace;
+ * - privateEndpoint: every matching resource has a private endpoint connection for `groupId`,
+ *   approved when `requireApproved`, registered in `privateDnsZone` when given;
+ * - roleAssignment: every resource of `principalResourceType` — its managed identity, or the identity
+ *   itself for `Microsoft.ManagedIdentity/userAssignedIdentities` — holds `role` on a matching resource.
+ */
 export const checkSchema = z.discriminatedUnion('kind', [
   existsCheckSchema,
   propertyEqualsCheckSchema,

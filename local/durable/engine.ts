@@ -819,8 +819,9 @@ export class DurableEngine {
         ? { instanceId: startMsg.event.ParentInstanceId, taskScheduledId: startMsg.event.ParentTaskScheduledId!, executionId: startMsg.event.ParentExecutionId ?? '' }
         : undefined;
       if (reset) {
-        inst.output = undefined;
-        inst.customStatus = outcome?.customStatus !== undefined ? JSON.stringify(outcome.customStatus) : undefined;
+        // What the previous execution left behind does not describe this one.
+        if (!TERMINAL_STATUSES.includes(status)) inst.output = undefined;
+        if (outcome?.customStatus === undefined) inst.customStatus = undefined;
         inst.completedTime = undefined;
       }
     }

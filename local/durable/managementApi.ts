@@ -26,14 +26,12 @@ export class HttpError extends Error {
 export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
+  // Read to the end even past the limit, so the client gets the 413 instead of a reset connection.
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      throw new HttpError(413, `The request body is larger than ${limit} bytes.`);
-    }
-    chunks.push(chunk as Buffer);
+    if (size <= limit) chunks.push(chunk as Buffer);
   }
+  if (size > limit) throw new HttpError(413, `The request body is ${size} bytes; the limit is ${limit} bytes.`);
   return Buffer.concat(chunks).toString('utf8');
 }
 

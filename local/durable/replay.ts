@@ -29,6 +29,7 @@ const A = {
 interface SdkAction {
   actionType: number;
   functionName?: string;
+  externalEventName?: string;
   input?: unknown;
   instanceId?: string;
   fireAt?: Date;
@@ -205,7 +206,7 @@ function unconsumedEvents(history: HistoryEvent[], leaves: SdkAction[], executor
   }
   const carry: HistoryEvent[] = [];
   for (const [name, events] of received) {
-    const waits = leaves.filter((a) => a.actionType === A.WaitForExternalEvent && a.functionName === name).length;
+    const waits = leaves.filter((a) => a.actionType === A.WaitForExternalEvent && a.externalEventName === name).length;
     const stillWaiting = executor.openEvents[name]?.length ?? 0;
     carry.push(...events.slice(Math.max(0, waits - stillWaiting)));
   }
