@@ -350,7 +350,6 @@ function locate(doc: Document, path: DataPath, mode: 'value' | 'key' | 'missing'
     } else {
       return start(keyNode ?? deepest);
     }
-    if (mode === 'missing' && isNode(current)) deepest = current;
     keyNode = nextKey;
     current = next;
     if (isNode(current)) deepest = current;
