@@ -24,5 +24,13 @@ for (const f of functions) {
         handler: f.handler,
       });
       break;
+    case 'timer':
+      app.timer(f.name, {
+        schedule: f.schedule,
+        runOnStartup: f.runOnStartup ?? false,
+        extraInputs: f.durableClient ? [df.input.durableClient()] : [],
+        handler: f.handler,
+      });
+      break;
   }
 }

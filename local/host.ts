@@ -5,7 +5,8 @@ import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } f
 import * as df from 'durable-functions';
 import pino, { type Logger } from 'pino';
 import { DurableEngine } from './durable/engine';
-import type { FunctionDef, HttpDef } from './durable/functions';
+import { CronExpressionParser } from 'cron-parser';
+import type { FunctionDef, HttpDef, TimerDef } from './durable/functions';
 import { HttpError, WEBHOOK_PREFIX, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
 import { DurableStore } from './durable/store';
 import { durableSettings, readHostJson, type DurableSettings } from './hostConfig';
@@ -151,6 +152,11 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
   // DurableClient rewrites management links to localhost:7071 unless the host name is set.
   process.env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
   await engine.recover();
+  const timers = startTimerTriggers(
+    opts.functions.filter((f): f is TimerDef => f.kind === 'timer'),
+    () => durableClientInput(baseUrl, settings.hubName),
+    log,
+  );
   log.info({ url: baseUrl, hubName: settings.hubName }, 'local durable host listening');
   return {
     url: baseUrl,
@@ -159,9 +165,57 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     store,
     settings,
     close: async () => {
+      timers.stop();
       engine.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** Timer triggers on their NCRONTAB schedules, as the Functions host runs them (one run at a time each). */
+function startTimerTriggers(defs: TimerDef[], clientData: () => Record<string, unknown>, log: Logger): { stop(): void } {
+  const handles = new Set<NodeJS.Timeout>();
+  let stopped = false;
+  for (const def of defs) {
+    let cron;
+    try {
+      cron = CronExpressionParser.parse(def.schedule);
+    } catch (err) {
+      throw new Error(`Timer function "${def.name}": schedule "${def.schedule}" is not a valid NCRONTAB expression: ${(err as Error).message}`);
+    }
+    const run = async (isPastDue: boolean): Promise<void> => {
+      const clientInput = df.input.durableClient();
+      const context = new InvocationContext({
+        functionName: def.name,
+        invocationId: randomUUID(),
+        logHandler: (level, ...msg) => log.info({ function: def.name, level }, msg.map(String).join(' ')),
+        options: { trigger: { type: 'timerTrigger', name: 'timer' }, extraInputs: def.durableClient ? [clientInput] : [], extraOutputs: [] },
+      });
+      if (def.durableClient) context.extraInputs.set(clientInput, clientData());
+      try {
+        await def.handler({ isPastDue, schedule: { adjustForDST: false }, scheduleStatus: { last: new Date().toISOString(), next: '', lastUpdated: new Date().toISOString() } }, context);
+      } catch (err) {
+        log.error({ err, function: def.name }, 'timer function failed');
+      }
+    };
+    const scheduleNext = (): void => {
+      if (stopped) return;
+      const next = cron.next().getTime();
+      const wait = Math.max(0, next - Date.now());
+      const handle = setTimeout(() => {
+        handles.delete(handle);
+        void run(Date.now() - next > 10_000).finally(scheduleNext);
+      }, Math.min(wait, 2 ** 31 - 1));
+      handles.add(handle);
+    };
+    if (def.runOnStartup) void run(false).finally(scheduleNext);
+    else scheduleNext();
+  }
+  return {
+    stop: () => {
+      stopped = true;
+      for (const h of handles) clearTimeout(h);
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { HttpHandler, HttpMethod, InvocationContext } from '@azure/functions';
+import type { HttpHandler, HttpMethod, InvocationContext, Timer } from '@azure/functions';
 import type * as df from 'durable-functions';
 
 /**
@@ -28,4 +28,14 @@ export interface HttpDef {
   durableClient: boolean;
   handler: HttpHandler;
 }
-export type FunctionDef = OrchestrationDef | ActivityDef | HttpDef;
+export interface TimerDef {
+  kind: 'timer';
+  name: string;
+  /** NCRONTAB with seconds, as Azure Functions: "{second} {minute} {hour} {day} {month} {day-of-week}". */
+  schedule: string;
+  runOnStartup?: boolean;
+  /** Durable timer functions get a DurableClient input binding (`df.input.durableClient()`). */
+  durableClient?: boolean;
+  handler: (timer: Timer, context: InvocationContext) => unknown;
+}
+export type FunctionDef = OrchestrationDef | ActivityDef | HttpDef | TimerDef;

@@ -50,7 +50,7 @@ describe('function registry', () => {
       const meta = registered.find((m) => m.name === f.name)!;
       const triggers = Object.values(meta.bindings).filter((b) => b.direction === 'in' && b.type.endsWith('Trigger'));
       expect(triggers).toHaveLength(1);
-      const expected = { orchestration: 'orchestrationTrigger', activity: 'activityTrigger', http: 'httpTrigger' }[f.kind];
+      const expected = { orchestration: 'orchestrationTrigger', activity: 'activityTrigger', http: 'httpTrigger', timer: 'timerTrigger' }[f.kind];
       expect(triggers[0].type).toBe(expected);
       if (f.kind === 'http') {
         expect(triggers[0].route).toBe(f.route);
@@ -68,7 +68,7 @@ describe('function registry', () => {
     const azure = registered
       .map((m) => {
         const trigger = Object.values(m.bindings).find((b) => b.type.endsWith('Trigger'))!.type;
-        const kind = trigger === 'orchestrationTrigger' ? 'orchestration' : trigger === 'activityTrigger' ? 'activity' : 'http';
+        const kind = { orchestrationTrigger: 'orchestration', activityTrigger: 'activity', httpTrigger: 'http', timerTrigger: 'timer' }[trigger];
         return `${kind}:${m.name}`;
       })
       .sort();

@@ -57,15 +57,11 @@ describe('callActivityWithRetry', () => {
       'TaskCompleted',
       'ExecutionCompleted',
     ]);
-    // Delays: 200 ms after the first failure, 400 ms (x2 backoff) after the second.
-    const h = s.historyEvents!;
-    const timers = h.filter((e) => e.EventType === 'TimerCreated');
-    const failures = h.filter((e) => e.EventType === 'TaskFailed');
-    const delay = (i: number) => new Date(timers[i].FireAt as string).getTime() - new Date(failures[i].Timestamp as string).getTime();
-    expect(delay(0)).toBeGreaterThanOrEqual(190);
-    expect(delay(0)).toBeLessThan(400);
-    expect(delay(1)).toBeGreaterThanOrEqual(390);
-    expect(delay(1)).toBeLessThan(700);
+    // Delays: 200 ms after the first failure, 400 ms (x2 backoff) after the second. A retry timer is
+    // created in the episode that sees the failure, so FireAt - that episode's time is the delay.
+    const timers = s.historyEvents!.filter((e) => e.EventType === 'TimerCreated');
+    const delay = (i: number) => new Date(timers[i].FireAt as string).getTime() - new Date(timers[i].Timestamp as string).getTime();
+    expect([delay(0), delay(1)]).toEqual([200, 400]);
     expect(calls.filter((c) => c.name === 'flaky')).toHaveLength(3);
   });
 
@@ -75,9 +71,9 @@ describe('callActivityWithRetry', () => {
     expect(String((s.output as { failed: string }).failed)).toContain('transient failure 3 for r2');
     expect(calls.filter((c) => c.name === 'flaky')).toHaveLength(3);
     const timers = s.historyEvents!.filter((e) => e.EventType === 'TimerCreated');
-    const failures = s.historyEvents!.filter((e) => e.EventType === 'TaskFailed');
-    const second = new Date(timers[1].FireAt as string).getTime() - new Date(failures[1].Timestamp as string).getTime();
-    expect(second).toBeLessThan(400); // 100 * 10 = 1000 ms uncapped
+    const delays = timers.map((t) => new Date(t.FireAt as string).getTime() - new Date(t.Timestamp as string).getTime());
+    // 100 ms, then 100 * 10 = 1000 ms capped to 150 ms; DTFx also waits once more after the last attempt.
+    expect(delays).toEqual([100, 150, 150]);
   });
 
   it('stops running attempts once retryTimeout has passed', async () => {
@@ -201,8 +197,12 @@ describe('continueAsNew', () => {
   it('starts a fresh history per iteration and keeps events not yet processed', async () => {
     const id = await startInstance(api, 'counter', { count: 0, seen: [] });
     await waitFor(api, id, ['Running']);
-    // Three events at once: the first execution consumes one; the other two must survive two restarts.
+    // Three events delivered in one episode (held back by a suspend): the first execution consumes
+    // one and continues as new; the other two must be carried into the next executions.
+    expect((await fetch(`${api}/instances/${id}/suspend`, { method: 'POST' })).status).toBe(202);
+    await waitFor(api, id, ['Suspended']);
     for (const v of ['a', 'b', 'c']) expect(await raise(api, id, 'add', v)).toBe(202);
+    expect((await fetch(`${api}/instances/${id}/resume`, { method: 'POST' })).status).toBe(202);
     const s = await waitFor(api, id, ['Completed']);
     expect(s.output).toEqual({ count: 3, seen: ['a', 'b', 'c'] });
     // Only the last execution is in the history.
