@@ -13,7 +13,7 @@ for (const f of functions) {
       df.app.orchestration(f.name, f.handler);
       break;
     case 'activity':
-      df.app.activity(f.name, { handler: f.handler });
+      df.app.activity(f.name, { handler: f.handler, extraInputs: f.durableClient ? [df.input.durableClient()] : [] });
       break;
     case 'http':
       app.http(f.name, {

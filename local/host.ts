@@ -89,6 +89,8 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     store,
     orchestrators: new Map(opts.functions.filter((f) => f.kind === 'orchestration').map((f) => [f.name, f.handler])),
     activities: new Map(opts.functions.filter((f) => f.kind === 'activity').map((f) => [f.name, f.handler])),
+    durableClientActivities: new Set(opts.functions.filter((f) => f.kind === 'activity' && f.durableClient).map((f) => f.name)),
+    durableClientInput: () => durableClientInput(baseUrl, settings.hubName),
     maxConcurrentActivityFunctions: settings.maxConcurrentActivityFunctions,
     maxConcurrentOrchestratorFunctions: settings.maxConcurrentOrchestratorFunctions,
     logger: log,

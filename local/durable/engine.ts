@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
 import type { Logger } from 'pino';
 import type { ActivityHandler, OrchestrationHandler } from './functions';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent, type RuntimeStatus } from './history';
@@ -20,6 +21,9 @@ export interface EngineOptions {
   store: DurableStore;
   orchestrators: Map<string, OrchestrationHandler>;
   activities: Map<string, ActivityHandler>;
+  /** Activities that asked for a DurableClient binding, and the binding data to give them. */
+  durableClientActivities?: Set<string>;
+  durableClientInput?: () => Record<string, unknown>;
   maxConcurrentActivityFunctions: number;
   maxConcurrentOrchestratorFunctions: number;
   logger: Logger;
@@ -965,12 +969,15 @@ export class DurableEngine {
     } else if (!handler) {
       event = fail('FunctionNotFound', `No activity function named "${work.name}" is registered.`);
     } else {
+      const wantsClient = !!this.opts.durableClientActivities?.has(work.name) && !!this.opts.durableClientInput;
+      const clientInput = df.input.durableClient();
       const context = new InvocationContext({
         functionName: work.name,
         invocationId: `${work.instanceId}:${work.executionId}:${work.taskId}`,
         logHandler: (level, ...msg) => this.log.info({ instanceId: work.instanceId, activity: work.name, level }, msg.map(String).join(' ')),
-        options: { trigger: { type: 'activityTrigger', name: 'input' }, extraInputs: [], extraOutputs: [] },
+        options: { trigger: { type: 'activityTrigger', name: 'input' }, extraInputs: wantsClient ? [clientInput] : [], extraOutputs: [] },
       });
+      if (wantsClient) context.extraInputs.set(clientInput, this.opts.durableClientInput!());
       this.stats.activitiesRun++;
       try {
         const result = await handler(parseJson(work.input) ?? undefined, context);

@@ -17,6 +17,8 @@ export interface ActivityDef {
   kind: 'activity';
   name: string;
   handler: ActivityHandler;
+  /** Gets a DurableClient input binding, e.g. to raise an event to another instance. */
+  durableClient?: boolean;
 }
 export interface HttpDef {
   kind: 'http';

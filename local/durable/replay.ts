@@ -81,10 +81,18 @@ function toSdkEvent(e: HistoryEvent, played: boolean): Record<string, unknown> {
   return out;
 }
 
-function flattenLeaves(actions: SdkAction[], out: SdkAction[] = []): SdkAction[] {
+/**
+ * The leaf actions in scheduling order. A task that was scheduled earlier and is raced again in a
+ * new Task.any (the smsPhoneVerification pattern: one timeout timer, many waits) appears again inside
+ * the new compound action as the same action object; it was scheduled once, so it counts once.
+ */
+function flattenLeaves(actions: SdkAction[], out: SdkAction[] = [], seen = new Set<SdkAction>()): SdkAction[] {
   for (const a of actions) {
-    if (a.actionType === A.WhenAll || a.actionType === A.WhenAny) flattenLeaves(a.compoundActions ?? [], out);
-    else out.push(a);
+    if (a.actionType === A.WhenAll || a.actionType === A.WhenAny) flattenLeaves(a.compoundActions ?? [], out, seen);
+    else if (!seen.has(a)) {
+      seen.add(a);
+      out.push(a);
+    }
   }
   return out;
 }

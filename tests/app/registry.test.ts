@@ -55,9 +55,9 @@ describe('function registry', () => {
       if (f.kind === 'http') {
         expect(triggers[0].route).toBe(f.route);
         expect(triggers[0].methods).toEqual(f.methods);
-        const clientBinding = Object.values(meta.bindings).some((b) => b.type === 'durableClient');
-        expect(clientBinding).toBe(f.durableClient);
       }
+      const clientBinding = Object.values(meta.bindings).some((b) => b.type === 'durableClient');
+      expect(clientBinding).toBe(f.kind !== 'orchestration' && !!f.durableClient);
     }
   });
 
