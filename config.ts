@@ -11,6 +11,30 @@ export const AppSettingsSchema = z
     AzureWebJobsStorage: z.string().min(1).optional(),
     AzureWebJobsStorage__accountName: z.string().min(3).optional(),
     AzureWebJobsStorage__tableServiceUri: z.string().url().optional(),
+
+    // ── learner environments (Azure Resource Manager) ──
+    /** Resource Manager endpoint; unset = public Azure. The local ARM emulator's URL in dev/test. */
+    ARM_ENDPOINT: z.string().url().startsWith('https://', { message: 'ARM_ENDPOINT must be an https:// URL' }).optional(),
+    /** A fixed bearer token (the local ARM emulator's); unset = DefaultAzureCredential (managed identity in Azure). */
+    ARM_TOKEN: z.string().min(1).optional(),
+    /** Extra CA to trust for ARM_ENDPOINT: PEM text or the path of a PEM file (the emulator's self-signed CA). */
+    ARM_CA_CERT: z.string().min(1).optional(),
+    /** How often long-running ARM operations are polled when ARM sends no Retry-After (SDK default 2000 ms). */
+    ARM_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).optional(),
+    /** The subscription learner environments are deployed into (separate from the app's own). */
+    LEARNER_SUBSCRIPTION_ID: z
+      .string()
+      .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, { message: 'LEARNER_SUBSCRIPTION_ID must be a subscription GUID' })
+      .optional(),
+    /** Region of learner resource groups when neither the run nor the pack's `location` parameter says. */
+    LEARNER_LOCATION: z.string().regex(/^[a-z0-9]+$/, { message: 'LEARNER_LOCATION must be an Azure region name such as "westeurope"' }).default('westeurope'),
+    /** Budget of every run that has none of its own (USD); unset = the packs' development-cost maximum per environment. */
+    RUN_BUDGET_USD: z.coerce.number().positive({ message: 'RUN_BUDGET_USD must be a positive amount in US dollars' }).optional(),
+    /** Share of the budget at which the instructor is warned. */
+    RUN_BUDGET_WARN_FRACTION: z.coerce.number().gt(0).lte(1, { message: 'RUN_BUDGET_WARN_FRACTION must be in (0, 1]' }).default(0.8),
+    /** Folder holding the scenario packs; unset = scenarios/packs of this app. */
+    SCENARIO_PACKS_DIR: z.string().min(1).optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   })
   .refine((s) => s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {
     message: 'Set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__accountName (managed identity).',
