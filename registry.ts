@@ -1,4 +1,4 @@
-import { activities } from './activities';
+import { activities, durableClientActivities, type ActivityName } from './activities';
 import type { FunctionDef } from './local/durable/functions';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
 import { httpStart } from './http/httpStart';
@@ -9,7 +9,9 @@ import { httpStart } from './http/httpStart';
  */
 export const functions: FunctionDef[] = [
   { kind: 'orchestration', name: 'hostSelfCheck', handler: hostSelfCheck },
-  ...Object.entries(activities).map(([name, handler]): FunctionDef => ({ kind: 'activity', name, handler })),
+  ...Object.entries(activities).map(
+    ([name, handler]): FunctionDef => ({ kind: 'activity', name, handler, durableClient: durableClientActivities.has(name as ActivityName) }),
+  ),
   {
     kind: 'http',
     name: 'httpStart',

@@ -1,5 +1,8 @@
 import type * as df from 'durable-functions';
+import { notify } from './notify';
 import { probeStorage } from './probeStorage';
+import { recordCheckpoint } from './recordCheckpoint';
+import { signalInstance } from './signalInstance';
 
 /**
  * The activities, by name. Orchestrations call them through `callActivity` below, typed from the
@@ -7,7 +10,13 @@ import { probeStorage } from './probeStorage';
  */
 export const activities = {
   probeStorage,
+  notify,
+  recordCheckpoint,
+  signalInstance,
 } as const;
+
+/** Activities that get a DurableClient binding. */
+export const durableClientActivities: ReadonlySet<ActivityName> = new Set<ActivityName>(['signalInstance']);
 
 export type ActivityName = keyof typeof activities;
 export type ActivityInput<K extends ActivityName> = Parameters<(typeof activities)[K]>[0];

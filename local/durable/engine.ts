@@ -705,6 +705,9 @@ export class DurableEngine {
     let newWork: Scheduled[] = [];
     let carry: InboxMessage[] = [];
     let nextExecution: string | undefined;
+    // Visible only once the episode is committed.
+    let output = inst.output;
+    let customStatus = inst.customStatus;
 
     if (terminated) {
       const reason = terminated.Reason ?? '';
@@ -716,7 +719,7 @@ export class DurableEngine {
         Result: JSON.stringify(reason),
       });
       status = 'Terminated';
-      inst.output = JSON.stringify(reason);
+      output = JSON.stringify(reason);
     } else if (work > 0 || startMsg || inst.replay) {
       if (!handler) {
         outcome = { kind: 'failed', reason: `No orchestrator function named "${inst.name}" is registered in this app any more, so instance "${inst.id}" cannot run.` };
@@ -734,7 +737,7 @@ export class DurableEngine {
         });
       }
       this.stats.episodes++;
-      if (outcome.customStatus !== undefined) inst.customStatus = JSON.stringify(outcome.customStatus);
+      if (outcome.customStatus !== undefined) customStatus = JSON.stringify(outcome.customStatus);
       switch (outcome.kind) {
         case 'waiting': {
           const known = new Set(past.filter((e) => e.EventId >= 0).map((e) => e.EventId));
@@ -747,12 +750,12 @@ export class DurableEngine {
         }
         case 'completed':
           appended.push({ EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Completed', Result: JSON.stringify(outcome.output ?? null) });
-          inst.output = JSON.stringify(outcome.output ?? null);
+          output = JSON.stringify(outcome.output ?? null);
           status = 'Completed';
           break;
         case 'failed':
           appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Failed', Reason: outcome.reason, Details: outcome.details });
-          inst.output = JSON.stringify(outcome.reason);
+          output = JSON.stringify(outcome.reason);
           status = 'Failed';
           break;
         case 'continuedAsNew': {
@@ -824,11 +827,13 @@ export class DurableEngine {
         : undefined;
       if (reset) {
         // What the previous execution left behind does not describe this one.
-        if (!TERMINAL_STATUSES.includes(status)) inst.output = undefined;
-        if (outcome?.customStatus === undefined) inst.customStatus = undefined;
+        if (!TERMINAL_STATUSES.includes(status)) output = undefined;
+        if (outcome?.customStatus === undefined) customStatus = undefined;
         inst.completedTime = undefined;
       }
     }
+    inst.output = output;
+    inst.customStatus = customStatus;
     inst.replay = false;
     if (reset) {
       // The previous execution's rows past the new one's length are stale (the loader ignores them too).

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { OUTBOX_TABLE, isStatus, packJson, unpackJson, workshopTable } from './workshopTables';
+
+/**
+ * The one notification port: orchestrations say *what* to tell *whom*; this activity records it
+ * in the durable outbox (Tables), once per idempotency key. Delivery (Teams cards, the web chat,
+ * the CLI) reads the outbox; nothing in orchestrations/ knows about Teams.
+ */
+export const Recipient = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('learner'), learnerId: z.string().min(1) }),
+  z.object({ role: z.literal('instructor') }),
+]);
+export type Recipient = z.infer<typeof Recipient>;
+
+export const NotifyInput = z.object({
+  runId: z.string().min(1),
+  /** Idempotency key: instance id + step; the same key is one message however often it is sent. */
+  key: z.string().min(1).max(500),
+  to: Recipient,
+  /** What happened, e.g. 'prompt', 'hint', 'help', 'review', 'failed', 'broadcast'. */
+  kind: z.string().min(1),
+  /** Structured content; the sender renders it (card, chat line). */
+  body: z.record(z.string(), z.unknown()),
+});
+export type NotifyInput = z.infer<typeof NotifyInput>;
+
+export interface OutboxMessage extends NotifyInput {
+  createdAt: string;
+  status: 'pending' | 'sent' | 'failed';
+}
+
+function rowKey(key: string): string {
+  // RowKey may not contain / \ # ? or control characters.
+  return key.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');
+}
+
+export async function notify(raw: unknown): Promise<{ key: string; duplicate: boolean }> {
+  const input = NotifyInput.parse(raw);
+  const table = await workshopTable(OUTBOX_TABLE);
+  try {
+    await table.createEntity({
+      partitionKey: input.runId,
+      rowKey: rowKey(input.key),
+      Role: input.to.role,
+      LearnerId: input.to.role === 'learner' ? input.to.learnerId : '',
+      Kind: input.kind,
+      Status: 'pending',
+      CreatedAt: new Date().toISOString(),
+      ...packJson('Body', input.body),
+    });
+    return { key: input.key, duplicate: false };
+  } catch (err) {
+    if (isStatus(err, 409)) return { key: input.key, duplicate: true };
+    throw err;
+  }
+}
+
+/** Messages of a run, oldest first; for a learner, or the instructor's. */
+export async function readOutbox(runId: string, filter: { learnerId?: string; role?: 'learner' | 'instructor' } = {}): Promise<OutboxMessage[]> {
+  const table = await workshopTable(OUTBOX_TABLE);
+  const out: OutboxMessage[] = [];
+  const clauses = [`PartitionKey eq '${runId.replace(/'/g, "''")}'`];
+  if (filter.learnerId) clauses.push(`LearnerId eq '${filter.learnerId.replace(/'/g, "''")}'`);
+  if (filter.role) clauses.push(`Role eq '${filter.role}'`);
+  for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: clauses.join(' and ') } })) {
+    out.push({
+      runId,
+      key: row.rowKey as string,
+      to: row.Role === 'learner' ? { role: 'learner', learnerId: row.LearnerId as string } : { role: 'instructor' },
+      kind: row.Kind as string,
+      body: unpackJson<Record<string, unknown>>('Body', row) ?? {},
+      createdAt: row.CreatedAt as string,
+      status: row.Status as OutboxMessage['status'],
+    });
+  }
+  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+}

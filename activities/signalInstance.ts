@@ -1,0 +1,38 @@
+import type { InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+
+/**
+ * Orchestration-to-orchestration signalling through the DurableClient: raise an event, start an
+ * instance (idempotent: an instance already running under that id counts as started) or terminate.
+ * Orchestrations cannot do this themselves without entities; an activity can, and may be retried.
+ */
+export const SignalInput = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('raise'), instanceId: z.string().min(1), event: z.string().min(1), data: z.unknown() }),
+  z.object({ op: z.literal('start'), instanceId: z.string().min(1), orchestrator: z.string().min(1), input: z.unknown() }),
+  z.object({ op: z.literal('terminate'), instanceId: z.string().min(1), reason: z.string() }),
+  z.object({ op: z.literal('suspend'), instanceId: z.string().min(1), reason: z.string() }),
+  z.object({ op: z.literal('resume'), instanceId: z.string().min(1), reason: z.string() }),
+]);
+export type SignalInput = z.infer<typeof SignalInput>;
+export type SignalResult = { ok: true } | { ok: false; reason: 'gone' | 'exists' };
+
+export async function signalInstance(raw: unknown, context: InvocationContext): Promise<SignalResult> {
+  const input = SignalInput.parse(raw);
+  const client = df.getClient(context);
+  try {
+    if (input.op === 'raise') await client.raiseEvent(input.instanceId, input.event, input.data);
+    else if (input.op === 'terminate') await client.terminate(input.instanceId, input.reason);
+    else if (input.op === 'suspend') await client.suspend(input.instanceId, input.reason);
+    else if (input.op === 'resume') await client.resume(input.instanceId, input.reason);
+    else await client.startNew(input.orchestrator, { instanceId: input.instanceId, input: input.input });
+    return { ok: true };
+  } catch (err) {
+    const message = (err as Error).message;
+    // Finished or never started targets are an expected race (a learner finished while the
+    // instructor clicked): report it instead of failing the caller.
+    if (/\b(404|410)\b|No instance with ID/.test(message)) return { ok: false, reason: 'gone' };
+    if (/\b409\b/.test(message)) return { ok: false, reason: input.op === 'start' ? 'exists' : 'gone' };
+    throw err;
+  }
+}

@@ -1,0 +1,43 @@
+import type { TableClient } from '@azure/data-tables';
+import { tableClient } from '../config';
+
+/**
+ * The workshop's own state in Table storage (beside the Durable task hub's tables):
+ *  - WorkshopCheckpoints: PartitionKey runId, RowKey learnerId — the learner's journey snapshot and
+ *    completed phase results, plus the running phase's snapshot; what `resume` restarts from.
+ *  - WorkshopOutbox: PartitionKey runId, RowKey message key — every notification, written once per
+ *    key (so a retried activity does not notify twice), delivered by a sender (Teams) later.
+ */
+export const CHECKPOINTS_TABLE = 'WorkshopCheckpoints';
+export const OUTBOX_TABLE = 'WorkshopOutbox';
+
+const created = new Set<string>();
+
+export async function workshopTable(name: string): Promise<TableClient> {
+  const client = tableClient(name);
+  if (!created.has(name)) {
+    await client.createTable();
+    created.add(name);
+  }
+  return client;
+}
+
+export function isStatus(err: unknown, ...codes: number[]): boolean {
+  return codes.includes((err as { statusCode?: number }).statusCode ?? 0);
+}
+
+/** Table property strings are capped at 32K chars; long JSON is split over numbered columns. */
+const CHUNK = 30_000;
+export function packJson(prefix: string, value: unknown): Record<string, string | number> {
+  const text = JSON.stringify(value ?? null);
+  const out: Record<string, string | number> = { [`${prefix}Parts`]: Math.max(1, Math.ceil(text.length / CHUNK)) };
+  for (let i = 0; i * CHUNK < text.length || i === 0; i++) out[`${prefix}${i}`] = text.slice(i * CHUNK, (i + 1) * CHUNK);
+  return out;
+}
+export function unpackJson<T>(prefix: string, row: Record<string, unknown>): T | undefined {
+  const parts = Number(row[`${prefix}Parts`] ?? 0);
+  if (!parts) return undefined;
+  let text = '';
+  for (let i = 0; i < parts; i++) text += String(row[`${prefix}${i}`] ?? '');
+  return JSON.parse(text) as T;
+}

@@ -1,0 +1,101 @@
+import type { PersistedJourneySnapshot, PhaseResume } from '../machines/journeyMachine';
+import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
+
+/** What a run needs to know about the pack; built at the edge (API/CLI) from the validated pack. */
+export interface RunPlan {
+  packId: string;
+  title: string;
+  phases: Record<PhaseName, PhaseDef>;
+}
+
+export interface Learner {
+  learnerId: string;
+  name: string;
+  email?: string;
+}
+
+export interface CohortInput {
+  runId: string;
+  plan: RunPlan;
+  roster: Learner[];
+  instructors: string[];
+  /** How many journeys to start per batch (bounded fan-out). */
+  batchSize: number;
+  budgetUsd?: number;
+  /** Set on continue-as-new: the state so far. */
+  state?: CohortState;
+}
+
+export type LearnerState = 'starting' | 'working' | 'awaitingReview' | 'changesRequested' | 'helpRequested' | 'stuck' | 'failed' | 'completed' | 'ended';
+
+export interface LearnerProgress {
+  phase: PhaseName;
+  state: LearnerState;
+  stepId: string | null;
+  /** Orchestration time (ISO) this state began. */
+  since: string;
+  detail?: string;
+  helpCount: number;
+}
+
+export interface CohortState {
+  started: number;
+  startedAt: string;
+  paused: boolean;
+  ended: boolean;
+  endReason: string | null;
+  learners: Record<string, LearnerProgress>;
+  broadcasts: number;
+  eventsSeen: number;
+}
+
+/** Progress reports journeys and phases send to the cohort instance. */
+export interface ProgressReport {
+  type: 'progress';
+  learnerId: string;
+  phase: PhaseName;
+  state: LearnerState;
+  stepId: string | null;
+  at: string;
+  detail?: string;
+  helpCount?: number;
+}
+
+/** Instructor commands to the cohort instance. */
+export type CohortCommand =
+  | { type: 'pause'; by: string }
+  | { type: 'resume'; by: string }
+  | { type: 'broadcast'; by: string; message: string; key: string }
+  | { type: 'extend'; by: string; minutes: number; learnerId?: string }
+  | { type: 'end'; by: string; reason: string };
+
+export type CohortEvent = ProgressReport | CohortCommand;
+
+export interface JourneyInput {
+  runId: string;
+  learnerId: string;
+  plan: RunPlan;
+  journey?: PersistedJourneySnapshot;
+  /** The failed phase's last snapshot, to resume it from where it failed. */
+  lastPhase?: { phase: PhaseName; snapshot: PersistedPhaseSnapshot };
+  version: number;
+  /** Resume after the journey instance was lost: the event to apply after restoring. */
+  resume?: PhaseResume;
+}
+
+export interface PhaseInput {
+  runId: string;
+  learnerId: string;
+  packId: string;
+  def: PhaseDef;
+  attempt: number;
+  version: number;
+  snapshot?: PersistedPhaseSnapshot;
+  resume?: PhaseResume | null;
+  /** Timers armed before a continue-as-new: id -> fire time (ISO). */
+  timers?: Record<string, string>;
+}
+
+export type PhaseOutput =
+  | { status: 'completed'; result: PhaseResult }
+  | { status: 'failed'; failure: PhaseFailure; snapshot: PersistedPhaseSnapshot };
