@@ -2,6 +2,8 @@ import path from 'node:path';
 import pino from 'pino';
 import { functions } from '../registry';
 import { startAzurite } from './azurite';
+import { startArmEmulator } from './arm/emulator';
+import { exposeArmEmulator } from './arm/localEnv';
 import { startLocalHost } from './host';
 
 /**
@@ -16,6 +18,8 @@ async function main(): Promise<void> {
 
   const azurite = await startAzurite({ location: path.join(dataDir, 'azurite') });
   process.env.AzureWebJobsStorage = azurite.connectionString;
+  const arm = await startArmEmulator({ connectionString: azurite.connectionString, logger: log });
+  const armCaFile = exposeArmEmulator(arm, path.join(dataDir, 'arm'));
   const host = await startLocalHost({ connectionString: azurite.connectionString, functions, port, logger: log });
 
   const lines = [
@@ -24,6 +28,7 @@ async function main(): Promise<void> {
     `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
     `  Azurite (Tables)  http://127.0.0.1:${azurite.port}   data in ${path.join(dataDir, 'azurite')}`,
     `  task hub          ${host.settings.hubName}`,
+    `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN`,
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -34,6 +39,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     await host.close();
+    await arm.stop();
     await azurite.stop();
     process.exit(0);
   };
