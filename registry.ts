@@ -1,6 +1,9 @@
 import { activities, durableClientActivities, type ActivityName } from './activities';
 import type { FunctionDef } from './local/durable/functions';
+import { cohortRun } from './orchestrations/cohortRun';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
+import { learnerJourney } from './orchestrations/learnerJourney';
+import { workshopPhase } from './orchestrations/workshopPhase';
 import { httpStart } from './http/httpStart';
 
 /**
@@ -9,6 +12,9 @@ import { httpStart } from './http/httpStart';
  */
 export const functions: FunctionDef[] = [
   { kind: 'orchestration', name: 'hostSelfCheck', handler: hostSelfCheck },
+  { kind: 'orchestration', name: 'cohortRun', handler: cohortRun },
+  { kind: 'orchestration', name: 'learnerJourney', handler: learnerJourney },
+  { kind: 'orchestration', name: 'workshopPhase', handler: workshopPhase },
   ...Object.entries(activities).map(
     ([name, handler]): FunctionDef => ({ kind: 'activity', name, handler, durableClient: durableClientActivities.has(name as ActivityName) }),
   ),

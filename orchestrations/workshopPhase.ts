@@ -115,6 +115,7 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
       at: now().toISOString(),
       detail,
       helpCount: snapshot.context.helpCount,
+      attempt: input.attempt,
     };
     pending.set(key('progress'), {
       task: callActivity(context, 'signalInstance', { op: 'raise', instanceId: cohortInstanceId(input.runId), event: EVENTS.cohort, data: progress }, NOTIFY_RETRY),
@@ -208,7 +209,8 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
     for (const c of commands) execute(c);
     commands = [];
     const visible = learnerState(snapshot);
-    if (visible.state !== 'stuck') report(visible.state, visible.stepId, snapshot.context.failure?.message);
+    // The journey reports how a phase ends (next phase, failure, completion); the phase reports the way there.
+    if (visible.state !== 'completed' && visible.state !== 'failed') report(visible.state, visible.stepId);
 
     const finished = snapshot.status === 'done' || visible.state === 'failed';
     if (finished) {

@@ -36,6 +36,8 @@ export interface LearnerProgress {
   since: string;
   detail?: string;
   helpCount: number;
+  /** Attempt of the current phase (its instance id), when a phase reported it. */
+  attempt?: number;
 }
 
 export interface CohortState {
@@ -59,6 +61,7 @@ export interface ProgressReport {
   at: string;
   detail?: string;
   helpCount?: number;
+  attempt?: number;
 }
 
 /** Instructor commands to the cohort instance. */
@@ -81,6 +84,14 @@ export interface JourneyInput {
   version: number;
   /** Resume after the journey instance was lost: the event to apply after restoring. */
   resume?: PhaseResume;
+  /** Set on continue-as-new between phases: the phase to start first. */
+  startPhase?: StartPhase;
+}
+
+export interface StartPhase {
+  phase: PhaseName;
+  attempt: number;
+  resume: PhaseResume | null;
 }
 
 export interface PhaseInput {

@@ -1,0 +1,217 @@
+import * as df from 'durable-functions';
+import { callActivity } from '../activities';
+import type { SignalInput } from '../activities/signalInstance';
+import type { PhaseName } from '../machines/phaseMachine';
+import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
+import type { CohortEvent, CohortInput, CohortState, JourneyInput, LearnerProgress, LearnerState } from './workshopTypes';
+
+const RETRY = new df.RetryOptions(2_000, 5);
+RETRY.backoffCoefficient = 2;
+/** Events handled per execution before continuing as new: the history stays bounded by this, not by cohort size × steps. */
+const EVENTS_PER_EXECUTION = 150;
+const FINISHED: readonly LearnerState[] = ['completed', 'ended'];
+const PHASE_ORDER: readonly PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
+
+export interface CohortView {
+  runId: string;
+  packId: string;
+  title: string;
+  startedAt: string;
+  learners: number;
+  started: number;
+  paused: boolean;
+  ended: boolean;
+  endReason: string | null;
+  /** learners per phase and state, e.g. { design: { working: 12, awaitingReview: 3 } } */
+  counts: Record<string, Record<string, number>>;
+  finished: number;
+  helpQueue: Array<{ learnerId: string; phase: PhaseName; since: string; detail?: string }>;
+  reviewQueue: Array<{ learnerId: string; phase: PhaseName; since: string }>;
+  stuck: Array<{ learnerId: string; phase: PhaseName; stepId: string | null; since: string; detail?: string }>;
+  failures: Array<{ learnerId: string; phase: PhaseName; since: string; reason?: string }>;
+  progress: Record<string, LearnerProgress>;
+}
+
+export interface RunReport {
+  runId: string;
+  packId: string;
+  title: string;
+  startedAt: string;
+  endedAt: string;
+  endReason: string | null;
+  learners: number;
+  completed: number;
+  ended: number;
+  perPhase: Record<string, Record<string, number>>;
+  perLearner: Record<string, { phase: PhaseName; state: LearnerState; helpCount: number }>;
+}
+
+function view(input: CohortInput, state: CohortState): CohortView {
+  const counts: CohortView['counts'] = {};
+  const out: CohortView = {
+    runId: input.runId,
+    packId: input.plan.packId,
+    title: input.plan.title,
+    startedAt: state.startedAt,
+    learners: input.roster.length,
+    started: state.started,
+    paused: state.paused,
+    ended: state.ended,
+    endReason: state.endReason,
+    counts,
+    finished: 0,
+    helpQueue: [],
+    reviewQueue: [],
+    stuck: [],
+    failures: [],
+    progress: state.learners,
+  };
+  for (const [learnerId, p] of Object.entries(state.learners)) {
+    (counts[p.phase] ??= {})[p.state] = (counts[p.phase][p.state] ?? 0) + 1;
+    if (FINISHED.includes(p.state)) out.finished++;
+    if (p.state === 'helpRequested') out.helpQueue.push({ learnerId, phase: p.phase, since: p.since, detail: p.detail });
+    if (p.state === 'awaitingReview') out.reviewQueue.push({ learnerId, phase: p.phase, since: p.since });
+    if (p.state === 'stuck') out.stuck.push({ learnerId, phase: p.phase, stepId: p.stepId, since: p.since, detail: p.detail });
+    if (p.state === 'failed') out.failures.push({ learnerId, phase: p.phase, since: p.since, reason: p.detail });
+  }
+  for (const q of [out.helpQueue, out.reviewQueue, out.stuck, out.failures]) q.sort((a, b) => a.since.localeCompare(b.since));
+  return out;
+}
+
+/**
+ * A cohort run: starts one learnerJourney per learner in bounded batches, then folds the journeys'
+ * progress reports and the instructor's commands (pause, resume, broadcast, extend, end) into its
+ * custom status — the live view the dashboard and `workshop run status` read. Continues as new
+ * every few hundred events, so its history does not grow with cohort size × steps. When every
+ * learner has finished (journeys tear their environments down themselves), it writes the report.
+ */
+export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task, RunReport, unknown> {
+  const input = context.df.getInput() as CohortInput;
+  const now = () => context.df.currentUtcDateTime.toISOString();
+  const state: CohortState = input.state ?? {
+    started: 0,
+    startedAt: now(),
+    paused: false,
+    ended: false,
+    endReason: null,
+    learners: Object.fromEntries(input.roster.map((l) => [l.learnerId, { phase: 'requirements' as PhaseName, state: 'starting' as LearnerState, stepId: null, since: now(), helpCount: 0 }])),
+    broadcasts: 0,
+    eventsSeen: 0,
+  };
+  const signal = (data: SignalInput) => callActivity(context, 'signalInstance', data, RETRY);
+  const unfinished = () => input.roster.filter((l) => !FINISHED.includes(state.learners[l.learnerId]?.state ?? 'starting'));
+  const publish = () => context.df.setCustomStatus(view(input, state));
+
+  while (state.started < input.roster.length && !state.ended) {
+    const batch = input.roster.slice(state.started, state.started + Math.max(1, input.batchSize));
+    publish();
+    yield context.df.Task.all(
+      batch.map((l) =>
+        signal({
+          op: 'start',
+          instanceId: journeyInstanceId(input.runId, l.learnerId),
+          orchestrator: 'learnerJourney',
+          input: { runId: input.runId, learnerId: l.learnerId, plan: input.plan, version: 0 } satisfies JourneyInput,
+        }),
+      ),
+    );
+    state.started += batch.length;
+  }
+
+  let handled = 0;
+  for (;;) {
+    publish();
+    if (state.started >= input.roster.length && unfinished().length === 0) break;
+    if (handled >= EVENTS_PER_EXECUTION) {
+      context.df.continueAsNew({ ...input, state } satisfies CohortInput);
+      return undefined as never;
+    }
+    const event = (yield context.df.waitForExternalEvent(EVENTS.cohort)) as CohortEvent;
+    handled++;
+    state.eventsSeen++;
+    if (!event || typeof event !== 'object') continue;
+    switch (event.type) {
+      case 'progress': {
+        const before = state.learners[event.learnerId];
+        if (!before) {
+          context.log(`cohort ${input.runId}: progress for unknown learner ${event.learnerId} ignored`);
+          break;
+        }
+        // Reports can arrive out of order (retries); a later phase never goes back to an earlier one.
+        if (FINISHED.includes(before.state) || PHASE_ORDER.indexOf(event.phase) < PHASE_ORDER.indexOf(before.phase)) break;
+        const changed = before.state !== event.state || before.phase !== event.phase || before.stepId !== event.stepId;
+        state.learners[event.learnerId] = {
+          phase: event.phase,
+          state: event.state,
+          stepId: event.stepId ?? before.stepId,
+          since: changed ? event.at : before.since,
+          detail: event.detail,
+          helpCount: event.helpCount ?? before.helpCount,
+          attempt: event.attempt ?? (event.phase === before.phase ? before.attempt : undefined),
+        };
+        break;
+      }
+      case 'pause':
+      case 'resume': {
+        if (state.paused === (event.type === 'pause')) break;
+        state.paused = event.type === 'pause';
+        const op = event.type === 'pause' ? 'suspend' : 'resume';
+        const targets = unfinished().flatMap((l) => {
+          const p = state.learners[l.learnerId];
+          return [journeyInstanceId(input.runId, l.learnerId), ...(p.attempt ? [phaseInstanceId(input.runId, l.learnerId, p.phase, p.attempt)] : [])];
+        });
+        yield context.df.Task.all(targets.map((instanceId) => signal({ op, instanceId, reason: `${event.type} by ${event.by}` })));
+        yield callActivity(context, 'notify', { runId: input.runId, key: `${input.runId}:${event.type}:${state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } }, RETRY);
+        break;
+      }
+      case 'broadcast': {
+        state.broadcasts++;
+        yield context.df.Task.all(
+          input.roster.map((l) =>
+            callActivity(context, 'notify', { runId: input.runId, key: `${event.key}:${l.learnerId}`, to: { role: 'learner', learnerId: l.learnerId }, kind: 'broadcast', body: { message: event.message, by: event.by } }, RETRY),
+          ),
+        );
+        break;
+      }
+      case 'extend': {
+        const who = event.learnerId ? unfinished().filter((l) => l.learnerId === event.learnerId) : unfinished();
+        yield context.df.Task.all(
+          who.map((l) =>
+            signal({ op: 'raise', instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'EXTEND', phase: state.learners[l.learnerId].phase, minutes: event.minutes } }),
+          ),
+        );
+        break;
+      }
+      case 'end': {
+        if (state.ended) break;
+        state.ended = true;
+        state.endReason = event.reason;
+        state.started = input.roster.length; // learners not yet started never will be
+        for (const l of input.roster.slice(state.started)) state.learners[l.learnerId] = { ...state.learners[l.learnerId], state: 'ended', since: now() };
+        yield context.df.Task.all(
+          unfinished().map((l) => signal({ op: 'raise', instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })),
+        );
+        // Journeys that were never started or are already gone cannot report back.
+        for (const l of unfinished()) if (state.learners[l.learnerId].state === 'starting') state.learners[l.learnerId].state = 'ended';
+        break;
+      }
+    }
+  }
+
+  const report: RunReport = {
+    runId: input.runId,
+    packId: input.plan.packId,
+    title: input.plan.title,
+    startedAt: state.startedAt,
+    endedAt: now(),
+    endReason: state.endReason,
+    learners: input.roster.length,
+    completed: Object.values(state.learners).filter((p) => p.state === 'completed').length,
+    ended: Object.values(state.learners).filter((p) => p.state === 'ended').length,
+    perPhase: view(input, state).counts,
+    perLearner: Object.fromEntries(Object.entries(state.learners).map(([id, p]) => [id, { phase: p.phase, state: p.state, helpCount: p.helpCount }])),
+  };
+  yield callActivity(context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY);
+  return report;
+}
+
