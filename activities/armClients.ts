@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import { getClient, type Client, type ClientOptions } from '@azure-rest/core-client';
+import { ResourceManagementClient } from '@azure/arm-resources';
+import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
+import { DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
+import pino, { type Logger } from 'pino';
+import { appSettings, type AppSettings } from '../config';
+
+/**
+ * Resource Manager clients for the learner subscription, built from app settings only:
+ * - Azure: `LEARNER_SUBSCRIPTION_ID` and nothing else — public ARM endpoint, `DefaultAzureCredential`
+ *   (the Function App's managed identity);
+ * - local: `ARM_ENDPOINT` + `ARM_TOKEN` + `ARM_CA_CERT` point the same SDK clients at the ARM emulator.
+ * No code path asks "am I local?": the settings decide the endpoint, the credential and the trust.
+ */
+export const PUBLIC_ARM_ENDPOINT = 'https://management.azure.com';
+
+export interface ArmClients {
+  subscriptionId: string;
+  endpoint: string;
+  /** `@azure/arm-resources`: resource groups, resources, providers. */
+  resources: ResourceManagementClient;
+  /** `@azure/arm-resourcesdeployments`: template deployments (moved out of arm-resources in v8). */
+  deployments: DeploymentsClient;
+  /** The same pipeline (auth, retries, TLS) for ARM paths the generated clients do not model. */
+  rest: ArmRest;
+  /** LRO poll interval when ARM sends no Retry-After; undefined = the SDK's default. */
+  pollIntervalMs: number | undefined;
+}
+
+export interface ArmRestResponse<T> {
+  status: number;
+  body: T;
+  headers: Record<string, string>;
+}
+
+export interface ArmRest {
+  /** GET an ARM path; resolves for any status so callers decide what 404 means. */
+  get<T = unknown>(path: string, apiVersion: string, query?: Record<string, string>, abortSignal?: AbortSignal): Promise<ArmRestResponse<T>>;
+  /** GET a list (`{ value, nextLink }`), following nextLink; undefined when the collection itself is 404/400/405 (not supported). */
+  list<T = unknown>(path: string, apiVersion: string, query?: Record<string, string>, abortSignal?: AbortSignal): Promise<T[] | undefined>;
+}
+
+/** Extra client options (tests add pipeline policies to observe requests). */
+export type ArmClientExtras = Pick<ClientOptions, 'additionalPolicies' | 'retryOptions'>;
+
+let cached: { key: string; clients: ArmClients } | undefined;
+
+export function armClients(settings: AppSettings = appSettings(), extras?: ArmClientExtras): ArmClients {
+  const key = JSON.stringify([settings.ARM_ENDPOINT, settings.ARM_TOKEN, settings.ARM_CA_CERT, settings.LEARNER_SUBSCRIPTION_ID, settings.ARM_POLL_INTERVAL_MS]);
+  if (!extras && cached?.key === key) return cached.clients;
+  const clients = createArmClients(settings, extras);
+  if (!extras) cached = { key, clients };
+  return clients;
+}
+
+function createArmClients(settings: AppSettings, extras: ArmClientExtras = {}): ArmClients {
+  const subscriptionId = settings.LEARNER_SUBSCRIPTION_ID;
+  if (!subscriptionId) {
+    throw new Error('LEARNER_SUBSCRIPTION_ID is not set: set it to the subscription learner environments are deployed into (README, "Learner environments (ARM)").');
+  }
+  const endpoint = (settings.ARM_ENDPOINT ?? PUBLIC_ARM_ENDPOINT).replace(/\/+$/, '');
+  const credential = armCredential(settings);
+  const ca = settings.ARM_CA_CERT ? readPem(settings.ARM_CA_CERT) : undefined;
+  const options: ClientOptions = {
+    endpoint,
+    // The token's audience is the ARM resource, whatever host serves it (public cloud or emulator).
+    credentials: { scopes: [`${PUBLIC_ARM_ENDPOINT}/.default`] },
+    ...(ca ? { tlsOptions: { ca } } : {}),
+    ...extras,
+  };
+  const resources = new ResourceManagementClient(credential, subscriptionId, options);
+  const deployments = new DeploymentsClient(credential, subscriptionId, options);
+  const restClient = getClient(endpoint, credential, options);
+  return { subscriptionId, endpoint, resources, deployments, rest: armRest(restClient), pollIntervalMs: settings.ARM_POLL_INTERVAL_MS };
+}
+
+export function armCredential(settings: AppSettings): TokenCredential {
+  if (settings.ARM_TOKEN) return staticTokenCredential(settings.ARM_TOKEN);
+  return new DefaultAzureCredential();
+}
+
+/** A credential that always presents the same bearer token (the local emulator accepts its own). */
+export function staticTokenCredential(token: string): TokenCredential {
+  return {
+    getToken: async (): Promise<AccessToken> => ({ token, expiresOnTimestamp: Date.now() + 3_600_000 }),
+  };
+}
+
+function readPem(value: string): string {
+  if (value.includes('-----BEGIN')) return value;
+  try {
+    return readFileSync(value, 'utf8');
+  } catch (err) {
+    throw new Error(`ARM_CA_CERT is neither PEM text nor a readable PEM file ("${value}"): ${(err as Error).message}`);
+  }
+}
+
+function armRest(client: Client): ArmRest {
+  const get = async <T>(path: string, apiVersion: string, query: Record<string, string> = {}, abortSignal?: AbortSignal): Promise<ArmRestResponse<T>> => {
+    const hasVersion = /[?&]api-version=/.test(path);
+    const res = await client.pathUnchecked(path).get({
+      queryParameters: hasVersion ? query : { 'api-version': apiVersion, ...query },
+      abortSignal,
+      skipUrlEncoding: true,
+    });
+    return { status: Number(res.status), body: res.body as T, headers: res.headers as Record<string, string> };
+  };
+  return {
+    get,
+    async list<T>(path: string, apiVersion: string, query?: Record<string, string>, abortSignal?: AbortSignal): Promise<T[] | undefined> {
+      const out: T[] = [];
+      let next: string | undefined = path;
+      let first = true;
+      while (next) {
+        const res: ArmRestResponse<{ value?: T[]; nextLink?: string }> = await get(next, apiVersion, first ? query : {}, abortSignal);
+        if (first && [400, 404, 405].includes(res.status)) return undefined;
+        if (res.status < 200 || res.status > 299) throw armHttpError(res, `GET ${path}`);
+        out.push(...(res.body?.value ?? []));
+        next = res.body?.nextLink;
+        first = false;
+      }
+      return out;
+    },
+  };
+}
+
+/** An Error shaped like the SDK's RestError (statusCode, code, response headers), for raw calls. */
+export function armHttpError(res: ArmRestResponse<unknown>, what: string): Error & { statusCode: number; code?: string; retryAfterSeconds?: number } {
+  const body = res.body as { error?: { code?: string; message?: string } } | undefined;
+  const err = new Error(`${what}: HTTP ${res.status}${body?.error ? ` ${body.error.code}: ${body.error.message}` : ''}`) as Error & {
+    statusCode: number;
+    code?: string;
+    retryAfterSeconds?: number;
+  };
+  err.statusCode = res.status;
+  err.code = body?.error?.code;
+  const ra = Number(res.headers['retry-after']);
+  if (Number.isFinite(ra)) err.retryAfterSeconds = ra;
+  return err;
+}
+
+/** The app's ARM log: one JSON object per line (pino). */
+let armLog: Logger | undefined;
+export function armLogger(): Logger {
+  armLog ??= pino({ level: appSettings().LOG_LEVEL ?? 'info', base: { component: 'learner-environments' } });
+  return armLog;
+}
+
+/** Wait `ms`, or reject when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,303 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { DeploymentExtended, DeploymentParameter } from '@azure/arm-resourcesdeployments';
+import type { ResourceGroup } from '@azure/arm-resources';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { appSettings } from '../config';
+import type { EnvironmentParameter } from '../scenarios/schema';
+import { armClients, armLogger, sleep, type ArmClients } from './armClients';
+import {
+  classifyArmError,
+  classifyDeploymentError,
+  PermanentProvisioningError,
+  TransientProvisioningError,
+  type FailureContext,
+} from './armErrors';
+import { addressSpaceFor, deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from './environmentNames';
+import { loadPackWithTemplate, type PackWithTemplate } from './scenarioPacks';
+
+const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export const ProvisionEnvironmentInput = z.object({
+  /** Instance id + step. Names the deployment, so every retry of the step finds the same one. */
+  idempotencyKey: z.string().min(1).max(400),
+  runId: z.string().min(1).max(200),
+  learnerId: z.string().min(1).max(200),
+  packId: z.string().regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/, { message: 'packId must be a pack id such as "lakehouse"' }),
+  /** Region of the resource group; default: the pack's `location` / `primaryLocation` parameter, then LEARNER_LOCATION. */
+  location: z.string().regex(/^[a-z0-9]+$/).optional(),
+  /** The learner's place in the cohort (0-based): picks the learner's private address space. */
+  cohortIndex: z.number().int().min(0).default(0),
+  /** Entra object id of the learner, for packs with a `learnerObjectId` parameter. */
+  learnerObjectId: z.string().regex(GUID, { message: 'learnerObjectId must be an Entra object id (GUID)' }).optional(),
+  /** Values for the pack's `instructor` / `learner` parameters (their defaults apply otherwise). */
+  parameters: z.record(z.string(), z.unknown()).default({}),
+  /** When the sweeper may delete the group regardless of the run; default: now + the pack's cost.guard.maxEnvironmentHours. */
+  expiresAt: z.string().datetime({ offset: true }).optional(),
+  /** Override of the deterministic `ws-<run>-<learner>-<hash>` group name. */
+  resourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, { message: 'resourceGroupName: 1–90 letters, digits, - _ . ( ), not ending in "."' }).optional(),
+});
+export type ProvisionEnvironmentInput = z.input<typeof ProvisionEnvironmentInput>;
+
+export interface ProvisionEnvironmentResult {
+  resourceGroupName: string;
+  resourceGroupId: string;
+  location: string;
+  deploymentName: string;
+  deploymentId: string;
+  /** Every resource the deployment created or updated (its `outputResources`). */
+  resourceIds: string[];
+  /** The template's outputs (values only; secure outputs are never returned by ARM). */
+  outputs: Record<string, unknown>;
+  /** True when an earlier attempt's deployment was found (running or done) and adopted, not started again. */
+  adopted: boolean;
+  expiresAt: string;
+  hourlyCostUsd: number;
+}
+
+export interface ProvisionOptions {
+  abortSignal?: AbortSignal;
+  clients?: ArmClients;
+  log?: Logger;
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+
+/**
+ * Creates (or finds) the learner's resource group and runs the pack's ARM deployment in it.
+ * Idempotent: the deployment is named from the idempotency key, so a retry after a crash adopts
+ * the deployment that is still running (or already done) instead of starting a second one.
+ * Throws TransientProvisioningError (retry; "(retry after N s)" when ARM said so) or
+ * PermanentProvisioningError (a message for the instructor).
+ */
+export async function provisionEnvironment(raw: unknown, _context?: unknown, options: ProvisionOptions = {}): Promise<ProvisionEnvironmentResult> {
+  const input = ProvisionEnvironmentInput.parse(raw);
+  const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
+  const settings = appSettings();
+  const clients = options.clients ?? armClients(settings);
+  const pack = await loadPackWithTemplate(input.packId);
+  const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId, input.learnerId);
+  const depName = deploymentName(input.packId, input.idempotencyKey);
+  const parameters = resolveParameters(pack, input);
+  const location = input.location ?? stringParam(parameters, 'location') ?? stringParam(parameters, 'primaryLocation') ?? settings.LEARNER_LOCATION;
+  const ctx: FailureContext = { what: `deploying pack "${input.packId}" for learner "${input.learnerId}" (resource group ${rgName})`, location, resourceGroupName: rgName };
+  const signal = options.abortSignal;
+
+  try {
+    const group = await ensureResourceGroup(clients, rgName, location, pack, input, ctx, log);
+    const existing = await getDeployment(clients, rgName, depName, signal);
+    let deployment: DeploymentExtended | undefined;
+    let adopted = false;
+    const state = existing?.properties?.provisioningState?.toLowerCase();
+    if (existing && state && !TERMINAL.has(state)) {
+      log.info({ deployment: depName, state }, 'adopting the running deployment of an earlier attempt');
+      adopted = true;
+      deployment = await waitForDeployment(clients, rgName, depName, signal);
+    } else if (existing && state === 'succeeded') {
+      log.info({ deployment: depName }, 'deployment already succeeded in an earlier attempt');
+      adopted = true;
+      deployment = existing;
+    } else if (existing && state === 'failed') {
+      const verdict = classifyDeploymentError(existing.properties?.error, ctx);
+      if (verdict instanceof PermanentProvisioningError) throw verdict;
+      log.warn({ deployment: depName, code: verdict.code }, 'earlier attempt failed transiently; deploying again under the same name');
+    }
+    if (!deployment) deployment = await startAndPoll(clients, rgName, depName, pack, parameters, ctx, signal, log);
+
+    const finalState = deployment.properties?.provisioningState?.toLowerCase();
+    if (finalState !== 'succeeded') {
+      if (finalState === 'failed') throw classifyDeploymentError(deployment.properties?.error, ctx);
+      throw new TransientProvisioningError(`The deployment ended "${deployment.properties?.provisioningState}" while ${ctx.what}; deploying again.`, 'Canceled');
+    }
+    const result: ProvisionEnvironmentResult = {
+      resourceGroupName: rgName,
+      resourceGroupId: group.id ?? `/subscriptions/${clients.subscriptionId}/resourceGroups/${rgName}`,
+      location: group.location ?? location,
+      deploymentName: depName,
+      deploymentId: deployment.id ?? `/subscriptions/${clients.subscriptionId}/resourceGroups/${rgName}/providers/Microsoft.Resources/deployments/${depName}`,
+      resourceIds: [...new Set((deployment.properties?.outputResources ?? []).map((r) => r.id).filter((id): id is string => !!id))],
+      outputs: outputValues(deployment.properties?.outputs),
+      adopted,
+      expiresAt: group.tags?.[TAGS.expires] ?? expiryFor(pack, input),
+      hourlyCostUsd: pack.pack.environment.hourlyCostUsd,
+    };
+    log.info({ deployment: depName, resources: result.resourceIds.length, adopted }, 'environment provisioned');
+    return result;
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    const classified = classifyArmError(err, ctx);
+    log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'provisioning failed');
+    throw classified;
+  }
+}
+
+async function ensureResourceGroup(
+  clients: ArmClients,
+  name: string,
+  location: string,
+  pack: PackWithTemplate,
+  input: z.infer<typeof ProvisionEnvironmentInput>,
+  ctx: FailureContext,
+  log: Logger,
+): Promise<ResourceGroup> {
+  const rgs = clients.resources.resourceGroups;
+  const existing = await rgs.get(name).catch((err: { statusCode?: number }) => {
+    if (err.statusCode === 404) return undefined;
+    throw err;
+  });
+  if (existing?.properties?.provisioningState?.toLowerCase() === 'deleting') {
+    throw new TransientProvisioningError(`Resource group ${name} is still being deleted (a teardown of an earlier environment) while ${ctx.what}.`, 'ResourceGroupBeingDeleted', 30);
+  }
+  if (existing) {
+    const tags = existing.tags ?? {};
+    if (tags[TAGS.pack] !== undefined && tags[TAGS.pack] !== input.packId) {
+      throw new PermanentProvisioningError(
+        `Resource group ${name} already holds pack "${tags[TAGS.pack]}", not "${input.packId}": tear the learner's environment down before provisioning another scenario.`,
+        'PackMismatch',
+      );
+    }
+    if (tags[TAGS.pack] === input.packId && tags[TAGS.run] === input.runId && tags[TAGS.learner] === input.learnerId) return existing;
+  }
+  const created = existing?.tags?.[TAGS.created] ?? new Date().toISOString();
+  const tags: Record<string, string> = {
+    ...(existing?.tags ?? {}),
+    [TAGS.pack]: input.packId,
+    [TAGS.run]: input.runId,
+    [TAGS.learner]: input.learnerId,
+    [TAGS.scenario]: pack.pack.title.slice(0, 256),
+    [TAGS.created]: created,
+    [TAGS.expires]: existing?.tags?.[TAGS.expires] ?? expiryFor(pack, input, created),
+    [TAGS.hourlyUsd]: String(pack.pack.environment.hourlyCostUsd),
+    [TAGS.budgetUsd]: String(pack.pack.cost.developmentUsd.max),
+  };
+  log.info({ resourceGroup: name, location }, existing ? 'tagging the existing resource group' : 'creating the resource group');
+  return rgs.createOrUpdate(name, { location: existing?.location ?? location, tags });
+}
+
+function expiryFor(pack: PackWithTemplate, input: z.infer<typeof ProvisionEnvironmentInput>, from = new Date().toISOString()): string {
+  if (input.expiresAt) return new Date(input.expiresAt).toISOString();
+  return new Date(new Date(from).getTime() + pack.pack.cost.guard.maxEnvironmentHours * 3_600_000).toISOString();
+}
+
+async function getDeployment(clients: ArmClients, rg: string, name: string, abortSignal?: AbortSignal): Promise<DeploymentExtended | undefined> {
+  return clients.deployments.deployments.get(rg, name, { abortSignal }).catch((err: { statusCode?: number }) => {
+    if (err.statusCode === 404) return undefined;
+    throw err;
+  });
+}
+
+/** PUT the deployment and follow its long-running operation with the SDK poller. */
+async function startAndPoll(
+  clients: ArmClients,
+  rg: string,
+  name: string,
+  pack: PackWithTemplate,
+  parameters: Record<string, DeploymentParameter>,
+  ctx: FailureContext,
+  abortSignal: AbortSignal | undefined,
+  log: Logger,
+): Promise<DeploymentExtended> {
+  log.info({ deployment: name }, 'starting deployment');
+  const poller = clients.deployments.deployments.createOrUpdate(
+    rg,
+    name,
+    { properties: { mode: 'Incremental', template: pack.template, parameters } },
+    { abortSignal, updateIntervalInMs: clients.pollIntervalMs },
+  );
+  try {
+    return await poller.pollUntilDone({ abortSignal });
+  } catch (err) {
+    if (abortSignal?.aborted) throw err;
+    // A failed LRO's error keeps only the outer "DeploymentFailed"; the deployment has the detail.
+    if (/long-running operation has failed/i.test((err as Error).message ?? '')) {
+      const dep = await getDeployment(clients, rg, name, abortSignal);
+      if (dep?.properties?.provisioningState?.toLowerCase() === 'failed') throw classifyDeploymentError(dep.properties.error, ctx);
+    }
+    throw err;
+  }
+}
+
+/** Follow a deployment started by an earlier attempt (its poller died with that attempt). */
+async function waitForDeployment(clients: ArmClients, rg: string, name: string, abortSignal?: AbortSignal): Promise<DeploymentExtended> {
+  const interval = clients.pollIntervalMs ?? 5_000;
+  for (;;) {
+    const dep = await getDeployment(clients, rg, name, abortSignal);
+    if (!dep) throw new TransientProvisioningError(`Deployment ${name} disappeared from ${rg} while it was being followed.`, 'DeploymentNotFound');
+    if (TERMINAL.has(dep.properties?.provisioningState?.toLowerCase() ?? '')) return dep;
+    await sleep(interval, abortSignal);
+  }
+}
+
+// ─── parameters ──────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The pack's template parameters for one learner: fixed values, the engine's generated ones
+ * (deterministic where a retry must agree, random for secrets) and instructor/learner values.
+ */
+export function resolveParameters(pack: PackWithTemplate, input: z.infer<typeof ProvisionEnvironmentInput>): Record<string, DeploymentParameter> {
+  const out: Record<string, DeploymentParameter> = {};
+  const missing: string[] = [];
+  for (const [name, p] of Object.entries(pack.pack.environment.parameters)) {
+    const value = parameterValue(name, p, input);
+    if (value === undefined) missing.push(`${name} (${p.source}: ${p.description})`);
+    else out[name] = { value };
+  }
+  if (missing.length > 0) {
+    throw new PermanentProvisioningError(
+      `Pack "${input.packId}" needs values the run did not give for learner "${input.learnerId}": ${missing.join('; ')}. ` +
+        'Supply them in the run\'s parameters (or the roster for learnerObjectId) and start the step again.',
+      'MissingParameters',
+    );
+  }
+  return out;
+}
+
+function parameterValue(name: string, p: EnvironmentParameter, input: z.infer<typeof ProvisionEnvironmentInput>): unknown {
+  switch (p.source) {
+    case 'fixed':
+      return p.value;
+    case 'instructor':
+    case 'learner':
+      return input.parameters[name] ?? p.default;
+    case 'generated':
+      switch (p.generator) {
+        case 'namePrefix':
+          return namePrefixFor(input.runId, input.learnerId);
+        case 'addressSpace':
+          return addressSpaceFor(input.cohortIndex);
+        case 'learnerObjectId':
+          return input.learnerObjectId;
+        case 'password':
+          return password();
+        case 'sharedKey':
+          return randomBytes(24).toString('base64url').replace(/[-_]/g, 'x');
+        default:
+          return undefined;
+      }
+  }
+}
+
+/** 20 characters with every class Azure's password rules ask for. */
+function password(): string {
+  const sets = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', '!@#%^*-_=+'];
+  const chars = sets.flatMap((s) => Array.from({ length: 5 }, () => s[randomInt(s.length)]!));
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
+  }
+  return chars.join('');
+}
+
+function stringParam(parameters: Record<string, DeploymentParameter>, name: string): string | undefined {
+  const v = parameters[name]?.value;
+  return typeof v === 'string' ? v : undefined;
+}
+
+function outputValues(outputs: unknown): Record<string, unknown> {
+  if (!outputs || typeof outputs !== 'object') return {};
+  return Object.fromEntries(
+    Object.entries(outputs as Record<string, { type?: string; value?: unknown }>)
+      .filter(([, o]) => !/^secure/i.test(o?.type ?? ''))
+      .map(([k, o]) => [k, o?.value]),
+  );
+}

@@ -1,0 +1,139 @@
+import type { TableClient } from '@azure/data-tables';
+import { z } from 'zod';
+import { tableClient } from '../config';
+
+/**
+ * The `WorkshopRuns` table: one row per cohort run (PartitionKey = runId, RowKey = "run").
+ * The workshop core writes it (run started / ended); the sweeper and the cost guard read it to
+ * know whether a run's environments may still exist. Call these from activities (they do I/O).
+ */
+export const WORKSHOP_RUNS_TABLE = 'WorkshopRuns';
+const ROW = 'run';
+
+export const RunStatus = z.enum(['running', 'ended']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+/** The row as stored (Table entity). */
+export interface WorkshopRunRow {
+  partitionKey: string;
+  rowKey: typeof ROW;
+  status: RunStatus;
+  packId?: string;
+  /** ISO. */
+  startedAt: string;
+  /** ISO: when the run is scheduled to end (environments go at the end). */
+  endsAt?: string;
+  /** ISO: when it actually ended. */
+  endedAt?: string;
+  endReason?: string;
+  /** The run's budget for learner environments (USD); absent = RUN_BUDGET_USD / the packs' shares. */
+  budgetUsd?: number;
+  /** ISO: when the instructor was warned about the budget (warn once). */
+  budgetWarnedAt?: string;
+}
+
+/** The run as callers see it. */
+export interface WorkshopRun {
+  runId: string;
+  status: RunStatus;
+  packId?: string;
+  startedAt: string;
+  endsAt?: string;
+  endedAt?: string;
+  endReason?: string;
+  budgetUsd?: number;
+  budgetWarnedAt?: string;
+}
+
+export const MarkRunStartedInput = z.object({
+  runId: z.string().min(1).max(200),
+  packId: z.string().min(1).optional(),
+  startedAt: z.string().datetime({ offset: true }).optional(),
+  endsAt: z.string().datetime({ offset: true }).optional(),
+  budgetUsd: z.number().positive().optional(),
+});
+export type MarkRunStartedInput = z.input<typeof MarkRunStartedInput>;
+
+let ensured: Promise<TableClient> | undefined;
+let ensuredFor: string | undefined;
+
+async function runsTable(): Promise<TableClient> {
+  const client = tableClient(WORKSHOP_RUNS_TABLE);
+  // One createTable per storage account per process (tests start a fresh Azurite per file).
+  const key = client.url;
+  if (!ensured || ensuredFor !== key) {
+    ensuredFor = key;
+    ensured = client.createTable().then(() => client);
+    ensured.catch(() => (ensured = undefined));
+  }
+  await ensured;
+  return client;
+}
+
+/** Records a run as running. Idempotent: a repeat keeps the first start time and an ended run stays ended. */
+export async function markRunStarted(raw: MarkRunStartedInput): Promise<WorkshopRun> {
+  const input = MarkRunStartedInput.parse(raw);
+  const table = await runsTable();
+  const existing = await getRun(input.runId);
+  if (existing?.status === 'ended') return existing;
+  const row: WorkshopRunRow = {
+    partitionKey: input.runId,
+    rowKey: ROW,
+    status: 'running',
+    startedAt: existing?.startedAt ?? input.startedAt ?? new Date().toISOString(),
+    ...(input.packId ? { packId: input.packId } : {}),
+    ...(input.endsAt ? { endsAt: input.endsAt } : {}),
+    ...(input.budgetUsd !== undefined ? { budgetUsd: input.budgetUsd } : {}),
+  };
+  await table.upsertEntity(row, 'Merge');
+  return (await getRun(input.runId))!;
+}
+
+/** Records a run as ended (its environments may all be removed). Idempotent: the first end time stays. */
+export async function markRunEnded(runId: string, opts: { endedAt?: string; reason?: string } = {}): Promise<WorkshopRun> {
+  const table = await runsTable();
+  const existing = await getRun(runId);
+  if (existing?.status === 'ended') return existing;
+  await table.upsertEntity(
+    {
+      partitionKey: runId,
+      rowKey: ROW,
+      status: 'ended',
+      startedAt: existing?.startedAt ?? opts.endedAt ?? new Date().toISOString(),
+      endedAt: opts.endedAt ?? new Date().toISOString(),
+      ...(opts.reason ? { endReason: opts.reason } : {}),
+    },
+    'Merge',
+  );
+  return (await getRun(runId))!;
+}
+
+/** Remembers that the instructor was warned about the run's budget. */
+export async function markBudgetWarned(runId: string, at: string): Promise<void> {
+  const table = await runsTable();
+  await table.updateEntity({ partitionKey: runId, rowKey: ROW, budgetWarnedAt: at }, 'Merge').catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 404) throw err; // no record of the run: nothing to remember it on
+  });
+}
+
+export async function getRun(runId: string): Promise<WorkshopRun | undefined> {
+  const table = await runsTable();
+  try {
+    const row = await table.getEntity<Omit<WorkshopRunRow, 'partitionKey' | 'rowKey'>>(runId, ROW);
+    const status = RunStatus.safeParse(row.status);
+    return {
+      runId,
+      status: status.success ? status.data : 'running',
+      startedAt: row.startedAt,
+      ...(row.packId ? { packId: row.packId } : {}),
+      ...(row.endsAt ? { endsAt: row.endsAt } : {}),
+      ...(row.endedAt ? { endedAt: row.endedAt } : {}),
+      ...(row.endReason ? { endReason: row.endReason } : {}),
+      ...(typeof row.budgetUsd === 'number' ? { budgetUsd: row.budgetUsd } : {}),
+      ...(row.budgetWarnedAt ? { budgetWarnedAt: row.budgetWarnedAt } : {}),
+    };
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,534 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Check, CheckHint } from '../scenarios/schema';
+import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
+import { asArmError, classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
+import { loadPackWithTemplate, templateApiVersions } from './scenarioPacks';
+
+export const RunValidationInput = z.object({
+  /** Instance id + step (validation only reads, so it is naturally idempotent). */
+  idempotencyKey: z.string().min(1).max(400),
+  packId: z.string().regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/),
+  resourceGroupName: z.string().min(1).max(90),
+  /** The validate step's check ids; all of the pack's checks when absent. */
+  checkIds: z.array(z.string().min(1)).min(1).optional(),
+});
+export type RunValidationInput = z.input<typeof RunValidationInput>;
+
+/** pass; fail (the resource is there but wrong); missing (no resource the check could look at). */
+export type CheckStatus = 'pass' | 'fail' | 'missing';
+
+export interface CheckResult {
+  checkId: string;
+  kind: Check['kind'];
+  description: string;
+  status: CheckStatus;
+  /** What was found, in words: names the resources and values involved. */
+  detail: string;
+  /** The pack's hint for the learner, on fail and missing. */
+  hint?: CheckHint;
+}
+
+export interface RunValidationResult {
+  resourceGroupName: string;
+  passed: boolean;
+  counts: Record<CheckStatus, number>;
+  results: CheckResult[];
+}
+
+export interface ValidationOptions {
+  abortSignal?: AbortSignal;
+  clients?: ArmClients;
+  log?: Logger;
+}
+
+/** api-versions of ARM extension types that no pack template declares. */
+const EXTENSION_API = {
+  diagnosticSettings: '2021-05-01-preview',
+  roleAssignments: '2022-04-01',
+  roleDefinitions: '2022-04-01',
+} as const;
+const RG_TYPE = 'microsoft.resources/resourcegroups';
+
+/**
+ * Runs a pack's checks against the learner's live resource group and says, per check, pass /
+ * fail / missing with the pack's hint. Reads only; ARM errors while reading are thrown as
+ * TransientArmError / PermanentArmError (the learner's result would be meaningless).
+ */
+export async function runValidation(raw: unknown, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
+  const input = RunValidationInput.parse(raw);
+  const clients = options.clients ?? armClients();
+  const log = (options.log ?? armLogger()).child({ resourceGroup: input.resourceGroupName, packId: input.packId, key: input.idempotencyKey });
+  const pack = await loadPackWithTemplate(input.packId);
+  const all = pack.pack.environment.checks;
+  const unknown = (input.checkIds ?? []).filter((id) => !all.some((c) => c.id === id));
+  if (unknown.length > 0) {
+    throw new PermanentArmError(`Pack "${input.packId}" has no check(s) ${unknown.join(', ')}; use ids from environment.checks (${all.map((c) => c.id).join(', ')}).`, 'UnknownCheck');
+  }
+  const checks = input.checkIds ? all.filter((c) => input.checkIds!.includes(c.id)) : all;
+  const inv = new Inventory(clients, input.resourceGroupName, templateApiVersions(pack.template), options.abortSignal);
+  try {
+    const results: CheckResult[] = [];
+    if (!(await inv.group())) {
+      for (const c of checks) results.push(result(c, 'missing', `Resource group ${input.resourceGroupName} does not exist (not provisioned yet, or already torn down).`));
+    } else {
+      for (const c of checks) results.push(await evaluate(inv, c));
+    }
+    const counts = { pass: 0, fail: 0, missing: 0 };
+    for (const r of results) counts[r.status]++;
+    log.info({ counts }, 'validation ran');
+    return { resourceGroupName: input.resourceGroupName, passed: counts.fail === 0 && counts.missing === 0, counts, results };
+  } catch (err) {
+    if (options.abortSignal?.aborted || err instanceof PermanentArmError || err instanceof TransientArmError) throw err;
+    const classified = asArmError(classifyArmError(err, { what: `validating resource group ${input.resourceGroupName}` }));
+    log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'validation could not read the environment');
+    throw classified;
+  }
+}
+
+function result(check: Check, status: CheckStatus, detail: string): CheckResult {
+  return { checkId: check.id, kind: check.kind, description: check.description, status, detail, ...(status === 'pass' ? {} : { hint: check.hint }) };
+}
+
+// ─── the checks ──────────────────────────────────────────────────────────────────────────────
+
+async function evaluate(inv: Inventory, check: Check): Promise<CheckResult> {
+  const matching = await inv.matching(check.resourceType, check.namePattern);
+  const what = `${check.resourceType}${check.namePattern ? ` named /${check.namePattern}/` : ''}`;
+  const none = (): CheckResult => result(check, 'missing', `No ${what} in the resource group.`);
+  switch (check.kind) {
+    case 'exists': {
+      if (matching.length === 0) return none();
+      if (matching.length < check.minCount) return result(check, 'fail', `Found ${matching.length} ${what} (${names(matching)}); need at least ${check.minCount}.`);
+      return result(check, 'pass', `Found ${names(matching)}.`);
+    }
+    case 'propertyEquals':
+    case 'propertyMatches': {
+      if (matching.length === 0) return none();
+      const wrong: string[] = [];
+      for (const r of matching) {
+        const body = await inv.full(r.id);
+        const v = valueAt(body, check.property);
+        if (!v.found) wrong.push(`${r.name}: ${check.property} is not set`);
+        else if (check.kind === 'propertyEquals' ? !sameScalar(v.value, check.expected) : !new RegExp(check.pattern).test(String(v.value))) {
+          wrong.push(`${r.name}: ${check.property} is ${JSON.stringify(v.value)}`);
+        }
+      }
+      const want = check.kind === 'propertyEquals' ? `${JSON.stringify(check.expected)}` : `a match for /${check.pattern}/`;
+      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')} (expected ${want}).`) : result(check, 'pass', `${check.property} is ${want} on ${names(matching)}.`);
+    }
+    case 'tagPresent': {
+      if (matching.length === 0) return none();
+      const wrong: string[] = [];
+      for (const r of matching) {
+        const tags = (r.tags ?? ((await inv.full(r.id)) as { tags?: Record<string, string> }).tags) ?? {};
+        const key = Object.keys(tags).find((k) => k.toLowerCase() === check.tag.toLowerCase());
+        if (key === undefined) wrong.push(`${r.name} has no tag ${check.tag}`);
+        else if (check.value !== undefined && tags[key] !== check.value) wrong.push(`${r.name}: tag ${check.tag}=${JSON.stringify(tags[key])}`);
+      }
+      const want = check.value !== undefined ? `${check.tag}=${check.value}` : check.tag;
+      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')} (expected ${want}).`) : result(check, 'pass', `${names(matching)} tagged ${want}.`);
+    }
+    case 'diagnosticSetting': {
+      if (matching.length === 0) return none();
+      const wrong: string[] = [];
+      for (const r of matching) {
+        const settings = await inv.diagnosticSettings(r.id);
+        const good = settings.find((s) => sendsToWorkspace(s) && missingCategories(s, check.categories).length === 0);
+        if (!good) {
+          const best = settings.filter(sendsToWorkspace).map((s) => missingCategories(s, check.categories));
+          if (settings.length === 0) wrong.push(`${r.name} has no diagnostic setting`);
+          else if (best.length === 0) wrong.push(`${r.name}'s diagnostic settings send nothing to a Log Analytics workspace`);
+          else wrong.push(`${r.name} does not send ${best.sort((a, b) => a.length - b.length)[0]!.join(', ')} to Log Analytics`);
+        }
+      }
+      return wrong.length > 0
+        ? result(check, 'fail', `${wrong.join('; ')}.`)
+        : result(check, 'pass', `${names(matching)} send ${check.categories.join(', ')} to Log Analytics.`);
+    }
+    case 'privateEndpoint': {
+      if (matching.length === 0) return none();
+      const wrong: string[] = [];
+      for (const r of matching) {
+        const problem = await privateEndpointProblem(inv, r, check.groupId, check.requireApproved, check.privateDnsZone);
+        if (problem) wrong.push(problem);
+      }
+      return wrong.length > 0
+        ? result(check, 'fail', `${wrong.join('; ')}.`)
+        : result(check, 'pass', `${names(matching)} reached through an approved private endpoint for ${check.groupId}${check.privateDnsZone ? ` in ${check.privateDnsZone}` : ''}.`);
+    }
+    case 'roleAssignment': {
+      if (matching.length === 0) return none();
+      const principals = await inv.matching(check.principalResourceType);
+      if (principals.length === 0) return result(check, 'missing', `No ${check.principalResourceType} in the resource group to hold ${check.role}.`);
+      const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
+      const wrong: string[] = [];
+      for (const p of principals) {
+        const principalIds = principalIdsOf((await inv.full(p.id)) as Record<string, unknown>, check.principalResourceType);
+        if (principalIds.length === 0) {
+          wrong.push(`${p.name} has no managed identity`);
+          continue;
+        }
+        let holds = false;
+        for (const target of matching) {
+          const assignments = await inv.roleAssignments(target.id);
+          if (assignments.some((a) => grants(a, target.id, principalIds, roleIds))) {
+            holds = true;
+            break;
+          }
+        }
+        if (!holds) wrong.push(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`);
+      }
+      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')}.`) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
+    }
+  }
+}
+
+function names(list: readonly ArmRef[]): string {
+  const shown = list.slice(0, 5).map((r) => r.name);
+  return shown.join(', ') + (list.length > 5 ? ` and ${list.length - 5} more` : '');
+}
+
+function sameScalar(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  // ARM echoes some numbers as strings ("1.2", "3") and booleans as "true"; compare their text.
+  return (typeof a === 'string' || typeof a === 'number' || typeof a === 'boolean') && b !== null && String(a) === String(b);
+}
+
+interface DiagnosticSetting {
+  properties?: { workspaceId?: string; logs?: Array<{ category?: string | null; categoryGroup?: string | null; enabled?: boolean }> };
+}
+function sendsToWorkspace(s: DiagnosticSetting): boolean {
+  return /\/providers\/microsoft\.operationalinsights\/workspaces\//i.test(s.properties?.workspaceId ?? '');
+}
+function missingCategories(s: DiagnosticSetting, wanted: readonly string[]): string[] {
+  const logs = (s.properties?.logs ?? []).filter((l) => l.enabled);
+  if (logs.some((l) => (l.categoryGroup ?? '').toLowerCase() === 'alllogs')) return [];
+  return wanted.filter((c) => !logs.some((l) => (l.category ?? '').toLowerCase() === c.toLowerCase()));
+}
+
+async function privateEndpointProblem(inv: Inventory, target: ArmRef, groupId: string, requireApproved: boolean, zone: string | undefined): Promise<string | undefined> {
+  const endpoints = await inv.matching('Microsoft.Network/privateEndpoints');
+  const targetBody = (await inv.full(target.id)) as { properties?: { privateEndpointConnections?: Array<{ properties?: { privateEndpoint?: { id?: string }; privateLinkServiceConnectionState?: { status?: string } } }> } };
+  const found: Array<{ pe: ArmRef; status: string }> = [];
+  for (const pe of endpoints) {
+    const body = (await inv.full(pe.id)) as { properties?: Record<string, unknown> };
+    const auto = (body.properties?.privateLinkServiceConnections as PlsConnection[] | undefined) ?? [];
+    const manual = (body.properties?.manualPrivateLinkServiceConnections as PlsConnection[] | undefined) ?? [];
+    for (const [list, defaultStatus] of [
+      [auto, 'Approved'],
+      [manual, 'Pending'],
+    ] as const) {
+      for (const c of list) {
+        const p = c.properties ?? {};
+        if ((p.privateLinkServiceId ?? '').toLowerCase() !== target.id.toLowerCase()) continue;
+        if (!(p.groupIds ?? []).some((g) => g.toLowerCase() === groupId.toLowerCase())) continue;
+        // The target's own view of the connection is authoritative when it has one.
+        const fromTarget = targetBody.properties?.privateEndpointConnections?.find((x) => (x.properties?.privateEndpoint?.id ?? '').toLowerCase() === pe.id.toLowerCase());
+        found.push({ pe, status: fromTarget?.properties?.privateLinkServiceConnectionState?.status ?? p.privateLinkServiceConnectionState?.status ?? defaultStatus });
+      }
+    }
+  }
+  if (found.length === 0) return `${target.name} has no private endpoint for ${groupId}`;
+  const approved = found.filter((f) => f.status.toLowerCase() === 'approved');
+  if (requireApproved && approved.length === 0) return `${target.name}'s private endpoint ${found[0]!.pe.name} is ${found[0]!.status}, not Approved`;
+  if (zone) {
+    const candidates = requireApproved ? approved : found;
+    for (const f of candidates) {
+      const groups = await inv.children(f.pe, 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups');
+      for (const g of groups) {
+        const body = (await inv.full(g.id)) as { properties?: { privateDnsZoneConfigs?: Array<{ properties?: { privateDnsZoneId?: string } }> } };
+        if ((body.properties?.privateDnsZoneConfigs ?? []).some((c) => (c.properties?.privateDnsZoneId ?? '').toLowerCase().endsWith(`/privatednszones/${zone.toLowerCase()}`))) return undefined;
+      }
+    }
+    return `${target.name}'s private endpoint is not registered in the private DNS zone ${zone}`;
+  }
+  return undefined;
+}
+interface PlsConnection {
+  properties?: { privateLinkServiceId?: string; groupIds?: string[]; privateLinkServiceConnectionState?: { status?: string } };
+}
+
+function principalIdsOf(body: Record<string, unknown>, type: string): string[] {
+  const ids: string[] = [];
+  if (type.toLowerCase() === 'microsoft.managedidentity/userassignedidentities') {
+    const p = (body.properties as { principalId?: string } | undefined)?.principalId;
+    if (p) ids.push(p);
+  }
+  const identity = body.identity as { principalId?: string; userAssignedIdentities?: Record<string, { principalId?: string }> } | undefined;
+  if (identity?.principalId) ids.push(identity.principalId);
+  for (const u of Object.values(identity?.userAssignedIdentities ?? {})) if (u?.principalId) ids.push(u.principalId);
+  return ids.map((i) => i.toLowerCase());
+}
+
+interface RoleAssignment {
+  id?: string;
+  properties?: { principalId?: string; roleDefinitionId?: string; scope?: string };
+}
+function grants(a: RoleAssignment, targetId: string, principalIds: string[], roleIds: string[]): boolean {
+  const p = a.properties ?? {};
+  if (!principalIds.includes((p.principalId ?? '').toLowerCase())) return false;
+  const role = (p.roleDefinitionId ?? '').toLowerCase();
+  if (!roleIds.some((r) => role === r || role.endsWith(`/${r}`))) return false;
+  const scope = (p.scope ?? (a.id ?? '').replace(/\/providers\/microsoft\.authorization\/roleassignments\/[^/]+$/i, '')).toLowerCase().replace(/\/+$/, '');
+  const t = targetId.toLowerCase();
+  // An assignment on the resource or on any scope above it (group, subscription) grants the role on it.
+  return scope === t || t.startsWith(`${scope}/`) || scope === '/';
+}
+
+// ─── reading the resource group ──────────────────────────────────────────────────────────────
+
+export interface ArmRef {
+  id: string;
+  /** ARM name: `parent/child` for child resources. */
+  name: string;
+  /** Full type, e.g. `Microsoft.Network/virtualNetworks/subnets`. */
+  type: string;
+  tags?: Record<string, string>;
+}
+
+/** Type and `parent/child` name of an ARM resource id (the last provider section, for extension resources). */
+export function parseResourceId(id: string): { type: string; name: string } | undefined {
+  const m = /\/providers\/([^/]+)\/(.+)$/i.exec(id.replace(/\/+$/, ''));
+  if (!m) return /\/resourceGroups\/([^/]+)$/i.test(id) ? { type: 'Microsoft.Resources/resourceGroups', name: /\/resourceGroups\/([^/]+)$/i.exec(id)![1]! } : undefined;
+  const [ns, rest] = [m[1]!, m[2]!];
+  const last = rest.lastIndexOf('/providers/');
+  if (last >= 0) return parseResourceId(`/x/providers/${rest.slice(last + '/providers/'.length)}`);
+  const parts = rest.split('/');
+  const types: string[] = [];
+  const names: string[] = [];
+  for (let i = 0; i < parts.length; i += 2) {
+    types.push(parts[i]!);
+    if (parts[i + 1] !== undefined) names.push(parts[i + 1]!);
+  }
+  return { type: [ns, ...types].join('/'), name: names.join('/') };
+}
+
+/**
+ * A lazily read, cached view of one resource group. Child resources are found the way ARM offers
+ * them: the child collection under each parent (`…/virtualNetworks/v/subnets`), else children
+ * embedded in the parent's properties (Traffic Manager endpoints, inline subnets), plus any
+ * deployment's output resources of that type.
+ */
+class Inventory {
+  private groupBody: Promise<{ id: string; tags?: Record<string, string> } | undefined> | undefined;
+  private top: Promise<ArmRef[]> | undefined;
+  private deployed: Promise<string[]> | undefined;
+  private readonly bodies = new Map<string, Promise<unknown>>();
+  private readonly byType = new Map<string, Promise<ArmRef[]>>();
+  private readonly providerVersions = new Map<string, Promise<Map<string, string>>>();
+  private readonly lists = new Map<string, Promise<unknown[]>>();
+
+  constructor(
+    private readonly clients: ArmClients,
+    private readonly rg: string,
+    private readonly templateVersions: Map<string, string>,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  group(): Promise<{ id: string; tags?: Record<string, string> } | undefined> {
+    this.groupBody ??= this.clients.resources.resourceGroups
+      .get(this.rg, { abortSignal: this.signal })
+      .then((g) => ({ id: g.id ?? `/subscriptions/${this.clients.subscriptionId}/resourceGroups/${this.rg}`, tags: g.tags }))
+      .catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return undefined;
+        throw err;
+      });
+    return this.groupBody;
+  }
+
+  async matching(type: string, namePattern?: string): Promise<ArmRef[]> {
+    const all = await this.ofType(type);
+    if (!namePattern) return all;
+    const re = new RegExp(namePattern);
+    return all.filter((r) => re.test(r.name));
+  }
+
+  ofType(type: string): Promise<ArmRef[]> {
+    const key = type.toLowerCase();
+    let p = this.byType.get(key);
+    if (!p) {
+      p = this.load(type);
+      this.byType.set(key, p);
+    }
+    return p;
+  }
+
+  private async load(type: string): Promise<ArmRef[]> {
+    const key = type.toLowerCase();
+    if (key === RG_TYPE) {
+      const g = await this.group();
+      return g ? [{ id: g.id, name: this.rg, type: 'Microsoft.Resources/resourceGroups', tags: g.tags ?? {} }] : [];
+    }
+    const segments = type.split('/');
+    const found = new Map<string, ArmRef>();
+    const add = (r: ArmRef): void => {
+      if (!found.has(r.id.toLowerCase())) found.set(r.id.toLowerCase(), r);
+    };
+    for (const r of await this.topLevel()) if (r.type.toLowerCase() === key) add(r);
+    if (segments.length > 2) {
+      const parentType = segments.slice(0, -1).join('/');
+      for (const parent of await this.ofType(parentType)) for (const c of await this.children(parent, type)) add(c);
+    }
+    for (const id of await this.deployedIds()) {
+      const parsed = parseResourceId(id);
+      if (parsed && parsed.type.toLowerCase() === key) add({ id, name: parsed.name, type: parsed.type });
+    }
+    return [...found.values()];
+  }
+
+  /** Children of `parent` of the full child `type`. */
+  async children(parent: ArmRef, type: string): Promise<ArmRef[]> {
+    const leaf = type.split('/').pop()!;
+    const out = new Map<string, ArmRef>();
+    const listed = await this.listOrUndefined(`${parent.id}/${leaf}`, await this.apiVersion(type));
+    if (listed) {
+      for (const item of listed as Array<{ id?: string; tags?: Record<string, string> }>) {
+        if (!item.id) continue;
+        this.bodies.set(item.id.toLowerCase(), Promise.resolve(item));
+        const parsed = parseResourceId(item.id);
+        out.set(item.id.toLowerCase(), { id: item.id, name: parsed?.name ?? item.id, type, tags: item.tags });
+      }
+    } else {
+      // No child collection: look for the children inline in the parent (ARM embeds some, e.g. TM endpoints).
+      const body = (await this.full(parent.id)) as { properties?: Record<string, unknown> };
+      for (const v of Object.values(body?.properties ?? {})) {
+        if (!Array.isArray(v)) continue;
+        for (const item of v as Array<{ id?: string; type?: string }>) {
+          if (!item?.id || (item.type ?? parseResourceId(item.id)?.type ?? '').toLowerCase() !== type.toLowerCase()) continue;
+          this.bodies.set(item.id.toLowerCase(), Promise.resolve(item));
+          out.set(item.id.toLowerCase(), { id: item.id, name: parseResourceId(item.id)?.name ?? item.id, type });
+        }
+      }
+    }
+    return [...out.values()];
+  }
+
+  full(id: string): Promise<unknown> {
+    const key = id.toLowerCase();
+    let p = this.bodies.get(key);
+    if (!p) {
+      p = (async () => {
+        const type = parseResourceId(id)?.type ?? '';
+        const res = await this.clients.rest.get(id, await this.apiVersion(type), {}, this.signal);
+        if (res.status === 404) return {};
+        if (res.status < 200 || res.status > 299) throw armHttpError(res, `GET ${id}`);
+        return res.body;
+      })();
+      this.bodies.set(key, p);
+    }
+    return p;
+  }
+
+  async diagnosticSettings(resourceId: string): Promise<DiagnosticSetting[]> {
+    const listed = await this.listOrUndefined(`${resourceId}/providers/Microsoft.Insights/diagnosticSettings`, EXTENSION_API.diagnosticSettings);
+    if (listed) return listed as DiagnosticSetting[];
+    return this.extensionFallback(resourceId, 'microsoft.insights/diagnosticsettings') as Promise<DiagnosticSetting[]>;
+  }
+
+  async roleAssignments(resourceId: string): Promise<RoleAssignment[]> {
+    const listed = await this.listOrUndefined(`${resourceId}/providers/Microsoft.Authorization/roleAssignments`, EXTENSION_API.roleAssignments);
+    if (listed) return listed as RoleAssignment[];
+    return this.extensionFallback(resourceId, 'microsoft.authorization/roleassignments') as Promise<RoleAssignment[]>;
+  }
+
+  /** Role definition ids named `role` (for checks that give a role name only). */
+  async roleDefinitionIds(role: string): Promise<string[]> {
+    const defs = (await this.listOrUndefined(`/subscriptions/${this.clients.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions`, EXTENSION_API.roleDefinitions, {
+      $filter: `roleName eq '${role.replace(/'/g, "''")}'`,
+    })) as Array<{ id?: string; name?: string }> | undefined;
+    return (defs ?? []).map((d) => (d.name ?? d.id ?? '').toLowerCase()).filter(Boolean);
+  }
+
+  /** Extension resources known from deployments when the scope's collection cannot be listed. */
+  private async extensionFallback(resourceId: string, type: string): Promise<unknown[]> {
+    const group = await this.group();
+    const prefixes = [resourceId, group?.id ?? ''].filter(Boolean).map((p) => `${p.toLowerCase()}/providers/`);
+    const ids = (await this.deployedIds()).filter((id) => parseResourceId(id)?.type.toLowerCase() === type && prefixes.some((p) => id.toLowerCase().startsWith(p)));
+    return Promise.all(ids.map((id) => this.full(id)));
+  }
+
+  private topLevel(): Promise<ArmRef[]> {
+    this.top ??= (async () => {
+      const out: ArmRef[] = [];
+      for await (const r of this.clients.resources.resources.listByResourceGroup(this.rg, { abortSignal: this.signal })) {
+        if (!r.id) continue;
+        const parsed = parseResourceId(r.id);
+        out.push({ id: r.id, name: parsed?.name ?? r.name ?? r.id, type: r.type ?? parsed?.type ?? '', tags: r.tags ?? {} });
+      }
+      return out;
+    })();
+    return this.top;
+  }
+
+  private deployedIds(): Promise<string[]> {
+    this.deployed ??= (async () => {
+      const ids: string[] = [];
+      for await (const d of this.clients.deployments.deployments.listByResourceGroup(this.rg, { abortSignal: this.signal })) {
+        for (const r of d.properties?.outputResources ?? []) if (r.id) ids.push(r.id);
+      }
+      return [...new Set(ids)];
+    })();
+    return this.deployed;
+  }
+
+  private listOrUndefined(path: string, apiVersion: string, query?: Record<string, string>): Promise<unknown[] | undefined> {
+    const key = `${path.toLowerCase()}?${JSON.stringify(query ?? {})}`;
+    let p = this.lists.get(key) as Promise<unknown[] | undefined> | undefined;
+    if (!p) {
+      p = this.clients.rest.list(path, apiVersion, query, this.signal);
+      this.lists.set(key, p as Promise<unknown[]>);
+    }
+    return p;
+  }
+
+  /** The template's api-version for the type, else its parent's, else the provider's newest stable one. */
+  async apiVersion(type: string): Promise<string> {
+    const segments = type.split('/');
+    for (let n = segments.length; n >= 2; n--) {
+      const v = this.templateVersions.get(segments.slice(0, n).join('/').toLowerCase());
+      if (v) return v;
+    }
+    const ns = segments[0] ?? '';
+    let p = this.providerVersions.get(ns.toLowerCase());
+    if (!p) {
+      p = this.clients.resources.providers.get(ns, { abortSignal: this.signal }).then(
+        (prov) =>
+          new Map(
+            (prov.resourceTypes ?? []).map((rt) => {
+              const versions = rt.apiVersions ?? [];
+              return [`${ns}/${rt.resourceType}`.toLowerCase(), versions.find((v) => !v.includes('preview')) ?? versions[0] ?? ''] as const;
+            }),
+          ),
+        () => new Map<string, string>(),
+      );
+      this.providerVersions.set(ns.toLowerCase(), p);
+    }
+    const map = await p;
+    for (let n = segments.length; n >= 2; n--) {
+      const v = map.get(segments.slice(0, n).join('/').toLowerCase());
+      if (v) return v;
+    }
+    throw new PermanentArmError(`No api-version is known for ${type}: add the type to the pack's template or register its provider in the learner subscription.`, 'NoApiVersion');
+  }
+}
+
+/** The value at a property path such as `properties.locations[1].locationName`. */
+export function valueAt(body: unknown, path: string): { found: boolean; value?: unknown } {
+  let current: unknown = body;
+  for (const token of path.match(/[^.[\]]+/g) ?? []) {
+    if (current === null || typeof current !== 'object') return { found: false };
+    const obj = current as Record<string, unknown>;
+    if (Array.isArray(obj)) {
+      const i = Number(token);
+      if (!Number.isInteger(i) || i >= obj.length) return { found: false };
+      current = obj[i];
+    } else {
+      // ARM property names are case-insensitive in practice (WorkspaceResourceId vs workspaceResourceId).
+      const key = token in obj ? token : Object.keys(obj).find((k) => k.toLowerCase() === token.toLowerCase());
+      if (key === undefined) return { found: false };
+      current = obj[key];
+    }
+  }
+  return current === undefined ? { found: false } : { found: true, value: current };
+}

@@ -1,0 +1,114 @@
+import type { InvocationContext, Timer } from '@azure/functions';
+import type { ResourceGroup } from '@azure/arm-resources';
+import type { Logger } from 'pino';
+import { appSettings } from '../config';
+import { armClients, armLogger, type ArmClients } from './armClients';
+import { costVerdict, environmentFromTags, type EnvironmentCost, type TeardownReason } from './costGuard';
+import { TAGS } from './environmentNames';
+import { getRun, markBudgetWarned, type WorkshopRun } from './runRegistry';
+
+/** Every five minutes (NCRONTAB with seconds, as Azure Functions timer triggers). */
+export const SWEEPER_SCHEDULE = '0 */5 * * * *';
+
+export interface SweepOptions {
+  now?: Date;
+  log?: Logger;
+  clients?: ArmClients;
+  /** Wait for each deletion to finish (tests); the timer only starts them and lets ARM finish. */
+  waitForDeletion?: boolean;
+  /** Look up a run (default: the WorkshopRuns table). */
+  getRun?: (runId: string) => Promise<WorkshopRun | undefined>;
+}
+
+export interface SweepReport {
+  checked: number;
+  deleted: Array<{ resourceGroupName: string; runId?: string; reason: TeardownReason }>;
+  kept: Array<{ resourceGroupName: string; runId?: string }>;
+  /** Runs whose instructor is to be warned about the budget (first crossing only). */
+  warned: Array<{ runId: string; spentUsd: number; budgetUsd: number }>;
+  failed: Array<{ resourceGroupName: string; error: string }>;
+}
+
+/**
+ * The periodic sweeper: deletes workshop resource groups (tag `workshop-pack`) whose run has ended,
+ * whose expiry tag has passed, or whose run is over budget, and logs each one it deletes.
+ * Groups without the tag are never touched; a group of an unknown run goes only at its expiry (the
+ * run's record may simply not be written yet).
+ */
+export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<SweepReport> {
+  const settings = appSettings();
+  const now = opts.now ?? new Date();
+  const log = (opts.log ?? armLogger()).child({ component: 'sweeper' });
+  const clients = opts.clients ?? armClients(settings);
+  const lookup = opts.getRun ?? getRun;
+  const report: SweepReport = { checked: 0, deleted: [], kept: [], warned: [], failed: [] };
+
+  const byRun = new Map<string, ResourceGroup[]>();
+  for await (const rg of clients.resources.resourceGroups.list()) {
+    const tags = rg.tags ?? {};
+    if (!rg.name || tags[TAGS.pack] === undefined) continue;
+    if (rg.properties?.provisioningState?.toLowerCase() === 'deleting') continue;
+    report.checked++;
+    const runId = tags[TAGS.run] ?? '';
+    byRun.set(runId, [...(byRun.get(runId) ?? []), rg]);
+  }
+
+  for (const [runId, groups] of byRun) {
+    const run = runId ? await lookup(runId) : undefined;
+    const envs: EnvironmentCost[] = [];
+    const decisions = new Map<string, TeardownReason>();
+    for (const rg of groups) {
+      const env = environmentFromTags(rg.name!, rg.tags ?? {});
+      if (env) envs.push(env);
+      const expires = Date.parse(rg.tags?.[TAGS.expires] ?? '');
+      if (Number.isFinite(expires) && expires <= now.getTime()) decisions.set(rg.name!, 'expired');
+    }
+    const verdict = costVerdict(
+      envs,
+      {
+        ...(run ? { status: run.status } : {}),
+        ...(run?.endsAt ? { endsAt: run.endsAt } : {}),
+        ...((run?.budgetUsd ?? settings.RUN_BUDGET_USD) !== undefined ? { budgetUsd: run?.budgetUsd ?? settings.RUN_BUDGET_USD } : {}),
+        warnFraction: settings.RUN_BUDGET_WARN_FRACTION,
+        ...(run?.budgetWarnedAt ? { warnedAt: run.budgetWarnedAt } : {}),
+      },
+      now,
+    );
+    // The run's end and its budget need a record of the run; without one only expiry applies.
+    if (run) for (const t of verdict.teardown) decisions.set(t.resourceGroupName, t.reason);
+    if (run?.status === 'ended') for (const rg of groups) decisions.set(rg.name!, 'run-ended');
+    if (run && verdict.warn) {
+      report.warned.push({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd });
+      log.warn({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd, fraction: verdict.fraction }, 'run has used most of its environment budget');
+      await markBudgetWarned(runId, now.toISOString()).catch((err: unknown) => log.error({ err, runId }, 'could not record the budget warning'));
+    }
+
+    for (const rg of groups) {
+      const name = rg.name!;
+      const reason = decisions.get(name);
+      const fields = { resourceGroup: name, runId: runId || undefined, learner: rg.tags?.[TAGS.learner], pack: rg.tags?.[TAGS.pack] };
+      if (!reason) {
+        report.kept.push({ resourceGroupName: name, ...(runId ? { runId } : {}) });
+        continue;
+      }
+      try {
+        const poller = clients.resources.resourceGroups.delete(name, { updateIntervalInMs: clients.pollIntervalMs });
+        if (opts.waitForDeletion) await poller.pollUntilDone();
+        else await poller.submitted();
+        report.deleted.push({ resourceGroupName: name, ...(runId ? { runId } : {}), reason });
+        log.info({ ...fields, reason, expires: rg.tags?.[TAGS.expires] }, 'sweeper deleted a workshop resource group');
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) continue; // gone meanwhile
+        report.failed.push({ resourceGroupName: name, error: (err as Error).message });
+        log.error({ ...fields, reason, err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'sweeper could not delete a workshop resource group');
+      }
+    }
+  }
+  log.info({ checked: report.checked, deleted: report.deleted.length, kept: report.kept.length, failed: report.failed.length }, 'sweep finished');
+  return report;
+}
+
+/** The timer-triggered function (registered in registry.ts). */
+export async function environmentSweeper(_timer: Timer, _context: InvocationContext): Promise<void> {
+  await sweepWorkshopGroups();
+}
