@@ -946,6 +946,8 @@ export class DurableEngine {
     void this.track(
       (async () => {
         await this.activitySlots.acquire();
+        // A bounded sample (the newest 10,000) is enough for percentiles and keeps a long run's memory flat.
+        if (this.stats.activityDispatchLatenciesMs.length >= 10_000) this.stats.activityDispatchLatenciesMs.shift();
         this.stats.activityDispatchLatenciesMs.push(performance.now() - queuedAt);
         try {
           await this.runActivity(work);
