@@ -34,6 +34,10 @@ export const AppSettingsSchema = z
     RUN_BUDGET_WARN_FRACTION: z.coerce.number().gt(0).lte(1, { message: 'RUN_BUDGET_WARN_FRACTION must be in (0, 1]' }).default(0.8),
     /** Folder holding the scenario packs; unset = scenarios/packs of this app. */
     SCENARIO_PACKS_DIR: z.string().min(1).optional(),
+    /** Set by the local stack (local/arm/localEnv.ts) for its emulator: same meaning as LEARNER_SUBSCRIPTION_ID / ARM_TOKEN / ARM_CA_CERT, which win. */
+    ARM_SUBSCRIPTION_ID: z.string().optional(),
+    ARM_EMULATOR_TOKEN: z.string().min(1).optional(),
+    ARM_EMULATOR_CA_PEM: z.string().min(1).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   })
   .refine((s) => s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {

@@ -1,4 +1,5 @@
 import { activities, durableClientActivities, type ActivityName } from './activities';
+import { environmentSweeper, SWEEPER_SCHEDULE } from './activities/sweeper';
 import type { FunctionDef } from './local/durable/functions';
 import { cohortRun } from './orchestrations/cohortRun';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
@@ -27,4 +28,5 @@ export const functions: FunctionDef[] = [
     durableClient: true,
     handler: httpStart,
   },
+  { kind: 'timer', name: 'environmentSweeper', schedule: SWEEPER_SCHEDULE, handler: environmentSweeper },
 ];

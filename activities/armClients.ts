@@ -46,8 +46,19 @@ export type ArmClientExtras = Pick<ClientOptions, 'additionalPolicies' | 'retryO
 
 let cached: { key: string; clients: ArmClients } | undefined;
 
+/** The ARM settings, with the local stack's emulator names (ARM_SUBSCRIPTION_ID, ARM_EMULATOR_*) as fallbacks. */
+export function armSettings(settings: AppSettings = appSettings()): { endpoint: string; subscriptionId?: string; token?: string; caCert?: string; pollIntervalMs?: number } {
+  return {
+    endpoint: (settings.ARM_ENDPOINT ?? PUBLIC_ARM_ENDPOINT).replace(/\/+$/, ''),
+    subscriptionId: settings.LEARNER_SUBSCRIPTION_ID ?? settings.ARM_SUBSCRIPTION_ID,
+    token: settings.ARM_TOKEN ?? settings.ARM_EMULATOR_TOKEN,
+    caCert: settings.ARM_CA_CERT ?? settings.ARM_EMULATOR_CA_PEM,
+    pollIntervalMs: settings.ARM_POLL_INTERVAL_MS,
+  };
+}
+
 export function armClients(settings: AppSettings = appSettings(), extras?: ArmClientExtras): ArmClients {
-  const key = JSON.stringify([settings.ARM_ENDPOINT, settings.ARM_TOKEN, settings.ARM_CA_CERT, settings.LEARNER_SUBSCRIPTION_ID, settings.ARM_POLL_INTERVAL_MS]);
+  const key = JSON.stringify(armSettings(settings));
   if (!extras && cached?.key === key) return cached.clients;
   const clients = createArmClients(settings, extras);
   if (!extras) cached = { key, clients };
@@ -55,15 +66,17 @@ export function armClients(settings: AppSettings = appSettings(), extras?: ArmCl
 }
 
 function createArmClients(settings: AppSettings, extras: ArmClientExtras = {}): ArmClients {
-  const subscriptionId = settings.LEARNER_SUBSCRIPTION_ID;
-  if (!subscriptionId) {
-    throw new Error('LEARNER_SUBSCRIPTION_ID is not set: set it to the subscription learner environments are deployed into (README, "Learner environments (ARM)").');
+  const arm = armSettings(settings);
+  const subscriptionId = arm.subscriptionId;
+  if (!subscriptionId || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(subscriptionId)) {
+    throw new Error(
+      `LEARNER_SUBSCRIPTION_ID is ${subscriptionId ? `"${subscriptionId}", not a subscription GUID` : 'not set'}: set it to the subscription learner environments are deployed into (README, "Learner environments (ARM)").`,
+    );
   }
-  const endpoint = (settings.ARM_ENDPOINT ?? PUBLIC_ARM_ENDPOINT).replace(/\/+$/, '');
-  const credential = armCredential(settings);
-  const ca = settings.ARM_CA_CERT ? readPem(settings.ARM_CA_CERT) : undefined;
+  const credential = arm.token ? staticTokenCredential(arm.token) : new DefaultAzureCredential();
+  const ca = arm.caCert ? readPem(arm.caCert) : undefined;
   const options: ClientOptions = {
-    endpoint,
+    endpoint: arm.endpoint,
     // The token's audience is the ARM resource, whatever host serves it (public cloud or emulator).
     credentials: { scopes: [`${PUBLIC_ARM_ENDPOINT}/.default`] },
     ...(ca ? { tlsOptions: { ca } } : {}),
@@ -71,13 +84,8 @@ function createArmClients(settings: AppSettings, extras: ArmClientExtras = {}): 
   };
   const resources = new ResourceManagementClient(credential, subscriptionId, options);
   const deployments = new DeploymentsClient(credential, subscriptionId, options);
-  const restClient = getClient(endpoint, credential, options);
-  return { subscriptionId, endpoint, resources, deployments, rest: armRest(restClient), pollIntervalMs: settings.ARM_POLL_INTERVAL_MS };
-}
-
-export function armCredential(settings: AppSettings): TokenCredential {
-  if (settings.ARM_TOKEN) return staticTokenCredential(settings.ARM_TOKEN);
-  return new DefaultAzureCredential();
+  const restClient = getClient(arm.endpoint, credential, options);
+  return { subscriptionId, endpoint: arm.endpoint, resources, deployments, rest: armRest(restClient), pollIntervalMs: arm.pollIntervalMs };
 }
 
 /** A credential that always presents the same bearer token (the local emulator accepts its own). */

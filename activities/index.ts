@@ -1,8 +1,11 @@
 import type * as df from 'durable-functions';
 import { notify } from './notify';
 import { probeStorage } from './probeStorage';
+import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
+import { runValidation } from './runValidation';
 import { signalInstance } from './signalInstance';
+import { teardown } from './teardown';
 
 /**
  * The activities, by name. Orchestrations call them through `callActivity` below, typed from the
@@ -13,6 +16,9 @@ export const activities = {
   notify,
   recordCheckpoint,
   signalInstance,
+  provisionEnvironment,
+  runValidation,
+  teardown,
 } as const;
 
 /** Activities that get a DurableClient binding. */

@@ -237,10 +237,12 @@ async function waitForDeployment(clients: ArmClients, rg: string, name: string, 
 export function resolveParameters(pack: PackWithTemplate, input: z.infer<typeof ProvisionEnvironmentInput>): Record<string, DeploymentParameter> {
   const out: Record<string, DeploymentParameter> = {};
   const missing: string[] = [];
+  const declared = pack.template.parameters ?? {};
   for (const [name, p] of Object.entries(pack.pack.environment.parameters)) {
     const value = parameterValue(name, p, input);
-    if (value === undefined) missing.push(`${name} (${p.source}: ${p.description})`);
-    else out[name] = { value };
+    if (value !== undefined) out[name] = { value };
+    // The template's own defaultValue applies when the engine has nothing (e.g. no learner object id).
+    else if (!(declared[name] && 'defaultValue' in declared[name])) missing.push(`${name} (${p.source}: ${p.description})`);
   }
   if (missing.length > 0) {
     throw new PermanentProvisioningError(
@@ -266,7 +268,7 @@ function parameterValue(name: string, p: EnvironmentParameter, input: z.infer<ty
         case 'addressSpace':
           return addressSpaceFor(input.cohortIndex);
         case 'learnerObjectId':
-          return input.learnerObjectId;
+          return input.learnerObjectId ?? input.parameters[name];
         case 'password':
           return password();
         case 'sharedKey':

@@ -1,39 +1,50 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Check, CheckHint } from '../scenarios/schema';
+import type { Check, ScenarioPack } from '../scenarios/schema';
 import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
 import { asArmError, classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
+import { learnerResourceGroupName } from './environmentNames';
 import { loadPackWithTemplate, templateApiVersions } from './scenarioPacks';
 
-export const RunValidationInput = z.object({
-  /** Instance id + step (validation only reads, so it is naturally idempotent). */
-  idempotencyKey: z.string().min(1).max(400),
-  packId: z.string().regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/),
-  resourceGroupName: z.string().min(1).max(90),
-  /** The validate step's check ids; all of the pack's checks when absent. */
-  checkIds: z.array(z.string().min(1)).min(1).optional(),
-});
+export const RunValidationInput = z
+  .object({
+    /** Instance id + step (validation only reads, so it is naturally idempotent; the key is for the logs). */
+    idempotencyKey: z.string().min(1).max(400).optional(),
+    packId: z.string().regex(/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/),
+    /** The learner's group; default: the deterministic name from runId + learnerId (as provisionEnvironment made it). */
+    resourceGroupName: z.string().min(1).max(90).optional(),
+    runId: z.string().min(1).max(200).optional(),
+    learnerId: z.string().min(1).max(200).optional(),
+    /** A validate step of the pack: runs that step's checks. */
+    stepId: z.string().min(1).optional(),
+    /** Explicit check ids (win over stepId); all of the pack's checks when neither is given. */
+    checkIds: z.array(z.string().min(1)).min(1).optional(),
+    attempt: z.number().int().min(1).optional(),
+  })
+  .refine((i) => i.resourceGroupName || (i.runId && i.learnerId), { message: 'give resourceGroupName, or runId and learnerId' });
 export type RunValidationInput = z.input<typeof RunValidationInput>;
 
 /** pass; fail (the resource is there but wrong); missing (no resource the check could look at). */
 export type CheckStatus = 'pass' | 'fail' | 'missing';
 
-export interface CheckResult {
+/** One check's outcome; also a `CheckResult` of the phase machine (checkId, passed, message, hint). */
+export interface CheckOutcome {
   checkId: string;
   kind: Check['kind'];
   description: string;
   status: CheckStatus;
-  /** What was found, in words: names the resources and values involved. */
-  detail: string;
-  /** The pack's hint for the learner, on fail and missing. */
-  hint?: CheckHint;
+  passed: boolean;
+  /** What was found, in words: names the resources and values involved ("Resource missing: …" for missing). */
+  message: string;
+  /** The pack's hint for the learner (what it means, then what to do), on fail and missing. */
+  hint?: string;
 }
 
 export interface RunValidationResult {
   resourceGroupName: string;
   passed: boolean;
   counts: Record<CheckStatus, number>;
-  results: CheckResult[];
+  checks: CheckOutcome[];
 }
 
 export interface ValidationOptions {
@@ -58,44 +69,64 @@ const RG_TYPE = 'microsoft.resources/resourcegroups';
 export async function runValidation(raw: unknown, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
   const input = RunValidationInput.parse(raw);
   const clients = options.clients ?? armClients();
-  const log = (options.log ?? armLogger()).child({ resourceGroup: input.resourceGroupName, packId: input.packId, key: input.idempotencyKey });
+  const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const pack = await loadPackWithTemplate(input.packId);
   const all = pack.pack.environment.checks;
-  const unknown = (input.checkIds ?? []).filter((id) => !all.some((c) => c.id === id));
+  const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId!, input.learnerId!);
+  const wanted = input.checkIds ?? (input.stepId ? stepCheckIds(pack.pack, input.stepId) : undefined);
+  const unknown = (wanted ?? []).filter((id) => !all.some((c) => c.id === id));
   if (unknown.length > 0) {
     throw new PermanentArmError(`Pack "${input.packId}" has no check(s) ${unknown.join(', ')}; use ids from environment.checks (${all.map((c) => c.id).join(', ')}).`, 'UnknownCheck');
   }
-  const checks = input.checkIds ? all.filter((c) => input.checkIds!.includes(c.id)) : all;
-  const inv = new Inventory(clients, input.resourceGroupName, templateApiVersions(pack.template), options.abortSignal);
+  const checks = wanted ? all.filter((c) => wanted.includes(c.id)) : all;
+  const inv = new Inventory(clients, rgName, templateApiVersions(pack.template), options.abortSignal);
   try {
-    const results: CheckResult[] = [];
+    const results: CheckOutcome[] = [];
     if (!(await inv.group())) {
-      for (const c of checks) results.push(result(c, 'missing', `Resource group ${input.resourceGroupName} does not exist (not provisioned yet, or already torn down).`));
+      for (const c of checks) results.push(result(c, 'missing', `Resource group ${rgName} does not exist (not provisioned yet, or already torn down).`));
     } else {
       for (const c of checks) results.push(await evaluate(inv, c));
     }
     const counts = { pass: 0, fail: 0, missing: 0 };
     for (const r of results) counts[r.status]++;
-    log.info({ counts }, 'validation ran');
-    return { resourceGroupName: input.resourceGroupName, passed: counts.fail === 0 && counts.missing === 0, counts, results };
+    log.info({ resourceGroup: rgName, counts }, 'validation ran');
+    return { resourceGroupName: rgName, passed: counts.fail === 0 && counts.missing === 0, counts, checks: results };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError || err instanceof TransientArmError) throw err;
-    const classified = asArmError(classifyArmError(err, { what: `validating resource group ${input.resourceGroupName}` }));
+    const classified = asArmError(classifyArmError(err, { what: `validating resource group ${rgName}` }));
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'validation could not read the environment');
     throw classified;
   }
 }
 
-function result(check: Check, status: CheckStatus, detail: string): CheckResult {
-  return { checkId: check.id, kind: check.kind, description: check.description, status, detail, ...(status === 'pass' ? {} : { hint: check.hint }) };
+function result(check: Check, status: CheckStatus, detail: string): CheckOutcome {
+  return {
+    checkId: check.id,
+    kind: check.kind,
+    description: check.description,
+    status,
+    passed: status === 'pass',
+    message: status === 'missing' ? `Resource missing: ${detail}` : detail,
+    ...(status === 'pass' ? {} : { hint: `${check.hint.meaning} ${check.hint.action}` }),
+  };
+}
+
+/** The check ids of a pack's validate step. */
+function stepCheckIds(pack: ScenarioPack, stepId: string): string[] {
+  for (const phase of pack.phases) {
+    const step = phase.steps.find((s) => s.id === stepId);
+    if (step?.kind === 'validate') return step.checks;
+    if (step) throw new PermanentArmError(`Step "${stepId}" of pack "${pack.id}" is a ${step.kind} step, not a validate step; it has no checks to run.`, 'NotAValidateStep');
+  }
+  throw new PermanentArmError(`Pack "${pack.id}" has no step "${stepId}"; give the id of one of its validate steps.`, 'UnknownStep');
 }
 
 // ─── the checks ──────────────────────────────────────────────────────────────────────────────
 
-async function evaluate(inv: Inventory, check: Check): Promise<CheckResult> {
+async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
   const matching = await inv.matching(check.resourceType, check.namePattern);
   const what = `${check.resourceType}${check.namePattern ? ` named /${check.namePattern}/` : ''}`;
-  const none = (): CheckResult => result(check, 'missing', `No ${what} in the resource group.`);
+  const none = (): CheckOutcome => result(check, 'missing', `No ${what} in the resource group.`);
   switch (check.kind) {
     case 'exists': {
       if (matching.length === 0) return none();

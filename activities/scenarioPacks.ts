@@ -15,7 +15,7 @@ export interface PackWithTemplate extends LoadedPack {
 
 /** The parts of an ARM template the activities look at. */
 export interface ArmTemplate {
-  parameters?: Record<string, { type?: string }>;
+  parameters?: Record<string, { type?: string; defaultValue?: unknown }>;
   resources?: ArmTemplateResource[] | Record<string, ArmTemplateResource>;
   [key: string]: unknown;
 }

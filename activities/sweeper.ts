@@ -2,7 +2,7 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { appSettings } from '../config';
-import { armClients, armLogger, type ArmClients } from './armClients';
+import { armClients, armLogger, armSettings, type ArmClients } from './armClients';
 import { costVerdict, environmentFromTags, type EnvironmentCost, type TeardownReason } from './costGuard';
 import { TAGS } from './environmentNames';
 import { getRun, markBudgetWarned, type WorkshopRun } from './runRegistry';
@@ -110,5 +110,9 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
 
 /** The timer-triggered function (registered in registry.ts). */
 export async function environmentSweeper(_timer: Timer, _context: InvocationContext): Promise<void> {
+  if (!armSettings().subscriptionId) {
+    armLogger().debug({ component: 'sweeper' }, 'no learner subscription configured (LEARNER_SUBSCRIPTION_ID); nothing to sweep');
+    return;
+  }
   await sweepWorkshopGroups();
 }

@@ -2,17 +2,23 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { armClients, armLogger, type ArmClients } from './armClients';
 import { asArmError, classifyArmError, PermanentArmError } from './armErrors';
-import { TAGS } from './environmentNames';
+import { learnerResourceGroupName, TAGS } from './environmentNames';
 
-export const TeardownInput = z.object({
-  /** Instance id + step; teardown is naturally idempotent, the key is for the logs. */
-  idempotencyKey: z.string().min(1).max(400),
-  resourceGroupName: z.string().min(1).max(90),
-  /** When given, the group must belong to this run (its `workshop-run` tag): a stale id cannot delete another run's group. */
-  runId: z.string().min(1).max(200).optional(),
-  /** Why, for the log: 'phase-complete', 'budget', 'run-ended', 'expired', 'instructor', … */
-  reason: z.string().max(200).default('requested'),
-});
+export const TeardownInput = z
+  .object({
+    /** Instance id + step; teardown is naturally idempotent, the key is for the logs. */
+    idempotencyKey: z.string().min(1).max(400).optional(),
+    /** The group; default: the deterministic name from runId + learnerId (as provisionEnvironment made it). */
+    resourceGroupName: z.string().min(1).max(90).optional(),
+    /** When given, the group must belong to this run (its `workshop-run` tag): a stale id cannot delete another run's group. */
+    runId: z.string().min(1).max(200).optional(),
+    learnerId: z.string().min(1).max(200).optional(),
+    /** When given, the group must hold this pack (its `workshop-pack` tag). */
+    packId: z.string().min(1).optional(),
+    /** Why, for the log: 'phase-complete', 'budget', 'run-ended', 'expired', 'instructor', … */
+    reason: z.string().max(200).default('requested'),
+  })
+  .refine((i) => i.resourceGroupName || (i.runId && i.learnerId), { message: 'give resourceGroupName, or runId and learnerId' });
 export type TeardownInput = z.input<typeof TeardownInput>;
 
 export interface TeardownResult {
@@ -35,12 +41,13 @@ export interface TeardownOptions {
  */
 export async function teardown(raw: unknown, _context?: unknown, options: TeardownOptions = {}): Promise<TeardownResult> {
   const input = TeardownInput.parse(raw);
+  const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId!, input.learnerId!);
   const clients = options.clients ?? armClients();
-  const log = (options.log ?? armLogger()).child({ resourceGroup: input.resourceGroupName, runId: input.runId, key: input.idempotencyKey });
-  const ctx = { what: `tearing down resource group ${input.resourceGroupName}`, resourceGroupName: input.resourceGroupName };
-  const gone = { resourceGroupName: input.resourceGroupName, deleted: false, alreadyGone: true };
+  const log = (options.log ?? armLogger()).child({ resourceGroup: rgName, runId: input.runId, key: input.idempotencyKey });
+  const ctx = { what: `tearing down resource group ${rgName}`, resourceGroupName: rgName };
+  const gone = { resourceGroupName: rgName, deleted: false, alreadyGone: true };
   try {
-    const rg = await clients.resources.resourceGroups.get(input.resourceGroupName, { abortSignal: options.abortSignal }).catch((err: { statusCode?: number }) => {
+    const rg = await clients.resources.resourceGroups.get(rgName, { abortSignal: options.abortSignal }).catch((err: { statusCode?: number }) => {
       if (err.statusCode === 404) return undefined;
       throw err;
     });
@@ -51,17 +58,20 @@ export async function teardown(raw: unknown, _context?: unknown, options: Teardo
     const tags = rg.tags ?? {};
     if (tags[TAGS.pack] === undefined) {
       throw new PermanentArmError(
-        `Resource group ${input.resourceGroupName} has no ${TAGS.pack} tag, so it is not a workshop environment and was not deleted; check the group name.`,
+        `Resource group ${rgName} has no ${TAGS.pack} tag, so it is not a workshop environment and was not deleted; check the group name.`,
         'NotAWorkshopGroup',
       );
     }
+    if (input.packId !== undefined && tags[TAGS.pack] !== input.packId) {
+      throw new PermanentArmError(`Resource group ${rgName} holds pack "${tags[TAGS.pack]}", not "${input.packId}"; it was not deleted.`, 'PackMismatch');
+    }
     if (input.runId !== undefined && tags[TAGS.run] !== input.runId) {
       throw new PermanentArmError(
-        `Resource group ${input.resourceGroupName} belongs to run "${tags[TAGS.run]}", not "${input.runId}"; it was not deleted.`,
+        `Resource group ${rgName} belongs to run "${tags[TAGS.run]}", not "${input.runId}"; it was not deleted.`,
         'RunMismatch',
       );
     }
-    const poller = clients.resources.resourceGroups.delete(input.resourceGroupName, { abortSignal: options.abortSignal, updateIntervalInMs: clients.pollIntervalMs });
+    const poller = clients.resources.resourceGroups.delete(rgName, { abortSignal: options.abortSignal, updateIntervalInMs: clients.pollIntervalMs });
     try {
       await poller.pollUntilDone({ abortSignal: options.abortSignal });
     } catch (err) {
@@ -69,7 +79,7 @@ export async function teardown(raw: unknown, _context?: unknown, options: Teardo
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
     log.info({ reason: input.reason, pack: tags[TAGS.pack], learner: tags[TAGS.learner] }, 'teardown: resource group deleted');
-    return { resourceGroupName: input.resourceGroupName, deleted: true, alreadyGone: false };
+    return { resourceGroupName: rgName, deleted: true, alreadyGone: false };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError) throw err;
     const classified = asArmError(classifyArmError(err, ctx));
