@@ -206,6 +206,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     const third = lower(segs[2]);
     if (third === 'operationresults' && segs.length === 4) return groups.operationResult(ctx, segs[3]);
     if (third === 'resources' && segs.length === 3) return resources.listSubscription(ctx);
+    if (third === 'providers' && segs.length <= 4 && method === 'GET') return resources.providers(ctx, segs[3]);
     if (third !== 'resourcegroups') {
       throw new ArmError(400, 'InvalidResourceType', `The resource type '${segs[2]}' could not be found in the namespace 'Microsoft.Resources' for api version '${ctx.apiVersion}'.`);
     }
