@@ -39,6 +39,10 @@ export async function recordCheckpoint(raw: unknown): Promise<{ written: boolean
   const input = RecordCheckpointInput.parse(raw);
   const table = await workshopTable(CHECKPOINTS_TABLE);
   const versionColumn = input.scope === 'journey' ? 'JourneyVersion' : 'PhaseVersion';
+  // Every phase instance counts its versions from 0, so a phase checkpoint is ordered first by the
+  // phase and its attempt (a later phase, or a new attempt, supersedes the one before) and only then
+  // by version within the instance.
+  const order = input.scope === 'phase' && input.phase ? phaseOrder(input.phase.name, input.phase.attempt) : undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
     let existing: Record<string, unknown> | undefined;
     try {
@@ -46,11 +50,12 @@ export async function recordCheckpoint(raw: unknown): Promise<{ written: boolean
     } catch (err) {
       if (!isStatus(err, 404)) throw err;
     }
-    if (existing && Number(existing[versionColumn] ?? -1) >= input.version) return { written: false };
+    if (existing && isStale(existing, versionColumn, input.version, order)) return { written: false };
     const entity = {
       partitionKey: input.runId,
       rowKey: input.learnerId,
       [versionColumn]: input.version,
+      ...(order !== undefined ? { PhaseOrder: order } : {}),
       UpdatedAt: new Date().toISOString(),
       ...(input.scope === 'journey' ? packJson('Journey', input.journey) : packJson('Phase', input.phase)),
       ...packJson(input.scope === 'journey' ? 'JourneySummary' : 'PhaseSummary', input.summary),
@@ -64,6 +69,19 @@ export async function recordCheckpoint(raw: unknown): Promise<{ written: boolean
     }
   }
   throw new Error(`Checkpoint for learner ${input.learnerId} in run ${input.runId} kept conflicting; retry.`);
+}
+
+const PHASE_INDEX: Record<string, number> = { requirements: 0, design: 1, implementation: 2, validation: 3 };
+
+function phaseOrder(name: string, attempt: number): number {
+  return (PHASE_INDEX[name] ?? 0) * 1_000_000 + attempt;
+}
+
+function isStale(existing: Record<string, unknown>, versionColumn: string, version: number, order: number | undefined): boolean {
+  const storedVersion = Number(existing[versionColumn] ?? -1);
+  if (order === undefined) return storedVersion >= version;
+  const storedOrder = Number(existing.PhaseOrder ?? -1);
+  return storedOrder > order || (storedOrder === order && storedVersion >= version);
 }
 
 export async function readCheckpoint(runId: string, learnerId: string): Promise<Checkpoint | undefined> {
