@@ -15,6 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { TableClient, TableServiceClient, odata, type TableEntity, type TransactionAction } from '@azure/data-tables';
@@ -131,22 +132,46 @@ class RssSampler {
   }
 }
 
-/** CPU use of both processes over a phase, in % of one core, plus this process's event-loop utilisation. */
+/** Busy CPU seconds of the whole machine (all processes), from /proc/stat. */
+function machineBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
+    return (total - f[3] - f[4]) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+interface CpuReading {
+  /** % of one core: this process, the Azurite child, every other process on the machine. */
+  selfPct: number;
+  childPct: number;
+  othersPct: number;
+  /** Event-loop utilisation of this process (0..1). */
+  elu: number;
+}
+
+/** CPU use over a phase. Other engineers' test runs share the 2 cores, so "others" is reported too. */
 class CpuMeter {
   private readonly self0 = process.cpuUsage();
   private readonly child0: number;
+  private readonly machine0 = machineBusySeconds();
   private readonly t0 = performance.now();
   private readonly elu0 = performance.eventLoopUtilization();
   constructor(private readonly childPid: number) {
     this.child0 = childCpuSeconds(childPid);
   }
-  read(): { selfPct: number; childPct: number; elu: number } {
+  read(): CpuReading {
     const wall = (performance.now() - this.t0) / 1000;
-    const self = process.cpuUsage(this.self0);
+    const u = process.cpuUsage(this.self0);
+    const self = (u.user + u.system) / 1e6;
     const child = childCpuSeconds(this.childPid) - this.child0;
+    const machine = machineBusySeconds() - this.machine0;
     return {
-      selfPct: ((self.user + self.system) / 1e6 / wall) * 100,
+      selfPct: (self / wall) * 100,
       childPct: (child / wall) * 100,
+      othersPct: Math.max(0, ((machine - self - child) / wall) * 100),
       elu: performance.eventLoopUtilization(this.elu0).utilization,
     };
   }
@@ -155,28 +180,27 @@ class CpuMeter {
 // ---- 2. the Azurite ceiling ----------------------------------------------------------------------
 
 interface CeilingResult {
+  clients: number;
   perSec: number;
   entitiesPerSec: number;
   p50: number;
   p99: number;
-  selfPct: number;
-  childPct: number;
-  count: number;
+  cpu: CpuReading;
 }
 
 /**
- * Run `clients` workers, each looping `op` back to back, for WARMUP_MS + CEILING_MS; count the
- * operations that complete inside the measured window.
+ * Run `clients` workers, each looping `op` back to back, for warmMs + measureMs; count the operations
+ * that start and finish inside the measured window. `op` returns how many entities it wrote.
  */
-async function closedLoop(clients: number, op: (worker: number, iteration: number) => Promise<number>, childPid: number): Promise<CeilingResult> {
+async function closedLoop(clients: number, warmMs: number, measureMs: number, childPid: number, op: (worker: number, iteration: number) => Promise<number>): Promise<CeilingResult> {
   const start = performance.now();
-  const from = start + WARMUP_MS;
-  const to = from + CEILING_MS;
+  const from = start + warmMs;
+  const to = from + measureMs;
   let count = 0;
   let entities = 0;
   const latencies: number[] = [];
   let cpu: CpuMeter | undefined;
-  const warm = setTimeout(() => (cpu = new CpuMeter(childPid)), WARMUP_MS);
+  const warm = setTimeout(() => (cpu = new CpuMeter(childPid)), warmMs);
   await Promise.all(
     Array.from({ length: clients }, async (_, w) => {
       for (let i = 0; performance.now() < to; i++) {
@@ -192,15 +216,13 @@ async function closedLoop(clients: number, op: (worker: number, iteration: numbe
     }),
   );
   clearTimeout(warm);
-  const usage = cpu ? cpu.read() : { selfPct: NaN, childPct: NaN };
   return {
-    perSec: count / (CEILING_MS / 1000),
-    entitiesPerSec: entities / (CEILING_MS / 1000),
+    clients,
+    perSec: count / (measureMs / 1000),
+    entitiesPerSec: entities / (measureMs / 1000),
     p50: pct(latencies, 50),
     p99: pct(latencies, 99),
-    selfPct: usage.selfPct,
-    childPct: usage.childPct,
-    count,
+    cpu: cpu ? cpu.read() : { selfPct: NaN, childPct: NaN, othersPct: NaN, elu: NaN },
   };
 }
 
@@ -220,81 +242,122 @@ function historyRow(pk: string, seq: number, executionId: string, eventType: str
   };
 }
 
-async function measureCeiling(az: AzuriteHandle): Promise<{ txn3: CeilingResult; upsert: CeilingResult; stepReplica: CeilingResult }> {
-  const hub = `BenchCeil${process.pid}`;
-  const service = TableServiceClient.fromConnectionString(az.connectionString, tableOptions);
-  await service.createTable(`${hub}History`);
-  await service.createTable(`${hub}Instances`);
-  const mk = (name: string) => Array.from({ length: CEILING_CLIENTS }, () => TableClient.fromConnectionString(az.connectionString, name, tableOptions));
-  const pid = az.process.pid ?? 0;
+/** Storage-only workloads on `<Hub>History` / `<Hub>Instances` of a hub of its own. */
+class Ceiling {
+  private readonly hub = `BenchCeil${process.pid}`;
+  private readonly history: TableClient[] = [];
+  private readonly instances: TableClient[] = [];
+  private partitionCounter = 0;
+  private readonly pid: number;
 
-  // (a) 3-entity entity-group transactions: 2 new history rows + the sentinel (created, then updated with its ETag).
-  const hist = mk(`${hub}History`);
-  const state = hist.map(() => ({ part: 0, seq: 0, etag: '' }));
-  const txn3 = await closedLoop(
-    CEILING_CLIENTS,
-    async (w) => {
-      const s = state[w];
-      if (s.seq >= ROWS_PER_CEILING_PARTITION) Object.assign(s, { part: s.part + 1, seq: 0, etag: '' });
-      const pk = `ceil-w${w}-i${s.part}`;
-      const sentinel = { partitionKey: pk, rowKey: 'sentinel', ExecutionId: 'x', HistoryCount: s.seq + 2, LastCheckpointTime: new Date() };
-      const actions: TransactionAction[] = [
-        ['upsert', historyRow(pk, s.seq, 'x', 'TaskCompleted'), 'Replace'],
-        ['upsert', historyRow(pk, s.seq + 1, 'x', 'TaskScheduled'), 'Replace'],
-        s.etag ? ['update', sentinel, 'Replace', { etag: s.etag }] : ['create', sentinel],
-      ];
-      const res = await hist[w].submitTransaction(actions);
-      s.etag = res.subResponses.find((r) => r.rowKey === 'sentinel')?.etag ?? '';
-      s.seq += 2;
+  constructor(private readonly az: AzuriteHandle) {
+    this.pid = az.process.pid ?? 0;
+  }
+
+  async init(maxClients: number): Promise<void> {
+    const service = TableServiceClient.fromConnectionString(this.az.connectionString, tableOptions);
+    await service.createTable(`${this.hub}History`);
+    await service.createTable(`${this.hub}Instances`);
+    for (let i = 0; i < maxClients; i++) {
+      this.history.push(TableClient.fromConnectionString(this.az.connectionString, `${this.hub}History`, tableOptions));
+      this.instances.push(TableClient.fromConnectionString(this.az.connectionString, `${this.hub}Instances`, tableOptions));
+    }
+  }
+
+  /** A fresh "instance" partition per worker, moved on after ROWS_PER_CEILING_PARTITION rows. */
+  private partitions(clients: number) {
+    return Array.from({ length: clients }, () => ({ pk: `ceil-${++this.partitionCounter}`, seq: 0, etag: '' }));
+  }
+  private advance(p: { pk: string; seq: number; etag: string }): void {
+    if (p.seq >= ROWS_PER_CEILING_PARTITION) Object.assign(p, { pk: `ceil-${++this.partitionCounter}`, seq: 0, etag: '' });
+  }
+
+  /** Entity-group transactions of 3 entities: 2 new history rows + the sentinel (created, then updated with its ETag). */
+  txn3(clients: number, warmMs: number, measureMs: number): Promise<CeilingResult> {
+    const parts = this.partitions(clients);
+    return closedLoop(clients, warmMs, measureMs, this.pid, async (w) => {
+      const p = parts[w];
+      this.advance(p);
+      const sentinel = { partitionKey: p.pk, rowKey: 'sentinel', ExecutionId: 'x', HistoryCount: p.seq + 2, LastCheckpointTime: new Date() };
+      const res = await this.history[w].submitTransaction([
+        ['upsert', historyRow(p.pk, p.seq, 'x', 'TaskCompleted'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 1, 'x', 'TaskScheduled'), 'Replace'],
+        p.etag ? ['update', sentinel, 'Replace', { etag: p.etag }] : ['create', sentinel],
+      ]);
+      p.etag = res.subResponses[2]?.etag ?? ''; // update sub-responses carry no rowKey: go by position
+      p.seq += 2;
       return 3;
-    },
-    pid,
-  );
+    });
+  }
 
-  // (b) single-entity upserts (Instances-row shaped).
-  const inst = mk(`${hub}Instances`);
-  const upsert = await closedLoop(
-    CEILING_CLIENTS,
-    async (w, i) => {
+  /** What a step's episode commit would be without an inbox row to delete: 4 history rows + sentinel. */
+  commit5(clients: number, warmMs: number, measureMs: number): Promise<CeilingResult> {
+    const parts = this.partitions(clients);
+    return closedLoop(clients, warmMs, measureMs, this.pid, async (w) => {
+      const p = parts[w];
+      this.advance(p);
+      const sentinel = { partitionKey: p.pk, rowKey: 'sentinel', ExecutionId: 'x', HistoryCount: p.seq + 4, LastCheckpointTime: new Date() };
+      const res = await this.history[w].submitTransaction([
+        ['upsert', historyRow(p.pk, p.seq, 'x', 'OrchestratorStarted'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 1, 'x', 'TaskCompleted'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 2, 'x', 'TaskScheduled'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 3, 'x', 'OrchestratorCompleted'), 'Replace'],
+        p.etag ? ['update', sentinel, 'Replace', { etag: p.etag }] : ['create', sentinel],
+      ]);
+      p.etag = res.subResponses[4]?.etag ?? '';
+      p.seq += 4;
+      return 5;
+    });
+  }
+
+  /** One inbox row written the way `DurableStore.putInbox` writes a single message: a 1-entity transaction. */
+  inbox1(clients: number, warmMs: number, measureMs: number): Promise<CeilingResult> {
+    return closedLoop(clients, warmMs, measureMs, this.pid, async (w, i) => {
+      const pk = `inbox-w${w}-${Math.floor(i / 20)}`;
+      await this.history[w].submitTransaction([['upsert', { partitionKey: pk, rowKey: `inbox-task-x-${i}`, Seq: i, ExecutionId: 'x', Message: '{"EventType":5,"Result":"1"}' }, 'Replace']]);
+      return 1;
+    });
+  }
+
+  /** Single-entity upserts of an Instances-shaped row. */
+  upsert(clients: number, warmMs: number, measureMs: number): Promise<CeilingResult> {
+    return closedLoop(clients, warmMs, measureMs, this.pid, async (w, i) => {
       const now = new Date();
-      await inst[w].upsertEntity(
+      await this.instances[w].upsertEntity(
         { partitionKey: `up-w${w}-${i % 50}`, rowKey: '', Name: 'benchChain', Version: '', ExecutionId: 'x', RuntimeStatus: 'Running', CreatedTime: now, LastUpdatedTime: now, Input: '10' },
         'Replace',
       );
       return 1;
-    },
-    pid,
-  );
+    });
+  }
 
-  // (c) storage-only replica of one engine chain step: inbox txn (activity result) -> episode txn
-  //     (4 history rows + sentinel update + inbox delete) -> Instances upsert. Counted per step.
-  const state2 = hist.map(() => ({ part: 0, seq: 0, etag: '' }));
-  const stepReplica = await closedLoop(
-    CEILING_CLIENTS,
-    async (w, i) => {
-      const s = state2[w];
-      if (s.seq >= ROWS_PER_CEILING_PARTITION) Object.assign(s, { part: s.part + 1, seq: 0, etag: '' });
-      const pk = `step-w${w}-i${s.part}`;
-      const inboxKey = `inbox-task-x-${s.seq}`;
-      await hist[w].submitTransaction([['upsert', { partitionKey: pk, rowKey: inboxKey, Seq: i, ExecutionId: 'x', Message: '{"EventType":5,"Result":"1"}' }, 'Replace']]);
-      const sentinel = { partitionKey: pk, rowKey: 'sentinel', ExecutionId: 'x', HistoryCount: s.seq + 4, LastCheckpointTime: new Date() };
-      const res = await hist[w].submitTransaction([
-        ['upsert', historyRow(pk, s.seq, 'x', 'OrchestratorStarted'), 'Replace'],
-        ['upsert', historyRow(pk, s.seq + 1, 'x', 'TaskCompleted'), 'Replace'],
-        ['upsert', historyRow(pk, s.seq + 2, 'x', 'TaskScheduled'), 'Replace'],
-        ['upsert', historyRow(pk, s.seq + 3, 'x', 'OrchestratorCompleted'), 'Replace'],
-        s.etag ? ['update', sentinel, 'Replace', { etag: s.etag }] : ['create', sentinel],
-        ['delete', { partitionKey: pk, rowKey: inboxKey }],
+  /**
+   * The storage writes of one engine chain step, nothing else: inbox txn (the activity result), episode
+   * txn (4 history rows + sentinel update + inbox delete), Instances upsert. One op = one step.
+   */
+  stepReplica(clients: number, warmMs: number, measureMs: number): Promise<CeilingResult> {
+    const parts = this.partitions(clients);
+    return closedLoop(clients, warmMs, measureMs, this.pid, async (w, i) => {
+      const p = parts[w];
+      this.advance(p);
+      const inboxKey = `inbox-task-x-${p.seq}`;
+      await this.history[w].submitTransaction([['upsert', { partitionKey: p.pk, rowKey: inboxKey, Seq: i, ExecutionId: 'x', Message: '{"EventType":5,"Result":"1"}' }, 'Replace']]);
+      const sentinel = { partitionKey: p.pk, rowKey: 'sentinel', ExecutionId: 'x', HistoryCount: p.seq + 4, LastCheckpointTime: new Date() };
+      const res = await this.history[w].submitTransaction([
+        ['upsert', historyRow(p.pk, p.seq, 'x', 'OrchestratorStarted'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 1, 'x', 'TaskCompleted'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 2, 'x', 'TaskScheduled'), 'Replace'],
+        ['upsert', historyRow(p.pk, p.seq + 3, 'x', 'OrchestratorCompleted'), 'Replace'],
+        p.etag ? ['update', sentinel, 'Replace', { etag: p.etag }] : ['create', sentinel],
+        ['delete', { partitionKey: p.pk, rowKey: inboxKey }],
       ]);
-      s.etag = res.subResponses.find((r) => r.rowKey === 'sentinel')?.etag ?? '';
-      s.seq += 4;
+      p.etag = res.subResponses[4]?.etag ?? '';
+      p.seq += 4;
       const now = new Date();
-      await inst[w].upsertEntity({ partitionKey: pk, rowKey: '', Name: 'benchChain', ExecutionId: 'x', RuntimeStatus: 'Running', CreatedTime: now, LastUpdatedTime: now }, 'Replace');
+      await this.instances[w].upsertEntity({ partitionKey: p.pk, rowKey: '', Name: 'benchChain', ExecutionId: 'x', RuntimeStatus: 'Running', CreatedTime: now, LastUpdatedTime: now }, 'Replace');
       return 8;
-    },
-    pid,
-  );
-  return { txn3, upsert, stepReplica };
+    });
+  }
 }
 
 // ---- 3. the engine -------------------------------------------------------------------------------
@@ -309,7 +372,10 @@ interface OpStats {
 /** Counts and times every storage call the engine makes, by wrapping its TableClient instances. */
 class StorageMeter {
   readonly ops = new Map<string, OpStats>();
+  /** Set once the run's instances are all done, so the harness's own reads are not counted. */
+  frozen = false;
   record(op: string, ms: number, entities: number): void {
+    if (this.frozen) return;
     let s = this.ops.get(op);
     if (!s) this.ops.set(op, (s = { calls: 0, entities: 0, busyMs: 0, latencies: [] }));
     s.calls++;
@@ -374,7 +440,7 @@ function instrument(client: TableClient, table: string, meter: StorageMeter, tim
         return await fn(...args);
       } finally {
         const done = performance.now();
-        meter.record(`${table}.${typeof op === 'string' ? op : ''}`, done - t, entities(args));
+        meter.record(`${table}.${op}`, done - t, entities(args));
         after?.(args, done);
       }
     };
@@ -460,7 +526,7 @@ interface EngineRun {
   statsDispatch: number[];
   series: ReturnType<Timeline['series']>;
   meter: StorageMeter;
-  cpu: { selfPct: number; childPct: number; elu: number };
+  cpu: CpuReading;
   peakRssSelf: number;
   peakRssChild: number;
   historyRows: number[];
@@ -506,8 +572,13 @@ async function runEngine(
   const deadline = Date.now() + RUN_DEADLINE_MS;
   const expected = opts.orchestrator === 'benchChain' ? opts.k : (opts.k * (opts.k + 1)) / 2;
   let pending = ids;
+  let wallMs = 0;
+  let usage: CpuReading | undefined;
   while (pending.length > 0) {
     await engine.idle();
+    wallMs = performance.now() - t0;
+    usage = cpu.read();
+    meter.frozen = true;
     const statuses = await Promise.all(pending.map(async (id) => ({ id, s: await engine.getStatus(id) })));
     for (const { id, s } of statuses) {
       if (s && (s.runtimeStatus === 'Failed' || s.runtimeStatus === 'Terminated')) throw new Error(`instance ${id} ended ${s.runtimeStatus}: ${JSON.stringify(s.output)}`);
@@ -515,10 +586,11 @@ async function runEngine(
     }
     pending = statuses.filter(({ s }) => s?.runtimeStatus !== 'Completed').map(({ id }) => id);
     if (pending.length && Date.now() > deadline) throw new Error(`${pending.length} of ${ids.length} instances did not complete within ${RUN_DEADLINE_MS / 1000} s`);
-    if (pending.length) await sleep(20);
+    if (pending.length) {
+      meter.frozen = false; // not done after all (should not happen: idle() means no work in flight)
+      await sleep(20);
+    }
   }
-  const wallMs = performance.now() - t0;
-  const usage = cpu.read();
   sampler.sample();
   let profile: ProfileSummary | undefined;
   if (session) {
@@ -552,7 +624,7 @@ async function runEngine(
     statsDispatch: engine.stats.activityDispatchLatenciesMs.slice(lat0),
     series: timeline.series(),
     meter,
-    cpu: usage,
+    cpu: usage!,
     peakRssSelf: sampler.phaseSelf,
     peakRssChild: sampler.phaseChild,
     historyRows,
@@ -574,8 +646,9 @@ function categoryOf(url: string, fn: string): string | undefined {
   if (fn === '(garbage collector)') return 'garbage collection';
   if (fn === '(program)') return 'native / V8 (program)';
   if (url === '') return undefined; // a builtin (JSON, RegExp, …): charged to its caller
+  if (url === 'node:inspector' || url.startsWith('node:internal/inspector')) return 'profiler itself';
   if (url.includes('/durable-functions/')) return 'durable-functions SDK (replay)';
-  if (/\/@azure\/(data-tables|core-[a-z-]+|abort-controller|logger)\//.test(url) || url.includes('/fast-xml-parser/') || url.includes('/tslib/')) return 'Azure Tables client (@azure/*)';
+  if (/\/(@azure\/(data-tables|core-[a-z-]+|abort-controller|logger)|@typespec\/ts-http-runtime|fast-xml-parser|tslib)\//.test(url)) return 'Azure Tables client (@azure/*, @typespec/ts-http-runtime)';
   if (url.includes('/@azure/functions/')) return '@azure/functions (InvocationContext)';
   if (url.includes('/local/durable/')) return 'engine (local/durable)';
   if (url.includes('/local/')) return 'local host';
@@ -646,6 +719,7 @@ function printRun(r: EngineRun): void {
       ['entity writes/reads per step', f2(r.meter.totalEntities / r.episodes)],
       ['CPU bench+engine process', `${f0(r.cpu.selfPct)} % of a core (event loop busy ${f0(r.cpu.elu * 100)} %)`],
       ['CPU Azurite process', `${f0(r.cpu.childPct)} % of a core`],
+      ['CPU other processes on the machine', `${f0(r.cpu.othersPct)} % of a core`],
       ['peak RSS engine process', mb(r.peakRssSelf)],
       ['peak RSS Azurite process', mb(r.peakRssChild)],
       ['history rows per instance (table)', r.historyRows.join(', ') + ' (incl. sentinel)'],
@@ -682,83 +756,162 @@ function printRun(r: EngineRun): void {
   }
 }
 
+const PAIRS = 5;
+
+function medianOf(xs: number[]): number {
+  return pct(xs, 50);
+}
+
 async function main(): Promise<void> {
   const began = performance.now();
-  console.log(`engine bench: node ${process.version}, ${(await import('node:os')).cpus().length} cores, K=${K}, N=${N}, settings ${SETTINGS.map((s) => `${s.orch}/${s.act}`).join(', ')}`);
+  const cores = cpus().length;
+  console.log(`engine bench: node ${process.version}, ${cores} cores, Azurite ${readAzuriteVersion()} (in memory), K=${K}, N=${N}, settings ${SETTINGS.map((s) => `${s.orch}/${s.act}`).join(', ')}`);
   const az = await startAzurite();
   const sampler = new RssSampler(az.process.pid ?? 0);
   sampler.start();
   let exitCode = 0;
   try {
-    // --- ceiling ---
+    // --- 2. ceiling ---
+    const ceiling = new Ceiling(az);
+    await ceiling.init(Math.max(CEILING_CLIENTS, N));
     sampler.resetPhase();
-    const ceiling = await measureCeiling(az);
+    const txn3 = await ceiling.txn3(CEILING_CLIENTS, WARMUP_MS, CEILING_MS);
+    const upsert = await ceiling.upsert(CEILING_CLIENTS, WARMUP_MS, CEILING_MS);
+    const replica = await ceiling.stepReplica(CEILING_CLIENTS, WARMUP_MS, CEILING_MS);
+    const txn3wide = await ceiling.txn3(N, WARMUP_MS / 2, 2000);
+    const commit5 = await ceiling.commit5(CEILING_CLIENTS, WARMUP_MS / 2, 2000);
+    const inbox1 = await ceiling.inbox1(CEILING_CLIENTS, WARMUP_MS / 2, 2000);
     const ceilingRss = { self: sampler.phaseSelf, child: sampler.phaseChild };
-    console.log(`\n## Azurite ceiling (${CEILING_CLIENTS} concurrent clients, ${WARMUP_MS / 1000} s warm-up + ${CEILING_MS / 1000} s measured each)`);
+
+    // --- 3. engine ---
+    await runEngine(az, sampler, { label: 'warmup', orchestrator: 'benchChain', n: 10, k: 3, orch: PRIMARY.orch, act: PRIMARY.act }); // JIT + connections; not reported
+    const runs: EngineRun[] = [];
+    for (const st of SETTINGS) runs.push(await runEngine(az, sampler, { label: `chain-${st.orch}x${st.act}`, orchestrator: 'benchChain', n: N, k: K, orch: st.orch, act: st.act }));
+    if (FANOUT) runs.push(await runEngine(az, sampler, { label: `fanout-${PRIMARY.orch}x${PRIMARY.act}`, orchestrator: 'benchFanOut', n: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act }));
+    // Back-to-back pairs (short ceiling, then the primary engine run): other processes on the machine
+    // load both halves of a pair alike, so the per-pair ratio is steadier than one long-apart ratio.
+    const pairs: Array<{ ceiling: CeilingResult; engine: EngineRun; ratio: number }> = [];
+    for (let i = 0; i < PAIRS; i++) {
+      const c = await ceiling.txn3(CEILING_CLIENTS, WARMUP_MS / 2, 1500);
+      const e = await runEngine(az, sampler, { label: `pair${i + 1}`, orchestrator: 'benchChain', n: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act });
+      pairs.push({ ceiling: c, engine: e, ratio: e.stepsPerSec / c.perSec });
+    }
+    const profiled = PROFILE
+      ? await runEngine(az, sampler, { label: `chain-${PRIMARY.orch}x${PRIMARY.act}-profiled`, orchestrator: 'benchChain', n: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act, profile: true })
+      : undefined;
+
+    // --- 4. report ---
+    console.log(`\n## Azurite ceiling (closed loop, ${WARMUP_MS / 1000} s warm-up + ${CEILING_MS / 1000} s measured for the first three, 0.5 s + 2 s for the others)`);
+    const ceilingRow = (name: string, c: CeilingResult) => [name, f0(c.clients), f0(c.perSec), f0(c.entitiesPerSec), f2(c.p50), f2(c.p99), f0(c.cpu.selfPct), f0(c.cpu.childPct), f0(c.cpu.othersPct)];
     console.log(
       table([
-        ['workload', 'ops/s', 'entities/s', 'p50 ms', 'p99 ms', 'CPU bench %', 'CPU Azurite %'],
-        ...(
-          [
-            ['3-entity txn (2 rows + sentinel) on <Hub>History', ceiling.txn3],
-            ['single-entity upsert on <Hub>Instances', ceiling.upsert],
-            ['engine-step replica (inbox txn + 6-entity txn + upsert)', ceiling.stepReplica],
-          ] as Array<[string, CeilingResult]>
-        ).map(([name, c]) => [name, f0(c.perSec), f0(c.entitiesPerSec), f2(c.p50), f2(c.p99), f0(c.selfPct), f0(c.childPct)]),
+        ['workload', 'clients', 'ops/s', 'entities/s', 'p50 ms', 'p99 ms', 'CPU bench %', 'CPU Azurite %', 'CPU others %'],
+        ceilingRow('3-entity txn (2 rows + sentinel) on <Hub>History', txn3),
+        ceilingRow('single-entity upsert on <Hub>Instances', upsert),
+        ceilingRow('engine-step replica (inbox txn + 6-entity txn + upsert)', replica),
+        ceilingRow('3-entity txn, as many clients as engine instances', txn3wide),
+        ceilingRow('5-entity txn (4 rows + sentinel): a step commit without inbox', commit5),
+        ceilingRow('1-entity txn (an inbox row, as putInbox writes it)', inbox1),
       ]),
     );
-    console.log(`peak RSS during ceiling: bench ${mb(ceilingRss.self)}, Azurite ${mb(ceilingRss.child)}`);
-
-    // --- engine ---
-    await runEngine(az, sampler, { label: 'warmup', orchestrator: 'benchChain', n: 10, k: 3, orch: PRIMARY.orch, act: PRIMARY.act }); // JIT + connection warm-up, not reported
-    const runs: EngineRun[] = [];
-    for (const s of SETTINGS) {
-      runs.push(await runEngine(az, sampler, { label: `chain-${s.orch}x${s.act}`, orchestrator: 'benchChain', n: N, k: K, orch: s.orch, act: s.act }));
-    }
-    if (FANOUT) runs.push(await runEngine(az, sampler, { label: `fanout-${PRIMARY.orch}x${PRIMARY.act}`, orchestrator: 'benchFanOut', n: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act }));
-    let profiled: EngineRun | undefined;
-    if (PROFILE) {
-      profiled = await runEngine(az, sampler, { label: `chain-${PRIMARY.orch}x${PRIMARY.act}-profiled`, orchestrator: 'benchChain', n: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act, profile: true });
-    }
+    console.log(`peak RSS during the ceiling phase: bench ${mb(ceilingRss.self)}, Azurite ${mb(ceilingRss.child)}`);
 
     console.log('\n## Engine runs');
     for (const r of runs) printRun(r);
     if (profiled) printRun(profiled);
 
-    // --- summary ---
-    const chainRuns = runs.filter((r) => r.orchestrator === 'benchChain');
-    const primary = chainRuns[0];
+    console.log(`\n## Back-to-back pairs: 3-entity txn ceiling (${CEILING_CLIENTS} clients, 1.5 s) then benchChain ${N}×${K} at ${PRIMARY.orch}/${PRIMARY.act}`);
+    console.log(
+      table([
+        ['pair', 'ceiling txn/s', 'CPU others % (ceiling)', 'engine steps/s', 'CPU engine %', 'CPU Azurite %', 'CPU others % (engine)', 'ratio'],
+        ...pairs.map((p, i) => [
+          String(i + 1),
+          f0(p.ceiling.perSec),
+          f0(p.ceiling.cpu.othersPct),
+          f1(p.engine.stepsPerSec),
+          f0(p.engine.cpu.selfPct),
+          f0(p.engine.cpu.childPct),
+          f0(p.engine.cpu.othersPct),
+          f2(p.ratio),
+        ]),
+      ]),
+    );
+
+    // CPU time per operation does not depend on how much CPU other processes took, so it gives a
+    // contention-free view: with a core each, a closed loop runs at 1000 / (the busier side's ms per op).
+    const perOp = (pctOfCore: number, opsPerSec: number) => ((pctOfCore / 100) * 1000) / opsPerSec;
+    const sumCpu = (xs: Array<{ cpu: CpuReading; rate: number }>, side: 'selfPct' | 'childPct') =>
+      xs.reduce((a, x) => a + (x.cpu[side] / 100) * 1000, 0) / xs.reduce((a, x) => a + x.rate, 0);
+    const ceilingSamples = [txn3, ...pairs.map((p) => p.ceiling)].map((c) => ({ cpu: c.cpu, rate: c.perSec }));
+    const engineSamples = [runs[0], ...pairs.map((p) => p.engine)].map((r) => ({ cpu: r.cpu, rate: r.stepsPerSec }));
+    const cClient = sumCpu(ceilingSamples, 'selfPct');
+    const cAzurite = sumCpu(ceilingSamples, 'childPct');
+    const eEngine = sumCpu(engineSamples, 'selfPct');
+    const eAzurite = sumCpu(engineSamples, 'childPct');
+    const projCeiling = 1000 / Math.max(cClient, cAzurite);
+    const projEngine = 1000 / Math.max(eEngine, eAzurite);
+    console.log('\n## CPU time per operation (independent of other load on the machine)');
+    console.log(
+      table([
+        ['operation', 'client/engine process ms CPU', 'Azurite ms CPU', 'projected ops/s with one core each'],
+        ['3-entity txn (ceiling)', f2(cClient), f2(cAzurite), f0(projCeiling)],
+        ...([
+          ['single-entity upsert', upsert],
+          ['1-entity txn (inbox row)', inbox1],
+          ['5-entity txn (step commit without inbox)', commit5],
+          ['engine-step replica (storage only)', replica],
+        ] as Array<[string, CeilingResult]>).map(([name, c]) => [name, f2(perOp(c.cpu.selfPct, c.perSec)), f2(perOp(c.cpu.childPct, c.perSec)), f0(1000 / Math.max(perOp(c.cpu.selfPct, c.perSec), perOp(c.cpu.childPct, c.perSec)))]),
+        ['engine chain step', f2(eEngine), f2(eAzurite), f0(projEngine)],
+      ]),
+    );
+
+    const primary = runs[0];
+    const chainRuns = [primary, ...runs.slice(1).filter((r) => r.orchestrator === 'benchChain'), ...pairs.map((p) => p.engine)];
     const best = chainRuns.reduce((a, b) => (b.stepsPerSec > a.stepsPerSec ? b : a));
-    const ratio = primary.stepsPerSec / ceiling.txn3.perSec;
-    const bestRatio = best.stepsPerSec / ceiling.txn3.perSec;
-    const replicaRatio = primary.stepsPerSec / ceiling.stepReplica.perSec;
-    const s = primary.series;
-    console.log('\n## Summary (chain, primary setting)');
+    const medianPair = [...pairs].sort((a, b) => a.ratio - b.ratio)[Math.floor(pairs.length / 2)];
+    const ratio = primary.stepsPerSec / txn3.perSec;
+    const verdictRatio = medianPair ? medianPair.ratio : ratio;
+    const all = (f: (r: EngineRun) => number[]) => [primary, ...pairs.map((p) => p.engine)].flatMap(f);
+    const dispatchStats = all((r) => r.statsDispatch);
+    const dispatch = all((r) => r.series.dispatch);
+    const endToCommit = all((r) => r.series.endToCommit);
+    const perStep = primary.meter.totalCalls / primary.episodes;
+    console.log(`\n## Summary (benchChain, N=${N}, K=${K}, ${PRIMARY.orch}/${PRIMARY.act} slots; latencies pooled over the primary run and the ${PAIRS} pair runs)`);
     console.log(
       table([
         ['figure', 'value'],
-        ['machine', `${(await import('node:os')).cpus().length} cores, ${process.version}, Azurite ${readAzuriteVersion()} in memory`],
-        ['workload', `${primary.n} concurrent benchChain × ${primary.k} sequential activities, ${primary.orch}/${primary.act} orch/act slots`],
-        ['Azurite ceiling: 3-entity txn/s', f0(ceiling.txn3.perSec)],
-        ['Azurite ceiling: single upserts/s', f0(ceiling.upsert.perSec)],
-        ['Azurite: engine-step replica steps/s', f0(ceiling.stepReplica.perSec)],
-        ['engine orchestration steps/s', f1(primary.stepsPerSec)],
-        ['engine activities/s', f1(primary.activitiesPerSec)],
-        ['best setting steps/s', `${f1(best.stepsPerSec)} (${best.orch}/${best.act})`],
-        ['activity dispatch p50 / p99 (slot wait, engine.stats)', `${f2(pct(primary.statsDispatch, 50))} / ${f2(pct(primary.statsDispatch, 99))} ms`],
-        ['activity dispatch p50 / p99 (TaskScheduled committed → started)', `${f2(pct(s.dispatch, 50))} / ${f2(pct(s.dispatch, 99))} ms`],
-        ['activity returned → next episode committed p50 / p99', `${f2(pct(s.endToCommit, 50))} / ${f2(pct(s.endToCommit, 99))} ms`],
-        ['peak RSS engine process / Azurite', `${mb(sampler.peakSelf)} / ${mb(sampler.peakChild)}`],
-        ['history rows per instance', `${primary.historyRows[0]} (= 4 per episode × ${primary.k + 1} episodes + sentinel)`],
-        ['storage requests per step', f2(primary.meter.totalCalls / primary.episodes)],
-        ['ratio engine steps/s ÷ ceiling txn/s', f2(ratio) + (best !== primary ? ` (best setting ${f2(bestRatio)})` : '')],
-        ['ratio engine steps/s ÷ step-replica steps/s', f2(replicaRatio)],
+        ['machine', `${cores} cores, ${process.version}, Azurite ${readAzuriteVersion()} in memory, bench + Azurite on the same cores`],
+        ['Azurite ceiling: 3-entity txn/s (16 clients)', f0(txn3.perSec)],
+        [`Azurite: 3-entity txn/s (${N} clients)`, f0(txn3wide.perSec)],
+        ['Azurite: single-entity upserts/s (16 clients)', f0(upsert.perSec)],
+        ['Azurite: engine-step replica steps/s (16 clients)', f0(replica.perSec)],
+        ['engine orchestration steps/s', `${f1(primary.stepsPerSec)} primary run; back-to-back pairs ${pairs.map((p) => f0(p.engine.stepsPerSec)).join(', ')} (median ${f0(medianOf(pairs.map((p) => p.engine.stepsPerSec)))})`],
+        ['engine activities/s', `${f1(primary.activitiesPerSec)} primary run; pairs median ${f0(medianOf(pairs.map((p) => p.engine.activitiesPerSec)))}`],
+        ['3-entity txn/s in the pairs', `${pairs.map((p) => f0(p.ceiling.perSec)).join(', ')} (median ${f0(medianOf(pairs.map((p) => p.ceiling.perSec)))})`],
+        ['best chain run steps/s', `${f1(best.stepsPerSec)} (${best.label}, ${best.orch}/${best.act})`],
+        ['activity dispatch p50 / p99, slot wait (engine.stats)', `${f2(pct(dispatchStats, 50))} / ${f2(pct(dispatchStats, 99))} ms`],
+        ['activity dispatch p50 / p99, TaskScheduled committed → started', `${f2(pct(dispatch, 50))} / ${f2(pct(dispatch, 99))} ms`],
+        ['activity returned → next episode committed p50 / p99', `${f2(pct(endToCommit, 50))} / ${f2(pct(endToCommit, 99))} ms`],
+        ['peak RSS, whole run: engine process / Azurite', `${mb(sampler.peakSelf)} / ${mb(sampler.peakChild)}`],
+        ['history rows per instance', `${primary.historyRows[0]} (4 per episode × ${primary.k + 1} episodes + sentinel)`],
+        ['storage requests per step', `${f2(perStep)} (${f2(primary.meter.totalEntities / primary.episodes)} entities)`],
+        ['ratio steps/s ÷ ceiling txn/s (primary run vs 5 s ceiling)', f2(ratio)],
+        ['ratio steps/s ÷ ceiling txn/s (median of back-to-back pairs)', f2(verdictRatio)],
+        ['ratio steps/s ÷ engine-step replica steps/s', f2(primary.stepsPerSec / replica.perSec)],
+        ['ratio projected from CPU time per op (one core each)', f2(projEngine / projCeiling)],
+        ['engine process CPU per step / Azurite CPU per step', `${f2(eEngine)} / ${f2(eAzurite)} ms`],
       ]),
     );
     console.log(
-      `\nVERDICT: engine/ceiling = ${f2(ratio)} ${ratio >= 0.5 ? '≥ 0.5 — acceptance met' : '< 0.5 — acceptance NOT met'}` +
-        `; one engine step costs ${f2(primary.meter.totalCalls / primary.episodes)} storage requests (${f2(primary.meter.totalEntities / primary.episodes)} entities) against the ceiling's 1 request of 3 entities.`,
+      `\nVERDICT: engine/ceiling = ${f2(verdictRatio)} (median of ${pairs.length} back-to-back pairs; primary run ${f2(ratio)}) ` +
+        `${verdictRatio >= 0.5 ? '≥ 0.5 — acceptance met' : '< 0.5 — acceptance NOT met'}; CPU-time projection ${f2(projEngine / projCeiling)}. ` +
+        `One engine step costs ${f2(perStep)} storage requests vs the ceiling's 1 request of 3 entities; ` +
+        `per step the engine process burns ${f2(eEngine)} ms CPU and Azurite ${f2(eAzurite)} ms, against ${f2(cClient)} / ${f2(cAzurite)} ms for a ceiling txn: ` +
+        `the bound is CPU on ${Math.abs(eEngine - eAzurite) / Math.max(eEngine, eAzurite) < 0.15 ? 'both sides (each near one core)' : eEngine > eAzurite ? 'the engine process (one Node event loop)' : 'the Azurite process'}, ` +
+        `and a step costs Azurite ${f1(eAzurite / cAzurite)}× a 3-entity txn because it is ${f2(perStep)} requests, not 1.`,
     );
+    const busiest = Math.max(txn3.cpu.othersPct, ...engineSamples.map((x) => x.cpu.othersPct));
+    if (busiest > 50) console.log(`NOTE: other processes used up to ${f0(busiest)} % of a core during measured phases; wall-clock rates are depressed and noisy, the CPU-per-op figures are not.`);
     console.log(`\nbench finished in ${f1((performance.now() - began) / 1000)} s`);
   } catch (err) {
     console.error('bench failed:', err);
@@ -767,7 +920,8 @@ async function main(): Promise<void> {
     sampler.stop();
     await az.stop();
   }
-  process.exitCode = exitCode;
+  // startAzurite leaves its 30 s readiness timer armed (local/azurite.ts), which would hold the process open.
+  process.exit(exitCode);
 }
 
 function readAzuriteVersion(): string {
