@@ -422,7 +422,7 @@ export class DeploymentService {
     const body: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(res.def)) {
       if (TEMPLATE_ONLY.has(lower(k))) continue;
-      body[k] = plan.evaluateValue(v, host);
+      body[k] = dropNulls(plan.evaluateValue(v, host));
     }
     return body;
   }
@@ -592,6 +592,13 @@ function dependenciesOf(plan: Plan): Array<Record<string, unknown>> {
       resourceName: r.name,
       dependsOn: r.dependsOn.map((k) => byKey.get(k)!).map((d) => ({ id: d.id, resourceType: d.type, resourceName: d.name })),
     }));
+}
+
+/** `if(cond, value, null())` leaves a null; providers treat a null property as one not given. */
+function dropNulls(v: Json): Json {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  return v;
 }
 
 function isoDuration(ms: number): string {

@@ -21,6 +21,8 @@ export interface TypeBehaviour {
   /** Location must be `global` (Traffic Manager, private DNS). */
   global?: boolean;
   validateName?(name: string, path: ResourcePath): ArmError | undefined;
+  /** A new name the provider gives the resource (object replication policies PUT as `default`). */
+  rename?(path: ResourcePath): string | undefined;
   /** Dotted paths (from the resource root) the provider owns: kept from the stored resource when a PUT omits them. */
   keep?: string[];
   /** Dotted paths kept in the record but removed from what GET returns. */
@@ -228,18 +230,31 @@ const pairedRegion = (loc: string) => PAIRS[loc] ?? 'westus';
 const BEHAVIOURS: Record<string, TypeBehaviour> = {
   'Microsoft.Storage/storageAccounts': storageAccount,
   'Microsoft.Storage/storageAccounts/blobServices': { validateName: onlyDefault('blob service') },
+  'Microsoft.Resources/tags': {
+    // At resource-group scope `Microsoft.Resources/tags/default` replaces the group's tags.
+    requiresLocation: false,
+    validateName: onlyDefault('tags resource'),
+    async afterPut(record, ctx) {
+      const tags = (getPath(record.body, 'properties.tags') ?? {}) as Record<string, string>;
+      const group = ctx.env.store.groups.get(lower(ctx.path.resourceGroup));
+      if (!group || ctx.path.scope) return;
+      const updated = structuredClone(group);
+      updated.body.tags = { ...tags };
+      await ctx.env.store.setGroup(updated);
+    },
+  },
   'Microsoft.Storage/storageAccounts/managementPolicies': { validateName: onlyDefault('management policy') },
   'Microsoft.Storage/storageAccounts/blobServices/containers': {
     validateName: nameRule(/^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'ContainerOperationFailure', (n) => `The specified container name '${n}' is not valid: use 3-63 lower-case letters, digits and single hyphens.`),
     shape: (body) => void (props(body).publicAccess ??= 'None'),
   },
   'Microsoft.Storage/storageAccounts/objectReplicationPolicies': {
-    // On the destination the policy is PUT as `default` and the provider assigns its id; the source
-    // account is then given a policy with that id.
+    // On the destination the policy is PUT as `default` and the provider names it with the policy id
+    // it assigns; the source account is then given a policy with that id.
+    rename: (path) => (lower(path.name.split('/').at(-1)!) === 'default' ? hash('orp', lower(path.id)) : undefined),
     shape(body, ctx) {
       const p = props(body);
-      const account = ctx.path.id.split('/').slice(0, -2).join('/');
-      p.policyId = String(body.name) === 'default' ? (ctx.existing ? getPath(ctx.existing.body, 'properties.policyId') : hash('orp', lower(account))) : String(body.name);
+      p.policyId = String(body.name);
       p.enabledTime ??= new Date().toISOString();
       for (const [i, rule] of ((p.rules ?? []) as Array<Record<string, unknown>>).entries()) rule.ruleId ??= hash('orr', lower(ctx.path.id), String(i));
     },

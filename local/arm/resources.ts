@@ -190,6 +190,11 @@ export class ResourceService {
       if (scopePath) throw resourceNotFound(scopePath);
     }
     const behaviour = behaviourOf(path.type);
+    const renamed = behaviour.rename?.(path);
+    if (renamed) {
+      const id = `${path.id.split('/').slice(0, -1).join('/')}/${renamed}`;
+      path = { ...path, id, name: [...path.name.split('/').slice(0, -1), renamed].join('/') };
+    }
     const existing = this.get(path.id);
     const lastName = path.name.split('/').at(-1)!;
     const nameError = behaviour.validateName?.(lastName, path);

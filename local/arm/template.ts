@@ -168,7 +168,10 @@ export function prepareTemplate(
           }
           continue;
         }
-        out[k] = evaluateValue(x, host, loops);
+        // ARM evaluates expressions in property names too (`userAssignedIdentities: { "[resourceId(...)]": {} }`).
+        const name = isExpression(k) ? evaluate(parseExpression(k), host) : unescapeLiteral(k);
+        if (typeof name !== 'string') throw new TemplateError(`The property name expression '${k}' must evaluate to a string.`);
+        out[name] = evaluateValue(x, host, loops);
       }
       return out;
     }
