@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import {
   type WorkflowInput,
   type WorkflowOutput,
 } from './crashFunctions';
+import { HostProcess, hostEnv, persist, send, sleep, tail, type KillRecord } from './harness';
 
 /**
  * Crash test: the durable host runs as a child process and is killed with SIGKILL at random moments
@@ -28,16 +28,18 @@ import {
  * <tmp>/host-stderr.log (kept when the test fails).
  */
 
-const REPO = path.resolve(__dirname, '..', '..');
-const HOST_SCRIPT = path.join(__dirname, 'crashHost.ts');
 const SEED = Number(process.env.CRASH_SEED ?? 20_261_126);
 const INSTANCES = 24;
 const MAX_ACTIVITIES = 6;
 const MAX_ORCHESTRATORS = 6;
 const START_WINDOW_MS = 3_000;
-const EVENT_WINDOW_MS = 14_000;
-const COMPLETION_TIMEOUT_MS = 120_000;
-const OP_DEADLINE_MS = 90_000;
+const EVENT_WINDOW_MS = 16_000;
+const COMPLETION_TIMEOUT_MS = Number(process.env.CRASH_COMPLETION_TIMEOUT_MS ?? 120_000);
+/**
+ * An activity whose execution started this long before the kill of its host should have had its result
+ * stored already; if it ran again after the restart, its result was lost (not just interrupted).
+ */
+const RESULT_STORED_WITHIN_MS = 3_000;
 
 // ---- seeded randomness ----------------------------------------------------------------------------
 
@@ -53,139 +55,6 @@ function mulberry32(seed: number): () => number {
 }
 const rand = mulberry32(SEED);
 const between = (lo: number, hi: number): number => Math.floor(lo + rand() * (hi - lo + 1));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// ---- the host child process -----------------------------------------------------------------------
-
-interface KillRecord {
-  at: number;
-  pid: number;
-  generation: number;
-  sinceReadyMs: number;
-}
-
-class HostProcess {
-  child?: ChildProcess;
-  generation = 0;
-  readyAt = 0;
-  /** pids that exited without being killed by the test (a host that dies on its own is a bug). */
-  readonly unexpectedExits: string[] = [];
-  readonly kills: KillRecord[] = [];
-  private killing = false;
-
-  constructor(
-    private readonly env: NodeJS.ProcessEnv,
-    private readonly stderrFile: string,
-  ) {}
-
-  get alive(): boolean {
-    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async start(): Promise<void> {
-    this.generation++;
-    appendFileSync(this.stderrFile, `\n===== generation ${this.generation} starting at ${new Date().toISOString()} =====\n`);
-    const fd = openSync(this.stderrFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', HOST_SCRIPT], { cwd: REPO, env: this.env, stdio: ['ignore', 'pipe', fd] });
-    closeSync(fd);
-    this.child = child;
-    const generation = this.generation;
-    child.once('exit', (code, signal) => {
-      if (!(this.killing && this.child === child)) {
-        this.unexpectedExits.push(`generation ${generation} (pid ${child.pid}) exited by itself: code=${code} signal=${signal}`);
-      }
-    });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`host generation ${generation} printed no READY within 60 s; see ${this.stderrFile}`)), 60_000);
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('READY ')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`host generation ${generation} exited before READY (code=${code} signal=${signal}); see ${this.stderrFile}:\n${tail(this.stderrFile)}`));
-      });
-    });
-    this.readyAt = Date.now();
-  }
-
-  /** kill -9 and wait until the process is gone. */
-  async kill9(): Promise<void> {
-    const child = this.child;
-    if (!child || !this.alive) return;
-    this.killing = true;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    this.kills.push({ at: Date.now(), pid: child.pid!, generation: this.generation, sinceReadyMs: Date.now() - this.readyAt });
-    child.kill('SIGKILL');
-    await exited;
-    this.killing = false;
-  }
-}
-
-function tail(file: string, chars = 4000): string {
-  try {
-    const text = readFileSync(file, 'utf8');
-    return text.slice(-chars);
-  } catch {
-    return '';
-  }
-}
-
-// ---- HTTP with retries ------------------------------------------------------------------------------
-
-interface Reply {
-  status: number;
-  text: string;
-}
-
-async function send(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  return { status: res.status, text: await res.text() };
-}
-
-type Verdict = 'ok' | 'retry' | 'fail';
-
-/**
- * Repeat a request until `judge` accepts it. Connection errors, timeouts and 5xx are retried (the host
- * may be down or restarting); `attempt` lets the judge know whether an earlier try may have landed.
- */
-async function persist(what: string, doIt: () => Promise<Reply>, judge: (r: Reply, attempt: number, ambiguous: boolean) => Verdict): Promise<{ reply: Reply; attempts: number }> {
-  const deadline = Date.now() + OP_DEADLINE_MS;
-  let ambiguous = false;
-  let last = '';
-  for (let attempt = 1; Date.now() < deadline; attempt++) {
-    let reply: Reply;
-    try {
-      reply = await doIt();
-    } catch (err) {
-      ambiguous = true; // the request may have been processed before the connection broke
-      last = `${(err as Error).message} ${String((err as { cause?: unknown }).cause ?? '')}`;
-      await sleep(between(40, 120));
-      continue;
-    }
-    if (reply.status >= 500) {
-      ambiguous = true;
-      last = `HTTP ${reply.status} ${reply.text.slice(0, 300)}`;
-      await sleep(between(40, 120));
-      continue;
-    }
-    const v = judge(reply, attempt, ambiguous);
-    if (v === 'ok') return { reply, attempts: attempt };
-    if (v === 'fail') throw new Error(`${what}: unexpected HTTP ${reply.status} ${reply.text.slice(0, 500)} (attempt ${attempt})`);
-    last = `HTTP ${reply.status}`;
-    await sleep(between(40, 120));
-  }
-  throw new Error(`${what}: gave up after ${OP_DEADLINE_MS} ms; last: ${last}`);
-}
 
 // ---- history checks ---------------------------------------------------------------------------------
 
@@ -240,6 +109,25 @@ function historyProblems(id: string, rows: Array<HistoryRow | null> | undefined,
   return p;
 }
 
+/** On failure: the full status and history (with payloads) of the instances involved, and of their children. */
+async function dumpDiagnostics(api: string, dir: string, ids: string[], kills: KillRecord[], base: number): Promise<void> {
+  const out: Record<string, unknown> = { base, kills };
+  const queue = [...ids];
+  while (queue.length) {
+    const id = queue.shift()!;
+    try {
+      const r = await send('GET', `${api}/instances/${encodeURIComponent(id)}?showHistory=true&showHistoryOutput=true`);
+      const body = JSON.parse(r.text) as StatusReply;
+      out[id] = body;
+      for (const e of body.historyEvents ?? []) if (e?.EventType === 'SubOrchestrationInstanceCreated' && e.InstanceId && !(e.InstanceId in out)) queue.push(e.InstanceId);
+    } catch (err) {
+      out[id] = { error: (err as Error).message };
+    }
+  }
+  writeFileSync(path.join(dir, 'diagnostics.json'), JSON.stringify(out, null, 2));
+  console.log(`crash test: status and history of ${ids.join(', ')} written to ${path.join(dir, 'diagnostics.json')}`);
+}
+
 // ---- expectations -----------------------------------------------------------------------------------
 
 function expectedOutput(id: string, index: number, nonces: Record<EventName, string>): WorkflowOutput {
@@ -254,7 +142,7 @@ function expectedOutput(id: string, index: number, nonces: Record<EventName, str
     fan: [0, 1, 2].map((k) => mix(id, `fan${k}`, s2)),
     flaky: stepValue(id, 'flaky'),
     timerMs: timerMs(index),
-    events: { ...nonces },
+    events: Object.fromEntries(EVENTS.map((name) => [name, nonces[name]])) as Record<EventName, string>,
     extra: null,
     child: [c0, mix(owner, 'c1', c0)],
   };
@@ -281,7 +169,7 @@ describe('durable host crash safety', () => {
   afterAll(async () => {
     await host?.kill9().catch(() => undefined);
     await azurite?.stop();
-    if (passed && dir) rmSync(dir, { recursive: true, force: true });
+    if (passed && dir && !process.env.CRASH_KEEP) rmSync(dir, { recursive: true, force: true });
     else if (dir) console.log(`crash test artifacts kept in ${dir}`);
   });
 
@@ -293,19 +181,7 @@ describe('durable host crash safety', () => {
     const hub = `Crash${process.pid}`;
     const api = `http://127.0.0.1:${port}/runtime/webhooks/durabletask`;
     const stderrFile = path.join(dir, 'host-stderr.log');
-    host = new HostProcess(
-      {
-        ...process.env,
-        CRASH_CONNECTION: azurite.connectionString,
-        CRASH_PORT: String(port),
-        CRASH_HUB: hub,
-        CRASH_DIR: dir,
-        CRASH_MAX_ACTIVITIES: String(MAX_ACTIVITIES),
-        CRASH_MAX_ORCHESTRATORS: String(MAX_ORCHESTRATORS),
-        CRASH_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
-      },
-      stderrFile,
-    );
+    host = new HostProcess(hostEnv({ connectionString: azurite.connectionString, port, hub, dir, maxActivities: MAX_ACTIVITIES, maxOrchestrators: MAX_ORCHESTRATORS }), stderrFile);
     const h = host;
     await h.start();
     const setupMs = Date.now() - t0;
@@ -323,8 +199,18 @@ describe('durable host crash safety', () => {
       return { id, index, startAt, events };
     });
     const killCount = between(6, 8);
-    const killDelays = Array.from({ length: killCount }, () => (rand() < 0.25 ? between(30, 250) : between(300, 1500)));
-    const downtimes = Array.from({ length: killCount }, () => between(0, 400));
+    // Most kills come 300-1500 ms after the host is ready; some right after recovery (30-250 ms), and
+    // some the instant the host acknowledges a start or an event (whatever it acknowledged must survive).
+    const kills = Array.from({ length: killCount }, () => {
+      const r = rand();
+      return { delay: r < 0.25 ? between(30, 250) : between(300, 1500), onAck: r >= 0.7, downtime: between(0, 400) };
+    });
+    let ackHook: (() => void) | undefined;
+    const acked = (): void => {
+      const hook = ackHook;
+      ackHook = undefined;
+      hook?.();
+    };
 
     const problems: string[] = [];
     const sent = new Map<string, Record<EventName, string>>();
@@ -342,6 +228,7 @@ describe('durable host crash safety', () => {
           // 409 means an earlier try that we never heard back from did create it.
           (r, _attempt, ambiguous) => (r.status === 202 || (r.status === 409 && ambiguous) ? 'ok' : 'fail'),
         );
+        if (started.reply.status === 202) acked();
         stats.startRetries += started.attempts - 1;
         const nonces = {} as Record<EventName, string>;
         sent.set(p.id, nonces);
@@ -352,6 +239,7 @@ describe('durable host crash safety', () => {
             const headers = { 'Idempotency-Key': `${p.id}:${e.name}` };
             const payload: EventPayload = { nonce: e.nonce };
             const raised = await persist(`raise ${e.name} to ${p.id}`, () => send('POST', url, payload, headers), (r) => (r.status === 202 ? 'ok' : 'fail'));
+            acked();
             stats.raiseRetries += raised.attempts - 1;
             nonces[e.name] = e.nonce;
             if (e.resend) {
@@ -371,16 +259,31 @@ describe('durable host crash safety', () => {
     });
 
     const killer = (async () => {
-      for (let k = 0; k < killCount; k++) {
-        await sleep(killDelays[k]);
-        await h.kill9();
-        await sleep(downtimes[k]);
+      for (const k of kills) {
+        await sleep(k.delay);
+        if (k.onAck) {
+          // Kill synchronously inside the driver's continuation after a 202, or after 2 s without one.
+          await new Promise<void>((resolve) => {
+            const fallback = setTimeout(() => {
+              ackHook = undefined;
+              void h.kill9('timer').then(resolve);
+            }, 2_000);
+            ackHook = () => {
+              clearTimeout(fallback);
+              void h.kill9('ack').then(resolve);
+            };
+          });
+        } else {
+          await h.kill9();
+        }
+        await sleep(k.downtime);
         await h.start();
       }
     })();
 
     await killer;
     const killPhaseMs = Date.now() - base;
+    writeFileSync(path.join(dir, 'kills.json'), JSON.stringify({ base, kills: h.kills }, null, 2));
     // A host that died on its own would leave the driver retrying forever: bring it back and report it.
     const keepAlive = setInterval(() => {
       if (!h.alive) void h.start().catch(() => undefined);
@@ -388,6 +291,7 @@ describe('durable host crash safety', () => {
     try {
       await driver;
       expect(problems, problems.join('\n')).toEqual([]);
+      expect(h.unexpectedExits, h.unexpectedExits.join('\n')).toEqual([]);
 
       // Wait for every instance to finish.
       const deadline = Date.now() + COMPLETION_TIMEOUT_MS;
@@ -406,7 +310,11 @@ describe('durable host crash safety', () => {
             break;
           }
           if (Date.now() > deadline) {
-            throw new Error(`instance ${p.id} did not finish within ${COMPLETION_TIMEOUT_MS} ms after the last restart; last status: ${JSON.stringify(s)?.slice(0, 3000)}\nhost log tail:\n${tail(stderrFile)}`);
+            await dumpDiagnostics(api, dir, [p.id], h.kills, base);
+            throw new Error(
+              `instance ${p.id} did not finish within ${COMPLETION_TIMEOUT_MS} ms after the last restart; last status: ${JSON.stringify(s)?.slice(0, 3000)}\n` +
+                `host exits not caused by the test: ${h.unexpectedExits.join('; ') || 'none'}\nhost log tail:\n${tail(stderrFile)}`,
+            );
           }
           await sleep(200);
         }
@@ -415,15 +323,21 @@ describe('durable host crash safety', () => {
 
       // (a) outputs and (b) events seen exactly once.
       const outputProblems: string[] = [];
+      const suspects = new Set<string>();
       for (const p of plan) {
         const s = final.get(p.id)!;
         if (s.runtimeStatus !== 'Completed') {
           outputProblems.push(`${p.id}: ${s.runtimeStatus}: ${JSON.stringify(s.output)}`);
+          suspects.add(p.id);
           continue;
         }
         const want = expectedOutput(p.id, p.index, sent.get(p.id)!);
-        if (JSON.stringify(s.output) !== JSON.stringify(want)) outputProblems.push(`${p.id}: output ${JSON.stringify(s.output)}\n  expected ${JSON.stringify(want)}`);
+        if (JSON.stringify(s.output) !== JSON.stringify(want)) {
+          outputProblems.push(`${p.id}: output ${JSON.stringify(s.output)}\n  expected ${JSON.stringify(want)}`);
+          suspects.add(p.id);
+        }
       }
+      if (suspects.size) await dumpDiagnostics(api, dir, [...suspects], h.kills, base);
       expect(outputProblems, outputProblems.join('\n')).toEqual([]);
 
       // (d) history invariants of every instance and its sub-orchestration.
@@ -456,7 +370,6 @@ describe('durable host crash safety', () => {
         const key = `${r.owner}|${r.activity}|${r.key}`;
         byKey.set(key, [...(byKey.get(key) ?? []), r]);
       }
-      const killedPids = new Set(h.kills.map((k) => k.pid));
       const execProblems: string[] = [];
       const expected = new Set<string>();
       let reruns = 0;
@@ -469,7 +382,7 @@ describe('durable host crash safety', () => {
           // The planned failing first attempt is a legitimate extra execution (in any host generation).
           const runs = plannedFailure ? all.filter((r) => r.attempt !== 1) : all;
           if (runs.length === 0) {
-            execProblems.push(`${key}: never ran to a result (${all.length} executions)`);
+            execProblems.push(`${key}: never ran (apart from a planned failure; ${all.length} executions)`);
             continue;
           }
           reruns += runs.length - 1;
@@ -480,7 +393,9 @@ describe('durable host crash safety', () => {
           if (all.length > allowed) execProblems.push(`${key}: ran ${all.length} times, allowed ${allowed} (kills in its window: ${killsInWindow})`);
           for (const [pid, n] of countBy(runs, (r) => r.pid)) if (n > 1) execProblems.push(`${key}: ran ${n} times in one host process (pid ${pid}) — a re-run without a crash`);
           for (const r of runs.slice(0, -1)) {
-            if (!killedPids.has(r.pid)) execProblems.push(`${key}: ran again although its execution in pid ${r.pid} was not interrupted by a kill`);
+            const kill = h.kills.find((k) => k.pid === r.pid);
+            if (!kill) execProblems.push(`${key}: ran again although its execution in pid ${r.pid} was not interrupted by a kill`);
+            else if (kill.at - r.ts > RESULT_STORED_WITHIN_MS) execProblems.push(`${key}: ran again after a restart although its run in pid ${r.pid} started ${kill.at - r.ts} ms before the kill (its result was lost)`);
           }
         }
       }
@@ -495,9 +410,10 @@ describe('durable host crash safety', () => {
       console.log(
         [
           `crash test seed=${SEED}: ${INSTANCES} instances (+${INSTANCES} sub-orchestrations), ${h.kills.length} kills, ${h.generation} host generations`,
-          `  kills at ${h.kills.map((k) => `+${k.at - base}ms (${k.sinceReadyMs}ms after READY)`).join(', ')}`,
+          `  kills at ${h.kills.map((k) => `+${k.at - base}ms (${k.trigger === 'ack' ? 'on an ack, ' : ''}${k.sinceReadyMs}ms after READY)`).join(', ')}`,
           `  activity executions: ${records.length}, re-runs caused by kills: ${reruns}, max executions of one key: ${maxPerKey}`,
           `  start retries: ${stats.startRetries}, raise retries: ${stats.raiseRetries}, deliberate duplicate raises: ${stats.resends} (${stats.resendsGone} answered 410)`,
+          `  artifacts: ${dir}${process.env.CRASH_KEEP ? ' (kept)' : ''}`,
           `  setup ${setupMs} ms, kill phase ${killPhaseMs} ms, all completed at +${completedMs} ms`,
         ].join('\n'),
       );
