@@ -38,6 +38,11 @@ export const AppSettingsSchema = z
     ARM_SUBSCRIPTION_ID: z.string().optional(),
     ARM_EMULATOR_TOKEN: z.string().min(1).optional(),
     ARM_EMULATOR_CA_PEM: z.string().min(1).optional(),
+    // ── workshop API (http/apiAuth.ts) ──
+    /** The instructors' key for the workshop API (`x-api-key`); npm start sets a local default. */
+    INSTRUCTOR_API_KEY: z.string().min(16, { message: 'INSTRUCTOR_API_KEY must be at least 16 characters' }).optional(),
+    /** Secret that signs learner tokens (HMAC-SHA256 of run + learner id); never sent to anyone itself. */
+    LEARNER_API_KEY: z.string().min(16, { message: 'LEARNER_API_KEY must be at least 16 characters' }).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   })
   .refine((s) => s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {

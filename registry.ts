@@ -6,6 +6,7 @@ import { hostSelfCheck } from './orchestrations/hostSelfCheck';
 import { learnerJourney } from './orchestrations/learnerJourney';
 import { workshopPhase } from './orchestrations/workshopPhase';
 import { httpStart } from './http/httpStart';
+import { workshopApiFunctions } from './http/workshopRoutes';
 
 /**
  * Every function of the app, once. `app.ts` registers this list with the Azure Functions host;
@@ -28,5 +29,6 @@ export const functions: FunctionDef[] = [
     durableClient: true,
     handler: httpStart,
   },
+  ...workshopApiFunctions,
   { kind: 'timer', name: 'environmentSweeper', schedule: SWEEPER_SCHEDULE, handler: environmentSweeper },
 ];

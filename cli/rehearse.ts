@@ -1,0 +1,409 @@
+import { learnerResourceGroupName } from '../activities/environmentNames';
+import type { RunStatusResponse } from '../http/runsApi';
+import type { PhasePosition } from '../http/position';
+import type { PhaseName } from '../machines/phaseMachine';
+import type { RunReport } from '../orchestrations/cohortRun';
+import type { QuestionStep, ScenarioPack, Step } from '../scenarios/schema';
+import { ApiCallError, type WorkshopApi } from './apiClient';
+import { loadCliPack } from './cliPacks';
+import { RehearsalArm, type ArmAccess, type BrokenSetting, type PropertyCheck } from './rehearsalArm';
+
+/**
+ * `workshop rehearse`: a cohort of simulated learners walks a whole workshop through the API, with
+ * a simulated instructor, so a real instructor can watch (and practise on) a run before the day.
+ *
+ * Who does what (learner i of n):
+ *  - i % 5 == 0  "reviewSentBack": the instructor sends the architecture review back once, then approves;
+ *  - i % 5 == 1  "wrong": answers the first question badly (the API refuses it with what is missing),
+ *                and once breaks a setting a validation check looks at (through the ARM REST API),
+ *                so validation fails; then fixes it and says done again;
+ *  - learner 2   "failing": its provisioning fails — a resource group of another scenario holds its
+ *                group's name (through the ARM REST API) — until the instructor removes it and resumes;
+ *                without ARM access its Implementation timebox runs out instead, and is resumed;
+ *  - i % 5 == 3  "helpSeeker": asks for help in the Design phase; the instructor answers;
+ *  - i % 5 == 4  (and 2 beyond the first cohort of five) "slow": waits a few polls before every action.
+ * Everyone else answers, submits and says done as prompted. The simulated instructor approves every
+ * other review, answers every help request and resumes every failure.
+ */
+export type Profile = 'reviewSentBack' | 'wrong' | 'failing' | 'helpSeeker' | 'slow';
+
+export function profileOf(index: number): Profile {
+  if (index === 2) return 'failing';
+  return (['reviewSentBack', 'wrong', 'slow', 'helpSeeker', 'slow'] as const)[index % 5];
+}
+
+export interface RehearseOptions {
+  api: WorkshopApi;
+  scenario: string;
+  learners: number;
+  timeScale?: number;
+  runId?: string;
+  /** ARM access for breaking/fixing environments and the failing provisioning; without it, see above. */
+  arm?: ArmAccess;
+  packsDir?: string;
+  pollMs?: number;
+  slowPolls?: number;
+  timeoutMs?: number;
+  /** Parallel API calls per poll. */
+  concurrency?: number;
+  batchSize?: number;
+  onStatus?: (status: RunStatusResponse) => void;
+  log?: (line: string) => void;
+}
+
+export interface RehearsalReport {
+  runId: string;
+  scenario: string;
+  learners: number;
+  timeScale: number;
+  durationMs: number;
+  polls: number;
+  completed: boolean;
+  profiles: Record<string, Profile>;
+  /** Phases each learner passed or skipped, in order. */
+  phasesDone: Record<string, PhaseName[]>;
+  reviewsSentBack: Array<{ learnerId: string; phase: string; round: number }>;
+  reviewsApproved: Array<{ learnerId: string; phase: string; round: number }>;
+  helpAnswered: Array<{ learnerId: string; question: string }>;
+  wrongAnswers: Array<{ learnerId: string; stepId: string; status: number }>;
+  brokenSettings: Array<{ learnerId: string; checkId: string }>;
+  validationRetries: Array<{ learnerId: string; stepId: string }>;
+  resumes: Array<{ learnerId: string; phase: string; reason: string; action: string }>;
+  skips: Array<{ learnerId: string; phase: string }>;
+  provisioningBlocked: string[];
+  /** Groups of the run still in the (emulated) subscription after the run; teardown leaves none. */
+  remainingGroups: string[] | null;
+  runReport: RunReport | null;
+  notes: string[];
+}
+
+const PHASE_ORDER: PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
+const MAX_RESUMES = 4;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(workers);
+}
+
+function goodAnswer(pack: ScenarioPack, step: QuestionStep): string {
+  const points = step.answer.criteria.map((c) => `${c.keywords[0]} (${c.description.toLowerCase()})`);
+  const words = [`For ${pack.businessContext.organisation} my answer covers ${points.join('; ')}.`];
+  const filler = 'This follows from the business context, the constraints we were given and the outcome the organisation wants to reach.';
+  while (words.join(' ').split(/\s+/).length < step.answer.minWords + 5) words.push(filler);
+  return words.join(' ');
+}
+
+/** The first propertyEquals check of the validate step right after `taskId`, if there is one. */
+function breakableAfter(pack: ScenarioPack, taskId: string): { validateId: string; check: PropertyCheck } | undefined {
+  for (const phase of pack.phases) {
+    const i = phase.steps.findIndex((s) => s.id === taskId);
+    if (i < 0) continue;
+    const next = phase.steps[i + 1];
+    if (next?.kind !== 'validate') return undefined;
+    for (const id of next.checks) {
+      const c = pack.environment.checks.find((x) => x.id === id);
+      if (c?.kind === 'propertyEquals' && c.resourceType.toLowerCase() !== 'microsoft.resources/resourcegroups') {
+        return { validateId: next.id, check: { id: c.id, resourceType: c.resourceType, namePattern: c.namePattern, property: c.property, expected: c.expected } };
+      }
+    }
+  }
+  return undefined;
+}
+
+interface Sim {
+  learnerId: string;
+  profile: Profile;
+  /** The view entry (phase|attempt|step|state) that needs nothing more from this learner. */
+  handledView: string | null;
+  seenView: string | null;
+  seenAtPoll: number;
+  acted: Set<string>;
+  wrongDone: boolean;
+  askedHelp: boolean;
+  broken: BrokenSetting | null;
+  brokeOnce: boolean;
+}
+
+export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> {
+  const started = Date.now();
+  const log = opts.log ?? (() => undefined);
+  const api = opts.api;
+  const timeScale = opts.timeScale ?? 0.05;
+  const pollMs = opts.pollMs ?? 300;
+  const slowPolls = opts.slowPolls ?? 3;
+  const concurrency = opts.concurrency ?? 8;
+  const deadline = started + (opts.timeoutMs ?? 30 * 60_000);
+  if (!Number.isInteger(opts.learners) || opts.learners < 1) throw new Error(`--learners must be a whole number of at least 1, got ${opts.learners}`);
+  const loaded = await loadCliPack(opts.scenario, opts.packsDir);
+  const pack = loaded.pack;
+  const steps = new Map<string, Step>(pack.phases.flatMap((p) => p.steps.map((s) => [s.id, s] as const)));
+  const arm = opts.arm ? new RehearsalArm(opts.arm) : undefined;
+  const notes: string[] = [];
+  if (!arm) notes.push('No ARM access (--arm-url/--arm-token or the local stack file): the wrong learner only answers badly, and the failing learner runs out of time instead of failing provisioning.');
+
+  const width = String(opts.learners).length;
+  const roster = Array.from({ length: opts.learners }, (_, i) => {
+    const n = String(i + 1).padStart(Math.max(2, width), '0');
+    return { learnerId: `learner-${n}`, name: `Rehearsal Learner ${n}`, email: `learner-${n}@rehearsal.example` };
+  });
+  const start = await api.startRun({
+    ...(opts.runId ? { runId: opts.runId } : {}),
+    scenario: opts.scenario,
+    roster,
+    rosterName: 'rehearsal roster',
+    instructors: ['rehearsal-instructor'],
+    timeScale,
+    ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+  });
+  const runId = start.runId;
+  for (const l of start.learners) api.setLearnerToken(l.learnerId, l.token);
+  log(`run ${runId} started: ${pack.title}, ${opts.learners} simulated learners, time scale ${timeScale}`);
+
+  const sims: Sim[] = roster.map((l, i) => ({
+    learnerId: l.learnerId,
+    profile: profileOf(i),
+    handledView: null,
+    seenView: null,
+    seenAtPoll: 0,
+    acted: new Set(),
+    wrongDone: false,
+    askedHelp: false,
+    broken: null,
+    brokeOnce: false,
+  }));
+  const report: RehearsalReport = {
+    runId,
+    scenario: pack.id,
+    learners: opts.learners,
+    timeScale,
+    durationMs: 0,
+    polls: 0,
+    completed: false,
+    profiles: Object.fromEntries(sims.map((s) => [s.learnerId, s.profile])),
+    phasesDone: {},
+    reviewsSentBack: [],
+    reviewsApproved: [],
+    helpAnswered: [],
+    wrongAnswers: [],
+    brokenSettings: [],
+    validationRetries: [],
+    resumes: [],
+    skips: [],
+    provisioningBlocked: [],
+    remainingGroups: null,
+    runReport: null,
+    notes,
+  };
+
+  const failing = sims.find((s) => s.profile === 'failing');
+  if (failing && arm) {
+    const rg = learnerResourceGroupName(runId, failing.learnerId);
+    await arm.blockProvisioning(rg, 'westeurope');
+    report.provisioningBlocked.push(failing.learnerId);
+    log(`${failing.learnerId}: resource group name ${rg} is taken by another scenario's group, so its provisioning will fail`);
+  }
+
+  /** Calls that the run may refuse because it moved on meanwhile: 409 is an answer, not a failure. */
+  const attempt = async (what: string, fn: () => Promise<unknown>): Promise<'ok' | number> => {
+    try {
+      await fn();
+      return 'ok';
+    } catch (err) {
+      if (err instanceof ApiCallError && (err.status === 409 || err.status === 422)) {
+        log(`${what}: ${err.status} ${String(err.body.error ?? '').split('\n')[0].slice(0, 160)}`);
+        return err.status;
+      }
+      throw err;
+    }
+  };
+
+  // ── the simulated learner ──
+  const learnerTick = async (sim: Sim, entry: RunStatusResponse['learners'][number], poll: number): Promise<void> => {
+    if (['completed', 'ended', 'failed', 'starting', 'awaitingReview'].includes(entry.state)) return;
+    const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}`;
+    if (view !== sim.seenView) {
+      sim.seenView = view;
+      sim.seenAtPoll = poll;
+    }
+    const kind = entry.stepId ? steps.get(entry.stepId)?.kind : undefined;
+    // A validate step's outcome (passed, or "fix and say done") does not always change the view.
+    const polling = kind === 'validate' && poll % 2 === 0;
+    if (view === sim.handledView && !polling) return;
+    if (sim.profile === 'slow' && poll - sim.seenAtPoll < slowPolls) return;
+    // The failing learner without ARM access stalls in Implementation until its timebox runs out.
+    if (sim.profile === 'failing' && !arm && entry.phase === 'implementation' && kind === 'task' && !report.resumes.some((r) => r.learnerId === sim.learnerId)) return;
+
+    const status = await api.learnerStatus(runId, sim.learnerId);
+    const p = status.position;
+    if (!p || p.stepId !== entry.stepId || p.phase !== entry.phase) return; // the checkpoint is behind the view: look again next poll
+    const key = `${p.phase}|${p.attempt}|${p.stepId}|${p.state}|${p.stepAttempt}`;
+    if (sim.acted.has(key)) {
+      sim.handledView = view;
+      return;
+    }
+    if (sim.profile === 'helpSeeker' && !sim.askedHelp && p.phase === 'design' && !p.helpPending) {
+      sim.askedHelp = true;
+      await attempt(`${sim.learnerId} help`, () => api.help(runId, sim.learnerId, `How detailed should the "${status.step?.title ?? p.stepId}" deliverable be for the review?`));
+    }
+    const done = await act(sim, p);
+    if (done !== 'wait') sim.acted.add(key);
+    if (done === 'acted' || done === 'nothing') sim.handledView = view;
+  };
+
+  const act = async (sim: Sim, p: PhasePosition): Promise<'acted' | 'nothing' | 'wait' | 'refused'> => {
+    const step = p.stepId ? steps.get(p.stepId) : undefined;
+    const id = sim.learnerId;
+    if (!step) return 'nothing';
+    const r = async (what: string, fn: () => Promise<unknown>) => ((await attempt(`${id} ${what} ${step.id}`, fn)) === 'ok' ? 'acted' : 'refused');
+    switch (p.state) {
+      case 'awaitingLearner':
+        if (step.kind === 'question') {
+          if (sim.profile === 'wrong' && !sim.wrongDone) {
+            sim.wrongDone = true;
+            const outcome = await attempt(`${id} wrong answer ${step.id}`, () => api.answer(runId, id, 'Not sure yet, maybe a database?', step.id));
+            report.wrongAnswers.push({ learnerId: id, stepId: step.id, status: outcome === 'ok' ? 202 : outcome });
+          }
+          return r('answer', () => api.answer(runId, id, goodAnswer(pack, step), step.id));
+        }
+        if (step.kind === 'deliverable') return r('submit', () => api.submit(runId, id, step.title, `https://designs.rehearsal.example/${runId}/${id}/${step.id}`, step.id));
+        if (step.kind === 'task') {
+          if (sim.profile === 'wrong' && arm && !sim.brokeOnce && p.phase === 'implementation') {
+            const target = breakableAfter(pack, step.id);
+            const apiVersion = target ? loaded.apiVersions.get(target.check.resourceType.toLowerCase()) : undefined;
+            if (target && apiVersion) {
+              sim.brokeOnce = true;
+              sim.broken = (await arm.breakSetting(learnerResourceGroupName(runId, id), target.check, apiVersion)) ?? null;
+              if (sim.broken) {
+                report.brokenSettings.push({ learnerId: id, checkId: target.check.id });
+                log(`${id}: broke "${target.check.id}" (${target.check.property}) before saying done`);
+              }
+            }
+          }
+          return r('done', () => api.done(runId, id, step.id));
+        }
+        return 'nothing';
+      case 'awaitingFix': {
+        report.validationRetries.push({ learnerId: id, stepId: step.id });
+        if (sim.broken && arm) {
+          await arm.restore(sim.broken);
+          log(`${id}: restored "${sim.broken.checkId}" after validation failed`);
+          sim.broken = null;
+        }
+        return r('done (after fixing)', () => api.done(runId, id, step.id));
+      }
+      case 'changesRequested':
+        return r('resubmit', () => api.submit(runId, id, `${step.title} (revised)`, `https://designs.rehearsal.example/${runId}/${id}/${step.id}/revised-${p.stepAttempt}`, step.id));
+      default:
+        return 'wait';
+    }
+  };
+
+  // ── the simulated instructor ──
+  const decided = new Set<string>();
+  const sentBack = new Set<string>();
+  const answered = new Set<string>();
+  const resumed = new Set<string>();
+  const instructorTick = async (status: RunStatusResponse): Promise<void> => {
+    const work = status.learners.filter((l) => ['awaitingReview', 'helpRequested', 'failed', 'changesRequested', 'working', 'stuck'].includes(l.state));
+    await pool(work, concurrency, async (entry) => {
+      const sim = sims.find((s) => s.learnerId === entry.learnerId)!;
+      const needsLook = entry.state === 'awaitingReview' || entry.state === 'helpRequested' || entry.state === 'failed' || (sim.profile === 'helpSeeker' && sim.askedHelp && !answered.has(sim.learnerId));
+      if (!needsLook) return;
+      const detail = await api.learnerDetail(runId, entry.learnerId);
+      const p = detail.position;
+      const id = entry.learnerId;
+      if (p?.helpPending && !answered.has(`${id}|${p.phase}|${p.helpPending.message}`)) {
+        answered.add(`${id}|${p.phase}|${p.helpPending.message}`);
+        answered.add(id);
+        const ok = await attempt(`instructor answers ${id}`, () => api.answerHelp(runId, id, 'Enough that a colleague could build it: name every service, how they connect, and who may access what.'));
+        if (ok === 'ok') report.helpAnswered.push({ learnerId: id, question: p.helpPending.message });
+      }
+      if (p?.state === 'awaitingReview' && p.round !== null) {
+        const key = `${id}|${p.phase}|${p.attempt}|${p.round}`;
+        if (!decided.has(key)) {
+          decided.add(key);
+          if (sim.profile === 'reviewSentBack' && !sentBack.has(id)) {
+            sentBack.add(id);
+            const ok = await attempt(`instructor sends back ${id}`, () =>
+              api.review(runId, id, 'changes', 'Trade-offs: say why this ingestion pattern over the alternatives, and give a monthly cost estimate with its main drivers.', p.round!),
+            );
+            if (ok === 'ok') report.reviewsSentBack.push({ learnerId: id, phase: p.phase, round: p.round });
+          } else {
+            const ok = await attempt(`instructor approves ${id}`, () => api.review(runId, id, 'approve', 'Meets the rubric: trade-offs, alternatives, scalability, cost and operations are covered.', p.round!));
+            if (ok === 'ok') report.reviewsApproved.push({ learnerId: id, phase: p.phase, round: p.round });
+          }
+        }
+      }
+      const journey = detail.journey;
+      if (journey?.state === 'failed' && journey.failure) {
+        const key = `${id}|${journey.failure.phase}|${journey.attempts[journey.failure.phase]}`;
+        if (resumed.has(key)) return;
+        resumed.add(key);
+        const count = report.resumes.filter((r) => r.learnerId === id).length;
+        if (count >= MAX_RESUMES) {
+          const ok = await attempt(`instructor skips ${journey.failure.phase} for ${id}`, () => api.skip(runId, id, { phase: journey.failure!.phase, reason: 'failed too often in the rehearsal' }));
+          if (ok === 'ok') report.skips.push({ learnerId: id, phase: journey.failure.phase });
+          return;
+        }
+        if (arm && report.provisioningBlocked.includes(id) && (await arm.isBlocked(learnerResourceGroupName(runId, id)))) {
+          log(`instructor: removes the group blocking ${id}'s provisioning`);
+          await arm.unblock(learnerResourceGroupName(runId, id));
+        }
+        const res = await api.resume(runId, id, 'failedStep').catch((err: unknown) => {
+          if (err instanceof ApiCallError && err.status === 409) return undefined;
+          throw err;
+        });
+        if (res) {
+          report.resumes.push({ learnerId: id, phase: journey.failure.phase, reason: journey.failure.reason.message, action: String(res.action) });
+          log(`instructor resumed ${id} in ${journey.failure.phase}: ${journey.failure.reason.message.slice(0, 140)}`);
+        } else resumed.delete(key);
+      }
+    });
+  };
+
+  let poll = 0;
+  let last: RunStatusResponse | undefined;
+  for (;;) {
+    if (Date.now() > deadline) {
+      report.durationMs = Date.now() - started;
+      report.polls = poll;
+      const where = last?.learners.map((l) => `${l.learnerId}: ${l.phase}/${l.state}${l.stepId ? ` @${l.stepId}` : ''}`).join('; ');
+      throw Object.assign(new Error(`The rehearsal did not finish within ${Math.round((opts.timeoutMs ?? 0) / 1000)} s. Learners: ${where}`), { report });
+    }
+    poll++;
+    const status = await api.runStatus(runId);
+    last = status;
+    opts.onStatus?.(status);
+    if (status.runtimeStatus === 'Completed') break;
+    if (status.runtimeStatus === 'Failed' || status.runtimeStatus === 'Terminated') throw Object.assign(new Error(`Run ${runId} is ${status.runtimeStatus}.`), { report });
+    await instructorTick(status);
+    await pool(
+      sims.filter((s) => {
+        const e = status.learners.find((l) => l.learnerId === s.learnerId);
+        return e && e.state !== 'completed' && e.state !== 'ended';
+      }),
+      concurrency,
+      (sim) => learnerTick(sim, status.learners.find((l) => l.learnerId === sim.learnerId)!, poll),
+    );
+    await sleep(pollMs);
+  }
+
+  report.completed = true;
+  report.polls = poll;
+  report.runReport = last?.report ?? null;
+  await pool(sims, concurrency, async (sim) => {
+    const detail = await api.learnerDetail(runId, sim.learnerId);
+    const outcomes = detail.journey?.outcomes ?? {};
+    report.phasesDone[sim.learnerId] = PHASE_ORDER.filter((phase) => outcomes[phase] === 'passed' || outcomes[phase] === 'skipped');
+  });
+  if (arm) report.remainingGroups = await arm.runGroups(runId);
+  report.durationMs = Date.now() - started;
+  return report;
+}

@@ -1,0 +1,79 @@
+import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import pino, { type Logger } from 'pino';
+import type { z } from 'zod';
+
+/**
+ * The small kit every workshop API handler uses: a typed error that becomes the HTTP answer, body
+ * parsing that says what was wrong and where, and one wrapper that turns both into responses.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface Issue {
+  /** Where in the body, e.g. `roster[3].email`; `(body)` for the body as a whole. */
+  path: string;
+  message: string;
+}
+
+export function issuePath(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(body)';
+}
+
+export function zodIssues(error: z.ZodError): Issue[] {
+  return error.issues.map((i) => ({ path: issuePath(i.path), message: i.message }));
+}
+
+/** Parse the JSON body with `schema`; 400 names every problem with its place in the body. */
+export async function readBody<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.infer<S>> {
+  const text = await request.text();
+  let data: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      data = JSON.parse(text);
+    } catch (err) {
+      throw new ApiError(400, `The request body is not valid JSON: ${(err as Error).message}.`);
+    }
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const issues = zodIssues(parsed.error);
+    throw new ApiError(400, `The request body is not valid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}.`, { issues });
+  }
+  return parsed.data;
+}
+
+/** Route parameters come from the URL; check them like a body. */
+export function param(request: HttpRequest, name: string, pattern: RegExp, what: string): string {
+  const value = request.params[name];
+  if (!value || !pattern.test(value)) throw new ApiError(400, `"${value ?? ''}" in the URL is not ${what}.`);
+  return value;
+}
+
+let log: Logger | undefined;
+export function apiLogger(): Logger {
+  log ??= pino({ level: process.env.LOG_LEVEL ?? 'info' }).child({ component: 'workshopApi' });
+  return log;
+}
+
+/** Wrap a handler: ApiError → its status + `{ error, ...details }`; anything else → 500, logged. */
+export function route(name: string, handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>): HttpHandler {
+  return async (request, context) => {
+    try {
+      return await handler(request, context);
+    } catch (err) {
+      if (err instanceof ApiError) return { status: err.status, jsonBody: { error: err.message, ...err.details } };
+      apiLogger().error({ err, route: name, url: request.url }, 'workshop API request failed');
+      return { status: 500, jsonBody: { error: `Internal error in ${name}: ${(err as Error).message}` } };
+    }
+  };
+}

@@ -1,0 +1,234 @@
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+import { readOutbox, type OutboxMessage } from '../activities/notify';
+import { learnerResourceGroupName } from '../activities/environmentNames';
+import { PHASES } from '../machines/journeyMachine';
+import type { PhaseName } from '../machines/phaseMachine';
+import { journeyInstanceId } from '../orchestrations/workshopIds';
+import type { ScenarioPack } from '../scenarios/schema';
+import { learnerToken, requireInstructor, requireLearnerOrInstructor, type Caller } from './apiAuth';
+import { ApiError, param, readBody } from './apiKit';
+import { gradeAnswer, requirePack, stepOf, stepText } from './packs';
+import { journeyPosition, type PhasePosition } from './position';
+import {
+  activePhase,
+  apiKeys,
+  commandRun,
+  isFinished,
+  LEARNER_ID_IN_URL,
+  loadLearner,
+  raiseJourneyEvent,
+  raisePhaseEvent,
+  requireRunning,
+  resumeLearner,
+  RUN_ID,
+  statusOf,
+  type Client,
+  type LearnerState,
+  type RuntimeStatus,
+} from './workshopService';
+
+/**
+ * Routes for one learner: /api/runs/{runId}/learners/{learnerId}[/{action}]
+ *
+ * Learner (own learner token, or the instructor key acting for them):
+ *   POST answer {answer, stepId?} | done {stepId?} | submit {name, uri, stepId?} | help {message}
+ *   GET  status | messages[?after=ISO]
+ * Instructor:
+ *   GET  (detail) | token
+ *   POST resume {from?} | skip {phase?, reason?} | review {decision, comment?, round?} | help-answer {answer} | extend {minutes}
+ *
+ * Learner events name the step they answer (the current one when left out), so a repeated "done"
+ * can never complete the step after it: it is refused with 409, or ignored by the phase machine
+ * when the two requests race.
+ */
+
+const stepId = z.string().min(1).max(100).optional();
+const AnswerBody = z.strictObject({ answer: z.string().trim().min(1, { message: 'the answer is empty' }).max(20_000), stepId });
+const DoneBody = z.strictObject({ stepId });
+const SubmitBody = z.strictObject({ name: z.string().min(1).max(200), uri: z.string().url({ message: 'give the deliverable as a link (https://…)' }).max(2000), stepId });
+const HelpBody = z.strictObject({ message: z.string().trim().min(1, { message: 'say what you need help with' }).max(2000) });
+const ResumeBody = z.strictObject({ from: z.enum(['start', 'failedStep']).default('failedStep') });
+const SkipBody = z.strictObject({ phase: z.enum(PHASES).optional(), reason: z.string().min(1).max(500).optional() });
+const ReviewBody = z
+  .strictObject({ decision: z.enum(['approve', 'changes']), comment: z.string().trim().min(1).max(5000).optional(), round: z.number().int().positive().optional() })
+  .refine((b) => b.decision === 'approve' || !!b.comment, { message: 'requesting changes needs a comment saying what to change', path: ['comment'] });
+const HelpAnswerBody = z.strictObject({ answer: z.string().trim().min(1).max(5000) });
+const ExtendBody = z.strictObject({ minutes: z.number().positive().max(600), by: z.string().min(1).max(200).default('instructor') });
+
+const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'help', 'status', 'messages']);
+const INSTRUCTOR_ACTIONS = new Set(['resume', 'skip', 'review', 'help-answer', 'extend', 'token']);
+
+function where(p: PhasePosition): string {
+  return `phase "${p.phase}" is at step "${p.stepId}" (${p.stepKind}, ${p.state})`;
+}
+
+/** The step the learner's event is for: the named one, which must be the current one. */
+function targetStep(p: PhasePosition, named: string | undefined, verb: string): string {
+  const current = p.stepId!;
+  if (named && named !== current) {
+    throw new ApiError(409, `Step "${named}" is not the current step: ${where(p)}. A "${verb}" for an earlier step is a repeat and was ignored; nothing was changed.`, { position: p });
+  }
+  return current;
+}
+
+function refuse(p: PhasePosition, verb: string, hint: string): never {
+  throw new ApiError(409, `Cannot ${verb} now: ${where(p)}; ${hint}. Nothing was changed.`, { position: p });
+}
+
+function withText(pack: ScenarioPack, m: OutboxMessage): OutboxMessage & { text?: { title: string; prompt: string; hints: string[] } } {
+  const sid = typeof m.body.stepId === 'string' ? m.body.stepId : null;
+  const text = m.kind === 'prompt' ? stepText(pack, sid) : undefined;
+  return text ? { ...m, text } : m;
+}
+
+async function learnerAction(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const runId = param(request, 'runId', RUN_ID, 'a run id');
+  const learnerId = param(request, 'learnerId', LEARNER_ID_IN_URL, 'a learner id');
+  const action = request.params.action ?? 'detail';
+  const keys = apiKeys();
+  let caller: Caller;
+  if (LEARNER_ACTIONS.has(action)) caller = requireLearnerOrInstructor(request, keys, runId, learnerId);
+  else if (INSTRUCTOR_ACTIONS.has(action) || action === 'detail') caller = requireInstructor(request, keys);
+  else throw new ApiError(404, `There is no learner action "${action}". Learner: ${[...LEARNER_ACTIONS].join(', ')}; instructor: ${[...INSTRUCTOR_ACTIONS].join(', ')}.`);
+  const expected = action === 'detail' || action === 'status' || action === 'messages' || action === 'token' ? 'GET' : 'POST';
+  if (request.method !== expected) throw new ApiError(405, `Use ${expected} for /api/runs/{runId}/learners/{learnerId}${action === 'detail' ? '' : `/${action}`}.`);
+
+  const client = df.getClient(context);
+  const s = await loadLearner(client, runId, learnerId);
+  const accepted = (what: string, extra: Record<string, unknown> = {}): HttpResponseInit => ({ status: 202, jsonBody: { runId, learnerId, accepted: what, ...extra } });
+
+  switch (action) {
+    case 'answer': {
+      const body = await readBody(request, AnswerBody);
+      const p = await activePhase(client, s);
+      const sid = targetStep(p, body.stepId, 'answer');
+      if (p.state !== 'awaitingLearner' || p.stepKind !== 'question') refuse(p, 'answer', p.stepKind === 'task' ? 'say "done" when the task is done' : 'this step takes no answer');
+      const pack = (await requirePack(s.run.input.plan.packId)).pack;
+      const step = stepOf(pack, sid);
+      if (step?.kind === 'question') {
+        const grade = gradeAnswer(step, body.answer);
+        if (!grade.ok) {
+          const short = grade.words < grade.minWords ? `it has ${grade.words} words and needs at least ${grade.minWords}` : '';
+          const missing = grade.met.length < grade.needed ? `it covers ${grade.met.length} of the ${grade.needed} points needed; not yet: ${grade.missing.map((m) => m.description).join('; ')}` : '';
+          throw new ApiError(422, `The answer to "${step.title}" is not complete: ${[short, missing].filter(Boolean).join('; ')}. Improve it and answer again; nothing was recorded.`, {
+            grade,
+            hints: step.hints ?? [],
+          });
+        }
+      }
+      await raisePhaseEvent(client, s, p, { type: 'ANSWER', stepId: sid, answer: body.answer });
+      return accepted('answer', { stepId: sid, phase: p.phase });
+    }
+    case 'done': {
+      const body = await readBody(request, DoneBody);
+      const p = await activePhase(client, s);
+      const sid = targetStep(p, body.stepId, 'done');
+      const ok = (p.state === 'awaitingLearner' && p.stepKind === 'task') || p.state === 'awaitingFix';
+      if (!ok) {
+        refuse(
+          p,
+          'say "done"',
+          p.stepKind === 'question' ? 'this step wants an answer' : p.stepKind === 'deliverable' ? 'this step wants a deliverable (submit)' : p.state === 'validating' ? 'your environment is being checked' : p.state === 'provisioning' ? 'your environment is being deployed' : 'the instructor is reviewing',
+        );
+      }
+      await raisePhaseEvent(client, s, p, { type: 'DONE', stepId: sid });
+      return accepted('done', { stepId: sid, phase: p.phase });
+    }
+    case 'submit': {
+      const body = await readBody(request, SubmitBody);
+      const p = await activePhase(client, s);
+      const sid = targetStep(p, body.stepId, 'submit');
+      const ok = (p.state === 'awaitingLearner' && p.stepKind === 'deliverable') || p.state === 'changesRequested';
+      if (!ok) refuse(p, 'submit a deliverable', p.state === 'awaitingReview' ? 'your design is with the instructor for review' : 'this step takes no deliverable');
+      await raisePhaseEvent(client, s, p, { type: 'SUBMIT', stepId: sid, deliverable: { name: body.name, uri: body.uri } });
+      return accepted('submit', { stepId: sid, phase: p.phase });
+    }
+    case 'help': {
+      const body = await readBody(request, HelpBody);
+      const p = await activePhase(client, s);
+      if (p.helpPending) throw new ApiError(409, `Your earlier request for help ("${p.helpPending.message}") is still open; the instructor will answer it. Nothing was changed.`);
+      await raisePhaseEvent(client, s, p, { type: 'HELP', message: body.message });
+      return accepted('help', { phase: p.phase, stepId: p.stepId });
+    }
+    case 'status':
+      return { status: 200, jsonBody: await learnerStatus(client, s, caller) };
+    case 'messages': {
+      const pack = (await requirePack(s.run.input.plan.packId)).pack;
+      const after = request.query.get('after') ?? '';
+      const messages = (await readOutbox(runId, { learnerId })).filter((m) => m.createdAt > after).map((m) => withText(pack, m));
+      return { status: 200, jsonBody: { runId, learnerId, messages } };
+    }
+    case 'detail': {
+      const status = await learnerStatus(client, s, caller);
+      const messages = (await readOutbox(runId, { learnerId })).slice(-20);
+      return { status: 200, jsonBody: { ...status, checkpoint: s.checkpoint ? { journeyVersion: s.checkpoint.journeyVersion, phaseVersion: s.checkpoint.phaseVersion, summary: s.checkpoint.summary, updatedAt: s.checkpoint.updatedAt } : null, messages } };
+    }
+    case 'token':
+      return { status: 200, jsonBody: { runId, learnerId, token: learnerToken(keys.learnerKey!, runId, learnerId) } };
+    case 'resume': {
+      const body = await readBody(request, ResumeBody);
+      const outcome = await resumeLearner(client, s, body.from);
+      return accepted('resume', { ...outcome });
+    }
+    case 'skip': {
+      const body = await readBody(request, SkipBody);
+      requireRunning(s.run, 'skipping a phase');
+      const journey = journeyPosition(s.checkpoint);
+      if (!journey || journey.state === 'completed' || journey.state === 'ended') throw new ApiError(409, `Learner "${learnerId}" ${journey ? `has ${journey.state} the workshop` : 'has not started yet'}; there is no phase to skip.`);
+      const phase: PhaseName = journey.state === 'failed' && journey.failure ? journey.failure.phase : journey.current;
+      if (body.phase && body.phase !== phase) throw new ApiError(409, `Learner "${learnerId}" is in phase "${phase}", not "${body.phase}"; only the current (or failed) phase can be skipped. Nothing was changed.`);
+      await raiseJourneyEvent(client, s, { type: 'SKIP_PHASE', phase, reason: body.reason ?? 'skipped by the instructor' });
+      return accepted('skip', { phase });
+    }
+    case 'review': {
+      const body = await readBody(request, ReviewBody);
+      const p = await activePhase(client, s);
+      if (p.state !== 'awaitingReview' || p.round === null) refuse(p, 'review', p.state === 'changesRequested' ? 'the learner is still working on the requested changes' : 'no review is waiting for this learner');
+      if (body.round !== undefined && body.round !== p.round) throw new ApiError(409, `Review round ${body.round} is over; the learner's design is in round ${p.round}. Nothing was changed.`, { position: p });
+      const event =
+        body.decision === 'approve'
+          ? { type: 'REVIEW_APPROVED' as const, stepId: p.stepId!, round: p.round, ...(body.comment ? { comment: body.comment } : {}) }
+          : { type: 'REVIEW_CHANGES_REQUESTED' as const, stepId: p.stepId!, round: p.round, comment: body.comment! };
+      await raisePhaseEvent(client, s, p, event);
+      return accepted(body.decision === 'approve' ? 'approve' : 'changes', { stepId: p.stepId, round: p.round, phase: p.phase });
+    }
+    case 'help-answer': {
+      const body = await readBody(request, HelpAnswerBody);
+      const p = await activePhase(client, s);
+      if (!p.helpPending) throw new ApiError(409, `Learner "${learnerId}" has no open help request. Nothing was changed.`, { position: p });
+      await raisePhaseEvent(client, s, p, { type: 'HELP_ANSWERED', answer: body.answer });
+      return accepted('help-answer', { phase: p.phase, question: p.helpPending.message });
+    }
+    case 'extend': {
+      const body = await readBody(request, ExtendBody);
+      await commandRun(client, s.run, { type: 'extend', by: body.by, minutes: body.minutes, learnerId });
+      return accepted('extend', { minutes: body.minutes });
+    }
+  }
+  throw new ApiError(404, `There is no learner action "${action}".`);
+}
+
+async function learnerStatus(client: Client, s: LearnerState, caller: Caller) {
+  const { runId } = s.run;
+  const { learnerId } = s.learner;
+  const p = s.position;
+  const pack = (await requirePack(s.run.input.plan.packId)).pack;
+  const journey = journeyPosition(s.checkpoint);
+  const journeyStatus = await statusOf(client, journeyInstanceId(runId, learnerId));
+  const progress = s.run.view?.progress[learnerId] ?? null;
+  return {
+    runId,
+    learner: s.learner,
+    runStatus: s.run.runtimeStatus,
+    journey: journey ? { ...journey, instanceId: journeyInstanceId(runId, learnerId), runtimeStatus: (journeyStatus?.runtimeStatus as RuntimeStatus | undefined) ?? null } : null,
+    position: p ?? null,
+    step: p && p.state !== 'completed' ? stepText(pack, p.stepId) ?? null : null,
+    progress,
+    environment: { resourceGroupName: learnerResourceGroupName(runId, learnerId) },
+    ...(caller.role === 'instructor' ? { journeyAlive: !isFinished(journeyStatus?.runtimeStatus as RuntimeStatus | undefined) } : {}),
+  };
+}
+
+export const learnersHandlers = { learnerAction };

@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+import { readOutbox } from '../activities/notify';
+import { markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
+import { tableClient } from '../config';
+import { packsDir } from '../activities/scenarioPacks';
+import { cohortInstanceId } from '../orchestrations/workshopIds';
+import type { CohortInput, Learner } from '../orchestrations/workshopTypes';
+import type { RunReport } from '../orchestrations/cohortRun';
+import { formatProblem, listPacks } from '../scenarios/loadPack';
+import { planFromPack } from '../scenarios/plan';
+import { learnerToken, requireInstructor } from './apiAuth';
+import { ApiError, apiLogger, param, readBody } from './apiKit';
+import { requirePack } from './packs';
+import { formatRosterProblem, parseRoster, RosterError, rosterFromObjects } from './roster';
+import { apiKeys, commandRun, loadRun, RUN_ID, statusOf } from './workshopService';
+
+/**
+ * Instructor routes for a whole run:
+ *   POST /api/runs                      start a run (pack + roster + instructors + options)
+ *   GET  /api/runs                      the runs on this task hub
+ *   GET  /api/runs/{runId}              live status: the cohort view and the learner list
+ *   GET  /api/runs/{runId}/messages     the instructor's messages (help, reviews, failures, report)
+ *   POST /api/runs/{runId}/pause | resume | broadcast | extend | end
+ *   GET  /api/scenarios                 the scenario packs (and any that fail validation)
+ */
+
+const by = z.string().min(1).max(200).default('instructor');
+
+export const StartRunBody = z.strictObject({
+  runId: z.string().regex(RUN_ID, { message: 'a run id is 1-40 lowercase letters, digits and inner hyphens' }).optional(),
+  scenario: z.string().min(1, { message: 'name the scenario pack, e.g. "lakehouse"' }),
+  /** CSV or JSON text of a roster file, or the learners as objects. */
+  roster: z.union([z.string().min(1, { message: 'the roster is empty' }), z.array(z.unknown()).min(1, { message: 'the roster names no learners' })]),
+  /** The roster's file name, for messages ("roster.csv row 14, ..."). */
+  rosterName: z.string().min(1).max(200).optional(),
+  instructors: z.array(z.string().min(1).max(200)).min(1, { message: 'name at least one instructor' }).max(50),
+  /** Multiplies every timebox: 1 for a real run, e.g. 0.01 for a rehearsal. */
+  timeScale: z.number().positive().max(10).default(1),
+  budgetUsd: z.number().positive().optional(),
+  /** Journeys started per batch. */
+  batchSize: z.number().int().min(1).max(100).default(10),
+});
+export type StartRunBody = z.input<typeof StartRunBody>;
+
+export interface StartRunResponse {
+  runId: string;
+  instanceId: string;
+  scenario: { id: string; title: string };
+  timeScale: number;
+  learners: Array<Learner & { token: string }>;
+  statusUrl: string;
+}
+
+function newRunId(packId: string): string {
+  return `${packId.slice(0, 20)}-${Date.now().toString(36).slice(-5)}${randomBytes(2).toString('hex')}`;
+}
+
+async function startRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  requireInstructor(request, apiKeys());
+  const body = await readBody(request, StartRunBody);
+  const loaded = await requirePack(body.scenario);
+  const rosterName = body.rosterName ?? (typeof body.roster === 'string' ? 'roster' : 'roster.json');
+  let roster: Learner[];
+  try {
+    roster = typeof body.roster === 'string' ? parseRoster(body.roster, rosterName) : rosterFromObjects(body.roster, rosterName);
+  } catch (err) {
+    if (err instanceof RosterError) {
+      throw new ApiError(400, `The roster has problems:\n${err.message}`, { problems: err.problems.map((p) => formatRosterProblem(err.file, p)) });
+    }
+    throw err;
+  }
+  const runId = body.runId ?? newRunId(loaded.pack.id);
+  const instanceId = cohortInstanceId(runId);
+  const client = df.getClient(context);
+  if (await statusOf(client, instanceId)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id (or leave it out to get a fresh one).`);
+  const plan = planFromPack(loaded.pack, { timeScale: body.timeScale });
+  const input: CohortInput = { runId, plan, roster, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) };
+  await markRunStarted({ runId, packId: loaded.pack.id, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) });
+  try {
+    await client.startNew('cohortRun', { instanceId, input });
+  } catch (err) {
+    const message = (err as Error).message;
+    if (/\b409\b/.test(message)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id.`);
+    if (/\b413\b/.test(message)) throw new ApiError(413, `The run's input is too large for the task hub (${roster.length} learners); split the cohort into smaller runs.`);
+    throw err;
+  }
+  apiLogger().info({ runId, instanceId, packId: loaded.pack.id, learners: roster.length, timeScale: body.timeScale }, 'run started');
+  const { learnerKey } = apiKeys();
+  const response: StartRunResponse = {
+    runId,
+    instanceId,
+    scenario: { id: loaded.pack.id, title: loaded.pack.title },
+    timeScale: body.timeScale,
+    learners: roster.map((l) => ({ ...l, token: learnerToken(learnerKey!, runId, l.learnerId) })),
+    statusUrl: new URL(`/api/runs/${runId}`, request.url).href,
+  };
+  return { status: 202, jsonBody: response, headers: { Location: response.statusUrl } };
+}
+
+async function listRuns(request: HttpRequest): Promise<HttpResponseInit> {
+  requireInstructor(request, apiKeys());
+  // The WorkshopRuns table (one row per run) rather than a scan of every instance on the task hub.
+  const table = tableClient(WORKSHOP_RUNS_TABLE);
+  const runs: Array<Record<string, unknown>> = [];
+  try {
+    for await (const row of table.listEntities<Record<string, unknown>>()) {
+      runs.push({ runId: row.partitionKey, status: row.status, packId: row.packId, startedAt: row.startedAt, endedAt: row.endedAt ?? null });
+    }
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err; // no table yet: no runs
+  }
+  runs.sort((a, b) => String(b.startedAt).localeCompare(String(a.startedAt)));
+  return { status: 200, jsonBody: { runs } };
+}
+
+export interface RunStatusResponse {
+  runId: string;
+  instanceId: string;
+  runtimeStatus: string;
+  scenario: { id: string; title: string };
+  view: import('../orchestrations/cohortRun').CohortView | null;
+  learners: Array<Learner & { phase: string; state: string; stepId: string | null; since: string | null; attempt: number | null; helpCount: number }>;
+  report: RunReport | null;
+  createdTime: string;
+  lastUpdatedTime: string;
+}
+
+async function runStatus(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  requireInstructor(request, apiKeys());
+  const runId = param(request, 'runId', RUN_ID, 'a run id');
+  const run = await loadRun(df.getClient(context), runId);
+  const progress = run.view?.progress ?? {};
+  const body: RunStatusResponse = {
+    runId,
+    instanceId: run.instanceId,
+    runtimeStatus: run.runtimeStatus,
+    scenario: { id: run.input.plan.packId, title: run.input.plan.title },
+    view: run.view,
+    learners: run.input.roster.map((l) => {
+      const p = progress[l.learnerId];
+      return { ...l, phase: p?.phase ?? 'requirements', state: p?.state ?? 'starting', stepId: p?.stepId ?? null, since: p?.since ?? null, attempt: p?.attempt ?? null, helpCount: p?.helpCount ?? 0 };
+    }),
+    report: run.runtimeStatus === 'Completed' ? ((run.status.output as RunReport | undefined) ?? null) : null,
+    createdTime: String(run.status.createdTime),
+    lastUpdatedTime: String(run.status.lastUpdatedTime),
+  };
+  return { status: 200, jsonBody: body };
+}
+
+const BroadcastBody = z.strictObject({ message: z.string().min(1).max(2000), by, key: z.string().min(1).max(100).optional() });
+const ExtendBody = z.strictObject({ minutes: z.number().positive().max(600), by });
+const EndBody = z.strictObject({ reason: z.string().min(1).max(500).default('ended by the instructor'), by });
+const PauseBody = z.strictObject({ by });
+
+/** POST /api/runs/{runId}/{action}; GET /api/runs/{runId}/messages */
+async function runAction(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  requireInstructor(request, apiKeys());
+  const runId = param(request, 'runId', RUN_ID, 'a run id');
+  const action = request.params.action;
+  const client = df.getClient(context);
+  const run = await loadRun(client, runId);
+  if (request.method === 'GET') {
+    if (action !== 'messages') throw new ApiError(404, `GET /api/runs/${runId}/${action} does not exist; GET .../messages lists the instructor's messages.`);
+    const after = request.query.get('after') ?? '';
+    const kind = request.query.get('kind');
+    const messages = (await readOutbox(runId, { role: 'instructor' })).filter((m) => m.createdAt > after && (!kind || m.kind === kind));
+    return { status: 200, jsonBody: { runId, messages } };
+  }
+  switch (action) {
+    case 'pause':
+    case 'resume': {
+      const body = await readBody(request, PauseBody);
+      await commandRun(client, run, { type: action, by: body.by });
+      return { status: 202, jsonBody: { runId, accepted: action, message: `${action === 'pause' ? 'Pausing' : 'Resuming'} every unfinished learner of run "${runId}".` } };
+    }
+    case 'broadcast': {
+      const body = await readBody(request, BroadcastBody);
+      const key = body.key ?? `broadcast-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+      await commandRun(client, run, { type: 'broadcast', by: body.by, message: body.message, key });
+      return { status: 202, jsonBody: { runId, accepted: 'broadcast', key, learners: run.input.roster.length } };
+    }
+    case 'extend': {
+      const body = await readBody(request, ExtendBody);
+      await commandRun(client, run, { type: 'extend', by: body.by, minutes: body.minutes });
+      return { status: 202, jsonBody: { runId, accepted: 'extend', minutes: body.minutes } };
+    }
+    case 'end': {
+      const body = await readBody(request, EndBody);
+      await commandRun(client, run, { type: 'end', by: body.by, reason: body.reason });
+      return { status: 202, jsonBody: { runId, accepted: 'end', reason: body.reason } };
+    }
+    default:
+      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end (POST) and messages (GET).`);
+  }
+}
+
+async function scenarios(request: HttpRequest): Promise<HttpResponseInit> {
+  requireInstructor(request, apiKeys());
+  const { packs, failures } = await listPacks(packsDir());
+  return {
+    status: 200,
+    jsonBody: {
+      scenarios: packs.map((p) => ({ id: p.pack.id, title: p.pack.title, durationHours: p.pack.durationHours, complexity: p.pack.complexity, serviceCount: p.pack.serviceCount })),
+      problems: failures.map((f) => ({ file: f.file, problems: f.problems.map(formatProblem) })),
+    },
+  };
+}
+
+export const runsHandlers = {
+  runs: (request: HttpRequest, context: InvocationContext) => (request.method === 'POST' ? startRun(request, context) : listRuns(request)),
+  runStatus,
+  runAction,
+  scenarios,
+};

@@ -1,0 +1,212 @@
+import * as df from 'durable-functions';
+import { transition } from 'xstate';
+import { readCheckpoint, type Checkpoint } from '../activities/recordCheckpoint';
+import { appSettings } from '../config';
+import { journeyMachine, persistJourneySnapshot, restoreJourneySnapshot, type JourneyEvent } from '../machines/journeyMachine';
+import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
+import type { CohortView } from '../orchestrations/cohortRun';
+import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
+import type { CohortCommand, CohortInput, JourneyInput, Learner } from '../orchestrations/workshopTypes';
+import { ApiError, apiLogger } from './apiKit';
+import type { ApiKeys } from './apiAuth';
+import { journeyCheckpoint, journeyPosition, phasePosition, type PhasePosition } from './position';
+
+/**
+ * What the workshop API does with the Durable client: find a run and a learner, send events to the
+ * right instance, and resume a learner. Every route goes through here, so the rules ("an event for
+ * a finished phase is refused", "a lost journey restarts from its checkpoint") live in one place.
+ */
+export type Client = ReturnType<typeof df.getClient>;
+export type RuntimeStatus = `${df.OrchestrationRuntimeStatus}`;
+
+export const RUN_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+export const LEARNER_ID_IN_URL = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+const FINISHED: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
+
+export function apiKeys(): ApiKeys {
+  const s = appSettings();
+  return { instructorKey: s.INSTRUCTOR_API_KEY, learnerKey: s.LEARNER_API_KEY };
+}
+
+export function isFinished(status: RuntimeStatus | undefined): boolean {
+  return status === undefined || FINISHED.includes(status);
+}
+
+/** An instance's status, or undefined when there is no such instance (never started, or purged). */
+export async function statusOf(client: Client, instanceId: string, showInput = false): Promise<df.DurableOrchestrationStatus | undefined> {
+  try {
+    return await client.getStatus(instanceId, { showInput, showHistory: false, showHistoryOutput: false });
+  } catch (err) {
+    if (/\b404\b/.test((err as Error).message)) return undefined;
+    throw err;
+  }
+}
+
+export interface Run {
+  runId: string;
+  instanceId: string;
+  runtimeStatus: RuntimeStatus;
+  input: CohortInput;
+  view: CohortView | null;
+  status: df.DurableOrchestrationStatus;
+}
+
+export async function loadRun(client: Client, runId: string): Promise<Run> {
+  const instanceId = cohortInstanceId(runId);
+  const status = await statusOf(client, instanceId, true);
+  if (!status || status.name !== 'cohortRun') throw new ApiError(404, `There is no run "${runId}". Start one with POST /api/runs (workshop run start).`);
+  return {
+    runId,
+    instanceId,
+    runtimeStatus: status.runtimeStatus as RuntimeStatus,
+    input: status.input as CohortInput,
+    view: (status.customStatus as CohortView | null) ?? null,
+    status,
+  };
+}
+
+export function rosterLearner(run: Run, learnerId: string): Learner {
+  const learner = run.input.roster.find((l) => l.learnerId === learnerId);
+  if (!learner) throw new ApiError(404, `Run "${run.runId}" has no learner "${learnerId}". Its learners: ${run.input.roster.map((l) => l.learnerId).join(', ')}.`);
+  return learner;
+}
+
+export function requireRunning(run: Run, what: string): void {
+  if (isFinished(run.runtimeStatus)) throw new ApiError(409, `Run "${run.runId}" is ${run.runtimeStatus}; ${what} is only possible while it runs. Nothing was changed.`);
+}
+
+/** An instructor command to the cohort instance. */
+export async function commandRun(client: Client, run: Run, command: CohortCommand): Promise<void> {
+  requireRunning(run, `"${command.type}"`);
+  await client.raiseEvent(run.instanceId, EVENTS.cohort, command);
+  apiLogger().info({ runId: run.runId, instanceId: run.instanceId, command: command.type, by: command.by }, 'run command raised');
+}
+
+export interface LearnerState {
+  run: Run;
+  learner: Learner;
+  checkpoint: Checkpoint | undefined;
+  position: PhasePosition | undefined;
+}
+
+export async function loadLearner(client: Client, runId: string, learnerId: string): Promise<LearnerState> {
+  const run = await loadRun(client, runId);
+  const learner = rosterLearner(run, learnerId);
+  const checkpoint = await readCheckpoint(runId, learnerId);
+  return { run, learner, checkpoint, position: phasePosition(checkpoint) };
+}
+
+/** The learner's running phase, or 409 saying why there is none to talk to. */
+export async function activePhase(client: Client, s: LearnerState): Promise<PhasePosition> {
+  const p = s.position;
+  const who = `Learner "${s.learner.learnerId}"`;
+  if (!p) throw new ApiError(409, `${who} has not started a phase yet (the run starts learners in batches); try again in a moment. Nothing was changed.`);
+  if (p.state === 'completed') {
+    const journey = journeyPosition(s.checkpoint);
+    const next = journey?.state === 'completed' ? 'has finished the workshop' : `finished phase "${p.phase}"; the next phase is starting`;
+    throw new ApiError(409, `${who} ${next}, so there is no step to act on. Nothing was changed.`, { position: p });
+  }
+  if (p.state === 'failed') {
+    throw new ApiError(409, `${who}'s phase "${p.phase}" failed at step "${p.failure?.stepId}" (${p.failure?.message}); it waits for a resume. Nothing was changed.`, { position: p });
+  }
+  const status = await statusOf(client, p.instanceId);
+  if (isFinished(status?.runtimeStatus as RuntimeStatus | undefined)) {
+    throw new ApiError(409, `${who}'s phase instance ${p.instanceId} is ${status?.runtimeStatus ?? 'gone'}; the event would be lost. Resume the learner first (workshop resume). Nothing was changed.`, {
+      position: p,
+    });
+  }
+  return p;
+}
+
+/** Send a phase event to the learner's running phase instance. */
+export async function raisePhaseEvent(client: Client, s: LearnerState, position: PhasePosition, event: PhaseEvent): Promise<void> {
+  await client.raiseEvent(position.instanceId, EVENTS.phase, event);
+  apiLogger().info({ runId: s.run.runId, learnerId: s.learner.learnerId, instanceId: position.instanceId, event: event.type, stepId: 'stepId' in event ? event.stepId : undefined }, 'phase event raised');
+}
+
+export async function raiseJourneyEvent(client: Client, s: LearnerState, event: JourneyEvent): Promise<void> {
+  const instanceId = journeyInstanceId(s.run.runId, s.learner.learnerId);
+  const status = await statusOf(client, instanceId);
+  if (isFinished(status?.runtimeStatus as RuntimeStatus | undefined)) {
+    throw new ApiError(409, `Learner "${s.learner.learnerId}"'s journey instance is ${status?.runtimeStatus ?? 'gone'}; resume the learner first (workshop resume). Nothing was changed.`);
+  }
+  await client.raiseEvent(instanceId, EVENTS.journey, event);
+  apiLogger().info({ runId: s.run.runId, learnerId: s.learner.learnerId, instanceId, event: event.type }, 'journey event raised');
+}
+
+export interface ResumeOutcome {
+  action: 'raised' | 'restarted';
+  instanceId: string;
+  phase: PhaseName;
+  detail: string;
+}
+
+/**
+ * Resume a learner. A journey that is alive and waiting in `failed` gets the RESUME event. A journey
+ * instance that is gone (failed, terminated, purged, lost with its host) is started again from the
+ * learner's checkpoint: completed phases stay completed, and a phase that was running when the
+ * journey was lost is recorded as failed by the journey machine and started again (its provisioning
+ * finds the learner's existing deployment and adopts it, so a healthy environment is not re-created).
+ */
+export async function resumeLearner(client: Client, s: LearnerState, from: ResumeFrom): Promise<ResumeOutcome> {
+  const { runId } = s.run;
+  const { learnerId } = s.learner;
+  requireRunning(s.run, 'resuming a learner');
+  const journeyId = journeyInstanceId(runId, learnerId);
+  const status = await statusOf(client, journeyId);
+  const runtime = status?.runtimeStatus as RuntimeStatus | undefined;
+  const saved = journeyCheckpoint(s.checkpoint);
+  const journey = journeyPosition(s.checkpoint);
+
+  if (runtime === 'Completed') throw new ApiError(409, `Learner "${learnerId}" has finished the workshop (${journey?.state ?? 'completed'}); there is nothing to resume.`);
+  if (runtime && !isFinished(runtime)) {
+    if (journey?.state !== 'failed' || !journey.failure) {
+      const where = s.position ? `phase "${s.position.phase}", ${s.position.state}${s.position.stepId ? ` at step "${s.position.stepId}"` : ''}` : 'starting';
+      throw new ApiError(409, `Learner "${learnerId}" is not failed (${where}); there is nothing to resume. Nothing was changed.`);
+    }
+    await client.raiseEvent(journeyId, EVENTS.journey, { type: 'RESUME', from, by: 'instructor' } satisfies JourneyEvent);
+    apiLogger().info({ runId, learnerId, instanceId: journeyId, from }, 'journey resumed');
+    return { action: 'raised', instanceId: journeyId, phase: journey.failure.phase, detail: `resumed phase "${journey.failure.phase}" from ${from === 'start' ? 'its first step' : `the failed step "${journey.failure.reason.stepId}"`}` };
+  }
+
+  // The journey instance is gone: start it again from the checkpoint.
+  if (runtime) await client.purgeInstanceHistory(journeyId).catch(() => undefined);
+  const base: JourneyInput = { runId, learnerId, plan: s.run.input.plan, version: 0 };
+  if (!saved) {
+    await client.startNew('learnerJourney', { instanceId: journeyId, input: base });
+    return { action: 'restarted', instanceId: journeyId, phase: 'requirements', detail: 'the journey had not checkpointed yet; started it from the beginning' };
+  }
+  if (saved.snapshot.status === 'done') throw new ApiError(409, `Learner "${learnerId}" has finished the workshop; there is nothing to resume.`);
+
+  let snapshot = saved.snapshot;
+  let lastPhase = saved.lastPhase;
+  let detail: string;
+  const current = snapshot.context.current;
+  if (snapshot.value !== 'failed') {
+    // Lost mid-phase: stop the orphaned phase instance, and let the journey machine record the
+    // phase as failed so RESUME starts a new attempt of it.
+    const attempt = snapshot.context.attempts[current];
+    const orphan = phaseInstanceId(runId, learnerId, current, attempt);
+    const orphanStatus = await statusOf(client, orphan);
+    if (orphanStatus && !isFinished(orphanStatus.runtimeStatus as RuntimeStatus)) await client.terminate(orphan, 'its learner journey was lost; resumed by the instructor');
+    const stepId = s.position?.phase === current ? (s.position.stepId ?? s.position.failure?.stepId ?? `${current}#${attempt}`) : `${current}#${attempt}`;
+    const [failed] = transition(journeyMachine, restoreJourneySnapshot(snapshot), {
+      type: 'PHASE_FAILED',
+      phase: current,
+      reason: { kind: 'provision', stepId, message: `The learner's journey instance was lost (${runtime ?? 'purged'}) during phase "${current}"; restarted from the last checkpoint by the instructor.`, learnerMayResume: false },
+    });
+    snapshot = persistJourneySnapshot(failed);
+    // Only a phase snapshot that ended in `failed` can be resumed at its failed step; a phase lost
+    // while running starts again from its first step.
+    const phaseSnap = s.checkpoint?.phase;
+    const resumable = phaseSnap && phaseSnap.name === current && phaseSnap.attempt === attempt && (phaseSnap.snapshot as PersistedPhaseSnapshot).value === 'failed';
+    lastPhase = resumable ? { phase: current, snapshot: phaseSnap.snapshot as PersistedPhaseSnapshot } : undefined;
+    detail = resumable ? `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}` : `restarted the journey; phase "${current}" starts again from its first step (completed phases are kept)`;
+  } else {
+    detail = `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}`;
+  }
+  const input: JourneyInput = { ...base, journey: snapshot, lastPhase, version: (s.checkpoint?.journeyVersion ?? -1) + 1, resume: { from, by: 'instructor' } };
+  await client.startNew('learnerJourney', { instanceId: journeyId, input });
+  apiLogger().info({ runId, learnerId, instanceId: journeyId, from, phase: current, previous: runtime ?? 'purged' }, 'journey restarted from checkpoint');
+  return { action: 'restarted', instanceId: journeyId, phase: current, detail };
+}
