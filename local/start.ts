@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
+import { LOCAL_DEFAULT_KEYS } from '../http/apiAuth';
 import { functions } from '../registry';
 import { startAzurite } from './azurite';
 import { startArmEmulator } from './arm/emulator';
@@ -16,10 +18,16 @@ async function main(): Promise<void> {
   const port = process.env.PORT ? Number(process.env.PORT) : 7071;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT="${process.env.PORT}" is not a TCP port number.`);
 
+  // The workshop API's keys: local defaults unless set (the stack listens on loopback only).
+  process.env.INSTRUCTOR_API_KEY ??= LOCAL_DEFAULT_KEYS.instructor;
+  process.env.LEARNER_API_KEY ??= LOCAL_DEFAULT_KEYS.learner;
   const azurite = await startAzurite({ location: path.join(dataDir, 'azurite') });
   process.env.AzureWebJobsStorage = azurite.connectionString;
   const arm = await startArmEmulator({ connectionString: azurite.connectionString, logger: log });
   const armCaFile = exposeArmEmulator(arm, path.join(dataDir, 'arm'));
+  // Where `workshop rehearse` finds the emulator (to break and fix learner environments like a learner would).
+  const armFile = path.join(dataDir, 'arm', 'emulator.json');
+  writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
   const host = await startLocalHost({ connectionString: azurite.connectionString, functions, port, logger: log });
 
   const lines = [
@@ -28,7 +36,9 @@ async function main(): Promise<void> {
     `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
     `  Azurite (Tables)  http://127.0.0.1:${azurite.port}   data in ${path.join(dataDir, 'azurite')}`,
     `  task hub          ${host.settings.hubName}`,
-    `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN`,
+    `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN (and ${armFile})`,
+    `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
+    `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
