@@ -59,6 +59,9 @@ interface Instance {
   dispatched: Set<number>;
   rowDirty: boolean;
   rowWrite?: Promise<void>;
+  /** What the Instances row last said, and when it was written (row writes are throttled). */
+  rowStatus?: RuntimeStatus;
+  rowWrittenAt: number;
   /** Run the code even without new events (after a rewind). */
   replay: boolean;
   /** Rows of a previous execution still in the partition, to delete once the new one has committed. */
@@ -95,6 +98,7 @@ const RESULT_TYPES = new Set([
   EventType.SubOrchestrationInstanceFailed,
 ]);
 const MAX_TIMEOUT = 2 ** 31 - 1;
+const ROW_WRITE_INTERVAL_MS = 1000;
 
 function parseJson(text: string | undefined): unknown {
   if (text === undefined || text === '') return null;
@@ -234,7 +238,7 @@ export class DurableEngine {
       status: row.runtimeStatus,
       input: started ? started.Input : row.input,
       output: row.output,
-      customStatus: row.customStatus,
+      customStatus: part.sentinel ? part.sentinel.customStatus : row.customStatus,
       createdTime: row.createdTime,
       lastUpdatedTime: row.lastUpdatedTime,
       completedTime: row.completedTime,
@@ -250,6 +254,8 @@ export class DurableEngine {
       timers: new Map(),
       dispatched: new Set(),
       rowDirty: false,
+      rowStatus: row.runtimeStatus,
+      rowWrittenAt: 0,
       replay: history.length > 0 && history[history.length - 1].EventType === EventType.GenericEvent && history[history.length - 1].Name === 'Rewind',
       staleUpTo: 0,
     };
@@ -262,9 +268,12 @@ export class DurableEngine {
     }
     if (stale.length) void this.track(this.store.deleteRows(instanceId, stale)).catch((err) => this.log.warn({ err, instanceId }, 'could not clean up stale rows'));
 
+    // The history is the record; the Instances row is written after it and may lag behind a crash.
     const derived = this.deriveStatus(inst);
-    if (derived !== inst.status && history.length > 0) {
-      inst.status = derived;
+    if (history.length > 0 && (derived.status !== inst.status || derived.output !== inst.output || inst.customStatus !== row.customStatus)) {
+      inst.status = derived.status;
+      inst.output = derived.output;
+      inst.completedTime = derived.completedTime ?? inst.completedTime;
       this.markRowDirty(inst);
     }
     if (TERMINAL_STATUSES.includes(inst.status) && !inst.inbox.some((m) => m.event.EventType === EventType.ExecutionStarted)) {
@@ -278,17 +287,50 @@ export class DurableEngine {
     return inst;
   }
 
-  /** The status the history proves (the Instances row is written after the history and may lag). */
-  private deriveStatus(inst: Instance): RuntimeStatus {
+  private fresh(row: InstanceRow, start: InboxMessage): Instance {
+    const inst: Instance = {
+      id: row.instanceId,
+      name: row.name,
+      executionId: row.executionId,
+      status: row.runtimeStatus,
+      input: row.input,
+      createdTime: row.createdTime,
+      lastUpdatedTime: row.lastUpdatedTime,
+      history: [],
+      inbox: [start],
+      busy: false,
+      queued: false,
+      again: false,
+      timers: new Map(),
+      dispatched: new Set(),
+      rowDirty: false,
+      rowStatus: row.runtimeStatus,
+      rowWrittenAt: Date.now(),
+      replay: false,
+      staleUpTo: 0,
+    };
+    this.loaded.set(inst.id, inst);
+    return inst;
+  }
+
+  /** Status and output as the history proves them (the Instances row is written after the history and may lag). */
+  private deriveStatus(inst: Instance): { status: RuntimeStatus; output?: string; completedTime?: Date } {
     let status: RuntimeStatus = inst.history.length ? 'Running' : inst.status;
+    let output: string | undefined;
+    let completedTime: Date | undefined;
     for (const e of inst.history) {
       if (e.EventType === EventType.ExecutionCompleted) {
         status = e.OrchestrationStatus === 'Terminated' ? 'Terminated' : e.OrchestrationStatus === 'ContinuedAsNew' ? 'Running' : 'Completed';
-      } else if (e.EventType === EventType.ExecutionFailed) status = 'Failed';
-      else if (e.EventType === EventType.ExecutionSuspended) status = 'Suspended';
+        output = status === 'Running' ? undefined : e.Result;
+        completedTime = status === 'Running' ? undefined : new Date(e.Timestamp);
+      } else if (e.EventType === EventType.ExecutionFailed) {
+        status = 'Failed';
+        output = JSON.stringify(e.Reason ?? '');
+        completedTime = new Date(e.Timestamp);
+      } else if (e.EventType === EventType.ExecutionSuspended) status = 'Suspended';
       else if (e.EventType === EventType.ExecutionResumed) status = 'Running';
     }
-    return status;
+    return { status, output, completedTime };
   }
 
   /** Re-create the in-memory work a running instance's history implies: timers, activities, children. */
@@ -366,7 +408,8 @@ export class DurableEngine {
     };
     await this.store.upsertInstance(row);
     this.loaded.delete(instanceId);
-    const inst = await this.activate(instanceId);
+    // A brand-new id has nothing else in storage: build it here instead of reading back what we wrote.
+    const inst = existing ? await this.activate(instanceId) : this.fresh(row, { key: `start-${executionId}`, seq: this.nextSeq(), executionId, event: start });
     if (inst) this.schedule(inst);
     this.log.info({ instanceId, orchestrator: name, parent: parent?.instanceId }, 'instance started');
     return instanceId;
@@ -448,7 +491,15 @@ export class DurableEngine {
           return e;
         });
         const marker: HistoryEvent = { EventType: EventType.GenericEvent, EventId: -1, Timestamp: new Date().toISOString(), Name: 'Rewind', Reason: reason };
-        inst.etag = await this.store.commitEpisode({ instanceId, executionId: inst.executionId, from: 0, events: [...rewrite, marker], consumedInbox: [], sentinelEtag: inst.etag });
+        inst.etag = await this.store.commitEpisode({
+          instanceId,
+          executionId: inst.executionId,
+          from: 0,
+          events: [...rewrite, marker],
+          consumedInbox: [],
+          sentinelEtag: inst.etag,
+          customStatus: inst.customStatus,
+        });
         inst.history = [...rewrite, marker];
         inst.status = 'Running';
         inst.output = undefined;
@@ -808,6 +859,7 @@ export class DurableEngine {
       consumedInbox: consumed,
       sentinelEtag: inst.etag,
       extraInbox: carry,
+      customStatus,
     });
 
     // Committed: now it is safe to act on it.
@@ -949,17 +1001,25 @@ export class DurableEngine {
         // A bounded sample (the newest 10,000) is enough for percentiles and keeps a long run's memory flat.
         if (this.stats.activityDispatchLatenciesMs.length >= 10_000) this.stats.activityDispatchLatenciesMs.shift();
         this.stats.activityDispatchLatenciesMs.push(performance.now() - queuedAt);
+        let result: InboxMessage | undefined;
         try {
-          await this.runActivity(work);
+          result = await this.runActivity(work);
         } finally {
+          // The slot bounds running activity functions, not the storage write of their result.
           this.activitySlots.release();
+        }
+        if (result && !this.stopped) {
+          await this.deliver(work.instanceId, result).catch((err) =>
+            this.log.error({ err, instanceId: work.instanceId, activity: work.name }, 'could not record an activity result; it will run again after a restart'),
+          );
         }
       })(),
     );
   }
 
-  private async runActivity(work: ActivityWork): Promise<void> {
-    if (this.stopped) return;
+  /** Run one activity; returns its result as the inbox message to deliver. */
+  private async runActivity(work: ActivityWork): Promise<InboxMessage | undefined> {
+    if (this.stopped) return undefined;
     const handler = this.opts.activities.get(work.name);
     let event: HistoryEvent;
     const base = { EventId: -1, TaskScheduledId: work.taskId };
@@ -999,10 +1059,7 @@ export class DurableEngine {
         event = fail(e.name || 'Error', e.message, e.stack);
       }
     }
-    if (this.stopped) return;
-    await this.deliver(work.instanceId, { key: `task-${work.executionId}-${work.taskId}`, seq: this.nextSeq(), executionId: work.executionId, event }).catch((err) =>
-      this.log.error({ err, instanceId: work.instanceId, activity: work.name }, 'could not record an activity result; it will run again after a restart'),
-    );
+    return { key: `task-${work.executionId}-${work.taskId}`, seq: this.nextSeq(), executionId: work.executionId, event };
   }
 
   // ---- sub-orchestrations -----------------------------------------------------------------------
@@ -1079,21 +1136,34 @@ export class DurableEngine {
     };
   }
 
-  /** The Instances row follows the history; writes for one instance are coalesced, newest wins. */
+  /**
+   * The Instances row is a projection of the history (what queries and purges read). Writes for one
+   * instance are coalesced, newest wins, and throttled to one per ROW_WRITE_INTERVAL_MS while the
+   * runtime status stays the same; a status change is written at once. Status reads of a loaded
+   * instance come from memory, and recovery re-derives the row from the history and the sentinel.
+   */
   private markRowDirty(inst: Instance): void {
     inst.rowDirty = true;
     if (inst.rowWrite) return;
     inst.rowWrite = this.track(
       (async () => {
-        while (inst.rowDirty) {
+        while (inst.rowDirty && !this.stopped) {
+          const row = this.rowOf(inst);
+          const wait = inst.rowWrittenAt + ROW_WRITE_INTERVAL_MS - Date.now();
+          if (row.runtimeStatus === inst.rowStatus && wait > 0) {
+            await new Promise((r) => setTimeout(r, wait));
+            continue;
+          }
           inst.rowDirty = false;
+          const latest = this.rowOf(inst);
           try {
-            await this.store.upsertInstance(this.rowOf(inst));
+            await this.store.upsertInstance(latest);
+            inst.rowStatus = latest.runtimeStatus;
+            inst.rowWrittenAt = Date.now();
           } catch (err) {
             this.log.warn({ err, instanceId: inst.id }, 'could not update the Instances row; retrying');
             inst.rowDirty = true;
             await new Promise((r) => setTimeout(r, 500));
-            if (this.stopped) break;
           }
         }
       })().finally(() => {

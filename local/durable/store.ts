@@ -45,6 +45,8 @@ export interface InboxMessage {
 export interface Sentinel {
   executionId: string;
   historyCount: number;
+  /** Custom status as of the last commit: it changes with an episode, so it is committed with it. */
+  customStatus?: string;
   etag?: string;
 }
 
@@ -226,6 +228,7 @@ export class DurableStore {
       ? {
           executionId: sentinelRow.ExecutionId as string,
           historyCount: Number(sentinelRow.HistoryCount ?? 0),
+          customStatus: (sentinelRow.CustomStatus as string) || undefined,
           etag: sentinelRow.etag as string,
         }
       : undefined;
@@ -297,6 +300,7 @@ export class DurableStore {
     consumedInbox: string[];
     sentinelEtag?: string;
     extraInbox?: InboxMessage[];
+    customStatus?: string;
   }): Promise<string> {
     const { instanceId, executionId, from, events, consumedInbox } = args;
     const rowActions: TransactionAction[] = events.map((e, i) => ['upsert', toRow(instanceId, executionId, from + i, e), 'Replace']);
@@ -313,6 +317,7 @@ export class DurableStore {
       ExecutionId: executionId,
       HistoryCount: from + events.length,
       LastCheckpointTime: new Date(),
+      CustomStatus: args.customStatus ?? '',
     };
     const sentinelAction: TransactionAction = args.sentinelEtag
       ? ['update', sentinelEntity, 'Replace', { etag: args.sentinelEtag }]

@@ -14,11 +14,11 @@ import { HostProcess, hostEnv, persist, send, sleep } from './harness';
  * — a completed instance whose Instances row still says Running, as the previous episode left it —
  * and restart the host. Recovery must take the output from the history.
  *
- * KNOWN ENGINE BUG (reported with the crash test): `DurableEngine.load` re-derives the status from the
- * history but keeps `output` (and completedTime) from the lagging row, so the instance reads Completed
- * with output null — and a sub-orchestration in this state reports `null` to its parent as its result.
- * The output check is `it.fails` so the suite stays green until the engine is fixed (then it fails:
- * remove `.fails`); everything before it is an ordinary test, so a broken setup still shows red.
+ * The bug this caught (reported with the crash test): `DurableEngine.load` re-derived the status from the
+ * history but kept `output` (and completedTime) from the lagging row, so the instance read Completed
+ * with output null — and a sub-orchestration in this state reported `null` to its parent as its result.
+ * Fixed: `load` now takes status, output and completion time from the history, custom status from
+ * the sentinel (committed with each episode); this test keeps it that way.
  */
 
 interface StatusReply {
@@ -80,8 +80,8 @@ describe('recovery when the Instances row lags behind a committed completion', (
     expect(recovered.runtimeStatus).toBe('Completed');
   });
 
-  // KNOWN ENGINE BUG: fails (output null) until DurableEngine.load takes the output from the history.
-  it.fails('reports the output recorded in the history, not the lagging row', () => {
+  // Regression test for the lagging-row bug: the output must come from the history.
+  it('reports the output recorded in the history, not the lagging row', () => {
     expect(recovered?.output).toEqual(expected);
   });
 });
