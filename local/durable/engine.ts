@@ -158,7 +158,7 @@ export class DurableEngine {
   private stopped = false;
   private pendingWork = 0;
   private idleWaiters: Array<() => void> = [];
-  readonly stats = { episodes: 0, activitiesRun: 0, activityDispatchLatenciesMs: [] as number[] };
+  readonly stats = { episodes: 0, activitiesRun: 0, activityDispatchLatenciesMs: [] as number[], episodesInFlight: 0, maxEpisodesInFlight: 0 };
 
   constructor(private readonly opts: EngineOptions) {
     this.store = opts.store;
@@ -643,9 +643,12 @@ export class DurableEngine {
       (async () => {
         await this.orchestratorSlots.acquire();
         inst.queued = false;
+        this.stats.episodesInFlight++;
+        this.stats.maxEpisodesInFlight = Math.max(this.stats.maxEpisodesInFlight, this.stats.episodesInFlight);
         try {
           await this.withLock(inst, () => this.episode(inst));
         } finally {
+          this.stats.episodesInFlight--;
           this.orchestratorSlots.release();
         }
       })(),

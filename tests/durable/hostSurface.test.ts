@@ -80,6 +80,16 @@ describe('host.json limits', () => {
     expect(concurrency.max).toBe(2);
     expect(stack.host.settings.maxConcurrentActivityFunctions).toBe(2);
   });
+
+  it('never runs more orchestrator episodes at once than maxConcurrentOrchestratorFunctions', async () => {
+    const engine = stack.host.engine;
+    engine.stats.maxEpisodesInFlight = 0;
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => startInstance(api, 'sequence', `c${i}`)));
+    for (const id of ids) await waitFor(api, id, ['Completed']);
+    expect(stack.host.settings.maxConcurrentOrchestratorFunctions).toBe(4);
+    expect(engine.stats.maxEpisodesInFlight).toBeLessThanOrEqual(4);
+    expect(engine.stats.maxEpisodesInFlight).toBeGreaterThan(1);
+  });
 });
 
 describe('bad input', () => {
