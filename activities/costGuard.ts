@@ -45,7 +45,7 @@ export interface CostVerdict {
   fraction: number;
   /** Spend per hour of the environments still running. */
   burnUsdPerHour: number;
-  /** True the first time spend crosses the warn fraction (not when `warnedAt` is set). */
+  /** True while spend is between the warn fraction and the budget, unless `warnedAt` says the warning went out. */
   warn: boolean;
   /** Environments to tear down now, each with the reason. */
   teardown: Array<{ resourceGroupName: string; reason: TeardownReason }>;
@@ -104,7 +104,8 @@ export function costVerdict(envs: readonly EnvironmentCost[], run: RunCostState,
     budgetUsd: budget,
     fraction: round4(fraction),
     burnUsdPerHour: burn,
-    warn: budget > 0 && fraction >= warnAt && !run.warnedAt,
+    // Past the budget the teardown is the news; the warning is for the window before it.
+    warn: budget > 0 && fraction >= warnAt && !overBudget && !run.warnedAt,
     teardown,
     ...(budgetReachedAt ? { budgetReachedAt } : {}),
     ...(next !== undefined ? { nextCheckAt: new Date(Math.ceil(next)).toISOString() } : {}),
