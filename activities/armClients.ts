@@ -77,10 +77,11 @@ function createArmClients(settings: AppSettings, extras: ArmClientExtras = {}): 
   const ca = arm.caCert ? readPem(arm.caCert) : undefined;
   const options: ClientOptions = {
     endpoint: arm.endpoint,
+    additionalPolicies: [{ policy: keepErrorBodies, position: 'perCall' }, ...(extras.additionalPolicies ?? [])],
     // The token's audience is the ARM resource, whatever host serves it (public cloud or emulator).
     credentials: { scopes: [`${PUBLIC_ARM_ENDPOINT}/.default`] },
     ...(ca ? { tlsOptions: { ca } } : {}),
-    ...extras,
+    ...(extras.retryOptions ? { retryOptions: extras.retryOptions } : {}),
   };
   const resources = new ResourceManagementClient(credential, subscriptionId, options);
   const deployments = new DeploymentsClient(credential, subscriptionId, options);
@@ -131,6 +132,37 @@ function armRest(client: Client): ArmRest {
       return out;
     },
   };
+}
+
+type PipelinePolicy = NonNullable<ClientOptions['additionalPolicies']>[number]['policy'];
+
+/*
+ * The SDK's long-running-operation helpers throw a RestError without the response body for a
+ * failed initial request, and ARM puts the real cause of a rejected deployment (a quota, a policy)
+ * inside that body (`error.details`). This policy keeps the body of every final error response,
+ * by request, so {@link armErrorBodyOf} can recover it from the error's `request`.
+ */
+const errorBodies = new WeakMap<object, unknown>();
+const keepErrorBodies: PipelinePolicy = {
+  name: 'keepArmErrorBodies',
+  async sendRequest(request, next) {
+    const response = await next(request);
+    if (response.status >= 400 && response.bodyAsText) {
+      try {
+        errorBodies.set(request, JSON.parse(response.bodyAsText));
+      } catch {
+        // Not JSON: nothing ARM-shaped to keep.
+      }
+    }
+    return response;
+  },
+};
+
+/** The ARM error body (`{ code, message, details }`) of a failed SDK call, when the response had one. */
+export function armErrorBodyOf(err: unknown): { code?: string; message?: string; details?: unknown[] } | undefined {
+  const request = (err as { request?: object } | undefined)?.request;
+  const body = request ? (errorBodies.get(request) as { error?: { code?: string; message?: string; details?: unknown[] } } | undefined) : undefined;
+  return body?.error;
 }
 
 /** An Error shaped like the SDK's RestError (statusCode, code, response headers), for raw calls. */

@@ -151,7 +151,9 @@ export function classifyArmError(err: unknown, ctx: FailureContext): TransientPr
   if (status === 409 && (code === undefined || TRANSIENT_CODES.has(code.toLowerCase()) || /conflict/i.test(code))) {
     return new TransientProvisioningError(`Another operation is running on the learner's resources while ${ctx.what} (HTTP 409 ${code ?? 'Conflict'}): ${text}`, code, retryAfter);
   }
-  return permanentFor([{ code: code ?? `HTTP${status}`, message: text }], ctx);
+  // ARM's preflight answers 400 InvalidTemplateDeployment with the real cause (a quota, a policy) inside.
+  const leaves = e?.details?.error ? leafErrors({ ...body, code: code ?? `HTTP${status}` }) : [{ code: code ?? `HTTP${status}`, message: text }];
+  return permanentFor(leaves, ctx);
 }
 
 /**
@@ -215,7 +217,7 @@ function permanentFor(leaves: ArmErrorBody[], ctx: FailureContext): PermanentPro
       code,
     );
   }
-  const all = leaves.map((l) => `${l.code}: ${l.message}`).join('; ');
+  const all = [...new Set(leaves.map((l) => `${l.code}: ${(l.message ?? '').replace(/\.+$/, '')}`))].join('; ');
   return new PermanentProvisioningError(
     `Azure refused the deployment while ${ctx.what}${where}: ${all}. Open the resource group's Deployments blade for the failing operation, fix the cause and start the step again.`,
     code,

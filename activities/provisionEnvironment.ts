@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { appSettings } from '../config';
 import type { EnvironmentParameter } from '../scenarios/schema';
-import { armClients, armLogger, sleep, type ArmClients } from './armClients';
+import { armClients, armErrorBodyOf, armLogger, sleep, type ArmClients } from './armClients';
 import {
   classifyArmError,
   classifyDeploymentError,
+  leafErrors,
+  type ArmErrorBody,
   PermanentProvisioningError,
   TransientProvisioningError,
   type FailureContext,
@@ -98,7 +100,7 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
       adopted = true;
       deployment = existing;
     } else if (existing && state === 'failed') {
-      const verdict = classifyDeploymentError(existing.properties?.error, ctx);
+      const verdict = classifyDeploymentError(await deploymentError(clients, rgName, depName, existing), ctx);
       if (verdict instanceof PermanentProvisioningError) throw verdict;
       log.warn({ deployment: depName, code: verdict.code }, 'earlier attempt failed transiently; deploying again under the same name');
     }
@@ -106,7 +108,7 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
 
     const finalState = deployment.properties?.provisioningState?.toLowerCase();
     if (finalState !== 'succeeded') {
-      if (finalState === 'failed') throw classifyDeploymentError(deployment.properties?.error, ctx);
+      if (finalState === 'failed') throw classifyDeploymentError(await deploymentError(clients, rgName, depName, deployment), ctx);
       throw new TransientProvisioningError(`The deployment ended "${deployment.properties?.provisioningState}" while ${ctx.what}; deploying again.`, 'Canceled');
     }
     const result: ProvisionEnvironmentResult = {
@@ -125,7 +127,8 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
     return result;
   } catch (err) {
     if (signal?.aborted) throw err;
-    const classified = classifyArmError(err, ctx);
+    const body = armErrorBodyOf(err);
+    const classified = classifyArmError(body && !(err as { details?: unknown }).details ? Object.assign(err as object, { details: { error: body } }) : err, ctx);
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'provisioning failed');
     throw classified;
   }
@@ -211,10 +214,32 @@ async function startAndPoll(
     // A failed LRO's error keeps only the outer "DeploymentFailed"; the deployment has the detail.
     if (/long-running operation has failed/i.test((err as Error).message ?? '')) {
       const dep = await getDeployment(clients, rg, name, abortSignal);
-      if (dep?.properties?.provisioningState?.toLowerCase() === 'failed') throw classifyDeploymentError(dep.properties.error, ctx);
+      if (dep?.properties?.provisioningState?.toLowerCase() === 'failed') throw classifyDeploymentError(await deploymentError(clients, rg, name, dep), ctx);
     }
     throw err;
   }
+}
+
+/**
+ * A failed deployment's error, with each failed operation's error named by its resource
+ * ("Microsoft.Purview/accounts 'wabc123pview': …") — the deployment's own error only says which
+ * operation failed in general terms.
+ */
+async function deploymentError(clients: ArmClients, rg: string, name: string, dep: DeploymentExtended): Promise<ArmErrorBody | undefined> {
+  const own = dep.properties?.error;
+  try {
+    const failedOps: ArmErrorBody[] = [];
+    for await (const op of clients.deployments.deploymentOperations.list(rg, name)) {
+      const p = op.properties;
+      if (p?.provisioningState?.toLowerCase() !== 'failed' || !p.statusMessage?.error) continue;
+      const where = p.targetResource?.resourceType ? `${p.targetResource.resourceType} '${p.targetResource.resourceName ?? '?'}': ` : '';
+      for (const leaf of leafErrors(p.statusMessage.error)) failedOps.push({ code: leaf.code, message: `${where}${leaf.message ?? ''}` });
+    }
+    if (failedOps.length > 0) return { code: own?.code ?? 'DeploymentFailed', message: own?.message, details: failedOps };
+  } catch {
+    // The operations are a nicety; the deployment's own error still classifies the failure.
+  }
+  return own;
 }
 
 /** Follow a deployment started by an earlier attempt (its poller died with that attempt). */
@@ -243,6 +268,19 @@ export function resolveParameters(pack: PackWithTemplate, input: z.infer<typeof 
     if (value !== undefined) out[name] = { value };
     // The template's own defaultValue applies when the engine has nothing (e.g. no learner object id).
     else if (!(declared[name] && 'defaultValue' in declared[name])) missing.push(`${name} (${p.source}: ${p.description})`);
+  }
+  // Template parameters the pack does not list (e.g. `deployReferenceSolution` for rehearsals) may be set by the run.
+  const unknown: string[] = [];
+  for (const [name, value] of Object.entries(input.parameters)) {
+    if (name in pack.pack.environment.parameters) continue;
+    if (name in declared) out[name] = { value };
+    else unknown.push(name);
+  }
+  if (unknown.length > 0) {
+    throw new PermanentProvisioningError(
+      `The run gives parameter(s) ${unknown.join(', ')} that pack "${input.packId}"'s template does not declare; remove them or fix their names (the template has ${Object.keys(declared).join(', ')}).`,
+      'UnknownParameters',
+    );
   }
   if (missing.length > 0) {
     throw new PermanentProvisioningError(
