@@ -211,6 +211,10 @@ const storageAccount: TypeBehaviour = {
     }
     p.encryption ??= { services: { blob: { enabled: true, keyType: 'Account' }, file: { enabled: true, keyType: 'Account' } }, keySource: 'Microsoft.Storage' };
   },
+  async afterPut(record, ctx) {
+    // Every account has its blob service singleton from the start (containers can be created at once).
+    await ensureSingleton(ctx, `${record.id}/blobServices/default`, 'Microsoft.Storage/storageAccounts/blobServices', { cors: { corsRules: [] }, deleteRetentionPolicy: { enabled: false } }, { sku: record.body.sku });
+  },
   actions: {
     listKeys: (r) => ok({ keys: [{ keyName: 'key1', value: key64('key1', r.id), permissions: 'FULL' }, { keyName: 'key2', value: key64('key2', r.id), permissions: 'FULL' }] }),
   },
@@ -370,7 +374,7 @@ const BEHAVIOURS: Record<string, TypeBehaviour> = {
 
   'Microsoft.Network/trafficManagerProfiles': {
     global: true,
-    ...inlineChildren(
+    ...withShape(trafficManagerShape, inlineChildren(
       'endpoints',
       (item, parentType) => (String(item.type ?? '').includes('/') ? String(item.type) : `${parentType}/${String(item.type ?? 'azureEndpoints')}`),
       (item) => {
@@ -378,7 +382,7 @@ const BEHAVIOURS: Record<string, TypeBehaviour> = {
         p.endpointStatus ??= 'Enabled';
         p.endpointMonitorStatus = p.endpointStatus === 'Enabled' ? 'Online' : 'Disabled';
       },
-    ),
+    )),
     validateName: nameRule(/^[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]$/, 'BadRequest', (n) => `The profile name '${n}' is invalid.`),
   },
   'Microsoft.Network/trafficManagerProfiles/azureEndpoints': { ...inlineChild('endpoints'), shape: endpointShape },
@@ -543,6 +547,10 @@ const BEHAVIOURS: Record<string, TypeBehaviour> = {
       p.publicNetworkAccess ??= 'Enabled';
       p.minimalTlsVersion ??= 'None';
       if (p.administrators) (p.administrators as Record<string, unknown>).tenantId ??= ctx.env.tenantId;
+    },
+    async afterPut(record, ctx) {
+      // A server's auditing settings exist from the start, disabled.
+      await ensureSingleton(ctx, `${record.id}/auditingSettings/default`, 'Microsoft.Sql/servers/auditingSettings', { state: 'Disabled', retentionDays: 0, isAzureMonitorTargetEnabled: false, auditActionsAndGroups: [] });
     },
   },
   'Microsoft.Sql/servers/databases': {
@@ -855,6 +863,36 @@ const BEHAVIOURS: Record<string, TypeBehaviour> = {
     },
   },
 };
+
+/** Create a provider-owned singleton child (`blobServices/default`) unless it exists. */
+async function ensureSingleton(ctx: ProviderCtx, id: string, type: string, properties: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<void> {
+  if (ctx.svc.get(id)) return;
+  const body = { id, name: id.split('/').at(-1), type, ...extra, properties };
+  await ctx.svc.setInternal(ctx.svc.newRecord(parseResourceId(id)!, ctx.record.apiVersion, body));
+}
+
+/** Run `first` before a behaviour's own shape. */
+function withShape(first: NonNullable<TypeBehaviour['shape']>, b: Pick<TypeBehaviour, 'shape' | 'afterPut'>): Pick<TypeBehaviour, 'shape' | 'afterPut'> {
+  return {
+    ...b,
+    async shape(body, ctx) {
+      await first(body, ctx);
+      await b.shape?.(body, ctx);
+    },
+  };
+}
+
+function trafficManagerShape(body: Record<string, unknown>): void {
+  const p = props(body);
+  const dns = (p.dnsConfig ?? {}) as Record<string, unknown>;
+  if (!dns.relativeName) throw new ArmError(400, 'BadRequest', "A Traffic Manager profile needs 'dnsConfig.relativeName'.");
+  p.dnsConfig = { ...dns, fqdn: `${lower(String(dns.relativeName))}.trafficmanager.net`, ttl: dns.ttl ?? 60 };
+  if (!['Performance', 'Priority', 'Weighted', 'Geographic', 'MultiValue', 'Subnet'].includes(String(p.trafficRoutingMethod))) {
+    throw new ArmError(400, 'BadRequest', `trafficRoutingMethod '${String(p.trafficRoutingMethod)}' is not one of Performance, Priority, Weighted, Geographic, MultiValue, Subnet.`);
+  }
+  p.profileStatus ??= 'Enabled';
+  if (p.monitorConfig) p.monitorConfig = { ...(p.monitorConfig as Record<string, unknown>), profileMonitorStatus: 'Online' };
+}
 
 function endpointShape(body: Record<string, unknown>): void {
   const p = props(body);

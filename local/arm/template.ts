@@ -180,7 +180,15 @@ export function prepareTemplate(
   const withLoops = (host: EvalHost, loops: LoopFrame[]): EvalHost => ({
     ...host,
     copyIndex: (loop) => {
-      if (loop === undefined) return host.copyIndex(undefined);
+      if (loop === undefined) {
+        // Unnamed: the resource's loop; in output and variable loops (no resource loop), the loop itself.
+        try {
+          return host.copyIndex(undefined);
+        } catch (e) {
+          if (e instanceof TemplateError && loops.length > 0) return loops[loops.length - 1].index;
+          throw e;
+        }
+      }
       const frame = [...loops].reverse().find((f) => f.name.toLowerCase() === loop.toLowerCase());
       return frame ? frame.index : host.copyIndex(loop);
     },
