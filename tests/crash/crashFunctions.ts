@@ -8,7 +8,8 @@ import type { FunctionDef } from '../../local/durable/functions';
  * only imports the pure helpers (`stepValue`, `mix`, `timerMs`, …) to compute expected outputs.
  *
  * Every activity execution is appended to `$CRASH_DIR/executions.jsonl` *before* it does anything
- * else, with `fs.appendFileSync`, so the count survives `kill -9` (at-least-once counting).
+ * else, with `fs.appendFileSync`, so the count survives `kill -9` (at-least-once counting); a second
+ * line with the same `run` marks that the function returned (or threw).
  */
 
 export const EVENTS = ['e1', 'e2', 'e3'] as const;
@@ -37,6 +38,10 @@ export interface EventPayload {
 }
 
 export interface ExecutionRecord {
+  /** 'start' when the function begins, 'done' when it returns or throws. */
+  phase: 'start' | 'done';
+  /** One execution: `<pid>.<n>`, the same on its start and done lines. */
+  run: string;
   owner: string;
   activity: string;
   key: string;
@@ -97,17 +102,26 @@ function crashDir(): string {
   return dir;
 }
 
-function record(r: Omit<ExecutionRecord, 'pid' | 'ts'>): void {
-  const line: ExecutionRecord = { ...r, pid: process.pid, ts: Date.now() };
-  appendFileSync(path.join(crashDir(), 'executions.jsonl'), JSON.stringify(line) + '\n');
+let runs = 0;
+
+/** Record the start of an execution; returns the function that records its end. */
+function record(r: Omit<ExecutionRecord, 'pid' | 'ts' | 'phase' | 'run'>): () => void {
+  const run = `${process.pid}.${++runs}`;
+  const write = (phase: ExecutionRecord['phase']): void => {
+    const line: ExecutionRecord = { phase, run, ...r, pid: process.pid, ts: Date.now() };
+    appendFileSync(path.join(crashDir(), 'executions.jsonl'), JSON.stringify(line) + '\n');
+  };
+  write('start');
+  return () => write('done');
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function crashStep(input: unknown): Promise<number> {
   const i = input as StepInput;
-  record({ owner: i.owner, activity: 'crashStep', key: i.key });
+  const done = record({ owner: i.owner, activity: 'crashStep', key: i.key });
   await sleep(activityDurationMs(i.owner, i.key));
+  done();
   return mix(i.owner, i.key, i.prev);
 }
 
@@ -119,8 +133,9 @@ async function crashFlaky(input: unknown): Promise<number> {
   const counter = path.join(counterDir, encodeURIComponent(`${i.owner}/${i.key}`));
   appendFileSync(counter, 'x');
   const attempt = readFileSync(counter, 'utf8').length;
-  record({ owner: i.owner, activity: 'crashFlaky', key: i.key, attempt });
+  const done = record({ owner: i.owner, activity: 'crashFlaky', key: i.key, attempt });
   await sleep(activityDurationMs(i.owner, i.key));
+  done();
   if (i.failFirst && attempt === 1) throw new Error(`planned failure of ${i.owner}/${i.key} (attempt ${attempt})`);
   return stepValue(i.owner, i.key);
 }
