@@ -62,6 +62,8 @@ interface Instance {
   /** What the Instances row last said, and when it was written (row writes are throttled). */
   rowStatus?: RuntimeStatus;
   rowWrittenAt: number;
+  /** Raises with an idempotency key whose write is under way. */
+  raising: Map<string, Promise<void>>;
   /** Run the code even without new events (after a rewind). */
   replay: boolean;
   /** Rows of a previous execution still in the partition, to delete once the new one has committed. */
@@ -256,6 +258,7 @@ export class DurableEngine {
       rowDirty: false,
       rowStatus: row.runtimeStatus,
       rowWrittenAt: 0,
+      raising: new Map(),
       replay: history.length > 0 && history[history.length - 1].EventType === EventType.GenericEvent && history[history.length - 1].Name === 'Rewind',
       staleUpTo: 0,
     };
@@ -306,6 +309,7 @@ export class DurableEngine {
       rowDirty: false,
       rowStatus: row.runtimeStatus,
       rowWrittenAt: Date.now(),
+      raising: new Map(),
       replay: false,
       staleUpTo: 0,
     };
@@ -429,9 +433,23 @@ export class DurableEngine {
     checkSize(`The data for event "${eventName}"`, data);
     const inst = await this.requireActive(instanceId, `receive event "${eventName}"`);
     const key = idempotencyKey ? `evt-k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 40)}` : `evt-${this.nextSeq()}-${randomUUID().slice(0, 8)}`;
-    if (idempotencyKey && (inst.inbox.some((m) => m.key === key) || inst.history.some((e) => e.InboxKey === key))) return 'duplicate';
+    if (idempotencyKey) {
+      // A retry racing the first request waits for its write and is then the same event.
+      const inFlight = inst.raising.get(key);
+      if (inFlight) {
+        await inFlight;
+        return 'duplicate';
+      }
+      if (inst.inbox.some((m) => m.key === key) || inst.history.some((e) => e.InboxKey === key)) return 'duplicate';
+    }
     const event: HistoryEvent = { EventType: EventType.EventRaised, EventId: -1, Timestamp: new Date().toISOString(), Name: eventName, Input: data === '' ? undefined : data };
-    await this.track(this.deliver(instanceId, { key, seq: this.nextSeq(), event }));
+    const write = this.track(this.deliver(instanceId, { key, seq: this.nextSeq(), event }));
+    if (idempotencyKey) inst.raising.set(key, write);
+    try {
+      await write;
+    } finally {
+      inst.raising.delete(key);
+    }
     return 'accepted';
   }
 
@@ -623,7 +641,7 @@ export class DurableEngine {
     }
     const inst = this.loaded.get(instanceId);
     if (inst) {
-      for (const m of buf.messages) if (!inst.inbox.some((x) => x.key === m.key)) inst.inbox.push(m);
+      for (const m of buf.messages) if (!inst.inbox.some((x) => x.key === m.key) && !inst.history.some((e) => e.InboxKey === m.key)) inst.inbox.push(m);
       this.schedule(inst);
     }
     buf.waiters.forEach((w) => w.resolve());
@@ -700,9 +718,19 @@ export class DurableEngine {
     const previousCount = Math.max(inst.history.length, inst.staleUpTo);
     let executionId = inst.executionId;
     let reset = false;
-    const startMsg = messages.find((m) => m.event.EventType === EventType.ExecutionStarted && (past.length === 0 || m.executionId !== executionId));
+    // The newest start message that is newer than the running execution wins. An older one is a
+    // leftover (a start whose API call was cut off by a crash and then retried) and is dropped.
+    const currentStart = past.find((e) => e.EventType === EventType.ExecutionStarted);
+    const startMsg = messages
+      .filter(
+        (m) =>
+          m.event.EventType === EventType.ExecutionStarted &&
+          (past.length === 0 || m.executionId !== executionId) &&
+          (!currentStart || m.seq >= Date.parse(currentStart.Timestamp) * 1000),
+      )
+      .sort((a, b) => b.seq - a.seq)[0];
     for (const m of messages) {
-      if (m.event.EventType === EventType.ExecutionStarted && m !== startMsg) consumed.push(m.key); // already running it
+      if (m.event.EventType === EventType.ExecutionStarted && m !== startMsg) consumed.push(m.key); // running it already, or a leftover
     }
     if (startMsg) {
       reset = past.length > 0 || startMsg.executionId !== executionId;
@@ -735,6 +763,10 @@ export class DurableEngine {
       for (const m of messages) {
         const t = m.event.EventType;
         if (t === EventType.EventRaised) {
+          if (m.key.startsWith('evt-k-') && past.some((e) => e.InboxKey === m.key)) {
+            consumed.push(m.key); // the same idempotency key, seen already
+            continue;
+          }
           fresh.push(take(m));
           work++;
         } else if (RESULT_TYPES.has(t)) {

@@ -20,10 +20,10 @@ import { HostProcess, hostEnv, persist, send, sleep } from './harness';
  * throws away the history — and with it the events the client was told were accepted — and the
  * instance waits forever.
  *
- * KNOWN ENGINE BUG since 942a327 ("new instances built in memory"): `createInstance` builds a brand-new
- * instance with only its own start message in memory; the orphaned start row stays in the inbox
- * unconsumed, and the next load's episode takes it as a restart (its executionId differs from the
- * sentinel's). The final check is `it.fails` until that is fixed; then it fails: remove `.fails`.
+ * The bug this caught: `createInstance` builds a brand-new instance with only its own start message in
+ * memory; the orphaned start row stayed in the inbox, and the next load's episode took it as a restart
+ * (its executionId differs from the sentinel's). Fixed: only a start message newer than the running
+ * execution starts a new one; older ones are dropped as leftovers.
  */
 
 interface HistoryRow {
@@ -96,9 +96,8 @@ describe('recovery with an orphaned start message from a killed createInstance',
     expect(final).toBeDefined();
   });
 
-  // KNOWN ENGINE BUG: fails (the instance restarts from scratch and waits for e1..e3 forever) until
-  // createInstance takes over or removes an orphaned start message.
-  it.fails('completes with the events it had consumed before the kill', () => {
+  // Regression test for the orphaned-start bug.
+  it('completes with the events it had consumed before the kill', () => {
     expect(final?.runtimeStatus).toBe('Completed');
     expect((final?.output as WorkflowOutput | undefined)?.events).toEqual(nonces);
     expect((final?.historyEvents ?? []).filter((e) => e.EventType === 'ExecutionStarted')).toHaveLength(1);
