@@ -160,10 +160,12 @@ export class ArmStore {
         await client.upsertEntity(toEntity(partitionKey, rowKey, value), 'Replace');
       }
     });
+    // The map holds the settled form of the chain; compare against that one, or no entry is ever removed and flush() spins forever.
+    const settled = next.catch(() => undefined);
     const tracked = next.finally(() => {
-      if (this.chains.get(chainKey) === tracked) this.chains.delete(chainKey);
+      if (this.chains.get(chainKey) === settled) this.chains.delete(chainKey);
     });
-    this.chains.set(chainKey, tracked.catch(() => undefined));
+    this.chains.set(chainKey, settled);
     return tracked;
   }
 }
