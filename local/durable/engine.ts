@@ -561,8 +561,14 @@ export class DurableEngine {
   }
 
   async getStatus(instanceId: string, opts: { showHistory?: boolean; showHistoryOutput?: boolean; showInput?: boolean } = {}): Promise<StatusView | undefined> {
-    const inst = this.loaded.get(instanceId);
-    const row = inst ? this.rowOf(inst) : await this.store.getInstance(instanceId);
+    let inst = this.loaded.get(instanceId);
+    let row = inst ? this.rowOf(inst) : await this.store.getInstance(instanceId);
+    if (!inst && row && !TERMINAL_STATUSES.includes(row.runtimeStatus)) {
+      // Not in memory yet says "not running" unless recovery is still loading it, or the row lags a
+      // completion a crash cut short: the history decides.
+      inst = await this.activate(instanceId);
+      if (inst) row = this.rowOf(inst);
+    }
     if (!row) return undefined;
     const view = this.viewOf(row, opts.showInput !== false);
     if (opts.showHistory) {
@@ -627,6 +633,20 @@ export class DurableEngine {
       buf.messages.push(message);
       buf.waiters.push({ resolve, reject });
     });
+  }
+
+  /**
+   * An activity result goes straight to its instance in memory and becomes durable with the episode
+   * that consumes it (one transaction, instead of an inbox row and then the episode). This is the
+   * same at-least-once contract as a result message in DTFx: a crash before that commit means the
+   * result was never recorded, the TaskScheduled stays open, and recovery runs the activity again.
+   */
+  private acceptResult(instanceId: string, message: InboxMessage): void {
+    const inst = this.loaded.get(instanceId);
+    if (!inst || inst.executionId !== message.executionId) return; // finished or continued as new: nowhere to go
+    if (inst.inbox.some((m) => m.key === message.key)) return;
+    inst.inbox.push({ ...message, volatile: true });
+    this.schedule(inst);
   }
 
   private async flushInbox(instanceId: string): Promise<void> {
@@ -876,8 +896,9 @@ export class DurableEngine {
       }
     } else if (fresh.length === 1) {
       // No new history: at most duplicates or stale results to drop.
+      const stored = consumed.filter((k) => !messages.find((m) => m.key === k)?.volatile);
+      if (stored.length) await this.store.deleteRows(inst.id, stored.map((k) => `inbox-${k}`));
       if (consumed.length) {
-        await this.store.deleteRows(inst.id, consumed.map((k) => `inbox-${k}`));
         const gone = new Set(consumed);
         inst.inbox = inst.inbox.filter((m) => !gone.has(m.key));
       }
@@ -886,12 +907,13 @@ export class DurableEngine {
     appended.push({ EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: now.toISOString() });
 
     const from = past.length;
+    const volatileKeys = new Set(messages.filter((m) => m.volatile).map((m) => m.key));
     inst.etag = await this.store.commitEpisode({
       instanceId: inst.id,
       executionId,
       from,
       events: appended,
-      consumedInbox: consumed,
+      consumedInbox: consumed.filter((k) => !volatileKeys.has(k)),
       sentinelEtag: inst.etag,
       extraInbox: carry,
       customStatus,
@@ -1043,11 +1065,7 @@ export class DurableEngine {
           // The slot bounds running activity functions, not the storage write of their result.
           this.activitySlots.release();
         }
-        if (result && !this.stopped) {
-          await this.deliver(work.instanceId, result).catch((err) =>
-            this.log.error({ err, instanceId: work.instanceId, activity: work.name }, 'could not record an activity result; it will run again after a restart'),
-          );
-        }
+        if (result && !this.stopped) this.acceptResult(work.instanceId, result);
       })(),
     );
   }

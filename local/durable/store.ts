@@ -38,6 +38,8 @@ export interface InstanceRow {
 export interface InboxMessage {
   key: string; // RowKey without the prefix
   seq: number;
+  /** Held in memory only, never written as an inbox row (an activity result: see DurableEngine). */
+  volatile?: boolean;
   executionId?: string; // for task/sub-orchestration results: the execution that scheduled them
   event: HistoryEvent;
 }
