@@ -64,6 +64,8 @@ export interface ProvisionOptions {
 }
 
 const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+/** The api-version `@azure/arm-resourcesdeployments` speaks, for the one raw call below. */
+const DEPLOYMENTS_API_VERSION = '2026-06-01';
 
 /**
  * Creates (or finds) the learner's resource group and runs the pack's ARM deployment in it.
@@ -229,7 +231,7 @@ async function deploymentError(clients: ArmClients, rg: string, name: string, de
   const own = dep.properties?.error;
   try {
     const failedOps: ArmErrorBody[] = [];
-    for await (const op of clients.deployments.deploymentOperations.list(rg, name)) {
+    for (const op of await deploymentOperations(clients, rg, name)) {
       const p = op.properties;
       if (p?.provisioningState?.toLowerCase() !== 'failed' || !p.statusMessage?.error) continue;
       const where = p.targetResource?.resourceType ? `${p.targetResource.resourceType} '${p.targetResource.resourceName ?? '?'}': ` : '';
@@ -240,6 +242,21 @@ async function deploymentError(clients: ArmClients, rg: string, name: string, de
     // The operations are a nicety; the deployment's own error still classifies the failure.
   }
   return own;
+}
+
+type DeploymentOperationLike = { properties?: { provisioningState?: string; statusMessage?: { error?: ArmErrorBody }; targetResource?: { resourceType?: string; resourceName?: string } } };
+
+/** The SDK's list (legacy `/resourcegroups/{rg}/deployments/{name}/operations` route), else the same list by resource id. */
+async function deploymentOperations(clients: ArmClients, rg: string, name: string): Promise<DeploymentOperationLike[]> {
+  try {
+    const ops: DeploymentOperationLike[] = [];
+    for await (const op of clients.deployments.deploymentOperations.list(rg, name)) ops.push(op);
+    return ops;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    const id = `/subscriptions/${clients.subscriptionId}/resourceGroups/${rg}/providers/Microsoft.Resources/deployments/${name}/operations`;
+    return (await clients.rest.list<DeploymentOperationLike>(id, DEPLOYMENTS_API_VERSION)) ?? [];
+  }
 }
 
 /** Follow a deployment started by an earlier attempt (its poller died with that attempt). */

@@ -138,7 +138,7 @@ async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
       if (matching.length === 0) return none();
       const wrong: string[] = [];
       for (const r of matching) {
-        const body = await inv.full(r.id);
+        const body = (await inv.full(r.id)) ?? {};
         const v = valueAt(body, check.property);
         if (!v.found) wrong.push(`${r.name}: ${check.property} is not set`);
         else if (check.kind === 'propertyEquals' ? !sameScalar(v.value, check.expected) : !new RegExp(check.pattern).test(String(v.value))) {
@@ -152,7 +152,7 @@ async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
       if (matching.length === 0) return none();
       const wrong: string[] = [];
       for (const r of matching) {
-        const tags = (r.tags ?? ((await inv.full(r.id)) as { tags?: Record<string, string> }).tags) ?? {};
+        const tags = (r.tags ?? ((await inv.full(r.id)) as { tags?: Record<string, string> } | undefined)?.tags) ?? {};
         const key = Object.keys(tags).find((k) => k.toLowerCase() === check.tag.toLowerCase());
         if (key === undefined) wrong.push(`${r.name} has no tag ${check.tag}`);
         else if (check.value !== undefined && tags[key] !== check.value) wrong.push(`${r.name}: tag ${check.tag}=${JSON.stringify(tags[key])}`);
@@ -195,7 +195,7 @@ async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
       const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
       const wrong: string[] = [];
       for (const p of principals) {
-        const principalIds = principalIdsOf((await inv.full(p.id)) as Record<string, unknown>, check.principalResourceType);
+        const principalIds = principalIdsOf(((await inv.full(p.id)) ?? {}) as Record<string, unknown>, check.principalResourceType);
         if (principalIds.length === 0) {
           wrong.push(`${p.name} has no managed identity`);
           continue;
@@ -238,12 +238,21 @@ function missingCategories(s: DiagnosticSetting, wanted: readonly string[]): str
   return wanted.filter((c) => !logs.some((l) => (l.category ?? '').toLowerCase() === c.toLowerCase()));
 }
 
+/**
+ * A private endpoint for `groupId` on `target`, seen from either side: an endpoint in the group whose
+ * Private Link connection points at the target, or the target's own `privateEndpointConnections`
+ * (the side that carries the approval). DNS: the endpoint's zone group names the zone, or the zone
+ * holds an A record for the target.
+ */
 async function privateEndpointProblem(inv: Inventory, target: ArmRef, groupId: string, requireApproved: boolean, zone: string | undefined): Promise<string | undefined> {
-  const endpoints = await inv.matching('Microsoft.Network/privateEndpoints');
-  const targetBody = (await inv.full(target.id)) as { properties?: { privateEndpointConnections?: Array<{ properties?: { privateEndpoint?: { id?: string }; privateLinkServiceConnectionState?: { status?: string } } }> } };
-  const found: Array<{ pe: ArmRef; status: string }> = [];
-  for (const pe of endpoints) {
-    const body = (await inv.full(pe.id)) as { properties?: Record<string, unknown> };
+  const sameId = (a: string | undefined, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
+  const hasGroup = (ids: string[] | undefined) => (ids ?? []).some((g) => g.toLowerCase() === groupId.toLowerCase());
+  const targetBody = ((await inv.full(target.id)) ?? {}) as { properties?: { privateEndpointConnections?: TargetConnection[] } };
+  const targetSide = targetBody.properties?.privateEndpointConnections ?? [];
+  const found: Array<{ peId?: string; status: string }> = [];
+
+  for (const pe of await inv.matching('Microsoft.Network/privateEndpoints')) {
+    const body = ((await inv.full(pe.id)) ?? {}) as { properties?: Record<string, unknown> };
     const auto = (body.properties?.privateLinkServiceConnections as PlsConnection[] | undefined) ?? [];
     const manual = (body.properties?.manualPrivateLinkServiceConnections as PlsConnection[] | undefined) ?? [];
     for (const [list, defaultStatus] of [
@@ -252,29 +261,42 @@ async function privateEndpointProblem(inv: Inventory, target: ArmRef, groupId: s
     ] as const) {
       for (const c of list) {
         const p = c.properties ?? {};
-        if ((p.privateLinkServiceId ?? '').toLowerCase() !== target.id.toLowerCase()) continue;
-        if (!(p.groupIds ?? []).some((g) => g.toLowerCase() === groupId.toLowerCase())) continue;
-        // The target's own view of the connection is authoritative when it has one.
-        const fromTarget = targetBody.properties?.privateEndpointConnections?.find((x) => (x.properties?.privateEndpoint?.id ?? '').toLowerCase() === pe.id.toLowerCase());
-        found.push({ pe, status: fromTarget?.properties?.privateLinkServiceConnectionState?.status ?? p.privateLinkServiceConnectionState?.status ?? defaultStatus });
+        if (!sameId(p.privateLinkServiceId, target.id) || !hasGroup(p.groupIds)) continue;
+        const fromTarget = targetSide.find((x) => sameId(x.properties?.privateEndpoint?.id, pe.id));
+        found.push({ peId: pe.id, status: fromTarget?.properties?.privateLinkServiceConnectionState?.status ?? p.privateLinkServiceConnectionState?.status ?? defaultStatus });
       }
     }
   }
+  for (const c of targetSide) {
+    const peId = c.properties?.privateEndpoint?.id;
+    if (found.some((f) => f.peId && peId && sameId(f.peId, peId))) continue;
+    if (c.properties?.groupIds && !hasGroup(c.properties.groupIds)) continue;
+    found.push({ ...(peId ? { peId } : {}), status: c.properties?.privateLinkServiceConnectionState?.status ?? 'Pending' });
+  }
+
   if (found.length === 0) return `${target.name} has no private endpoint for ${groupId}`;
   const approved = found.filter((f) => f.status.toLowerCase() === 'approved');
-  if (requireApproved && approved.length === 0) return `${target.name}'s private endpoint ${found[0]!.pe.name} is ${found[0]!.status}, not Approved`;
-  if (zone) {
-    const candidates = requireApproved ? approved : found;
-    for (const f of candidates) {
-      const groups = await inv.children(f.pe, 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups');
-      for (const g of groups) {
-        const body = (await inv.full(g.id)) as { properties?: { privateDnsZoneConfigs?: Array<{ properties?: { privateDnsZoneId?: string } }> } };
-        if ((body.properties?.privateDnsZoneConfigs ?? []).some((c) => (c.properties?.privateDnsZoneId ?? '').toLowerCase().endsWith(`/privatednszones/${zone.toLowerCase()}`))) return undefined;
-      }
+  if (requireApproved && approved.length === 0) return `${target.name}'s private endpoint connection is ${found[0]!.status}, not Approved`;
+  if (!zone) return undefined;
+
+  for (const f of requireApproved ? approved : found) {
+    const pe = f.peId ? (await inv.matching('Microsoft.Network/privateEndpoints')).find((e) => sameId(e.id, f.peId!)) : undefined;
+    if (!pe) continue;
+    for (const g of await inv.children(pe, 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups')) {
+      const body = ((await inv.full(g.id)) ?? {}) as { properties?: { privateDnsZoneConfigs?: Array<{ properties?: { privateDnsZoneId?: string } }> } };
+      if ((body.properties?.privateDnsZoneConfigs ?? []).some((c) => (c.properties?.privateDnsZoneId ?? '').toLowerCase().endsWith(`/privatednszones/${zone.toLowerCase()}`))) return undefined;
     }
-    return `${target.name}'s private endpoint is not registered in the private DNS zone ${zone}`;
   }
-  return undefined;
+  const zones = (await inv.matching('Microsoft.Network/privateDnsZones')).filter((z) => z.name.toLowerCase() === zone.toLowerCase());
+  const shortName = target.name.split('/')[0]!.toLowerCase();
+  for (const z of zones) {
+    const records = await inv.children(z, 'Microsoft.Network/privateDnsZones/A');
+    if (records.some((r) => r.name.split('/').pop()!.toLowerCase() === shortName)) return undefined;
+  }
+  return `${target.name}'s private endpoint is not registered in the private DNS zone ${zone}`;
+}
+interface TargetConnection {
+  properties?: { privateEndpoint?: { id?: string }; groupIds?: string[]; privateLinkServiceConnectionState?: { status?: string } };
 }
 interface PlsConnection {
   properties?: { privateLinkServiceId?: string; groupIds?: string[]; privateLinkServiceConnectionState?: { status?: string } };
@@ -401,9 +423,11 @@ class Inventory {
       const parentType = segments.slice(0, -1).join('/');
       for (const parent of await this.ofType(parentType)) for (const c of await this.children(parent, type)) add(c);
     }
+    // A deployment's output resources are history: count them only if they still exist (the learner may have deleted one).
     for (const id of await this.deployedIds()) {
       const parsed = parseResourceId(id);
-      if (parsed && parsed.type.toLowerCase() === key) add({ id, name: parsed.name, type: parsed.type });
+      if (!parsed || parsed.type.toLowerCase() !== key || found.has(id.toLowerCase())) continue;
+      if (await this.full(id)) add({ id, name: parsed.name, type: parsed.type });
     }
     return [...found.values()];
   }
@@ -422,7 +446,7 @@ class Inventory {
       }
     } else {
       // No child collection: look for the children inline in the parent (ARM embeds some, e.g. TM endpoints).
-      const body = (await this.full(parent.id)) as { properties?: Record<string, unknown> };
+      const body = (await this.full(parent.id)) as { properties?: Record<string, unknown> } | undefined;
       for (const v of Object.values(body?.properties ?? {})) {
         if (!Array.isArray(v)) continue;
         for (const item of v as Array<{ id?: string; type?: string }>) {
@@ -435,6 +459,7 @@ class Inventory {
     return [...out.values()];
   }
 
+  /** The resource as ARM returns it; undefined when it does not exist. */
   full(id: string): Promise<unknown> {
     const key = id.toLowerCase();
     let p = this.bodies.get(key);
@@ -442,7 +467,7 @@ class Inventory {
       p = (async () => {
         const type = parseResourceId(id)?.type ?? '';
         const res = await this.clients.rest.get(id, await this.apiVersion(type), {}, this.signal);
-        if (res.status === 404) return {};
+        if (res.status === 404) return undefined;
         if (res.status < 200 || res.status > 299) throw armHttpError(res, `GET ${id}`);
         return res.body;
       })();
@@ -476,7 +501,7 @@ class Inventory {
     const group = await this.group();
     const prefixes = [resourceId, group?.id ?? ''].filter(Boolean).map((p) => `${p.toLowerCase()}/providers/`);
     const ids = (await this.deployedIds()).filter((id) => parseResourceId(id)?.type.toLowerCase() === type && prefixes.some((p) => id.toLowerCase().startsWith(p)));
-    return Promise.all(ids.map((id) => this.full(id)));
+    return (await Promise.all(ids.map((id) => this.full(id)))).filter((b) => b !== undefined);
   }
 
   private topLevel(): Promise<ArmRef[]> {
