@@ -148,7 +148,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     try {
       const rawBody = await readBody(req);
       authenticate(req.headers.authorization, token);
-      const url = new URL(req.url ?? '/', baseUrl);
+      // `{+resourceId}` templates send `//subscriptions/...`; as a relative URL that would name a host.
+      const url = new URL((req.url ?? '/').replace(/^\/+/, '/'), baseUrl);
       const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       authorize(segs, subscriptionId, method);
       const apiVersion = url.searchParams.get('api-version') ?? '';
@@ -245,7 +246,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     credential: staticTokenCredential(token),
     caCertPem: cert.cert,
     stats,
-    setFaults: (f) => faults.set(f),
+    setFaults: (f) => {
+      faults.set(f);
+      deployments.faultsChanged();
+    },
     resetStats: () => {
       Object.assign(stats, { maxConcurrentDeployments: stats.activeDeployments, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0 });
     },
