@@ -324,7 +324,13 @@ export class DeploymentService {
           return this.fail(id, operationId, res, opStarted, errors, code, `Unable to process template language expressions for resource '${res.id}'. ${message}`);
         }
       }
-      await this.sleep(this.env.faults.provisionDelayMs(res.type), run);
+      // The delay is re-read when faults change, so a test can hold deployments and then release them.
+      const waitFrom = Date.now();
+      for (;;) {
+        const left = this.env.faults.provisionDelayMs(res.type) - (Date.now() - waitFrom);
+        if (left <= 0 || stopped()) break;
+        await this.sleep(left, run);
+      }
       if (stopped()) return 'aborted';
       const quota = this.env.faults.quotaFor(res.type, 'provision');
       if (quota) {
@@ -501,7 +507,7 @@ export class DeploymentService {
       return;
     }
     run.cancel = true;
-    run.wake.forEach((w) => w());
+    [...run.wake].forEach((w) => w());
     await run.done;
   }
 
@@ -531,10 +537,15 @@ export class DeploymentService {
     }
   }
 
+  /** Faults changed: sleeping resources re-read their provisioning delay. */
+  faultsChanged(): void {
+    for (const run of this.runs.values()) [...run.wake].forEach((w) => w());
+  }
+
   /** Stop running deployments where they are (they stay Running in storage and resume at the next start). */
   async pause(): Promise<void> {
     this.paused = true;
-    for (const run of this.runs.values()) run.wake.forEach((w) => w());
+    for (const run of this.runs.values()) [...run.wake].forEach((w) => w());
     await Promise.all([...this.runs.values()].map((r) => r.done));
   }
 }

@@ -246,7 +246,10 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     credential: staticTokenCredential(token),
     caCertPem: cert.cert,
     stats,
-    setFaults: (f) => faults.set(f),
+    setFaults: (f) => {
+      faults.set(f);
+      deployments.faultsChanged();
+    },
     resetStats: () => {
       Object.assign(stats, { maxConcurrentDeployments: stats.activeDeployments, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0 });
     },

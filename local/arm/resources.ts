@@ -250,6 +250,8 @@ export class ResourceService {
       throw new ArmError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized: the body must be a JSON object.');
     }
     const merged = mergePatch(structuredClone(existing.body), patchBody) as Record<string, unknown>;
+    // ARM replaces `tags` as a whole on PATCH (it is not merged key by key).
+    if ((patchBody as Record<string, unknown>).tags !== undefined) merged.tags = structuredClone((patchBody as Record<string, unknown>).tags);
     // Values the provider hides (a shared key) are not in the body; keep them unless the patch sets them.
     for (const [p, v] of Object.entries(existing.secrets ?? {})) if (getPath(merged, p) === undefined) setPath(merged, p, v);
     const { record } = await this.put(path, merged, apiVersion, rg);
