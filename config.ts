@@ -43,6 +43,27 @@ export const AppSettingsSchema = z
     INSTRUCTOR_API_KEY: z.string().min(16, { message: 'INSTRUCTOR_API_KEY must be at least 16 characters' }).optional(),
     /** Secret that signs learner tokens (HMAC-SHA256 of run + learner id); never sent to anyone itself. */
     LEARNER_API_KEY: z.string().min(16, { message: 'LEARNER_API_KEY must be at least 16 characters' }).optional(),
+    // ── Microsoft Teams bot (bot/settings.ts) ──
+    /** The bot's Microsoft Entra app (client) id: the Azure Bot resource's "Microsoft App ID". Unset = the bot is off (/api/messages answers 503). */
+    BOT_APP_ID: z.string().min(1).optional(),
+    /** The app's client secret; unset = managed identity (BOT_MANAGED_IDENTITY_CLIENT_ID). */
+    BOT_APP_SECRET: z.string().min(1).optional(),
+    /** The tenant the bot's app registration lives in (single-tenant bots). */
+    BOT_TENANT_ID: z.string().min(1).optional(),
+    /** User-assigned managed identity client id ("system" for system-assigned, via federated credentials); used when BOT_APP_SECRET is unset. */
+    BOT_MANAGED_IDENTITY_CLIENT_ID: z.string().min(1).optional(),
+    /** Connector base URL for proactive sends to users with no stored conversation URL; default https://smba.trafficmanager.net/teams/. */
+    BOT_SERVICE_URL: z.string().url().optional(),
+    /** Who may start runs from Teams: AAD object ids or UPNs, comma-separated. A run's own instructors steer it. */
+    BOT_INSTRUCTORS: z.string().optional(),
+    /** Sovereign cloud name (Public, USGov, USGovDoD, China); default Public. */
+    BOT_CLOUD: z.enum(['Public', 'USGov', 'USGovDoD', 'China']).optional(),
+    /** Local connector emulator only: where inbound tokens' keys are published, who issues them, and the bot's token endpoint. */
+    BOT_OPENID_METADATA_URL: z.string().url().optional(),
+    BOT_TOKEN_ISSUER: z.string().min(1).optional(),
+    BOT_TOKEN_ENDPOINT: z.string().url().optional(),
+    /** Outbox sender: messages per second for the whole app (Teams allows 50 per app per tenant). */
+    BOT_APP_SENDS_PER_SECOND: z.coerce.number().positive().max(50).default(30),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   })
   .refine((s) => s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {

@@ -7,6 +7,7 @@ import { learnerJourney } from './orchestrations/learnerJourney';
 import { workshopPhase } from './orchestrations/workshopPhase';
 import { httpStart } from './http/httpStart';
 import { workshopApiFunctions } from './http/workshopRoutes';
+import { botFunctions } from './bot/functions';
 
 /**
  * Every function of the app, once. `app.ts` registers this list with the Azure Functions host;
@@ -30,5 +31,6 @@ export const functions: FunctionDef[] = [
     handler: httpStart,
   },
   ...workshopApiFunctions,
+  ...botFunctions,
   { kind: 'timer', name: 'environmentSweeper', schedule: SWEEPER_SCHEDULE, handler: environmentSweeper },
 ];

@@ -7,6 +7,8 @@ import { startAzurite } from './azurite';
 import { startArmEmulator } from './arm/emulator';
 import { exposeArmEmulator } from './arm/localEnv';
 import { startLocalHost } from './host';
+import { startTeamsEmulator } from './teams/emulator';
+import { exposeTeamsEmulator } from './teams/localEnv';
 
 /**
  * `npm start`: the whole local stack on one machine — Azurite (Table storage, data kept in
@@ -28,7 +30,11 @@ async function main(): Promise<void> {
   // Where `workshop rehearse` finds the emulator (to break and fix learner environments like a learner would).
   const armFile = path.join(dataDir, 'arm', 'emulator.json');
   writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
+  // The Teams connector emulator + web chat, unless the bot is configured for real Teams (BOT_APP_ID set).
+  const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log });
+  if (teams) exposeTeamsEmulator(teams);
   const host = await startLocalHost({ connectionString: azurite.connectionString, functions, port, logger: log });
+  teams?.setBotEndpoint(`${host.url}/api/messages`);
 
   const lines = [
     '',
@@ -39,6 +45,9 @@ async function main(): Promise<void> {
     `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN (and ${armFile})`,
     `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
     `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
+    teams
+      ? `  Teams web chat    ${teams.url}/chat   (connector emulator; the bot is ${host.url}/api/messages, app id ${teams.appId})`
+      : `  Teams bot         ${host.url}/api/messages   (BOT_APP_ID ${process.env.BOT_APP_ID}: real Teams)`,
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -49,6 +58,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'stopping');
     await host.close();
+    await teams?.stop();
     await arm.stop();
     await azurite.stop();
     process.exit(0);

@@ -1,0 +1,298 @@
+import {
+  ActionSet,
+  AdaptiveCard,
+  Choice,
+  ChoiceSetInput,
+  Container,
+  ExecuteAction,
+  Fact,
+  FactSet,
+  TextBlock,
+  TextInput,
+  type CardElementArray,
+  type IExecuteAction,
+} from '@microsoft/teams.cards';
+
+/**
+ * Every card the bot shows, as pure functions of plain data, built with the typed card library
+ * (`@microsoft/teams.cards`) — no string templates. Buttons are `Action.Execute` (Universal Actions):
+ * Teams sends them back as `invoke` activities named `adaptiveCard/action` with `verb` and `data`
+ * (+ the card's inputs), which handlers.ts routes. `data` always names the run (and learner), so
+ * an action on an old card cannot act on another run.
+ */
+export const CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
+
+export type Card = AdaptiveCard;
+
+export interface CardAttachment {
+  contentType: typeof CARD_CONTENT_TYPE;
+  content: unknown;
+}
+export function attachment(card: Card): CardAttachment {
+  // Plain JSON: the connector (and the Tables row that keeps a card's state) see the wire shape.
+  return { contentType: CARD_CONTENT_TYPE, content: JSON.parse(JSON.stringify(card)) };
+}
+
+const PHASE_TITLES: Record<string, string> = {
+  requirements: 'Requirements Analysis',
+  design: 'Architecture Design',
+  implementation: 'Implementation',
+  validation: 'Validation & Testing',
+};
+const PHASE_ORDER = ['requirements', 'design', 'implementation', 'validation'];
+export const phaseTitle = (phase: string): string => PHASE_TITLES[phase] ?? phase;
+const phaseNumber = (phase: string): string => `${PHASE_ORDER.indexOf(phase) + 1}/${PHASE_ORDER.length}`;
+
+function action(title: string, verb: string, data: Record<string, unknown>, opts: Partial<Pick<IExecuteAction, 'style' | 'associatedInputs'>> = {}): ExecuteAction {
+  return new ExecuteAction({ title, ...opts }).withVerb(verb).withData(data);
+}
+
+// ── learner: the step card ──────────────────────────────────────────────────────────────────
+
+export type StepCardStatus = 'open' | 'answered' | 'submitted' | 'done' | 'checking' | 'closed';
+
+export interface StepNote {
+  kind: 'hint' | 'problem' | 'changes' | 'help' | 'helpAnswer' | 'info';
+  text: string;
+  /** Outbox key or another id, so a retried delivery does not add the same note twice. */
+  id: string;
+}
+
+/** What a step card shows; kept in BotCards (cardStore.ts) with the card's activity id. */
+export interface StepCardState {
+  runId: string;
+  learnerId: string;
+  phase: string;
+  stepId: string;
+  /** question | task | deliverable (what the learner gives), or the step's own kind (validate, review…). */
+  kind: string;
+  title: string;
+  prompt: string;
+  /** The pack's hints for the step; `revealed` of them are shown. */
+  hints: string[];
+  revealed: number;
+  attempt: number;
+  stepIndex: number;
+  steps: number;
+  status: StepCardStatus;
+  answer?: string;
+  deliverable?: { name: string; uri: string };
+  notes: StepNote[];
+}
+
+const answerVerb: Record<string, { verb: string; title: string }> = {
+  question: { verb: 'answer', title: 'Send answer' },
+  task: { verb: 'done', title: 'Done' },
+  deliverable: { verb: 'submit', title: 'Submit' },
+};
+
+export function stepCard(s: StepCardState): Card {
+  const data = { runId: s.runId, learnerId: s.learnerId, phase: s.phase, stepId: s.stepId, attempt: s.attempt };
+  const body: CardElementArray = [
+    new TextBlock(`Phase ${phaseNumber(s.phase)} · ${phaseTitle(s.phase)} — step ${s.stepIndex + 1} of ${s.steps}${s.attempt > 1 ? ` · attempt ${s.attempt}` : ''}`, { size: 'Small', isSubtle: true, wrap: true }),
+    new TextBlock(s.title, { size: 'Large', weight: 'Bolder', wrap: true }),
+    new TextBlock(s.prompt, { wrap: true }),
+  ];
+  for (let i = 0; i < s.revealed && i < s.hints.length; i++) body.push(new TextBlock(`💡 Hint ${i + 1}: ${s.hints[i]}`, { wrap: true, color: 'Accent' }));
+  for (const n of s.notes) {
+    const look = n.kind === 'problem' || n.kind === 'changes' ? { color: 'Warning' as const } : n.kind === 'hint' ? { color: 'Attention' as const } : { color: 'Good' as const };
+    const label = { hint: '⚠ Check failed', problem: '✋ Not yet', changes: '✎ Changes requested', help: '🙋 You asked for help', helpAnswer: '💬 Instructor', info: 'ℹ' }[n.kind];
+    body.push(new TextBlock(`${label}: ${n.text}`, { wrap: true, ...look }));
+  }
+  const actions: ExecuteAction[] = [];
+  if (s.status === 'open') {
+    if (s.kind === 'question') body.push(new TextInput({ id: 'answer', label: 'Your answer', isMultiline: true, isRequired: true, errorMessage: 'Write your answer first', value: s.answer }));
+    if (s.kind === 'deliverable') {
+      body.push(new TextInput({ id: 'name', label: 'Deliverable', placeholder: 'e.g. Architecture diagram', isRequired: true, value: s.deliverable?.name }));
+      body.push(new TextInput({ id: 'uri', label: 'Link', placeholder: 'https://…', isRequired: true, style: 'Url', value: s.deliverable?.uri }));
+    }
+    const primary = answerVerb[s.kind];
+    if (primary) actions.push(action(primary.title, primary.verb, data, { style: 'positive', associatedInputs: 'auto' }));
+  } else {
+    const outcome: Record<string, string> = {
+      answered: `✔ Answer sent${s.answer ? `: “${s.answer.length > 280 ? `${s.answer.slice(0, 277)}…` : s.answer}”` : ''}`,
+      submitted: `✔ Submitted${s.deliverable ? `: [${s.deliverable.name}](${s.deliverable.uri})` : ''} — with the instructor for review`,
+      done: '✔ Done — checking…',
+      checking: '⏳ Checking your environment…',
+      closed: '✔ This step is over.',
+    };
+    body.push(new TextBlock(outcome[s.status] ?? '', { wrap: true, weight: 'Bolder', color: 'Good' }));
+  }
+  if (s.status !== 'closed') {
+    body.push(new TextInput({ id: 'helpMessage', label: 'Stuck? Tell the instructor', placeholder: 'What is blocking you', isMultiline: false }));
+    if (s.revealed < s.hints.length) actions.push(action('Hint', 'hint', data, { associatedInputs: 'none' }));
+    actions.push(action('Ask for help', 'help', data, { associatedInputs: 'auto' }));
+  }
+  return new AdaptiveCard(...body).withActions(...actions);
+}
+
+// ── learner: the progress card ───────────────────────────────────────────────────────────────
+
+export interface ProgressState {
+  runId: string;
+  learnerId: string;
+  title: string;
+  phase: string;
+  stepTitle: string;
+  stepIndex: number;
+  steps: number;
+  /** ISO: when the current step's timebox ends; null = no timebox. */
+  dueAt: string | null;
+  /** ISO: when this card was last updated (the time left is as of then). */
+  asOf: string;
+  status: string;
+}
+
+export function progressCard(p: ProgressState): Card {
+  let left = 'no timebox';
+  if (p.dueAt) {
+    const ms = Date.parse(p.dueAt) - Date.parse(p.asOf);
+    left = ms <= 0 ? 'time is up' : `${Math.max(1, Math.round(ms / 60_000))} min left (due ${p.dueAt.slice(11, 16)} UTC)`;
+  }
+  return new AdaptiveCard(
+    new TextBlock(`Your progress — ${p.title}`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new FactSet(
+      new Fact('Phase', `${phaseNumber(p.phase)} ${phaseTitle(p.phase)}`),
+      new Fact('Step', `${p.stepIndex + 1} of ${p.steps}: ${p.stepTitle}`),
+      new Fact('Time left', left),
+      new Fact('Status', p.status),
+    ),
+    new TextBlock(`Run ${p.runId} · updated ${p.asOf.slice(11, 16)} UTC`, { size: 'Small', isSubtle: true }),
+  );
+}
+
+// ── instructor cards ─────────────────────────────────────────────────────────────────────────
+
+export interface HelpRequest {
+  runId: string;
+  learnerId: string;
+  learnerName: string;
+  phase: string;
+  stepId: string | null;
+  message: string;
+}
+
+export function helpRequestCard(h: HelpRequest, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`🙋 ${h.learnerName} needs help`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new FactSet(new Fact('Run', h.runId), new Fact('Phase', phaseTitle(h.phase)), new Fact('Step', h.stepId ?? '—')),
+    new TextBlock(`“${h.message}”`, { wrap: true }),
+  ];
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  return new AdaptiveCard(...body, new TextInput({ id: 'answer', label: 'Your answer', isMultiline: true, isRequired: true })).withActions(
+    action('Answer', 'helpAnswer', { runId: h.runId, learnerId: h.learnerId, learnerName: h.learnerName, phase: h.phase, stepId: h.stepId, message: h.message }, { style: 'positive', associatedInputs: 'auto' }),
+  );
+}
+
+export interface ReviewRequest {
+  runId: string;
+  learnerId: string;
+  learnerName: string;
+  phase: string;
+  stepId: string;
+  round: number;
+  deliverables: Array<{ stepId: string; name: string; uri: string }>;
+}
+
+export function reviewCard(r: ReviewRequest, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`📐 Review: ${r.learnerName}'s ${phaseTitle(r.phase).toLowerCase()} (round ${r.round})`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new TextBlock(`Run ${r.runId}`, { size: 'Small', isSubtle: true }),
+    ...r.deliverables.map((d) => new TextBlock(`• [${d.name}](${d.uri}) — ${d.stepId}`, { wrap: true })),
+  ];
+  if (!r.deliverables.length) body.push(new TextBlock('No deliverables were submitted.', { wrap: true, isSubtle: true }));
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  const data = { runId: r.runId, learnerId: r.learnerId, learnerName: r.learnerName, phase: r.phase, stepId: r.stepId, round: r.round, deliverables: r.deliverables };
+  return new AdaptiveCard(...body, new TextInput({ id: 'comment', label: 'Comment (needed to request changes)', isMultiline: true })).withActions(
+    action('Approve', 'approve', data, { style: 'positive', associatedInputs: 'auto' }),
+    action('Request changes', 'changes', data, { style: 'destructive', associatedInputs: 'auto' }),
+  );
+}
+
+export interface FailureNotice {
+  runId: string;
+  learnerId: string;
+  learnerName: string;
+  phase: string;
+  stepId: string;
+  message: string;
+}
+
+export function failureCard(f: FailureNotice, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`⛔ ${f.learnerName} is blocked`, { weight: 'Bolder', size: 'Medium', color: 'Attention', wrap: true }),
+    new FactSet(new Fact('Run', f.runId), new Fact('Phase', phaseTitle(f.phase)), new Fact('Step', f.stepId)),
+    new TextBlock(f.message, { wrap: true }),
+  ];
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  const data = { runId: f.runId, learnerId: f.learnerId, learnerName: f.learnerName, phase: f.phase, stepId: f.stepId, message: f.message };
+  return new AdaptiveCard(...body).withActions(action('Resume at the failed step', 'resume', { ...data, from: 'failedStep' }, { style: 'positive' }), action('Restart the phase', 'resume', { ...data, from: 'start' }));
+}
+
+export interface RunStatusView {
+  runId: string;
+  title: string;
+  runtimeStatus: string;
+  paused: boolean;
+  learners: Array<{ learnerId: string; name: string; phase: string; state: string; stepId: string | null; since: string | null }>;
+  helpQueue: number;
+  reviewQueue: number;
+  failures: number;
+}
+
+export function runStatusCard(v: RunStatusView): Card {
+  const counts = new Map<string, number>();
+  for (const l of v.learners) counts.set(l.state, (counts.get(l.state) ?? 0) + 1);
+  const body: CardElementArray = [
+    new TextBlock(`${v.title} — run ${v.runId}`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new FactSet(
+      new Fact('Status', `${v.runtimeStatus}${v.paused ? ' (paused)' : ''}`),
+      new Fact('Learners', [...counts].map(([k, n]) => `${n} ${k}`).join(', ') || 'none yet'),
+      new Fact('Help queue', String(v.helpQueue)),
+      new Fact('Reviews waiting', String(v.reviewQueue)),
+      new Fact('Blocked', String(v.failures)),
+    ),
+    new Container(...v.learners.slice(0, 40).map((l) => new TextBlock(`**${l.name}** — ${phaseTitle(l.phase)}, ${l.state}${l.stepId ? ` at ${l.stepId}` : ''}`, { wrap: true, spacing: 'None' }))),
+  ];
+  if (v.learners.length > 40) body.push(new TextBlock(`…and ${v.learners.length - 40} more (see the dashboard).`, { isSubtle: true }));
+  const data = { runId: v.runId };
+  return new AdaptiveCard(...body).withActions(action('Refresh', 'status', data), action('Help queue', 'helpQueue', data), action('Reviews', 'reviews', data));
+}
+
+export function listCard(title: string, lines: string[], empty: string): Card {
+  return new AdaptiveCard(new TextBlock(title, { weight: 'Bolder', size: 'Medium', wrap: true }), ...(lines.length ? lines.map((l) => new TextBlock(l, { wrap: true })) : [new TextBlock(empty, { isSubtle: true, wrap: true })]));
+}
+
+export interface StartRunChoices {
+  scenarios: Array<{ id: string; title: string }>;
+  teamName?: string;
+}
+
+export function startRunCard(c: StartRunChoices, error?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock('Start a workshop run', { weight: 'Bolder', size: 'Medium' }),
+    new ChoiceSetInput(...c.scenarios.map((s) => new Choice({ title: s.title, value: s.id }))).withId('scenario').withLabel('Scenario').withIsRequired(true).withValue(c.scenarios[0]?.id ?? ''),
+    new ChoiceSetInput(
+      ...(c.teamName ? [new Choice({ title: `Members of ${c.teamName}`, value: 'team' })] : []),
+      new Choice({ title: 'Paste a roster (CSV: name,email)', value: 'csv' }),
+    )
+      .withId('rosterSource')
+      .withLabel('Learners')
+      .withValue(c.teamName ? 'team' : 'csv'),
+    new TextInput({ id: 'rosterCsv', label: 'Roster CSV', isMultiline: true, placeholder: 'name,email\nAda Lovelace,ada@contoso.example' }),
+    new TextInput({ id: 'instructors', label: 'Co-instructors (UPNs, comma-separated; you are one)', placeholder: 'bob@contoso.example' }),
+    new TextInput({ id: 'timeScale', label: 'Time scale (1 = real timeboxes, 0.01 = rehearsal)', value: '1' }),
+  ];
+  if (error) body.push(new TextBlock(error, { wrap: true, color: 'Attention' }));
+  return new AdaptiveCard(...body).withActions(action('Start', 'startRun', {}, { style: 'positive', associatedInputs: 'auto' }));
+}
+
+/** A one-line notice with a title (broadcasts, run events) — still a card so it stands out. */
+export function noticeCard(title: string, text: string, tone: 'default' | 'good' | 'warning' | 'attention' = 'default'): Card {
+  const color = tone === 'good' ? 'Good' : tone === 'warning' ? 'Warning' : tone === 'attention' ? 'Attention' : 'Default';
+  return new AdaptiveCard(new TextBlock(title, { weight: 'Bolder', wrap: true, color }), new TextBlock(text, { wrap: true }));
+}
+
+export function actionsRow(...actions: ExecuteAction[]): ActionSet {
+  return new ActionSet(...actions);
+}

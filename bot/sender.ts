@@ -1,0 +1,425 @@
+import type { TableClient } from '@azure/data-tables';
+import type { Client as ApiClient } from '@microsoft/teams.api';
+import type { Logger } from 'pino';
+import { OUTBOX_TABLE, isStatus, unpackJson } from '../activities/workshopTables';
+import { tableClient } from '../config';
+import type { Client } from '../http/workshopService';
+import type { CohortInput } from '../orchestrations/workshopTypes';
+import { attachment, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card } from './cards';
+import { findUser, findUserByUpn, saveUser, type TeamsUser } from './conversations';
+import { learnerName, runInput } from './people';
+import { backoffMs, retryAfterMs, SlidingWindowLimiter, TEAMS_CONVERSATION_LIMITS } from './rateLimiter';
+import { addNote, freshStepState, showProgress, showStepCard, type StepRef } from './stepCards';
+import { botLogger, botRuntime, errInfo, type BotRuntime } from './teamsApp';
+
+/**
+ * The proactive sender: drains the workshop outbox (WorkshopOutbox rows `pending` → `sent`) into
+ * Teams. The outbox rows in Tables are the queue, so a restart loses nothing.
+ *
+ * Exactly once: every (message, recipient) pair has a row in `BotDeliveries` that a sender must
+ * *claim* (create, or an ETag-checked update) before it calls the connector, and that records the
+ * activity id Teams returned. A second sender (another instance, or an old host still finishing
+ * its tick) finds the claim and leaves the pair alone; a retry after a restart finds `sent` and
+ * does not post again. The one window left is a crash between the connector's 2xx and the record
+ * (milliseconds): the claim then expires and the message is sent again — at-least-once there,
+ * because Teams has no idempotency key for new activities (updates in place are idempotent).
+ *
+ * Rate limits: per conversation Teams' published bot limits, per app BOT_APP_SENDS_PER_SECOND.
+ * A 429 blocks that conversation for Retry-After (doubling on repeats), puts the pair back to
+ * `pending` with a not-before time, and stops that conversation's queue for this tick so its
+ * messages stay in order. Other conversations carry on.
+ */
+export const BOT_DELIVERIES_TABLE = 'BotDeliveries';
+const CLAIM_MS = 60_000;
+
+export interface DrainOptions {
+  client: Client;
+  /** Stop claiming new sends after this long (the next tick carries on). */
+  budgetMs?: number;
+  /** Conversations served at once. */
+  concurrency?: number;
+  log?: Logger;
+}
+
+export interface DrainResult {
+  sent: number;
+  throttled: number;
+  failed: number;
+  /** Messages that have nobody to go to yet (the recipient never talked to the bot). */
+  waiting: number;
+  /** Pairs left for a later tick (claimed elsewhere, backing off, out of budget). */
+  deferred: number;
+}
+
+interface OutboxRow {
+  runId: string;
+  rowKey: string;
+  role: 'learner' | 'instructor';
+  learnerId: string;
+  kind: string;
+  createdAt: string;
+  body: Record<string, unknown>;
+}
+
+interface Item {
+  msg: OutboxRow;
+  user: TeamsUser;
+  input: CohortInput;
+  deliveryKey: string;
+}
+
+type Claim = { kind: 'claimed'; etag: string; throttles: number } | { kind: 'sent' | 'failed' | 'busy' | 'later' };
+
+const conversationLimiters = new Map<string, SlidingWindowLimiter>();
+let appLimiter: { perSecond: number; limiter: SlidingWindowLimiter } | undefined;
+
+function limiterFor(conversationId: string): SlidingWindowLimiter {
+  let l = conversationLimiters.get(conversationId);
+  if (!l) conversationLimiters.set(conversationId, (l = new SlidingWindowLimiter(TEAMS_CONVERSATION_LIMITS)));
+  return l;
+}
+function appLimit(perSecond: number): SlidingWindowLimiter {
+  if (appLimiter?.perSecond !== perSecond) appLimiter = { perSecond, limiter: new SlidingWindowLimiter([{ ms: 1_000, max: perSecond }]) };
+  return appLimiter.limiter;
+}
+
+const tables = new Map<string, Promise<TableClient>>();
+async function table(name: string): Promise<TableClient> {
+  const k = `${name}|${process.env.AzureWebJobsStorage ?? ''}`;
+  let t = tables.get(k);
+  if (!t) {
+    t = (async () => {
+      const c = tableClient(name);
+      await c.createTable();
+      return c;
+    })();
+    tables.set(k, t);
+    t.catch(() => tables.delete(k));
+  }
+  return t;
+}
+
+const safeKey = (s: string): string => s.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function pendingMessages(): Promise<OutboxRow[]> {
+  const outbox = await table(OUTBOX_TABLE);
+  const out: OutboxRow[] = [];
+  for await (const row of outbox.listEntities<Record<string, unknown>>({ queryOptions: { filter: `Status eq 'pending'` } })) {
+    out.push({
+      runId: row.partitionKey as string,
+      rowKey: row.rowKey as string,
+      role: row.Role === 'learner' ? 'learner' : 'instructor',
+      learnerId: (row.LearnerId as string) ?? '',
+      kind: row.Kind as string,
+      createdAt: row.CreatedAt as string,
+      body: unpackJson<Record<string, unknown>>('Body', row) ?? {},
+    });
+  }
+  return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.rowKey.localeCompare(b.rowKey));
+}
+
+async function markOutbox(msg: OutboxRow, status: 'sent' | 'failed', detail?: string): Promise<void> {
+  const outbox = await table(OUTBOX_TABLE);
+  await outbox.updateEntity({ partitionKey: msg.runId, rowKey: msg.rowKey, Status: status, DeliveredAt: new Date().toISOString(), ...(detail ? { DeliveryDetail: detail.slice(0, 1000) } : {}) }, 'Merge');
+}
+
+async function claim(deliveryKey: string, runId: string): Promise<Claim> {
+  const t = await table(BOT_DELIVERIES_TABLE);
+  const now = Date.now();
+  const pk = safeKey(runId);
+  const rk = safeKey(deliveryKey);
+  try {
+    const res = await t.createEntity({ partitionKey: pk, rowKey: rk, State: 'sending', ClaimUntil: now + CLAIM_MS, Throttles: 0 });
+    return { kind: 'claimed', etag: res.etag!, throttles: 0 };
+  } catch (err) {
+    if (!isStatus(err, 409)) throw err;
+  }
+  const row = await t.getEntity<Record<string, unknown>>(pk, rk);
+  const state = row.State as string;
+  if (state === 'sent') return { kind: 'sent' };
+  if (state === 'failed') return { kind: 'failed' };
+  if (state === 'sending' && Number(row.ClaimUntil) > now) return { kind: 'busy' };
+  if (state === 'pending' && Number(row.NotBefore ?? 0) > now) return { kind: 'later' };
+  try {
+    const res = await t.updateEntity({ partitionKey: pk, rowKey: rk, State: 'sending', ClaimUntil: now + CLAIM_MS }, 'Merge', { etag: row.etag as string });
+    return { kind: 'claimed', etag: res.etag!, throttles: Number(row.Throttles ?? 0) };
+  } catch (err) {
+    if (isStatus(err, 412)) return { kind: 'busy' };
+    throw err;
+  }
+}
+
+async function settle(item: Item, etag: string, fields: Record<string, unknown>): Promise<void> {
+  const t = await table(BOT_DELIVERIES_TABLE);
+  await t.updateEntity({ partitionKey: safeKey(item.msg.runId), rowKey: safeKey(item.deliveryKey), ...fields }, 'Merge', { etag });
+}
+
+/** The Teams users a message is for; empty while nobody can be reached. */
+async function recipients(msg: OutboxRow, input: CohortInput): Promise<TeamsUser[]> {
+  if (msg.role === 'learner') {
+    const learner = input.roster.find((l) => l.learnerId === msg.learnerId);
+    const user = learner?.email ? await findUserByUpn(learner.email) : undefined;
+    return user ? [user] : [];
+  }
+  const found = await Promise.all(input.instructors.map((i) => findUser(i)));
+  const unique = new Map<string, TeamsUser>();
+  for (const u of found) if (u) unique.set(u.aadObjectId, u);
+  return [...unique.values()];
+}
+
+function httpStatus(err: unknown): number | undefined {
+  const e = err as { response?: { status?: number }; status?: number; statusCode?: number };
+  return e.response?.status ?? e.statusCode ?? e.status;
+}
+function retryAfterOf(err: unknown): number | undefined {
+  const h = (err as { response?: { headers?: Record<string, string> | { get?(k: string): string } } }).response?.headers;
+  const v = h && typeof (h as { get?: unknown }).get === 'function' ? (h as { get(k: string): string }).get('retry-after') : (h as Record<string, string> | undefined)?.['retry-after'];
+  return retryAfterMs(v);
+}
+
+/** Make sure the user has a 1:1 conversation with the bot (create it the first time; Teams returns the existing one). */
+async function ensureConversation(rt: BotRuntime, api: ApiClient, user: TeamsUser): Promise<TeamsUser> {
+  if (user.conversationId) return user;
+  const res = await api.conversations.create({
+    isGroup: false,
+    bot: { id: `28:${rt.settings.appId}` },
+    members: [{ id: user.userId, name: user.name, role: 'user' }],
+    tenantId: user.tenantId,
+    channelData: { tenant: { id: user.tenantId } },
+  } as Parameters<ApiClient['conversations']['create']>[0]);
+  const next = { ...user, conversationId: res.id, serviceUrl: user.serviceUrl ?? api.serviceUrl };
+  await saveUser(next);
+  return next;
+}
+
+const message = (card: Card) => ({ type: 'message' as const, attachments: [attachment(card)] });
+
+/** Render and send one message to one user; returns the activity id Teams gave it. */
+async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<string> {
+  const { msg, input } = item;
+  const user = item.user;
+  const where = { conversationId: user.conversationId!, serviceUrl: user.serviceUrl ?? rt.settings.serviceUrl };
+  const b = msg.body;
+  const str = (k: string): string => (typeof b[k] === 'string' ? (b[k] as string) : '');
+  const phase = str('phase') || 'requirements';
+  const ref = (stepId: string): StepRef => ({ runId: msg.runId, learnerId: msg.learnerId, phase, stepId });
+  const send = async (card: Card) => (await api.conversations.activities(where.conversationId).create(message(card))).id;
+
+  if (msg.role === 'learner') {
+    switch (msg.kind) {
+      case 'prompt': {
+        const stepId = str('stepId');
+        const attempt = Number(b.attempt ?? 1);
+        const kind = str('kind') || undefined;
+        const shown = await showStepCard(api, where, ref(stepId), async (cur) => {
+          const base = cur ?? (await freshStepState(input.plan, ref(stepId), kind, attempt));
+          return { ...base, kind: kind ?? base.kind, attempt: Math.max(attempt, base.attempt), status: 'open' };
+        });
+        await showProgress(api, where, input.plan, ref(stepId), { at: msg.createdAt, status: 'working' }).catch((err) => botLogger().warn({ err: errInfo(err), runId: msg.runId, learnerId: msg.learnerId }, 'progress card not refreshed'));
+        return shown.activityId;
+      }
+      case 'hint':
+      case 'changesRequested': {
+        const stepId = str('stepId');
+        const note = msg.kind === 'hint' ? { kind: 'hint' as const, text: str('hint'), id: msg.rowKey } : { kind: 'changes' as const, text: str('comment') || 'See the instructor’s comment.', id: msg.rowKey };
+        const shown = await showStepCard(api, where, ref(stepId), async (cur) => addNote(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1)), note));
+        return shown.activityId;
+      }
+      case 'timeboxWarning':
+      case 'timeboxExtended': {
+        const stepId = str('stepId');
+        await showProgress(api, where, input.plan, ref(stepId), {
+          at: msg.createdAt,
+          status: msg.kind === 'timeboxWarning' ? 'time is running out' : `extended by ${b.minutes} min`,
+          ...(msg.kind === 'timeboxWarning' ? { msLeft: Number(b.msLeft ?? 0) } : { extendMinutes: Number(b.minutes ?? 0) }),
+        });
+        return send(noticeCard(msg.kind === 'timeboxWarning' ? '⏰ Time is running out' : '⏰ More time', msg.kind === 'timeboxWarning' ? `About ${Math.max(1, Math.round(Number(b.msLeft ?? 0) / 60_000))} min left for this step.` : `Your instructor gave you ${b.minutes} more minutes.`, 'warning'));
+      }
+      case 'helpAnswered':
+        return send(noticeCard('💬 Your instructor answered', str('answer'), 'good'));
+      case 'broadcast':
+        return send(noticeCard(`📣 From ${str('by') || 'your instructor'}`, str('message')));
+      case 'failed': {
+        const f = (b.failure ?? {}) as { stepId?: string; message?: string };
+        return send(noticeCard(`⛔ ${phaseTitle(phase)} stopped`, `${f.message ?? 'The phase failed.'} Your instructor has been told and can resume you.`, 'attention'));
+      }
+      case 'skipped':
+        return send(noticeCard(`⏭ ${phaseTitle(phase)} skipped`, str('message') || 'Your instructor skipped this phase for you.'));
+      default:
+        return send(noticeCard(msg.kind, summary(b)));
+    }
+  }
+  const learnerId = str('learnerId');
+  const who = learnerId ? learnerName(input, learnerId) : '';
+  switch (msg.kind) {
+    case 'help':
+      return send(helpRequestCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId') || null, message: str('message') }));
+    case 'review': {
+      const byStep = (b.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
+      const deliverables = Object.entries(byStep).flatMap(([stepId, list]) => list.map((d) => ({ stepId, name: d.name, uri: d.uri })));
+      return send(reviewCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), round: Number(b.round ?? 1), deliverables }));
+    }
+    case 'failed': {
+      const f = (b.failure ?? b.reason ?? {}) as { stepId?: string; message?: string };
+      return send(failureCard({ runId: msg.runId, learnerId, learnerName: who, phase: str('phase') || phase, stepId: f.stepId ?? str('stepId'), message: f.message ?? summary(b) }));
+    }
+    case 'stuck':
+      return send(noticeCard(`🐢 ${who} may be stuck`, `Run ${msg.runId}, ${phaseTitle(phase)}, step ${str('stepId')}: about ${Math.max(0, Math.round(Number(b.msLeft ?? 0) / 60_000))} min of the timebox left.`, 'warning'));
+    case 'runReport':
+      return send(noticeCard(`🏁 Run ${msg.runId} finished`, summary(b), 'good'));
+    default:
+      return send(noticeCard(`Run ${msg.runId}: ${msg.kind}`, summary(b)));
+  }
+}
+
+function summary(b: Record<string, unknown>): string {
+  return Object.entries(b)
+    .filter(([, v]) => v !== null && v !== undefined && typeof v !== 'object')
+    .map(([k, v]) => `${k}: ${String(v)}`)
+    .join(' · ')
+    .slice(0, 1500);
+}
+
+/** One pass over the outbox: send what can be sent now within the limits and the time budget. */
+export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
+  const result: DrainResult = { sent: 0, throttled: 0, failed: 0, waiting: 0, deferred: 0 };
+  const started = botRuntime();
+  if (!started) return result;
+  const rt = await started;
+  const log = opts.log ?? botLogger();
+  const deadline = Date.now() + (opts.budgetMs ?? 10_000);
+  const app = appLimit(rt.settings.appSendsPerSecond);
+  const apis = new Map<string, ApiClient>();
+  const apiFor = (serviceUrl: string | undefined): ApiClient => {
+    const url = serviceUrl ?? rt.settings.serviceUrl;
+    let a = apis.get(url);
+    if (!a) apis.set(url, (a = rt.app.api.clone({ serviceUrl: url })));
+    return a;
+  };
+
+  const messages = await pendingMessages();
+  if (!messages.length) return result;
+  // Who each message goes to; by conversation, in creation order.
+  const queues = new Map<string, Item[]>();
+  const targets = new Map<OutboxRow, Set<string>>();
+  for (const msg of messages) {
+    let input: CohortInput;
+    try {
+      input = await runInput(opts.client, msg.runId);
+    } catch (err) {
+      if (/There is no run/.test((err as Error).message)) {
+        await markOutbox(msg, 'failed', `run ${msg.runId} no longer exists`);
+        result.failed++;
+        continue;
+      }
+      throw err;
+    }
+    let users = await recipients(msg, input);
+    if (!users.length) {
+      result.waiting++;
+      continue;
+    }
+    const resolved: TeamsUser[] = [];
+    for (const u of users) {
+      try {
+        resolved.push(await ensureConversation(rt, apiFor(u.serviceUrl), u));
+      } catch (err) {
+        log.warn({ err: errInfo(err), runId: msg.runId, user: u.aadObjectId }, 'could not open a conversation with the user; will retry');
+      }
+    }
+    users = resolved;
+    if (!users.length) {
+      result.deferred++;
+      continue;
+    }
+    targets.set(msg, new Set(users.map((u) => u.aadObjectId)));
+    for (const user of users) {
+      const q = queues.get(user.conversationId!) ?? [];
+      q.push({ msg, user, input, deliveryKey: `${msg.rowKey}|${user.aadObjectId}` });
+      queues.set(user.conversationId!, q);
+    }
+  }
+
+  const done = new Map<OutboxRow, Set<string>>();
+  const finished = (item: Item): void => {
+    const s = done.get(item.msg) ?? new Set<string>();
+    s.add(item.user.aadObjectId);
+    done.set(item.msg, s);
+  };
+
+  const serveConversation = async (conversationId: string, items: Item[]): Promise<void> => {
+    const conv = limiterFor(conversationId);
+    for (const item of items) {
+      const c = await claim(item.deliveryKey, item.msg.runId);
+      if (c.kind === 'sent' || c.kind === 'failed') {
+        finished(item);
+        continue;
+      }
+      if (c.kind !== 'claimed') {
+        result.deferred++;
+        return; // keep this conversation's order: later messages wait for this one
+      }
+      let wait = Math.max(conv.waitMs(Date.now()), app.waitMs(Date.now()));
+      while (wait > 0) {
+        if (Date.now() + wait > deadline) {
+          await settle(item, c.etag, { State: 'pending', NotBefore: 0, ClaimUntil: 0 });
+          result.deferred++;
+          return;
+        }
+        await sleep(wait);
+        wait = Math.max(conv.waitMs(Date.now()), app.waitMs(Date.now()));
+      }
+      conv.take(Date.now());
+      app.take(Date.now());
+      const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, key: item.msg.rowKey, conversationId };
+      try {
+        const activityId = await perform(rt, apiFor(item.user.serviceUrl), item);
+        await settle(item, c.etag, { State: 'sent', ActivityId: activityId, ConversationId: conversationId, SentAt: new Date().toISOString() });
+        finished(item);
+        result.sent++;
+        log.debug({ ...fields, activityId }, 'teams message delivered');
+      } catch (err) {
+        const status = httpStatus(err);
+        if (status === 429) {
+          const throttles = c.throttles + 1;
+          const delay = backoffMs(throttles, retryAfterOf(err));
+          conv.block(Date.now() + delay);
+          await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + delay, ClaimUntil: 0, Throttles: throttles });
+          result.throttled++;
+          log.info({ ...fields, throttles, delayMs: delay }, 'teams throttled the bot (429); backing off');
+          return;
+        }
+        if (status !== undefined && status >= 400 && status < 500 && status !== 408) {
+          await settle(item, c.etag, { State: 'failed', LastError: `HTTP ${status}: ${(err as Error).message}`.slice(0, 1000) });
+          finished(item);
+          result.failed++;
+          log.error({ ...fields, status, err: errInfo(err) }, 'teams refused the message; not retrying');
+          continue;
+        }
+        const throttles = c.throttles + 1;
+        await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + backoffMs(throttles, undefined), ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
+        result.deferred++;
+        log.warn({ ...fields, err: errInfo(err) }, 'teams send failed; will retry');
+        return;
+      }
+    }
+  };
+
+  const entries = [...queues.entries()];
+  let next = 0;
+  const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, entries.length) }, async () => {
+    while (next < entries.length) {
+      const [conversationId, items] = entries[next++];
+      await serveConversation(conversationId, items);
+    }
+  });
+  await Promise.all(workers);
+
+  for (const [msg, want] of targets) {
+    const got = done.get(msg);
+    if (got && [...want].every((u) => got.has(u))) await markOutbox(msg, 'sent');
+  }
+  if (result.sent || result.throttled || result.failed) log.info({ ...result }, 'teams outbox drained');
+  return result;
+}

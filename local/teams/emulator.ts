@@ -1,0 +1,629 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import { newSigningKey, publicJwk, signJwt, verifyJwt, type JwtClaims, type SigningKey } from './jwt';
+
+/**
+ * The local stand-in for Microsoft Teams and the Bot Connector service.
+ *
+ * - **Token issuer.** It has its own RSA key, published the Bot Framework way
+ *   (`/.well-known/openidconfiguration` + `/.well-known/keys`), signs every activity it posts to the
+ *   bot (`iss`, `aud` = the bot's app id, `exp`, `serviceurl`), and issues the bot's outbound tokens
+ *   (client-credentials grant at `/botframework.com/oauth2/v2.0/token`). The bot validates the
+ *   inbound tokens with the Teams SDK's real validator, pointed here by its `cloud` option.
+ * - **Connector.** The bot's REST calls under `<serviceUrl>v3/…` with the real shapes: send
+ *   (`POST …/activities`), reply, update in place (`PUT …/activities/{id}`), delete, create a
+ *   conversation (`POST /v3/conversations`), members. Calls without a token it issued get 401.
+ * - **Faults.** 429 with `Retry-After` on a configured share of sends (seeded, so tests repeat).
+ * - **Records** every call and every conversation's activities with their versions (tests read them).
+ * - **Web chat** at `/chat`: pick a user of the directory and talk to the bot; cards are rendered
+ *   with the `adaptivecards` renderer and their actions go back as `invoke` activities.
+ */
+
+export interface DirectoryUser {
+  /** Teams user id (`29:…`), what the bot sees in `from.id`. */
+  id: string;
+  aadObjectId: string;
+  name: string;
+  /** User principal name (sign-in name), also used as email. */
+  upn: string;
+  /** A hint for the web chat's user picker; Teams itself has no roles. */
+  kind?: 'instructor' | 'learner' | 'user';
+}
+
+export interface StoredActivity {
+  /** Bumped on every change, so pollers ask for `after=<seq>`. */
+  seq: number;
+  id: string;
+  conversationId: string;
+  fromBot: boolean;
+  type: string;
+  from: { id: string; name?: string };
+  text?: string;
+  attachments?: Array<{ contentType: string; content?: unknown }>;
+  replyToId?: string;
+  /** 1 when posted; +1 for every update in place. */
+  version: number;
+  /** Earlier versions, oldest first. */
+  history: Array<{ version: number; text?: string; attachments?: StoredActivity['attachments']; at: string }>;
+  createdAt: string;
+  updatedAt: string;
+  deleted?: boolean;
+}
+
+export interface RecordedCall {
+  at: string;
+  method: string;
+  path: string;
+  conversationId?: string;
+  activityId?: string;
+  status: number;
+  body?: unknown;
+  /** Set on 429s the emulator injected. */
+  throttled?: boolean;
+}
+
+export interface InboundRecord {
+  at: string;
+  activity: Record<string, unknown>;
+  status: number;
+  body: unknown;
+}
+
+export interface Faults {
+  /** Share (0..1) of connector sends/updates/creates answered with 429. */
+  rate429?: number;
+  /** Retry-After seconds sent with an injected 429 (may be fractional, e.g. 0.2, to keep tests short). */
+  retryAfterSeconds?: number;
+  /** Seed of the fault dice, so a test sees the same storm each run. */
+  seed?: number;
+}
+
+export interface TeamsEmulatorOptions {
+  port?: number;
+  /** The bot's messaging endpoint (`http://127.0.0.1:7071/api/messages`); settable later. */
+  botEndpoint?: string;
+  appId?: string;
+  appSecret?: string;
+  tenantId?: string;
+  botName?: string;
+  users?: DirectoryUser[];
+  faults?: Faults;
+  logger?: Logger;
+}
+
+export interface SendResult {
+  status: number;
+  body: unknown;
+}
+
+export interface TeamsEmulator {
+  url: string;
+  /** What the bot is told to call (`serviceUrl` of every activity): `<url>/teams/`. */
+  serviceUrl: string;
+  openIdMetadataUrl: string;
+  tokenIssuer: string;
+  /** Client-credentials token endpoint for the bot's outbound calls. */
+  tokenEndpoint: string;
+  appId: string;
+  appSecret: string;
+  tenantId: string;
+  team: { id: string; name: string };
+  users(): DirectoryUser[];
+  addUser(user: Partial<DirectoryUser> & { name: string; upn: string }): DirectoryUser;
+  user(idOrUpn: string): DirectoryUser;
+  setBotEndpoint(url: string): void;
+  setFaults(faults: Faults): void;
+  /** The user's 1:1 conversation with the bot (created on first use, like Teams). */
+  personalConversationId(userIdOrUpn: string): string;
+  /** The user installs the app / opens the chat: `installationUpdate` + `conversationUpdate`. */
+  install(userIdOrUpn: string): Promise<SendResult>;
+  /** The app is added to the team: `conversationUpdate` (membersAdded: the bot) in the General channel. */
+  installInTeam(by: string): Promise<SendResult>;
+  /** The user types `text` in their chat with the bot (or in the team channel with `channel: true`). */
+  say(userIdOrUpn: string, text: string, opts?: { channel?: boolean; attachments?: unknown[] }): Promise<SendResult>;
+  /** The user presses an `Action.Execute` button of the card `cardActivityId`. */
+  invoke(userIdOrUpn: string, cardActivityId: string, action: { verb: string; data?: Record<string, unknown> }): Promise<SendResult>;
+  /** Post any activity with any token (tests: forged / expired / wrong audience). */
+  postRaw(activity: Record<string, unknown>, authorization?: string): Promise<SendResult>;
+  /** A signed inbound activity for `user` (what `say` posts), without posting it. */
+  buildMessage(userIdOrUpn: string, text: string): Record<string, unknown>;
+  /** A token like the ones the emulator sends, with claims overridden; `forged` signs with a key nobody published (same kid). */
+  mintToken(claims?: JwtClaims, opts?: { forged?: boolean }): string;
+  /** Activities of a conversation, oldest first. */
+  transcript(conversationId: string): StoredActivity[];
+  activity(conversationId: string, activityId: string): StoredActivity | undefined;
+  calls: RecordedCall[];
+  inbound: InboundRecord[];
+  stats(): { sends: number; updates: number; creates: number; throttled: number; unauthorized: number };
+  stop(): Promise<void>;
+}
+
+const BOT_AUDIENCE = 'https://api.botframework.com';
+
+/** A small, seeded PRNG (mulberry32): the same storm every run of a test. */
+function dice(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function guidFrom(text: string): string {
+  const h = createHash('sha256').update(text).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** A directory user with Teams-looking ids derived from the UPN (stable across restarts). */
+export function directoryUser(name: string, upn: string, kind: DirectoryUser['kind'] = 'user'): DirectoryUser {
+  const aadObjectId = guidFrom(`aad:${upn.toLowerCase()}`);
+  return { id: `29:${Buffer.from(aadObjectId).toString('base64url').slice(0, 40)}`, aadObjectId, name, upn: upn.toLowerCase(), kind };
+}
+
+/** The local directory: an instructor and three learners (add more on the web chat page or with addUser). */
+export const DEFAULT_USERS: DirectoryUser[] = [
+  directoryUser('Ines Instructor', 'ines@contoso.example', 'instructor'),
+  directoryUser('Ada Lovelace', 'ada@contoso.example', 'learner'),
+  directoryUser('Brian Kernighan', 'brian@contoso.example', 'learner'),
+  directoryUser('Grace Hopper', 'grace@contoso.example', 'learner'),
+];
+
+class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) return {};
+  if ((req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(text));
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpProblem(400, 'BadSyntax', 'The request body is not valid JSON.');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(text);
+}
+
+export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promise<TeamsEmulator> {
+  const log = (opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })).child({ component: 'teamsEmulator' });
+  const key: SigningKey = newSigningKey();
+  const appId = opts.appId ?? guidFrom('workshop-bot-local');
+  const appSecret = opts.appSecret ?? randomBytes(18).toString('base64url');
+  const tenantId = opts.tenantId ?? guidFrom('contoso-tenant');
+  const botName = opts.botName ?? 'Workshop';
+  let botEndpoint = opts.botEndpoint ?? '';
+  let faults: Required<Faults> = { rate429: 0, retryAfterSeconds: 1, seed: 1, ...opts.faults };
+  let roll = dice(faults.seed);
+  const users = new Map<string, DirectoryUser>();
+  for (const u of opts.users ?? DEFAULT_USERS) users.set(u.id, u);
+  const team = { id: `19:${randomBytes(12).toString('hex')}@thread.tacv2`, name: 'Workshop cohort' };
+  const conversations = new Map<string, { id: string; type: 'personal' | 'channel'; userId?: string; activities: StoredActivity[] }>();
+  conversations.set(team.id, { id: team.id, type: 'channel', activities: [] });
+  const personal = new Map<string, string>();
+  const calls: RecordedCall[] = [];
+  const inbound: InboundRecord[] = [];
+  let seq = 0;
+  let url = '';
+  const counters = { sends: 0, updates: 0, creates: 0, throttled: 0, unauthorized: 0 };
+
+  const findUser = (idOrUpn: string): DirectoryUser => {
+    const byId = users.get(idOrUpn);
+    if (byId) return byId;
+    const lower = idOrUpn.toLowerCase();
+    for (const u of users.values()) if (u.upn === lower || u.aadObjectId === lower) return u;
+    throw new HttpProblem(404, 'NotFound', `No user "${idOrUpn}" in the emulator's directory. Users: ${[...users.values()].map((u) => u.upn).join(', ')}.`);
+  };
+  const personalId = (user: DirectoryUser): string => {
+    let id = personal.get(user.id);
+    if (!id) {
+      id = `a:${createHash('sha256').update(`${appId}|${user.id}`).digest('base64url').slice(0, 48)}`;
+      personal.set(user.id, id);
+      conversations.set(id, { id, type: 'personal', userId: user.id, activities: [] });
+    }
+    return id;
+  };
+  const serviceUrl = (): string => `${url}/teams/`;
+  const tokenIssuer = (): string => `${url}/issuer`;
+
+  const inboundToken = (): string => {
+    const now = Math.floor(Date.now() / 1000);
+    return signJwt({ iss: tokenIssuer(), aud: appId, nbf: now - 5, iat: now, exp: now + 3600, serviceurl: serviceUrl() }, key);
+  };
+
+  const baseActivity = (user: DirectoryUser, conversationId: string, channel: boolean): Record<string, unknown> => ({
+    id: `f:${randomUUID()}`,
+    timestamp: new Date().toISOString(),
+    localTimestamp: new Date().toISOString(),
+    serviceUrl: serviceUrl(),
+    channelId: 'msteams',
+    from: { id: user.id, name: user.name, aadObjectId: user.aadObjectId },
+    conversation: channel
+      ? { isGroup: true, conversationType: 'channel', tenantId, id: conversationId, name: team.name }
+      : { conversationType: 'personal', tenantId, id: conversationId },
+    recipient: { id: `28:${appId}`, name: botName },
+    locale: 'en-US',
+    entities: [{ type: 'clientInfo', locale: 'en-US', country: 'GB', platform: 'Web', timezone: 'Europe/London' }],
+    channelData: channel ? { tenant: { id: tenantId }, team: { id: team.id, name: team.name, aadGroupId: guidFrom(team.id) }, channel: { id: team.id, name: 'General' } } : { tenant: { id: tenantId } },
+  });
+
+  const store = (conversationId: string, a: Omit<StoredActivity, 'seq' | 'version' | 'history' | 'createdAt' | 'updatedAt' | 'conversationId'>): StoredActivity => {
+    const conv = conversations.get(conversationId);
+    if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
+    const now = new Date().toISOString();
+    const stored: StoredActivity = { ...a, conversationId, seq: ++seq, version: 1, history: [], createdAt: now, updatedAt: now };
+    conv.activities.push(stored);
+    return stored;
+  };
+
+  const postToBot = async (activity: Record<string, unknown>, authorization: string | undefined = `Bearer ${inboundToken()}`): Promise<SendResult> => {
+    if (!botEndpoint) throw new HttpProblem(503, 'NoBot', 'The emulator does not know the bot endpoint yet (setBotEndpoint).');
+    const res = await fetch(botEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify(activity),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* plain text body */
+    }
+    inbound.push({ at: new Date().toISOString(), activity, status: res.status, body });
+    return { status: res.status, body };
+  };
+
+  const userMessage = (user: DirectoryUser, conversationId: string, text: string, channel: boolean, attachments?: unknown[]): Record<string, unknown> => ({
+    ...baseActivity(user, conversationId, channel),
+    type: 'message',
+    text,
+    textFormat: 'plain',
+    ...(attachments?.length ? { attachments } : {}),
+  });
+
+  const applyInvokeResponse = (conversationId: string, cardId: string, body: unknown): void => {
+    const r = body as { statusCode?: number; type?: string; value?: unknown } | undefined;
+    if (r?.type !== 'application/vnd.microsoft.card.adaptive' || !r.value) return;
+    const a = conversations.get(conversationId)?.activities.find((x) => x.id === cardId);
+    if (a) updateStored(a, { attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: r.value }] });
+  };
+
+  const updateStored = (a: StoredActivity, next: { text?: string; attachments?: StoredActivity['attachments'] }): void => {
+    a.history.push({ version: a.version, text: a.text, attachments: a.attachments, at: a.updatedAt });
+    a.version += 1;
+    a.text = next.text;
+    a.attachments = next.attachments;
+    a.updatedAt = new Date().toISOString();
+    a.seq = ++seq;
+  };
+
+  // ── connector REST (the bot's outgoing calls) ──
+  const requireBotToken = (req: IncomingMessage): void => {
+    const auth = req.headers.authorization;
+    const fail = (why: string): never => {
+      counters.unauthorized++;
+      throw new HttpProblem(401, 'Unauthorized', `Authorization has been denied for this request: ${why}.`);
+    };
+    if (!auth?.startsWith('Bearer ')) fail('no bearer token');
+    const checked = verifyJwt(auth!.slice(7), [key]);
+    if (!checked.ok) return fail(checked.reason);
+    if (checked.claims.aud !== BOT_AUDIENCE) fail(`audience ${String(checked.claims.aud)} is not ${BOT_AUDIENCE}`);
+    if (checked.claims.appid !== appId) fail(`token is for app ${String(checked.claims.appid)}, not ${appId}`);
+  };
+  const maybeThrottle = (res: ServerResponse, rec: Omit<RecordedCall, 'status' | 'at'>): boolean => {
+    if (faults.rate429 <= 0 || roll() >= faults.rate429) return false;
+    counters.throttled++;
+    calls.push({ ...rec, at: new Date().toISOString(), status: 429, throttled: true });
+    send(res, 429, { error: { code: 'TooManyRequests', message: 'The bot is sending too fast; retry after the Retry-After interval.' } }, { 'retry-after': String(faults.retryAfterSeconds) });
+    return true;
+  };
+  const memberOf = (u: DirectoryUser): Record<string, unknown> => ({
+    id: u.id,
+    name: u.name,
+    aadObjectId: u.aadObjectId,
+    email: u.upn,
+    userPrincipalName: u.upn,
+    givenName: u.name.split(' ')[0],
+    surname: u.name.split(' ').slice(1).join(' '),
+    tenantId,
+    userRole: 'user',
+  });
+
+  const connector = async (req: IncomingMessage, res: ServerResponse, sub: string): Promise<void> => {
+    const method = req.method ?? 'GET';
+    requireBotToken(req);
+    const record = (status: number, extra: Partial<RecordedCall>, body?: unknown): void => {
+      calls.push({ at: new Date().toISOString(), method, path: `/v3/${sub}`, status, body, ...extra });
+    };
+    let m: RegExpExecArray | null;
+    if (sub === 'conversations' && method === 'POST') {
+      const body = (await readJson(req)) as { members?: Array<{ id: string }>; isGroup?: boolean; tenantId?: string; activity?: Record<string, unknown> };
+      if (maybeThrottle(res, { method, path: '/v3/conversations', body })) return;
+      const member = body.members?.[0];
+      if (!member || body.isGroup) throw new HttpProblem(400, 'BadArgument', 'Only 1:1 conversations can be created here: give exactly one member and isGroup false.');
+      const user = findUser(member.id);
+      const id = personalId(user);
+      counters.creates++;
+      let activityId: string | undefined;
+      if (body.activity) activityId = store(id, { id: `1:${randomUUID()}`, fromBot: true, type: String(body.activity.type ?? 'message'), from: { id: `28:${appId}`, name: botName }, text: body.activity.text as string, attachments: body.activity.attachments as StoredActivity['attachments'] }).id;
+      record(201, { conversationId: id, activityId }, body);
+      send(res, 201, { id, ...(activityId ? { activityId } : {}) });
+      return;
+    }
+    if ((m = /^conversations\/([^/]+)\/activities(?:\/([^/]+))?$/.exec(sub))) {
+      const conversationId = decodeURIComponent(m[1]);
+      const activityId = m[2] ? decodeURIComponent(m[2]) : undefined;
+      const conv = conversations.get(conversationId);
+      if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
+      if (method === 'POST') {
+        const body = (await readJson(req)) as Record<string, unknown>;
+        if (maybeThrottle(res, { method, path: `/v3/${sub}`, conversationId, body })) return;
+        const stored = store(conversationId, {
+          id: `1:${randomUUID()}`,
+          fromBot: true,
+          type: String(body.type ?? 'message'),
+          from: { id: `28:${appId}`, name: botName },
+          text: body.text as string | undefined,
+          attachments: body.attachments as StoredActivity['attachments'],
+          replyToId: activityId ?? (body.replyToId as string | undefined),
+        });
+        counters.sends++;
+        record(201, { conversationId, activityId: stored.id }, body);
+        send(res, 201, { id: stored.id });
+        return;
+      }
+      if (method === 'PUT' && activityId) {
+        const body = (await readJson(req)) as Record<string, unknown>;
+        const existing = conv.activities.find((a) => a.id === activityId && a.fromBot && !a.deleted);
+        if (!existing) throw new HttpProblem(404, 'ActivityNotFound', `Activity ${activityId} was not sent by this bot in ${conversationId}.`);
+        if (maybeThrottle(res, { method, path: `/v3/${sub}`, conversationId, activityId, body })) return;
+        updateStored(existing, { text: body.text as string | undefined, attachments: body.attachments as StoredActivity['attachments'] });
+        counters.updates++;
+        record(200, { conversationId, activityId }, body);
+        send(res, 200, { id: activityId });
+        return;
+      }
+      if (method === 'DELETE' && activityId) {
+        const existing = conv.activities.find((a) => a.id === activityId);
+        if (existing) {
+          existing.deleted = true;
+          existing.seq = ++seq;
+        }
+        record(200, { conversationId, activityId });
+        send(res, 200, {});
+        return;
+      }
+    }
+    if ((m = /^conversations\/([^/]+)\/(members|pagedmembers)(?:\/([^/]+))?$/.exec(sub)) && method === 'GET') {
+      const conversationId = decodeURIComponent(m[1]);
+      const conv = conversations.get(conversationId);
+      if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
+      const members = conv.type === 'personal' ? [findUser(conv.userId!)] : [...users.values()];
+      record(200, { conversationId });
+      if (m[3]) {
+        const who = decodeURIComponent(m[3]);
+        const member = members.find((u) => u.id === who || u.aadObjectId === who || u.upn === who.toLowerCase());
+        if (!member) throw new HttpProblem(404, 'MemberNotFound', `${who} is not a member of ${conversationId}.`);
+        send(res, 200, memberOf(member));
+      } else if (m[2] === 'pagedmembers') send(res, 200, { members: members.map(memberOf) });
+      else send(res, 200, members.map(memberOf));
+      return;
+    }
+    throw new HttpProblem(404, 'NotFound', `The connector emulator does not serve ${method} /v3/${sub}.`);
+  };
+
+  // ── the web chat page and its API ──
+  const pageDir = __dirname;
+  const acScript = path.join(require.resolve('adaptivecards/package.json'), '..', 'dist', 'adaptivecards.min.js');
+
+  const api = async (req: IncomingMessage, res: ServerResponse, sub: string, q: URLSearchParams): Promise<void> => {
+    const method = req.method ?? 'GET';
+    if (sub === 'state' && method === 'GET') {
+      send(res, 200, { users: [...users.values()], team, botEndpoint, serviceUrl: serviceUrl(), appId, tenantId });
+      return;
+    }
+    if (sub === 'users' && method === 'POST') {
+      const body = (await readJson(req)) as { name?: string; upn?: string; kind?: DirectoryUser['kind'] };
+      if (!body.name || !body.upn || !/^[^@\s]+@[^@\s]+$/.test(body.upn)) throw new HttpProblem(400, 'BadArgument', 'Give a name and a upn like "ann@contoso.example".');
+      send(res, 201, addUser({ name: body.name, upn: body.upn, kind: body.kind }));
+      return;
+    }
+    let m: RegExpExecArray | null;
+    if ((m = /^users\/([^/]+)\/activities$/.exec(sub)) && method === 'GET') {
+      const user = findUser(decodeURIComponent(m[1]));
+      const after = Number(q.get('after') ?? 0);
+      const convId = personalId(user);
+      send(res, 200, { conversationId: convId, activities: conversations.get(convId)!.activities.filter((a) => a.seq > after), seq });
+      return;
+    }
+    if (sub === 'team/activities' && method === 'GET') {
+      const after = Number(q.get('after') ?? 0);
+      send(res, 200, { conversationId: team.id, activities: conversations.get(team.id)!.activities.filter((a) => a.seq > after), seq });
+      return;
+    }
+    if (sub === 'say' && method === 'POST') {
+      const body = (await readJson(req)) as { user?: string; text?: string; channel?: boolean };
+      if (!body.user || !body.text?.trim()) throw new HttpProblem(400, 'BadArgument', 'Give user and text.');
+      send(res, 200, await sayAs(body.user, body.text, { channel: body.channel }));
+      return;
+    }
+    if (sub === 'invoke' && method === 'POST') {
+      const body = (await readJson(req)) as { user?: string; cardActivityId?: string; verb?: string; data?: Record<string, unknown>; channel?: boolean };
+      if (!body.user || !body.cardActivityId || !body.verb) throw new HttpProblem(400, 'BadArgument', 'Give user, cardActivityId and verb.');
+      send(res, 200, await invokeAs(body.user, body.cardActivityId, { verb: body.verb, data: body.data }, body.channel));
+      return;
+    }
+    if (sub === 'install' && method === 'POST') {
+      const body = (await readJson(req)) as { user?: string; team?: boolean };
+      if (!body.user) throw new HttpProblem(400, 'BadArgument', 'Give user.');
+      send(res, 200, body.team ? await installInTeam(body.user) : await install(body.user));
+      return;
+    }
+    if (sub === 'calls' && method === 'GET') {
+      send(res, 200, { calls, stats: { ...counters } });
+      return;
+    }
+    if (sub === 'faults' && method === 'POST') {
+      setFaults((await readJson(req)) as Faults);
+      send(res, 200, faults);
+      return;
+    }
+    throw new HttpProblem(404, 'NotFound', `No emulator API ${method} /_emulator/${sub}.`);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const u = new URL(req.url ?? '/', 'http://x');
+    const p = u.pathname;
+    if (p === '/.well-known/openidconfiguration' || p === '/v1/.well-known/openidconfiguration') {
+      send(res, 200, {
+        issuer: tokenIssuer(),
+        authorization_endpoint: `${url}/authorize`,
+        jwks_uri: `${url}/.well-known/keys`,
+        id_token_signing_alg_values_supported: ['RS256'],
+        token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      });
+      return;
+    }
+    if (p === '/.well-known/keys' || p === '/v1/.well-known/keys') {
+      send(res, 200, { keys: [publicJwk(key)] });
+      return;
+    }
+    if (/^\/[^/]+\/oauth2\/v2\.0\/token$/.test(p) && req.method === 'POST') {
+      const form = (await readJson(req)) as Record<string, string>;
+      if (form.grant_type !== 'client_credentials' || form.client_id !== appId || form.client_secret !== appSecret) {
+        send(res, 401, { error: 'invalid_client', error_description: `AADSTS7000215: Invalid client secret provided for ${form.client_id ?? '(no client_id)'}.` });
+        return;
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const token = signJwt({ iss: `${url}/botframework.com/`, aud: BOT_AUDIENCE, appid: appId, azp: appId, tid: tenantId, nbf: now - 5, iat: now, exp: now + 3600 }, key);
+      send(res, 200, { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: token });
+      return;
+    }
+    if (p.startsWith('/teams/v3/')) return connector(req, res, p.slice('/teams/v3/'.length));
+    if (p.startsWith('/_emulator/')) return api(req, res, p.slice('/_emulator/'.length), u.searchParams);
+    if (p === '/' || p === '/chat' || p === '/chat/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(readFileSync(path.join(pageDir, 'webchat.html')));
+      return;
+    }
+    if (p === '/chat/webchat.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(readFileSync(path.join(pageDir, 'webchat.js')));
+      return;
+    }
+    if (p === '/chat/adaptivecards.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' }).end(readFileSync(acScript));
+      return;
+    }
+    throw new HttpProblem(404, 'NotFound', `Nothing at ${p}. The web chat is at /chat.`);
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof HttpProblem) return send(res, err.status, { error: { code: err.code, message: err.message } });
+      log.error({ err, url: req.url }, 'teams emulator request failed');
+      if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: (err as Error).message } });
+    });
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+  url = `http://127.0.0.1:${port}`;
+
+  function addUser(u: Partial<DirectoryUser> & { name: string; upn: string }): DirectoryUser {
+    const user = { ...directoryUser(u.name, u.upn, u.kind ?? 'user'), ...(u.id ? { id: u.id } : {}), ...(u.aadObjectId ? { aadObjectId: u.aadObjectId } : {}) };
+    users.set(user.id, user);
+    return user;
+  }
+  function setFaults(f: Faults): void {
+    faults = { ...faults, ...f };
+    roll = dice(faults.seed);
+  }
+  async function install(who: string): Promise<SendResult> {
+    const user = findUser(who);
+    const convId = personalId(user);
+    const r = await postToBot({ ...baseActivity(user, convId, false), type: 'installationUpdate', action: 'add' });
+    if (r.status >= 300) return r;
+    return postToBot({ ...baseActivity(user, convId, false), type: 'conversationUpdate', membersAdded: [{ id: `28:${appId}` }], channelData: { tenant: { id: tenantId }, eventType: 'membersAdded' } });
+  }
+  async function installInTeam(who: string): Promise<SendResult> {
+    const user = findUser(who);
+    const base = baseActivity(user, team.id, true);
+    return postToBot({ ...base, type: 'conversationUpdate', membersAdded: [{ id: `28:${appId}` }], channelData: { ...(base.channelData as object), eventType: 'teamMemberAdded' } });
+  }
+  async function sayAs(who: string, text: string, o: { channel?: boolean; attachments?: unknown[] } = {}): Promise<SendResult> {
+    const user = findUser(who);
+    const convId = o.channel ? team.id : personalId(user);
+    const activity = userMessage(user, convId, text, !!o.channel, o.attachments);
+    store(convId, { id: activity.id as string, fromBot: false, type: 'message', from: { id: user.id, name: user.name }, text });
+    return postToBot(activity);
+  }
+  async function invokeAs(who: string, cardActivityId: string, action: { verb: string; data?: Record<string, unknown> }, channel = false): Promise<SendResult> {
+    const user = findUser(who);
+    const convId = channel ? team.id : personalId(user);
+    const activity = { ...baseActivity(user, convId, channel), type: 'invoke', name: 'adaptiveCard/action', replyToId: cardActivityId, value: { action: { type: 'Action.Execute', verb: action.verb, data: action.data ?? {} }, trigger: 'manual' } };
+    const r = await postToBot(activity);
+    if (r.status === 200) applyInvokeResponse(convId, cardActivityId, r.body);
+    return r;
+  }
+
+  log.info({ url, appId, tenantId }, 'teams connector emulator listening');
+  return {
+    url,
+    serviceUrl: serviceUrl(),
+    openIdMetadataUrl: `${url}/.well-known/openidconfiguration`,
+    tokenIssuer: tokenIssuer(),
+    tokenEndpoint: `${url}/botframework.com/oauth2/v2.0/token`,
+    appId,
+    appSecret,
+    tenantId,
+    team,
+    users: () => [...users.values()],
+    addUser,
+    user: findUser,
+    setBotEndpoint: (e) => (botEndpoint = e),
+    setFaults,
+    personalConversationId: (who) => personalId(findUser(who)),
+    install,
+    installInTeam,
+    say: sayAs,
+    invoke: invokeAs,
+    postRaw: (activity, authorization) => postToBot(activity, authorization),
+    buildMessage: (who, text) => {
+      const user = findUser(who);
+      return userMessage(user, personalId(user), text, false);
+    },
+    mintToken: (claims = {}, o = {}) => {
+      const now = Math.floor(Date.now() / 1000);
+      const k = o.forged ? newSigningKey(key.kid) : key;
+      return signJwt({ iss: tokenIssuer(), aud: appId, nbf: now - 5, iat: now, exp: now + 3600, serviceurl: serviceUrl(), ...claims }, k);
+    },
+    transcript: (id) => [...(conversations.get(id)?.activities ?? [])],
+    activity: (cid, aid) => conversations.get(cid)?.activities.find((a) => a.id === aid),
+    calls,
+    inbound,
+    stats: () => ({ ...counters }),
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
