@@ -127,7 +127,7 @@ export interface TeamsEmulator {
   say(userIdOrUpn: string, text: string, opts?: { channel?: boolean; attachments?: unknown[] }): Promise<SendResult>;
   /** The user presses an `Action.Execute` button of the card `cardActivityId`. */
   invoke(userIdOrUpn: string, cardActivityId: string, action: { verb: string; data?: Record<string, unknown> }): Promise<SendResult>;
-  /** Post any activity with any token (tests: forged / expired / wrong audience). */
+  /** Post any activity with any Authorization header, or none when it is left out (tests: forged / expired / wrong audience). */
   postRaw(activity: Record<string, unknown>, authorization?: string): Promise<SendResult>;
   /** A signed inbound activity for `user` (what `say` posts), without posting it. */
   buildMessage(userIdOrUpn: string, text: string): Record<string, unknown>;
@@ -606,7 +606,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     installInTeam,
     say: sayAs,
     invoke: invokeAs,
-    postRaw: (activity, authorization) => postToBot(activity, authorization),
+    postRaw: (activity, authorization) => postToBot(activity, authorization ?? ''),
     buildMessage: (who, text) => {
       const user = findUser(who);
       return userMessage(user, personalId(user), text, false);
