@@ -2,8 +2,9 @@ import * as df from 'durable-functions';
 import { callActivity } from '../activities';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
+import { admit, createScheduler, enqueue, failed, queueMessage, retryLater, succeeded } from './provisioningScheduler';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
-import type { CohortEvent, CohortInput, CohortState, JourneyInput, LearnerProgress, LearnerState } from './workshopTypes';
+import { provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
 
 const RETRY = new df.RetryOptions(2_000, 5);
 RETRY.backoffCoefficient = 2;
@@ -19,6 +20,8 @@ export interface CohortView {
   startedAt: string;
   learners: number;
   started: number;
+  /** The provisioning scheduler: queued, deploying, waiting to retry, done. */
+  provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number };
   paused: boolean;
   ended: boolean;
   endReason: string | null;
@@ -55,6 +58,7 @@ function view(input: CohortInput, state: CohortState): CohortView {
     startedAt: state.startedAt,
     learners: input.roster.length,
     started: state.started,
+    provisioning: provisioningView(state),
     paused: state.paused,
     ended: state.ended,
     endReason: state.endReason,
@@ -119,18 +123,86 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
   }
 
   let handled = 0;
+  let eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
+  let wake: { at: number; timer: df.TimerTask } | undefined;
   for (;;) {
+    // Admit whatever the provisioning scheduler lets start now, and tell those phases to go.
+    const prov = state.provisioning;
+    let wakeAt: Date | null = null;
+    if (prov) {
+      const result = admit(prov.scheduler, context.df.currentUtcDateTime);
+      prov.scheduler = result.state;
+      wakeAt = result.wakeAt;
+      if (result.start.length) {
+        yield context.df.Task.all(
+          result.start.map((a) => {
+            const r = prov.requests[a.id];
+            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt };
+            return signal({ op: 'raise', instanceId: r.phaseInstanceId, event: EVENTS.phase, data });
+          }),
+        );
+      }
+    }
     publish();
     if (state.started >= input.roster.length && unfinished().length === 0) break;
     if (handled >= EVENTS_PER_EXECUTION) {
       context.df.continueAsNew({ ...input, state } satisfies CohortInput);
       return undefined as never;
     }
-    const event = (yield context.df.waitForExternalEvent(EVENTS.cohort)) as CohortEvent;
+    if (wakeAt && wake?.at !== wakeAt.getTime()) {
+      if (wake && !wake.timer.isCompleted) wake.timer.cancel();
+      wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
+    }
+    const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [eventWait, wake.timer] : [eventWait])) as df.Task;
+    if (winner !== eventWait) {
+      wake = undefined; // the clock moved: admit again
+      continue;
+    }
+    const event = eventWait.result as CohortEvent;
+    eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
     handled++;
     state.eventsSeen++;
     if (!event || typeof event !== 'object') continue;
     switch (event.type) {
+      case 'provisionRequest': {
+        const id = provisionKey(event.learnerId, event.stepId, event.attempt);
+        const p = (state.provisioning ??= {
+          scheduler: createScheduler(context.df.currentUtcDateTime, { maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? 10) }),
+          requests: {},
+        });
+        if (p.requests[id]) break; // a retried request
+        p.requests[id] = event;
+        p.scheduler = enqueue(p.scheduler, [id]);
+        yield callActivity(
+          context,
+          'notify',
+          { runId: input.runId, key: `${cohortInstanceId(input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } },
+          RETRY,
+        );
+        break;
+      }
+      case 'provisionDone': {
+        const p = state.provisioning;
+        const id = provisionKey(event.learnerId, event.stepId, event.attempt);
+        if (!p?.requests[id]) break;
+        const now = context.df.currentUtcDateTime;
+        if (event.outcome === 'succeeded') p.scheduler = succeeded(p.scheduler, id, now);
+        else if (event.outcome === 'permanent') p.scheduler = failed(p.scheduler, id, now, event.message ?? 'deployment failed');
+        else {
+          const r = retryLater(p.scheduler, id, now, { retryAfterSeconds: event.retryAfterSeconds, throttled: event.throttled, error: event.message });
+          p.scheduler = r.state;
+          if (r.gaveUp) {
+            const data: ProvisionSignal = {
+              type: 'PROVISION_REJECTED',
+              stepId: event.stepId,
+              attempt: event.attempt,
+              message: `Azure kept refusing the deployment (${event.message ?? 'transient errors'}); resume the learner to try again later.`,
+            };
+            yield signal({ op: 'raise', instanceId: p.requests[id].phaseInstanceId, event: EVENTS.phase, data });
+          }
+        }
+        break;
+      }
       case 'progress': {
         const before = state.learners[event.learnerId];
         if (!before) {
@@ -215,3 +287,18 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
   return report;
 }
 
+
+function provisioningView(state: CohortState): CohortView['provisioning'] {
+  const s = state.provisioning?.scheduler;
+  if (!s) return { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
+  const slots = Object.values(s.slots);
+  return {
+    queued: s.queue.length,
+    deploying: slots.filter((x) => x.phase === 'running').length,
+    retrying: slots.filter((x) => x.phase === 'waiting').length,
+    succeeded: s.succeeded.length,
+    failed: Object.keys(s.failed).length,
+    maxInFlight: s.stats.maxInFlight,
+    throttled: s.stats.throttled,
+  };
+}

@@ -12,8 +12,9 @@ import {
   type PhaseResult,
   type PhaseSnapshot,
 } from '../machines/phaseMachine';
+import { armFailureOf } from '../activities/armErrors';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from './workshopIds';
-import type { LearnerState, PhaseInput, PhaseOutput, ProgressReport } from './workshopTypes';
+import type { LearnerState, PhaseInput, PhaseOutput, ProgressReport, ProvisionDone, ProvisionRequest, ProvisionSignal } from './workshopTypes';
 
 /** Events handled per execution before continuing as new (bounded history). */
 const EVENTS_PER_EXECUTION = 40;
@@ -122,22 +123,82 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
     });
   };
 
+  const awaitingAdmission = new Map<string, { stepId: string; attempt: number }>();
+  const tellCohort = (done: ProvisionDone): void => {
+    pending.set(key('provisionDone'), {
+      task: callActivity(context, 'signalInstance', { op: 'raise', instanceId: cohortInstanceId(input.runId), event: EVENTS.cohort, data: done }, NOTIFY_RETRY),
+    });
+  };
+  const environment = (stepId: string) => ({
+    runId: input.runId,
+    learnerId: input.learnerId,
+    packId: input.packId,
+    // The same key every attempt: a retry adopts the deployment an earlier attempt started.
+    idempotencyKey: `${input.runId}:${input.learnerId}:${stepId}`,
+  });
+  /** Run the deployment once if the cohort admitted it (its scheduler decides retries), else with our own retries. */
+  const deploy = (stepId: string, attempt: number, scheduled: boolean): void => {
+    pending.set(key('provision'), {
+      task: scheduled
+        ? context.df.callActivity('provisionEnvironment', environment(stepId))
+        : context.df.callActivityWithRetry('provisionEnvironment', ENV_RETRY, environment(stepId)),
+      toEvent: (t) => {
+        if (!t.isFaulted) {
+          if (scheduled) tellCohort({ type: 'provisionDone', learnerId: input.learnerId, stepId, attempt, outcome: 'succeeded' });
+          return { type: 'PROVISION_SUCCEEDED', stepId, attempt };
+        }
+        const failure = armFailureOf(t.result);
+        if (scheduled && failure.kind !== 'permanent') {
+          // The scheduler holds the slot and admits a retry (same idempotency key: it adopts the deployment).
+          awaitingAdmission.set(`${stepId}:${attempt}`, { stepId, attempt });
+          tellCohort({
+            type: 'provisionDone',
+            learnerId: input.learnerId,
+            stepId,
+            attempt,
+            outcome: 'transient',
+            retryAfterSeconds: failure.retryAfterSeconds,
+            throttled: /\b429\b|throttl|TooManyRequests/i.test(failure.message),
+            message: failure.message,
+          });
+          return undefined;
+        }
+        if (scheduled) tellCohort({ type: 'provisionDone', learnerId: input.learnerId, stepId, attempt, outcome: 'permanent', message: failure.message });
+        return { type: 'PROVISION_FAILED', stepId, attempt, message: failure.message };
+      },
+    });
+  };
+  /** Cohort -> phase provisioning signals arrive on the phase's event channel; the machine never sees them. */
+  const onProvisionSignal = (signal: ProvisionSignal): PhaseEvent | undefined => {
+    const k = `${signal.stepId}:${signal.attempt}`;
+    if (!awaitingAdmission.has(k)) return undefined; // late or duplicate
+    awaitingAdmission.delete(k);
+    if (signal.type === 'PROVISION_REJECTED') return { type: 'PROVISION_FAILED', stepId: signal.stepId, attempt: signal.attempt, message: signal.message };
+    deploy(signal.stepId, signal.attempt, true);
+    return undefined;
+  };
+
   const execute = (command: PhaseCommand): void => {
     switch (command.type) {
       case 'prompt':
         notify('learner', 'prompt', { ...command.params });
         break;
       case 'provision': {
+        // The cohort's scheduler decides when this deployment may start (ARM limits, a 429 back-off
+        // for the whole subscription); the learner is told their place in line meanwhile.
         const { stepId, attempt } = command.params;
-        pending.set(key('provision'), {
-          task: context.df.callActivityWithRetry('provisionEnvironment', ENV_RETRY, {
-            runId: input.runId,
-            learnerId: input.learnerId,
-            packId: input.packId,
-            idempotencyKey: `${input.runId}:${input.learnerId}:${stepId}`,
-          }),
-          toEvent: (t) =>
-            t.isFaulted ? { type: 'PROVISION_FAILED', stepId, attempt, message: errorMessage(t) } : { type: 'PROVISION_SUCCEEDED', stepId, attempt },
+        const request: ProvisionRequest = { type: 'provisionRequest', learnerId: input.learnerId, phaseInstanceId: self, stepId, attempt };
+        awaitingAdmission.set(`${stepId}:${attempt}`, { stepId, attempt });
+        pending.set(key('provisionRequest'), {
+          task: callActivity(context, 'signalInstance', { op: 'raise', instanceId: cohortInstanceId(input.runId), event: EVENTS.cohort, data: request }, NOTIFY_RETRY),
+          toEvent: (t) => {
+            const sent = t.isFaulted ? undefined : (t.result as { ok: boolean });
+            if (sent?.ok) return undefined;
+            // No cohort to ask (a learner resumed after the run's instance finished): deploy directly.
+            awaitingAdmission.delete(`${stepId}:${attempt}`);
+            deploy(stepId, attempt, false);
+            return undefined;
+          },
         });
         break;
       }
@@ -221,7 +282,7 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
       return { status: 'failed', failure: snapshot.context.failure!, snapshot: persistPhaseSnapshot(snapshot) };
     }
 
-    if (handled >= EVENTS_PER_EXECUTION && pending.size === 0) {
+    if (handled >= EVENTS_PER_EXECUTION && pending.size === 0 && awaitingAdmission.size === 0) {
       const armed: Record<string, string> = {};
       for (const [id, t] of timers) if (!t.task.isCompleted) armed[id] = t.fireAt;
       context.df.continueAsNew({ ...input, version, snapshot: persistPhaseSnapshot(snapshot), resume: null, timers: armed } satisfies PhaseInput);
@@ -232,8 +293,9 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
     const winner = (yield context.df.Task.any(racing)) as df.Task;
     let event: PhaseEvent | undefined;
     if (winner === eventWait) {
-      event = eventWait.result as PhaseEvent;
+      const received = eventWait.result as PhaseEvent | ProvisionSignal;
       eventWait = context.df.waitForExternalEvent(EVENTS.phase);
+      event = received?.type === 'PROVISION_ADMITTED' || received?.type === 'PROVISION_REJECTED' ? onProvisionSignal(received) : (received as PhaseEvent);
     } else {
       const timer = [...timers].find(([, t]) => t.task === winner);
       if (timer) {

@@ -1,5 +1,6 @@
 import type { PersistedJourneySnapshot, PhaseResume } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
+import type { SchedulerState } from './provisioningScheduler';
 
 /** What a run needs to know about the pack; built at the edge (API/CLI) from the validated pack. */
 export interface RunPlan {
@@ -22,6 +23,8 @@ export interface CohortInput {
   /** How many journeys to start per batch (bounded fan-out). */
   batchSize: number;
   budgetUsd?: number;
+  /** Learner environments deploying at once (the cohort's provisioning scheduler). */
+  maxConcurrentDeployments?: number;
   /** Set on continue-as-new: the state so far. */
   state?: CohortState;
 }
@@ -49,6 +52,38 @@ export interface CohortState {
   learners: Record<string, LearnerProgress>;
   broadcasts: number;
   eventsSeen: number;
+  /** The provisioning scheduler's state, and who asked for each of its entries. */
+  provisioning?: { scheduler: SchedulerState; requests: Record<string, ProvisionRequest> };
+}
+
+/** A phase asks the cohort for a deployment slot; the scheduler id is learner:step:attempt. */
+export interface ProvisionRequest {
+  type: 'provisionRequest';
+  learnerId: string;
+  phaseInstanceId: string;
+  stepId: string;
+  attempt: number;
+}
+
+/** A phase tells the cohort how the deployment it was admitted for went. */
+export interface ProvisionDone {
+  type: 'provisionDone';
+  learnerId: string;
+  stepId: string;
+  attempt: number;
+  outcome: 'succeeded' | 'transient' | 'permanent';
+  retryAfterSeconds?: number;
+  throttled?: boolean;
+  message?: string;
+}
+
+/** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. */
+export type ProvisionSignal =
+  | { type: 'PROVISION_ADMITTED'; stepId: string; attempt: number; envAttempt: number }
+  | { type: 'PROVISION_REJECTED'; stepId: string; attempt: number; message: string };
+
+export function provisionKey(learnerId: string, stepId: string, attempt: number): string {
+  return `${learnerId}:${stepId}:${attempt}`;
 }
 
 /** Progress reports journeys and phases send to the cohort instance. */
@@ -72,7 +107,7 @@ export type CohortCommand =
   | { type: 'extend'; by: string; minutes: number; learnerId?: string }
   | { type: 'end'; by: string; reason: string };
 
-export type CohortEvent = ProgressReport | CohortCommand;
+export type CohortEvent = ProgressReport | CohortCommand | ProvisionRequest | ProvisionDone;
 
 export interface JourneyInput {
   runId: string;
