@@ -3,6 +3,7 @@ import { notify } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
+import { recordRunEnded } from './recordRunEnded';
 import { runValidation } from './runValidation';
 import { signalInstance } from './signalInstance';
 import { teardown } from './teardown';
@@ -15,6 +16,7 @@ export const activities = {
   probeStorage,
   notify,
   recordCheckpoint,
+  recordRunEnded,
   signalInstance,
   provisionEnvironment,
   runValidation,

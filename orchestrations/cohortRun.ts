@@ -283,7 +283,11 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     perPhase: view(input, state).counts,
     perLearner: Object.fromEntries(Object.entries(state.learners).map(([id, p]) => [id, { phase: p.phase, state: p.state, helpCount: p.helpCount }])),
   };
-  yield callActivity(context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY);
+  yield context.df.Task.all([
+    callActivity(context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY),
+    // Ended runs are what the sweeper cleans up after: any environment a journey left behind goes.
+    callActivity(context, 'recordRunEnded', { runId: input.runId, endedAt: report.endedAt, ...(state.endReason ? { reason: state.endReason } : {}) }, RETRY),
+  ]);
   return report;
 }
 
