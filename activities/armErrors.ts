@@ -56,6 +56,8 @@ export class PermanentArmError extends Error {
 
 export interface ArmFailure {
   kind: ArmFailureKind | 'unknown';
+  /** ARM throttled the subscription (429): back every learner off, not just this one. */
+  throttled: boolean;
   retryAfterSeconds?: number;
   /** The message without the error-type prefix the durable runtime adds. */
   message: string;
@@ -76,8 +78,10 @@ export function armFailureOf(err: unknown): ArmFailure {
   const m = NAME.exec(text);
   const ra = RETRY_AFTER.exec(raw);
   const message = raw.replace(/^Activity function '[^']*' failed: /, '').replace(/^(Transient|Permanent)(Provisioning|Arm)Error: /, '');
+  const kind = m ? (m[1] === 'Transient' ? 'transient' : 'permanent') : 'unknown';
   return {
-    kind: m ? (m[1] === 'Transient' ? 'transient' : 'permanent') : 'unknown',
+    kind,
+    throttled: kind === 'transient' && /\bHTTP 429\b|throttled the learner subscription/.test(message),
     ...(ra ? { retryAfterSeconds: Number(ra[1]) } : {}),
     message,
   };

@@ -93,10 +93,11 @@ describe('ARM error classification', () => {
       message: `${original.name}: ${original.message}`,
       failureDetails: { errorType: original.name, errorMessage: original.message },
     };
-    expect(armFailureOf(asSeenByOrchestration)).toMatchObject({ kind: 'transient', retryAfterSeconds: 12 });
+    expect(armFailureOf(asSeenByOrchestration)).toMatchObject({ kind: 'transient', throttled: true, retryAfterSeconds: 12 });
     // On the Azure host the type may only survive inside the text.
     expect(armFailureOf(new Error(`Activity function 'provisionEnvironment' failed: PermanentProvisioningError: Quota exceeded for X`))).toEqual({
       kind: 'permanent',
+      throttled: false,
       message: 'Quota exceeded for X',
     });
     expect(armFailureOf(new Error('boom')).kind).toBe('unknown');

@@ -87,7 +87,7 @@ function* cohortProvisioning(context: df.OrchestrationContext): Generator<df.Tas
     }
     const f = armFailureOf(winner.result);
     if (f.kind === 'permanent') s = failed(s, id, now, f.message);
-    else s = retryLater(s, id, now, { throttled: /\b429\b|throttl/i.test(f.message), ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}), error: f.message }).state;
+    else s = retryLater(s, id, now, { throttled: f.throttled, ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}), error: f.message }).state;
   }
   context.df.setCustomStatus({ progress: progress(s) });
   return { provisioned, failed: s.failed, stats: s.stats };
