@@ -6,6 +6,7 @@ import { armClients, armLogger, armSettings, type ArmClients } from './armClient
 import { costVerdict, environmentFromTags, type EnvironmentCost, type TeardownReason } from './costGuard';
 import { TAGS } from './environmentNames';
 import { getRun, markBudgetWarned, type WorkshopRun } from './runRegistry';
+import { notify } from './notify';
 
 /** Every five minutes (NCRONTAB with seconds, as Azure Functions timer triggers). */
 export const SWEEPER_SCHEDULE = '0 */5 * * * *';
@@ -80,6 +81,22 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
     if (run && verdict.warn) {
       report.warned.push({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd });
       log.warn({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd, fraction: verdict.fraction }, 'run has used most of its environment budget');
+      // The instructor hears it where they hear everything else: the run's outbox (Teams, CLI, dashboard).
+      // Keyed by run, so a sweep that repeats before markBudgetWarned lands does not warn twice.
+      await notify({
+        runId,
+        key: `budget-warning:${runId}`,
+        to: { role: 'instructor' },
+        kind: 'budgetWarning',
+        body: {
+          spentUsd: Math.round(verdict.spentUsd * 100) / 100,
+          budgetUsd: verdict.budgetUsd,
+          fraction: Math.round(verdict.fraction * 100) / 100,
+          burnUsdPerHour: Math.round(verdict.burnUsdPerHour * 100) / 100,
+          ...(verdict.budgetReachedAt ? { budgetReachedAt: verdict.budgetReachedAt } : {}),
+          message: `Run ${runId} has used ${Math.round(verdict.fraction * 100)} % of its $${verdict.budgetUsd} environment budget; environments are torn down when it is reached. End the run or raise the budget.`,
+        },
+      }).catch((err: unknown) => log.error({ err, runId }, 'could not notify the instructor of the budget warning'));
       await markBudgetWarned(runId, now.toISOString()).catch((err: unknown) => log.error({ err, runId }, 'could not record the budget warning'));
     }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TAGS } from '../../activities/environmentNames';
+import { readOutbox } from '../../activities/notify';
 import { getRun, markRunEnded, markRunStarted } from '../../activities/runRegistry';
 import { environmentSweeper, sweepWorkshopGroups } from '../../activities/sweeper';
 import { startStack, type TestStack } from '../helpers/stack';
@@ -88,6 +89,11 @@ describe('environment sweeper', () => {
 
     const second = await sweepWorkshopGroups({ waitForDeletion: true });
     expect(second.warned).toEqual([]);
+    // The instructor got exactly one warning, in the run's outbox, with the figures.
+    const warnings = (await readOutbox('r-warn', { role: 'instructor' })).filter((m) => m.kind === 'budgetWarning');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].body).toMatchObject({ budgetUsd: 10, spentUsd: 8.5 });
+    expect(String(warnings[0].body.message)).toContain('85 %');
   });
 
   it('runs on its timer in the local host and removes an orphan of an ended run, leaving a live run alone', async () => {
