@@ -20,6 +20,7 @@ import { INSTRUCTOR_USAGE, LEARNER_USAGE, isInstructorCommand, parseCommand, typ
 import { activeRuns, isInstructor, learnerIn, learnerName, namesUser, runInput, type RunInfo } from './people';
 import type { BotSettings } from './settings';
 import { addNote, freshStepState, readStepCard, showStepCard, type StepRef } from './stepCards';
+import { backoffMs, retryAfterMs } from './rateLimiter';
 import { botLogger, errInfo, onAppCreated, turnScope } from './teamsApp';
 import { callWorkshopApi, type ApiAnswer } from './workshopCalls';
 
@@ -147,8 +148,26 @@ async function rememberUser(ctx: Ctx): Promise<TeamsUser> {
   return next;
 }
 
+/**
+ * A reply within the turn. Teams throttles replies like any send: a 429 is retried after its
+ * Retry-After (briefly — the user is waiting; the turn fails after a few tries).
+ */
+async function withRetry<T>(what: string, op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (err) {
+      const e = err as { response?: { status?: number; headers?: Record<string, string> } };
+      if (e.response?.status !== 429 || attempt >= 5) throw err;
+      const wait = Math.min(3_000, backoffMs(attempt, retryAfterMs(e.response.headers?.['retry-after'])));
+      log().info({ what, attempt, waitMs: wait }, 'reply throttled (429); retrying');
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 async function say(turn: Turn, text: string, card?: Card): Promise<void> {
-  await turn.ctx.send(card ? { type: 'message', text, attachments: [attachment(card)] } : { type: 'message', text, textFormat: 'markdown' });
+  await withRetry('reply', () => turn.ctx.send(card ? { type: 'message', text, attachments: [attachment(card)] } : { type: 'message', text, textFormat: 'markdown' }));
 }
 
 function usage(turn: Turn): string {
@@ -314,7 +333,7 @@ async function learnerAct(turn: Turn, run: RunInfo, ref: StepRef, act: Record<st
   if (updateCard) {
     const where = { conversationId: turn.ctx.activity.conversation.id, serviceUrl: turn.ctx.activity.serviceUrl };
     try {
-      await showStepCard(turn.ctx.api, where, ref, async (cur) => change(cur ?? (await freshStepState(run.input.plan, ref, undefined, 1))));
+      await withRetry('step card', () => showStepCard(turn.ctx.api, where, ref, async (cur) => change(cur ?? (await freshStepState(run.input.plan, ref, undefined, 1)))));
     } catch (err) {
       log().warn({ err: errInfo(err), runId: ref.runId, learnerId: ref.learnerId, stepId: ref.stepId }, 'step card not updated');
     }
@@ -518,7 +537,7 @@ async function onAction(turn: Turn, verb: string, data: Record<string, unknown>)
     const cardId = turn.ctx.activity.replyToId;
     if (!cardId) return;
     try {
-      await turn.ctx.api.conversations.activities(turn.ctx.activity.conversation.id).update(cardId, { type: 'message', attachments: [attachment(card)] });
+      await withRetry('instructor card', () => turn.ctx.api.conversations.activities(turn.ctx.activity.conversation.id).update(cardId, { type: 'message', attachments: [attachment(card)] }));
     } catch (err) {
       log().warn({ err: errInfo(err), runId: run.runId, cardId }, 'instructor card not updated');
     }

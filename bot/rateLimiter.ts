@@ -59,12 +59,13 @@ export class SlidingWindowLimiter {
 }
 
 /**
- * Back-off after the n-th consecutive 429 for the same send (n >= 1): never sooner than the
- * service's Retry-After, and doubling from 500 ms with every further 429, capped at `capMs`.
+ * Back-off after the n-th consecutive 429 for the same send (n >= 1): the service's Retry-After
+ * (500 ms when it gives none, never under 250 ms), doubled for every further 429, up to `capMs`;
+ * the first wait is never shorter than Retry-After itself.
  */
-export function backoffMs(attempt: number, retryAfterMs: number | undefined, capMs = 60_000): number {
-  const exp = 500 * 2 ** Math.max(0, attempt - 1);
-  return Math.min(capMs, Math.max(retryAfterMs ?? 0, exp));
+export function backoffMs(attempt: number, retryAfterMs: number | undefined, capMs = 10_000): number {
+  const base = Math.max(250, retryAfterMs ?? 500);
+  return Math.max(retryAfterMs ?? 0, Math.min(capMs, base * 2 ** Math.max(0, attempt - 1)));
 }
 
 /** Retry-After header → ms: delta-seconds (may be fractional) or an HTTP date. */

@@ -65,8 +65,13 @@ interface Item {
   msg: OutboxRow;
   user: TeamsUser;
   input: CohortInput;
+  /** `main`: the message itself; `progress`: the learner's progress card refresh that goes with it. */
+  part: 'main' | 'progress';
   deliveryKey: string;
 }
+
+/** Learner messages that also move the progress card: a separate send, claimed and recorded on its own. */
+const WITH_PROGRESS = new Set(['prompt', 'timeboxWarning', 'timeboxExtended']);
 
 type Claim = { kind: 'claimed'; etag: string; throttles: number } | { kind: 'sent' | 'failed' | 'busy' | 'later' };
 
@@ -204,6 +209,14 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
   const str = (k: string): string => (typeof b[k] === 'string' ? (b[k] as string) : '');
   const phase = str('phase') || 'requirements';
   const ref = (stepId: string): StepRef => ({ runId: msg.runId, learnerId: msg.learnerId, phase, stepId });
+  if (item.part === 'progress') {
+    const warning = msg.kind === 'timeboxWarning';
+    return showProgress(api, where, input.plan, ref(str('stepId')), {
+      at: msg.createdAt,
+      status: msg.kind === 'prompt' ? 'working' : warning ? 'time is running out' : `extended by ${b.minutes} min`,
+      ...(warning ? { msLeft: Number(b.msLeft ?? 0) } : msg.kind === 'timeboxExtended' ? { extendMinutes: Number(b.minutes ?? 0) } : {}),
+    });
+  }
   const send = async (card: Card) => (await api.conversations.activities(where.conversationId).create(message(card))).id;
 
   if (msg.role === 'learner') {
@@ -216,7 +229,6 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
           const base = cur ?? (await freshStepState(input.plan, ref(stepId), kind, attempt));
           return { ...base, kind: kind ?? base.kind, attempt: Math.max(attempt, base.attempt), status: 'open' };
         });
-        await showProgress(api, where, input.plan, ref(stepId), { at: msg.createdAt, status: 'working' }).catch((err) => botLogger().warn({ err: errInfo(err), runId: msg.runId, learnerId: msg.learnerId }, 'progress card not refreshed'));
         return shown.activityId;
       }
       case 'hint':
@@ -228,12 +240,6 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
       }
       case 'timeboxWarning':
       case 'timeboxExtended': {
-        const stepId = str('stepId');
-        await showProgress(api, where, input.plan, ref(stepId), {
-          at: msg.createdAt,
-          status: msg.kind === 'timeboxWarning' ? 'time is running out' : `extended by ${b.minutes} min`,
-          ...(msg.kind === 'timeboxWarning' ? { msLeft: Number(b.msLeft ?? 0) } : { extendMinutes: Number(b.minutes ?? 0) }),
-        });
         return send(noticeCard(msg.kind === 'timeboxWarning' ? '⏰ Time is running out' : '⏰ More time', msg.kind === 'timeboxWarning' ? `About ${Math.max(1, Math.round(Number(b.msLeft ?? 0) / 60_000))} min left for this step.` : `Your instructor gave you ${b.minutes} more minutes.`, 'warning'));
       }
       case 'helpAnswered':
@@ -333,10 +339,11 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
       result.deferred++;
       continue;
     }
-    targets.set(msg, new Set(users.map((u) => u.aadObjectId)));
+    const parts: Item['part'][] = msg.role === 'learner' && WITH_PROGRESS.has(msg.kind) ? ['main', 'progress'] : ['main'];
+    targets.set(msg, new Set(users.flatMap((u) => parts.map((p) => `${u.aadObjectId}|${p}`))));
     for (const user of users) {
       const q = queues.get(user.conversationId!) ?? [];
-      q.push({ msg, user, input, deliveryKey: `${msg.rowKey}|${user.aadObjectId}` });
+      for (const part of parts) q.push({ msg, user, input, part, deliveryKey: `${msg.rowKey}|${user.aadObjectId}${part === 'main' ? '' : `|${part}`}` });
       queues.set(user.conversationId!, q);
     }
   }
@@ -344,13 +351,14 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
   const done = new Map<OutboxRow, Set<string>>();
   const finished = (item: Item): void => {
     const s = done.get(item.msg) ?? new Set<string>();
-    s.add(item.user.aadObjectId);
+    s.add(`${item.user.aadObjectId}|${item.part}`);
     done.set(item.msg, s);
   };
 
   const serveConversation = async (conversationId: string, items: Item[]): Promise<void> => {
     const conv = limiterFor(conversationId);
-    for (const item of items) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
       const c = await claim(item.deliveryKey, item.msg.runId);
       if (c.kind === 'sent' || c.kind === 'failed') {
         finished(item);
@@ -372,7 +380,7 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
       }
       conv.take(Date.now());
       app.take(Date.now());
-      const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, key: item.msg.rowKey, conversationId };
+      const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, part: item.part, key: item.msg.rowKey, conversationId };
       try {
         const activityId = await perform(rt, apiFor(item.user.serviceUrl), item);
         await settle(item, c.etag, { State: 'sent', ActivityId: activityId, ConversationId: conversationId, SentAt: new Date().toISOString() });
@@ -388,7 +396,11 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
           await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + delay, ClaimUntil: 0, Throttles: throttles });
           result.throttled++;
           log.info({ ...fields, throttles, delayMs: delay }, 'teams throttled the bot (429); backing off');
-          return;
+          // Wait it out in this tick when the budget allows (the conversation keeps its order), else leave it to the next.
+          if (Date.now() + delay >= deadline) return;
+          await sleep(delay);
+          i--;
+          continue;
         }
         if (status !== undefined && status >= 400 && status < 500 && status !== 408) {
           await settle(item, c.etag, { State: 'failed', LastError: `HTTP ${status}: ${(err as Error).message}`.slice(0, 1000) });

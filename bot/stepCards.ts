@@ -77,14 +77,14 @@ export async function readStepCard(ref: StepRef): Promise<StepCardRow | undefine
   return readCard<StepCardState>(ref.runId, ref.learnerId, stepCardKey(ref.phase, ref.stepId));
 }
 
-/** Refresh the learner's progress card (post it the first time). Best effort: a cosmetic update. */
+/** Refresh the learner's progress card (post it the first time); returns its activity id. */
 export async function showProgress(
   api: ApiClient,
   where: Where,
   plan: RunPlan,
   ref: StepRef,
   opts: { at: string; status: string; extendMinutes?: number; msLeft?: number },
-): Promise<void> {
+): Promise<string> {
   const pack = (await requirePack(plan.packId)).pack;
   const steps = plan.phases[ref.phase as keyof RunPlan['phases']]?.steps ?? [];
   const index = Math.max(0, steps.findIndex((s) => s.id === ref.stepId));
@@ -113,8 +113,9 @@ export async function showProgress(
   if (before?.activityId && before.conversationId) {
     await api.conversations.activities(before.conversationId).update(before.activityId, activity);
     await changeCard(ref.runId, ref.learnerId, PROGRESS_KEY, (cur) => ({ ...(cur ?? before), state }));
-    return;
+    return before.activityId;
   }
   const sent = await api.conversations.activities(where.conversationId).create(activity);
   await changeCard(ref.runId, ref.learnerId, PROGRESS_KEY, () => ({ activityId: sent.id, conversationId: where.conversationId, serviceUrl: where.serviceUrl, state }));
+  return sent.id;
 }
