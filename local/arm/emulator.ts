@@ -224,6 +224,8 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     if (lower(segs[4]) === 'providers' && segs.length >= 7 && lower(segs[5]) === 'microsoft.resources' && lower(segs[6]) === 'deployments') {
       return deployments.handle(ctx, groups.require(rg), segs.slice(7));
     }
+    // ARM's older form, which the SDK's deploymentOperations client still uses: …/resourcegroups/{rg}/deployments/{name}/operations
+    if (lower(segs[4]) === 'deployments') return deployments.handle(ctx, groups.require(rg), segs.slice(5));
     if (lower(segs[4]) === 'providers') return resources.handle(ctx, groups.require(rg), segs.slice(4));
     throw new ArmError(404, 'NotFound', `No route for ${method} ${'/' + segs.join('/')}.`);
   }

@@ -20,9 +20,11 @@ let arm: ArmEmulator;
 
 function clients(emulator: ArmEmulator = arm, subscriptionId = emulator.subscriptionId) {
   const options = { ...emulatorClientOptions(emulator), retryOptions: { maxRetries: 10, retryDelayInMs: 5, maxRetryDelayInMs: 20 } };
+  const deploymentsClient = new DeploymentsClient(emulator.credential, subscriptionId, options);
   return {
     rm: new ResourceManagementClient(emulator.credential, subscriptionId, options),
-    deployments: new DeploymentsClient(emulator.credential, subscriptionId, options).deployments,
+    deployments: deploymentsClient.deployments,
+    operations: deploymentsClient.deploymentOperations,
   };
 }
 
@@ -222,8 +224,9 @@ describe('deployments', () => {
       code: 'DeploymentFailed',
       details: [{ code: 'ResourceDeploymentFailure', target: expect.stringMatching(/userAssignedIdentities\/wk1-id-1$/), message: expect.stringContaining("terminal provisioning state 'Failed'") }],
     });
-    const ops = await raw('GET', `/subscriptions/${SUBSCRIPTION}/resourcegroups/rg-failing/providers/Microsoft.Resources/deployments/f/operations?api-version=2026-06-01`);
-    expect(ops.body.value.map((o: any) => o.properties.provisioningState)).toEqual(['Failed']);
+    const states: string[] = [];
+    for await (const op of clients().operations.list('rg-failing', 'f')) states.push(`${op.properties?.provisioningState} ${op.properties?.targetResource?.resourceName}`);
+    expect(states).toEqual(['Failed wk1-id-1']);
   });
 });
 
