@@ -258,8 +258,9 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         if (state.ended) break;
         state.ended = true;
         state.endReason = event.reason;
-        state.started = input.roster.length; // learners not yet started never will be
+        // Learners not yet started never will be.
         for (const l of input.roster.slice(state.started)) state.learners[l.learnerId] = { ...state.learners[l.learnerId], state: 'ended', since: now() };
+        state.started = input.roster.length;
         yield context.df.Task.all(
           unfinished().map((l) => signal({ op: 'raise', instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })),
         );
