@@ -25,11 +25,13 @@ async function main(): Promise<void> {
   process.env.LEARNER_API_KEY ??= LOCAL_DEFAULT_KEYS.learner;
   const azurite = await startAzurite({ location: path.join(dataDir, 'azurite') });
   process.env.AzureWebJobsStorage = azurite.connectionString;
-  const arm = await startArmEmulator({ connectionString: azurite.connectionString, logger: log });
-  const armCaFile = exposeArmEmulator(arm, path.join(dataDir, 'arm'));
+  // The ARM emulator stands in for Azure unless ARM_ENDPOINT points somewhere real (then
+  // LEARNER_SUBSCRIPTION_ID and DefaultAzureCredential apply, as in production).
+  const arm = process.env.ARM_ENDPOINT ? undefined : await startArmEmulator({ connectionString: azurite.connectionString, logger: log });
+  const armCaFile = arm ? exposeArmEmulator(arm, path.join(dataDir, 'arm')) : undefined;
   // Where `workshop rehearse` finds the emulator (to break and fix learner environments like a learner would).
   const armFile = path.join(dataDir, 'arm', 'emulator.json');
-  writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
+  if (arm) writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
   // The Teams connector emulator + web chat, unless the bot is configured for real Teams (BOT_APP_ID set).
   const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log });
   if (teams) exposeTeamsEmulator(teams);
@@ -42,7 +44,9 @@ async function main(): Promise<void> {
     `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
     `  Azurite (Tables)  http://127.0.0.1:${azurite.port}   data in ${path.join(dataDir, 'azurite')}`,
     `  task hub          ${host.settings.hubName}`,
-    `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN (and ${armFile})`,
+    arm
+      ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN (and ${armFile})`
+      : `  Azure (ARM)       ${process.env.ARM_ENDPOINT}   learner subscription ${process.env.LEARNER_SUBSCRIPTION_ID ?? '(LEARNER_SUBSCRIPTION_ID not set)'}`,
     `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
     `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
     teams
@@ -59,7 +63,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     await host.close();
     await teams?.stop();
-    await arm.stop();
+    await arm?.stop();
     await azurite.stop();
     process.exit(0);
   };
