@@ -35,9 +35,6 @@ export const AppSettingsSchema = z
     /** Folder holding the scenario packs; unset = scenarios/packs of this app. */
     SCENARIO_PACKS_DIR: z.string().min(1).optional(),
     /** Set by the local stack (local/arm/localEnv.ts) for its emulator: same meaning as LEARNER_SUBSCRIPTION_ID / ARM_TOKEN / ARM_CA_CERT, which win. */
-    ARM_SUBSCRIPTION_ID: z.string().optional(),
-    ARM_EMULATOR_TOKEN: z.string().min(1).optional(),
-    ARM_EMULATOR_CA_PEM: z.string().min(1).optional(),
     // ── workshop API (http/apiAuth.ts) ──
     /** The instructors' key for the workshop API (`x-api-key`); npm start sets a local default. */
     INSTRUCTOR_API_KEY: z.string().min(16, { message: 'INSTRUCTOR_API_KEY must be at least 16 characters' }).optional(),

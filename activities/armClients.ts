@@ -46,13 +46,13 @@ export type ArmClientExtras = Pick<ClientOptions, 'additionalPolicies' | 'retryO
 
 let cached: { key: string; clients: ArmClients } | undefined;
 
-/** The ARM settings, with the local stack's emulator names (ARM_SUBSCRIPTION_ID, ARM_EMULATOR_*) as fallbacks. */
+/** The ARM settings (the local stack sets the same names for its emulator). */
 export function armSettings(settings: AppSettings = appSettings()): { endpoint: string; subscriptionId?: string; token?: string; caCert?: string; pollIntervalMs?: number } {
   return {
     endpoint: (settings.ARM_ENDPOINT ?? PUBLIC_ARM_ENDPOINT).replace(/\/+$/, ''),
-    subscriptionId: settings.LEARNER_SUBSCRIPTION_ID ?? settings.ARM_SUBSCRIPTION_ID,
-    token: settings.ARM_TOKEN ?? settings.ARM_EMULATOR_TOKEN,
-    caCert: settings.ARM_CA_CERT ?? settings.ARM_EMULATOR_CA_PEM,
+    subscriptionId: settings.LEARNER_SUBSCRIPTION_ID,
+    token: settings.ARM_TOKEN,
+    caCert: settings.ARM_CA_CERT,
     pollIntervalMs: settings.ARM_POLL_INTERVAL_MS,
   };
 }

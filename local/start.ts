@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     `  Azurite (Tables)  http://127.0.0.1:${azurite.port}   data in ${path.join(dataDir, 'azurite')}`,
     `  task hub          ${host.settings.hubName}`,
     arm
-      ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_EMULATOR_TOKEN (and ${armFile})`
+      ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_TOKEN (and ${armFile})`
       : `  Azure (ARM)       ${process.env.ARM_ENDPOINT}   learner subscription ${process.env.LEARNER_SUBSCRIPTION_ID ?? '(LEARNER_SUBSCRIPTION_ID not set)'}`,
     `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
     `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
