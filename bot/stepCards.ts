@@ -50,6 +50,20 @@ export function addNote(state: StepCardState, note: StepNote): StepCardState {
 export const cardActivity = (state: StepCardState) => ({ type: 'message' as const, attachments: [attachment(stepCard(state))] });
 
 /**
+ * Update a card in place; false when the message is gone (deleted by the user, or a local
+ * emulator restarted), so the caller posts the card again instead of losing the update.
+ */
+async function updated(api: ApiClient, conversationId: string, activityId: string, activity: ReturnType<typeof cardActivity>): Promise<boolean> {
+  try {
+    await api.conversations.activities(conversationId).update(activityId, activity);
+    return true;
+  } catch (err) {
+    if ((err as { response?: { status?: number } }).response?.status === 404) return false;
+    throw err;
+  }
+}
+
+/**
  * Put a step card on screen: update the card in place when the step already has one, post it
  * otherwise (and remember its activity id). `send` is the operation the caller wants rate-limited
  * (the sender) or not (a button press).
@@ -63,8 +77,7 @@ export async function showStepCard(
   const key = stepCardKey(ref.phase, ref.stepId);
   const before = await readCard<StepCardState>(ref.runId, ref.learnerId, key);
   const state = await change(before?.state);
-  if (before?.activityId && before.conversationId) {
-    await api.conversations.activities(before.conversationId).update(before.activityId, cardActivity(state));
+  if (before?.activityId && before.conversationId && (await updated(api, before.conversationId, before.activityId, cardActivity(state)))) {
     await changeCard<StepCardState>(ref.runId, ref.learnerId, key, (cur) => ({ ...(cur ?? before), state }));
     return { activityId: before.activityId, updated: true, state };
   }
@@ -110,8 +123,7 @@ export async function showProgress(
     stepStartedAt,
   };
   const activity = { type: 'message' as const, attachments: [attachment(progressCard(state))] };
-  if (before?.activityId && before.conversationId) {
-    await api.conversations.activities(before.conversationId).update(before.activityId, activity);
+  if (before?.activityId && before.conversationId && (await updated(api, before.conversationId, before.activityId, activity))) {
     await changeCard(ref.runId, ref.learnerId, PROGRESS_KEY, (cur) => ({ ...(cur ?? before), state }));
     return before.activityId;
   }

@@ -111,10 +111,11 @@
     state.after = 0;
     state.nodes.clear();
     $('transcript').replaceChildren();
-    const key = 'installed:' + user;
-    if (!state.channel && !sessionStorage.getItem(key)) {
+    // Opening a chat installs the app for that user; ticking "team channel" adds it to the team (once).
+    const key = state.channel ? 'installed:team' : 'installed:' + user;
+    if (!sessionStorage.getItem(key)) {
       sessionStorage.setItem(key, '1');
-      await api('install', { user }).catch((err) => console.warn(err));
+      await api('install', { user, team: state.channel }).catch((err) => console.warn(err));
     }
     await poll();
   }
