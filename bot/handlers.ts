@@ -244,8 +244,9 @@ const apiText = (r: ApiAnswer, ok: string): string => (r.status < 300 ? ok : `�
 async function onText(turn: Turn, cmd: Command): Promise<void> {
   if (cmd.verb === 'usage') return say(turn, usage(turn));
   if (cmd.verb === 'unknown') return say(turn, cmd.problem ?? `I did not understand “${cmd.text.slice(0, 80)}”.\n\n${usage(turn)}`);
-  if (isInstructorCommand(cmd)) return say(turn, await instructorText(turn, cmd));
-  return say(turn, await learnerText(turn, cmd));
+  // '' = the command already answered with cards.
+  const reply = isInstructorCommand(cmd) ? await instructorText(turn, cmd) : await learnerText(turn, cmd);
+  if (reply) await say(turn, reply);
 }
 
 async function learnerText(turn: Turn, cmd: Command): Promise<string> {
