@@ -8,6 +8,7 @@ import { workshopPhase } from './orchestrations/workshopPhase';
 import { httpStart } from './http/httpStart';
 import { workshopApiFunctions } from './http/workshopRoutes';
 import { botFunctions } from './bot/functions';
+import { dashboardFunctions } from './tab/functions';
 
 /**
  * Every function of the app, once. `app.ts` registers this list with the Azure Functions host;
@@ -32,5 +33,6 @@ export const functions: FunctionDef[] = [
   },
   ...workshopApiFunctions,
   ...botFunctions,
+  ...dashboardFunctions,
   { kind: 'timer', name: 'environmentSweeper', schedule: SWEEPER_SCHEDULE, handler: environmentSweeper },
 ];

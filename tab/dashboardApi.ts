@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { armClients, armSettings } from '../activities/armClients';
+import { costVerdict, environmentFromTags, type EnvironmentCost } from '../activities/costGuard';
+import { TAGS } from '../activities/environmentNames';
+import { readCheckpoints, type Checkpoint } from '../activities/recordCheckpoint';
+import { getRun } from '../activities/runRegistry';
+import { appSettings } from '../config';
+import { requireInstructor } from '../http/apiAuth';
+import { param } from '../http/apiKit';
+import { requirePack } from '../http/packs';
+import { journeyPosition, phasePosition } from '../http/position';
+import { apiKeys, loadRun, RUN_ID, type Run } from '../http/workshopService';
+import type { PersistedPhaseSnapshot, PhaseName } from '../machines/phaseMachine';
+import type { ScenarioPack } from '../scenarios/schema';
+import type { DashboardCell, DashboardCost, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
+
+/**
+ * GET /api/dashboard/runs/{runId} (instructor key): the dashboard's read model of one run, built from
+ * what the workshop already keeps — the cohort instance's custom status (learner states, queues,
+ * provisioning), the learners' checkpoints (where in the phase, timebox, validation runs, review
+ * round, deliverables) and the learner environments' cost tags in Resource Manager — so a page
+ * refresh is one request. Read-only: actions go to the workshop API itself.
+ *
+ * Answers carry an ETag of their content (without `serverTime`); a poll with If-None-Match gets
+ * 304 and no body while nothing changed.
+ */
+const PHASES: readonly PhaseId[] = ['requirements', 'design', 'implementation', 'validation'];
+const PHASE_TITLES: Record<PhaseId, string> = {
+  requirements: 'Requirements Analysis',
+  design: 'Architecture Design',
+  implementation: 'Implementation',
+  validation: 'Validation & Testing',
+};
+/** Resource Manager is asked about a run's environments at most this often (per process). */
+const COST_TTL_MS = 15_000;
+const COST_TIMEOUT_MS = 8_000;
+
+export async function dashboardRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  requireInstructor(request, apiKeys());
+  const runId = param(request, 'runId', RUN_ID, 'a run id');
+  const run = await loadRun(df.getClient(context), runId);
+  const [checkpoints, pack] = await Promise.all([readCheckpoints(runId), requirePack(run.input.plan.packId).then((p) => p.pack).catch(() => undefined)]);
+  const cost = await runCost(run, pack);
+  const body = buildDashboard(run, checkpoints, pack, cost);
+  const { serverTime: _time, ...content } = body;
+  const etag = `"${createHash('sha1').update(JSON.stringify(content)).digest('base64url')}"`;
+  const headers = { ETag: etag, 'Cache-Control': 'no-cache', Vary: 'x-api-key' };
+  if (request.headers.get('if-none-match') === etag) return { status: 304, headers };
+  return { status: 200, jsonBody: body, headers };
+}
+
+/** Pure: the read model from the run's status, its checkpoints and the pack (for titles). */
+export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pack: ScenarioPack | undefined, cost: DashboardCost, now = new Date()): DashboardRun {
+  const view = run.view;
+  const byLearner = new Map(checkpoints.map((c) => [c.learnerId, c]));
+  const stepInfo = new Map<string, { title: string; phase: string }>();
+  for (const phase of pack?.phases ?? []) for (const s of phase.steps) stepInfo.set(s.id, { title: s.title, phase: phase.id });
+  const phaseTitles = new Map((pack?.phases ?? []).map((p) => [p.id, p.title] as const));
+
+  const learners: DashboardLearner[] = run.input.roster.map((l) => {
+    const progress = view?.progress[l.learnerId];
+    const checkpoint = byLearner.get(l.learnerId);
+    const position = phasePosition(checkpoint);
+    const journey = journeyPosition(checkpoint);
+    const snapshot = checkpoint?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
+    const ctx = snapshot?.context;
+    const phase = (progress?.phase ?? position?.phase ?? 'requirements') as PhaseId;
+    // The checkpoint is where the learner is now; the cohort's view can be a moment behind it.
+    const samePhase = position && position.phase === phase;
+    const stepId = (samePhase ? position.stepId : null) ?? progress?.stepId ?? null;
+    const stepDef = stepId ? run.input.plan.phases[phase as PhaseName]?.steps.find((s) => s.id === stepId) : undefined;
+    const timebox = ctx?.timebox && ctx.timebox.stepId === stepId && (ctx.timebox.warnId !== null || ctx.timebox.expireId !== null) ? ctx.timebox : null;
+    const validations = stepId && stepDef?.kind === 'validate' ? (ctx?.validations[stepId] ?? []) : [];
+    const failed = validations.filter((v) => !v.passed);
+    const last = validations.at(-1);
+    const failure = samePhase && position.failure ? position.failure : null;
+
+    const cells: DashboardCell[] = PHASES.map((p) => {
+      const outcome = journey?.outcomes[p];
+      if (outcome === 'passed' || outcome === 'skipped') return { phase: p, state: outcome };
+      if (progress?.state === 'completed' && p !== phase && PHASES.indexOf(p) < PHASES.indexOf(phase)) return { phase: p, state: 'passed' };
+      if (p === phase) return { phase: p, state: progress?.state === 'completed' ? 'passed' : progress?.state === 'failed' || journey?.failure?.phase === p ? 'failed' : 'current' };
+      return { phase: p, state: 'notStarted' };
+    });
+
+    return {
+      learnerId: l.learnerId,
+      name: l.name,
+      ...(l.email ? { email: l.email } : {}),
+      phase,
+      state: progress?.state ?? 'starting',
+      phaseState: samePhase ? position.state : null,
+      stepId,
+      stepTitle: stepId ? (stepInfo.get(stepId)?.title ?? stepId) : null,
+      stepKind: stepDef?.kind ?? (samePhase ? position.stepKind : null),
+      stepNumber: samePhase && position.state !== 'completed' ? position.stepIndex + 1 : null,
+      steps: samePhase ? position.steps : (run.input.plan.phases[phase as PhaseName]?.steps.length ?? null),
+      since: progress?.since ?? null,
+      timeboxMs: timebox ? timebox.totalMs + Math.round(timebox.extendedMinutes * 60_000) : null,
+      failedChecks: failed.length,
+      maxAttempts: stepDef?.kind === 'validate' ? (ctx?.attemptLimit[stepId!] ?? stepDef.maxAttempts ?? null) : null,
+      failingChecks: last && !last.passed ? last.checks.filter((c) => !c.passed).map((c) => c.checkId) : [],
+      detail: progress?.detail ?? null,
+      failure: failure ? { kind: failure.kind, stepId: failure.stepId, message: failure.message, learnerMayResume: failure.learnerMayResume } : null,
+      helpPending: samePhase ? (position.helpPending?.message ?? null) : null,
+      helpCount: progress?.helpCount ?? 0,
+      reviewRound: samePhase ? position.round : null,
+      cells,
+    };
+  });
+
+  const named = new Map(learners.map((l) => [l.learnerId, l]));
+  const item = (learnerId: string, phase: PhaseName, since: string, text: string): DashboardQueueItem => ({
+    learnerId,
+    name: named.get(learnerId)?.name ?? learnerId,
+    phase,
+    stepId: named.get(learnerId)?.stepId ?? null,
+    since,
+    text,
+  });
+  const helpQueue = (view?.helpQueue ?? []).map((h) => item(h.learnerId, h.phase, h.since, named.get(h.learnerId)?.helpPending ?? h.detail ?? 'asked for help'));
+  const reviewQueue: DashboardReviewItem[] = (view?.reviewQueue ?? []).map((r) => {
+    const learner = named.get(r.learnerId);
+    const snapshot = byLearner.get(r.learnerId)?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
+    const deliverables = Object.entries(snapshot?.context.deliverables ?? {}).flatMap(([step, list]) => {
+      const latest = list.at(-1);
+      return latest ? [{ step: stepInfo.get(step)?.title ?? step, name: latest.name, uri: latest.uri }] : [];
+    });
+    return { ...item(r.learnerId, r.phase, r.since, `${learner?.stepTitle ?? 'review'}${learner?.reviewRound ? `, round ${learner.reviewRound}` : ''}`), round: learner?.reviewRound ?? null, deliverables };
+  });
+  const failures = (view?.failures ?? []).map((f) => item(f.learnerId, f.phase, f.since, named.get(f.learnerId)?.failure?.message ?? f.reason ?? 'failed'));
+
+  return {
+    runId: run.runId,
+    instanceId: run.instanceId,
+    runtimeStatus: run.runtimeStatus,
+    scenario: { id: run.input.plan.packId, title: run.input.plan.title },
+    phases: PHASES.map((id) => ({ id, title: phaseTitles.get(id) ?? PHASE_TITLES[id] })),
+    startedAt: view?.startedAt ?? null,
+    paused: view?.paused ?? false,
+    ended: view?.ended ?? false,
+    endReason: view?.endReason ?? null,
+    learners,
+    counts: { learners: run.input.roster.length, started: view?.started ?? 0, finished: view?.finished ?? 0 },
+    helpQueue,
+    reviewQueue,
+    failures,
+    provisioning: view?.provisioning ?? null,
+    cost,
+    serverTime: now.toISOString(),
+  };
+}
+
+const costCache = new Map<string, { at: number; value: Promise<DashboardCost> }>();
+
+/**
+ * Spend so far against the budget, the way the cost guard (`activities/costGuard.ts`) counts it:
+ * each environment's hourly estimate from its `workshop-created` tag until now. Environments
+ * already torn down are gone from Resource Manager and no longer counted (the guard sees the same).
+ */
+async function runCost(run: Run, pack: ScenarioPack | undefined): Promise<DashboardCost> {
+  const hit = costCache.get(run.runId);
+  if (hit && Date.now() - hit.at < COST_TTL_MS) return hit.value;
+  const value = readRunCost(run, pack);
+  costCache.set(run.runId, { at: Date.now(), value });
+  const result = await value;
+  // A failed read is not kept: the next refresh tries again.
+  if (!result.available) costCache.delete(run.runId);
+  return result;
+}
+
+async function readRunCost(run: Run, pack: ScenarioPack | undefined): Promise<DashboardCost> {
+  const settings = appSettings();
+  if (!armSettings(settings).subscriptionId) return { available: false, reason: 'No learner subscription is configured (LEARNER_SUBSCRIPTION_ID), so there are no environments to cost.' };
+  try {
+    const clients = armClients(settings);
+    const envs: EnvironmentCost[] = [];
+    const filter = `tagName eq '${TAGS.run}' and tagValue eq '${run.runId.replace(/'/g, "''")}'`;
+    const abortSignal = AbortSignal.timeout(COST_TIMEOUT_MS);
+    let deleting = 0;
+    for await (const rg of clients.resources.resourceGroups.list({ filter, abortSignal })) {
+      if (!rg.name || rg.tags?.[TAGS.pack] === undefined) continue;
+      if (rg.properties?.provisioningState?.toLowerCase() === 'deleting') deleting++;
+      const env = environmentFromTags(rg.name, rg.tags ?? {});
+      if (env) envs.push(env);
+    }
+    const record = await getRun(run.runId).catch(() => undefined);
+    const share = pack?.cost.developmentUsd.max;
+    const [budgetUsd, budgetSource]: [number, 'run' | 'setting' | 'pack'] =
+      record?.budgetUsd !== undefined
+        ? [record.budgetUsd, 'run']
+        : run.input.budgetUsd !== undefined
+          ? [run.input.budgetUsd, 'run']
+          : settings.RUN_BUDGET_USD !== undefined
+            ? [settings.RUN_BUDGET_USD, 'setting']
+            : [(share ?? 0) * run.input.roster.length, 'pack'];
+    const now = new Date();
+    const verdict = costVerdict(
+      envs,
+      {
+        ...(record ? { status: record.status } : {}),
+        ...(record?.endsAt ? { endsAt: record.endsAt } : {}),
+        budgetUsd,
+        warnFraction: settings.RUN_BUDGET_WARN_FRACTION,
+      },
+      now,
+    );
+    return {
+      available: true,
+      spentUsd: verdict.spentUsd,
+      budgetUsd: verdict.budgetUsd,
+      budgetSource,
+      fraction: verdict.fraction,
+      burnUsdPerHour: verdict.burnUsdPerHour,
+      environments: envs.length,
+      running: envs.length - deleting,
+      warn: budgetUsd > 0 && verdict.fraction >= settings.RUN_BUDGET_WARN_FRACTION,
+      budgetReachedAt: verdict.budgetReachedAt ?? null,
+      asOf: now.toISOString(),
+    };
+  } catch (err) {
+    return { available: false, reason: `Resource Manager could not be read for the run's environments: ${(err as Error).message}` };
+  }
+}
