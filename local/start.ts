@@ -49,6 +49,7 @@ async function main(): Promise<void> {
       : `  Azure (ARM)       ${process.env.ARM_ENDPOINT}   learner subscription ${process.env.LEARNER_SUBSCRIPTION_ID ?? '(LEARNER_SUBSCRIPTION_ID not set)'}`,
     `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
     `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
+    `  dashboard         ${host.url}/api/tab/${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `#key=${LOCAL_DEFAULT_KEYS.instructor}` : '   (asks for INSTRUCTOR_API_KEY)'}   (instructor dashboard; also the Teams tab)`,
     teams
       ? `  Teams web chat    ${teams.url}/chat   (connector emulator; the bot is ${host.url}/api/messages, app id ${teams.appId})`
       : `  Teams bot         ${host.url}/api/messages   (BOT_APP_ID ${process.env.BOT_APP_ID}: real Teams)`,
