@@ -72,6 +72,7 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
             def: input.plan.phases[phase],
             attempt,
             version: 0,
+            ...(input.plan.environmentParameters ? { environmentParameters: input.plan.environmentParameters } : {}),
             ...(resume && lastPhase?.phase === phase ? { snapshot: lastPhase.snapshot, resume } : {}),
           };
           running = { phase, attempt, task: context.df.callSubOrchestrator('workshopPhase', phaseInput, phaseInstanceId(input.runId, input.learnerId, phase, attempt)) };

@@ -135,6 +135,7 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
     packId: input.packId,
     // The same key every attempt: a retry adopts the deployment an earlier attempt started.
     idempotencyKey: `${input.runId}:${input.learnerId}:${stepId}`,
+    parameters: input.environmentParameters ?? {},
   });
   /** Run the deployment once if the cohort admitted it (its scheduler decides retries), else with our own retries. */
   const deploy = (stepId: string, attempt: number, scheduled: boolean): void => {

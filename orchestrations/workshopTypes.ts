@@ -7,6 +7,8 @@ export interface RunPlan {
   packId: string;
   title: string;
   phases: Record<PhaseName, PhaseDef>;
+  /** Values of the pack's `instructor` environment parameters for this run (e.g. hybrid's onPremGatewayIp). */
+  environmentParameters?: Record<string, unknown>;
 }
 
 export interface Learner {
@@ -140,6 +142,8 @@ export interface PhaseInput {
   resume?: PhaseResume | null;
   /** Timers armed before a continue-as-new: id -> fire time (ISO). */
   timers?: Record<string, string>;
+  /** The run's values for the pack's instructor parameters, for provisioning. */
+  environmentParameters?: Record<string, unknown>;
 }
 
 export type PhaseOutput =
