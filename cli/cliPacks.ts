@@ -12,12 +12,11 @@ export function cliPacksDir(dir?: string): string {
   return path.resolve(dir ?? process.env.SCENARIO_PACKS_DIR ?? path.join(__dirname, '..', 'scenarios', 'packs'));
 }
 
-export async function loadCliPack(packId: string, dir?: string): Promise<LoadedPack & { apiVersions: Map<string, string> }> {
+export async function loadCliPack(packId: string, dir?: string): Promise<LoadedPack & { apiVersions: Map<string, string>; template: ArmTemplate | undefined }> {
   const base = cliPacksDir(dir);
   const file = PACK_EXTENSIONS.map((ext) => path.join(base, `${packId}${ext}`)).find((f) => existsSync(f));
   if (!file) throw new Error(`There is no scenario pack "${packId}" in ${base}; see "workshop scenarios list".`);
   const loaded = await loadPackFile(file);
-  let apiVersions = new Map<string, string>();
-  if (existsSync(loaded.templatePath)) apiVersions = templateApiVersions(JSON.parse(await readFile(loaded.templatePath, 'utf8')) as ArmTemplate);
-  return { ...loaded, apiVersions };
+  const template = existsSync(loaded.templatePath) ? (JSON.parse(await readFile(loaded.templatePath, 'utf8')) as ArmTemplate) : undefined;
+  return { ...loaded, apiVersions: template ? templateApiVersions(template) : new Map(), template };
 }

@@ -1,5 +1,8 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { getClient, type Client } from '@azure-rest/core-client';
 import { ResourceManagementClient, type GenericResource } from '@azure/arm-resources';
+import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import { TAGS } from '../activities/environmentNames';
 
@@ -73,13 +76,80 @@ export function wrongValue(expected: PropertyCheck['expected']): unknown {
 
 export class RehearsalArm {
   readonly client: ResourceManagementClient;
+  readonly deployments: DeploymentsClient;
+  private readonly raw: Client;
 
   constructor(readonly access: ArmAccess) {
-    this.client = new ResourceManagementClient(credential(access.token), access.subscriptionId, {
+    const options = {
       endpoint: access.url,
       credentials: { scopes: ['https://management.azure.com/.default'] },
       ...(access.caCert ? { tlsOptions: { ca: pem(access.caCert) } } : {}),
-    });
+    };
+    this.client = new ResourceManagementClient(credential(access.token), access.subscriptionId, options);
+    this.deployments = new DeploymentsClient(credential(access.token), access.subscriptionId, options);
+    this.raw = getClient(access.url, credential(access.token), options);
+  }
+
+  /**
+   * A learner's implementation work, done the way a learner with the finished design would: deploy
+   * the pack's template again into the learner's group with its reference solution switched on
+   * (role assignments, diagnostic settings, policies... on the resources already there), then do
+   * what no template does — start the jobs and triggers, wire object replication.
+   */
+  async implementTasks(resourceGroupName: string, template: Record<string, unknown> & { parameters?: Record<string, { type?: string }> }): Promise<boolean> {
+    if (!template.parameters?.deployReferenceSolution) return false;
+    let foundation: { properties?: { parameters?: Record<string, unknown> } } | undefined;
+    for await (const d of this.deployments.deployments.listByResourceGroup(resourceGroupName)) {
+      if (d.properties?.provisioningState === 'Succeeded' && d.name !== 'rehearsal-learner-work') foundation = d;
+    }
+    if (!foundation) return false;
+    const parameters: Record<string, { value: unknown }> = {};
+    for (const [name, def] of Object.entries(template.parameters)) {
+      const given = (foundation.properties?.parameters?.[name] as { value?: unknown } | undefined)?.value;
+      // Secure values are never echoed back by ARM; the learner sets their own.
+      if (given !== undefined) parameters[name] = { value: given };
+      else if (def.type?.toLowerCase() === 'securestring') parameters[name] = { value: `Rh${randomBytes(9).toString('base64url')}!7a` };
+    }
+    // The learner grants themselves what the finished design needs (an Entra admin, for example):
+    // the run knows no object id for a simulated learner, so it stands in with a fresh one.
+    if (template.parameters.learnerObjectId && !parameters.learnerObjectId?.value) parameters.learnerObjectId = { value: randomUUID() };
+    parameters.deployReferenceSolution = { value: true };
+    await this.deployments.deployments
+      .createOrUpdate(resourceGroupName, 'rehearsal-learner-work', { properties: { mode: 'Incremental', template, parameters } }, { updateIntervalInMs: 100 })
+      .pollUntilDone();
+    await this.runtimeActions(resourceGroupName, String(parameters.namePrefix?.value ?? ''));
+    return true;
+  }
+
+  private async ids(resourceGroupName: string, type: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const r of this.client.resources.listByResourceGroup(resourceGroupName)) if (r.type?.toLowerCase() === type.toLowerCase() && r.id) out.push(r.id);
+    return out;
+  }
+
+  private async call(method: 'post' | 'put' | 'get', path: string, apiVersion: string, body?: unknown): Promise<Record<string, unknown>> {
+    const req = this.raw.pathUnchecked(path);
+    const res = await (method === 'get' ? req.get({ queryParameters: { 'api-version': apiVersion } }) : req[method]({ queryParameters: { 'api-version': apiVersion }, body: body ?? {} }));
+    if (Number(res.status) >= 300) throw new Error(`${method.toUpperCase()} ${path}: HTTP ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+    return (res.body ?? {}) as Record<string, unknown>;
+  }
+
+  /** What no template does for the learner: start what is created stopped, wire object replication. */
+  private async runtimeActions(resourceGroupName: string, prefix: string): Promise<void> {
+    for (const job of await this.ids(resourceGroupName, 'Microsoft.StreamAnalytics/streamingjobs')) await this.call('post', `${job}/start`, '2020-03-01');
+    for (const factory of await this.ids(resourceGroupName, 'Microsoft.DataFactory/factories')) {
+      const triggers = ((await this.call('get', `${factory}/triggers`, '2018-06-01')).value ?? []) as Array<{ id: string }>;
+      for (const t of triggers) await this.call('post', `${t.id}/start`, '2018-06-01');
+    }
+    const accounts = await this.ids(resourceGroupName, 'Microsoft.Storage/storageAccounts');
+    const pri = accounts.find((a) => a.endsWith(`/${prefix}pri`));
+    const sec = accounts.find((a) => a.endsWith(`/${prefix}sec`));
+    if (pri && sec) {
+      // Cross-region: replicate the primary's market data to the secondary (destination policy first, as ARM requires).
+      const rules = [{ sourceContainer: 'market-data', destinationContainer: 'market-data', filters: { prefixMatch: [] } }];
+      const dest = (await this.call('put', `${sec}/objectReplicationPolicies/default`, '2023-05-01', { properties: { sourceAccount: pri, destinationAccount: sec, rules } })) as { properties: { policyId: string; rules: unknown } };
+      await this.call('put', `${pri}/objectReplicationPolicies/${dest.properties.policyId}`, '2023-05-01', { properties: { sourceAccount: pri, destinationAccount: sec, rules: dest.properties.rules } });
+    }
   }
 
   /** Takes the learner's resource group name with a group of another "scenario": provisioning refuses it. */

@@ -47,6 +47,8 @@ export interface RehearseOptions {
   /** Parallel API calls per poll. */
   concurrency?: number;
   batchSize?: number;
+  /** Values for the pack's instructor parameters; missing required ones get rehearsal values. */
+  parameters?: Record<string, unknown>;
   onStatus?: (status: RunStatusResponse) => void;
   log?: (line: string) => void;
 }
@@ -71,6 +73,8 @@ export interface RehearsalReport {
   resumes: Array<{ learnerId: string; phase: string; reason: string; action: string }>;
   skips: Array<{ learnerId: string; phase: string }>;
   provisioningBlocked: string[];
+  /** Learners who did their implementation work through ARM. */
+  implemented: string[];
   /** Groups of the run still in the (emulated) subscription after the run; teardown leaves none. */
   remainingGroups: string[] | null;
   runReport: RunReport | null;
@@ -100,6 +104,16 @@ function goodAnswer(pack: ScenarioPack, step: QuestionStep): string {
   return words.join(' ');
 }
 
+/** A stand-in for an instructor parameter nobody gave: documentation addresses, harmless values. */
+function rehearsalValue(type: string, description: string): unknown {
+  if (type === 'int') return 1;
+  if (type === 'bool') return false;
+  if (type === 'array') return [];
+  if (type === 'object') return {};
+  if (/\bIP\b|address/i.test(description)) return '203.0.113.10'; // TEST-NET-3, never routed
+  return 'rehearsal';
+}
+
 /** The first propertyEquals check of the validate step right after `taskId`, if there is one. */
 function breakableAfter(pack: ScenarioPack, taskId: string): { validateId: string; check: PropertyCheck } | undefined {
   for (const phase of pack.phases) {
@@ -107,12 +121,13 @@ function breakableAfter(pack: ScenarioPack, taskId: string): { validateId: strin
     if (i < 0) continue;
     const next = phase.steps[i + 1];
     if (next?.kind !== 'validate') return undefined;
-    for (const id of next.checks) {
-      const c = pack.environment.checks.find((x) => x.id === id);
-      if (c?.kind === 'propertyEquals' && c.resourceType.toLowerCase() !== 'microsoft.resources/resourcegroups') {
-        return { validateId: next.id, check: { id: c.id, resourceType: c.resourceType, namePattern: c.namePattern, property: c.property, expected: c.expected } };
-      }
-    }
+    // A switch (true/false) is the safest thing to flip: any other value is still a valid setting.
+    const candidates = next.checks
+      .map((id) => pack.environment.checks.find((x) => x.id === id))
+      .filter((c): c is Extract<ScenarioPack['environment']['checks'][number], { kind: 'propertyEquals' }> => c?.kind === 'propertyEquals' && c.resourceType.toLowerCase() !== 'microsoft.resources/resourcegroups')
+      .sort((a, b) => Number(typeof b.expected === 'boolean') - Number(typeof a.expected === 'boolean'));
+    const c = candidates[0];
+    if (c) return { validateId: next.id, check: { id: c.id, resourceType: c.resourceType, namePattern: c.namePattern, property: c.property, expected: c.expected } };
   }
   return undefined;
 }
@@ -129,6 +144,7 @@ interface Sim {
   askedHelp: boolean;
   broken: BrokenSetting | null;
   brokeOnce: boolean;
+  implemented: boolean;
 }
 
 export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> {
@@ -153,7 +169,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     const n = String(i + 1).padStart(Math.max(2, width), '0');
     return { learnerId: `learner-${n}`, name: `Rehearsal Learner ${n}`, email: `learner-${n}@rehearsal.example` };
   });
+  const parameters = { ...(opts.parameters ?? {}) };
+  for (const [name, p] of Object.entries(pack.environment.parameters)) {
+    if (p.source !== 'instructor' || p.default !== undefined || parameters[name] !== undefined) continue;
+    parameters[name] = rehearsalValue(p.type, p.description);
+    notes.push(`Parameter ${name} (${p.description}) was not given; the rehearsal uses ${JSON.stringify(parameters[name])}.`);
+  }
   const start = await api.startRun({
+    parameters,
     ...(opts.runId ? { runId: opts.runId } : {}),
     scenario: opts.scenario,
     roster,
@@ -177,6 +200,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     askedHelp: false,
     broken: null,
     brokeOnce: false,
+    implemented: false,
   }));
   const report: RehearsalReport = {
     runId,
@@ -197,6 +221,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     resumes: [],
     skips: [],
     provisioningBlocked: [],
+    implemented: [],
     remainingGroups: null,
     runReport: null,
     notes,
@@ -274,12 +299,23 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         }
         if (step.kind === 'deliverable') return r('submit', () => api.submit(runId, id, step.title, `https://designs.rehearsal.example/${runId}/${id}/${step.id}`, step.id));
         if (step.kind === 'task') {
+          if (arm && !sim.implemented && p.phase === 'implementation' && loaded.template) {
+            // The learner's implementation work, once, before the first task is reported done.
+            sim.implemented = true;
+            if (await arm.implementTasks(learnerResourceGroupName(runId, id), loaded.template as Record<string, unknown> & { parameters?: Record<string, { type?: string }> })) {
+              report.implemented.push(id);
+              log(`${id}: did the implementation work in its environment (reference solution, jobs and triggers started)`);
+            }
+          }
           if (sim.profile === 'wrong' && arm && !sim.brokeOnce && p.phase === 'implementation') {
             const target = breakableAfter(pack, step.id);
             const apiVersion = target ? loaded.apiVersions.get(target.check.resourceType.toLowerCase()) : undefined;
             if (target && apiVersion) {
               sim.brokeOnce = true;
-              sim.broken = (await arm.breakSetting(learnerResourceGroupName(runId, id), target.check, apiVersion)) ?? null;
+              sim.broken = await arm.breakSetting(learnerResourceGroupName(runId, id), target.check, apiVersion).catch((err: unknown) => {
+                notes.push(`${id} could not break "${target.check.id}": ${(err as Error).message.slice(0, 200)}`);
+                return undefined;
+              }) ?? null;
               if (sim.broken) {
                 report.brokenSettings.push({ learnerId: id, checkId: target.check.id });
                 log(`${id}: broke "${target.check.id}" (${target.check.property}) before saying done`);

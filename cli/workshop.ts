@@ -49,6 +49,20 @@ function number(what: string, opts: { integer?: boolean; min?: number; max?: num
   };
 }
 
+/** `--param name=value` (repeatable); a value that parses as JSON is taken as JSON (numbers, true, [..]). */
+function collectParam(value: string, previous: Record<string, unknown> = {}): Record<string, unknown> {
+  const i = value.indexOf('=');
+  if (i < 1) throw new InvalidArgumentError(`--param takes name=value, got "${value}".`);
+  const raw = value.slice(i + 1);
+  let parsed: unknown = raw;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    // plain text
+  }
+  return { ...previous, [value.slice(0, i)]: parsed };
+}
+
 function print(out: unknown, json: boolean | undefined, text: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(out, null, 2)}\n` : `${text()}\n`);
 }
@@ -117,7 +131,8 @@ export function buildProgram(): Command {
     .option('--budget <usd>', 'budget for learner environments (USD)', number('--budget', { min: 0.01 }))
     .option('--run-id <id>', 'run id (default: generated)')
     .option('--batch-size <n>', 'journeys started per batch', number('--batch-size', { integer: true, min: 1, max: 100 }))
-    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number }) => {
+    .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable), e.g. --param onPremGatewayIp=203.0.113.10", collectParam)
+    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown> }) => {
       let text: string;
       try {
         text = await readFile(o.roster, 'utf8');
@@ -131,7 +146,7 @@ export function buildProgram(): Command {
         if (err instanceof RosterError) throw new UserError(`The roster has problems; nothing was started:\n${err.problems.map((p) => `  ${formatRosterProblem(name, p)}`).join('\n')}`);
         throw err;
       }
-      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) });
+      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) });
       print(res, json(), () =>
         [
           `Started run ${res.runId}: ${res.scenario.title} for ${res.learners.length} learners (time scale ${res.timeScale}).`,
@@ -400,8 +415,9 @@ export function buildProgram(): Command {
     .option('--arm-ca <pem-file>', 'CA certificate to trust for --arm-url (default: ARM_CA_CERT)')
     .option('--arm-subscription <id>', 'subscription of the learner environments (default: LEARNER_SUBSCRIPTION_ID)')
     .option('--no-arm', 'do not touch environments (the failing learner runs out of time instead)')
+    .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable; missing ones get rehearsal values)", collectParam)
     .option('--quiet', 'no progress bars or log lines')
-    .action(async (o: { scenario: string; learners: number; timeScale: number; runId?: string; packsDir?: string; poll: number; timeout: number; armUrl?: string; armToken?: string; armCa?: string; armSubscription?: string; arm?: boolean; quiet?: boolean }) => {
+    .action(async (o: { scenario: string; learners: number; timeScale: number; runId?: string; packsDir?: string; poll: number; timeout: number; armUrl?: string; armToken?: string; armCa?: string; armSubscription?: string; arm?: boolean; quiet?: boolean; param?: Record<string, unknown> }) => {
       const g = globals();
       const view = o.quiet ? undefined : new ProgressView();
       const logs: string[] = [];
@@ -417,6 +433,7 @@ export function buildProgram(): Command {
           pollMs: o.poll,
           timeoutMs: o.timeout * 1000,
           arm: armAccess(o, g.url),
+          parameters: o.param,
           onStatus: (s) => view?.update(s),
           log: (line) => {
             logs.push(line);

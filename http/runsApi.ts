@@ -10,6 +10,7 @@ import { cohortInstanceId } from '../orchestrations/workshopIds';
 import type { CohortInput, Learner } from '../orchestrations/workshopTypes';
 import type { RunReport } from '../orchestrations/cohortRun';
 import { formatProblem, listPacks } from '../scenarios/loadPack';
+import type { ScenarioPack } from '../scenarios/schema';
 import { planFromPack } from '../scenarios/plan';
 import { learnerToken, requireInstructor } from './apiAuth';
 import { ApiError, apiLogger, param, readBody } from './apiKit';
@@ -42,6 +43,8 @@ export const StartRunBody = z.strictObject({
   budgetUsd: z.number().positive().optional(),
   /** Journeys started per batch. */
   batchSize: z.number().int().min(1).max(100).default(10),
+  /** Values for the pack's `instructor` environment parameters (e.g. hybrid's onPremGatewayIp). */
+  parameters: z.record(z.string().min(1).max(100), z.unknown()).default({}),
 });
 export type StartRunBody = z.input<typeof StartRunBody>;
 
@@ -76,7 +79,8 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   const instanceId = cohortInstanceId(runId);
   const client = df.getClient(context);
   if (await statusOf(client, instanceId)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id (or leave it out to get a fresh one).`);
-  const plan = planFromPack(loaded.pack, { timeScale: body.timeScale });
+  const environmentParameters = runParameters(loaded.pack, body.parameters);
+  const plan = { ...planFromPack(loaded.pack, { timeScale: body.timeScale }), ...(Object.keys(environmentParameters).length ? { environmentParameters } : {}) };
   const input: CohortInput = { runId, plan, roster, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) };
   await markRunStarted({ runId, packId: loaded.pack.id, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) });
   try {
@@ -98,6 +102,33 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
     statusUrl: new URL(`/api/runs/${runId}`, request.url).href,
   };
   return { status: 202, jsonBody: response, headers: { Location: response.statusUrl } };
+}
+
+function fits(type: string, v: unknown): boolean {
+  if (type === 'string' || type === 'securestring') return typeof v === 'string';
+  if (type === 'int') return Number.isInteger(v);
+  if (type === 'bool') return typeof v === 'boolean';
+  if (type === 'array') return Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The run's values for the pack's instructor parameters: only those, of their type, none missing. */
+export function runParameters(pack: ScenarioPack, given: Record<string, unknown>): Record<string, unknown> {
+  const declared = Object.entries(pack.environment.parameters).filter(([, p]) => p.source === 'instructor');
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(given)) {
+    const p = pack.environment.parameters[name];
+    if (!p || p.source !== 'instructor') {
+      problems.push(`parameters.${name}: "${pack.id}" takes no instructor parameter "${name}"; it takes ${declared.map(([n]) => n).join(', ') || 'none'}`);
+    } else if (!fits(p.type, value)) {
+      problems.push(`parameters.${name}: expected a ${p.type}, got ${JSON.stringify(value)}`);
+    }
+  }
+  for (const [name, p] of declared) {
+    if (given[name] === undefined && p.default === undefined) problems.push(`parameters.${name}: "${pack.id}" needs it (${p.description})`);
+  }
+  if (problems.length) throw new ApiError(400, `The run's parameters do not fit scenario "${pack.id}": ${problems.join('; ')}.`, { problems });
+  return given;
 }
 
 async function listRuns(request: HttpRequest): Promise<HttpResponseInit> {

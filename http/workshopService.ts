@@ -3,10 +3,11 @@ import { transition } from 'xstate';
 import { readCheckpoint, type Checkpoint } from '../activities/recordCheckpoint';
 import { appSettings } from '../config';
 import { journeyMachine, persistJourneySnapshot, restoreJourneySnapshot, type JourneyEvent } from '../machines/journeyMachine';
+import { persistPhaseSnapshot, phaseMachine, restorePhaseSnapshot } from '../machines/phaseMachine';
 import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
 import type { CohortView } from '../orchestrations/cohortRun';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
-import type { CohortCommand, CohortInput, JourneyInput, Learner } from '../orchestrations/workshopTypes';
+import type { CohortCommand, CohortInput, JourneyInput, Learner, ProvisionDone } from '../orchestrations/workshopTypes';
 import { ApiError, apiLogger } from './apiKit';
 import type { ApiKeys } from './apiAuth';
 import { journeyCheckpoint, journeyPosition, phasePosition, type PhasePosition } from './position';
@@ -183,25 +184,48 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
   let detail: string;
   const current = snapshot.context.current;
   if (snapshot.value !== 'failed') {
-    // Lost mid-phase: stop the orphaned phase instance, and let the journey machine record the
-    // phase as failed so RESUME starts a new attempt of it.
+    // Lost mid-phase. The journey machine records the phase as failed, so RESUME starts a new
+    // attempt of it from the phase's last checkpoint (its step attempts carry on, so the cohort's
+    // provisioning scheduler and the deployment's idempotency key see a retry, not a new learner).
     const attempt = snapshot.context.attempts[current];
     const orphan = phaseInstanceId(runId, learnerId, current, attempt);
     const orphanStatus = await statusOf(client, orphan);
     if (orphanStatus && !isFinished(orphanStatus.runtimeStatus as RuntimeStatus)) await client.terminate(orphan, 'its learner journey was lost; resumed by the instructor');
-    const stepId = s.position?.phase === current ? (s.position.stepId ?? s.position.failure?.stepId ?? `${current}#${attempt}`) : `${current}#${attempt}`;
+    const lost = `The learner's journey instance was lost (${runtime ?? 'purged'}) during phase "${current}"; resumed from the last checkpoint by the instructor.`;
+    const saved = s.checkpoint?.phase;
+    const position = s.position;
+    let phaseSnapshot: PersistedPhaseSnapshot | undefined;
+    if (saved && position && saved.name === current && saved.attempt === attempt) {
+      phaseSnapshot = saved.snapshot as PersistedPhaseSnapshot;
+      // What was in flight when the journey was lost will not report back: feed the phase machine
+      // that outcome, so a resume runs it again (provisioning adopts the deployment it started).
+      const stepId = position.stepId ?? '';
+      const inFlight: PhaseEvent | undefined =
+        position.state === 'provisioning'
+          ? { type: 'PROVISION_FAILED', stepId, attempt: position.stepAttempt, message: lost }
+          : position.state === 'validating'
+            ? { type: 'VALIDATION_FAILED', stepId, attempt: position.stepAttempt, checks: [{ checkId: 'validation-run', passed: false, message: lost }] }
+            : undefined;
+      if (inFlight) {
+        const [next] = transition(phaseMachine, restorePhaseSnapshot(phaseSnapshot), inFlight);
+        phaseSnapshot = persistPhaseSnapshot(next);
+      }
+      if (position.state === 'provisioning') {
+        // Free the cohort scheduler's slot the lost deployment attempt held.
+        await client.raiseEvent(cohortInstanceId(runId), EVENTS.cohort, { type: 'provisionDone', learnerId, stepId, attempt: position.stepAttempt, outcome: 'permanent', message: lost } satisfies ProvisionDone);
+      }
+    }
+    const stepId = position?.phase === current ? (position.stepId ?? `${current}#${attempt}`) : `${current}#${attempt}`;
     const [failed] = transition(journeyMachine, restoreJourneySnapshot(snapshot), {
       type: 'PHASE_FAILED',
       phase: current,
-      reason: { kind: 'provision', stepId, message: `The learner's journey instance was lost (${runtime ?? 'purged'}) during phase "${current}"; restarted from the last checkpoint by the instructor.`, learnerMayResume: false },
+      reason: { kind: 'provision', stepId, message: lost, learnerMayResume: false },
     });
     snapshot = persistJourneySnapshot(failed);
-    // Only a phase snapshot that ended in `failed` can be resumed at its failed step; a phase lost
-    // while running starts again from its first step.
-    const phaseSnap = s.checkpoint?.phase;
-    const resumable = phaseSnap && phaseSnap.name === current && phaseSnap.attempt === attempt && (phaseSnap.snapshot as PersistedPhaseSnapshot).value === 'failed';
-    lastPhase = resumable ? { phase: current, snapshot: phaseSnap.snapshot as PersistedPhaseSnapshot } : undefined;
-    detail = resumable ? `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}` : `restarted the journey; phase "${current}" starts again from its first step (completed phases are kept)`;
+    lastPhase = phaseSnapshot ? { phase: current, snapshot: phaseSnapshot } : undefined;
+    detail = phaseSnapshot
+      ? `restarted the journey; phase "${current}" continues from its checkpoint at step "${stepId}"${phaseSnapshot.value === 'failed' && from === 'start' ? ' (from its first step, as asked)' : ''}`
+      : `restarted the journey; phase "${current}" had no checkpoint yet and starts from its first step (completed phases are kept)`;
   } else {
     detail = `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}`;
   }
