@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notify } from '../../activities/notify';
 import { cardText, eventually, rosterCsv, startTeamsStack, type TeamsStack } from './teamsStack';
 
 /**
@@ -81,6 +82,17 @@ describe('prompt cards', () => {
     const progress = s.teams.transcript(ada.conv).filter((a) => a.fromBot && cardText(a).includes('Your progress'));
     expect(progress).toHaveLength(1);
     await eventually('the progress card to show step 2', () => cardText(s.teams.activity(ada.conv, progress[0].id)!).includes('2 of 3'));
+  });
+
+  it('a failed check comes back as the learner-facing hint on the step’s card, updated in place', async () => {
+    const card = s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Technical constraints') && !cardText(a).includes('Your progress'))!;
+    const version = card.version;
+    const messages = s.teams.transcript(ada.conv).length;
+    // What the phase orchestration writes when validation fails with a hint (the notify activity, called directly).
+    await notify({ runId: 'cards-run', key: 'test-hint-1', to: { role: 'learner', learnerId: 'ada' }, kind: 'hint', body: { learnerId: 'ada', phase: 'requirements', stepId: 'req-technical-constraints', checkId: 'adls-hns', hint: 'Turn on the hierarchical namespace of the storage account.' } });
+    await eventually('the hint on the card', () => cardText(s.teams.activity(ada.conv, card.id)!).includes('Check failed: Turn on the hierarchical namespace'));
+    expect(s.teams.activity(ada.conv, card.id)!.version).toBe(version + 1);
+    expect(s.teams.transcript(ada.conv).length).toBe(messages);
   });
 
   it('learners can act with text too: "progress" says where they are', async () => {
