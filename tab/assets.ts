@@ -6,7 +6,8 @@ import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { ASSET_NAMES, buildDashboardAssets, type AssetName } from './build';
 
 /**
- * GET /api/tab/{file?}: the dashboard page, its script and stylesheet — the same on both hosts.
+ * GET /api/tab/{file?}: the dashboard page (also at /api/tab/configure, the team tab's configuration
+ * page), its script and stylesheet — the same on both hosts.
  * Built files are used when they sit beside this module (`dist/tab/public/`, made by
  * `npm run build`); run from the sources they are bundled once on first request.
  */
@@ -68,7 +69,8 @@ export async function dashboardPage(request: HttpRequest): Promise<HttpResponseI
   const file = request.params.file;
   // /api/tab → /api/tab/ so the page's relative links resolve under it.
   if (!file && !url.pathname.endsWith('/')) return { status: 308, headers: { Location: `${url.pathname}/${url.search}` } };
-  const name = (file ?? 'index.html') as AssetName;
+  // `configure` is the team tab's configuration page (manifest `configurationUrl`): the same page in another mode.
+  const name = (file === undefined || file === 'configure' ? 'index.html' : file) as AssetName;
   if (!ASSET_NAMES.includes(name)) return { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: `No dashboard file "${file}". The dashboard is at ${url.pathname.replace(/[^/]*$/, '')}.` };
   const asset = (await assets()).get(name)!;
   const headers: Record<string, string> = {

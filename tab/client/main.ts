@@ -1,7 +1,7 @@
 import type { DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, RunListItem } from '../dashboardTypes';
 import { actions, ApiProblem, listRuns, loadDashboard } from './api';
 import { canExtend, canResume, elapsedMs, formatDuration, formatUsd, phaseStateLabel, stateLabel, stuckReasons } from './model';
-import { detectHost, readKey, saveKey, type Host } from './teamsHost';
+import { detectHost, offerTabConfiguration, readKey, saveKey, type Host } from './teamsHost';
 
 /**
  * The instructor dashboard page. Live by polling the run's read model every POLL_MS with
@@ -566,6 +566,17 @@ async function boot(): Promise<void> {
   if (state.host.kind === 'teams') applyTheme(state.host.theme);
   $('host').textContent = state.host.kind === 'teams' ? `In Microsoft Teams${state.host.hostName ? ` (${state.host.hostName})` : ''}` : '';
   document.documentElement.dataset.host = state.host.kind;
+  if (/\/configure\/?$/.test(location.pathname)) {
+    $('configPanel').hidden = false;
+    setLive('');
+    if (state.host.kind === 'teams') {
+      offerTabConfiguration();
+      $('configStatus').textContent = 'Select Save to add the dashboard to this team.';
+    } else {
+      $('configStatus').append('This is the page Teams shows when the tab is added to a team. The dashboard itself is ', h('a', { href: './' }, 'here'), '.');
+    }
+    return;
+  }
   const key = readKey();
   if (key) await useKey(key);
   else showKeyPanel();

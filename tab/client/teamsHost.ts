@@ -1,4 +1,4 @@
-import { app } from '@microsoft/teams-js';
+import { app, pages } from '@microsoft/teams-js';
 
 /**
  * Where the page runs. Teams hosts a tab in an iframe (web, desktop) or a webview with a native
@@ -19,7 +19,9 @@ export function mayBeInTeams(w: Window = window): boolean {
   } catch {
     framed = true; // a cross-origin parent denies access to top: framed
   }
-  return framed || !!w.opener || 'nativeInterface' in w;
+  // The manifest's contentUrl says ?host=teams; a plain browser opening it is told apart by initialize failing fast.
+  const hinted = new URLSearchParams(w.location.search).get('host') === 'teams';
+  return framed || hinted || !!w.opener || 'nativeInterface' in w;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -43,7 +45,8 @@ export async function detectHost(onTheme: (theme: string) => void): Promise<Host
       kind: 'teams',
       theme: ctx.app.theme ?? 'default',
       userPrincipalName: ctx.user?.userPrincipalName ?? null,
-      subPageId: ctx.page.subPageId ?? null,
+      // A deep link's subPageId, else a tab instance's entityId, may name the run to open.
+      subPageId: ctx.page.subPageId || (ctx.page.id && ctx.page.id !== 'dashboard' ? ctx.page.id : null),
       hostName: ctx.app.host.name ?? null,
     };
   } catch (err) {
@@ -95,4 +98,22 @@ export function saveKey(key: string | null): void {
 
 export function credentialHeaders(key: string): Record<string, string> {
   return { 'x-api-key': key };
+}
+
+/**
+ * The team tab's configuration page (manifest `configurationUrl` = /api/tab/configure): nothing to
+ * choose up front — the run is picked inside the tab — so the page is valid at once and Save
+ * points the tab at the dashboard.
+ */
+export function offerTabConfiguration(): void {
+  const base = new URL('./', location.href.replace(/[?#].*$/, '')).href;
+  pages.config.registerOnSaveHandler((save) => {
+    pages.config
+      .setConfig({ entityId: 'dashboard', contentUrl: `${base}?host=teams`, websiteUrl: base, suggestedDisplayName: 'Workshop dashboard' })
+      .then(
+        () => save.notifySuccess(),
+        (err: unknown) => save.notifyFailure(`The dashboard tab could not be saved: ${(err as Error).message}`),
+      );
+  });
+  pages.config.setValidityState(true);
 }

@@ -133,9 +133,21 @@ describe.skipIf(!mode.run)('in the browser: web chat and instructor dashboard', 
     const item = dashboard.locator(`#reviewList li[data-learner="${ids.ada}"]`);
     await item.waitFor({ timeout: 20_000 });
     expect(await item.locator('.deliverables a').count()).toBeGreaterThan(0);
-    await item.getByLabel(/Comment/).fill('Clear separation of zones; ship it.');
+    // Every control on the page has an accessible name (label, text or aria-label).
+    const unnamed = await dashboard.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLElement>('input, select, textarea, button'))
+        .filter((el) => el.offsetParent !== null)
+        .filter((el) => !((el as HTMLInputElement).labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent?.trim())))
+        .map((el) => el.outerHTML.slice(0, 80)),
+    );
+    expect(unnamed).toEqual([]);
+    // Keyboard only: type the comment, Tab to Approve, press Enter.
+    const comment = item.getByLabel(/Comment/);
+    await comment.fill('Clear separation of zones; ship it.');
     await browser.screenshot(dashboard, 'dashboard-review');
-    await item.getByRole('button', { name: 'Approve' }).click();
+    await comment.press('Tab');
+    expect(await item.getByRole('button', { name: 'Approve' }).evaluate((b) => b === document.activeElement)).toBe(true);
+    await dashboard.keyboard.press('Enter');
     await expect.poll(() => dashboard.locator('#feedback').textContent()).toMatch(/Approved Ada Lovelace/);
     await expect.poll(() => dashboard.locator(`#reviewList li[data-learner="${ids.ada}"]`).count(), { timeout: 20_000 }).toBe(0);
     await expect.poll(() => ada.locator('td[data-phase="design"]').textContent(), { timeout: 20_000 }).toMatch(/Passed/);
@@ -159,5 +171,26 @@ describe.skipIf(!mode.run)('in the browser: web chat and instructor dashboard', 
     expect(st.position?.state).toBe('awaitingLearner');
     expect(await dashboard.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     await browser.screenshot(dashboard, 'dashboard');
+    await dashboard.setViewportSize({ width: 1366, height: 768 }); // a common laptop screen
+    await browser.screenshot(dashboard, 'dashboard-1366x768');
+  });
+
+  it('framed by a page that is not Teams, the dashboard stops waiting for Teams and asks for the key; a wrong key is refused', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${s.url}/admin/host/status`); // any page of the app's origin (frame-ancestors allows 'self')
+    await page.evaluate(() => (document.body.innerHTML = '<iframe id="tab" title="dashboard" src="/api/tab/" style="width:1200px;height:700px;border:0"></iframe>'));
+    const tab = page.frameLocator('#tab');
+    const t0 = Date.now();
+    await tab.locator('#keyInput').waitFor({ state: 'visible', timeout: 15_000 });
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await tab.locator('html').getAttribute('data-host')).toBe('browser');
+    await tab.locator('#keyInput').fill('not-the-instructor-key-0000');
+    await tab.locator('#keyInput').press('Enter');
+    await expect.poll(() => tab.locator('#keyError').textContent()).toMatch(/does not know that key/);
+    await tab.locator('#keyInput').fill(TEST_KEYS.instructor);
+    await tab.locator('#keyInput').press('Enter');
+    await expect.poll(() => tab.locator('#runPicker').inputValue()).toBe(runId);
+    await tab.locator(`tr[data-learner="${ids.ada}"]`).waitFor();
+    await page.close();
   });
 });

@@ -49,6 +49,10 @@ describe('the dashboard page', () => {
     expect(html).toContain('<script src="dashboard.js" defer></script>');
     expect(html).not.toMatch(/<(script|link)[^>]+(src|href)="(https?:)?\/\//); // nothing from a CDN
     expect(html).toMatch(/<label for="keyInput">/);
+    // The team tab's configurationUrl (teams/manifest.json) is the same page in its configuration mode.
+    const configure = await get('/api/tab/configure');
+    expect(configure.status).toBe(200);
+    expect(await configure.text()).toContain('id="configPanel"');
   });
 
   it('serves the bundled script (teams-js inside, no CDN) with an ETag, and 304 when unchanged', async () => {
