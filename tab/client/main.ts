@@ -129,6 +129,7 @@ function selectRun(runId: string | null): void {
   $('noRuns').hidden = runId !== null;
   if (!runId) {
     setLive('');
+    schedule(POLL_MS); // keeps looking for runs: the first one started is opened by itself
     return;
   }
   $<HTMLSelectElement>('runPicker').value = runId;
@@ -153,7 +154,8 @@ function schedule(ms: number): void {
 
 async function poll(): Promise<void> {
   const { key, runId } = state;
-  if (!key || !runId) return;
+  if (!key) return;
+  if (!runId) return waitForRuns(key);
   if (document.visibilityState === 'hidden') return schedule(POLL_MS); // nobody is looking: no requests
   try {
     if (Date.now() - state.runsAt > RUNS_EVERY_MS) {
@@ -190,6 +192,23 @@ async function poll(): Promise<void> {
     if (state.errors === 1) say(`Lost contact with the workshop app: ${(err as Error).message}`, true);
     schedule(wait);
   }
+}
+
+/** No run is open: look for one every few seconds and open the first that is running. */
+async function waitForRuns(key: string): Promise<void> {
+  if (document.visibilityState !== 'hidden' && Date.now() - state.runsAt >= 5_000) {
+    state.runsAt = Date.now();
+    try {
+      state.runs = await listRuns(key);
+    } catch (err) {
+      if (err instanceof ApiProblem && (err.status === 401 || err.status === 403)) return showKeyPanel('The key is no longer accepted; enter the instructor key again.');
+    }
+    if (state.key !== key || state.runId) return;
+    renderRunPicker();
+    const pick = state.runs.find((r) => r.status === 'running') ?? state.runs[0];
+    if (pick) return selectRun(pick.runId);
+  }
+  schedule(POLL_MS);
 }
 
 // ── rendering ───────────────────────────────────────────────────────────────────────────────
