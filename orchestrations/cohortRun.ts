@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import { callActivity } from '../activities';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
-import { admit, createScheduler, enqueue, failed, queueMessage, retryLater, succeeded } from './provisioningScheduler';
+import { admit, createScheduler, enqueue, failed, progress, queueMessage, retryLater, succeeded } from './provisioningScheduler';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
 import { provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
 
@@ -296,14 +296,6 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
 function provisioningView(state: CohortState): CohortView['provisioning'] {
   const s = state.provisioning?.scheduler;
   if (!s) return { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
-  const slots = Object.values(s.slots);
-  return {
-    queued: s.queue.length,
-    deploying: slots.filter((x) => x.phase === 'running').length,
-    retrying: slots.filter((x) => x.phase === 'waiting').length,
-    succeeded: s.succeeded.length,
-    failed: Object.keys(s.failed).length,
-    maxInFlight: s.stats.maxInFlight,
-    throttled: s.stats.throttled,
-  };
+  const { running, ...rest } = progress(s);
+  return { ...rest, deploying: running, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
 }

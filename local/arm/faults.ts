@@ -32,17 +32,7 @@ export interface ArmFaults {
   quota?: { resourceType?: string; code?: 'QuotaExceeded' | 'OperationNotAllowed'; at?: 'preflight' | 'provision'; limit?: number };
 }
 
-/** mulberry32: small, fast, good enough for a deterministic fault stream. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../prng';
 
 export type FaultDecision = { kind: 'throttle'; retryAfterSeconds: number } | { kind: 'serverError' } | undefined;
 

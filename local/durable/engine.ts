@@ -66,8 +66,6 @@ interface Instance {
   raising: Map<string, Promise<void>>;
   /** Run the code even without new events (after a rewind). */
   replay: boolean;
-  /** Rows of a previous execution still in the partition, to delete once the new one has committed. */
-  staleUpTo: number;
 }
 
 interface ActivityWork {
@@ -232,36 +230,17 @@ export class DurableEngine {
     const part = await this.store.loadPartition(instanceId);
     const history = part.sentinel ? part.history.slice(0, part.sentinel.historyCount) : [];
     const started = history.find((e) => e.EventType === EventType.ExecutionStarted);
-    const inst: Instance = {
-      id: instanceId,
-      name: row.name,
-      version: row.version,
+    const inst = this.newInstance(row, {
       executionId: part.sentinel?.executionId ?? row.executionId,
-      status: row.runtimeStatus,
       input: started ? started.Input : row.input,
-      output: row.output,
       customStatus: part.sentinel ? part.sentinel.customStatus : row.customStatus,
-      createdTime: row.createdTime,
-      lastUpdatedTime: row.lastUpdatedTime,
-      completedTime: row.completedTime,
       parent: started?.ParentInstanceId
         ? { instanceId: started.ParentInstanceId, taskScheduledId: started.ParentTaskScheduledId!, executionId: started.ParentExecutionId ?? '' }
         : undefined,
       history,
       etag: part.sentinel?.etag,
-      inbox: [],
-      busy: false,
-      queued: false,
-      again: false,
-      timers: new Map(),
-      dispatched: new Set(),
-      rowDirty: false,
-      rowStatus: row.runtimeStatus,
-      rowWrittenAt: 0,
-      raising: new Map(),
       replay: history.length > 0 && history[history.length - 1].EventType === EventType.GenericEvent && history[history.length - 1].Name === 'Rewind',
-      staleUpTo: 0,
-    };
+    });
     // Inbox rows whose event is already in the history were consumed by a commit whose cleanup a crash cut short.
     const consumedKeys = new Set(history.map((e) => e.InboxKey).filter((k): k is string => !!k));
     const stale = [...part.staleRowKeys];
@@ -290,17 +269,22 @@ export class DurableEngine {
     return inst;
   }
 
-  private fresh(row: InstanceRow, start: InboxMessage): Instance {
-    const inst: Instance = {
+  /** The working copy of an instance, with no runtime state yet (nothing queued, armed or dispatched). */
+  private newInstance(row: InstanceRow, from: Partial<Instance>): Instance {
+    return {
       id: row.instanceId,
       name: row.name,
+      version: row.version,
       executionId: row.executionId,
       status: row.runtimeStatus,
       input: row.input,
+      output: row.output,
+      customStatus: row.customStatus,
       createdTime: row.createdTime,
       lastUpdatedTime: row.lastUpdatedTime,
+      completedTime: row.completedTime,
       history: [],
-      inbox: [start],
+      inbox: [],
       busy: false,
       queued: false,
       again: false,
@@ -308,11 +292,16 @@ export class DurableEngine {
       dispatched: new Set(),
       rowDirty: false,
       rowStatus: row.runtimeStatus,
-      rowWrittenAt: Date.now(),
+      rowWrittenAt: 0,
       raising: new Map(),
       replay: false,
-      staleUpTo: 0,
+      ...from,
     };
+  }
+
+  /** A brand-new instance: what createInstance just wrote, without reading it back. */
+  private fresh(row: InstanceRow, start: InboxMessage): Instance {
+    const inst = this.newInstance(row, { inbox: [start], rowWrittenAt: Date.now() });
     this.loaded.set(inst.id, inst);
     return inst;
   }
@@ -735,7 +724,8 @@ export class DurableEngine {
 
     // A new execution (start, restart or continue-as-new) replaces the current one.
     let past = inst.history;
-    const previousCount = Math.max(inst.history.length, inst.staleUpTo);
+    // Rows of the execution being replaced (if any), to delete once the new one has committed.
+    const previousCount = inst.history.length;
     let executionId = inst.executionId;
     let reset = false;
     // The newest start message that is newer than the running execution wins. An older one is a
@@ -948,7 +938,6 @@ export class DurableEngine {
       // The previous execution's rows past the new one's length are stale (the loader ignores them too).
       const staleKeys: string[] = [];
       for (let i = appended.length; i < previousCount; i++) staleKeys.push(i.toString(16).padStart(16, '0'));
-      inst.staleUpTo = 0;
       if (staleKeys.length) void this.track(this.store.deleteRows(inst.id, staleKeys)).catch((err) => this.log.warn({ err, instanceId: inst.id }, "could not delete the previous execution's rows"));
     }
     inst.status = status;
@@ -957,9 +946,8 @@ export class DurableEngine {
 
     if (nextExecution) {
       inst.inbox.push(...carry);
+      // The old execution's history stays until the new one's first episode replaces it.
       inst.again = true;
-      // The sentinel names the old execution until the new one's first episode commits over it.
-      inst.staleUpTo = inst.history.length;
     }
 
     this.markRowDirty(inst);

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { newSigningKey, publicJwk, signJwt, verifyJwt, type JwtClaims, type SigningKey } from './jwt';
+import { prng } from '../prng';
 
 /**
  * The local stand-in for Microsoft Teams and the Bot Connector service.
@@ -144,17 +145,6 @@ export interface TeamsEmulator {
 
 const BOT_AUDIENCE = 'https://api.botframework.com';
 
-/** A small, seeded PRNG (mulberry32): the same storm every run of a test. */
-function dice(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function guidFrom(text: string): string {
   const h = createHash('sha256').update(text).digest('hex');
@@ -212,7 +202,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
   const botName = opts.botName ?? 'Workshop';
   let botEndpoint = opts.botEndpoint ?? '';
   let faults: Required<Faults> = { rate429: 0, retryAfterSeconds: 1, seed: 1, ...opts.faults };
-  let roll = dice(faults.seed);
+  let roll = prng(faults.seed);
   const users = new Map<string, DirectoryUser>();
   for (const u of opts.users ?? DEFAULT_USERS) users.set(u.id, u);
   const team = { id: `19:${randomBytes(12).toString('hex')}@thread.tacv2`, name: 'Workshop cohort' };
@@ -555,7 +545,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
   }
   function setFaults(f: Faults): void {
     faults = { ...faults, ...f };
-    roll = dice(faults.seed);
+    roll = prng(faults.seed);
   }
   async function install(who: string): Promise<SendResult> {
     const user = findUser(who);

@@ -16,6 +16,7 @@ import {
   type WorkflowOutput,
 } from './crashFunctions';
 import { HostProcess, hostEnv, persist, send, sleep, tail, type KillRecord } from './harness';
+import { prng } from '../../local/prng';
 
 /**
  * Crash test: the durable host runs as a child process and is killed with SIGKILL at random moments
@@ -43,17 +44,7 @@ const RESULT_STORED_WITHIN_MS = 3_000;
 
 // ---- seeded randomness ----------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = mulberry32(SEED);
+const rand = prng(SEED);
 const between = (lo: number, hi: number): number => Math.floor(lo + rand() * (hi - lo + 1));
 
 // ---- history checks ---------------------------------------------------------------------------------
