@@ -76,6 +76,10 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
       const [next, actions] = transition(phaseMachine, snapshot, { type: 'RESUME', ...input.resume });
       snapshot = next;
       commands = phaseCommands(actions);
+      // A new attempt restored from a checkpoint must record itself even when RESUME changed
+      // nothing (a phase lost while waiting for the learner): the checkpoint names the instance
+      // that learner and instructor events go to.
+      if (!commands.some((c) => c.type === 'checkpoint')) commands.push({ type: 'checkpoint' });
     }
   } else {
     const [first, actions] = initialTransition(phaseMachine, input.def);
