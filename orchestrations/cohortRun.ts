@@ -167,7 +167,10 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
       case 'provisionRequest': {
         const id = provisionKey(event.learnerId, event.stepId, event.attempt);
         const p = (state.provisioning ??= {
-          scheduler: createScheduler(context.df.currentUtcDateTime, { maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? 10) }),
+          scheduler: createScheduler(context.df.currentUtcDateTime, {
+            maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? 10),
+            ...(input.plan.environmentWrites ? { writesPerAttempt: input.plan.environmentWrites } : {}),
+          }),
           requests: {},
         });
         if (p.requests[id]) break; // a retried request
@@ -209,8 +212,15 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           context.log(`cohort ${input.runId}: progress for unknown learner ${event.learnerId} ignored`);
           break;
         }
-        // Reports can arrive out of order (retries); a later phase never goes back to an earlier one.
+        // Reports can arrive out of order (retries, concurrent activities); a later phase never goes
+        // back to an earlier one, nor a phase's newer state to an older report of it.
         if (FINISHED.includes(before.state) || PHASE_ORDER.indexOf(event.phase) < PHASE_ORDER.indexOf(before.phase)) break;
+        // (Journeys report without an attempt: for those only the time counts.)
+        if (event.phase === before.phase) {
+          const olderAttempt = event.attempt !== undefined && before.attempt !== undefined && event.attempt < before.attempt;
+          const sameAttempt = event.attempt === undefined || event.attempt === before.attempt;
+          if (olderAttempt || (sameAttempt && event.at < before.since)) break;
+        }
         const changed = before.state !== event.state || before.phase !== event.phase || before.stepId !== event.stepId;
         state.learners[event.learnerId] = {
           phase: event.phase,

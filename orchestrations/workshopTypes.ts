@@ -9,6 +9,8 @@ export interface RunPlan {
   phases: Record<PhaseName, PhaseDef>;
   /** Values of the pack's `instructor` environment parameters for this run (e.g. hybrid's onPremGatewayIp). */
   environmentParameters?: Record<string, unknown>;
+  /** ARM writes one deployment of the pack's template costs (group + deployment + resources), for the provisioning scheduler. */
+  environmentWrites?: number;
 }
 
 export interface Learner {
