@@ -30,11 +30,13 @@ export interface ApiClientOptions {
 export interface LearnerStatus {
   runId: string;
   learner: { learnerId: string; name: string; email?: string };
-  runStatus: string;
+  /** Instructor views only. */
+  runStatus?: string;
   journey: (JourneyPosition & { instanceId: string; runtimeStatus: string | null }) | null;
   position: PhasePosition | null;
   step: { title: string; prompt: string; hints: string[] } | null;
-  progress: { phase: string; state: string; stepId: string | null; since: string; attempt?: number; helpCount: number } | null;
+  /** Instructor views only: the cohort's view of the learner. */
+  progress?: { phase: string; state: string; stepId: string | null; since: string; attempt?: number; helpCount: number } | null;
   environment: { resourceGroupName: string };
 }
 

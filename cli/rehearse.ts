@@ -139,6 +139,7 @@ interface Sim {
   handledView: string | null;
   seenView: string | null;
   seenAtPoll: number;
+  checkedAtPoll: number;
   acted: Set<string>;
   wrongDone: boolean;
   askedHelp: boolean;
@@ -161,6 +162,11 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const pack = loaded.pack;
   const steps = new Map<string, Step>(pack.phases.flatMap((p) => p.steps.map((s) => [s.id, s] as const)));
   const arm = opts.arm ? new RehearsalArm(opts.arm) : undefined;
+  const order = (phase: string, stepId: string | null): number => {
+    const i = PHASE_ORDER.indexOf(phase as PhaseName);
+    const ph = pack.phases.find((x) => x.id === phase);
+    return i * 1000 + (ph && stepId ? ph.steps.findIndex((x) => x.id === stepId) : -1);
+  };
   const notes: string[] = [];
   if (!arm) notes.push('No ARM access (--arm-url/--arm-token or the local stack file): the wrong learner only answers badly, and the failing learner runs out of time instead of failing provisioning.');
 
@@ -195,6 +201,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     handledView: null,
     seenView: null,
     seenAtPoll: 0,
+    checkedAtPoll: 0,
     acted: new Set(),
     wrongDone: false,
     askedHelp: false,
@@ -260,14 +267,18 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     const kind = entry.stepId ? steps.get(entry.stepId)?.kind : undefined;
     // A validate step's outcome (passed, or "fix and say done") does not always change the view.
     const polling = kind === 'validate' && poll % 2 === 0;
-    if (view === sim.handledView && !polling) return;
+    // Look again now and then even when nothing seems to change: the cohort's view can lag.
+    if (view === sim.handledView && !polling && poll - sim.checkedAtPoll < 10) return;
     if (sim.profile === 'slow' && poll - sim.seenAtPoll < slowPolls) return;
     // The failing learner without ARM access stalls in Implementation until its timebox runs out.
     if (sim.profile === 'failing' && !arm && entry.phase === 'implementation' && kind === 'task' && !report.resumes.some((r) => r.learnerId === sim.learnerId)) return;
 
+    sim.checkedAtPoll = poll;
     const status = await api.learnerStatus(runId, sim.learnerId);
     const p = status.position;
-    if (!p || p.stepId !== entry.stepId || p.phase !== entry.phase) return; // the checkpoint is behind the view: look again next poll
+    if (!p) return;
+    // The checkpoint behind the view: look again next poll. Ahead of it: the learner acts on it.
+    if ((p.stepId !== entry.stepId || p.phase !== entry.phase) && order(p.phase, p.stepId) < order(entry.phase, entry.stepId)) return;
     const key = `${p.phase}|${p.attempt}|${p.stepId}|${p.state}|${p.stepAttempt}`;
     if (sim.acted.has(key)) {
       sim.handledView = view;
@@ -346,13 +357,18 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const sentBack = new Set<string>();
   const answered = new Set<string>();
   const resumed = new Set<string>();
+  const instructorDone = new Map<string, string>();
   const instructorTick = async (status: RunStatusResponse): Promise<void> => {
     const work = status.learners.filter((l) => ['awaitingReview', 'helpRequested', 'failed', 'changesRequested', 'working', 'stuck'].includes(l.state));
     await pool(work, concurrency, async (entry) => {
       const sim = sims.find((s) => s.learnerId === entry.learnerId)!;
       const needsLook = entry.state === 'awaitingReview' || entry.state === 'helpRequested' || entry.state === 'failed' || (sim.profile === 'helpSeeker' && sim.askedHelp && !answered.has(sim.learnerId));
-      if (!needsLook) return;
+      // `since` moves whenever the learner's state changes (a second review round looks the same otherwise).
+      const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}|${entry.since}`;
+      if (!needsLook || instructorDone.get(entry.learnerId) === view) return;
       const detail = await api.learnerDetail(runId, entry.learnerId);
+      // Once the instructor has seen this learner's current state, looking again waits for a change.
+      if (detail.position?.stepId === entry.stepId || entry.state === 'failed') instructorDone.set(entry.learnerId, view);
       const p = detail.position;
       const id = entry.learnerId;
       if (p?.helpPending && !answered.has(`${id}|${p.phase}|${p.helpPending.message}`)) {

@@ -57,6 +57,7 @@ const ReviewBody = z
 const HelpAnswerBody = z.strictObject({ answer: z.string().trim().min(1).max(5000) });
 const ExtendBody = z.strictObject({ minutes: z.number().positive().max(600), by: z.string().min(1).max(200).default('instructor') });
 
+const FRESH = new Set(['detail', 'resume', 'skip', 'extend']);
 const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'help', 'status', 'messages']);
 const INSTRUCTOR_ACTIONS = new Set(['resume', 'skip', 'review', 'help-answer', 'extend', 'token']);
 
@@ -96,7 +97,8 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
   if (request.method !== expected) throw new ApiError(405, `Use ${expected} for /api/runs/{runId}/learners/{learnerId}${action === 'detail' ? '' : `/${action}`}.`);
 
   const client = df.getClient(context);
-  const s = await loadLearner(client, runId, learnerId);
+  // Learner actions use the run's cached plan and roster; instructor views and run-level actions read it fresh.
+  const s = await loadLearner(client, runId, learnerId, FRESH.has(action));
   const accepted = (what: string, extra: Record<string, unknown> = {}): HttpResponseInit => ({ status: 202, jsonBody: { runId, learnerId, accepted: what, ...extra } });
 
   switch (action) {
@@ -105,7 +107,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
       const p = await activePhase(client, s);
       const sid = targetStep(p, body.stepId, 'answer');
       if (p.state !== 'awaitingLearner' || p.stepKind !== 'question') refuse(p, 'answer', p.stepKind === 'task' ? 'say "done" when the task is done' : 'this step takes no answer');
-      const pack = (await requirePack(s.run.input.plan.packId)).pack;
+      const pack = (await requirePack(s.info.plan.packId)).pack;
       const step = stepOf(pack, sid);
       if (step?.kind === 'question') {
         const grade = gradeAnswer(step, body.answer);
@@ -155,7 +157,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
     case 'status':
       return { status: 200, jsonBody: await learnerStatus(client, s, caller) };
     case 'messages': {
-      const pack = (await requirePack(s.run.input.plan.packId)).pack;
+      const pack = (await requirePack(s.info.plan.packId)).pack;
       const after = request.query.get('after') ?? '';
       const messages = (await readOutbox(runId, { learnerId })).filter((m) => m.createdAt > after).map((m) => withText(pack, m));
       return { status: 200, jsonBody: { runId, learnerId, messages } };
@@ -174,7 +176,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
     }
     case 'skip': {
       const body = await readBody(request, SkipBody);
-      requireRunning(s.run, 'skipping a phase');
+      requireRunning(s.run!, 'skipping a phase');
       const journey = journeyPosition(s.checkpoint);
       if (!journey || journey.state === 'completed' || journey.state === 'ended') throw new ApiError(409, `Learner "${learnerId}" ${journey ? `has ${journey.state} the workshop` : 'has not started yet'}; there is no phase to skip.`);
       const phase: PhaseName = journey.state === 'failed' && journey.failure ? journey.failure.phase : journey.current;
@@ -203,7 +205,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
     }
     case 'extend': {
       const body = await readBody(request, ExtendBody);
-      await commandRun(client, s.run, { type: 'extend', by: body.by, minutes: body.minutes, learnerId });
+      await commandRun(client, s.run!, { type: 'extend', by: body.by, minutes: body.minutes, learnerId });
       return accepted('extend', { minutes: body.minutes });
     }
   }
@@ -211,21 +213,19 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
 }
 
 async function learnerStatus(client: Client, s: LearnerState, caller: Caller) {
-  const { runId } = s.run;
+  const { runId } = s.info;
   const { learnerId } = s.learner;
   const p = s.position;
-  const pack = (await requirePack(s.run.input.plan.packId)).pack;
+  const pack = (await requirePack(s.info.plan.packId)).pack;
   const journey = journeyPosition(s.checkpoint);
   const journeyStatus = await statusOf(client, journeyInstanceId(runId, learnerId));
-  const progress = s.run.view?.progress[learnerId] ?? null;
   return {
     runId,
     learner: s.learner,
-    runStatus: s.run.runtimeStatus,
+    ...(s.run ? { runStatus: s.run.runtimeStatus, progress: s.run.view?.progress[learnerId] ?? null } : {}),
     journey: journey ? { ...journey, instanceId: journeyInstanceId(runId, learnerId), runtimeStatus: (journeyStatus?.runtimeStatus as RuntimeStatus | undefined) ?? null } : null,
     position: p ?? null,
     step: p && p.state !== 'completed' ? stepText(pack, p.stepId) ?? null : null,
-    progress,
     environment: { resourceGroupName: learnerResourceGroupName(runId, learnerId) },
     ...(caller.role === 'instructor' ? { journeyAlive: !isFinished(journeyStatus?.runtimeStatus as RuntimeStatus | undefined) } : {}),
   };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { readOutbox } from '../activities/notify';
 import { markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
 import { tableClient } from '../config';
-import { packsDir } from '../activities/scenarioPacks';
+import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../activities/scenarioPacks';
 import { cohortInstanceId } from '../orchestrations/workshopIds';
 import type { CohortInput, Learner } from '../orchestrations/workshopTypes';
 import type { RunReport } from '../orchestrations/cohortRun';
@@ -80,7 +80,12 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   const client = df.getClient(context);
   if (await statusOf(client, instanceId)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id (or leave it out to get a fresh one).`);
   const environmentParameters = runParameters(loaded.pack, body.parameters);
-  const plan = { ...planFromPack(loaded.pack, { timeScale: body.timeScale }), ...(Object.keys(environmentParameters).length ? { environmentParameters } : {}) };
+  const environmentWrites = await templateWrites(loaded.pack.id);
+  const plan = {
+    ...planFromPack(loaded.pack, { timeScale: body.timeScale }),
+    ...(Object.keys(environmentParameters).length ? { environmentParameters } : {}),
+    ...(environmentWrites ? { environmentWrites } : {}),
+  };
   const input: CohortInput = { runId, plan, roster, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) };
   await markRunStarted({ runId, packId: loaded.pack.id, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) });
   try {
@@ -102,6 +107,27 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
     statusUrl: new URL(`/api/runs/${runId}`, request.url).href,
   };
   return { status: 202, jsonBody: response, headers: { Location: response.statusUrl } };
+}
+
+/**
+ * ARM writes one deployment of the pack costs: the group, the deployment and every resource the
+ * template declares (copy loops by their count). The cohort's provisioning scheduler spends the
+ * subscription's write budget by it, so a one-account drill is not paced like a lakehouse.
+ */
+async function templateWrites(packId: string): Promise<number | undefined> {
+  const { template } = await loadPackWithTemplate(packId).catch(() => ({ template: undefined }));
+  if (!template) return undefined;
+  const list = Array.isArray(template.resources) ? template.resources : Object.values(template.resources ?? {});
+  let writes = 2;
+  const visit = (resources: ArmTemplateResource[] | undefined): void => {
+    for (const r of resources ?? []) {
+      const count = (r.copy as { count?: unknown } | undefined)?.count;
+      writes += typeof count === 'number' ? count : 1;
+      visit(r.resources);
+    }
+  };
+  visit(list);
+  return writes;
 }
 
 function fits(type: string, v: unknown): boolean {

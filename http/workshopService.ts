@@ -55,8 +55,11 @@ export interface Run {
 export async function loadRun(client: Client, runId: string): Promise<Run> {
   const instanceId = cohortInstanceId(runId);
   const status = await statusOf(client, instanceId, true);
-  if (!status || status.name !== 'cohortRun') throw new ApiError(404, `There is no run "${runId}". Start one with POST /api/runs (workshop run start).`);
-  return {
+  if (!status || status.name !== 'cohortRun') {
+    infoCache.delete(runId);
+    throw new ApiError(404, `There is no run "${runId}". Start one with POST /api/runs (workshop run start).`);
+  }
+  const run: Run = {
     runId,
     instanceId,
     runtimeStatus: status.runtimeStatus as RuntimeStatus,
@@ -64,11 +67,41 @@ export async function loadRun(client: Client, runId: string): Promise<Run> {
     view: (status.customStatus as CohortView | null) ?? null,
     status,
   };
+  remember(run);
+  return run;
 }
 
-export function rosterLearner(run: Run, learnerId: string): Learner {
-  const learner = run.input.roster.find((l) => l.learnerId === learnerId);
-  if (!learner) throw new ApiError(404, `Run "${run.runId}" has no learner "${learnerId}". Its learners: ${run.input.roster.map((l) => l.learnerId).join(', ')}.`);
+/** What never changes in a run: its pack plan and roster. Learner routes read it from a short cache. */
+export interface RunInfo {
+  runId: string;
+  instanceId: string;
+  plan: CohortInput['plan'];
+  roster: Learner[];
+}
+
+const INFO_TTL_MS = 30_000;
+const infoCache = new Map<string, { info: RunInfo; at: number }>();
+
+function remember(run: Run): RunInfo {
+  const info: RunInfo = { runId: run.runId, instanceId: run.instanceId, plan: run.input.plan, roster: run.input.roster };
+  infoCache.set(run.runId, { info, at: Date.now() });
+  if (infoCache.size > 200) infoCache.delete(infoCache.keys().next().value!);
+  return info;
+}
+
+/**
+ * The run's plan and roster. Learners act many times a minute; reading the cohort instance (its
+ * input carries the whole cohort's state) for each of those would cost more than the action.
+ */
+export async function runInfo(client: Client, runId: string): Promise<RunInfo> {
+  const hit = infoCache.get(runId);
+  if (hit && Date.now() - hit.at < INFO_TTL_MS) return hit.info;
+  return remember(await loadRun(client, runId));
+}
+
+export function rosterLearner(run: RunInfo, learnerId: string): Learner {
+  const learner = run.roster.find((l) => l.learnerId === learnerId);
+  if (!learner) throw new ApiError(404, `Run "${run.runId}" has no learner "${learnerId}". Its learners: ${run.roster.map((l) => l.learnerId).join(', ')}.`);
   return learner;
 }
 
@@ -84,17 +117,24 @@ export async function commandRun(client: Client, run: Run, command: CohortComman
 }
 
 export interface LearnerState {
-  run: Run;
+  info: RunInfo;
+  /** The run as it is now; read only for routes that need its status (`fresh`). */
+  run?: Run;
   learner: Learner;
   checkpoint: Checkpoint | undefined;
   position: PhasePosition | undefined;
 }
 
-export async function loadLearner(client: Client, runId: string, learnerId: string): Promise<LearnerState> {
-  const run = await loadRun(client, runId);
-  const learner = rosterLearner(run, learnerId);
+export async function loadLearner(client: Client, runId: string, learnerId: string, fresh = false): Promise<LearnerState> {
+  const run = fresh ? await loadRun(client, runId) : undefined;
+  let info = run ? remember(run) : await runInfo(client, runId);
+  if (!run && !info.roster.some((l) => l.learnerId === learnerId)) {
+    infoCache.delete(runId); // a cached roster is never wrong about who is in it, but check before a 404
+    info = await runInfo(client, runId);
+  }
+  const learner = rosterLearner(info, learnerId);
   const checkpoint = await readCheckpoint(runId, learnerId);
-  return { run, learner, checkpoint, position: phasePosition(checkpoint) };
+  return { info, run, learner, checkpoint, position: phasePosition(checkpoint) };
 }
 
 /** The learner's running phase, or 409 saying why there is none to talk to. */
@@ -122,17 +162,17 @@ export async function activePhase(client: Client, s: LearnerState): Promise<Phas
 /** Send a phase event to the learner's running phase instance. */
 export async function raisePhaseEvent(client: Client, s: LearnerState, position: PhasePosition, event: PhaseEvent): Promise<void> {
   await client.raiseEvent(position.instanceId, EVENTS.phase, event);
-  apiLogger().info({ runId: s.run.runId, learnerId: s.learner.learnerId, instanceId: position.instanceId, event: event.type, stepId: 'stepId' in event ? event.stepId : undefined }, 'phase event raised');
+  apiLogger().info({ runId: s.info.runId, learnerId: s.learner.learnerId, instanceId: position.instanceId, event: event.type, stepId: 'stepId' in event ? event.stepId : undefined }, 'phase event raised');
 }
 
 export async function raiseJourneyEvent(client: Client, s: LearnerState, event: JourneyEvent): Promise<void> {
-  const instanceId = journeyInstanceId(s.run.runId, s.learner.learnerId);
+  const instanceId = journeyInstanceId(s.info.runId, s.learner.learnerId);
   const status = await statusOf(client, instanceId);
   if (isFinished(status?.runtimeStatus as RuntimeStatus | undefined)) {
     throw new ApiError(409, `Learner "${s.learner.learnerId}"'s journey instance is ${status?.runtimeStatus ?? 'gone'}; resume the learner first (workshop resume). Nothing was changed.`);
   }
   await client.raiseEvent(instanceId, EVENTS.journey, event);
-  apiLogger().info({ runId: s.run.runId, learnerId: s.learner.learnerId, instanceId, event: event.type }, 'journey event raised');
+  apiLogger().info({ runId: s.info.runId, learnerId: s.learner.learnerId, instanceId, event: event.type }, 'journey event raised');
 }
 
 export interface ResumeOutcome {
@@ -150,9 +190,9 @@ export interface ResumeOutcome {
  * finds the learner's existing deployment and adopts it, so a healthy environment is not re-created).
  */
 export async function resumeLearner(client: Client, s: LearnerState, from: ResumeFrom): Promise<ResumeOutcome> {
-  const { runId } = s.run;
+  const { runId } = s.info;
   const { learnerId } = s.learner;
-  requireRunning(s.run, 'resuming a learner');
+  requireRunning(s.run ?? (await loadRun(client, runId)), 'resuming a learner');
   const journeyId = journeyInstanceId(runId, learnerId);
   const status = await statusOf(client, journeyId);
   const runtime = status?.runtimeStatus as RuntimeStatus | undefined;
@@ -172,7 +212,7 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
 
   // The journey instance is gone: start it again from the checkpoint.
   if (runtime) await client.purgeInstanceHistory(journeyId).catch(() => undefined);
-  const base: JourneyInput = { runId, learnerId, plan: s.run.input.plan, version: 0 };
+  const base: JourneyInput = { runId, learnerId, plan: s.info.plan, version: 0 };
   if (!saved) {
     await client.startNew('learnerJourney', { instanceId: journeyId, input: base });
     return { action: 'restarted', instanceId: journeyId, phase: 'requirements', detail: 'the journey had not checkpointed yet; started it from the beginning' };

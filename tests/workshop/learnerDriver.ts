@@ -91,4 +91,17 @@ export class LearnerDriver {
       return undefined;
     }, timeoutMs, 150);
   }
+
+  /** Walk to the end of the workshop (the journey completed). */
+  async finish(timeoutMs = 90_000): Promise<LearnerStatus> {
+    const acted = new Set<string>();
+    return until(`${this.learnerId} to finish`, async () => {
+      const s = await this.status();
+      if (s.journey?.state === 'completed') return s;
+      const p = s.position;
+      const key = `${p?.phase}|${p?.attempt}|${p?.stepId}|${p?.state}|${p?.stepAttempt}`;
+      if (!acted.has(key) && (await this.actOnce(s))) acted.add(key);
+      return undefined;
+    }, timeoutMs, 150);
+  }
 }

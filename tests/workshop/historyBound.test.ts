@@ -1,0 +1,91 @@
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { rehearse, type RehearsalReport } from '../../cli/rehearse';
+import { cohortInstanceId } from '../../orchestrations/workshopIds';
+import { eventTypes, status as instanceStatus, type StatusBody } from '../helpers/stack';
+import { startWorkshopStack, type WorkshopStack } from './workshopStack';
+
+/**
+ * Bounded history: rehearse the drill pack with 25 and then 50 learners and measure the largest
+ * history (events of one execution, without the OrchestratorStarted/Completed framing) of any
+ * instance of the run — the cohort sampled while it runs (it continues as new, so its finished
+ * executions are gone afterwards), every instance at the end. Doubling the cohort must not make
+ * any instance's history longer.
+ */
+const packsDir = path.join(__dirname, 'packs');
+let w: WorkshopStack;
+
+beforeAll(async () => {
+  w = await startWorkshopStack({ packsDir });
+});
+afterAll(async () => {
+  await w?.stop();
+});
+
+interface Largest {
+  instanceId: string;
+  events: number;
+}
+
+async function instancesOf(runId: string): Promise<string[]> {
+  const ids: string[] = [];
+  let token: string | null = null;
+  do {
+    const res: Response = await fetch(`${w.durable}/instances?instanceIdPrefix=${encodeURIComponent(`run-${runId}`)}&top=500`, { headers: token ? { 'x-ms-continuation-token': token } : {} });
+    const page = (await res.json()) as Array<{ instanceId: string }>;
+    ids.push(...page.map((p) => p.instanceId));
+    token = res.headers.get('x-ms-continuation-token');
+  } while (token);
+  return ids;
+}
+
+function size(s: StatusBody | undefined): number {
+  return s ? eventTypes(s).length : 0;
+}
+
+async function largestHistory(learners: number): Promise<{ largest: Largest; instances: number; report: RehearsalReport }> {
+  let largest: Largest = { instanceId: '', events: 0 };
+  const note = (instanceId: string, events: number) => {
+    if (events > largest.events) largest = { instanceId, events };
+  };
+  let polls = 0;
+  let sampling: Promise<void> = Promise.resolve();
+  let runId = '';
+  const report = await rehearse({
+    api: w.api,
+    scenario: 'drill',
+    learners,
+    timeScale: 1,
+    packsDir,
+    pollMs: 200,
+    slowPolls: 1,
+    timeoutMs: 200_000,
+    arm: { url: w.arm.url, token: w.arm.token, caCert: w.arm.caCertPem, subscriptionId: w.arm.subscriptionId },
+    onStatus: (s) => {
+      runId = s.runId;
+      if (++polls % 5 === 0) {
+        sampling = sampling.then(async () => note(cohortInstanceId(runId), size(await instanceStatus(w.durable, cohortInstanceId(runId), true))));
+      }
+    },
+  });
+  await sampling;
+  const ids = await instancesOf(report.runId);
+  for (const id of ids) note(id, size(await instanceStatus(w.durable, id, true)));
+  return { largest, instances: ids.length, report };
+}
+
+it('the largest history of any instance does not grow when the cohort doubles (25 vs 50 learners)', async () => {
+  const small = await largestHistory(25);
+  const large = await largestHistory(50);
+  console.log(
+    `largest history: ${small.largest.events} events (${small.largest.instanceId}) of ${small.instances} instances with 25 learners in ${small.report.durationMs} ms; ` +
+      `${large.largest.events} events (${large.largest.instanceId}) of ${large.instances} instances with 50 learners in ${large.report.durationMs} ms`,
+  );
+  expect(small.report.completed && large.report.completed).toBe(true);
+  expect(large.instances).toBeGreaterThan(small.instances);
+  expect(small.largest.events).toBeGreaterThan(0);
+  // Same bound: the cohort continues as new every few hundred events and each journey/phase holds
+  // one learner's phase, so 50 learners may not need longer histories than 25 (a little slack for
+  // how the engine happens to batch events into episodes).
+  expect(large.largest.events).toBeLessThanOrEqual(Math.ceil(small.largest.events * 1.1));
+}, 420_000);
