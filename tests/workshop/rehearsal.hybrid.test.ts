@@ -18,6 +18,8 @@ it('hybrid: a 5-learner rehearsal takes everyone through all four phases, with a
     learners: 5,
     timeScale: 1,
     timeoutMs: 150_000,
+    pollMs: 150,
+    slowPolls: 2,
     arm: { url: w.arm.url, token: w.arm.token, caCert: w.arm.caCertPem, subscriptionId: w.arm.subscriptionId },
   });
   console.log(`hybrid rehearsal: ${report.durationMs} ms, ${report.polls} polls`);

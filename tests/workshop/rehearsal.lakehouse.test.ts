@@ -34,7 +34,7 @@ it('lakehouse: `workshop rehearse --learners 5` takes everyone through all four 
   writeFileSync(ca, w.arm.caCertPem);
   const res = await workshop([
     '--url', w.url, '--json',
-    'rehearse', '--scenario', 'lakehouse', '--learners', '5', '--time-scale', '1', '--timeout', '150', '--quiet',
+    'rehearse', '--scenario', 'lakehouse', '--learners', '5', '--time-scale', '1', '--timeout', '150', '--poll', '150', '--quiet',
     '--arm-url', w.arm.url, '--arm-token', w.arm.token, '--arm-ca', ca, '--arm-subscription', w.arm.subscriptionId,
   ]);
   expect(res.stderr).toBe('');
