@@ -168,7 +168,12 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     return i * 1000 + (ph && stepId ? ph.steps.findIndex((x) => x.id === stepId) : -1);
   };
   const notes: string[] = [];
-  if (!arm) notes.push('No ARM access (--arm-url/--arm-token or the local stack file): the wrong learner only answers badly, and the failing learner runs out of time instead of failing provisioning.');
+  if (!arm) {
+    notes.push(
+      'No ARM access (--arm-url/--arm-token or the local stack file): learners cannot do their Implementation work in their environments, so checks that need it fail ' +
+        '(the instructor resumes, then skips them); the wrong learner only answers badly, and the failing learner runs out of time instead of failing provisioning.',
+    );
+  }
 
   const width = String(opts.learners).length;
   const roster = Array.from({ length: opts.learners }, (_, i) => {

@@ -414,7 +414,7 @@ export function buildProgram(): Command {
     .option('--arm-token <token>', 'bearer token for --arm-url (default: ARM_TOKEN)')
     .option('--arm-ca <pem-file>', 'CA certificate to trust for --arm-url (default: ARM_CA_CERT)')
     .option('--arm-subscription <id>', 'subscription of the learner environments (default: LEARNER_SUBSCRIPTION_ID)')
-    .option('--no-arm', 'do not touch environments (the failing learner runs out of time instead)')
+    .option('--no-arm', "do not touch environments: the failing learner runs out of time instead (use a small --time-scale), and checks that need the learners' Implementation work fail until the instructor skips them")
     .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable; missing ones get rehearsal values)", collectParam)
     .option('--quiet', 'no progress bars or log lines')
     .action(async (o: { scenario: string; learners: number; timeScale: number; runId?: string; packsDir?: string; poll: number; timeout: number; armUrl?: string; armToken?: string; armCa?: string; armSubscription?: string; arm?: boolean; quiet?: boolean; param?: Record<string, unknown> }) => {

@@ -50,8 +50,7 @@ async function killJourney(learnerId: string): Promise<void> {
   const p = await fetch(`${w.durable}/instances/${id}`, { method: 'DELETE' });
   expect(p.status).toBe(200);
   const after = await instanceStatus(w.durable, id);
-  if (after) console.log('AFTER PURGE', JSON.stringify(after).slice(0, 1500));
-  expect(after).toBeUndefined();
+  expect(after, `still there after the purge: ${JSON.stringify(after)?.slice(0, 1500)}`).toBeUndefined();
 }
 
 async function promptsFor(learnerId: string, phase: string): Promise<number> {
