@@ -275,8 +275,6 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     // Look again now and then even when nothing seems to change: the cohort's view can lag.
     if (view === sim.handledView && !polling && poll - sim.checkedAtPoll < 10) return;
     if (sim.profile === 'slow' && poll - sim.seenAtPoll < slowPolls) return;
-    // The failing learner without ARM access stalls in Implementation until its timebox runs out.
-    if (sim.profile === 'failing' && !arm && entry.phase === 'implementation' && kind === 'task' && !report.resumes.some((r) => r.learnerId === sim.learnerId)) return;
 
     sim.checkedAtPoll = poll;
     const status = await api.learnerStatus(runId, sim.learnerId);
@@ -284,6 +282,8 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     if (!p) return;
     // The checkpoint behind the view: look again next poll. Ahead of it: the learner acts on it.
     if ((p.stepId !== entry.stepId || p.phase !== entry.phase) && order(p.phase, p.stepId) < order(entry.phase, entry.stepId)) return;
+    // The failing learner without ARM access stalls in Implementation until its timebox runs out.
+    if (sim.profile === 'failing' && !arm && p.phase === 'implementation' && p.stepKind === 'task' && !report.resumes.some((r) => r.learnerId === sim.learnerId)) return;
     const key = `${p.phase}|${p.attempt}|${p.stepId}|${p.state}|${p.stepAttempt}`;
     if (sim.acted.has(key)) {
       sim.handledView = view;
