@@ -117,6 +117,15 @@ describe('bad input', () => {
     expect((await refused(api.runStatus('badpack'))).status).toBe(404);
   });
 
+  it('a cohort too large for one run is refused up front (413) with the size that fits, instead of stalling later', async () => {
+    const roster = Array.from({ length: 120 }, (_, i) => ({ name: `Learner ${i}`, email: `learner${i}@example.com` }));
+    const err = await refused(api.startRun({ runId: 'toobig', scenario: 'drill', roster, instructors: ['ian'] }));
+    expect(err.status).toBe(413);
+    expect(err.body.maxLearners).toBeGreaterThanOrEqual(50);
+    expect(err.message).toMatch(/Split the roster into runs of at most \d+ learners/);
+    expect((await refused(api.runStatus('toobig'))).status).toBe(404);
+  });
+
   it('bodies are validated: 400 names the field and what is wrong', async () => {
     const noInstructors = await raw('POST', 'runs', { scenario: 'drill', roster: 'name,email\nA,a@example.com', timeScale: -1 }, TEST_KEYS.instructor);
     expect(noInstructors.status).toBe(400);
