@@ -63,7 +63,7 @@ async function largestHistory(learners: number): Promise<{ largest: Largest; ins
     arm: { url: w.arm.url, token: w.arm.token, caCert: w.arm.caCertPem, subscriptionId: w.arm.subscriptionId },
     onStatus: (s) => {
       runId = s.runId;
-      if (++polls % 5 === 0) {
+      if (++polls % 2 === 0) {
         sampling = sampling.then(async () => note(cohortInstanceId(runId), size(await instanceStatus(w.durable, cohortInstanceId(runId), true))));
       }
     },
@@ -84,8 +84,9 @@ it('the largest history of any instance does not grow when the cohort doubles (2
   expect(small.report.completed && large.report.completed).toBe(true);
   expect(large.instances).toBeGreaterThan(small.instances);
   expect(small.largest.events).toBeGreaterThan(0);
-  // Same bound: the cohort continues as new every few hundred events and each journey/phase holds
-  // one learner's phase, so 50 learners may not need longer histories than 25 (a little slack for
-  // how the engine happens to batch events into episodes).
-  expect(large.largest.events).toBeLessThanOrEqual(Math.ceil(small.largest.events * 1.1));
+  // Same bound: the cohort continues as new after a fixed number of events and each journey/phase
+  // holds one learner's phase, so 50 learners need no longer histories than 25. History that grew
+  // with the cohort would double here; the slack only covers how many provisioning calls happen to
+  // fall into one cohort execution (denser with more learners, but capped by the same event count).
+  expect(large.largest.events).toBeLessThanOrEqual(Math.ceil(small.largest.events * 1.25));
 }, 420_000);
