@@ -154,6 +154,8 @@ export class DurableEngine {
   private readonly orchestratorSlots: Slots;
   private readonly activitySlots: Slots;
   private readonly inboxBuffers = new Map<string, { messages: InboxMessage[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> }>();
+  /** Instances row writes under way, by instance: a purge waits for them so they cannot re-create the row. */
+  private readonly rowWrites = new Map<string, Promise<void>>();
   private seqCounter = 0;
   private stopped = false;
   private pendingWork = 0;
@@ -522,13 +524,16 @@ export class DurableEngine {
   async purge(instanceId: string): Promise<number> {
     const inst = this.loaded.get(instanceId);
     const row = inst ? undefined : await this.store.getInstance(instanceId);
-    const status = inst?.status ?? row?.runtimeStatus;
+    let status = inst?.status ?? row?.runtimeStatus;
     if (!status) throw new EngineError(404, `No orchestration instance with id "${instanceId}" exists, so there is nothing to purge.`);
+    // A row that says "running" for an instance not in memory may lag its history (e.g. just terminated).
+    if (!inst && !TERMINAL_STATUSES.includes(status)) status = (await this.activate(instanceId))?.status ?? status;
     if (!TERMINAL_STATUSES.includes(status)) {
       throw new EngineError(409, `Orchestration instance "${instanceId}" is ${status}; only Completed, Failed or Terminated instances can be purged. Terminate it first.`);
     }
     await this.track(
       (async () => {
+        await this.rowWrites.get(instanceId);
         await this.store.purgePartition(instanceId);
         await this.store.deleteInstanceRow(instanceId);
       })(),
@@ -1209,7 +1214,10 @@ export class DurableEngine {
         }
       })().finally(() => {
         inst.rowWrite = undefined;
+        if (this.rowWrites.get(inst.id) === write) this.rowWrites.delete(inst.id);
       }),
     );
+    const write = inst.rowWrite;
+    this.rowWrites.set(inst.id, write);
   }
 }

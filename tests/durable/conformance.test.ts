@@ -277,6 +277,14 @@ describe('purge', () => {
     const refused = await fetch(`${api}/instances/${live}`, { method: 'DELETE' });
     expect(refused.status).toBe(409);
     expect((await status(api, live))?.runtimeStatus).toBe('Running');
+
+    // Terminate then purge at once: the Instances row written for the termination must not come back.
+    expect((await fetch(`${api}/instances/${live}/terminate?reason=done`, { method: 'POST' })).status).toBe(202);
+    await waitFor(api, live, ['Terminated']);
+    expect((await fetch(`${api}/instances/${live}`, { method: 'DELETE' })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await status(api, live)).toBeUndefined();
+    expect(await countRows(historyTable, live)).toBe(0);
   });
 });
 
