@@ -1,11 +1,11 @@
 import type * as df from 'durable-functions';
-import { notify } from './notify';
+import { notify, notifyMany } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
 import { recordRunEnded } from './recordRunEnded';
 import { runValidation } from './runValidation';
-import { signalInstance } from './signalInstance';
+import { signalInstance, signalMany } from './signalInstance';
 import { teardown } from './teardown';
 
 /**
@@ -15,16 +15,18 @@ import { teardown } from './teardown';
 export const activities = {
   probeStorage,
   notify,
+  notifyMany,
   recordCheckpoint,
   recordRunEnded,
   signalInstance,
+  signalMany,
   provisionEnvironment,
   runValidation,
   teardown,
 } as const;
 
 /** Activities that get a DurableClient binding. */
-export const durableClientActivities: ReadonlySet<ActivityName> = new Set<ActivityName>(['signalInstance']);
+export const durableClientActivities: ReadonlySet<ActivityName> = new Set<ActivityName>(['signalInstance', 'signalMany']);
 
 export type ActivityName = keyof typeof activities;
 export type ActivityInput<K extends ActivityName> = Parameters<(typeof activities)[K]>[0];

@@ -75,3 +75,11 @@ export async function readOutbox(runId: string, filter: { learnerId?: string; ro
   }
   return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }
+
+export const NotifyManyInput = z.object({ messages: z.array(NotifyInput).max(500) });
+
+/** Many notifications in one activity call (a broadcast to a cohort), each still once per key. */
+export async function notifyMany(raw: unknown): Promise<Array<{ key: string; duplicate: boolean }>> {
+  const input = NotifyManyInput.parse(raw);
+  return Promise.all(input.messages.map((m) => notify(m)));
+}

@@ -36,3 +36,15 @@ export async function signalInstance(raw: unknown, context: InvocationContext): 
     throw err;
   }
 }
+
+export const SignalManyInput = z.object({ ops: z.array(SignalInput).max(500) });
+export type SignalManyInput = z.infer<typeof SignalManyInput>;
+
+/**
+ * Many signals in one activity call: a fan-out over a cohort (start its journeys, broadcast, pause)
+ * costs the calling orchestration two history events instead of two per learner.
+ */
+export async function signalMany(raw: unknown, context: InvocationContext): Promise<SignalResult[]> {
+  const input = SignalManyInput.parse(raw);
+  return Promise.all(input.ops.map((op) => signalInstance(op, context)));
+}

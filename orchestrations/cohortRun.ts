@@ -8,8 +8,12 @@ import { provisionKey, type CohortEvent, type CohortInput, type CohortState, typ
 
 const RETRY = new df.RetryOptions(2_000, 5);
 RETRY.backoffCoefficient = 2;
-/** Events handled per execution before continuing as new: the history stays bounded by this, not by cohort size × steps. */
-const EVENTS_PER_EXECUTION = 150;
+/**
+ * History events one execution may write before it continues as new (events received, activities
+ * and timers counted as the two events each adds), so the history is bounded by this, not by the
+ * cohort's size or the workshop's length.
+ */
+const HISTORY_BUDGET = 160;
 const FINISHED: readonly LearnerState[] = ['completed', 'ended'];
 const PHASE_ORDER: readonly PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
 
@@ -103,26 +107,31 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     eventsSeen: 0,
   };
   const signal = (data: SignalInput) => callActivity(context, 'signalInstance', data, RETRY);
+  /** A fan-out over the roster as one activity call, so the history does not grow with the cohort. */
+  const signalAll = (ops: SignalInput[]) => callActivity(context, 'signalMany', { ops }, RETRY);
   const unfinished = () => input.roster.filter((l) => !FINISHED.includes(state.learners[l.learnerId]?.state ?? 'starting'));
   const publish = () => context.df.setCustomStatus(view(input, state));
 
-  while (state.started < input.roster.length && !state.ended) {
+  if (state.started < input.roster.length && !state.ended) {
+    // One batch per execution: starting a cohort of any size leaves a history of constant length.
     const batch = input.roster.slice(state.started, state.started + Math.max(1, input.batchSize));
     publish();
-    yield context.df.Task.all(
-      batch.map((l) =>
-        signal({
-          op: 'start',
-          instanceId: journeyInstanceId(input.runId, l.learnerId),
-          orchestrator: 'learnerJourney',
-          input: { runId: input.runId, learnerId: l.learnerId, plan: input.plan, version: 0 } satisfies JourneyInput,
-        }),
-      ),
+    yield signalAll(
+      batch.map((l) => ({
+        op: 'start' as const,
+        instanceId: journeyInstanceId(input.runId, l.learnerId),
+        orchestrator: 'learnerJourney',
+        input: { runId: input.runId, learnerId: l.learnerId, plan: input.plan, version: 0 } satisfies JourneyInput,
+      })),
     );
     state.started += batch.length;
+    if (state.started < input.roster.length) {
+      context.df.continueAsNew({ ...input, state } satisfies CohortInput);
+      return undefined as never;
+    }
   }
 
-  let handled = 0;
+  let spent = 0;
   let eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
   let wake: { at: number; timer: df.TimerTask } | undefined;
   for (;;) {
@@ -134,24 +143,26 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
       prov.scheduler = result.state;
       wakeAt = result.wakeAt;
       if (result.start.length) {
-        yield context.df.Task.all(
+        spent += 2;
+        yield signalAll(
           result.start.map((a) => {
             const r = prov.requests[a.id];
             const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt };
-            return signal({ op: 'raise', instanceId: r.phaseInstanceId, event: EVENTS.phase, data });
+            return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
           }),
         );
       }
     }
     publish();
     if (state.started >= input.roster.length && unfinished().length === 0) break;
-    if (handled >= EVENTS_PER_EXECUTION) {
+    if (spent >= HISTORY_BUDGET) {
       context.df.continueAsNew({ ...input, state } satisfies CohortInput);
       return undefined as never;
     }
     if (wakeAt && wake?.at !== wakeAt.getTime()) {
       if (wake && !wake.timer.isCompleted) wake.timer.cancel();
       wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
+      spent += 2;
     }
     const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [eventWait, wake.timer] : [eventWait])) as df.Task;
     if (winner !== eventWait) {
@@ -160,7 +171,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     }
     const event = eventWait.result as CohortEvent;
     eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
-    handled++;
+    spent++;
     state.eventsSeen++;
     if (!event || typeof event !== 'object') continue;
     switch (event.type) {
@@ -176,6 +187,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         if (p.requests[id]) break; // a retried request
         p.requests[id] = event;
         p.scheduler = enqueue(p.scheduler, [id]);
+        spent += 2;
         yield callActivity(
           context,
           'notify',
@@ -201,6 +213,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
               attempt: event.attempt,
               message: `Azure kept refusing the deployment (${event.message ?? 'transient errors'}); resume the learner to try again later.`,
             };
+            spent += 2;
             yield signal({ op: 'raise', instanceId: p.requests[id].phaseInstanceId, event: EVENTS.phase, data });
           }
         }
@@ -242,25 +255,27 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           const p = state.learners[l.learnerId];
           return [journeyInstanceId(input.runId, l.learnerId), ...(p.attempt ? [phaseInstanceId(input.runId, l.learnerId, p.phase, p.attempt)] : [])];
         });
-        yield context.df.Task.all(targets.map((instanceId) => signal({ op, instanceId, reason: `${event.type} by ${event.by}` })));
+        spent += 4;
+        yield signalAll(targets.map((instanceId) => ({ op, instanceId, reason: `${event.type} by ${event.by}` })));
         yield callActivity(context, 'notify', { runId: input.runId, key: `${input.runId}:${event.type}:${state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } }, RETRY);
         break;
       }
       case 'broadcast': {
         state.broadcasts++;
-        yield context.df.Task.all(
-          input.roster.map((l) =>
-            callActivity(context, 'notify', { runId: input.runId, key: `${event.key}:${l.learnerId}`, to: { role: 'learner', learnerId: l.learnerId }, kind: 'broadcast', body: { message: event.message, by: event.by } }, RETRY),
-          ),
+        spent += 2;
+        yield callActivity(
+          context,
+          'notifyMany',
+          { messages: input.roster.map((l) => ({ runId: input.runId, key: `${event.key}:${l.learnerId}`, to: { role: 'learner' as const, learnerId: l.learnerId }, kind: 'broadcast', body: { message: event.message, by: event.by } })) },
+          RETRY,
         );
         break;
       }
       case 'extend': {
         const who = event.learnerId ? unfinished().filter((l) => l.learnerId === event.learnerId) : unfinished();
-        yield context.df.Task.all(
-          who.map((l) =>
-            signal({ op: 'raise', instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'EXTEND', phase: state.learners[l.learnerId].phase, minutes: event.minutes } }),
-          ),
+        spent += 2;
+        yield signalAll(
+          who.map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'EXTEND', phase: state.learners[l.learnerId].phase, minutes: event.minutes } })),
         );
         break;
       }
@@ -271,9 +286,8 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         // Learners not yet started never will be.
         for (const l of input.roster.slice(state.started)) state.learners[l.learnerId] = { ...state.learners[l.learnerId], state: 'ended', since: now() };
         state.started = input.roster.length;
-        yield context.df.Task.all(
-          unfinished().map((l) => signal({ op: 'raise', instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })),
-        );
+        spent += 2;
+        yield signalAll(unfinished().map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })));
         // Journeys that were never started or are already gone cannot report back.
         for (const l of unfinished()) if (state.learners[l.learnerId].state === 'starting') state.learners[l.learnerId].state = 'ended';
         break;
