@@ -1,8 +1,8 @@
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { WorkshopApi } from '../../cli/apiClient';
-import type { RehearsalReport } from '../../cli/rehearse';
+import { rehearse, type RehearsalReport } from '../../cli/rehearse';
 import { RehearsalArm } from '../../cli/rehearsalArm';
-import type { WorkshopStack } from './workshopStack';
+import { startWorkshopStack, type WorkshopStack } from './workshopStack';
 
 const PHASES = ['requirements', 'design', 'implementation', 'validation'];
 
@@ -63,4 +63,34 @@ export async function expectCompleteRehearsal(w: WorkshopStack, api: WorkshopApi
   for (const learnerId of Object.keys(report.profiles)) {
     expect(await arm.groupExists((await api.learnerDetail(runId, learnerId)).environment.resourceGroupName)).toBe(false);
   }
+}
+
+/**
+ * The per-scenario rehearsal test: a 5-learner `rehearse` on its own stack, judged by
+ * expectCompleteRehearsal. One file per scenario calls this, so the scenarios run in parallel.
+ */
+export function rehearsalSuite(scenario: string): void {
+  let w: WorkshopStack;
+  beforeAll(async () => {
+    w = await startWorkshopStack();
+  });
+  afterAll(async () => {
+    await w?.stop();
+  });
+
+  it(`${scenario}: a 5-learner rehearsal takes everyone through all four phases, with a review sent back, a resumed failure, help answered and environments torn down`, async () => {
+    const report = await rehearse({
+      api: w.api,
+      scenario,
+      learners: 5,
+      timeScale: 1,
+      timeoutMs: 150_000,
+      pollMs: 150,
+      slowPolls: 2,
+      arm: { url: w.arm.url, token: w.arm.token, caCert: w.arm.caCertPem, subscriptionId: w.arm.subscriptionId },
+    });
+    console.log(`${scenario} rehearsal: ${report.durationMs} ms, ${report.polls} polls`);
+    expect(report.scenario).toBe(scenario);
+    await expectCompleteRehearsal(w, w.api, report);
+  }, 180_000);
 }
