@@ -32,18 +32,8 @@ export interface WorkshopRunRow {
   budgetWarnedAt?: string;
 }
 
-/** The run as callers see it. */
-export interface WorkshopRun {
-  runId: string;
-  status: RunStatus;
-  packId?: string;
-  startedAt: string;
-  endsAt?: string;
-  endedAt?: string;
-  endReason?: string;
-  budgetUsd?: number;
-  budgetWarnedAt?: string;
-}
+/** The run as callers see it: the row's fields, keyed by run id instead of the table keys. */
+export type WorkshopRun = Omit<WorkshopRunRow, 'partitionKey' | 'rowKey'> & { runId: string };
 
 export const MarkRunStartedInput = z.object({
   runId: z.string().min(1).max(200),
