@@ -6,11 +6,33 @@ import { z } from 'zod';
  * Every app setting the code reads, in one schema. Locally `npm start` fills them; in Azure the
  * Bicep sets them (identity-based storage: AzureWebJobsStorage__accountName, no keys).
  */
-export const AppSettingsSchema = z
-  .object({
+const AppSettingsShape = z.object({
+    // ── the app's own storage: Durable Functions task hub, the workshop's tables ──
+    /** A connection string (Azurite locally). Never in Azure: there the app reaches storage with its managed identity. */
     AzureWebJobsStorage: z.string().min(1).optional(),
     AzureWebJobsStorage__accountName: z.string().min(3).optional(),
     AzureWebJobsStorage__tableServiceUri: z.string().url().optional(),
+    /** Read by the Functions host (identity-based AzureWebJobsStorage); the app uses the same identity for its tables. */
+    AzureWebJobsStorage__blobServiceUri: z.string().url().optional(),
+    AzureWebJobsStorage__queueServiceUri: z.string().url().optional(),
+    AzureWebJobsStorage__credential: z.literal('managedidentity', { message: 'AzureWebJobsStorage__credential must be "managedidentity"' }).optional(),
+    /** Client id of the user-assigned identity that reaches the app's storage. */
+    AzureWebJobsStorage__clientId: z.string().uuid({ message: 'AzureWebJobsStorage__clientId must be a managed identity client id (GUID)' }).optional(),
+    /** Client id of the user-assigned identity DefaultAzureCredential uses (ARM calls into the learner subscription). */
+    AZURE_CLIENT_ID: z.string().uuid({ message: 'AZURE_CLIENT_ID must be a managed identity client id (GUID)' }).optional(),
+
+    // ── Durable Functions backend (docs/durable-backend.md): Azure Storage unless these select the Durable Task Scheduler ──
+    /** host.json override read by the Functions host: "AzureStorage" (default) or "azureManaged" (Durable Task Scheduler). */
+    AzureFunctionsJobHost__extensions__durableTask__storageProvider__type: z.enum(['AzureStorage', 'azureManaged']).optional(),
+    /** host.json override: the app setting holding the scheduler's connection string. */
+    AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName: z.string().min(1).optional(),
+    /** "Endpoint=https://…;Authentication=ManagedIdentity;ClientID=…;TaskHub=…" (Durable Task Scheduler only). */
+    DURABLE_TASK_SCHEDULER_CONNECTION_STRING: z.string().min(1).optional(),
+
+    // ── telemetry, read by the Functions host ──
+    APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().min(1).optional(),
+    /** "Authorization=AAD;ClientId=…": Application Insights with local (key) authentication disabled. */
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: z.string().min(1).optional(),
 
     // ── learner environments (Azure Resource Manager) ──
     /** Resource Manager endpoint; unset = public Azure. The local ARM emulator's URL in dev/test. */
@@ -34,7 +56,6 @@ export const AppSettingsSchema = z
     RUN_BUDGET_WARN_FRACTION: z.coerce.number().gt(0).lte(1, { message: 'RUN_BUDGET_WARN_FRACTION must be in (0, 1]' }).default(0.8),
     /** Folder holding the scenario packs; unset = scenarios/packs of this app. */
     SCENARIO_PACKS_DIR: z.string().min(1).optional(),
-    /** Set by the local stack (local/arm/localEnv.ts) for its emulator: same meaning as LEARNER_SUBSCRIPTION_ID / ARM_TOKEN / ARM_CA_CERT, which win. */
     // ── workshop API (http/apiAuth.ts) ──
     /** The instructors' key for the workshop API (`x-api-key`); npm start sets a local default. */
     INSTRUCTOR_API_KEY: z.string().min(16, { message: 'INSTRUCTOR_API_KEY must be at least 16 characters' }).optional(),
@@ -61,17 +82,87 @@ export const AppSettingsSchema = z
     BOT_TOKEN_ENDPOINT: z.string().url().optional(),
     /** Outbox sender: messages per second for the whole app (Teams allows 50 per app per tenant). */
     BOT_APP_SENDS_PER_SECOND: z.coerce.number().positive().max(50).default(30),
+    /** NCRONTAB schedule of the outbox sender (Teams messages go out within one tick). Every 2 s is right during a
+     * workshop; a slower schedule lets a Flex Consumption app scale to zero between cohorts (docs/operations.md). */
+    TEAMS_SENDER_SCHEDULE: z.string().min(1).default('*/2 * * * * *'),
+    /** NCRONTAB schedule of the environment sweeper (teardown of expired, over-budget and orphaned learner environments). */
+    SWEEPER_SCHEDULE: z.string().min(1).default('0 */5 * * * *'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-  })
+  });
+
+export const AppSettingsSchema = z
+  .preprocess(
+    // App Service hands an app setting left empty in Bicep to the app as "": that means "not set".
+    (env) => (env && typeof env === 'object' ? Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')) : env),
+    AppSettingsShape,
+  )
   .refine((s) => s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {
     message: 'Set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__accountName (managed identity).',
   });
-export type AppSettings = z.infer<typeof AppSettingsSchema>;
+export type AppSettings = z.infer<typeof AppSettingsShape>;
+/** Every setting's name, in schema order. */
+export const APP_SETTING_NAMES = Object.keys(AppSettingsShape.shape) as Array<keyof AppSettings>;
+
+/**
+ * Where each setting is set. `azure`: infra/ (Bicep) sets it on the Function App — read by the app, by the
+ * Functions host, or both. `local`: only the local stack or a test sets it, and the Bicep must not (each says
+ * why). TypeScript makes this exhaustive; tests/infra/appSettings.test.ts holds the Bicep to it both ways.
+ */
+export type SettingPlacement = { where: 'azure'; readBy: 'app' | 'host' | 'app and host' } | { where: 'local'; why: string };
+export const SETTING_PLACEMENT: { [K in keyof AppSettings]-?: SettingPlacement } = {
+  AzureWebJobsStorage: { where: 'local', why: 'a connection string carries the account key; in Azure the app uses its managed identity (AzureWebJobsStorage__*)' },
+  AzureWebJobsStorage__accountName: { where: 'azure', readBy: 'app and host' },
+  AzureWebJobsStorage__tableServiceUri: { where: 'azure', readBy: 'app and host' },
+  AzureWebJobsStorage__blobServiceUri: { where: 'azure', readBy: 'host' },
+  AzureWebJobsStorage__queueServiceUri: { where: 'azure', readBy: 'host' },
+  AzureWebJobsStorage__credential: { where: 'azure', readBy: 'host' },
+  AzureWebJobsStorage__clientId: { where: 'azure', readBy: 'app and host' },
+  AZURE_CLIENT_ID: { where: 'azure', readBy: 'app' },
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__type: { where: 'azure', readBy: 'host' },
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName: { where: 'azure', readBy: 'host' },
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: { where: 'azure', readBy: 'host' },
+  APPLICATIONINSIGHTS_CONNECTION_STRING: { where: 'azure', readBy: 'host' },
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: { where: 'azure', readBy: 'host' },
+  ARM_ENDPOINT: { where: 'azure', readBy: 'app' },
+  ARM_TOKEN: { where: 'local', why: "the local ARM emulator's fixed bearer token; in Azure ARM calls use the managed identity" },
+  ARM_CA_CERT: { where: 'local', why: "the local ARM emulator's self-signed CA; Azure Resource Manager has a public certificate" },
+  ARM_POLL_INTERVAL_MS: { where: 'local', why: 'tests poll the emulator faster; in Azure the SDK follows Retry-After' },
+  LEARNER_SUBSCRIPTION_ID: { where: 'azure', readBy: 'app' },
+  LEARNER_LOCATION: { where: 'azure', readBy: 'app' },
+  RUN_BUDGET_USD: { where: 'azure', readBy: 'app' },
+  RUN_BUDGET_WARN_FRACTION: { where: 'azure', readBy: 'app' },
+  SCENARIO_PACKS_DIR: { where: 'local', why: 'the deployment package carries the scenario packs; the setting points a checkout at a folder of packs being written' },
+  INSTRUCTOR_API_KEY: { where: 'azure', readBy: 'app' },
+  LEARNER_API_KEY: { where: 'azure', readBy: 'app' },
+  BOT_APP_ID: { where: 'azure', readBy: 'app' },
+  BOT_APP_SECRET: { where: 'azure', readBy: 'app' },
+  BOT_TENANT_ID: { where: 'azure', readBy: 'app' },
+  BOT_MANAGED_IDENTITY_CLIENT_ID: { where: 'azure', readBy: 'app' },
+  BOT_SERVICE_URL: { where: 'azure', readBy: 'app' },
+  BOT_INSTRUCTORS: { where: 'azure', readBy: 'app' },
+  BOT_CLOUD: { where: 'azure', readBy: 'app' },
+  BOT_OPENID_METADATA_URL: { where: 'local', why: 'the local connector emulator publishes its signing keys here; real Teams tokens are checked against the BOT_CLOUD metadata' },
+  BOT_TOKEN_ISSUER: { where: 'local', why: 'the local connector emulator issues tokens under this name; real Teams tokens follow BOT_CLOUD' },
+  BOT_TOKEN_ENDPOINT: { where: 'local', why: "the local connector emulator's token endpoint; in Azure the bot gets tokens from Microsoft Entra ID" },
+  BOT_APP_SENDS_PER_SECOND: { where: 'azure', readBy: 'app' },
+  TEAMS_SENDER_SCHEDULE: { where: 'azure', readBy: 'host' },
+  SWEEPER_SCHEDULE: { where: 'azure', readBy: 'host' },
+  LOG_LEVEL: { where: 'azure', readBy: 'app' },
+};
+
+/** One setting as the app sees it: the environment's value, else the schema's default (undefined when it has none). */
+export function appSetting(name: string, env: NodeJS.ProcessEnv = process.env): unknown {
+  const field = (AppSettingsShape.shape as Record<string, z.ZodType>)[name];
+  if (!field) throw new Error(`App settings: "${name}" is not a setting of this app (config.ts).`);
+  const parsed = field.safeParse(env[name] === '' ? undefined : env[name]);
+  if (!parsed.success) throw new Error(`App settings: ${name}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  return parsed.data;
+}
 
 export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
   const parsed = AppSettingsSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`App settings: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
-  return parsed.data;
+  if (!parsed.success) throw new Error(`App settings: ${parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ')}`);
+  return parsed.data as AppSettings;
 }
 
 /** A client for one of the app's tables, through a connection string locally or managed identity in Azure. */
@@ -80,5 +171,6 @@ export function tableClient(table: string, settings: AppSettings = appSettings()
     return TableClient.fromConnectionString(settings.AzureWebJobsStorage, table, { allowInsecureConnection: true });
   }
   const uri = settings.AzureWebJobsStorage__tableServiceUri ?? `https://${settings.AzureWebJobsStorage__accountName}.table.core.windows.net`;
-  return new TableClient(uri, table, new DefaultAzureCredential());
+  // The identity the Functions host uses for AzureWebJobsStorage, so the app's tables need no other role assignment.
+  return new TableClient(uri, table, new DefaultAzureCredential({ managedIdentityClientId: settings.AzureWebJobsStorage__clientId ?? settings.AZURE_CLIENT_ID }));
 }

@@ -8,8 +8,8 @@ import { TAGS } from './environmentNames';
 import { getRun, markBudgetWarned, type WorkshopRun } from './runRegistry';
 import { notify } from './notify';
 
-/** Every five minutes (NCRONTAB with seconds, as Azure Functions timer triggers). */
-export const SWEEPER_SCHEDULE = '0 */5 * * * *';
+/** The app setting SWEEPER_SCHEDULE (default every five minutes, config.ts), resolved by the host from `%NAME%`. */
+export const SWEEPER_SCHEDULE = '%SWEEPER_SCHEDULE%';
 
 export interface SweepOptions {
   now?: Date;

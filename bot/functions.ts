@@ -38,7 +38,8 @@ async function sender(_timer: Timer, invocation: InvocationContext): Promise<voi
   await drainOutbox({ client: df.getClient(invocation), budgetMs: 10_000 });
 }
 
-export const TEAMS_SENDER_SCHEDULE = '*/2 * * * * *';
+/** The app setting TEAMS_SENDER_SCHEDULE (default every 2 s, config.ts): `%NAME%` is resolved by the host, as Azure Functions does. */
+export const TEAMS_SENDER_SCHEDULE = '%TEAMS_SENDER_SCHEDULE%';
 
 export const botFunctions: Array<HttpDef | TimerDef> = [
   { kind: 'http', name: 'teamsMessages', route: 'messages', methods: ['POST'], authLevel: 'anonymous', durableClient: true, handler: messages },

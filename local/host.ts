@@ -10,6 +10,7 @@ import type { FunctionDef, HttpDef, TimerDef } from './durable/functions';
 import { HttpError, WEBHOOK_PREFIX, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
 import { DurableStore } from './durable/store';
 import { durableSettings, readHostJson, type DurableSettings } from './hostConfig';
+import { appSetting } from '../config';
 
 export interface LocalHostOptions {
   connectionString: string;
@@ -175,16 +176,29 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
   };
 }
 
+/**
+ * A timer's schedule as the Functions host reads it: `%NAME%` is the app setting NAME (its schema default when
+ * unset, as the Bicep always sets it in Azure).
+ */
+function resolveSchedule(def: TimerDef): string {
+  const m = /^%([A-Za-z0-9_]+)%$/.exec(def.schedule);
+  if (!m) return def.schedule;
+  const value = appSetting(m[1]!);
+  if (typeof value !== 'string' || !value) throw new Error(`Timer function "${def.name}": its schedule is the app setting ${m[1]}, which is not set.`);
+  return value;
+}
+
 /** Timer triggers on their NCRONTAB schedules, as the Functions host runs them (one run at a time each). */
 function startTimerTriggers(defs: TimerDef[], clientData: () => Record<string, unknown>, log: Logger): { stop(): void } {
   const handles = new Set<NodeJS.Timeout>();
   let stopped = false;
   for (const def of defs) {
     let cron;
+    const schedule = resolveSchedule(def);
     try {
-      cron = CronExpressionParser.parse(def.schedule);
+      cron = CronExpressionParser.parse(schedule);
     } catch (err) {
-      throw new Error(`Timer function "${def.name}": schedule "${def.schedule}" is not a valid NCRONTAB expression: ${(err as Error).message}`);
+      throw new Error(`Timer function "${def.name}": schedule "${schedule}"${schedule !== def.schedule ? ` (from ${def.schedule})` : ''} is not a valid NCRONTAB expression: ${(err as Error).message}`);
     }
     const run = async (isPastDue: boolean): Promise<void> => {
       const clientInput = df.input.durableClient();
