@@ -17,9 +17,9 @@ const AppSettingsShape = z.object({
     AzureWebJobsStorage__queueServiceUri: z.string().url().optional(),
     AzureWebJobsStorage__credential: z.literal('managedidentity', { message: 'AzureWebJobsStorage__credential must be "managedidentity"' }).optional(),
     /** Client id of the user-assigned identity that reaches the app's storage. */
-    AzureWebJobsStorage__clientId: z.string().uuid({ message: 'AzureWebJobsStorage__clientId must be a managed identity client id (GUID)' }).optional(),
+    AzureWebJobsStorage__clientId: z.guid({ message: 'AzureWebJobsStorage__clientId must be a managed identity client id (GUID)' }).optional(),
     /** Client id of the user-assigned identity DefaultAzureCredential uses (ARM calls into the learner subscription). */
-    AZURE_CLIENT_ID: z.string().uuid({ message: 'AZURE_CLIENT_ID must be a managed identity client id (GUID)' }).optional(),
+    AZURE_CLIENT_ID: z.guid({ message: 'AZURE_CLIENT_ID must be a managed identity client id (GUID)' }).optional(),
 
     // ── Durable Functions backend (docs/durable-backend.md): Azure Storage unless these select the Durable Task Scheduler ──
     /** host.json override read by the Functions host: "AzureStorage" (default) or "azureManaged" (Durable Task Scheduler). */

@@ -31,8 +31,9 @@ const cache = new Map<string, Promise<PackWithTemplate>>();
 export function packsDir(): string {
   const configured = appSettings().SCENARIO_PACKS_DIR;
   if (configured) return path.resolve(configured);
-  // Source tree (tsx, vitest) or the compiled app in dist/ with the packs copied beside it.
-  const candidates = [path.resolve(__dirname, '..', 'scenarios', 'packs'), path.resolve(__dirname, '..', '..', 'scenarios', 'packs')];
+  // Source tree (tsx, vitest: activities/../scenarios) or the deployment package (build.ts: one bundle,
+  // dist/app.js, with dist/scenarios/packs beside it).
+  const candidates = [path.resolve(__dirname, '..', 'scenarios', 'packs'), path.resolve(__dirname, 'scenarios', 'packs')];
   return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
 }
 

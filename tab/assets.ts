@@ -51,7 +51,8 @@ interface Asset {
 let loaded: Promise<Map<AssetName, Asset>> | undefined;
 
 async function loadAssets(): Promise<Map<AssetName, Asset>> {
-  const builtDir = path.join(__dirname, 'public');
+  // The deployment package (build.ts) has the built files in tab/public beside the bundle (dist/app.js).
+  const builtDir = path.join(__dirname, 'tab', 'public');
   const texts = existsSync(path.join(builtDir, 'dashboard.js'))
     ? Object.fromEntries(await Promise.all(ASSET_NAMES.map(async (n) => [n, await readFile(path.join(builtDir, n), 'utf8')] as const)))
     : await buildDashboardAssets();

@@ -1,11 +1,11 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
  * Builds the dashboard's browser files: the script (`client/main.ts` with `@microsoft/teams-js`,
  * bundled by esbuild into one IIFE — no CDN, no module loader), the page and its stylesheet.
  *
- * `npm run build` writes them to `dist/tab/public/` beside the compiled `dist/tab/assets.js`, which
+ * `npm run build` (build.ts) writes them to `dist/tab/public/` beside the bundle `dist/app.js`, which
  * serves them in Azure. Run from the sources (`npm start`, tests), `assets.ts` calls
  * `buildDashboardAssets()` itself the first time the page is asked for and keeps the result.
  */
@@ -40,20 +40,4 @@ export async function buildDashboardAssets(opts: { minify?: boolean } = {}): Pro
   if (!js) throw new Error('esbuild produced no output for tab/client/main.ts');
   const [html, css] = await Promise.all([readFile(path.join(SOURCE_DIR, 'dashboard.html'), 'utf8'), readFile(path.join(SOURCE_DIR, 'dashboard.css'), 'utf8')]);
   return { 'index.html': html, 'dashboard.js': js, 'dashboard.css': css };
-}
-
-/** `tsx tab/build.ts [outDir]`: the build step of `npm run build`. */
-async function main(): Promise<void> {
-  const outDir = path.resolve(process.argv[2] ?? path.join(SOURCE_DIR, '..', 'dist', 'tab', 'public'));
-  const assets = await buildDashboardAssets({ minify: true });
-  await mkdir(outDir, { recursive: true });
-  for (const name of ASSET_NAMES) await writeFile(path.join(outDir, name), assets[name]);
-  process.stdout.write(`dashboard assets written to ${outDir} (${ASSET_NAMES.map((n) => `${n} ${Math.round(assets[n].length / 1024)} KiB`).join(', ')})\n`);
-}
-
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`tab/build.ts: ${(err as Error).stack ?? err}\n`);
-    process.exit(1);
-  });
 }
