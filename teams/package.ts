@@ -156,7 +156,7 @@ function main(): void {
     process.exit(2);
   }
   const { zip: data } = buildPackage({ BOT_APP_ID: env.BOT_APP_ID!, TEAMS_APP_ID: env.TEAMS_APP_ID, PUBLIC_HOST: env.PUBLIC_HOST! });
-  const out = path.resolve(env.TEAMS_PACKAGE_OUT ?? path.join(DIR, '..', 'dist', 'teams', 'workshop-teams-app.zip'));
+  const out = path.resolve(env.TEAMS_PACKAGE_OUT ?? path.join(DIR, 'out', 'workshop-teams-app.zip'));
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, data);
   process.stdout.write(`Teams app package: ${out} (manifest v1.22, validated)\n`);
