@@ -10,19 +10,22 @@ param taskHubName string
 ])
 param skuName string
 
+var skus = {
+  Consumption: {
+    name: 'Consumption'
+  }
+  Dedicated: {
+    name: 'Dedicated'
+    capacity: 1
+  }
+}
+
 resource scheduler 'Microsoft.DurableTask/schedulers@2025-11-01' = {
   name: name
   location: location
   tags: tags
   properties: {
-    sku: skuName == 'Dedicated'
-      ? {
-          name: 'Dedicated'
-          capacity: 1
-        }
-      : {
-          name: 'Consumption'
-        }
+    sku: skus[skuName]
     // Required, and an empty list denies everything. The app reaches the scheduler from Flex
     // Consumption's shared outbound addresses (no virtual network here); access is Entra ID RBAC.
     ipAllowlist: [

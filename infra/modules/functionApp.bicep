@@ -65,16 +65,14 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 // The app identity always; the bot's identity too when the bot authenticates as a managed identity.
-var identities = union(
-  {
-    '${appIdentityId}': {}
-  },
-  botUsesManagedIdentity
-    ? {
-        '${botIdentityId}': {}
-      }
-    : {}
-)
+var appIdentityMap = {
+  '${appIdentityId}': {}
+}
+// (without a bot identity this repeats the app identity, which union() folds: no empty key, no condition)
+var botIdentityMap = {
+  '${botUsesManagedIdentity ? botIdentityId : appIdentityId}': {}
+}
+var identities = union(appIdentityMap, botIdentityMap)
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   name: name
@@ -185,14 +183,7 @@ var durableTaskSchedulerSettings = {
   DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${schedulerEndpoint};Authentication=ManagedIdentity;ClientID=${appIdentityClientId};TaskHub=${taskHubName}'
 }
 
-var allAppSettings = union(
-  storageSettings,
-  telemetrySettings,
-  workshopSettings,
-  botSettings,
-  botUsesManagedIdentity ? botManagedIdentitySettings : botSecretSettings,
-  useScheduler ? durableTaskSchedulerSettings : {}
-)
+var allAppSettings = union(storageSettings, telemetrySettings, workshopSettings, botSettings, botUsesManagedIdentity ? botManagedIdentitySettings : botSecretSettings, useScheduler ? durableTaskSchedulerSettings : {})
 
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
