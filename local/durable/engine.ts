@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ActivityHandler, OrchestrationHandler } from './functions';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent, type RuntimeStatus } from './history';
 import { retryDelayMs, runEpisode, type Scheduled } from './replay';
-import { MAX_PAYLOAD_CHARS, type DurableStore, type InboxMessage, type InstanceQuery, type InstanceRow } from './store';
+import { encodePayload, PayloadTooLargeError, type DurableStore, type InboxMessage, type InstanceQuery, type InstanceRow } from './store';
 
 /** An error a client caused; `status` is the HTTP status the management API answers with. */
 export class EngineError extends Error {
@@ -109,10 +109,40 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-function checkSize(what: string, text: string | undefined): void {
-  if (text !== undefined && text.length > MAX_PAYLOAD_CHARS) {
-    throw new EngineError(413, `${what} is ${text.length} characters; the limit is ${MAX_PAYLOAD_CHARS}. Store large data in a table or blob and pass its key.`);
+/** Why `text` cannot be stored in the task hub (store.ts: compressed above a Table property's size), or undefined. */
+function unstorable(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    encodePayload(text);
+    return undefined;
+  } catch (err) {
+    if (err instanceof PayloadTooLargeError) return err.message;
+    throw err;
   }
+}
+
+function checkSize(what: string, text: string | undefined): void {
+  const why = unstorable(text);
+  if (why) throw new EngineError(413, `${what} is ${why}. Store large data in a table or blob and pass its key.`);
+}
+
+/**
+ * The first payload an episode produced that the task hub cannot store (an orchestrator's output,
+ * continue-as-new input, activity or sub-orchestration input, custom status), or undefined.
+ */
+function firstUnstorable(events: HistoryEvent[], carry: InboxMessage[], customStatus: string | undefined): string | undefined {
+  for (const e of events) {
+    for (const [k, v] of Object.entries(e)) {
+      const why = typeof v === 'string' ? unstorable(v) : undefined;
+      if (why) return `${EventType[e.EventType]}${e.Name ? ` "${e.Name}"` : ''} ${k === 'Result' && e.EventType === EventType.ExecutionCompleted ? (e.OrchestrationStatus === 'ContinuedAsNew' ? 'continue-as-new input' : 'output') : k} is ${why}`;
+    }
+  }
+  for (const m of carry) {
+    const why = unstorable(JSON.stringify(m.event));
+    if (why) return `the continue-as-new input is ${why}`;
+  }
+  const why = unstorable(customStatus);
+  return why ? `the custom status is ${why}` : undefined;
 }
 
 /** Counting semaphore for the host.json concurrency limits. */
@@ -434,6 +464,7 @@ export class DurableEngine {
       if (inst.inbox.some((m) => m.key === key) || inst.history.some((e) => e.InboxKey === key)) return 'duplicate';
     }
     const event: HistoryEvent = { EventType: EventType.EventRaised, EventId: -1, Timestamp: new Date().toISOString(), Name: eventName, Input: data === '' ? undefined : data };
+    checkSize(`The event "${eventName}" with its data`, JSON.stringify(event));
     const write = this.track(this.deliver(instanceId, { key, seq: this.nextSeq(), event }));
     if (idempotencyKey) inst.raising.set(key, write);
     try {
@@ -899,6 +930,21 @@ export class DurableEngine {
       }
       return;
     }
+    // What the episode produced must fit the task hub; if not, the instance fails now, saying what was too
+    // large, instead of failing to commit on every retry.
+    const tooLarge = outcome ? firstUnstorable(appended.slice(fresh.length), carry, customStatus === inst.customStatus ? undefined : customStatus) : undefined;
+    if (tooLarge) {
+      const reason = `The orchestration cannot be stored: ${tooLarge}. Keep large data in a table or blob and carry its key.`;
+      appended.length = fresh.length;
+      appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Failed', Reason: reason });
+      newWork = [];
+      carry = [];
+      nextExecution = undefined;
+      customStatus = inst.customStatus;
+      output = JSON.stringify(reason);
+      status = 'Failed';
+      this.log.error({ instanceId: inst.id }, reason);
+    }
     appended.push({ EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: now.toISOString() });
 
     const from = past.length;
@@ -1095,8 +1141,9 @@ export class DurableEngine {
       try {
         const result = await handler(parseJson(work.input) ?? undefined, context);
         const text = JSON.stringify(result ?? null);
-        if (text.length > MAX_PAYLOAD_CHARS) {
-          event = fail('PayloadTooLarge', `its result is ${text.length} characters; the limit is ${MAX_PAYLOAD_CHARS}. Return a key to data stored elsewhere.`);
+        const tooLarge = unstorable(text);
+        if (tooLarge) {
+          event = fail('PayloadTooLarge', `its result is ${tooLarge}. Return a key to data stored elsewhere.`);
         } else {
           event = { ...base, EventType: EventType.TaskCompleted, Timestamp: new Date().toISOString(), Result: text };
         }

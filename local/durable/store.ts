@@ -1,4 +1,5 @@
 import { TableClient, TableServiceClient, odata, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { EventType, type HistoryEvent, type RuntimeStatus } from './history';
 
 /**
@@ -16,8 +17,56 @@ import { EventType, type HistoryEvent, type RuntimeStatus } from './history';
 
 export const SENTINEL = 'sentinel';
 export const INBOX_PREFIX = 'inbox-';
-/** Azure Tables caps a string property at 64 KiB (32K UTF-16 chars); we keep payloads below that. */
-export const MAX_PAYLOAD_CHARS = 32_000;
+/** Azure Tables caps a string property at 64 KiB (32K UTF-16 chars). */
+export const MAX_PROPERTY_CHARS = 32_000;
+/**
+ * The largest payload (input, output, event data, activity result, custom status) accepted, uncompressed.
+ * A payload longer than a property is stored gzip-compressed, base64 (ASCII), flagged by a `<Property>_gz`
+ * column — as the Durable Task Azure Storage provider compresses large messages — so it must also fit
+ * MAX_PROPERTY_CHARS once compressed. (ASCII also keeps clear of an Azurite fault that corrupts multi-byte
+ * characters in large single-entity requests.)
+ */
+export const MAX_PAYLOAD_CHARS = 1_000_000;
+const GZ_SUFFIX = '_gz';
+
+export class PayloadTooLargeError extends Error {
+  constructor(
+    readonly chars: number,
+    readonly storedChars: number,
+  ) {
+    super(
+      chars > MAX_PAYLOAD_CHARS
+        ? `${chars} characters; the limit is ${MAX_PAYLOAD_CHARS}`
+        : `${chars} characters, ${storedChars} compressed; the task hub stores at most ${MAX_PROPERTY_CHARS} characters of compressed payload (the limit is ${MAX_PROPERTY_CHARS} after compression)`,
+    );
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+/** How a payload is stored: as it is, or compressed (`gz`). Throws PayloadTooLargeError when it cannot be. */
+export function encodePayload(text: string): { value: string; gz: boolean } {
+  if (text.length <= MAX_PROPERTY_CHARS) return { value: text, gz: false };
+  if (text.length > MAX_PAYLOAD_CHARS) throw new PayloadTooLargeError(text.length, Number.NaN);
+  const value = gzipSync(Buffer.from(text, 'utf8')).toString('base64');
+  if (value.length > MAX_PROPERTY_CHARS) throw new PayloadTooLargeError(text.length, value.length);
+  return { value, gz: true };
+}
+
+function decodePayload(value: string, gz: unknown): string {
+  return gz === true ? gunzipSync(Buffer.from(value, 'base64')).toString('utf8') : value;
+}
+
+/** Sets `name` (and its `_gz` flag when compressed) on a row. */
+function putPayload(row: Record<string, unknown>, name: string, text: string): void {
+  const { value, gz } = encodePayload(text);
+  row[name] = value;
+  if (gz) row[name + GZ_SUFFIX] = true;
+}
+
+function getPayload(row: Record<string, unknown>, name: string): string | undefined {
+  const v = row[name];
+  return typeof v === 'string' ? decodePayload(v, row[name + GZ_SUFFIX]) : (v as undefined);
+}
 const MAX_BATCH = 100;
 
 export interface InstanceRow {
@@ -84,7 +133,9 @@ function toRow(instanceId: string, executionId: string, seq: number, e: HistoryE
   };
   for (const [k, v] of Object.entries(e)) {
     if (k === 'EventType' || k === 'EventId' || k === 'Timestamp' || k === 'IsPlayed' || v === undefined) continue;
-    row[k] = k === 'FireAt' ? new Date(v as string) : v;
+    if (k === 'FireAt') row[k] = new Date(v as string);
+    else if (typeof v === 'string') putPayload(row, k, v);
+    else row[k] = v;
   }
   return row;
 }
@@ -92,12 +143,18 @@ function toRow(instanceId: string, executionId: string, seq: number, e: HistoryE
 function fromRow(row: Record<string, unknown>): HistoryEvent {
   const e: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(row)) {
-    if (['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.etag', 'ExecutionId', '_Timestamp'].includes(k)) continue;
-    e[k] = v instanceof Date ? v.toISOString() : v;
+    if (['partitionKey', 'rowKey', 'etag', 'timestamp', 'odata.etag', 'ExecutionId', '_Timestamp'].includes(k) || k.endsWith(GZ_SUFFIX)) continue;
+    e[k] = v instanceof Date ? v.toISOString() : typeof v === 'string' ? getPayload(row, k) : v;
   }
   e.EventType = EventType[row.EventType as keyof typeof EventType];
   e.Timestamp = (row._Timestamp as Date).toISOString();
   return e as unknown as HistoryEvent;
+}
+
+function inboxRow(instanceId: string, m: InboxMessage): TableEntity {
+  const row: TableEntity<Record<string, unknown>> = { partitionKey: instanceId, rowKey: INBOX_PREFIX + m.key, Seq: m.seq, ExecutionId: m.executionId ?? '' };
+  putPayload(row, 'Message', JSON.stringify(m.event));
+  return row;
 }
 
 function dateOrUndefined(v: unknown): Date | undefined {
@@ -182,7 +239,7 @@ export class DurableStore {
   }
 
   private instanceToRow(r: InstanceRow): TableEntity {
-    return {
+    const row: TableEntity<Record<string, unknown>> = {
       partitionKey: r.instanceId,
       rowKey: '',
       Name: r.name,
@@ -192,11 +249,12 @@ export class DurableStore {
       CreatedTime: r.createdTime,
       LastUpdatedTime: r.lastUpdatedTime,
       ...(r.completedTime ? { CompletedTime: r.completedTime } : {}),
-      ...(r.input !== undefined ? { Input: r.input } : {}),
-      ...(r.output !== undefined ? { Output: r.output } : {}),
-      ...(r.customStatus !== undefined ? { CustomStatus: r.customStatus } : {}),
       ...(r.parentInstanceId ? { ParentInstanceId: r.parentInstanceId } : {}),
     };
+    if (r.input !== undefined) putPayload(row, 'Input', r.input);
+    if (r.output !== undefined) putPayload(row, 'Output', r.output);
+    if (r.customStatus !== undefined) putPayload(row, 'CustomStatus', r.customStatus);
+    return row;
   }
 
   private instanceFromRow(row: Record<string, unknown>): InstanceRow {
@@ -209,9 +267,9 @@ export class DurableStore {
       createdTime: dateOrUndefined(row.CreatedTime) ?? new Date(0),
       lastUpdatedTime: dateOrUndefined(row.LastUpdatedTime) ?? new Date(0),
       completedTime: dateOrUndefined(row.CompletedTime),
-      input: row.Input as string | undefined,
-      output: row.Output as string | undefined,
-      customStatus: row.CustomStatus as string | undefined,
+      input: getPayload(row, 'Input'),
+      output: getPayload(row, 'Output'),
+      customStatus: getPayload(row, 'CustomStatus'),
       parentInstanceId: (row.ParentInstanceId as string) || undefined,
     };
   }
@@ -230,7 +288,7 @@ export class DurableStore {
       ? {
           executionId: sentinelRow.ExecutionId as string,
           historyCount: Number(sentinelRow.HistoryCount ?? 0),
-          customStatus: (sentinelRow.CustomStatus as string) || undefined,
+          customStatus: getPayload(sentinelRow, 'CustomStatus') || undefined,
           etag: sentinelRow.etag as string,
         }
       : undefined;
@@ -245,7 +303,7 @@ export class DurableStore {
           key: rk.slice(INBOX_PREFIX.length),
           seq: Number(r.Seq),
           executionId: (r.ExecutionId as string) || undefined,
-          event: JSON.parse(r.Message as string) as HistoryEvent,
+          event: JSON.parse(getPayload(r, 'Message')!) as HistoryEvent,
         });
         continue;
       }
@@ -262,17 +320,7 @@ export class DurableStore {
 
   /** Durably record a message for an instance. Same key twice = one message (idempotent). */
   async putInbox(instanceId: string, messages: InboxMessage[]): Promise<void> {
-    const actions: TransactionAction[] = messages.map((m) => [
-      'upsert',
-      {
-        partitionKey: instanceId,
-        rowKey: INBOX_PREFIX + m.key,
-        Seq: m.seq,
-        ExecutionId: m.executionId ?? '',
-        Message: JSON.stringify(m.event),
-      },
-      'Replace',
-    ]);
+    const actions: TransactionAction[] = messages.map((m) => ['upsert', inboxRow(instanceId, m), 'Replace']);
     for (let i = 0; i < actions.length; i += MAX_BATCH) {
       await this.history.submitTransaction(actions.slice(i, i + MAX_BATCH));
     }
@@ -306,21 +354,15 @@ export class DurableStore {
   }): Promise<string> {
     const { instanceId, executionId, from, events, consumedInbox } = args;
     const rowActions: TransactionAction[] = events.map((e, i) => ['upsert', toRow(instanceId, executionId, from + i, e), 'Replace']);
-    for (const m of args.extraInbox ?? []) {
-      rowActions.push([
-        'upsert',
-        { partitionKey: instanceId, rowKey: INBOX_PREFIX + m.key, Seq: m.seq, ExecutionId: m.executionId ?? '', Message: JSON.stringify(m.event) },
-        'Replace',
-      ]);
-    }
-    const sentinelEntity = {
+    for (const m of args.extraInbox ?? []) rowActions.push(['upsert', inboxRow(instanceId, m), 'Replace']);
+    const sentinelEntity: TableEntity<Record<string, unknown>> = {
       partitionKey: instanceId,
       rowKey: SENTINEL,
       ExecutionId: executionId,
       HistoryCount: from + events.length,
       LastCheckpointTime: new Date(),
-      CustomStatus: args.customStatus ?? '',
     };
+    putPayload(sentinelEntity, 'CustomStatus', args.customStatus ?? '');
     const sentinelAction: TransactionAction = args.sentinelEtag
       ? ['update', sentinelEntity, 'Replace', { etag: args.sentinelEtag }]
       : ['create', sentinelEntity];

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
+import type * as df from 'durable-functions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FunctionDef } from '../../local/durable/functions';
+import { MAX_PROPERTY_CHARS } from '../../local/durable/store';
+import { raise, startInstance, startStack, status, waitFor, type TestStack } from '../helpers/stack';
+
+/**
+ * Payloads larger than a Table property (32,000 characters): the host stores them gzip-compressed,
+ * as the Azure Storage provider compresses large messages, so a cohort's state (roster + progress of 60+
+ * learners, carried through continue-as-new) fits. What does not fit even compressed is refused with a
+ * clear error (413 at the API, a failed instance naming the payload when an orchestrator produced it).
+ */
+type Gen = Generator<df.Task, unknown, unknown>;
+
+interface Learner {
+  id: string;
+  name: string;
+  email: string;
+  phase: string;
+  state: string;
+  stepId: string;
+  since: string;
+  helpCount: number;
+}
+/** Roster-like JSON with multi-byte names (Azurite once corrupted these in large single-entity writes). */
+function learners(n: number, tag: string): Learner[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${tag}-learner-${i}`,
+    name: `Åsa Ødegård-Müller ${i} 🚀`,
+    email: `learner${i}.${tag}@contoso.example`,
+    phase: 'implementation',
+    state: i % 5 === 0 ? 'helpRequested' : 'working',
+    stepId: 'deploy-foundation',
+    since: `2026-11-26T10:${String(i % 60).padStart(2, '0')}:00.000Z`,
+    helpCount: i % 3,
+  }));
+}
+const randomText = (chars: number): string => randomBytes(chars).toString('base64').slice(0, chars);
+
+interface BigInput {
+  round: number;
+  rounds: number;
+  learners: Learner[];
+}
+
+const functions: FunctionDef[] = [
+  {
+    kind: 'orchestration',
+    name: 'bigState',
+    handler: function* (ctx: df.OrchestrationContext): Gen {
+      const input = ctx.df.getInput() as BigInput;
+      const echoed = (yield ctx.df.callActivity('bigEcho', input.learners.length)) as Learner[];
+      ctx.df.setCustomStatus({ round: input.round, learners: input.learners });
+      if (input.round < input.rounds) {
+        ctx.df.continueAsNew({ ...input, round: input.round + 1, learners: [...input.learners, ...echoed.slice(0, 20)] });
+        return undefined;
+      }
+      const roster = (yield ctx.df.waitForExternalEvent('roster')) as Learner[];
+      return { round: input.round, learners: input.learners, echoed, roster };
+    },
+  },
+  { kind: 'activity', name: 'bigEcho', handler: (n: unknown) => learners(n as number, 'echo') },
+  {
+    kind: 'orchestration',
+    name: 'growsIncompressible',
+    handler: function* (ctx: df.OrchestrationContext): Gen {
+      const input = ctx.df.getInput() as { text: string };
+      const more = (yield ctx.df.callActivity('randomChunk', 20_000)) as string;
+      if (input.text.length > 0) ctx.df.continueAsNew({ text: input.text + more });
+      else ctx.df.continueAsNew({ text: more });
+      return undefined;
+    },
+  },
+  { kind: 'activity', name: 'randomChunk', handler: (n: unknown) => randomText(n as number) },
+  {
+    kind: 'orchestration',
+    name: 'incompressibleResult',
+    handler: function* (ctx: df.OrchestrationContext): Gen {
+      try {
+        return { ok: yield ctx.df.callActivity('randomChunk', 40_000) };
+      } catch (err) {
+        return { failed: (err as Error).message };
+      }
+    },
+  },
+];
+
+let stack: TestStack;
+let api: string;
+let hub: string;
+beforeAll(async () => {
+  stack = await startStack(functions, { hubName: `Large${process.pid}` });
+  api = stack.api;
+  hub = `Large${process.pid}`;
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function rows(table: string, partition: string): Promise<Array<Record<string, unknown>>> {
+  const client = TableClient.fromConnectionString(stack.azurite.connectionString, table, { allowInsecureConnection: true });
+  const out: Array<Record<string, unknown>> = [];
+  for await (const r of client.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${partition}'` } })) out.push(r);
+  return out;
+}
+
+describe('payloads larger than a Table property', () => {
+  it('a 60 KB+ input carried through continue-as-new, a large activity result, custom status and event data round-trip, also across a restart', async () => {
+    const initial = learners(400, 'roster');
+    expect(JSON.stringify(initial).length).toBeGreaterThan(2 * MAX_PROPERTY_CHARS);
+    const id = await startInstance(api, 'bigState', { round: 1, rounds: 3, learners: initial } satisfies BigInput, 'big-state-1');
+    const waiting = await waitFor(api, id, (s) => s.runtimeStatus === 'Running' && (s.customStatus as { round?: number } | null)?.round === 3, 60_000);
+    expect((waiting.input as BigInput).learners).toHaveLength(440);
+
+    // What is stored: compressed where needed, never a property over the Table limit.
+    const history = await rows(`${hub}History`, id);
+    const instance = await rows(`${hub}Instances`, id);
+    const all = [...history, ...instance];
+    expect(all.some((r) => Object.keys(r).some((k) => k.endsWith('_gz')))).toBe(true);
+    expect(instance[0]!.Input_gz).toBe(true);
+    for (const r of all) for (const [k, v] of Object.entries(r)) if (typeof v === 'string') expect(v.length, `${r.rowKey}.${k}`).toBeLessThanOrEqual(MAX_PROPERTY_CHARS);
+
+    // A new host reads it all back from storage and the instance goes on.
+    await stack.restart();
+    api = stack.api;
+    const reloaded = await waitFor(api, id, ['Running']);
+    expect(reloaded.customStatus).toEqual({ round: 3, learners: (waiting.input as BigInput).learners });
+    const roster = learners(300, 'event');
+    expect(await raise(api, id, 'roster', roster)).toBe(202);
+    const done = await waitFor(api, id, ['Completed'], 60_000);
+    const output = done.output as { round: number; learners: Learner[]; echoed: Learner[]; roster: Learner[] };
+    expect(output.round).toBe(3);
+    expect(output.learners).toEqual([...initial, ...learners(20, 'echo'), ...learners(20, 'echo')]);
+    expect(output.echoed).toEqual(learners(440, 'echo'));
+    expect(output.roster).toEqual(roster);
+    expect(output.learners[7]!.name).toBe('Åsa Ødegård-Müller 7 🚀');
+  });
+
+  it('an input that does not fit even compressed is refused with 413, saying so, and nothing is stored', async () => {
+    const res = await fetch(`${api}/orchestrators/bigState/too-big-1`, { method: 'POST', body: JSON.stringify({ round: 1, rounds: 1, learners: [], noise: randomText(40_000) }) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: string }).error).toMatch(/after compression/);
+    expect(await status(api, 'too-big-1')).toBeUndefined();
+    expect(await rows(`${hub}History`, 'too-big-1')).toEqual([]);
+  });
+
+  it('an orchestration whose continue-as-new input outgrows the task hub fails, naming it, instead of stalling', async () => {
+    const id = await startInstance(api, 'growsIncompressible', { text: '' }, 'grows-1');
+    const failed = await waitFor(api, id, ['Failed'], 60_000);
+    expect(String(failed.output)).toMatch(/continue-as-new input is \d+ characters, \d+ compressed/);
+    // The last execution that fit is what the instance shows as its input.
+    expect(((failed.input as { text: string }).text.length)).toBe(20_000);
+  });
+
+  it('an activity result that does not fit fails the task with PayloadTooLarge, which the orchestrator can catch', async () => {
+    const id = await startInstance(api, 'incompressibleResult', null, 'result-1');
+    const done = await waitFor(api, id, ['Completed'], 60_000);
+    expect((done.output as { failed?: string }).failed).toMatch(/its result is 40002 characters, \d+ compressed/);
+  });
+});
