@@ -8,7 +8,10 @@ import { ASSET_NAMES, buildDashboardAssets } from './tab/build';
  * the server:
  *
  *   dist/package.json          main: app.js, no dependencies
- *   dist/host.json             the repository's host.json
+ *   dist/host.json             the repository's host.json; with DURABLE_BACKEND=DurableTaskScheduler (the azd
+ *                              environment's value, which azd hands to the build) its durableTask.storageProvider
+ *                              selects the Durable Task Scheduler — in host.json itself, because the scale
+ *                              controller reads the file, not app-setting overrides (docs/durable-backend.md)
  *   dist/app.js                app.ts and everything it imports, one CommonJS bundle (esbuild); only
  *                              `@azure/functions-core`, which the Functions Node worker provides, is left out
  *   dist/app.js.LEGAL.txt      the licence comments of the bundled packages
@@ -22,14 +25,31 @@ const ROOT = __dirname;
 /** Provided by the Azure Functions Node worker at run time; the bundle must not carry a copy. */
 export const WORKER_PROVIDED = ['@azure/functions-core'];
 
+export const DURABLE_BACKENDS = ['AzureStorage', 'DurableTaskScheduler'] as const;
+export type DurableBackend = (typeof DURABLE_BACKENDS)[number];
+
+/** host.json for the package: the repository's, with the Durable Task Scheduler selected when asked for. */
+export function packageHostJson(hostJson: string, backend: string | undefined): string {
+  const chosen = backend || 'AzureStorage';
+  if (!DURABLE_BACKENDS.includes(chosen as DurableBackend)) {
+    throw new Error(`build: DURABLE_BACKEND is "${chosen}"; it must be one of ${DURABLE_BACKENDS.join(', ')} (azd env set DURABLE_BACKEND …)`);
+  }
+  if (chosen === 'AzureStorage') return hostJson;
+  const parsed = JSON.parse(hostJson) as { extensions?: { durableTask?: Record<string, unknown> } };
+  const durableTask = (parsed.extensions ??= {}).durableTask ?? {};
+  parsed.extensions.durableTask = { ...durableTask, storageProvider: { type: 'azureManaged', connectionStringName: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING' } };
+  return `${JSON.stringify(parsed, null, 2)}\n`;
+}
+
 export interface BuildResult {
   outDir: string;
   files: string[];
 }
 
-export async function buildPackage(outDir = path.join(ROOT, 'dist')): Promise<BuildResult> {
+export async function buildPackage(outDir = path.join(ROOT, 'dist'), env: NodeJS.ProcessEnv = process.env): Promise<BuildResult> {
   outDir = path.resolve(outDir);
   if (outDir === ROOT || ROOT.startsWith(outDir + path.sep)) throw new Error(`build: refusing to write the package over the repository (${outDir})`);
+  const hostJson = packageHostJson(await readFile(path.join(ROOT, 'host.json'), 'utf8'), env.DURABLE_BACKEND);
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
 
@@ -67,7 +87,7 @@ export async function buildPackage(outDir = path.join(ROOT, 'dist')): Promise<Bu
     dependencies: {},
   };
   await writeFile(path.join(outDir, 'package.json'), `${JSON.stringify(packageJson, null, 2)}\n`);
-  await cp(path.join(ROOT, 'host.json'), path.join(outDir, 'host.json'));
+  await writeFile(path.join(outDir, 'host.json'), hostJson);
   await cp(path.join(ROOT, 'scenarios', 'packs'), path.join(outDir, 'scenarios', 'packs'), { recursive: true });
 
   const assets = await buildDashboardAssets({ minify: true });

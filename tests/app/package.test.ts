@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { functions } from '../../registry';
-import { WORKER_PROVIDED } from '../../build';
+import { packageHostJson, WORKER_PROVIDED } from '../../build';
 
 /**
  * The deployment package: `npm run build` writes dist/, which azure.yaml names as the folder azd zips and
@@ -85,7 +85,8 @@ async function invokeHttp(name, url, headers) {
 `;
 
 beforeAll(async () => {
-  const build = await run('npm', ['run', 'build', '--silent'], { cwd: ROOT, env: { ...process.env, CI: 'true' }, maxBuffer: 16 * 1024 * 1024 });
+  const { DURABLE_BACKEND: _backend, ...buildEnv } = process.env;
+  const build = await run('npm', ['run', 'build', '--silent'], { cwd: ROOT, env: { ...buildEnv, CI: 'true' }, maxBuffer: 16 * 1024 * 1024 });
   expect(build.stdout).toContain('deployment package written to dist');
   pkgDir = await mkdtemp(path.join(os.tmpdir(), 'workshop-package-'));
   await cp(path.join(ROOT, 'dist'), pkgDir, { recursive: true });
@@ -182,5 +183,15 @@ describe('deployment package (npm run build → dist/, what azd deploy uploads)'
     expect(listed).toEqual(packDirs);
     expect(invoked.dashboard.status).toBe(200);
     expect(invoked.dashboard.body).toBe(await readFile(path.join(ROOT, 'tab', 'dashboard.html'), 'utf8'));
+  });
+
+  it('selects the Durable Task Scheduler in the packaged host.json when the azd environment asks for it, and refuses an unknown backend', async () => {
+    const source = await readFile(path.join(ROOT, 'host.json'), 'utf8');
+    expect(packageHostJson(source, undefined)).toBe(source);
+    expect(packageHostJson(source, 'AzureStorage')).toBe(source);
+    const dts = JSON.parse(packageHostJson(source, 'DurableTaskScheduler')) as { extensions: { durableTask: Record<string, unknown> } };
+    const original = JSON.parse(source) as { extensions: { durableTask: Record<string, unknown> } };
+    expect(dts.extensions.durableTask).toEqual({ ...original.extensions.durableTask, storageProvider: { type: 'azureManaged', connectionStringName: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING' } });
+    expect(() => packageHostJson(source, 'Netherite')).toThrow(/DURABLE_BACKEND is "Netherite"; it must be one of AzureStorage, DurableTaskScheduler/);
   });
 });
