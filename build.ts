@@ -98,7 +98,8 @@ export async function buildPackage(outDir = path.join(ROOT, 'dist'), env: NodeJS
   return { outDir, files };
 }
 
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
+/** Every file below `dir`, as sorted relative paths with `/`. */
+export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;

@@ -3,6 +3,7 @@ import { notify, notifyMany } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
+import { recordProgress } from './recordProgress';
 import { recordRunEnded } from './recordRunEnded';
 import { runValidation } from './runValidation';
 import { signalInstance, signalMany } from './signalInstance';
@@ -17,6 +18,7 @@ export const activities = {
   notify,
   notifyMany,
   recordCheckpoint,
+  recordProgress,
   recordRunEnded,
   signalInstance,
   signalMany,

@@ -1,6 +1,9 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
+import { EVENTS, runIdOfCohortInstanceId } from '../orchestrations/workshopIds';
+import type { ProgressReport } from '../orchestrations/workshopTypes';
+import { writeReportedProgress } from './recordProgress';
 
 /**
  * Orchestration-to-orchestration signalling through the DurableClient: raise an event, start an
@@ -20,6 +23,11 @@ export type SignalResult = { ok: true } | { ok: false; reason: 'gone' | 'exists'
 export async function signalInstance(raw: unknown, context: InvocationContext): Promise<SignalResult> {
   const input = SignalInput.parse(raw);
   const client = df.getClient(context);
+  // A learner's progress report to the cohort also updates the learner's WorkshopProgress row (by the
+  // cohort's own rule), so the cohort does not have to write one per report.
+  const runId = input.op === 'raise' && input.event === EVENTS.cohort ? runIdOfCohortInstanceId(input.instanceId) : undefined;
+  const report = runId && (input as { data?: { type?: unknown } }).data?.type === 'progress' ? ((input as { data: ProgressReport }).data) : undefined;
+  if (runId && report) await writeReportedProgress(runId, report);
   try {
     if (input.op === 'raise') await client.raiseEvent(input.instanceId, input.event, input.data);
     else if (input.op === 'terminate') await client.terminate(input.instanceId, input.reason);

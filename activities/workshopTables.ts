@@ -7,8 +7,12 @@ import { tableClient } from '../config';
  *    completed phase results, plus the running phase's snapshot; what `resume` restarts from.
  *  - WorkshopOutbox: PartitionKey runId, RowKey message key — every notification, written once per
  *    key (so a retried activity does not notify twice), delivered by a sender (Teams) later.
+ *  - WorkshopProgress: PartitionKey runId, RowKey learnerId — the cohort's view of each learner (phase,
+ *    state, step, since, help count), written as each report is delivered to the cohort (signalInstance)
+ *    by the cohort's own rule, and by the cohort for what it alone decides (recordProgress).
  */
 export const CHECKPOINTS_TABLE = 'WorkshopCheckpoints';
+export const PROGRESS_TABLE = 'WorkshopProgress';
 export const OUTBOX_TABLE = 'WorkshopOutbox';
 
 const created = new Set<string>();

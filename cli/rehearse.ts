@@ -362,18 +362,21 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const sentBack = new Set<string>();
   const answered = new Set<string>();
   const resumed = new Set<string>();
-  const instructorDone = new Map<string, string>();
+  const instructorDone = new Map<string, { view: string; tick: number }>();
+  let instructorTicks = 0;
   const instructorTick = async (status: RunStatusResponse): Promise<void> => {
+    const tick = ++instructorTicks;
     const work = status.learners.filter((l) => ['awaitingReview', 'helpRequested', 'failed', 'changesRequested', 'working', 'stuck'].includes(l.state));
     await pool(work, concurrency, async (entry) => {
       const sim = sims.find((s) => s.learnerId === entry.learnerId)!;
       const needsLook = entry.state === 'awaitingReview' || entry.state === 'helpRequested' || entry.state === 'failed' || (sim.profile === 'helpSeeker' && sim.askedHelp && !answered.has(sim.learnerId));
       // `since` moves whenever the learner's state changes (a second review round looks the same otherwise).
       const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}|${entry.since}`;
-      if (!needsLook || instructorDone.get(entry.learnerId) === view) return;
+      const seen = instructorDone.get(entry.learnerId);
+      // Looked at already: look again when the view changes, or now and then (the view can lag the checkpoint).
+      if (!needsLook || (seen?.view === view && tick - seen.tick < 10)) return;
       const detail = await api.learnerDetail(runId, entry.learnerId);
-      // Once the instructor has seen this learner's current state, looking again waits for a change.
-      if (detail.position?.stepId === entry.stepId || entry.state === 'failed') instructorDone.set(entry.learnerId, view);
+      if (detail.position?.stepId === entry.stepId || entry.state === 'failed') instructorDone.set(entry.learnerId, { view, tick });
       const p = detail.position;
       const id = entry.learnerId;
       if (p?.helpPending && !answered.has(`${id}|${p.phase}|${p.helpPending.message}`)) {

@@ -5,7 +5,8 @@ import { appSettings } from '../config';
 import { journeyMachine, persistJourneySnapshot, restoreJourneySnapshot, type JourneyEvent } from '../machines/journeyMachine';
 import { persistPhaseSnapshot, phaseMachine, restorePhaseSnapshot } from '../machines/phaseMachine';
 import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
-import type { CohortView } from '../orchestrations/cohortRun';
+import { readProgress } from '../activities/recordProgress';
+import { expandView, type CohortSummary, type CohortView } from '../orchestrations/cohortRun';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
 import type { CohortCommand, CohortInput, JourneyInput, Learner, ProvisionDone } from '../orchestrations/workshopTypes';
 import { ApiError, apiLogger } from './apiKit';
@@ -59,16 +60,24 @@ export async function loadRun(client: Client, runId: string): Promise<Run> {
     infoCache.delete(runId);
     throw new ApiError(404, `There is no run "${runId}". Start one with POST /api/runs (workshop run start).`);
   }
+  const input = status.input as CohortInput;
   const run: Run = {
     runId,
     instanceId,
     runtimeStatus: status.runtimeStatus as RuntimeStatus,
-    input: status.input as CohortInput,
-    view: (status.customStatus as CohortView | null) ?? null,
+    input,
+    view: await viewOf(runId, input, status.customStatus),
     status,
   };
   remember(run);
   return run;
+}
+
+/** The cohort's summary (its custom status) joined with every learner's progress row. */
+async function viewOf(runId: string, input: CohortInput, customStatus: unknown): Promise<CohortView | null> {
+  if (!customStatus || typeof customStatus !== 'object') return null;
+  if (!('queues' in customStatus)) return customStatus as CohortView; // a run started before progress moved to a table
+  return expandView(customStatus as CohortSummary, input.roster, await readProgress(runId));
 }
 
 /** What never changes in a run: its pack plan and roster. Learner routes read it from a short cache. */

@@ -4,7 +4,7 @@ import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
 import { admit, createScheduler, enqueue, failed, progress, queueMessage, retryLater, succeeded } from './provisioningScheduler';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
-import { provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
+import { applyProgress, initialProgress, provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
 
 const RETRY = new df.RetryOptions(2_000, 5);
 RETRY.backoffCoefficient = 2;
@@ -15,7 +15,16 @@ RETRY.backoffCoefficient = 2;
  */
 const HISTORY_BUDGET = 160;
 const FINISHED: readonly LearnerState[] = ['completed', 'ended'];
-const PHASE_ORDER: readonly PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
+
+/**
+ * The cohort's custom status: a summary of constant size (Durable Functions caps a custom status at
+ * 16 KB of UTF-16). Per-learner progress is in WorkshopProgress (written as reports are delivered, see
+ * activities/recordProgress.ts); `expandView` joins the two into the CohortView the API, the bot and the
+ * dashboard read (http/workshopService.ts).
+ */
+export type CohortSummary = Omit<CohortView, 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'> & {
+  queues: { help: number; review: number; stuck: number; failures: number };
+};
 
 export interface CohortView {
   runId: string;
@@ -53,9 +62,10 @@ export interface RunReport {
   perLearner: Record<string, { phase: PhaseName; state: LearnerState; helpCount: number }>;
 }
 
+type LearnerFold = Pick<CohortView, 'counts' | 'finished' | 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'>;
+
 function view(input: CohortInput, state: CohortState): CohortView {
-  const counts: CohortView['counts'] = {};
-  const out: CohortView = {
+  return {
     runId: input.runId,
     packId: input.plan.packId,
     title: input.plan.title,
@@ -66,15 +76,31 @@ function view(input: CohortInput, state: CohortState): CohortView {
     paused: state.paused,
     ended: state.ended,
     endReason: state.endReason,
-    counts,
-    finished: 0,
-    helpQueue: [],
-    reviewQueue: [],
-    stuck: [],
-    failures: [],
-    progress: state.learners,
+    ...fold(state.learners),
   };
-  for (const [learnerId, p] of Object.entries(state.learners)) {
+}
+
+function summary(input: CohortInput, state: CohortState): CohortSummary {
+  const { helpQueue, reviewQueue, stuck, failures, progress: _progress, ...rest } = view(input, state);
+  return { ...rest, queues: { help: helpQueue.length, review: reviewQueue.length, stuck: stuck.length, failures: failures.length } };
+}
+
+/**
+ * The whole view from the cohort's summary (its custom status) and the learners' progress rows
+ * (WorkshopProgress). A learner without a row has not reported yet: as the cohort started them.
+ */
+export function expandView(s: CohortSummary, roster: readonly { learnerId: string }[], rows: ReadonlyMap<string, LearnerProgress>): CohortView {
+  const { queues: _queues, ...rest } = s;
+  const learners = Object.fromEntries(
+    roster.map((l) => [l.learnerId, rows.get(l.learnerId) ?? initialProgress(s.startedAt)]),
+  );
+  return { ...rest, ...fold(learners) };
+}
+
+function fold(learners: Record<string, LearnerProgress>): LearnerFold {
+  const counts: CohortView['counts'] = {};
+  const out: LearnerFold = { counts, finished: 0, helpQueue: [], reviewQueue: [], stuck: [], failures: [], progress: learners };
+  for (const [learnerId, p] of Object.entries(learners)) {
     (counts[p.phase] ??= {})[p.state] = (counts[p.phase][p.state] ?? 0) + 1;
     if (FINISHED.includes(p.state)) out.finished++;
     if (p.state === 'helpRequested') out.helpQueue.push({ learnerId, phase: p.phase, since: p.since, detail: p.detail });
@@ -102,7 +128,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     paused: false,
     ended: false,
     endReason: null,
-    learners: Object.fromEntries(input.roster.map((l) => [l.learnerId, { phase: 'requirements' as PhaseName, state: 'starting' as LearnerState, stepId: null, since: now(), helpCount: 0 }])),
+    learners: Object.fromEntries(input.roster.map((l) => [l.learnerId, initialProgress(now())])),
     broadcasts: 0,
     eventsSeen: 0,
   };
@@ -110,7 +136,29 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
   /** A fan-out over the roster as one activity call, so the history does not grow with the cohort. */
   const signalAll = (ops: SignalInput[]) => callActivity(context, 'signalMany', { ops }, RETRY);
   const unfinished = () => input.roster.filter((l) => !FINISHED.includes(state.learners[l.learnerId]?.state ?? 'starting'));
-  const publish = () => context.df.setCustomStatus(view(input, state));
+  const publish = () => context.df.setCustomStatus(summary(input, state));
+  const dirty = new Set(state.dirty ?? []);
+  const touched = (learnerId: string) => dirty.add(learnerId);
+  /** Writes the changed learners' progress; the cohort's custom status only counts them. */
+  function* flushProgress(): Generator<df.Task, void, unknown> {
+    if (!dirty.size) return;
+    const learners = [...dirty].filter((id) => state.learners[id]).map((learnerId) => ({ learnerId, ...state.learners[learnerId] }));
+    dirty.clear();
+    yield callActivity(context, 'recordProgress', { runId: input.runId, seq: state.eventsSeen, learners }, RETRY);
+  }
+  // Events the previous execution had received but not handled (see `carry`).
+  const pending: CohortEvent[] = state.pending ?? [];
+  delete state.pending;
+  let eventWait: df.Task | undefined;
+  /**
+   * The input of the next execution. An event that arrived while an activity ran has already completed
+   * `eventWait`: the SDK counts it as delivered, so continue-as-new would not carry it over — it travels
+   * in the state and is handled first.
+   */
+  const carry = (): CohortInput => {
+    const undelivered = [...pending, ...(eventWait?.isCompleted ? [eventWait.result as CohortEvent] : [])];
+    return { ...input, state: { ...state, dirty: [...dirty], ...(undelivered.length ? { pending: undelivered } : {}) } };
+  };
 
   if (state.started < input.roster.length && !state.ended) {
     // One batch per execution: starting a cohort of any size leaves a history of constant length.
@@ -126,13 +174,13 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     );
     state.started += batch.length;
     if (state.started < input.roster.length) {
-      context.df.continueAsNew({ ...input, state } satisfies CohortInput);
+      context.df.continueAsNew(carry());
       return undefined as never;
     }
   }
 
   let spent = 0;
-  let eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
+  eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
   let wake: { at: number; timer: df.TimerTask } | undefined;
   for (;;) {
     // Admit whatever the provisioning scheduler lets start now, and tell those phases to go.
@@ -154,23 +202,34 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
       }
     }
     publish();
-    if (state.started >= input.roster.length && unfinished().length === 0) break;
+    const done = state.started >= input.roster.length && unfinished().length === 0;
+    // What the cohort itself changed (learners ended by the instructor) goes to WorkshopProgress before it waits.
+    if (dirty.size) {
+      spent += 2;
+      yield* flushProgress();
+    }
+    if (done) break;
     if (spent >= HISTORY_BUDGET) {
-      context.df.continueAsNew({ ...input, state } satisfies CohortInput);
+      context.df.continueAsNew(carry());
       return undefined as never;
     }
-    if (wakeAt && wake?.at !== wakeAt.getTime()) {
-      if (wake && !wake.timer.isCompleted) wake.timer.cancel();
-      wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
-      spent += 2;
+    let event: CohortEvent;
+    if (pending.length) {
+      event = pending.shift()!; // delivered to the previous execution, not yet handled
+    } else {
+      if (wakeAt && wake?.at !== wakeAt.getTime()) {
+        if (wake && !wake.timer.isCompleted) wake.timer.cancel();
+        wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
+        spent += 2;
+      }
+      const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [eventWait, wake.timer] : [eventWait])) as df.Task;
+      if (winner !== eventWait) {
+        wake = undefined; // the clock moved: admit again
+        continue;
+      }
+      event = eventWait.result as CohortEvent;
+      eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
     }
-    const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [eventWait, wake.timer] : [eventWait])) as df.Task;
-    if (winner !== eventWait) {
-      wake = undefined; // the clock moved: admit again
-      continue;
-    }
-    const event = eventWait.result as CohortEvent;
-    eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
     spent++;
     state.eventsSeen++;
     if (!event || typeof event !== 'object') continue;
@@ -225,25 +284,10 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           context.log(`cohort ${input.runId}: progress for unknown learner ${event.learnerId} ignored`);
           break;
         }
-        // Reports can arrive out of order (retries, concurrent activities); a later phase never goes
-        // back to an earlier one, nor a phase's newer state to an older report of it.
-        if (FINISHED.includes(before.state) || PHASE_ORDER.indexOf(event.phase) < PHASE_ORDER.indexOf(before.phase)) break;
-        // (Journeys report without an attempt: for those only the time counts.)
-        if (event.phase === before.phase) {
-          const olderAttempt = event.attempt !== undefined && before.attempt !== undefined && event.attempt < before.attempt;
-          const sameAttempt = event.attempt === undefined || event.attempt === before.attempt;
-          if (olderAttempt || (sameAttempt && event.at < before.since)) break;
-        }
-        const changed = before.state !== event.state || before.phase !== event.phase || before.stepId !== event.stepId;
-        state.learners[event.learnerId] = {
-          phase: event.phase,
-          state: event.state,
-          stepId: event.stepId ?? before.stepId,
-          since: changed ? event.at : before.since,
-          detail: event.detail,
-          helpCount: event.helpCount ?? before.helpCount,
-          attempt: event.attempt ?? (event.phase === before.phase ? before.attempt : undefined),
-        };
+        // The activity that delivered the report has written the learner's WorkshopProgress row by the
+        // same rule (signalInstance), so nothing is written here.
+        const after = applyProgress(before, event);
+        if (after) state.learners[event.learnerId] = after;
         break;
       }
       case 'pause':
@@ -284,12 +328,19 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         state.ended = true;
         state.endReason = event.reason;
         // Learners not yet started never will be.
-        for (const l of input.roster.slice(state.started)) state.learners[l.learnerId] = { ...state.learners[l.learnerId], state: 'ended', since: now() };
+        for (const l of input.roster.slice(state.started)) {
+          state.learners[l.learnerId] = { ...state.learners[l.learnerId], state: 'ended', since: now() };
+          touched(l.learnerId);
+        }
         state.started = input.roster.length;
         spent += 2;
         yield signalAll(unfinished().map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })));
         // Journeys that were never started or are already gone cannot report back.
-        for (const l of unfinished()) if (state.learners[l.learnerId].state === 'starting') state.learners[l.learnerId].state = 'ended';
+        for (const l of unfinished()) {
+          if (state.learners[l.learnerId].state !== 'starting') continue;
+          state.learners[l.learnerId].state = 'ended';
+          touched(l.learnerId);
+        }
         break;
       }
     }

@@ -7,6 +7,10 @@ import type { PhaseName } from '../machines/phaseMachine';
 export function cohortInstanceId(runId: string): string {
   return `run-${runId}`;
 }
+/** The run id of a cohort instance id, or undefined for any other instance id. */
+export function runIdOfCohortInstanceId(instanceId: string): string | undefined {
+  return /^run-[a-z0-9-]+$/.test(instanceId) && !instanceId.includes('-learner-') ? instanceId.slice(4) : undefined;
+}
 export function journeyInstanceId(runId: string, learnerId: string): string {
   return `run-${runId}-learner-${learnerId}`;
 }

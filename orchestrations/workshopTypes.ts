@@ -58,6 +58,10 @@ export interface CohortState {
   eventsSeen: number;
   /** The provisioning scheduler's state, and who asked for each of its entries. */
   provisioning?: { scheduler: SchedulerState; requests: Record<string, ProvisionRequest> };
+  /** Learners whose progress changed since it was last written to WorkshopProgress (recordProgress). */
+  dirty?: string[];
+  /** Events the previous execution received but had not handled when it continued as new. */
+  pending?: CohortEvent[];
 }
 
 /** A phase asks the cohort for a deployment slot; the scheduler id is learner:step:attempt. */
@@ -101,6 +105,44 @@ export interface ProgressReport {
   detail?: string;
   helpCount?: number;
   attempt?: number;
+}
+
+const PROGRESS_PHASE_ORDER: readonly PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
+const PROGRESS_FINISHED: readonly LearnerState[] = ['completed', 'ended'];
+/** A learner's note in the cohort's state and the progress table (help question, failure) is cut to this. */
+export const DETAIL_CHARS = 200;
+
+/**
+ * A learner's progress after a report, or undefined when the report is stale. Reports arrive out of
+ * order (retries, concurrent activities): a finished learner stays finished, a later phase never goes back
+ * to an earlier one, nor a phase's newer state to an older report of it. Pure: cohortRun folds reports
+ * with it, and the activity that delivers a report applies it to the learner's WorkshopProgress row.
+ */
+export function applyProgress(before: LearnerProgress, event: ProgressReport): LearnerProgress | undefined {
+  if (PROGRESS_FINISHED.includes(before.state) || PROGRESS_PHASE_ORDER.indexOf(event.phase) < PROGRESS_PHASE_ORDER.indexOf(before.phase)) return undefined;
+  // (Journeys report without an attempt: for those only the time counts.)
+  if (event.phase === before.phase) {
+    const olderAttempt = event.attempt !== undefined && before.attempt !== undefined && event.attempt < before.attempt;
+    const sameAttempt = event.attempt === undefined || event.attempt === before.attempt;
+    if (olderAttempt || (sameAttempt && event.at < before.since)) return undefined;
+  }
+  const changed = before.state !== event.state || before.phase !== event.phase || before.stepId !== event.stepId;
+  const attempt = event.attempt ?? (event.phase === before.phase ? before.attempt : undefined);
+  const detail = event.detail !== undefined && event.detail !== null && event.detail.length > DETAIL_CHARS ? `${event.detail.slice(0, DETAIL_CHARS - 1)}…` : (event.detail ?? undefined);
+  return {
+    phase: event.phase,
+    state: event.state,
+    stepId: event.stepId ?? before.stepId,
+    since: changed ? event.at : before.since,
+    ...(detail !== undefined ? { detail } : {}),
+    helpCount: event.helpCount ?? before.helpCount,
+    ...(attempt !== undefined ? { attempt } : {}),
+  };
+}
+
+/** Where a learner is before any report: as the cohort starts them. */
+export function initialProgress(since: string): LearnerProgress {
+  return { phase: 'requirements', state: 'starting', stepId: null, since, helpCount: 0 };
 }
 
 /** Instructor commands to the cohort instance. */

@@ -127,6 +127,18 @@ function checkSize(what: string, text: string | undefined): void {
 }
 
 /**
+ * Durable Functions refuses a custom status over 16 KB of UTF-16 JSON text (the extension's
+ * SetCustomStatus: MaxCustomStatusPayloadSizeInKB = 16, KB counted as whole UTF-16 kilobytes); the
+ * orchestration then fails. The local host does the same, so a status that would break in Azure breaks here.
+ */
+export const MAX_CUSTOM_STATUS_KB = 16;
+function customStatusTooLarge(json: string | undefined): string | undefined {
+  if (json === undefined) return undefined;
+  const kb = Math.floor((json.length * 2) / 1024);
+  return kb > MAX_CUSTOM_STATUS_KB ? `The UTF-16 size of the JSON-serialized payload must not exceed ${MAX_CUSTOM_STATUS_KB} KB. The current payload size is ${kb} KB.` : undefined;
+}
+
+/**
  * The first payload an episode produced that the task hub cannot store (an orchestrator's output,
  * continue-as-new input, activity or sub-orchestration input, custom status), or undefined.
  */
@@ -260,7 +272,15 @@ export class DurableEngine {
     const row = await this.store.getInstance(instanceId);
     if (!row) return undefined;
     const part = await this.store.loadPartition(instanceId);
-    const history = part.sentinel ? part.history.slice(0, part.sentinel.historyCount) : [];
+    let history = part.sentinel ? part.history.slice(0, part.sentinel.historyCount) : [];
+    if (part.torn) {
+      // A continue-as-new commit was cut short while overwriting this execution's rows; the execution had
+      // ended (ContinuedAsNew) and the next one's start message is still waiting: it runs again from there.
+      const next = part.inbox.find((m) => m.event.EventType === EventType.ExecutionStarted && m.executionId !== part.sentinel?.executionId);
+      if (!next) throw new Error(`The history of instance "${instanceId}" has rows missing below its committed count and no start message to rebuild it from.`);
+      this.log.warn({ instanceId, execution: part.sentinel?.executionId, next: next.executionId }, 'continue-as-new was cut short while replacing the history; starting the next execution again');
+      history = [];
+    }
     const started = history.find((e) => e.EventType === EventType.ExecutionStarted);
     const inst = this.newInstance(row, {
       executionId: part.sentinel?.executionId ?? row.executionId,
@@ -280,7 +300,13 @@ export class DurableEngine {
       if (consumedKeys.has(m.key)) stale.push(`inbox-${m.key}`);
       else inst.inbox.push(m);
     }
-    if (stale.length) void this.track(this.store.deleteRows(instanceId, stale)).catch((err) => this.log.warn({ err, instanceId }, 'could not clean up stale rows'));
+    if (stale.length) {
+      const historyRows = stale.filter((k) => !k.startsWith('inbox-'));
+      const inboxRows = stale.filter((k) => k.startsWith('inbox-'));
+      void this.track(Promise.all([this.store.deleteStaleRows(instanceId, historyRows, () => inst.executionId), this.store.deleteRows(instanceId, inboxRows)])).catch((err) =>
+        this.log.warn({ err, instanceId }, 'could not clean up stale rows'),
+      );
+    }
 
     // The history is the record; the Instances row is written after it and may lag behind a crash.
     const derived = this.deriveStatus(inst);
@@ -932,9 +958,12 @@ export class DurableEngine {
     }
     // What the episode produced must fit the task hub; if not, the instance fails now, saying what was too
     // large, instead of failing to commit on every retry.
+    const statusTooLarge = customStatus === inst.customStatus ? undefined : customStatusTooLarge(customStatus);
     const tooLarge = outcome ? firstUnstorable(appended.slice(fresh.length), carry, customStatus === inst.customStatus ? undefined : customStatus) : undefined;
-    if (tooLarge) {
-      const reason = `The orchestration cannot be stored: ${tooLarge}. Keep large data in a table or blob and carry its key.`;
+    if (tooLarge || statusTooLarge) {
+      const reason = statusTooLarge
+        ? `The orchestration's custom status is too large: ${statusTooLarge} Keep it a summary; put per-item data in a table.`
+        : `The orchestration cannot be stored: ${tooLarge}. Keep large data in a table or blob and carry its key.`;
       appended.length = fresh.length;
       appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Failed', Reason: reason });
       newWork = [];
@@ -989,7 +1018,8 @@ export class DurableEngine {
       // The previous execution's rows past the new one's length are stale (the loader ignores them too).
       const staleKeys: string[] = [];
       for (let i = appended.length; i < previousCount; i++) staleKeys.push(i.toString(16).padStart(16, '0'));
-      if (staleKeys.length) void this.track(this.store.deleteRows(inst.id, staleKeys)).catch((err) => this.log.warn({ err, instanceId: inst.id }, "could not delete the previous execution's rows"));
+      // The new execution may write these keys again before the cleanup runs: only rows still of an older execution go.
+      if (staleKeys.length) void this.track(this.store.deleteStaleRows(inst.id, staleKeys, () => inst.executionId)).catch((err) => this.log.warn({ err, instanceId: inst.id }, "could not delete the previous execution's rows"));
     }
     inst.status = status;
     inst.lastUpdatedTime = now;

@@ -107,6 +107,12 @@ export interface LoadedPartition {
   inbox: InboxMessage[];
   /** Rows from earlier executions or beyond the committed count: left over by a crash, safe to delete. */
   staleRowKeys: string[];
+  /**
+   * The sentinel's execution has rows missing below its count: a continue-as-new episode that needed
+   * more than one transaction had begun overwriting them with the next execution's rows when the host
+   * stopped (rows first, sentinel last). The next execution's start message is still in the inbox.
+   */
+  torn: boolean;
 }
 
 export interface InstanceQuery {
@@ -315,7 +321,9 @@ export class DurableStore {
       history[seq] = fromRow(r);
     }
     inbox.sort((a, b) => a.seq - b.seq);
-    return { sentinel, history, inbox, staleRowKeys };
+    let torn = false;
+    for (let i = 0; sentinel && i < sentinel.historyCount; i++) if (!history[i]) torn = true;
+    return { sentinel, history, inbox, staleRowKeys, torn };
   }
 
   /** Durably record a message for an instance. Same key twice = one message (idempotent). */
@@ -404,6 +412,28 @@ export class DurableStore {
           });
         }
       }
+    }
+  }
+
+  /**
+   * Delete history rows left by an earlier execution (or beyond a crashed commit). The cleanup runs after
+   * the instance has moved on, and the current execution may meanwhile have written the same row keys
+   * again: a row is deleted only if it does not belong to the instance's execution *at that moment*
+   * (`currentExecution()`), and only as read (ETag), so a row rewritten in between stays.
+   */
+  async deleteStaleRows(instanceId: string, rowKeys: string[], currentExecution: () => string): Promise<void> {
+    for (const rk of rowKeys) {
+      let row: Record<string, unknown>;
+      try {
+        row = await this.history.getEntity<Record<string, unknown>>(instanceId, rk, { queryOptions: { select: ['ExecutionId'] } });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode === 404) continue;
+        throw err;
+      }
+      if (row.ExecutionId === currentExecution()) continue;
+      await this.history.deleteEntity(instanceId, rk, { etag: row.etag as string }).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404 && err.statusCode !== 412) throw err;
+      });
     }
   }
 

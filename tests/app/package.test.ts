@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { functions } from '../../registry';
-import { packageHostJson, WORKER_PROVIDED } from '../../build';
+import { listFiles, packageHostJson, WORKER_PROVIDED } from '../../build';
 
 /**
  * The deployment package: `npm run build` writes dist/, which azure.yaml names as the folder azd zips and
@@ -32,16 +32,6 @@ interface Invoked {
   body: string;
 }
 let invoked: { scenarios: Invoked; dashboard: Invoked };
-
-async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) out.push(...(await listFiles(path.join(dir, e.name), rel)));
-    else out.push(rel);
-  }
-  return out.sort();
-}
 
 // What the worker provides: records registrations and the programming model, which the worker calls to invoke.
 const WORKER_STAND_IN = `

@@ -52,7 +52,7 @@ const functions: FunctionDef[] = [
     handler: function* (ctx: df.OrchestrationContext): Gen {
       const input = ctx.df.getInput() as BigInput;
       const echoed = (yield ctx.df.callActivity('bigEcho', input.learners.length)) as Learner[];
-      ctx.df.setCustomStatus({ round: input.round, learners: input.learners });
+      ctx.df.setCustomStatus({ round: input.round, learners: input.learners.length });
       if (input.round < input.rounds) {
         ctx.df.continueAsNew({ ...input, round: input.round + 1, learners: [...input.learners, ...echoed.slice(0, 20)] });
         return undefined;
@@ -74,6 +74,16 @@ const functions: FunctionDef[] = [
     },
   },
   { kind: 'activity', name: 'randomChunk', handler: (n: unknown) => randomText(n as number) },
+  {
+    kind: 'orchestration',
+    name: 'statusOfSize',
+    handler: function* (ctx: df.OrchestrationContext): Gen {
+      const chars = ctx.df.getInput() as number;
+      ctx.df.setCustomStatus('s'.repeat(chars - 2)); // its JSON is `chars` long
+      yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + 10));
+      return 'done';
+    },
+  },
   {
     kind: 'orchestration',
     name: 'incompressibleResult',
@@ -107,7 +117,7 @@ async function rows(table: string, partition: string): Promise<Array<Record<stri
 }
 
 describe('payloads larger than a Table property', () => {
-  it('a 60 KB+ input carried through continue-as-new, a large activity result, custom status and event data round-trip, also across a restart', async () => {
+  it('a 60 KB+ input carried through continue-as-new, a large activity result and event data round-trip, also across a restart', async () => {
     const initial = learners(400, 'roster');
     expect(JSON.stringify(initial).length).toBeGreaterThan(2 * MAX_PROPERTY_CHARS);
     const id = await startInstance(api, 'bigState', { round: 1, rounds: 3, learners: initial } satisfies BigInput, 'big-state-1');
@@ -126,7 +136,8 @@ describe('payloads larger than a Table property', () => {
     await stack.restart();
     api = stack.api;
     const reloaded = await waitFor(api, id, ['Running']);
-    expect(reloaded.customStatus).toEqual({ round: 3, learners: (waiting.input as BigInput).learners });
+    expect(reloaded.customStatus).toEqual({ round: 3, learners: 440 });
+    expect(reloaded.input).toEqual(waiting.input);
     const roster = learners(300, 'event');
     expect(await raise(api, id, 'roster', roster)).toBe(202);
     const done = await waitFor(api, id, ['Completed'], 60_000);
@@ -158,5 +169,13 @@ describe('payloads larger than a Table property', () => {
     const id = await startInstance(api, 'incompressibleResult', null, 'result-1');
     const done = await waitFor(api, id, ['Completed'], 60_000);
     expect((done.output as { failed?: string }).failed).toMatch(/its result is 40002 characters, \d+ compressed/);
+  });
+
+  it('a custom status over 16 KB of UTF-16 fails the orchestration as Durable Functions does; one just under is kept', async () => {
+    const ok = await startInstance(api, 'statusOfSize', 8_700, 'status-ok');
+    expect((await waitFor(api, ok, ['Completed'])).customStatus).toHaveLength(8_698);
+    const id = await startInstance(api, 'statusOfSize', 8_800, 'status-big');
+    const failed = await waitFor(api, id, ['Failed']);
+    expect(String(failed.output)).toMatch(/custom status is too large: The UTF-16 size of the JSON-serialized payload must not exceed 16 KB\. The current payload size is 17 KB/);
   });
 });

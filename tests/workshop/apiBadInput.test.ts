@@ -118,10 +118,13 @@ describe('bad input', () => {
   });
 
   it('a cohort too large for one run is refused up front (413) with the size that fits, instead of stalling later', async () => {
-    const roster = Array.from({ length: 120 }, (_, i) => ({ name: `Learner ${i}`, email: `learner${i}@example.com` }));
+    const roster = Array.from({ length: 500 }, (_, i) => ({ name: `Learner ${i}`, email: `learner${i}@example.com` }));
     const err = await refused(api.startRun({ runId: 'toobig', scenario: 'drill', roster, instructors: ['ian'] }));
     expect(err.status).toBe(413);
-    expect(err.body.maxLearners).toBeGreaterThanOrEqual(50);
+    // A workshop room (60) fits several times over; 500 does not.
+    expect(err.body.maxLearners).toBeGreaterThanOrEqual(120);
+    expect(err.body.maxLearners).toBeLessThan(500);
+    expect(err.message).toContain(`at most ${err.body.maxLearners} learners`);
     expect(err.message).toMatch(/Split the roster into runs of at most \d+ learners/);
     expect((await refused(api.runStatus('toobig'))).status).toBe(404);
   });
