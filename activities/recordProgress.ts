@@ -22,7 +22,6 @@ const Progress = z.object({
 });
 export const RecordProgressInput = z.object({
   runId: z.string().min(1),
-  seq: z.number().int().nonnegative(),
   learners: z.array(Progress).max(5_000),
 });
 export type RecordProgressInput = z.infer<typeof RecordProgressInput>;
@@ -35,18 +34,17 @@ export async function recordProgress(raw: unknown): Promise<{ written: number }>
   const table = await workshopTable(PROGRESS_TABLE);
   const actions: TransactionAction[] = input.learners.map(({ learnerId, ...p }) => [
     'upsert',
-    toEntity(input.runId, learnerId, { ...p, stepId: p.stepId ?? null, detail: p.detail ?? undefined, attempt: p.attempt ?? undefined }, input.seq),
+    toEntity(input.runId, learnerId, { ...p, stepId: p.stepId ?? null, detail: p.detail ?? undefined, attempt: p.attempt ?? undefined }),
     'Replace',
   ]);
   for (let i = 0; i < actions.length; i += MAX_BATCH) await table.submitTransaction(actions.slice(i, i + MAX_BATCH));
   return { written: actions.length };
 }
 
-function toEntity(runId: string, learnerId: string, p: LearnerProgress, seq: number) {
+function toEntity(runId: string, learnerId: string, p: LearnerProgress) {
   return {
     partitionKey: runId,
     rowKey: learnerId,
-    Seq: seq,
     Phase: p.phase,
     State: p.state,
     StepId: p.stepId ?? '',
@@ -86,7 +84,7 @@ export async function writeReportedProgress(runId: string, report: ProgressRepor
     // No row yet: as the cohort starts a learner, from before any report.
     const after = applyProgress(row ? fromEntity(row) : initialProgress(''), report);
     if (!after) return;
-    const entity = toEntity(runId, report.learnerId, after, Number(row?.Seq ?? 0));
+    const entity = toEntity(runId, report.learnerId, after);
     try {
       if (row) await table.updateEntity(entity, 'Replace', { etag: row.etag as string });
       else await table.createEntity(entity);

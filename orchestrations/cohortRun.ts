@@ -139,12 +139,12 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
   const publish = () => context.df.setCustomStatus(summary(input, state));
   const dirty = new Set(state.dirty ?? []);
   const touched = (learnerId: string) => dirty.add(learnerId);
-  /** Writes the changed learners' progress; the cohort's custom status only counts them. */
+  /** Writes the progress only the cohort decides (learners ended with the run); reports write their own rows. */
   function* flushProgress(): Generator<df.Task, void, unknown> {
     if (!dirty.size) return;
     const learners = [...dirty].filter((id) => state.learners[id]).map((learnerId) => ({ learnerId, ...state.learners[learnerId] }));
     dirty.clear();
-    yield callActivity(context, 'recordProgress', { runId: input.runId, seq: state.eventsSeen, learners }, RETRY);
+    yield callActivity(context, 'recordProgress', { runId: input.runId, learners }, RETRY);
   }
   // Events the previous execution had received but not handled (see `carry`).
   const pending: CohortEvent[] = state.pending ?? [];
