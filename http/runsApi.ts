@@ -5,9 +5,9 @@ import * as df from 'durable-functions';
 import { z } from 'zod';
 import { readOutbox } from '../activities/notify';
 import { markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
-import { tableClient } from '../config';
+import { appSettings, tableClient } from '../config';
 import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../activities/scenarioPacks';
-import { cohortInstanceId } from '../orchestrations/workshopIds';
+import { cohortInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
 import { DETAIL_CHARS, type CohortInput, type Learner } from '../orchestrations/workshopTypes';
 import type { RunReport } from '../orchestrations/cohortRun';
 import { formatProblem, listPacks } from '../scenarios/loadPack';
@@ -85,6 +85,7 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   };
   checkCohortFits(roster, plan);
   const runId = body.runId ?? newRunId(loaded.pack.id);
+  checkInstanceIds(runId, roster);
   const instanceId = cohortInstanceId(runId);
   const client = df.getClient(context);
   if (await statusOf(client, instanceId)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id (or leave it out to get a fresh one).`);
@@ -193,6 +194,25 @@ export function checkCohortFits(roster: Learner[], plan: CohortInput['plan']): v
     `A run of ${roster.length} learners would outgrow the cohort orchestration's state (its continue-as-new input must fit ${COHORT_INPUT_LIMIT.toLocaleString('en')} characters compressed); ` +
       `with this pack and roster at most ${lo} learners fit in one run. Split the roster into runs of at most ${lo} learners.`,
     { maxLearners: lo },
+  );
+}
+
+/**
+ * The Durable Task Scheduler takes instance ids of at most 100 characters; a run's longest is a phase's,
+ * `run-<run>-learner-<learner>-implementation-<attempt>`. Refused up front on that backend, naming the
+ * learner, instead of failing when that learner reaches Implementation.
+ */
+const DTS_MAX_INSTANCE_ID = 100;
+export function checkInstanceIds(runId: string, roster: Learner[], settings = appSettings()): void {
+  if (settings.AzureFunctionsJobHost__extensions__durableTask__storageProvider__type !== 'azureManaged') return;
+  const tooLong = roster.filter((l) => phaseInstanceId(runId, l.learnerId, 'implementation', 99).length > DTS_MAX_INSTANCE_ID);
+  if (!tooLong.length) return;
+  const room = DTS_MAX_INSTANCE_ID - phaseInstanceId(runId, '', 'implementation', 99).length;
+  throw new ApiError(
+    400,
+    `On the Durable Task Scheduler instance ids are at most ${DTS_MAX_INSTANCE_ID} characters; with run id "${runId}" learner ids may have ${Math.max(0, room)}, ` +
+      `but ${tooLong.map((l) => `"${l.learnerId}"`).slice(0, 5).join(', ')}${tooLong.length > 5 ? ` and ${tooLong.length - 5} more` : ''} are longer. Use a shorter run id or give those learners shorter ids (the roster's learnerId column).`,
+    { learnerIdChars: Math.max(0, room) },
   );
 }
 

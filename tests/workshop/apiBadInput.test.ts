@@ -129,6 +129,23 @@ describe('bad input', () => {
     expect((await refused(api.runStatus('toobig'))).status).toBe(404);
   });
 
+  it('on the Durable Task Scheduler, ids that would make an instance id over 100 characters are refused up front, naming the learner', async () => {
+    const setting = 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type';
+    process.env[setting] = 'azureManaged';
+    try {
+      const longId = 'l'.repeat(40);
+      const runId = 'r'.repeat(40);
+      const err = await refused(api.startRun({ runId, scenario: 'drill', roster: [{ name: 'Long', email: 'long@example.com', learnerId: longId }, { name: 'Ada', email: 'ada@example.com', learnerId: 'ada' }], instructors: ['ian'] }));
+      expect(err.status).toBe(400);
+      expect(err.message).toContain(`"${longId}"`);
+      expect(err.message).not.toContain('"ada"');
+      expect(err.message).toMatch(/at most 100 characters; with run id "r+" learner ids may have \d+/);
+      expect((await refused(api.runStatus(runId))).status).toBe(404);
+    } finally {
+      delete process.env[setting];
+    }
+  });
+
   it('bodies are validated: 400 names the field and what is wrong', async () => {
     const noInstructors = await raw('POST', 'runs', { scenario: 'drill', roster: 'name,email\nA,a@example.com', timeScale: -1 }, TEST_KEYS.instructor);
     expect(noInstructors.status).toBe(400);
