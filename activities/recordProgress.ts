@@ -1,6 +1,7 @@
 import type { TransactionAction } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
+import { PHASES } from '../machines/journeyMachine';
 import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../orchestrations/workshopTypes';
 import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
 
@@ -12,7 +13,7 @@ import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
  */
 const Progress = z.object({
   learnerId: z.string().min(1),
-  phase: z.enum(['requirements', 'design', 'implementation', 'validation']),
+  phase: z.enum(PHASES),
   state: z.enum(['starting', 'working', 'awaitingReview', 'changesRequested', 'helpRequested', 'stuck', 'failed', 'completed', 'ended']),
   stepId: z.string().nullish(),
   since: z.string(),

@@ -1,4 +1,4 @@
-import type { PersistedJourneySnapshot, PhaseResume } from '../machines/journeyMachine';
+import { PHASES, type PersistedJourneySnapshot, type PhaseResume } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
 import type { SchedulerState } from './provisioningScheduler';
 
@@ -107,7 +107,6 @@ export interface ProgressReport {
   attempt?: number;
 }
 
-const PROGRESS_PHASE_ORDER: readonly PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
 const PROGRESS_FINISHED: readonly LearnerState[] = ['completed', 'ended'];
 /** A learner's note in the cohort's state and the progress table (help question, failure) is cut to this. */
 export const DETAIL_CHARS = 200;
@@ -119,7 +118,7 @@ export const DETAIL_CHARS = 200;
  * with it, and the activity that delivers a report applies it to the learner's WorkshopProgress row.
  */
 export function applyProgress(before: LearnerProgress, event: ProgressReport): LearnerProgress | undefined {
-  if (PROGRESS_FINISHED.includes(before.state) || PROGRESS_PHASE_ORDER.indexOf(event.phase) < PROGRESS_PHASE_ORDER.indexOf(before.phase)) return undefined;
+  if (PROGRESS_FINISHED.includes(before.state) || PHASES.indexOf(event.phase) < PHASES.indexOf(before.phase)) return undefined;
   // (Journeys report without an attempt: for those only the time counts.)
   if (event.phase === before.phase) {
     const olderAttempt = event.attempt !== undefined && before.attempt !== undefined && event.attempt < before.attempt;
