@@ -295,15 +295,13 @@ export class DurableEngine {
     });
     // Inbox rows whose event is already in the history were consumed by a commit whose cleanup a crash cut short.
     const consumedKeys = new Set(history.map((e) => e.InboxKey).filter((k): k is string => !!k));
-    const stale = [...part.staleRowKeys];
+    const consumedInbox: string[] = [];
     for (const m of part.inbox) {
-      if (consumedKeys.has(m.key)) stale.push(`inbox-${m.key}`);
+      if (consumedKeys.has(m.key)) consumedInbox.push(`inbox-${m.key}`);
       else inst.inbox.push(m);
     }
-    if (stale.length) {
-      const historyRows = stale.filter((k) => !k.startsWith('inbox-'));
-      const inboxRows = stale.filter((k) => k.startsWith('inbox-'));
-      void this.track(Promise.all([this.store.deleteStaleRows(instanceId, historyRows, () => inst.executionId), this.store.deleteRows(instanceId, inboxRows)])).catch((err) =>
+    if (part.staleRows.length || consumedInbox.length) {
+      void this.track(Promise.all([this.store.deleteRowsAsRead(instanceId, part.staleRows), this.store.deleteRows(instanceId, consumedInbox)])).catch((err) =>
         this.log.warn({ err, instanceId }, 'could not clean up stale rows'),
       );
     }
@@ -788,6 +786,7 @@ export class DurableEngine {
     let past = inst.history;
     // Rows of the execution being replaced (if any), to delete once the new one has committed.
     const previousCount = inst.history.length;
+    const previousExecutionId = inst.executionId;
     let executionId = inst.executionId;
     let reset = false;
     // The newest start message that is newer than the running execution wins. An older one is a
@@ -1019,7 +1018,7 @@ export class DurableEngine {
       const staleKeys: string[] = [];
       for (let i = appended.length; i < previousCount; i++) staleKeys.push(i.toString(16).padStart(16, '0'));
       // The new execution may write these keys again before the cleanup runs: only rows still of an older execution go.
-      if (staleKeys.length) void this.track(this.store.deleteStaleRows(inst.id, staleKeys, () => inst.executionId)).catch((err) => this.log.warn({ err, instanceId: inst.id }, "could not delete the previous execution's rows"));
+      if (staleKeys.length) void this.track(this.store.deleteStaleRows(inst.id, staleKeys, previousExecutionId)).catch((err) => this.log.warn({ err, instanceId: inst.id }, "could not delete the previous execution's rows"));
     }
     inst.status = status;
     inst.lastUpdatedTime = now;

@@ -101,12 +101,18 @@ export interface Sentinel {
   etag?: string;
 }
 
+/** A history row read as stale, with the ETag it had then. */
+export interface StaleRow {
+  rowKey: string;
+  etag: string;
+}
+
 export interface LoadedPartition {
   sentinel?: Sentinel;
   history: HistoryEvent[];
   inbox: InboxMessage[];
-  /** Rows from earlier executions or beyond the committed count: left over by a crash, safe to delete. */
-  staleRowKeys: string[];
+  /** Rows from earlier executions or beyond the committed count, as read: left over by a crash, safe to delete as they are. */
+  staleRows: StaleRow[];
   /**
    * The sentinel's execution has rows missing below its count: a continue-as-new episode that needed
    * more than one transaction had begun overwriting them with the next execution's rows when the host
@@ -300,7 +306,7 @@ export class DurableStore {
       : undefined;
     const history: HistoryEvent[] = [];
     const inbox: InboxMessage[] = [];
-    const staleRowKeys: string[] = [];
+    const staleRows: StaleRow[] = [];
     for (const r of rows) {
       const rk = r.rowKey as string;
       if (rk === SENTINEL) continue;
@@ -315,7 +321,7 @@ export class DurableStore {
       }
       const seq = parseInt(rk, 16);
       if (!sentinel || r.ExecutionId !== sentinel.executionId || seq >= sentinel.historyCount) {
-        staleRowKeys.push(rk);
+        staleRows.push({ rowKey: rk, etag: r.etag as string });
         continue;
       }
       history[seq] = fromRow(r);
@@ -323,7 +329,7 @@ export class DurableStore {
     inbox.sort((a, b) => a.seq - b.seq);
     let torn = false;
     for (let i = 0; sentinel && i < sentinel.historyCount; i++) if (!history[i]) torn = true;
-    return { sentinel, history, inbox, staleRowKeys, torn };
+    return { sentinel, history, inbox, staleRows, torn };
   }
 
   /** Durably record a message for an instance. Same key twice = one message (idempotent). */
@@ -416,25 +422,30 @@ export class DurableStore {
   }
 
   /**
-   * Delete history rows left by an earlier execution (or beyond a crashed commit). The cleanup runs after
-   * the instance has moved on, and the current execution may meanwhile have written the same row keys
-   * again: a row is deleted only if it does not belong to the instance's execution *at that moment*
-   * (`currentExecution()`), and only as read (ETag), so a row rewritten in between stays.
+   * Stale history rows are deleted in the background, after the instance has moved on: by then a later
+   * execution (of this host, or of the next one after a restart) may have written the same row keys again.
+   * So a row is deleted only as it was read (ETag): one rewritten since stays.
    */
-  async deleteStaleRows(instanceId: string, rowKeys: string[], currentExecution: () => string): Promise<void> {
-    for (const rk of rowKeys) {
-      let row: Record<string, unknown>;
-      try {
-        row = await this.history.getEntity<Record<string, unknown>>(instanceId, rk, { queryOptions: { select: ['ExecutionId'] } });
-      } catch (err) {
-        if ((err as { statusCode?: number }).statusCode === 404) continue;
-        throw err;
-      }
-      if (row.ExecutionId === currentExecution()) continue;
-      await this.history.deleteEntity(instanceId, rk, { etag: row.etag as string }).catch((err: { statusCode?: number }) => {
+  async deleteRowsAsRead(instanceId: string, rows: StaleRow[]): Promise<void> {
+    for (const { rowKey, etag } of rows) {
+      await this.history.deleteEntity(instanceId, rowKey, { etag }).catch((err: { statusCode?: number }) => {
         if (err.statusCode !== 404 && err.statusCode !== 412) throw err;
       });
     }
+  }
+
+  /** The rows of `staleExecutionId` (an execution that was replaced) among `rowKeys`, deleted as read. */
+  async deleteStaleRows(instanceId: string, rowKeys: string[], staleExecutionId: string): Promise<void> {
+    const rows: StaleRow[] = [];
+    for (const rowKey of rowKeys) {
+      try {
+        const row = await this.history.getEntity<Record<string, unknown>>(instanceId, rowKey, { queryOptions: { select: ['ExecutionId'] } });
+        if (row.ExecutionId === staleExecutionId) rows.push({ rowKey, etag: row.etag as string });
+      } catch (err) {
+        if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      }
+    }
+    await this.deleteRowsAsRead(instanceId, rows);
   }
 
   async purgePartition(instanceId: string): Promise<void> {

@@ -11,8 +11,10 @@ import { DurableStore, seqKey } from '../../local/durable/store';
  * overwrites the history rows from 0 and the old execution's longer tail is deleted afterwards, in the
  * background. A cohort that continues as new often appends its next rows — the same row keys — before
  * that cleanup runs; deleting by key alone then removed the new execution's rows, leaving holes in its
- * history ("Cannot read properties of undefined (reading 'EventType')" on the next load). The cleanup
- * now deletes a row only if it still belongs to an older execution, and only as it read it.
+ * history ("Cannot read properties of undefined (reading 'EventType')" on the next load). The same
+ * happened across a restart, when the stopped host's cleanup ran after the new host had moved on. Now a
+ * stale row is deleted only as it was read (ETag), and the tail of a replaced execution only while it is
+ * still that execution's.
  */
 let azurite: AzuriteHandle;
 let store: DurableStore;
@@ -37,14 +39,29 @@ it("the cleanup of a replaced execution's rows leaves the rows its successor wro
   // B's next episode lands before the cleanup runs: rows 2 and 3 are B's now.
   await store.commitEpisode({ instanceId: id, executionId: 'B', from: 2, events: [ev('b', 2), ev('b', 3)], consumedInbox: [], sentinelEtag: etag });
 
-  await store.deleteStaleRows(id, staleKeys, () => 'B');
+  await store.deleteStaleRows(id, staleKeys, 'A');
 
   const part = await store.loadPartition(id);
   expect(part.sentinel?.historyCount).toBe(4);
   expect(part.history).toHaveLength(4);
   expect(part.history.map((e) => `${e.Name}${JSON.parse(e.Input!).i}`)).toEqual(['b0', 'b1', 'b2', 'b3']);
   // A's tail beyond B's history is gone.
-  expect(part.staleRowKeys).toEqual([]);
+  expect(part.staleRows).toEqual([]);
+});
+
+it('rows a loader found stale are left alone if they were written again before its cleanup ran', async () => {
+  const id = 'stale-2';
+  let etag = await store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, events: [0, 1, 2, 3].map((i) => ev('a', i)), consumedInbox: [] });
+  etag = await store.commitEpisode({ instanceId: id, executionId: 'B', from: 0, events: [ev('b', 0)], consumedInbox: [], sentinelEtag: etag });
+  const loaded = await store.loadPartition(id);
+  expect(loaded.staleRows.map((r) => r.rowKey)).toEqual([1, 2, 3].map(seqKey));
+  // Another host (after a restart) goes on with B before this loader's cleanup runs.
+  await store.commitEpisode({ instanceId: id, executionId: 'B', from: 1, events: [ev('b', 1), ev('b', 2)], consumedInbox: [], sentinelEtag: etag });
+  await store.deleteRowsAsRead(id, loaded.staleRows);
+  const part = await store.loadPartition(id);
+  expect(part.torn).toBe(false);
+  expect(part.history.map((e) => `${e.Name}${JSON.parse(e.Input!).i}`)).toEqual(['b0', 'b1', 'b2']);
+  expect(part.staleRows).toEqual([]);
 });
 
 /**
