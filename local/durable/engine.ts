@@ -213,18 +213,30 @@ export class DurableEngine {
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
-  /** Load every instance that is not finished and pick up where it left off. */
+  /**
+   * Load every instance that is not finished and pick up where it left off. One instance whose state
+   * cannot be read is logged and left alone (its status query says why): it does not keep the host, and
+   * every other instance, from starting.
+   */
   async recover(): Promise<number> {
     let token: string | undefined;
     let count = 0;
+    const unreadable: string[] = [];
     do {
       const page = await this.store.queryInstances({ runtimeStatus: ['Pending', 'Running', 'Suspended', 'ContinuedAsNew'], top: 500, continuationToken: token });
-      await Promise.all(page.rows.map((r) => this.activate(r.instanceId)));
+      await Promise.all(
+        page.rows.map((r) =>
+          this.activate(r.instanceId).catch((err: unknown) => {
+            unreadable.push(r.instanceId);
+            this.log.error({ err, instanceId: r.instanceId }, 'could not recover this instance; it stays stopped');
+          }),
+        ),
+      );
       count += page.rows.length;
       token = page.continuationToken;
     } while (token);
-    this.log.info({ recovered: count }, 'durable host recovered running instances');
-    return count;
+    this.log.info({ recovered: count - unreadable.length, unreadable }, 'durable host recovered running instances');
+    return count - unreadable.length;
   }
 
   stop(): void {

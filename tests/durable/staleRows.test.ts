@@ -116,3 +116,37 @@ it('a host restarted on a history torn by an interrupted continue-as-new starts 
     await stack.stop();
   }
 });
+
+it('an instance whose history cannot be read does not stop the host from recovering the others', async () => {
+  const functions: FunctionDef[] = [
+    {
+      kind: 'orchestration',
+      name: 'waitForGo',
+      handler: function* (ctx: df.OrchestrationContext): Generator<df.Task, unknown, unknown> {
+        return `${(yield ctx.df.waitForExternalEvent('go')) as string}`;
+      },
+    },
+  ];
+  const hub = `Unreadable${process.pid}`;
+  const stack = await startStack(functions, { hubName: hub });
+  try {
+    const broken = await startInstance(stack.api, 'waitForGo', null, 'broken-1');
+    const healthy = await startInstance(stack.api, 'waitForGo', null, 'healthy-1');
+    await waitFor(stack.api, broken, ['Running']);
+    await waitFor(stack.api, healthy, ['Running']);
+    await stack.host.close();
+    // A row below the committed count is gone and there is no start message to rebuild from.
+    const store = new DurableStore(stack.azurite.connectionString, hub);
+    await store.history.deleteEntity(broken, seqKey(1));
+    expect((await store.loadPartition(broken)).torn).toBe(true);
+
+    await stack.restart();
+    expect(await raise(stack.api, healthy, 'go', 'on')).toBe(202);
+    expect((await waitFor(stack.api, healthy, ['Completed'])).output).toBe('on');
+    const res = await fetch(`${stack.api}/instances/${broken}`);
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: string }).error).toMatch(/rows missing below its committed count/);
+  } finally {
+    await stack.stop();
+  }
+});
