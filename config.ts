@@ -1,4 +1,6 @@
 import { TableClient } from '@azure/data-tables';
+import { embeddedTable } from './storage/appTables';
+import type { TablePort } from './storage/tables';
 import { DefaultAzureCredential } from '@azure/identity';
 import { z } from 'zod';
 
@@ -165,8 +167,33 @@ export function appSettings(env: NodeJS.ProcessEnv = process.env): AppSettings {
   return parsed.data as AppSettings;
 }
 
-/** A client for one of the app's tables, through a connection string locally or managed identity in Azure. */
-export function tableClient(table: string, settings: AppSettings = appSettings()): TableClient {
+/**
+ * One of the app's tables: the embedded store's when the local stack opened one in this process, else Azure
+ * Tables — through a connection string (Azurite in the suite) or, in Azure, managed identity.
+ */
+export function tableClient(table: string, settings?: AppSettings): TablePort {
+  const local = embeddedTable(table);
+  if (local) return local;
+  return azureTableClient(table, settings ?? appSettings());
+}
+
+const ensuredTables = new Map<string, Promise<TablePort>>();
+/**
+ * One of the app's tables, created if it does not exist yet — once per store and table in a process (the key
+ * is the table's URL, so a test that starts another store gets its tables created there too).
+ */
+export function appTable(name: string): Promise<TablePort> {
+  const client = tableClient(name);
+  let ready = ensuredTables.get(client.url);
+  if (!ready) {
+    ready = client.createTable().then(() => client);
+    ensuredTables.set(client.url, ready);
+    ready.catch(() => ensuredTables.delete(client.url));
+  }
+  return ready;
+}
+
+function azureTableClient(table: string, settings: AppSettings): TableClient {
   if (settings.AzureWebJobsStorage && settings.AzureWebJobsStorage !== 'UseDevelopmentStorage=true') {
     return TableClient.fromConnectionString(settings.AzureWebJobsStorage, table, { allowInsecureConnection: true });
   }

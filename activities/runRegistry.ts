@@ -1,6 +1,6 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TablePort } from '../storage/tables';
 import { z } from 'zod';
-import { tableClient } from '../config';
+import { appTable } from '../config';
 
 /**
  * The `WorkshopRuns` table: one row per cohort run (PartitionKey = runId, RowKey = "run").
@@ -44,20 +44,8 @@ export const MarkRunStartedInput = z.object({
 });
 export type MarkRunStartedInput = z.input<typeof MarkRunStartedInput>;
 
-let ensured: Promise<TableClient> | undefined;
-let ensuredFor: string | undefined;
-
-async function runsTable(): Promise<TableClient> {
-  const client = tableClient(WORKSHOP_RUNS_TABLE);
-  // One createTable per storage account per process (tests start a fresh Azurite per file).
-  const key = client.url;
-  if (!ensured || ensuredFor !== key) {
-    ensuredFor = key;
-    ensured = client.createTable().then(() => client);
-    ensured.catch(() => (ensured = undefined));
-  }
-  await ensured;
-  return client;
+function runsTable(): Promise<TablePort> {
+  return appTable(WORKSHOP_RUNS_TABLE);
 }
 
 /** Records a run as running. Idempotent: a repeat keeps the first start time and an ended run stays ended. */

@@ -1,5 +1,5 @@
-import type { TableClient } from '@azure/data-tables';
-import { tableClient } from '../config';
+import type { TablePort } from '../storage/tables';
+import { appTable } from '../config';
 
 /**
  * The workshop's own state in Table storage (beside the Durable task hub's tables):
@@ -15,15 +15,8 @@ export const CHECKPOINTS_TABLE = 'WorkshopCheckpoints';
 export const PROGRESS_TABLE = 'WorkshopProgress';
 export const OUTBOX_TABLE = 'WorkshopOutbox';
 
-const created = new Set<string>();
-
-export async function workshopTable(name: string): Promise<TableClient> {
-  const client = tableClient(name);
-  if (!created.has(name)) {
-    await client.createTable();
-    created.add(name);
-  }
-  return client;
+export function workshopTable(name: string): Promise<TablePort> {
+  return appTable(name);
 }
 
 export function isStatus(err: unknown, ...codes: number[]): boolean {

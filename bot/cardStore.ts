@@ -1,6 +1,6 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TablePort } from '../storage/tables';
 import { isStatus } from '../activities/workshopTables';
-import { tableClient } from '../config';
+import { appTable } from '../config';
 import type { ProgressState, StepCardState } from './cards';
 
 /**
@@ -19,20 +19,8 @@ export interface CardRow<S> {
   state: S;
 }
 
-let ensured: Promise<TableClient> | undefined;
-let ensuredConn: string | undefined;
-async function cardsTable(): Promise<TableClient> {
-  const conn = process.env.AzureWebJobsStorage ?? process.env.AzureWebJobsStorage__accountName;
-  if (!ensured || ensuredConn !== conn) {
-    ensuredConn = conn;
-    ensured = (async () => {
-      const t = tableClient(BOT_CARDS_TABLE);
-      await t.createTable();
-      return t;
-    })();
-    ensured.catch(() => (ensured = undefined));
-  }
-  return ensured;
+function cardsTable(): Promise<TablePort> {
+  return appTable(BOT_CARDS_TABLE);
 }
 
 const clean = (s: string): string => s.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');

@@ -1,6 +1,6 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TablePort } from '../storage/tables';
 import { isStatus } from '../activities/workshopTables';
-import { tableClient } from '../config';
+import { appTable } from '../config';
 
 /**
  * `BotConversations`: what the bot needs to reach people later (proactive messages).
@@ -34,20 +34,8 @@ export interface TeamRef {
   installedAt: string;
 }
 
-let ensured: Promise<TableClient> | undefined;
-let ensuredConn: string | undefined;
-export async function conversationsTable(): Promise<TableClient> {
-  const conn = process.env.AzureWebJobsStorage ?? process.env.AzureWebJobsStorage__accountName;
-  if (!ensured || ensuredConn !== conn) {
-    ensuredConn = conn;
-    ensured = (async () => {
-      const t = tableClient(BOT_CONVERSATIONS_TABLE);
-      await t.createTable();
-      return t;
-    })();
-    ensured.catch(() => (ensured = undefined));
-  }
-  return ensured;
+export function conversationsTable(): Promise<TablePort> {
+  return appTable(BOT_CONVERSATIONS_TABLE);
 }
 
 const key = (id: string): string => id.toLowerCase().replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');

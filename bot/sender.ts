@@ -1,8 +1,8 @@
-import type { TableClient } from '@azure/data-tables';
+import type { TablePort } from '../storage/tables';
 import type { Client as ApiClient } from '@microsoft/teams.api';
 import type { Logger } from 'pino';
 import { OUTBOX_TABLE, isStatus, unpackJson } from '../activities/workshopTables';
-import { tableClient } from '../config';
+import { appTable } from '../config';
 import type { Client } from '../http/workshopService';
 import type { CohortInput } from '../orchestrations/workshopTypes';
 import { attachment, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card } from './cards';
@@ -88,20 +88,8 @@ function appLimit(perSecond: number): SlidingWindowLimiter {
   return appLimiter.limiter;
 }
 
-const tables = new Map<string, Promise<TableClient>>();
-async function table(name: string): Promise<TableClient> {
-  const k = `${name}|${process.env.AzureWebJobsStorage ?? ''}`;
-  let t = tables.get(k);
-  if (!t) {
-    t = (async () => {
-      const c = tableClient(name);
-      await c.createTable();
-      return c;
-    })();
-    tables.set(k, t);
-    t.catch(() => tables.delete(k));
-  }
-  return t;
+function table(name: string): Promise<TablePort> {
+  return appTable(name);
 }
 
 const safeKey = (s: string): string => s.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');

@@ -65,6 +65,12 @@ export function apiLogger(): Logger {
   return log;
 }
 
+/** A storage error that means "not now" rather than "wrong": the embedded store's StoreUnavailableError, or the service's 503. */
+function unavailable(err: unknown): boolean {
+  const e = err as { status?: number; statusCode?: number; name?: string };
+  return e?.name === 'StoreUnavailableError' || e?.status === 503 || e?.statusCode === 503;
+}
+
 /** Wrap a handler: ApiError → its status + `{ error, ...details }`; anything else → 500, logged. */
 export function route(name: string, handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>): HttpHandler {
   return async (request, context) => {
@@ -72,6 +78,11 @@ export function route(name: string, handler: (request: HttpRequest, context: Inv
       return await handler(request, context);
     } catch (err) {
       if (err instanceof ApiError) return { status: err.status, jsonBody: { error: err.message, ...err.details } };
+      if (unavailable(err)) {
+        // The store could not take the write (disk full, I/O error, throttled): nothing was done; the client may retry.
+        apiLogger().warn({ err, route: name, url: request.url }, 'store unavailable');
+        return { status: 503, headers: { 'retry-after': '5' }, jsonBody: { error: `${(err as Error).message}`, retryable: true } };
+      }
       apiLogger().error({ err, route: name, url: request.url }, 'workshop API request failed');
       return { status: 500, jsonBody: { error: `Internal error in ${name}: ${(err as Error).message}` } };
     }

@@ -9,11 +9,16 @@ import { CronExpressionParser } from 'cron-parser';
 import type { FunctionDef, HttpDef, TimerDef } from './durable/functions';
 import { HttpError, WEBHOOK_PREFIX, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
 import { DurableStore } from './durable/store';
+import { StoreUnavailableError, type SqliteDatabase } from '../storage/sqlite';
+import { useEmbeddedTables } from '../storage/appTables';
 import { durableSettings, readHostJson, type DurableSettings } from './hostConfig';
 import { appSetting } from '../config';
 
 export interface LocalHostOptions {
-  connectionString: string;
+  /** The embedded store (task hub, and the app's tables unless `appTables` says otherwise). The caller owns it. */
+  database: SqliteDatabase;
+  /** Where the app's tables live: the embedded store (default), or Azure Tables by AzureWebJobsStorage (Azurite in the suite). */
+  appTables?: 'embedded' | 'azure';
   functions: FunctionDef[];
   port?: number;
   /** host.json contents; read from the project folder when omitted. */
@@ -84,8 +89,9 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     if (names.has(f.name)) throw new Error(`Two functions are named "${f.name}"; function names must be unique.`);
     names.add(f.name);
   }
-  const store = new DurableStore(opts.connectionString, settings.hubName);
+  const store = new DurableStore(opts.database, settings.hubName);
   await store.init();
+  useEmbeddedTables(opts.appTables === 'azure' ? undefined : opts.database);
   const engine = new DurableEngine({
     store,
     orchestrators: new Map(opts.functions.filter((f) => f.kind === 'orchestration').map((f) => [f.name, f.handler])),
@@ -142,6 +148,11 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err.status, err.message);
+      if (err instanceof StoreUnavailableError) {
+        log.warn({ err, url: req.url }, 'store unavailable');
+        if (!res.headersSent) res.setHeader('retry-after', '5');
+        return sendError(res, 503, err.message);
+      }
       log.error({ err, url: req.url }, 'request failed');
       if (!res.headersSent) sendError(res, 500, `Internal error: ${(err as Error).message}`);
       else res.end();

@@ -1,9 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import { LOCAL_DEFAULT_KEYS } from '../http/apiAuth';
 import { functions } from '../registry';
-import { startAzurite } from './azurite';
+import { SqliteDatabase, StoreOpenError, storeFile, syncModeSetting, writePidFile } from '../storage/sqlite';
 import { startArmEmulator } from './arm/emulator';
 import { exposeArmEmulator } from './arm/localEnv';
 import { startLocalHost } from './host';
@@ -11,8 +11,9 @@ import { startTeamsEmulator } from './teams/emulator';
 import { exposeTeamsEmulator } from './teams/localEnv';
 
 /**
- * `npm start`: the whole local stack on one machine — Azurite (Table storage, data kept in
- * .data/azurite) and the embedded durable host serving the app's registry on 127.0.0.1:7071.
+ * `npm start`: the whole local stack on one machine, in one process — the embedded store (SQLite, one file in
+ * the data directory), the durable host serving the app's registry on 127.0.0.1:7071, the ARM emulator and the
+ * Teams connector emulator, all keeping their state in that store.
  */
 async function main(): Promise<void> {
   const log = pino({ level: process.env.LOG_LEVEL ?? 'info' });
@@ -23,26 +24,44 @@ async function main(): Promise<void> {
   // The workshop API's keys: local defaults unless set (the stack listens on loopback only).
   process.env.INSTRUCTOR_API_KEY ??= LOCAL_DEFAULT_KEYS.instructor;
   process.env.LEARNER_API_KEY ??= LOCAL_DEFAULT_KEYS.learner;
-  const azurite = await startAzurite({ location: path.join(dataDir, 'azurite') });
-  process.env.AzureWebJobsStorage = azurite.connectionString;
+  const file = storeFile(dataDir);
+  let database: SqliteDatabase;
+  try {
+    database = SqliteDatabase.open({ file, synchronous: syncModeSetting(), exclusive: true });
+  } catch (err) {
+    if (!(err instanceof StoreOpenError)) throw err;
+    const damaged = /damaged|not an SQLite database/.test(err.message);
+    process.stderr.write(
+      `npm start: ${err.message}\n` +
+        (damaged ? `  To start from an empty store, move it aside: mv '${file}' '${file}.damaged' (and any -wal/-shm beside it), or restore it from a backup.\n` : ''),
+    );
+    process.exit(2);
+  }
+  writePidFile(dataDir);
+  if (existsSync(path.join(dataDir, 'azurite'))) {
+    log.warn(
+      { folder: path.join(dataDir, 'azurite') },
+      'this data directory also holds an Azurite store from an earlier version; it is no longer read (runs in it are not carried over). Delete the folder when you no longer need it.',
+    );
+  }
   // The ARM emulator stands in for Azure unless ARM_ENDPOINT points somewhere real (then
   // LEARNER_SUBSCRIPTION_ID and DefaultAzureCredential apply, as in production).
-  const arm = process.env.ARM_ENDPOINT ? undefined : await startArmEmulator({ connectionString: azurite.connectionString, logger: log });
+  const arm = process.env.ARM_ENDPOINT ? undefined : await startArmEmulator({ database, logger: log });
   const armCaFile = arm ? exposeArmEmulator(arm, path.join(dataDir, 'arm')) : undefined;
   // Where `workshop rehearse` finds the emulator (to break and fix learner environments like a learner would).
   const armFile = path.join(dataDir, 'arm', 'emulator.json');
   if (arm) writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
   // The Teams connector emulator + web chat, unless the bot is configured for real Teams (BOT_APP_ID set).
-  const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log });
+  const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log, database });
   if (teams) exposeTeamsEmulator(teams);
-  const host = await startLocalHost({ connectionString: azurite.connectionString, functions, port, logger: log });
+  const host = await startLocalHost({ database, functions, port, logger: log });
   teams?.setBotEndpoint(`${host.url}/api/messages`);
 
   const lines = [
     '',
     'workshop-orchestrator local stack is up',
     `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
-    `  Azurite (Tables)  http://127.0.0.1:${azurite.port}   data in ${path.join(dataDir, 'azurite')}`,
+    `  store             ${file}   (SQLite, synchronous=${database.synchronous}; one stack per data directory)`,
     `  task hub          ${host.settings.hubName}`,
     arm
       ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_TOKEN (and ${armFile})`
@@ -65,7 +84,7 @@ async function main(): Promise<void> {
     await host.close();
     await teams?.stop();
     await arm?.stop();
-    await azurite.stop();
+    database.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

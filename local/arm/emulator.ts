@@ -4,7 +4,7 @@
  * real `@azure/arm-resources` and `@azure/arm-resourcesdeployments` clients run unchanged against it.
  *
  * ```ts
- * const arm = await startArmEmulator({ connectionString });            // Azurite Tables connection string
+ * const arm = await startArmEmulator({ database });                    // the embedded store (storage/sqlite.ts)
  * const options = { endpoint: arm.url, tlsOptions: { ca: arm.caCertPem } };  // trust this cert, in this client only
  * const rg = new ResourceManagementClient(arm.credential, arm.subscriptionId, options);
  * const deployments = new DeploymentsClient(arm.credential, arm.subscriptionId, options);
@@ -23,6 +23,7 @@ import { ArmError } from './errors';
 import { FaultInjector, type ArmFaults } from './faults';
 import { groupId, lower } from './ids';
 import { ArmStore, type GroupRecord } from './store';
+import type { SqliteDatabase } from '../../storage/sqlite';
 import { ResourceService } from './resources';
 import { DeploymentService } from './deployments';
 
@@ -35,7 +36,8 @@ export const API_VERSIONS = { resources: '2025-04-01', deployments: '2026-06-01'
 
 export interface ArmEmulatorOptions {
   /** Azurite (or Azure) Table storage connection string; the emulator's state lives there. */
-  connectionString: string;
+  /** The embedded store the emulator keeps its state in. */
+  database: SqliteDatabase;
   /** 0 or omitted: a free loopback port. */
   port?: number;
   subscriptionId?: string;
@@ -121,7 +123,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
   const subscriptionId = opts.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
   const token = opts.token ?? `arm-emulator.${randomBytes(24).toString('base64url')}`;
   const log = opts.logger;
-  const [cert, store] = await Promise.all([generateEmulatorCert(), ArmStore.open(opts.connectionString, subscriptionId)]);
+  const [cert, store] = await Promise.all([generateEmulatorCert(), ArmStore.open(opts.database, subscriptionId)]);
   const faults = new FaultInjector(opts.faults);
   const stats: ArmEmulatorStats = { maxConcurrentDeployments: 0, activeDeployments: 0, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0 };
   const env = { subscriptionId, tenantId: EMULATOR_TENANT_ID, store, faults, stats, log };

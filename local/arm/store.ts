@@ -1,21 +1,19 @@
-import { TableClient, odata, type TableEntity } from '@azure/data-tables';
+import type { SqliteDatabase } from '../../storage/sqlite';
 
 /**
- * The emulator's state, in Azure Table storage (Azurite locally) so it survives a restart:
- *  - `ArmResourceGroups`: PartitionKey = subscription id, RowKey = lower-case group name;
- *  - `ArmResources`:      PartitionKey = `<subscription>|<lower-case group>`, RowKey = base64url of the lower-case resource id;
- *  - `ArmDeployments`:    same keys as resources (a deployment is a resource of type Microsoft.Resources/deployments).
- * Each row holds the record as JSON, split over `Json0..JsonN` because a Table string property holds
- * at most 32K characters (templates are bigger).
+ * The emulator's state, in the embedded store so it survives a restart: one row per resource group
+ * (partition = subscription id), resource and deployment (partition = `<subscription>|<lower-case group>`),
+ * each the record as JSON. Templates can be megabytes, so these rows are not Table entities: no 32K
+ * property limit applies to them.
  *
- * The emulator owns its subscription's rows: it loads them once at start and writes through. Writes to
- * one row are serialised and always store the *latest* in-memory value, so a burst of updates cannot
- * land out of order.
+ * The emulator owns its subscription's rows: it loads them once at start and writes through. A write stores
+ * the *latest* in-memory value when its transaction runs, and writes commit in the order they were asked for,
+ * so a burst of updates cannot land out of order.
  */
-export const TABLES = { groups: 'ArmResourceGroups', resources: 'ArmResources', deployments: 'ArmDeployments' } as const;
-type TableName = (typeof TABLES)[keyof typeof TABLES];
+const KINDS = { groups: 'groups', resources: 'resources', deployments: 'deployments' } as const;
+type Kind = (typeof KINDS)[keyof typeof KINDS];
 
-const CHUNK = 30_000;
+const SCHEMA = `CREATE TABLE IF NOT EXISTS arm_records (kind TEXT NOT NULL, pk TEXT NOT NULL, rk TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (kind, pk, rk))`;
 
 export interface GroupRecord {
   name: string;
@@ -66,32 +64,28 @@ export class ArmStore {
   readonly groups = new Map<string, GroupRecord>();
   readonly resources = new Map<string, ResourceRecord>();
   readonly deployments = new Map<string, DeploymentRecord>();
-  private readonly clients: Record<TableName, TableClient>;
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly pending = new Set<Promise<void>>();
 
   private constructor(
-    connectionString: string,
+    private readonly db: SqliteDatabase,
     readonly subscriptionId: string,
-  ) {
-    const client = (t: TableName) => TableClient.fromConnectionString(connectionString, t, { allowInsecureConnection: true });
-    this.clients = { [TABLES.groups]: client(TABLES.groups), [TABLES.resources]: client(TABLES.resources), [TABLES.deployments]: client(TABLES.deployments) } as Record<TableName, TableClient>;
-  }
+  ) {}
 
-  static async open(connectionString: string, subscriptionId: string): Promise<ArmStore> {
-    const store = new ArmStore(connectionString, subscriptionId);
-    await Promise.all(Object.values(store.clients).map((c) => c.createTable()));
+  static async open(db: SqliteDatabase, subscriptionId: string): Promise<ArmStore> {
+    const store = new ArmStore(db, subscriptionId);
+    db.ensureSchema(SCHEMA);
     const sub = subscriptionId.toLowerCase();
-    for await (const e of store.clients[TABLES.groups].listEntities({ queryOptions: { filter: odata`PartitionKey eq ${sub}` } })) {
-      const rec = readJson<GroupRecord>(e);
+    for (const r of db.all<{ json: string }>('SELECT json FROM arm_records WHERE kind = ? AND pk = ?', KINDS.groups, sub)) {
+      const rec = JSON.parse(r.json) as GroupRecord;
       store.groups.set(rec.name.toLowerCase(), rec);
     }
-    const range = { filter: odata`PartitionKey ge ${sub + '|'} and PartitionKey lt ${sub + '}'}` };
-    for await (const e of store.clients[TABLES.resources].listEntities({ queryOptions: range })) {
-      const rec = readJson<ResourceRecord>(e);
+    const range = (kind: Kind) => db.all<{ json: string }>('SELECT json FROM arm_records WHERE kind = ? AND pk >= ? AND pk < ?', kind, sub + '|', sub + '}');
+    for (const r of range(KINDS.resources)) {
+      const rec = JSON.parse(r.json) as ResourceRecord;
       store.resources.set(rec.id.toLowerCase(), rec);
     }
-    for await (const e of store.clients[TABLES.deployments].listEntities({ queryOptions: range })) {
-      const rec = readJson<DeploymentRecord>(e);
+    for (const r of range(KINDS.deployments)) {
+      const rec = JSON.parse(r.json) as DeploymentRecord;
       store.deployments.set(rec.id.toLowerCase(), rec);
     }
     return store;
@@ -104,19 +98,19 @@ export class ArmStore {
   setGroup(rec: GroupRecord): Promise<void> {
     const key = rec.name.toLowerCase();
     this.groups.set(key, rec);
-    return this.persist(TABLES.groups, this.subscriptionId.toLowerCase(), key, () => this.groups.get(key));
+    return this.persist(KINDS.groups, this.subscriptionId.toLowerCase(), key, () => this.groups.get(key));
   }
 
   deleteGroup(name: string): Promise<void> {
     const key = name.toLowerCase();
     this.groups.delete(key);
-    return this.persist(TABLES.groups, this.subscriptionId.toLowerCase(), key, () => this.groups.get(key));
+    return this.persist(KINDS.groups, this.subscriptionId.toLowerCase(), key, () => this.groups.get(key));
   }
 
   setResource(rec: ResourceRecord): Promise<void> {
     const key = rec.id.toLowerCase();
     this.resources.set(key, rec);
-    return this.persist(TABLES.resources, this.partition(rec.resourceGroup), b64(key), () => this.resources.get(key));
+    return this.persist(KINDS.resources, this.partition(rec.resourceGroup), key, () => this.resources.get(key));
   }
 
   deleteResource(id: string): Promise<void> {
@@ -124,13 +118,13 @@ export class ArmStore {
     const rec = this.resources.get(key);
     if (!rec) return Promise.resolve();
     this.resources.delete(key);
-    return this.persist(TABLES.resources, this.partition(rec.resourceGroup), b64(key), () => this.resources.get(key));
+    return this.persist(KINDS.resources, this.partition(rec.resourceGroup), key, () => this.resources.get(key));
   }
 
   setDeployment(rec: DeploymentRecord): Promise<void> {
     const key = rec.id.toLowerCase();
     this.deployments.set(key, rec);
-    return this.persist(TABLES.deployments, this.partition(rec.resourceGroup), b64(key), () => this.deployments.get(key));
+    return this.persist(KINDS.deployments, this.partition(rec.resourceGroup), key, () => this.deployments.get(key));
   }
 
   deleteDeployment(id: string): Promise<void> {
@@ -138,49 +132,22 @@ export class ArmStore {
     const rec = this.deployments.get(key);
     if (!rec) return Promise.resolve();
     this.deployments.delete(key);
-    return this.persist(TABLES.deployments, this.partition(rec.resourceGroup), b64(key), () => this.deployments.get(key));
+    return this.persist(KINDS.deployments, this.partition(rec.resourceGroup), key, () => this.deployments.get(key));
   }
 
-  /** Resolves when every write queued so far has reached storage. */
+  /** Resolves when every write asked for so far is on disk. */
   async flush(): Promise<void> {
-    while (this.chains.size > 0) await Promise.all([...this.chains.values()]);
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
-  private persist(table: TableName, partitionKey: string, rowKey: string, current: () => object | undefined): Promise<void> {
-    const chainKey = `${table}/${partitionKey}/${rowKey}`;
-    const previous = this.chains.get(chainKey) ?? Promise.resolve();
-    const next = previous.then(async () => {
+  private persist(kind: Kind, pk: string, rk: string, current: () => object | undefined): Promise<void> {
+    const write = this.db.write(() => {
       const value = current();
-      const client = this.clients[table];
-      if (value === undefined) {
-        await client.deleteEntity(partitionKey, rowKey).catch((e: { statusCode?: number }) => {
-          if (e.statusCode !== 404) throw e;
-        });
-      } else {
-        await client.upsertEntity(toEntity(partitionKey, rowKey, value), 'Replace');
-      }
+      if (value === undefined) this.db.prepare('DELETE FROM arm_records WHERE kind = ? AND pk = ? AND rk = ?').run(kind, pk, rk);
+      else this.db.prepare('INSERT OR REPLACE INTO arm_records (kind, pk, rk, json) VALUES (?, ?, ?, ?)').run(kind, pk, rk, JSON.stringify(value));
     });
-    // The map holds the settled form of the chain; compare against that one, or no entry is ever removed and flush() spins forever.
-    const settled = next.catch(() => undefined);
-    const tracked = next.finally(() => {
-      if (this.chains.get(chainKey) === settled) this.chains.delete(chainKey);
-    });
-    this.chains.set(chainKey, settled);
-    return tracked;
+    this.pending.add(write);
+    void write.catch(() => undefined).finally(() => this.pending.delete(write));
+    return write;
   }
-}
-
-function toEntity(partitionKey: string, rowKey: string, value: object): TableEntity {
-  const json = JSON.stringify(value);
-  const entity: TableEntity<Record<string, unknown>> = { partitionKey, rowKey, Chunks: Math.max(1, Math.ceil(json.length / CHUNK)) };
-  for (let i = 0; i * CHUNK < json.length || i === 0; i++) entity[`Json${i}`] = json.slice(i * CHUNK, (i + 1) * CHUNK);
-  if (json.length > 900_000) throw new Error(`ARM emulator: record ${rowKey} is ${json.length} characters, above what one Table entity holds (1 MiB)`);
-  return entity;
-}
-
-function readJson<T>(e: Record<string, unknown>): T {
-  const n = Number(e.Chunks ?? 1);
-  let json = '';
-  for (let i = 0; i < n; i++) json += String(e[`Json${i}`] ?? '');
-  return JSON.parse(json) as T;
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ActivityHandler, OrchestrationHandler } from './functions';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent, type RuntimeStatus } from './history';
 import { retryDelayMs, runEpisode, type Scheduled } from './replay';
-import { encodePayload, PayloadTooLargeError, type DurableStore, type InboxMessage, type InstanceQuery, type InstanceRow } from './store';
+import { checkPayload, PayloadTooLargeError, type DurableStore, type InboxMessage, type InstanceQuery, type InstanceRow, type InstanceUpdate } from './store';
 
 /** An error a client caused; `status` is the HTTP status the management API answers with. */
 export class EngineError extends Error {
@@ -50,18 +50,12 @@ interface Instance {
   completedTime?: Date;
   parent?: ParentRef;
   history: HistoryEvent[];
-  etag?: string;
   inbox: InboxMessage[];
   busy: boolean;
   queued: boolean;
   again: boolean;
   timers: Map<number, NodeJS.Timeout>;
   dispatched: Set<number>;
-  rowDirty: boolean;
-  rowWrite?: Promise<void>;
-  /** What the Instances row last said, and when it was written (row writes are throttled). */
-  rowStatus?: RuntimeStatus;
-  rowWrittenAt: number;
   /** Raises with an idempotency key whose write is under way. */
   raising: Map<string, Promise<void>>;
   /** Run the code even without new events (after a rewind). */
@@ -98,7 +92,6 @@ const RESULT_TYPES = new Set([
   EventType.SubOrchestrationInstanceFailed,
 ]);
 const MAX_TIMEOUT = 2 ** 31 - 1;
-const ROW_WRITE_INTERVAL_MS = 1000;
 
 function parseJson(text: string | undefined): unknown {
   if (text === undefined || text === '') return null;
@@ -109,11 +102,11 @@ function parseJson(text: string | undefined): unknown {
   }
 }
 
-/** Why `text` cannot be stored in the task hub (store.ts: compressed above a Table property's size), or undefined. */
+/** Why `text` cannot be stored in the task hub (store.ts: MAX_PAYLOAD_CHARS), or undefined. */
 function unstorable(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   try {
-    encodePayload(text);
+    checkPayload(text);
     return undefined;
   } catch (err) {
     if (err instanceof PayloadTooLargeError) return err.message;
@@ -183,10 +176,11 @@ class Slots {
  * The embedded durable engine: the part of the Functions host + Durable Task Framework that schedules
  * orchestrator episodes, runs activities, fires timers and delivers events — on top of `DurableStore`.
  *
- * Crash safety: every fact is in storage before anyone is told about it. A started instance, a raised
- * event and an activity result are inbox rows before the API answers / the activity is forgotten; an
- * episode's effects (history rows + consumed inbox rows) are one transaction; everything else (timers,
- * activity dispatch, children, the Instances row) is re-derived from the history on recovery.
+ * Crash safety: every fact is on disk before anyone is told about it. A started instance (its row and start
+ * message), a raised event and a control event are committed before the API answers; an episode's effects
+ * (history, consumed and produced messages, the instance row) are one transaction, and an activity result
+ * becomes durable with the episode that consumes it. What runs in memory (timers, activity dispatch,
+ * children) is re-derived from the history on recovery.
  */
 export class DurableEngine {
   private readonly store: DurableStore;
@@ -196,8 +190,6 @@ export class DurableEngine {
   private readonly orchestratorSlots: Slots;
   private readonly activitySlots: Slots;
   private readonly inboxBuffers = new Map<string, { messages: InboxMessage[]; waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> }>();
-  /** Instances row writes under way, by instance: a purge waits for them so they cannot re-create the row. */
-  private readonly rowWrites = new Map<string, Promise<void>>();
   private seqCounter = 0;
   private stopped = false;
   private pendingWork = 0;
@@ -283,49 +275,17 @@ export class DurableEngine {
   private async load(instanceId: string): Promise<Instance | undefined> {
     const row = await this.store.getInstance(instanceId);
     if (!row) return undefined;
-    const part = await this.store.loadPartition(instanceId);
-    let history = part.sentinel ? part.history.slice(0, part.sentinel.historyCount) : [];
-    if (part.torn) {
-      // A continue-as-new commit was cut short while overwriting this execution's rows; the execution had
-      // ended (ContinuedAsNew) and the next one's start message is still waiting: it runs again from there.
-      const next = part.inbox.find((m) => m.event.EventType === EventType.ExecutionStarted && m.executionId !== part.sentinel?.executionId);
-      if (!next) throw new Error(`The history of instance "${instanceId}" has rows missing below its committed count and no start message to rebuild it from.`);
-      this.log.warn({ instanceId, execution: part.sentinel?.executionId, next: next.executionId }, 'continue-as-new was cut short while replacing the history; starting the next execution again');
-      history = [];
-    }
+    const { history, inbox } = await this.store.loadPartition(instanceId);
     const started = history.find((e) => e.EventType === EventType.ExecutionStarted);
     const inst = this.newInstance(row, {
-      executionId: part.sentinel?.executionId ?? row.executionId,
       input: started ? started.Input : row.input,
-      customStatus: part.sentinel ? part.sentinel.customStatus : row.customStatus,
       parent: started?.ParentInstanceId
         ? { instanceId: started.ParentInstanceId, taskScheduledId: started.ParentTaskScheduledId!, executionId: started.ParentExecutionId ?? '' }
         : undefined,
       history,
-      etag: part.sentinel?.etag,
-      replay: history.length > 0 && history[history.length - 1].EventType === EventType.GenericEvent && history[history.length - 1].Name === 'Rewind',
+      inbox,
+      replay: history.length > 0 && history[history.length - 1]!.EventType === EventType.GenericEvent && history[history.length - 1]!.Name === 'Rewind',
     });
-    // Inbox rows whose event is already in the history were consumed by a commit whose cleanup a crash cut short.
-    const consumedKeys = new Set(history.map((e) => e.InboxKey).filter((k): k is string => !!k));
-    const consumedInbox: string[] = [];
-    for (const m of part.inbox) {
-      if (consumedKeys.has(m.key)) consumedInbox.push(`inbox-${m.key}`);
-      else inst.inbox.push(m);
-    }
-    if (part.staleRows.length || consumedInbox.length) {
-      void this.track(Promise.all([this.store.deleteRowsAsRead(instanceId, part.staleRows), this.store.deleteRows(instanceId, consumedInbox)])).catch((err) =>
-        this.log.warn({ err, instanceId }, 'could not clean up stale rows'),
-      );
-    }
-
-    // The history is the record; the Instances row is written after it and may lag behind a crash.
-    const derived = this.deriveStatus(inst);
-    if (history.length > 0 && (derived.status !== inst.status || derived.output !== inst.output || inst.customStatus !== row.customStatus)) {
-      inst.status = derived.status;
-      inst.output = derived.output;
-      inst.completedTime = derived.completedTime ?? inst.completedTime;
-      this.markRowDirty(inst);
-    }
     if (TERMINAL_STATUSES.includes(inst.status) && !inst.inbox.some((m) => m.event.EventType === EventType.ExecutionStarted)) {
       // Finished: nothing runs. Tell a waiting parent in case the crash came before we did.
       if (inst.parent) await this.notifyParent(inst);
@@ -358,9 +318,6 @@ export class DurableEngine {
       again: false,
       timers: new Map(),
       dispatched: new Set(),
-      rowDirty: false,
-      rowStatus: row.runtimeStatus,
-      rowWrittenAt: 0,
       raising: new Map(),
       replay: false,
       ...from,
@@ -369,29 +326,9 @@ export class DurableEngine {
 
   /** A brand-new instance: what createInstance just wrote, without reading it back. */
   private fresh(row: InstanceRow, start: InboxMessage): Instance {
-    const inst = this.newInstance(row, { inbox: [start], rowWrittenAt: Date.now() });
+    const inst = this.newInstance(row, { inbox: [start] });
     this.loaded.set(inst.id, inst);
     return inst;
-  }
-
-  /** Status and output as the history proves them (the Instances row is written after the history and may lag). */
-  private deriveStatus(inst: Instance): { status: RuntimeStatus; output?: string; completedTime?: Date } {
-    let status: RuntimeStatus = inst.history.length ? 'Running' : inst.status;
-    let output: string | undefined;
-    let completedTime: Date | undefined;
-    for (const e of inst.history) {
-      if (e.EventType === EventType.ExecutionCompleted) {
-        status = e.OrchestrationStatus === 'Terminated' ? 'Terminated' : e.OrchestrationStatus === 'ContinuedAsNew' ? 'Running' : 'Completed';
-        output = status === 'Running' ? undefined : e.Result;
-        completedTime = status === 'Running' ? undefined : new Date(e.Timestamp);
-      } else if (e.EventType === EventType.ExecutionFailed) {
-        status = 'Failed';
-        output = JSON.stringify(e.Reason ?? '');
-        completedTime = new Date(e.Timestamp);
-      } else if (e.EventType === EventType.ExecutionSuspended) status = 'Suspended';
-      else if (e.EventType === EventType.ExecutionResumed) status = 'Running';
-    }
-    return { status, output, completedTime };
   }
 
   /** Re-create the in-memory work a running instance's history implies: timers, activities, children. */
@@ -456,7 +393,7 @@ export class DurableEngine {
       Input: input === '' ? undefined : input,
       ...(parent ? { ParentInstanceId: parent.instanceId, ParentTaskScheduledId: parent.taskScheduledId, ParentExecutionId: parent.executionId } : {}),
     };
-    await this.store.putInbox(instanceId, [{ key: `start-${executionId}`, seq: this.nextSeq(), executionId, event: start }]);
+    const startMessage: InboxMessage = { key: `start-${executionId}`, seq: this.nextSeq(), executionId, event: start };
     const row: InstanceRow = {
       instanceId,
       name,
@@ -467,10 +404,10 @@ export class DurableEngine {
       input: start.Input,
       parentInstanceId: parent?.instanceId,
     };
-    await this.store.upsertInstance(row);
+    await this.store.createInstance(row, startMessage);
     this.loaded.delete(instanceId);
     // A brand-new id has nothing else in storage: build it here instead of reading back what we wrote.
-    const inst = existing ? await this.activate(instanceId) : this.fresh(row, { key: `start-${executionId}`, seq: this.nextSeq(), executionId, event: start });
+    const inst = existing ? await this.activate(instanceId) : this.fresh(row, startMessage);
     if (inst) this.schedule(inst);
     this.log.info({ instanceId, orchestrator: name, parent: parent?.instanceId }, 'instance started');
     return instanceId;
@@ -567,20 +504,20 @@ export class DurableEngine {
           return e;
         });
         const marker: HistoryEvent = { EventType: EventType.GenericEvent, EventId: -1, Timestamp: new Date().toISOString(), Name: 'Rewind', Reason: reason };
-        inst.etag = await this.store.commitEpisode({
+        const now = new Date();
+        await this.store.commitEpisode({
           instanceId,
           executionId: inst.executionId,
           from: 0,
           events: [...rewrite, marker],
           consumedInbox: [],
-          sentinelEtag: inst.etag,
-          customStatus: inst.customStatus,
+          instance: { executionId: inst.executionId, runtimeStatus: 'Running', lastUpdatedTime: now, customStatus: inst.customStatus },
         });
         inst.history = [...rewrite, marker];
         inst.status = 'Running';
         inst.output = undefined;
         inst.completedTime = undefined;
-        this.markRowDirty(inst);
+        inst.lastUpdatedTime = now;
         inst.replay = true; // run the code over the rewritten history
         inst.again = true;
       }),
@@ -593,18 +530,12 @@ export class DurableEngine {
     const row = inst ? undefined : await this.store.getInstance(instanceId);
     let status = inst?.status ?? row?.runtimeStatus;
     if (!status) throw new EngineError(404, `No orchestration instance with id "${instanceId}" exists, so there is nothing to purge.`);
-    // A row that says "running" for an instance not in memory may lag its history (e.g. just terminated).
+    // A row that says "running" for an instance not in memory yet: recovery may still be loading it.
     if (!inst && !TERMINAL_STATUSES.includes(status)) status = (await this.activate(instanceId))?.status ?? status;
     if (!TERMINAL_STATUSES.includes(status)) {
       throw new EngineError(409, `Orchestration instance "${instanceId}" is ${status}; only Completed, Failed or Terminated instances can be purged. Terminate it first.`);
     }
-    await this.track(
-      (async () => {
-        await this.rowWrites.get(instanceId);
-        await this.store.purgePartition(instanceId);
-        await this.store.deleteInstanceRow(instanceId);
-      })(),
-    );
+    await this.track(this.store.purge(instanceId));
     this.loaded.delete(instanceId);
     return 1;
   }
@@ -625,8 +556,7 @@ export class DurableEngine {
     let inst = this.loaded.get(instanceId);
     let row = inst ? this.rowOf(inst) : await this.store.getInstance(instanceId);
     if (!inst && row && !TERMINAL_STATUSES.includes(row.runtimeStatus)) {
-      // Not in memory yet says "not running" unless recovery is still loading it, or the row lags a
-      // completion a crash cut short: the history decides.
+      // Not in memory yet: recovery may still be loading it.
       inst = await this.activate(instanceId);
       if (inst) row = this.rowOf(inst);
     }
@@ -796,9 +726,6 @@ export class DurableEngine {
 
     // A new execution (start, restart or continue-as-new) replaces the current one.
     let past = inst.history;
-    // Rows of the execution being replaced (if any), to delete once the new one has committed.
-    const previousCount = inst.history.length;
-    const previousExecutionId = inst.executionId;
     let executionId = inst.executionId;
     let reset = false;
     // The newest start message that is newer than the running execution wins. An older one is a
@@ -960,7 +887,7 @@ export class DurableEngine {
     } else if (fresh.length === 1) {
       // No new history: at most duplicates or stale results to drop.
       const stored = consumed.filter((k) => !messages.find((m) => m.key === k)?.volatile);
-      if (stored.length) await this.store.deleteRows(inst.id, stored.map((k) => `inbox-${k}`));
+      await this.store.deleteInbox(inst.id, stored);
       if (consumed.length) {
         const gone = new Set(consumed);
         inst.inbox = inst.inbox.filter((m) => !gone.has(m.key));
@@ -987,17 +914,31 @@ export class DurableEngine {
     }
     appended.push({ EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: now.toISOString() });
 
-    const from = past.length;
+    if (startMsg && reset) {
+      // What the previous execution left behind does not describe this one.
+      if (!TERMINAL_STATUSES.includes(status)) output = undefined;
+      if (outcome?.customStatus === undefined) customStatus = undefined;
+    }
+    const terminal = TERMINAL_STATUSES.includes(status);
+    const completedTime = terminal ? now : startMsg && reset ? undefined : inst.completedTime;
+    const update: InstanceUpdate = {
+      executionId,
+      runtimeStatus: status,
+      lastUpdatedTime: now,
+      completedTime,
+      output,
+      customStatus,
+      ...(startMsg ? { input: { value: startMsg.event.Input } } : {}),
+    };
     const volatileKeys = new Set(messages.filter((m) => m.volatile).map((m) => m.key));
-    inst.etag = await this.store.commitEpisode({
+    await this.store.commitEpisode({
       instanceId: inst.id,
       executionId,
-      from,
+      from: past.length,
       events: appended,
       consumedInbox: consumed.filter((k) => !volatileKeys.has(k)),
-      sentinelEtag: inst.etag,
       extraInbox: carry,
-      customStatus,
+      instance: update,
     });
 
     // Committed: now it is safe to act on it.
@@ -1015,26 +956,13 @@ export class DurableEngine {
       inst.parent = startMsg.event.ParentInstanceId
         ? { instanceId: startMsg.event.ParentInstanceId, taskScheduledId: startMsg.event.ParentTaskScheduledId!, executionId: startMsg.event.ParentExecutionId ?? '' }
         : undefined;
-      if (reset) {
-        // What the previous execution left behind does not describe this one.
-        if (!TERMINAL_STATUSES.includes(status)) output = undefined;
-        if (outcome?.customStatus === undefined) customStatus = undefined;
-        inst.completedTime = undefined;
-      }
     }
     inst.output = output;
     inst.customStatus = customStatus;
     inst.replay = false;
-    if (reset) {
-      // The previous execution's rows past the new one's length are stale (the loader ignores them too).
-      const staleKeys: string[] = [];
-      for (let i = appended.length; i < previousCount; i++) staleKeys.push(i.toString(16).padStart(16, '0'));
-      // The new execution may write these keys again before the cleanup runs: only rows still of an older execution go.
-      if (staleKeys.length) void this.track(this.store.deleteStaleRows(inst.id, staleKeys, previousExecutionId)).catch((err) => this.log.warn({ err, instanceId: inst.id }, "could not delete the previous execution's rows"));
-    }
     inst.status = status;
     inst.lastUpdatedTime = now;
-    if (TERMINAL_STATUSES.includes(status)) inst.completedTime = now;
+    inst.completedTime = completedTime;
 
     if (nextExecution) {
       inst.inbox.push(...carry);
@@ -1042,7 +970,6 @@ export class DurableEngine {
       inst.again = true;
     }
 
-    this.markRowDirty(inst);
     if (TERMINAL_STATUSES.includes(status)) {
       for (const t of inst.timers.values()) clearTimeout(t);
       inst.timers.clear();
@@ -1268,44 +1195,5 @@ export class DurableEngine {
       customStatus: inst.customStatus,
       parentInstanceId: inst.parent?.instanceId,
     };
-  }
-
-  /**
-   * The Instances row is a projection of the history (what queries and purges read). Writes for one
-   * instance are coalesced, newest wins, and throttled to one per ROW_WRITE_INTERVAL_MS while the
-   * runtime status stays the same; a status change is written at once. Status reads of a loaded
-   * instance come from memory, and recovery re-derives the row from the history and the sentinel.
-   */
-  private markRowDirty(inst: Instance): void {
-    inst.rowDirty = true;
-    if (inst.rowWrite) return;
-    inst.rowWrite = this.track(
-      (async () => {
-        while (inst.rowDirty && !this.stopped) {
-          const row = this.rowOf(inst);
-          const wait = inst.rowWrittenAt + ROW_WRITE_INTERVAL_MS - Date.now();
-          if (row.runtimeStatus === inst.rowStatus && wait > 0) {
-            await new Promise((r) => setTimeout(r, wait));
-            continue;
-          }
-          inst.rowDirty = false;
-          const latest = this.rowOf(inst);
-          try {
-            await this.store.upsertInstance(latest);
-            inst.rowStatus = latest.runtimeStatus;
-            inst.rowWrittenAt = Date.now();
-          } catch (err) {
-            this.log.warn({ err, instanceId: inst.id }, 'could not update the Instances row; retrying');
-            inst.rowDirty = true;
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }
-      })().finally(() => {
-        inst.rowWrite = undefined;
-        if (this.rowWrites.get(inst.id) === write) this.rowWrites.delete(inst.id);
-      }),
-    );
-    const write = inst.rowWrite;
-    this.rowWrites.set(inst.id, write);
   }
 }

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { SqliteDatabase } from '../../storage/sqlite';
+import { TeamsEmulatorState } from './persistence';
 import pino, { type Logger } from 'pino';
 import { newSigningKey, publicJwk, signJwt, verifyJwt, type JwtClaims, type SigningKey } from './jwt';
 import { prng } from '../prng';
@@ -94,6 +96,8 @@ export interface TeamsEmulatorOptions {
   users?: DirectoryUser[];
   faults?: Faults;
   logger?: Logger;
+  /** Keep conversations, team, secret and port in the embedded store (across restarts); in memory without it. */
+  database?: SqliteDatabase;
 }
 
 export interface SendResult {
@@ -197,7 +201,9 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
   const log = (opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })).child({ component: 'teamsEmulator' });
   const key: SigningKey = newSigningKey();
   const appId = opts.appId ?? guidFrom('workshop-bot-local');
-  const appSecret = opts.appSecret ?? randomBytes(18).toString('base64url');
+  const state = opts.database ? TeamsEmulatorState.open<StoredActivity>(opts.database) : undefined;
+  const saved = state?.settings();
+  const appSecret = opts.appSecret ?? saved?.appSecret ?? randomBytes(18).toString('base64url');
   const tenantId = opts.tenantId ?? guidFrom('contoso-tenant');
   const botName = opts.botName ?? 'Workshop';
   let botEndpoint = opts.botEndpoint ?? '';
@@ -205,13 +211,26 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
   let roll = prng(faults.seed);
   const users = new Map<string, DirectoryUser>();
   for (const u of opts.users ?? DEFAULT_USERS) users.set(u.id, u);
-  const team = { id: `19:${randomBytes(12).toString('hex')}@thread.tacv2`, name: 'Workshop cohort' };
+  const team = saved?.team ?? { id: `19:${randomBytes(12).toString('hex')}@thread.tacv2`, name: 'Workshop cohort' };
   const conversations = new Map<string, { id: string; type: 'personal' | 'channel'; userId?: string; activities: StoredActivity[] }>();
   conversations.set(team.id, { id: team.id, type: 'channel', activities: [] });
   const personal = new Map<string, string>();
+  let seq = 0;
+  for (const c of state?.conversations() ?? []) {
+    conversations.set(c.id, c);
+    if (c.type === 'personal' && c.userId) personal.set(c.userId, c.id);
+    for (const a of c.activities) seq = Math.max(seq, a.seq);
+  }
+  /** Writes of this request's changes; a reply waits for them, so what the bot was told is on disk. */
+  const saving: Array<Promise<void>> = [];
+  const saveActivity = (a: StoredActivity): void => {
+    if (state) saving.push(state.saveActivity(a));
+  };
+  const persisted = async (): Promise<void> => {
+    while (saving.length) await Promise.all(saving.splice(0));
+  };
   const calls: RecordedCall[] = [];
   const inbound: InboundRecord[] = [];
-  let seq = 0;
   let url = '';
   const counters = { sends: 0, updates: 0, creates: 0, throttled: 0, unauthorized: 0 };
 
@@ -228,6 +247,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
       id = `a:${createHash('sha256').update(`${appId}|${user.id}`).digest('base64url').slice(0, 48)}`;
       personal.set(user.id, id);
       conversations.set(id, { id, type: 'personal', userId: user.id, activities: [] });
+      if (state) saving.push(state.saveConversation({ id, type: 'personal', userId: user.id }));
     }
     return id;
   };
@@ -261,6 +281,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     const now = new Date().toISOString();
     const stored: StoredActivity = { ...a, conversationId, seq: ++seq, version: 1, history: [], createdAt: now, updatedAt: now };
     conv.activities.push(stored);
+    saveActivity(stored);
     return stored;
   };
 
@@ -304,6 +325,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     a.attachments = next.attachments;
     a.updatedAt = new Date().toISOString();
     a.seq = ++seq;
+    saveActivity(a);
   };
 
   // ── connector REST (the bot's outgoing calls) ──
@@ -356,6 +378,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
       let activityId: string | undefined;
       if (body.activity) activityId = store(id, { id: `1:${randomUUID()}`, fromBot: true, type: String(body.activity.type ?? 'message'), from: { id: `28:${appId}`, name: botName }, text: body.activity.text as string, attachments: body.activity.attachments as StoredActivity['attachments'] }).id;
       record(201, { conversationId: id, activityId }, body);
+      await persisted();
       send(res, 201, { id, ...(activityId ? { activityId } : {}) });
       return;
     }
@@ -378,6 +401,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
         });
         counters.sends++;
         record(201, { conversationId, activityId: stored.id }, body);
+        await persisted();
         send(res, 201, { id: stored.id });
         return;
       }
@@ -389,6 +413,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
         updateStored(existing, { text: body.text as string | undefined, attachments: body.attachments as StoredActivity['attachments'] });
         counters.updates++;
         record(200, { conversationId, activityId }, body);
+        await persisted();
         send(res, 200, { id: activityId });
         return;
       }
@@ -397,8 +422,10 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
         if (existing) {
           existing.deleted = true;
           existing.seq = ++seq;
+          saveActivity(existing);
         }
         record(200, { conversationId, activityId });
+        await persisted();
         send(res, 200, {});
         return;
       }
@@ -533,10 +560,20 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     });
   });
   const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    const listen = (p: number, fallback: boolean): void => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        // The port this data directory used before is taken: any port will do, though the bot's stored references name the old one.
+        if (fallback && err.code === 'EADDRINUSE') {
+          log.warn({ port: p }, 'the connector emulator cannot have its previous port back; conversations the bot knows by the old address need a new message first');
+          listen(0, false);
+        } else reject(err);
+      });
+      server.listen(p, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    };
+    listen(opts.port ?? saved?.port ?? 0, opts.port === undefined && saved?.port !== undefined);
   });
   url = `http://127.0.0.1:${port}`;
+  if (state) await state.saveSettings({ port, team, appSecret });
 
   function addUser(u: Partial<DirectoryUser> & { name: string; upn: string }): DirectoryUser {
     const user = { ...directoryUser(u.name, u.upn, u.kind ?? 'user'), ...(u.id ? { id: u.id } : {}), ...(u.aadObjectId ? { aadObjectId: u.aadObjectId } : {}) };
@@ -564,6 +601,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     const convId = o.channel ? team.id : personalId(user);
     const activity = userMessage(user, convId, text, !!o.channel, o.attachments);
     store(convId, { id: activity.id as string, fromBot: false, type: 'message', from: { id: user.id, name: user.name }, text });
+    await persisted();
     return postToBot(activity);
   }
   async function invokeAs(who: string, cardActivityId: string, action: { verb: string; data?: Record<string, unknown> }, channel = false): Promise<SendResult> {
@@ -572,6 +610,7 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     const activity = { ...baseActivity(user, convId, channel), type: 'invoke', name: 'adaptiveCard/action', replyToId: cardActivityId, value: { action: { type: 'Action.Execute', verb: action.verb, data: action.data ?? {} }, trigger: 'manual' } };
     const r = await postToBot(activity);
     if (r.status === 200) applyInvokeResponse(convId, cardActivityId, r.body);
+    await persisted();
     return r;
   }
 

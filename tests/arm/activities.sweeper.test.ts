@@ -12,7 +12,7 @@ let env: ArmTestEnv;
 beforeAll(async () => {
   // The host starts with no functions; the timer test restarts it with the sweeper registered.
   stack = await startStack([]);
-  env = await startArmTestEnv({ connectionString: stack.azurite.connectionString });
+  env = await startArmTestEnv({ database: stack.database });
 });
 afterAll(async () => {
   await env?.stop();

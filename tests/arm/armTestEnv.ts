@@ -2,30 +2,30 @@ import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { armClients, type ArmClients } from '../../activities/armClients';
 import { appSettings } from '../../config';
-import { startAzurite, type AzuriteHandle } from '../../local/azurite';
 import { startArmEmulator, type ArmEmulator, type ArmFaults } from '../../local/arm/emulator';
+import type { SqliteDatabase } from '../../storage/sqlite';
+import { useEmbeddedTables } from '../../storage/appTables';
+import { openTestDatabase } from '../helpers/database';
 
 /**
- * The ARM tests' world: an Azurite, the ARM emulator on it, and the app settings pointing the
+ * The ARM tests' world: an embedded store, the ARM emulator on it, and the app settings pointing the
  * activities at the emulator — the same settings a deployment uses, with the emulator's values.
  */
 export interface ArmTestEnv {
   arm: ArmEmulator;
   /** The app's own ARM clients (what the activities use). */
   clients: ArmClients;
-  connectionString: string;
+  database: SqliteDatabase;
   stop(): Promise<void>;
 }
 
-export async function startArmTestEnv(opts: { connectionString?: string; faults?: ArmFaults } = {}): Promise<ArmTestEnv> {
-  let azurite: AzuriteHandle | undefined;
-  let connectionString = opts.connectionString;
-  if (!connectionString) {
-    azurite = await startAzurite();
-    connectionString = azurite.connectionString;
-  }
-  process.env.AzureWebJobsStorage = connectionString;
-  const arm = await startArmEmulator({ connectionString, faults: opts.faults ?? {} });
+/** `database`: a stack's store to share (the stack owns it); without it the environment opens its own. */
+export async function startArmTestEnv(opts: { database?: SqliteDatabase; faults?: ArmFaults } = {}): Promise<ArmTestEnv> {
+  const own = opts.database ? undefined : openTestDatabase();
+  const database = opts.database ?? own!.database;
+  // The activities' own tables (run registry, outbox) live in the same store, as in the local stack.
+  if (own) useEmbeddedTables(database);
+  const arm = await startArmEmulator({ database, faults: opts.faults ?? {} });
   process.env.ARM_ENDPOINT = arm.url;
   process.env.ARM_TOKEN = arm.token;
   process.env.ARM_CA_CERT = arm.caCertPem;
@@ -35,10 +35,13 @@ export async function startArmTestEnv(opts: { connectionString?: string; faults?
   return {
     arm,
     clients: armClients(appSettings()),
-    connectionString,
+    database,
     stop: async () => {
       await arm.stop();
-      await azurite?.stop();
+      if (own) {
+        useEmbeddedTables(undefined);
+        await own.dispose();
+      }
     },
   };
 }

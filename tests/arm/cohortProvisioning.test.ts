@@ -105,7 +105,7 @@ let env: ArmTestEnv;
 
 beforeAll(async () => {
   stack = await startStack(functions, { maxActivities: 8 });
-  env = await startArmTestEnv({ connectionString: stack.azurite.connectionString });
+  env = await startArmTestEnv({ database: stack.database });
 });
 afterAll(async () => {
   await env?.stop();

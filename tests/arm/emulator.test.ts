@@ -9,13 +9,13 @@ import { request } from 'node:https';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startAzurite, type AzuriteHandle } from '../../local/azurite';
+import { openTestDatabase } from '../helpers/database';
 import { emulatorClientOptions, startArmEmulator, staticTokenCredential, type ArmEmulator } from '../../local/arm/emulator';
 
 const SUBSCRIPTION = '3f1b7a52-0c9d-4e8a-9b61-2d4c5e6f7a80';
 const HOLD = { slowDeployment: { perResourceMs: 600_000 } };
 
-let azurite: AzuriteHandle;
+let db: ReturnType<typeof openTestDatabase>;
 let arm: ArmEmulator;
 
 function clients(emulator: ArmEmulator = arm, subscriptionId = emulator.subscriptionId) {
@@ -78,13 +78,13 @@ const deployment = (template: unknown = identities, parameters: Record<string, u
 });
 
 beforeAll(async () => {
-  azurite = await startAzurite();
-  arm = await startArmEmulator({ connectionString: azurite.connectionString, subscriptionId: SUBSCRIPTION });
+  db = openTestDatabase();
+  arm = await startArmEmulator({ database: db.database, subscriptionId: SUBSCRIPTION });
 });
 
 afterAll(async () => {
   await arm?.stop();
-  await azurite?.stop();
+  await db?.dispose();
 });
 
 beforeEach(() => {
@@ -306,7 +306,7 @@ test('state survives an emulator restart, and a deployment running at the stop f
   await arm.stop();
   interrupted.catch(() => undefined);
 
-  arm = await startArmEmulator({ connectionString: azurite.connectionString, subscriptionId: SUBSCRIPTION });
+  arm = await startArmEmulator({ database: db.database, subscriptionId: SUBSCRIPTION });
   const after = clients();
   expect((await after.rm.resourceGroups.get('rg-restart')).tags).toEqual({ 'workshop-pack': 'hybrid' });
   expect((await after.rm.resources.getById(id, '2023-01-31')).tags).toEqual({ changed: 'by-learner' });

@@ -13,20 +13,20 @@ import path from 'node:path';
 import { ResourceManagementClient } from '@azure/arm-resources';
 import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startAzurite, type AzuriteHandle } from '../../local/azurite';
+import { openTestDatabase } from '../helpers/database';
 import { emulatorClientOptions, startArmEmulator, type ArmEmulator } from '../../local/arm/emulator';
 import { listPacks, type LoadedPack } from '../../scenarios/loadPack';
 import type { Check } from '../../scenarios/schema';
 
-let azurite: AzuriteHandle;
+let db: ReturnType<typeof openTestDatabase>;
 let arm: ArmEmulator;
 let rm: ResourceManagementClient;
 let deployments: DeploymentsClient;
 let packs: readonly LoadedPack[];
 
 beforeAll(async () => {
-  azurite = await startAzurite();
-  arm = await startArmEmulator({ connectionString: azurite.connectionString });
+  db = openTestDatabase();
+  arm = await startArmEmulator({ database: db.database });
   const options = { ...emulatorClientOptions(arm), retryOptions: { retryDelayInMs: 10, maxRetryDelayInMs: 100 } };
   rm = new ResourceManagementClient(arm.credential, arm.subscriptionId, options);
   deployments = new DeploymentsClient(arm.credential, arm.subscriptionId, options);
@@ -35,7 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await arm?.stop();
-  await azurite?.stop();
+  await db?.dispose();
 });
 
 // ─── REST helper (what a validator does with the SDK's pipeline; plain https keeps it visible) ──

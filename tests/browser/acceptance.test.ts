@@ -8,7 +8,7 @@ import { browserSuiteMode, launchChromium, type Browser } from './chromium';
 
 /**
  * The Teams issue's acceptance, in a real browser (Debian's Chromium through playwright-core) against
- * the whole local stack — Azurite, the durable host with the app's registry, the Bot Connector
+ * the whole local stack — the embedded store, the durable host with the app's registry, the Bot Connector
  * emulator with its web chat, the ARM emulator:
  *  - an instructor starts a rehearsal from the web chat (the start card, time scale 0.05);
  *  - a learner answers a prompt card and sees that card update in place;
@@ -43,7 +43,7 @@ describe.skipIf(!mode.run)('in the browser: web chat and instructor dashboard', 
   beforeAll(async () => {
     if (mode.failWith) throw new Error(mode.failWith);
     s = await startTeamsStack();
-    arm = await startArmEmulator({ connectionString: s.stack.azurite.connectionString });
+    arm = await startArmEmulator({ database: s.stack.database });
     process.env.ARM_ENDPOINT = arm.url;
     process.env.ARM_TOKEN = arm.token;
     process.env.ARM_CA_CERT = arm.caCertPem;

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, startAzurite, type AzuriteHandle } from '../../local/azurite';
+import { freePort } from '../../local/azurite';
 import {
   EVENTS,
   failsFirst,
@@ -152,14 +152,12 @@ function expectedKeys(id: string, index: number): Array<{ key: string; plannedFa
 // ---- the test ---------------------------------------------------------------------------------------
 
 describe('durable host crash safety', () => {
-  let azurite: AzuriteHandle | undefined;
   let host: HostProcess | undefined;
   let dir = '';
   let passed = false;
 
   afterAll(async () => {
     await host?.kill9().catch(() => undefined);
-    await azurite?.stop();
     if (passed && dir && !process.env.CRASH_KEEP) rmSync(dir, { recursive: true, force: true });
     else if (dir) console.log(`crash test artifacts kept in ${dir}`);
   });
@@ -167,12 +165,11 @@ describe('durable host crash safety', () => {
   it('loses nothing when the host is killed with SIGKILL at random moments', { timeout: 240_000 }, async () => {
     const t0 = Date.now();
     dir = mkdtempSync(path.join(tmpdir(), 'crash-test-'));
-    azurite = await startAzurite();
     const port = await freePort();
     const hub = `Crash${process.pid}`;
     const api = `http://127.0.0.1:${port}/runtime/webhooks/durabletask`;
     const stderrFile = path.join(dir, 'host-stderr.log');
-    host = new HostProcess(hostEnv({ connectionString: azurite.connectionString, port, hub, dir, maxActivities: MAX_ACTIVITIES, maxOrchestrators: MAX_ORCHESTRATORS }), stderrFile);
+    host = new HostProcess(hostEnv({ dataDir: path.join(dir, 'data'), port, hub, dir, maxActivities: MAX_ACTIVITIES, maxOrchestrators: MAX_ORCHESTRATORS }), stderrFile);
     const h = host;
     await h.start();
     const setupMs = Date.now() - t0;

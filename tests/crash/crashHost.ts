@@ -1,13 +1,14 @@
 import pino from 'pino';
 import { startLocalHost } from '../../local/host';
+import { SqliteDatabase, storeFile, syncModeSetting } from '../../storage/sqlite';
 import { crashFunctions } from './crashFunctions';
 
 /**
  * Child-process entry of the crash test: the embedded durable host with the crash functions, on a fixed
- * port, against an Azurite the test process owns. Prints `READY <url>` on stdout once it listens and has
+ * port, on the embedded store in CRASH_DATA_DIR (opened here, so a kill takes the store down with the host). Prints `READY <url>` on stdout once it listens and has
  * recovered; the test kills it with SIGKILL and starts it again.
  *
- * Env: CRASH_CONNECTION (Azurite table connection string), CRASH_PORT, CRASH_HUB, CRASH_DIR,
+ * Env: CRASH_DATA_DIR, WORKSHOP_SQLITE_SYNC, CRASH_PORT, CRASH_HUB, CRASH_DIR,
  * CRASH_MAX_ACTIVITIES, CRASH_MAX_ORCHESTRATORS, CRASH_LOG_LEVEL.
  */
 function env(name: string): string {
@@ -17,8 +18,7 @@ function env(name: string): string {
 }
 
 async function main(): Promise<void> {
-  const connectionString = env('CRASH_CONNECTION');
-  process.env.AzureWebJobsStorage = connectionString;
+  const database = SqliteDatabase.open({ file: storeFile(env('CRASH_DATA_DIR')), synchronous: syncModeSetting(), exclusive: true });
   const logger = pino({ level: process.env.CRASH_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const hostJson = {
     version: '2.0',
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
       },
     },
   };
-  const host = await startLocalHost({ connectionString, functions: crashFunctions, port: Number(env('CRASH_PORT')), hostJson, logger });
+  const host = await startLocalHost({ database, functions: crashFunctions, port: Number(env('CRASH_PORT')), hostJson, logger });
   process.stdout.write(`READY ${host.url} pid=${process.pid}\n`);
 }
 

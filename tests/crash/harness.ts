@@ -4,7 +4,7 @@ import path from 'node:path';
 
 /**
  * Harness of the crash tests: the durable host as a child process that can be killed with SIGKILL and
- * started again (same port, same Azurite), and HTTP calls that ride out a host that is down.
+ * started again (same port, same store), and HTTP calls that ride out a host that is down.
  */
 
 export const REPO = path.resolve(__dirname, '..', '..');
@@ -14,10 +14,10 @@ export const HOST_SCRIPT = process.env.CRASH_HOST_SCRIPT ? path.resolve(process.
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The environment crashHost.ts reads. */
-export function hostEnv(opts: { connectionString: string; port: number; hub: string; dir: string; maxActivities: number; maxOrchestrators: number }): NodeJS.ProcessEnv {
+export function hostEnv(opts: { dataDir: string; port: number; hub: string; dir: string; maxActivities: number; maxOrchestrators: number }): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    CRASH_CONNECTION: opts.connectionString,
+    CRASH_DATA_DIR: opts.dataDir,
     CRASH_PORT: String(opts.port),
     CRASH_HUB: opts.hub,
     CRASH_DIR: opts.dir,

@@ -1,12 +1,22 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { startAzurite, type AzuriteHandle } from '../../local/azurite';
 import type { FunctionDef } from '../../local/durable/functions';
 import type { RuntimeStatus } from '../../local/durable/history';
 import { startLocalHost, type LocalHost } from '../../local/host';
+import { SqliteDatabase, storeFile, type SyncMode } from '../../storage/sqlite';
 
-/** A local stack for one test file: its own Azurite (in memory) and a host on a free port. */
+/**
+ * A local stack for one test file: its own embedded store (a fresh data directory) and a host on a free port.
+ * With `appTables: 'azure'` the app's tables are Azure Tables on an in-memory Azurite instead (the production
+ * adapter), while the task hub stays in the embedded store.
+ */
 export interface TestStack {
-  azurite: AzuriteHandle;
+  database: SqliteDatabase;
+  dataDir: string;
+  azurite?: AzuriteHandle;
   host: LocalHost;
   api: string;
   /** Start another host on the same storage (restart / recovery tests). */
@@ -16,30 +26,44 @@ export interface TestStack {
 
 let hubCounter = 0;
 
-export async function startStack(functions: FunctionDef[], opts: { hubName?: string; maxActivities?: number; maxOrchestrators?: number } = {}): Promise<TestStack> {
-  const azurite = await startAzurite();
-  process.env.AzureWebJobsStorage = azurite.connectionString;
+export async function startStack(
+  functions: FunctionDef[],
+  opts: { hubName?: string; maxActivities?: number; maxOrchestrators?: number; appTables?: 'embedded' | 'azure'; synchronous?: SyncMode } = {},
+): Promise<TestStack> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'wo-stack-'));
+  const database = SqliteDatabase.open({ file: storeFile(dataDir), synchronous: opts.synchronous ?? 'FULL', exclusive: true });
+  let azurite: AzuriteHandle | undefined;
+  if (opts.appTables === 'azure') {
+    azurite = await startAzurite();
+    process.env.AzureWebJobsStorage = azurite.connectionString;
+  }
   const hubName = opts.hubName ?? `Test${process.pid}x${++hubCounter}`;
   const hostJson = {
     version: '2.0',
     extensions: { durableTask: { hubName, maxConcurrentActivityFunctions: opts.maxActivities ?? 8, maxConcurrentOrchestratorFunctions: opts.maxOrchestrators ?? 8 } },
   };
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  let host = await startLocalHost({ connectionString: azurite.connectionString, functions, port: 0, hostJson, logger });
+  const start = (fns: FunctionDef[]) => startLocalHost({ database, appTables: opts.appTables, functions: fns, port: 0, hostJson, logger });
+  let host = await start(functions);
   const stack: TestStack = {
+    database,
+    dataDir,
     azurite,
     host,
     api: `${host.url}/runtime/webhooks/durabletask`,
     restart: async (fns = functions) => {
       await host.close();
-      host = await startLocalHost({ connectionString: azurite.connectionString, functions: fns, port: 0, hostJson, logger });
+      host = await start(fns);
       stack.host = host;
       stack.api = `${host.url}/runtime/webhooks/durabletask`;
       return host;
     },
     stop: async () => {
       await host.close();
-      await azurite.stop();
+      await azurite?.stop();
+      await database.drain().catch(() => undefined);
+      database.close();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return stack;

@@ -4,7 +4,7 @@ import { exposeTeamsEmulator } from '../../local/teams/localEnv';
 import { startStack, type TestStack } from '../helpers/stack';
 
 /**
- * The local stack for the Teams tests: Azurite, the durable host serving the app's real registry
+ * The local stack for the Teams tests: the embedded store, the durable host serving the app's real registry
  * (so /api/messages and the outbox sender timer are the production functions), and the connector
  * emulator the bot is pointed at by configuration only (local/teams/localEnv.ts).
  */

@@ -4,7 +4,7 @@ import { WorkshopApi } from '../../cli/apiClient';
 import { startStack, type TestStack } from '../helpers/stack';
 
 /**
- * The whole local stack for the workshop's end-to-end tests: Azurite, the durable host serving the
+ * The whole local stack for the workshop's end-to-end tests: the embedded store, the durable host serving the
  * app's real registry (the workshop API included), and the ARM emulator the environment activities
  * talk to — configured through the same app settings a deployment uses.
  */
@@ -24,13 +24,13 @@ export interface WorkshopStack {
   stop(): Promise<void>;
 }
 
-export async function startWorkshopStack(opts: { maxActivities?: number; maxOrchestrators?: number; packsDir?: string } = {}): Promise<WorkshopStack> {
+export async function startWorkshopStack(opts: { maxActivities?: number; maxOrchestrators?: number; packsDir?: string; appTables?: 'embedded' | 'azure' } = {}): Promise<WorkshopStack> {
   process.env.INSTRUCTOR_API_KEY = TEST_KEYS.instructor;
   process.env.LEARNER_API_KEY = TEST_KEYS.learnerSecret;
   process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
   if (opts.packsDir) process.env.SCENARIO_PACKS_DIR = opts.packsDir;
-  const stack = await startStack(functions, { maxActivities: opts.maxActivities ?? 16, maxOrchestrators: opts.maxOrchestrators ?? 16 });
-  const arm = await startArmEmulator({ connectionString: stack.azurite.connectionString });
+  const stack = await startStack(functions, { maxActivities: opts.maxActivities ?? 16, maxOrchestrators: opts.maxOrchestrators ?? 16, appTables: opts.appTables });
+  const arm = await startArmEmulator({ database: stack.database });
   process.env.ARM_ENDPOINT = arm.url;
   process.env.ARM_TOKEN = arm.token;
   process.env.ARM_CA_CERT = arm.caCertPem;
@@ -44,9 +44,8 @@ export async function startWorkshopStack(opts: { maxActivities?: number; maxOrch
     durable: stack.api,
     armSettings: { url: arm.url, token: arm.token, caCertPem: arm.caCertPem, subscriptionId: arm.subscriptionId },
     stop: async () => {
-      await stack.host.close();
       await arm.stop();
-      await stack.azurite.stop();
+      await stack.stop();
     },
   };
 }
