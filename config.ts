@@ -90,6 +90,12 @@ const AppSettingsShape = z.object({
     /** NCRONTAB schedule of the environment sweeper (teardown of expired, over-budget and orphaned learner environments). */
     SWEEPER_SCHEDULE: z.string().min(1).default('0 */5 * * * *'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    /** The local stack's data directory (default `.data`): the embedded store's file lives there. */
+    WORKSHOP_DATA_DIR: z.string().min(1).optional(),
+    /** The embedded store's durability (storage/sqlite.ts): FULL (default), NORMAL or OFF. */
+    WORKSHOP_SQLITE_SYNC: z.enum(['FULL', 'NORMAL', 'OFF', 'full', 'normal', 'off']).optional(),
+    /** Set by the local host when the app's tables are in the embedded store (the file); nobody sets it by hand. */
+    WORKSHOP_EMBEDDED_STORE: z.string().min(1).optional(),
   });
 
 export const AppSettingsSchema = z
@@ -98,8 +104,8 @@ export const AppSettingsSchema = z
     (env) => (env && typeof env === 'object' ? Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')) : env),
     AppSettingsShape,
   )
-  .refine((s) => s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {
-    message: 'Set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__accountName (managed identity).',
+  .refine((s) => s.WORKSHOP_EMBEDDED_STORE || s.AzureWebJobsStorage || s.AzureWebJobsStorage__accountName || s.AzureWebJobsStorage__tableServiceUri, {
+    message: 'Set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__accountName (managed identity), or run on the local stack (npm start), which keeps the tables in its embedded store.',
   });
 export type AppSettings = z.infer<typeof AppSettingsShape>;
 /** Every setting's name, in schema order. */
@@ -150,6 +156,9 @@ export const SETTING_PLACEMENT: { [K in keyof AppSettings]-?: SettingPlacement }
   TEAMS_SENDER_SCHEDULE: { where: 'azure', readBy: 'host' },
   SWEEPER_SCHEDULE: { where: 'azure', readBy: 'host' },
   LOG_LEVEL: { where: 'azure', readBy: 'app' },
+  WORKSHOP_DATA_DIR: { where: 'local', why: 'the embedded store exists only on the local stack; in Azure the app uses Azure Tables' },
+  WORKSHOP_SQLITE_SYNC: { where: 'local', why: 'a setting of the embedded store, which Azure does not run' },
+  WORKSHOP_EMBEDDED_STORE: { where: 'local', why: 'set by the local host itself when it serves the app tables from its embedded store' },
 };
 
 /** One setting as the app sees it: the environment's value, else the schema's default (undefined when it has none). */

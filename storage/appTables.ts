@@ -9,6 +9,9 @@ let embedded: SqliteDatabase | undefined;
 
 export function useEmbeddedTables(db: SqliteDatabase | undefined): void {
   embedded = db;
+  // The app settings see it (config.ts: storage is configured when the tables are embedded).
+  if (db) process.env.WORKSHOP_EMBEDDED_STORE = db.file;
+  else delete process.env.WORKSHOP_EMBEDDED_STORE;
 }
 
 /** A table of the embedded store, or undefined when this process uses Azure Tables. */

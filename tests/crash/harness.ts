@@ -49,6 +49,11 @@ export class HostProcess {
     private readonly env: NodeJS.ProcessEnv,
     readonly stderrFile: string,
     private readonly script = HOST_SCRIPT,
+    /**
+     * `ready`: what the process prints on stdout once it serves; `group`: run it as the leader of its own
+     * process group and kill the whole group (every process of the stack).
+     */
+    private readonly opts: { ready?: string; group?: boolean } = {},
   ) {}
 
   get alive(): boolean {
@@ -59,7 +64,7 @@ export class HostProcess {
     this.generation++;
     appendFileSync(this.stderrFile, `\n===== generation ${this.generation} starting at ${new Date().toISOString()} =====\n`);
     const fd = openSync(this.stderrFile, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', this.script], { cwd: REPO, env: this.env, stdio: ['ignore', 'pipe', fd] });
+    const child = spawn(process.execPath, ['--import', 'tsx', this.script], { cwd: REPO, env: this.env, stdio: ['ignore', 'pipe', fd], detached: !!this.opts.group });
     closeSync(fd);
     this.child = child;
     const generation = this.generation;
@@ -70,10 +75,10 @@ export class HostProcess {
     });
     await new Promise<void>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`host generation ${generation} printed no READY within 60 s; see ${this.stderrFile}`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`host generation ${generation} printed no READY within 120 s; see ${this.stderrFile}`)), 120_000);
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        if (out.includes('READY ')) {
+        if (out.includes(this.opts.ready ?? 'READY ')) {
           clearTimeout(timer);
           resolve();
         }
@@ -93,7 +98,9 @@ export class HostProcess {
     this.killing = true;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     this.kills.push({ at: Date.now(), pid: child.pid!, generation: this.generation, sinceReadyMs: Date.now() - this.readyAt, trigger });
-    child.kill('SIGKILL'); // synchronous: the signal is sent before this returns
+    // Synchronous: the signal is sent before this returns. A group leader takes its whole group with it.
+    if (this.opts.group) process.kill(-child.pid!, 'SIGKILL');
+    else child.kill('SIGKILL');
     await exited;
     this.killing = false;
   }

@@ -1,3 +1,4 @@
 import { rehearsalSuite } from './rehearsalChecks';
 
-rehearsalSuite('cross-region');
+// The production adapter for the app's tables (Azure Tables, on Azurite); the other scenarios use the embedded store.
+rehearsalSuite('cross-region', { appTables: 'azure' });

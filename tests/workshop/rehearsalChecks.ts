@@ -68,17 +68,19 @@ export async function expectCompleteRehearsal(w: WorkshopStack, api: WorkshopApi
 /**
  * The per-scenario rehearsal test: a 5-learner `rehearse` on its own stack, judged by
  * expectCompleteRehearsal. One file per scenario calls this, so the scenarios run in parallel.
+ * `appTables: 'azure'` keeps the app's tables in Azure Tables (Azurite) — the production adapter — instead of
+ * the embedded store, so one full rehearsal runs on each adapter.
  */
-export function rehearsalSuite(scenario: string): void {
+export function rehearsalSuite(scenario: string, opts: { appTables?: 'embedded' | 'azure' } = {}): void {
   let w: WorkshopStack;
   beforeAll(async () => {
-    w = await startWorkshopStack();
+    w = await startWorkshopStack({ appTables: opts.appTables });
   });
   afterAll(async () => {
     await w?.stop();
   });
 
-  it(`${scenario}: a 5-learner rehearsal takes everyone through all four phases, with a review sent back, a resumed failure, help answered and environments torn down`, async () => {
+  it(`${scenario}${opts.appTables === 'azure' ? ' (app tables on Azure Tables)' : ''}: a 5-learner rehearsal takes everyone through all four phases, with a review sent back, a resumed failure, help answered and environments torn down`, async () => {
     const report = await rehearse({
       api: w.api,
       scenario,
