@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     ['CPU other processes on the machine', `${f0(r.cpu.othersPct)} % of a core`],
     ['peak memory DBOS (RSS) / PostgreSQL (PSS)', `${mb(r.peakMemoryBytes.dbosRss)} / ${mb(r.peakMemoryBytes.postgresPss)}`],
     ['step checkpoints in dbos.operation_outputs', f0(r.checkpointRows)],
-    ['PostgreSQL commits per step (approx.) / WAL bytes per step', `${r.perStep.commits.toFixed(2)} / ${f0(r.perStep.walBytes)}`],
+    ['PostgreSQL transactions per step (incl. reads, approx.) / WAL bytes per step', `${r.perStep.transactions.toFixed(2)} / ${f0(r.perStep.walBytes)}`],
     ...Object.entries(r.settings).map(([k, v]): [string, string] => [`setting ${k}`, v]),
   ];
   if (r.pgCeiling) {

@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startThrowawayPostgres, type PostgresCluster } from './postgres';
-import type { WorkerInput, WorkerMessage, WorkerResult } from './worker';
+import type { WorkerInput, WorkerMessage, WorkerResult } from './protocol';
 
 const HERE = __dirname;
 const REPO_ROOT = join(HERE, '..', '..');
@@ -67,8 +67,8 @@ export interface DbosPeerResult {
   peakMemoryBytes: { dbosRss: number; postgresPss: number };
   /** Step checkpoints PostgreSQL holds after the run (dbos.operation_outputs rows) — each one a committed write. */
   checkpointRows: number;
-  /** Per measured step: committed PostgreSQL transactions (approximate, see dbCounters) and WAL bytes. */
-  perStep: { commits: number; walBytes: number };
+  /** Per measured step: PostgreSQL transactions, read-only ones included (approximate, see dbCounters), and WAL bytes written. */
+  perStep: { transactions: number; walBytes: number };
   pgCeiling?: PgCeiling;
 }
 
@@ -103,7 +103,7 @@ function procCpuSeconds(pid: number): number {
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / CLK_TCK;
   } catch {
-    return 0; // a backend that exited took its CPU time with it; the pool keeps backends for the whole run
+    return 0; // exited between listing and reading: its time is in the postmaster's cutime/cstime now
   }
 }
 
@@ -123,13 +123,27 @@ function machineBusySeconds(): number {
   return (total - f[3] - f[4]) / CLK_TCK;
 }
 
-/** CPU seconds of the cluster's processes, per PID (backends come and go; sum the deltas per PID). */
-function clusterCpu(pg: PostgresCluster): Map<number, number> {
-  return new Map(pg.pids().map((pid) => [pid, procCpuSeconds(pid)]));
+/**
+ * CPU seconds the cluster has used: the postmaster's own time plus its reaped children's (cutime/cstime,
+ * so a backend that exited mid-window still counts) plus every live child's.
+ */
+function clusterCpuSeconds(pg: PostgresCluster): number {
+  const [root, ...children] = pg.pids();
+  if (root === undefined) return NaN;
+  let total = 0;
+  try {
+    const stat = readFileSync(`/proc/${root}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+  for (const pid of children) total += procCpuSeconds(pid);
+  return total;
 }
 
 /**
- * Committed transactions (all databases) and WAL position. pg_stat_database lags a backend's commits by up
+ * Transactions committed (all databases, read-only ones included) and the WAL position. pg_stat_database lags a backend's commits by up
  * to a second (PostgreSQL 15 flushes backend stats at most once a second), so per-step figures over a
  * window of several seconds are approximate; the WAL position is exact.
  */
@@ -146,7 +160,7 @@ function runWorker(
     // tsx as an import hook (it is the product's devDependency); cwd is the repo root so `--import tsx` resolves there.
     // --no-deprecation: DBOS 5.3 drives `pg` in a way pg 8 flags as deprecated (concurrent client.query); not ours to fix.
     const child = fork(join(HERE, 'worker.ts'), [JSON.stringify(input)], { cwd: REPO_ROOT, execArgv: ['--import', 'tsx', '--no-deprecation'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let pg0 = new Map<number, number>();
+    let pg0 = 0;
     let db0 = { commits: 0, walBytes: 0 };
     let machine0 = 0;
     let t0 = 0;
@@ -173,14 +187,12 @@ function runWorker(
     child.on('message', (raw) => {
       const msg = raw as WorkerMessage;
       if (msg.type === 'phase' && msg.phase === 'measure-start') {
-        pg0 = clusterCpu(pg);
+        pg0 = clusterCpuSeconds(pg);
         db0 = dbCounters(pg);
         machine0 = machineBusySeconds();
         t0 = performance.now();
       } else if (msg.type === 'phase' && msg.phase === 'measure-end') {
-        const pg1 = clusterCpu(pg);
-        let pgCpuSeconds = 0;
-        for (const [pid, s] of pg1) pgCpuSeconds += s - (pg0.get(pid) ?? 0);
+        const pgCpuSeconds = clusterCpuSeconds(pg) - pg0;
         const machineSeconds = machineBusySeconds() - machine0;
         const wallSeconds = (performance.now() - t0) / 1000;
         const db1 = dbCounters(pg);
@@ -271,7 +283,7 @@ export async function runDbosPeer(opts: DbosPeerOptions): Promise<DbosPeerResult
       cpu: { dbosPct, postgresPct, othersPct: Math.max(0, (machineSeconds / wallSeconds) * 100 - dbosPct - postgresPct), dbosEventLoopUtilization: r.eventLoopUtilization },
       peakMemoryBytes: { dbosRss: r.peakRssBytes, postgresPss: pgPeakRss },
       checkpointRows,
-      perStep: { commits: commits / measuredSteps, walBytes: walBytes / measuredSteps },
+      perStep: { transactions: commits / measuredSteps, walBytes: walBytes / measuredSteps },
       pgCeiling: ceiling,
     };
   } finally {

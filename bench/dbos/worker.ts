@@ -4,44 +4,13 @@
  * increment (the engine's `benchChain` / `benchInc`), W workflows with at most C in flight, after a
  * warm-up; every step is checkpointed by DBOS in its PostgreSQL system database before the next runs.
  *
- * Protocol (IPC): parent sends nothing; argv[2] is the JSON of WorkerInput. The worker sends
- * `{ type: 'phase', phase: 'measure-start' | 'measure-end' }` around the measured window (so the
- * parent can read PostgreSQL's CPU over exactly that window), then `{ type: 'result', ... }` or
- * `{ type: 'error', message }`, then exits.
+ * Input: argv[2], the JSON of a WorkerInput; output: WorkerMessages over the IPC channel (protocol.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DBOS } from '@dbos-inc/dbos-sdk';
-import { z } from 'zod';
-
-const WorkerInput = z.object({
-  systemDatabaseUrl: z.string().min(1),
-  workflows: z.number().int().positive(),
-  steps: z.number().int().positive(),
-  concurrency: z.number().int().positive(),
-  warmupWorkflows: z.number().int().nonnegative(),
-  /** DBOS's system-database pool; undefined keeps DBOS's default (10). */
-  poolSize: z.number().int().positive().optional(),
-});
-export type WorkerInput = z.infer<typeof WorkerInput>;
-
-export interface WorkerResult {
-  type: 'result';
-  dbosVersion: string;
-  workflows: number;
-  steps: number;
-  durationMs: number;
-  /** CPU of this (DBOS) process over the measured window, % of one core. */
-  cpuPct: number;
-  eventLoopUtilization: number;
-  /** Workflow latency start → result, ms. */
-  p50Ms: number;
-  p99Ms: number;
-  peakRssBytes: number;
-}
-
-export type WorkerMessage = WorkerResult | { type: 'phase'; phase: 'measure-start' | 'measure-end' } | { type: 'error'; message: string };
+import { WorkerInput, type WorkerMessage } from './protocol';
 
 function send(msg: WorkerMessage): Promise<void> {
   return new Promise((resolve, reject) => {
