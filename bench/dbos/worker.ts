@@ -107,6 +107,9 @@ async function main(): Promise<void> {
   }
 }
 
+// The parent went away (killed): nobody will read the figures and its PostgreSQL is about to be reaped.
+process.on('disconnect', () => process.exit(2));
+
 main().then(
   () => process.exit(0),
   async (err: unknown) => {
