@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     ['CPU DBOS process', `${f0(r.cpu.dbosPct)} % of a core (event loop busy ${f0(r.cpu.dbosEventLoopUtilization * 100)} %)`],
     ['CPU PostgreSQL (all its processes)', `${f0(r.cpu.postgresPct)} % of a core`],
     ['CPU other processes on the machine', `${f0(r.cpu.othersPct)} % of a core`],
+    ['CPU per step: DBOS / PostgreSQL', `${r.cpuMsPerStep.dbos.toFixed(2)} / ${r.cpuMsPerStep.postgres.toFixed(2)} ms (one core each, CPU alone would allow ${f0(1000 / Math.max(r.cpuMsPerStep.dbos, r.cpuMsPerStep.postgres))} steps/s)`],
     ['peak memory DBOS (RSS) / PostgreSQL (PSS)', `${mb(r.peakMemoryBytes.dbosRss)} / ${mb(r.peakMemoryBytes.postgresPss)}`],
     ['step checkpoints in dbos.operation_outputs', f0(r.checkpointRows)],
     ['PostgreSQL transactions per step (incl. reads, approx.) / WAL bytes per step', `${r.perStep.transactions.toFixed(2)} / ${f0(r.perStep.walBytes)}`],

@@ -67,6 +67,12 @@ export interface DbosPeerResult {
   peakMemoryBytes: { dbosRss: number; postgresPss: number };
   /** Step checkpoints PostgreSQL holds after the run (dbos.operation_outputs rows) — each one a committed write. */
   checkpointRows: number;
+  /**
+   * CPU time per measured step, ms: does not depend on how much CPU other processes took, so it is the
+   * steadier figure on a shared machine. 1000 / the larger one is the rate if each side had a core and
+   * nothing else bound it (commit latency and round trips also do).
+   */
+  cpuMsPerStep: { dbos: number; postgres: number };
   /** Per measured step: PostgreSQL transactions, read-only ones included (approximate, see dbCounters), and WAL bytes written. */
   perStep: { transactions: number; walBytes: number };
   pgCeiling?: PgCeiling;
@@ -283,6 +289,7 @@ export async function runDbosPeer(opts: DbosPeerOptions): Promise<DbosPeerResult
       cpu: { dbosPct, postgresPct, othersPct: Math.max(0, (machineSeconds / wallSeconds) * 100 - dbosPct - postgresPct), dbosEventLoopUtilization: r.eventLoopUtilization },
       peakMemoryBytes: { dbosRss: r.peakRssBytes, postgresPss: pgPeakRss },
       checkpointRows,
+      cpuMsPerStep: { dbos: ((dbosPct / 100) * r.durationMs) / measuredSteps, postgres: (pgCpuSeconds * 1000) / measuredSteps },
       perStep: { transactions: commits / measuredSteps, walBytes: walBytes / measuredSteps },
       pgCeiling: ceiling,
     };
