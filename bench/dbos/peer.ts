@@ -253,6 +253,9 @@ export async function runDbosPeer(opts: DbosPeerOptions): Promise<DbosPeerResult
   process.once('SIGTERM', onSignal);
   try {
     const settings = pg.settings();
+    // The peer is a durable engine or it is no peer: refuse to measure a server that does not flush commits.
+    const relaxed = (['fsync', 'synchronous_commit', 'full_page_writes'] as const).filter((k) => settings[k] !== 'on');
+    if (relaxed.length) throw new Error(`PostgreSQL at ${pg.dataDir} runs with ${relaxed.map((k) => `${k}=${settings[k] ?? '?'}`).join(', ')}; the peer must use the durable defaults (on). Check the cluster's postgresql.conf.`);
     const input: WorkerInput = {
       systemDatabaseUrl: pg.url('dbos_peer_sys', transport),
       workflows: opts.workflows,
