@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'dist/**'],
+    // '**/node_modules/**': bench/dbos has its own node_modules (the DBOS peer), whose packages ship *.test.ts files.
+    exclude: ['**/node_modules/**', 'dist/**', 'bench/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
