@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiCallError } from '../../cli/apiClient';
-import { freePort } from '../../local/azurite';
+import { freePort } from '../../local/ports';
 import { SqliteDatabase, StoreOpenError, storeFile, writePidFile } from '../../storage/sqlite';
 import { HostProcess, REPO } from '../crash/harness';
 import { startWorkshopStack } from '../workshop/workshopStack';
