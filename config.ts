@@ -189,15 +189,17 @@ export function tableClient(table: string, settings?: AppSettings): TablePort {
 const ensuredTables = new Map<string, Promise<TablePort>>();
 /**
  * One of the app's tables, created if it does not exist yet — once per store and table in a process (the key
- * is the table's URL, so a test that starts another store gets its tables created there too).
+ * is the store's URL and the table's name, so a test that starts another store gets its tables created there too).
  */
 export function appTable(name: string): Promise<TablePort> {
   const client = tableClient(name);
-  let ready = ensuredTables.get(client.url);
+  // TableClient's url names the account, not the table: the key needs both.
+  const key = `${client.url}|${client.tableName}`;
+  let ready = ensuredTables.get(key);
   if (!ready) {
     ready = client.createTable().then(() => client);
-    ensuredTables.set(client.url, ready);
-    ready.catch(() => ensuredTables.delete(client.url));
+    ensuredTables.set(key, ready);
+    ready.catch(() => ensuredTables.delete(key));
   }
   return ready;
 }
