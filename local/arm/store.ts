@@ -16,6 +16,8 @@ export const TABLES = { groups: 'ArmResourceGroups', resources: 'ArmResources', 
 type TableName = (typeof TABLES)[keyof typeof TABLES];
 
 const CHUNK = 30_000;
+/** The longest record (as JSON) one Table entity holds here; the deployment service checks against it before creating. */
+export const MAX_RECORD_CHARS = 900_000;
 
 export interface GroupRecord {
   name: string;
@@ -174,7 +176,7 @@ function toEntity(partitionKey: string, rowKey: string, value: object): TableEnt
   const json = JSON.stringify(value);
   const entity: TableEntity<Record<string, unknown>> = { partitionKey, rowKey, Chunks: Math.max(1, Math.ceil(json.length / CHUNK)) };
   for (let i = 0; i * CHUNK < json.length || i === 0; i++) entity[`Json${i}`] = json.slice(i * CHUNK, (i + 1) * CHUNK);
-  if (json.length > 900_000) throw new Error(`ARM emulator: record ${rowKey} is ${json.length} characters, above what one Table entity holds (1 MiB)`);
+  if (json.length > MAX_RECORD_CHARS) throw new Error(`ARM emulator: record ${rowKey} is ${json.length} characters, above what one Table entity holds (1 MiB)`);
   return entity;
 }
 
