@@ -181,6 +181,23 @@ describe('bad input', () => {
     expect((await refused(api.resume(RUN, 'zed'))).status).toBe(404);
   });
 
+  it('a path with malformed percent-encoding is 400 naming the segment, with or without a key', async () => {
+    for (const key of [undefined, TEST_KEYS.instructor]) {
+      const r = await raw('GET', 'runs/%E0%A4%A', undefined, key);
+      expect(r.status).toBe(400);
+      expect(String(r.body.error)).toMatch(/"%E0%A4%A" has malformed percent-encoding/);
+    }
+  });
+
+  it('an unbalanced quote and a control character in the roster are refused with row and column through the API', async () => {
+    const quote = await refused(api.startRun({ runId: 'badquote', scenario: 'drill', roster: 'name,email\n"Ada Lovelace,ada@example.com\nGrace Hopper,grace@example.com\n', rosterName: 'roster.csv', instructors: ['ian'] }));
+    expect(quote.status).toBe(400);
+    expect(quote.body.problems).toEqual([expect.stringMatching(/^roster\.csv row 2, column name: the quoted value opened here is never closed/)]);
+    const control = await refused(api.startRun({ runId: 'badquote', scenario: 'drill', roster: [{ name: 'Ada\u0000Lovelace', email: 'ada@example.com' }], instructors: ['ian'] }));
+    expect(control.body.problems).toEqual([expect.stringMatching(/^roster\.json row 1, column name: contains a control character \(U\+0000\)/)]);
+    expect((await refused(api.runStatus('badquote'))).status).toBe(404);
+  });
+
   it('an incomplete answer is refused with what is missing (422) and nothing is recorded', async () => {
     const ada = await LearnerDriver.create(api, RUN, 'ada', 'drill');
     await ada.walkTo('req-drivers');
