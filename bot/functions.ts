@@ -3,6 +3,7 @@ import * as df from 'durable-functions';
 import type { HttpDef, TimerDef } from '../local/durable/functions';
 import './handlers';
 import { drainOutbox } from './sender';
+import { missingExpiry } from './tokenExpiry';
 import { botLogger, botRuntime, MESSAGES_PATH, turnScope } from './teamsApp';
 
 /**
@@ -28,6 +29,11 @@ async function messages(request: HttpRequest, invocation: InvocationContext): Pr
   }
   const headers: Record<string, string> = {};
   request.headers.forEach((v, k) => (headers[k.toLowerCase()] = v));
+  const noExpiry = missingExpiry(headers.authorization);
+  if (noExpiry) {
+    botLogger().warn({ type: (body as { type?: string }).type, error: noExpiry }, 'inbound activity refused');
+    return { status: 401, jsonBody: { error: noExpiry } };
+  }
   const res = await turnScope.run({ invocation }, () => adapter.dispatch(MESSAGES_PATH, { body, headers }));
   if (res.status >= 400) botLogger().warn({ status: res.status, type: (body as { type?: string }).type, error: res.body }, 'inbound activity refused');
   return res.body === undefined || res.body === null ? { status: res.status } : { status: res.status, jsonBody: res.body };

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOCAL_DEFAULT_KEYS } from '../http/apiAuth';
+import { MAX_LEARNERS_PER_RUN } from '../http/cohortLimit';
 import { formatRosterProblem, parseRoster, RosterError } from '../http/roster';
 import type { RunStatusResponse } from '../http/runsApi';
 import { formatProblem, listPacks, loadPackFile, PackError } from '../scenarios/loadPack';
@@ -404,7 +405,7 @@ export function buildProgram(): Command {
     .command('rehearse')
     .description('simulated learners (some slow, some wrong, one failing) and a simulated instructor walk a whole workshop')
     .requiredOption('--scenario <id>', 'scenario pack id')
-    .requiredOption('--learners <n>', 'how many simulated learners', number('--learners', { integer: true, min: 1, max: 500 }))
+    .requiredOption('--learners <n>', 'how many simulated learners', number('--learners', { integer: true, min: 1, max: MAX_LEARNERS_PER_RUN }))
     .option('--time-scale <factor>', 'multiply every timebox', number('--time-scale', { min: 0.0001, max: 10 }), 0.05)
     .option('--run-id <id>', 'run id (default: generated)')
     .option('--packs-dir <dir>', 'where the simulated learners read the pack (default: SCENARIO_PACKS_DIR or scenarios/packs)')

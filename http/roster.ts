@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Learner } from '../orchestrations/workshopTypes';
+import { MAX_LEARNERS_PER_RUN } from './cohortLimit';
 
 /**
  * Rosters: who takes part in a run. Instructors bring them as CSV (a spreadsheet export) or JSON;
@@ -13,7 +14,8 @@ import type { Learner } from '../orchestrations/workshopTypes';
 /** Learner ids become parts of instance ids, table keys and resource group names: keep them plain. */
 export const LEARNER_ID = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 const EMAIL = z.email();
-const MAX_LEARNERS = 500;
+/** Control characters (C0, DEL, C1) and the bidirectional overrides/isolates that can disguise a name. */
+const CONTROL = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
 const COLUMNS = ['name', 'email', 'learnerId'] as const;
 type Column = (typeof COLUMNS)[number];
 const COLUMN_ALIASES: Record<string, Column> = { name: 'name', email: 'email', 'e-mail': 'email', mail: 'email', learnerid: 'learnerId', learner: 'learnerId', id: 'learnerId' };
@@ -99,9 +101,13 @@ function objectRows(list: unknown[], file: string): RawRow[] {
   return rows;
 }
 
+/** Records of a CSV text; `unterminated` says where a quoted value opened that never closed. */
+export type CsvRecords = Array<{ line: number; fields: string[] }> & { unterminated?: { line: number; field: number } };
+
 /** RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks. */
-export function splitCsv(text: string, delimiter = ','): Array<{ line: number; fields: string[] }> {
-  const out: Array<{ line: number; fields: string[] }> = [];
+export function splitCsv(text: string, delimiter = ','): CsvRecords {
+  const out: CsvRecords = [];
+  let opened = { line: 1, field: 0 };
   let fields: string[] = [];
   let field = '';
   let quoted = false;
@@ -122,6 +128,7 @@ export function splitCsv(text: string, delimiter = ','): Array<{ line: number; f
     }
     if (c === '"' && field.trim() === '') {
       quoted = true;
+      opened = { line: recordLine, field: fields.length };
       field = '';
     } else if (c === delimiter) {
       fields.push(field);
@@ -138,7 +145,10 @@ export function splitCsv(text: string, delimiter = ','): Array<{ line: number; f
   }
   fields.push(field);
   out.push({ line: recordLine, fields });
-  return out.filter((r) => r.fields.some((f) => f.trim() !== ''));
+  const records: CsvRecords = out.filter((r) => r.fields.some((f) => f.trim() !== ''));
+  // Left open, the quote swallowed the rest of the file into one value: that is the problem to report.
+  if (quoted) records.unterminated = opened;
+  return records;
 }
 
 function csvRows(text: string, file: string): RawRow[] {
@@ -148,6 +158,14 @@ function csvRows(text: string, file: string): RawRow[] {
   const records = splitCsv(text, delimiter);
   if (records.length === 0) throw new RosterError(file, [{ row: 1, message: 'is empty; the first row names the columns: name,email (learnerId optional)' }]);
   const [header, ...body] = records;
+  if (records.unterminated) {
+    const { line, field } = records.unterminated;
+    const named = line === header.line ? undefined : header.fields[field]?.trim();
+    const column = named ? (COLUMN_ALIASES[named.toLowerCase()] ?? named) : line === header.line ? undefined : `${field + 1}`;
+    throw new RosterError(file, [
+      { row: line, ...(column ? { column } : {}), message: 'the quoted value opened here is never closed, so the rest of the file was read into it; add the closing " (a quote inside a quoted value is written "")' },
+    ]);
+  }
   const problems: RosterProblem[] = [];
   const columns: Array<Column | undefined> = header.fields.map((h) => {
     const column = COLUMN_ALIASES[h.trim().toLowerCase()];
@@ -189,14 +207,19 @@ function toLearners(rows: RawRow[], file: string): Learner[] {
   if (rows.length === 0) problems.push({ row: 1, message: 'names no learners' });
   // Ids given in the file are reserved first, so a derived id never takes one a later row names.
   const reserved = new Set(rows.map((r) => (r.cells.learnerId ?? '').trim()).filter(Boolean));
-  if (rows.length > MAX_LEARNERS) problems.push({ row: rows[MAX_LEARNERS].row, message: `a run takes at most ${MAX_LEARNERS} learners; split the cohort into several runs` });
+  if (rows.length > MAX_LEARNERS_PER_RUN) problems.push({ row: rows[MAX_LEARNERS_PER_RUN].row, message: `a run takes at most ${MAX_LEARNERS_PER_RUN} learners (what the cohort's state holds); split the cohort into several runs` });
   for (const { row, cells } of rows) {
     const name = (cells.name ?? '').trim();
     const email = (cells.email ?? '').trim();
     const given = (cells.learnerId ?? '').trim();
     let ok = true;
+    const control = CONTROL.exec(name);
     if (!name) {
       problems.push({ row, column: 'name', message: 'empty; every learner needs a name' });
+      ok = false;
+    } else if (control) {
+      const code = control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      problems.push({ row, column: 'name', message: `contains a control character (U+${code}) at position ${control.index + 1}; names are shown in cards and chats, so remove it` });
       ok = false;
     } else if (name.length > 100) {
       problems.push({ row, column: 'name', message: `is ${name.length} characters; keep it under 100` });

@@ -1,5 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
@@ -8,7 +7,8 @@ import { forgetRun, markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/ru
 import { appSettings, tableClient } from '../config';
 import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../activities/scenarioPacks';
 import { cohortInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
-import { DETAIL_CHARS, type CohortInput, type Learner } from '../orchestrations/workshopTypes';
+import type { CohortInput, Learner } from '../orchestrations/workshopTypes';
+import { COHORT_INPUT_LIMIT, learnersThatFit } from './cohortLimit';
 import type { RunReport } from '../orchestrations/cohortRun';
 import { formatProblem, listPacks } from '../scenarios/loadPack';
 import type { ScenarioPack } from '../scenarios/schema';
@@ -135,67 +135,14 @@ async function templateWrites(packId: string): Promise<number | undefined> {
   return writes;
 }
 
-/**
- * cohortRun carries its roster, every learner's progress and the provisioning requests in its
- * continue-as-new input. The strictest task hub it runs on is the local host's: a payload longer than a
- * Table property is stored gzip-compressed and must then fit 32,000 characters (Azure Storage moves large
- * payloads to blobs; the Durable Task Scheduler takes 1 MB). A cohort that outgrew it would fail
- * mid-workshop, so it is refused here with the size that fits, judged on a worst case of this roster:
- * every learner mid-phase with a step, an incompressible note as long as the cohort keeps (DETAIL_CHARS) and
- * a provisioning request per provision step.
- */
-const COHORT_INPUT_LIMIT = 30_000;
-
-function worstCaseStoredChars(roster: Learner[], plan: CohortInput['plan']): number {
-  const at = '2026-01-01T00:00:00.000Z';
-  const steps = Object.values(plan.phases ?? {}).flatMap((p) => p?.steps ?? []);
-  const stepId = steps.reduce((longest, s) => (s.id.length > longest.length ? s.id : longest), 'step');
-  // The cohort keeps every provisioning request of the run (one per provision step and attempt).
-  const provisionSteps = steps.filter((s) => s.kind === 'provision').map((s) => s.id);
-  const note = (id: string) => createHash('sha512').update(id).digest('base64').repeat(3).slice(0, DETAIL_CHARS);
-  const requests = Object.fromEntries(
-    roster.flatMap((l) =>
-      (provisionSteps.length ? provisionSteps : [stepId]).map((s) => [`${l.learnerId}:${s}:2`, { type: 'provisionRequest', learnerId: l.learnerId, phaseInstanceId: `run-x:${l.learnerId}:implementation:2`, stepId: s, attempt: 2 }]),
-    ),
-  );
-  const input = {
-    runId: 'x'.repeat(40),
-    plan,
-    roster,
-    instructors: ['instructor@example.com'],
-    batchSize: 25,
-    state: {
-      started: roster.length,
-      startedAt: at,
-      paused: false,
-      ended: false,
-      endReason: null,
-      learners: Object.fromEntries(roster.map((l) => [l.learnerId, { phase: 'implementation', state: 'changesRequested', stepId, since: at, detail: note(l.learnerId), helpCount: 9, attempt: 9 }])),
-      broadcasts: 99,
-      eventsSeen: 99_999,
-      provisioning: { scheduler: { succeeded: Object.keys(requests), slots: {}, queue: [], failed: {}, stats: { attempts: 99_999 } }, requests },
-      dirty: roster.map((l) => l.learnerId),
-    },
-  };
-  // Stored as the next execution's start message: the input JSON inside the event's JSON.
-  const message = JSON.stringify({ EventType: 0, EventId: -1, Timestamp: at, Name: 'cohortRun', Input: JSON.stringify(input) });
-  return gzipSync(Buffer.from(message, 'utf8')).toString('base64').length;
-}
-
 export function checkCohortFits(roster: Learner[], plan: CohortInput['plan']): void {
-  if (worstCaseStoredChars(roster, plan) <= COHORT_INPUT_LIMIT) return;
-  let lo = 1;
-  let hi = roster.length - 1;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (worstCaseStoredChars(roster.slice(0, mid), plan) <= COHORT_INPUT_LIMIT) lo = mid;
-    else hi = mid - 1;
-  }
+  const fit = learnersThatFit(roster, plan);
+  if (fit >= roster.length) return;
   throw new ApiError(
     413,
     `A run of ${roster.length} learners would outgrow the cohort orchestration's state (its continue-as-new input must fit ${COHORT_INPUT_LIMIT.toLocaleString('en')} characters compressed); ` +
-      `with this pack and roster at most ${lo} learners fit in one run. Split the roster into runs of at most ${lo} learners.`,
-    { maxLearners: lo },
+      `with this pack and roster at most ${fit} learners fit in one run. Split the roster into runs of at most ${fit} learners.`,
+    { maxLearners: fit },
   );
 }
 

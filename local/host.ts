@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import { DurableEngine } from './durable/engine';
 import { CronExpressionParser } from 'cron-parser';
 import type { FunctionDef, HttpDef, TimerDef } from './durable/functions';
-import { HttpError, WEBHOOK_PREFIX, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
+import { HttpError, WEBHOOK_PREFIX, decodePathSegment, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
 import { DurableStore } from './durable/store';
 import { StoreUnavailableError, type SqliteDatabase } from '../storage/sqlite';
 import { useEmbeddedTables } from '../storage/appTables';
@@ -125,7 +125,7 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
       pathMatched = true;
       if (!r.def.methods.includes(method as never)) continue;
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => m[i + 1] !== undefined && (params[n] = decodeURIComponent(m[i + 1])));
+      r.names.forEach((n, i) => m[i + 1] !== undefined && (params[n] = decodePathSegment(m[i + 1])));
       const body = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;

@@ -13,11 +13,13 @@
  * idempotent) when it starts again on the same storage.
  */
 import { randomUUID } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { ArmError, invalidTemplate, toErrorBody, type ArmErrorBody } from './errors';
 import { methodNotAllowed, type EmulatorEnv, type Reply, type RequestContext } from './emulator';
 import type { Json } from './expressions';
 import { groupId, lower, parseResourceId } from './ids';
 import type { ResourceService } from './resources';
+import { checkPlanLimits, checkTemplateShape } from './limits';
 import type { DeploymentRecord, GroupRecord } from './store';
 import { NotReady, TemplateError, outputType, prepareTemplate, type Plan, type PlannedResource, type RuntimeHooks } from './template';
 
@@ -94,7 +96,7 @@ export class DeploymentService {
       await this.cancel(d.id);
       return { status: 204 };
     }
-    if (sub === 'exporttemplate' && method === 'POST') return { status: 200, body: { template: (d.request.properties as Record<string, unknown>)?.template } };
+    if (sub === 'exporttemplate' && method === 'POST') return { status: 200, body: { template: requestProperties(d).template } };
     throw new ArmError(404, 'NotFound', `No route for ${method} .../deployments/${segs.join('/')}.`);
   }
 
@@ -118,6 +120,7 @@ export class DeploymentService {
       throw invalidTemplate('templateLink and parametersLink are not supported by the local ARM emulator; pass properties.template and properties.parameters inline');
     }
     if (!properties.template) throw invalidTemplate("The deployment needs 'properties.template'");
+    checkTemplateShape(properties.template, properties.parameters);
     let plan: Plan;
     try {
       plan = prepareTemplate(properties.template, properties.parameters, {
@@ -131,6 +134,7 @@ export class DeploymentService {
       if (e instanceof TemplateError) throw invalidTemplate(e.message);
       throw e;
     }
+    checkPlanLimits(plan);
     for (const r of plan.resources) {
       const q = r.condition ? this.env.faults.quotaFor(r.type, 'preflight') : undefined;
       if (q) {
@@ -160,7 +164,7 @@ export class DeploymentService {
       resourceGroup: rg.name,
       name: existing?.name ?? name,
       operationId,
-      request: { properties: { template: properties.template, parameters: properties.parameters ?? {}, mode: properties.mode } },
+      request: packRequest({ template: properties.template, parameters: properties.parameters ?? {}, mode: properties.mode }),
       body: {
         id: existing?.id ?? id,
         name: existing?.name ?? name,
@@ -180,7 +184,14 @@ export class DeploymentService {
       },
       operations: [],
     };
-    await this.env.store.setDeployment(rec);
+    try {
+      await this.env.store.setDeployment(rec);
+    } catch (e) {
+      // Nothing half-created: the store still holds the previous record (or none), so the map must too.
+      if (existing) this.env.store.deployments.set(lower(existing.id), existing);
+      else this.env.store.deployments.delete(lower(rec.id));
+      throw e;
+    }
     this.start(rec, plan, rg);
     const asyncOp = `${ctx.baseUrl}${rec.id}/operationStatuses/${operationId}?api-version=${ctx.apiVersion}`;
     return { status: 201, body: rec.body, headers: { 'Azure-AsyncOperation': asyncOp, 'Retry-After': '0' } };
@@ -499,11 +510,17 @@ export class DeploymentService {
 
   // ─── lifecycle ───────────────────────────────────────────────────────────────────────────
 
+  /** Ends a deployment Canceled, whether or not a run is attached to it (a deployment left Accepted with no run must still be cancellable). */
   private async cancel(id: string): Promise<void> {
     const run = this.runs.get(lower(id));
     if (!run) {
       const rec = this.env.store.deployments.get(lower(id));
-      if (rec) await this.update(rec.id, rec.operationId, (r) => (r.body.properties.provisioningState = 'Canceled'));
+      if (rec) {
+        await this.update(rec.id, rec.operationId, (r) => {
+          r.body.properties.provisioningState = 'Canceled';
+          r.body.properties.timestamp = new Date().toISOString();
+        });
+      }
       return;
     }
     run.cancel = true;
@@ -524,8 +541,7 @@ export class DeploymentService {
       const rg = this.env.store.groups.get(lower(rec.resourceGroup));
       if (!rg) continue;
       try {
-        const props = rec.request.properties as Record<string, unknown>;
-        const { plan } = this.preflight(rg, rec.name, { properties: props });
+        const { plan } = this.preflight(rg, rec.name, { properties: requestProperties(rec) });
         this.start(rec, plan, rg);
       } catch (e) {
         const error = e instanceof ArmError ? toErrorBody(e) : { code: 'InternalServerError', message: String(e) };
@@ -619,3 +635,18 @@ function isoDuration(ms: number): string {
 function statusText(status: number): string {
   return { 400: 'BadRequest', 404: 'NotFound', 409: 'Conflict', 429: 'TooManyRequests', 500: 'InternalServerError' }[status] ?? String(status);
 }
+
+/**
+ * What was PUT, kept compressed: ARM measures templates compressed (a 4 MB template of ordinary JSON is a
+ * few hundred KB), and so does the emulator's record, so a template ARM takes fits the store.
+ */
+function packRequest(properties: Record<string, unknown>): Record<string, unknown> {
+  return { gzip: gzipSync(JSON.stringify(properties)).toString('base64') };
+}
+
+export function requestProperties(rec: DeploymentRecord): Record<string, unknown> {
+  const r = rec.request as { gzip?: unknown; properties?: Record<string, unknown> };
+  if (typeof r.gzip === 'string') return JSON.parse(gunzipSync(Buffer.from(r.gzip, 'base64')).toString('utf8')) as Record<string, unknown>;
+  return r.properties ?? {};
+}
+

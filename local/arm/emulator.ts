@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import { generateEmulatorCert } from './cert';
 import { ArmError } from './errors';
 import { FaultInjector, type ArmFaults } from './faults';
+import { ARM_TEMPLATE_LIMITS } from './limits';
 import { groupId, lower } from './ids';
 import { ArmStore, type GroupRecord } from './store';
 import type { SqliteDatabase } from '../../storage/sqlite';
@@ -115,7 +116,9 @@ export interface Reply {
 }
 
 const WRITE_METHODS = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
-const MAX_BODY = 4 * 1024 * 1024;
+const MAX_BODY = ARM_TEMPLATE_LIMITS.requestBytes;
+/** A too-large body up to this size is read and dropped (keeping the connection); a bigger one closes it. */
+const DRAIN_LIMIT = 64 * 1024 * 1024;
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha|-privatepreview)?$/i;
 const RG_NAME = /^[-\w._()]{1,90}$/u;
 
@@ -323,15 +326,45 @@ function actionName(segs: string[], method: string): string {
   return segs.length > 3 ? `Microsoft.Resources/subscriptions/resourceGroups/${verb}` : `Microsoft.Resources/subscriptions/${verb}`;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ArmError(413, 'RequestEntityTooLarge', `The request content size exceeds the maximum allowed (${MAX_BODY} bytes).`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * The body, up to the request limit. A bigger body is still read to its end (and thrown away) before the
+ * 413 is sent, so the connection stays in step and the client's next request on it works; a body beyond
+ * DRAIN_LIMIT is not worth reading: the 413 then says `Connection: close` and the socket is closed.
+ */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const tooLarge = (close: boolean) =>
+      new ArmError(
+        413,
+        'RequestEntityTooLarge',
+        `The request content size exceeds the maximum allowed of ${MAX_BODY.toLocaleString('en-US')} bytes${close ? '' : ` (it was ${size.toLocaleString('en-US')} bytes)`}. Make the template smaller or split it into nested deployments.`,
+        undefined,
+        close ? { Connection: 'close' } : {},
+      );
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY) chunks.push(chunk);
+      else if (size > DRAIN_LIMIT && !settled) {
+        settled = true;
+        req.pause();
+        reject(tooLarge(true));
+      }
+    });
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
+      if (size > MAX_BODY) reject(tooLarge(false));
+      else resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (e) => {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    });
+  });
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, method: string): void {
@@ -473,7 +506,8 @@ class GroupService {
   private startDelete(name: string): void {
     const run = (async () => {
       const rgKey = lower(name);
-      await this.deployments.cancelGroup(name);
+      // A deployment that cannot be cancelled cleanly must not keep its group in Deleting forever: it is deleted below either way.
+      await this.deployments.cancelGroup(name).catch((e: unknown) => this.env.log?.warn({ err: e, resourceGroup: name }, 'ARM emulator: cancelling deployments before a group delete failed; deleting them anyway'));
       await this.resources.deleteGroupContents(name);
       for (const d of [...this.env.store.deployments.values()]) if (lower(d.resourceGroup) === rgKey) await this.env.store.deleteDeployment(d.id);
       await this.env.store.deleteGroup(name);

@@ -358,8 +358,11 @@ export function prepareTemplate(
       }
       const hit = find(d);
       if (!hit) throw new TemplateError(`The resource '${d}' is not defined in the template. Please see https://aka.ms/arm-syntax for usage details.`);
+      // ARM refuses a resource that names itself in dependsOn: a cycle of one.
+      if (hit.key === res.key) throw new TemplateError(`Circular dependency detected on resource: '${res.id}'. Please see https://aka.ms/arm-syntax-resources for usage details. The cycle: ${res.name} -> ${res.name}.`);
       deps.add(hit.key);
     }
+    // A copy-loop member that depends on its own loop waits for the other members, not for itself.
     deps.delete(res.key);
     res.dependsOn = [...deps];
   }

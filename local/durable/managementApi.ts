@@ -56,6 +56,30 @@ export function sendError(res: ServerResponse, status: number, message: string):
   sendJson(res, status, { error: message });
 }
 
+/**
+ * Path segments, percent-decoded. A malformed escape (`%E0%A4%A`, `%ZZ`) is the client's mistake: 400
+ * naming the segment, before any function (and its key check) runs.
+ */
+export function decodePathSegments(path: string): string[] {
+  return path.split('/').map(decodePathSegment);
+}
+
+export function decodePathSegment(seg: string): string {
+  try {
+    return decodeURIComponent(seg);
+  } catch {
+    throw new HttpError(400, `The path segment "${seg}" has malformed percent-encoding: every % must start a UTF-8 byte written as %XX (e.g. %2F for "/").`);
+  }
+}
+
+/** Durable Functions instance ids: 1-256 characters, none of / \ # ? or a control character (Azure Storage keys). */
+const INSTANCE_ID = /^[^/\\#?\u0000-\u001f\u007f-\u009f]{1,256}$/;
+
+/** An id no instance can have is a bad request, not a lookup (the store cannot even be asked about it). */
+export function checkInstanceId(id: string): void {
+  if (!INSTANCE_ID.test(id)) throw new HttpError(400, `Instance id "${id}" is not valid: use 1-256 characters without / \\ # ? or control characters.`);
+}
+
 function parseDate(v: string | null, name: string): Date | undefined {
   if (!v) return undefined;
   const d = new Date(v);
@@ -126,13 +150,14 @@ function statusCodeFor(status: RuntimeStatus): number {
 /** Handle one management API request; `path` is the part after the webhook prefix. */
 export async function handleManagement(engine: DurableEngine, baseUrl: string, hubName: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const path = url.pathname.slice(WEBHOOK_PREFIX.length).replace(/\/+$/, '');
-  const parts = path.split('/').map((p) => decodeURIComponent(p));
   const method = (req.method ?? 'GET').toUpperCase();
   try {
+    const parts = decodePathSegments(path);
     // POST orchestrators/{name}[/{instanceId}]
     if (parts[0] === 'orchestrators') {
       if (method !== 'POST') throw new HttpError(405, 'Start an orchestration with POST orchestrators/{functionName}[/{instanceId}].');
       if (!parts[1] || parts.length > 3) throw new HttpError(404, 'Use POST orchestrators/{functionName}[/{instanceId}].');
+      if (parts[2] !== undefined) checkInstanceId(parts[2]);
       const input = jsonBody(await readBody(req), 'The orchestration input');
       const id = await engine.startNew(parts[1], { instanceId: parts[2], input });
       const links = managementUrls(baseUrl, hubName, id);
@@ -163,6 +188,7 @@ export async function handleManagement(engine: DurableEngine, baseUrl: string, h
     }
 
     const instanceId = parts[1];
+    checkInstanceId(instanceId);
     const op = parts[2];
     const reason = url.searchParams.get('reason') ?? undefined;
     if (!op) {
@@ -203,7 +229,16 @@ export async function handleManagement(engine: DurableEngine, baseUrl: string, h
         await engine.resume(instanceId, reason);
         break;
       case 'rewind':
-        await engine.rewind(instanceId, reason);
+        try {
+          await engine.rewind(instanceId, reason);
+        } catch (err) {
+          // DurableClient.rewind makes its Error from the body itself (`new Error(response.data)`): Azure sends
+          // a JSON string there, so an object would read "[object Object]".
+          if (!(err instanceof EngineError)) throw err;
+          const azure = err.status === 412 ? 'The rewind operation is only supported on failed orchestration instances. ' : '';
+          sendJson(res, err.status, `${azure}${err.message}`);
+          return;
+        }
         break;
       default:
         throw new HttpError(404, `Unknown operation "${op}". Use raiseEvent, terminate, suspend, resume or rewind.`);

@@ -32,7 +32,7 @@ export function signJwt(claims: JwtClaims, key: SigningKey): string {
   return `${head}.${sign('sha256', Buffer.from(head), key.privateKey).toString('base64url')}`;
 }
 
-/** Verify signature (with one of `keys`) and expiry; returns the claims or why not. */
+/** Verify signature (with one of `keys`) and expiry (required); returns the claims or why not. */
 export function verifyJwt(token: string, keys: SigningKey[], nowSeconds = Math.floor(Date.now() / 1000)): { ok: true; claims: JwtClaims } | { ok: false; reason: string } {
   const parts = token.split('.');
   if (parts.length !== 3) return { ok: false, reason: 'not a JWT' };
@@ -48,6 +48,8 @@ export function verifyJwt(token: string, keys: SigningKey[], nowSeconds = Math.f
   const key = keys.find((k) => k.kid === header.kid);
   if (!key) return { ok: false, reason: `unknown signing key ${header.kid}` };
   if (!verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), key.publicKey, Buffer.from(parts[2], 'base64url'))) return { ok: false, reason: 'bad signature' };
-  if (typeof claims.exp === 'number' && claims.exp < nowSeconds) return { ok: false, reason: 'expired' };
+  // The connector accepts only tokens that expire.
+  if (typeof claims.exp !== 'number') return { ok: false, reason: 'no exp claim' };
+  if (claims.exp < nowSeconds) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
 }

@@ -289,6 +289,8 @@ describe('faults', () => {
     await until('three deployments running', () => arm.stats.activeDeployments === 3);
     arm.setFaults({});
     for (const r of runs) expect((await r).properties?.provisioningState).toBe('Succeeded');
+    // A client can read Succeeded a moment before the run's bookkeeping ends (the record is written first).
+    await until('the runs to end', () => arm.stats.activeDeployments === 0);
     expect(arm.stats).toMatchObject({ maxConcurrentDeployments: 3, activeDeployments: 0, deploymentsStarted: 3 });
   });
 });

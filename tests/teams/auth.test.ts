@@ -46,7 +46,7 @@ describe('inbound JWT validation', () => {
     expect(s.teams.calls.length).toBeGreaterThan(before);
   });
 
-  it('forged (signed with an unpublished key under the published kid), expired, wrong-audience, wrong-issuer, wrong-serviceurl and missing tokens get 401 and nothing is processed', async () => {
+  it('forged (signed with an unpublished key under the published kid), expired, never-expiring, wrong-audience, wrong-issuer, wrong-serviceurl and missing tokens get 401 and nothing is processed', async () => {
     // Replies to a turn are text messages; the outbox sender (running meanwhile) only posts cards.
     const replies = () => s.teams.calls.filter((c) => c.method === 'POST' && typeof (c.body as { text?: string } | undefined)?.text === 'string').length;
     const repliesBefore = replies();
@@ -54,6 +54,9 @@ describe('inbound JWT validation', () => {
     const cases: Array<[string, string | undefined]> = [
       ['forged', `Bearer ${s.teams.mintToken({}, { forged: true })}`],
       ['expired', `Bearer ${s.teams.mintToken({ iat: now - 7200, nbf: now - 7200, exp: now - 3600 })}`],
+      // Correctly signed by the emulator's published key, but never expires: the Bot Framework requires exp.
+      ['no exp claim', `Bearer ${s.teams.mintToken({ exp: undefined })}`],
+      ['exp not a number', `Bearer ${s.teams.mintToken({ exp: 'never' })}`],
       ['wrong audience', `Bearer ${s.teams.mintToken({ aud: 'some-other-bot-app-id' })}`],
       ['wrong issuer', `Bearer ${s.teams.mintToken({ iss: 'https://evil.example' })}`],
       ['wrong serviceurl claim', `Bearer ${s.teams.mintToken({ serviceurl: 'https://evil.example/teams/' })}`],

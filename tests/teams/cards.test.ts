@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notify } from '../../activities/notify';
+import type { StoredActivity } from '../../local/teams/emulator';
 import { cardText, eventually, rosterCsv, startTeamsStack, type TeamsStack } from './teamsStack';
 
 /**
@@ -9,6 +10,12 @@ import { cardText, eventually, rosterCsv, startTeamsStack, type TeamsStack } fro
  */
 let s: TeamsStack;
 let ada: { id: string; conv: string };
+
+/** A step's prompt card (the progress card shows the step's title too, so it is told apart). */
+const isStepCard = (a: StoredActivity, title: string): boolean => a.fromBot && cardText(a).includes(title) && !cardText(a).includes('Your progress');
+/** How many times the bot asked the connector to create a step card with this title in Ada's chat. */
+const stepCardPosts = (title: string): number =>
+  s.teams.calls.filter((c) => c.conversationId === ada.conv && c.method === 'POST' && c.status < 300 && JSON.stringify(c.body ?? '').includes(title) && !JSON.stringify(c.body).includes('Your progress')).length;
 
 const GOOD_ANSWER =
   'The board wants a customer 360: one unified customer view across stores and online, so marketing and finance stop arguing about numbers. ' +
@@ -29,7 +36,7 @@ afterAll(async () => {
 
 describe('prompt cards', () => {
   it('each learner gets the first step as an Adaptive Card with an answer box and answer / hint / help buttons, plus a progress card', async () => {
-    const card = await eventually('Ada’s first prompt card', () => s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Business requirements')));
+    const card = await eventually('Ada’s first prompt card', () => s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Business requirements')));
     const json = cardText(card);
     expect(json).toContain('"type":"Input.Text","id":"answer"');
     for (const verb of ['answer', 'hint', 'help']) expect(json).toContain(`"verb":"${verb}"`);
@@ -40,7 +47,7 @@ describe('prompt cards', () => {
   });
 
   it('a too-short answer is refused on the card itself: same activity, updated with what is missing, still open', async () => {
-    const card = s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Business requirements'))!;
+    const card = s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Business requirements'))!;
     const version = card.version;
     const r = await s.teams.invoke(ada.id, card.id, { verb: 'answer', data: { runId: 'cards-run', learnerId: 'ada', phase: 'requirements', stepId: 'req-business-requirements', attempt: 1, answer: 'customer 360 first' } });
     expect(r.status).toBe(200);
@@ -54,14 +61,14 @@ describe('prompt cards', () => {
   });
 
   it('the hint button reveals the pack’s next hint on the same card', async () => {
-    const card = s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Business requirements'))!;
+    const card = s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Business requirements'))!;
     const r = await s.teams.invoke(ada.id, card.id, { verb: 'hint', data: { runId: 'cards-run', learnerId: 'ada', phase: 'requirements', stepId: 'req-business-requirements', attempt: 1 } });
     expect((r.body as { value: string }).value).toMatch(/who feels the pain/);
     expect(cardText(s.teams.activity(ada.conv, card.id)!)).toMatch(/Hint 1: Look at who feels the pain/);
   });
 
   it('answering the prompt card updates that card in place (same activity id, new content) and the next step comes as a new card', async () => {
-    const card = s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Business requirements'))!;
+    const card = s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Business requirements'))!;
     const before = structuredClone(s.teams.activity(ada.conv, card.id)!);
     const countBefore = s.teams.transcript(ada.conv).filter((a) => a.fromBot).length;
     const r = await s.teams.invoke(ada.id, card.id, { verb: 'answer', data: { runId: 'cards-run', learnerId: 'ada', phase: 'requirements', stepId: 'req-business-requirements', attempt: 1, answer: GOOD_ANSWER } });
@@ -74,9 +81,12 @@ describe('prompt cards', () => {
     expect(cardText(after)).not.toContain('"id":"answer"');
     expect(after.history.at(-1)!.attachments).toEqual(before.attachments);
     // The bot did not post a new message for the answer: the next message is the next step's card.
-    const next = await eventually('the next step’s card', () => s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Technical constraints')));
+    const next = await eventually('the next step’s card', () => s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Technical constraints')));
     expect(next.id).not.toBe(card.id);
-    expect(s.teams.transcript(ada.conv).filter((a) => a.fromBot && cardText(a).includes('Business requirements'))).toHaveLength(1);
+    // One step card for step 1, posted once. (The progress card also names the current step, and moves
+    // to step 2 a moment after step 2's card arrives, so it is not counted here: it is checked below.)
+    expect(s.teams.transcript(ada.conv).filter((a) => isStepCard(a, 'Business requirements'))).toHaveLength(1);
+    expect(stepCardPosts('Business requirements')).toBe(1);
     expect(s.teams.transcript(ada.conv).filter((a) => a.fromBot).length).toBeGreaterThan(countBefore);
     // The progress card moved on in place too.
     const progress = s.teams.transcript(ada.conv).filter((a) => a.fromBot && cardText(a).includes('Your progress'));
@@ -85,7 +95,7 @@ describe('prompt cards', () => {
   });
 
   it('a failed check comes back as the learner-facing hint on the step’s card, updated in place', async () => {
-    const card = s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Technical constraints') && !cardText(a).includes('Your progress'))!;
+    const card = s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Technical constraints'))!;
     const version = card.version;
     const messages = s.teams.transcript(ada.conv).length;
     // What the phase orchestration writes when validation fails with a hint (the notify activity, called directly).
@@ -102,7 +112,7 @@ describe('prompt cards', () => {
   });
 
   it('a learner cannot press another learner’s card', async () => {
-    const card = s.teams.transcript(ada.conv).find((a) => a.fromBot && cardText(a).includes('Technical constraints'))!;
+    const card = s.teams.transcript(ada.conv).find((a) => isStepCard(a, 'Technical constraints'))!;
     const brian = s.learners[1];
     const r = await s.teams.invoke(brian.id, card.id, { verb: 'answer', data: { runId: 'cards-run', learnerId: 'ada', phase: 'requirements', stepId: 'req-technical-constraints', attempt: 1, answer: GOOD_ANSWER } });
     expect((r.body as { value: string }).value).toMatch(/belongs to learner “ada”/);

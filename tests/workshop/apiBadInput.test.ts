@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCallError, WorkshopApi } from '../../cli/apiClient';
 import { learnerToken } from '../../http/apiAuth';
+import { MAX_LEARNERS_PER_RUN } from '../../http/cohortLimit';
 import { LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
@@ -117,13 +119,21 @@ describe('bad input', () => {
     expect((await refused(api.runStatus('badpack'))).status).toBe(404);
   });
 
-  it('a cohort too large for one run is refused up front (413) with the size that fits, instead of stalling later', async () => {
-    const roster = Array.from({ length: 500 }, (_, i) => ({ name: `Learner ${i}`, email: `learner${i}@example.com` }));
-    const err = await refused(api.startRun({ runId: 'toobig', scenario: 'drill', roster, instructors: ['ian'] }));
+  it('a roster over the run limit is refused (400) naming the first row past it; one that fits the limit but not the cohort’s state is 413 with the size that fits', async () => {
+    const over = Array.from({ length: MAX_LEARNERS_PER_RUN + 1 }, (_, i) => ({ name: `Learner ${i}`, email: `learner${i}@example.com` }));
+    const tooMany = await refused(api.startRun({ runId: 'toobig', scenario: 'drill', roster: over, instructors: ['ian'] }));
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.problems).toEqual([`roster.json row ${MAX_LEARNERS_PER_RUN + 1}: a run takes at most ${MAX_LEARNERS_PER_RUN} learners (what the cohort's state holds); split the cohort into several runs`]);
+    // Within the limit, but every name and id as long as allowed: fewer fit, and the answer says how many.
+    const long = Array.from({ length: MAX_LEARNERS_PER_RUN }, (_, i) => {
+      const h = createHash('sha256').update(String(i)).digest('hex');
+      return { name: h.repeat(2).slice(0, 99), email: `${h.slice(0, 60)}@${h.slice(0, 40)}.example`, learnerId: `x${h.slice(0, 38)}y` };
+    });
+    const err = await refused(api.startRun({ runId: 'toobig', scenario: 'drill', roster: long, instructors: ['ian'] }));
     expect(err.status).toBe(413);
-    // A workshop room (60) fits several times over; 500 does not.
-    expect(err.body.maxLearners).toBeGreaterThanOrEqual(120);
-    expect(err.body.maxLearners).toBeLessThan(500);
+    // A workshop room (60) fits; this roster does not.
+    expect(err.body.maxLearners).toBeGreaterThanOrEqual(60);
+    expect(err.body.maxLearners).toBeLessThan(MAX_LEARNERS_PER_RUN);
     expect(err.message).toContain(`at most ${err.body.maxLearners} learners`);
     expect(err.message).toMatch(/Split the roster into runs of at most \d+ learners/);
     expect((await refused(api.runStatus('toobig'))).status).toBe(404);
@@ -169,6 +179,23 @@ describe('bad input', () => {
     expect(learner.status).toBe(404);
     expect(learner.message).toMatch(/has no learner "zed".*ada, grace/);
     expect((await refused(api.resume(RUN, 'zed'))).status).toBe(404);
+  });
+
+  it('a path with malformed percent-encoding is 400 naming the segment, with or without a key', async () => {
+    for (const key of [undefined, TEST_KEYS.instructor]) {
+      const r = await raw('GET', 'runs/%E0%A4%A', undefined, key);
+      expect(r.status).toBe(400);
+      expect(String(r.body.error)).toMatch(/"%E0%A4%A" has malformed percent-encoding/);
+    }
+  });
+
+  it('an unbalanced quote and a control character in the roster are refused with row and column through the API', async () => {
+    const quote = await refused(api.startRun({ runId: 'badquote', scenario: 'drill', roster: 'name,email\n"Ada Lovelace,ada@example.com\nGrace Hopper,grace@example.com\n', rosterName: 'roster.csv', instructors: ['ian'] }));
+    expect(quote.status).toBe(400);
+    expect(quote.body.problems).toEqual([expect.stringMatching(/^roster\.csv row 2, column name: the quoted value opened here is never closed/)]);
+    const control = await refused(api.startRun({ runId: 'badquote', scenario: 'drill', roster: [{ name: 'Ada\u0000Lovelace', email: 'ada@example.com' }], instructors: ['ian'] }));
+    expect(control.body.problems).toEqual([expect.stringMatching(/^roster\.json row 1, column name: contains a control character \(U\+0000\)/)]);
+    expect((await refused(api.runStatus('badquote'))).status).toBe(404);
   });
 
   it('an incomplete answer is refused with what is missing (422) and nothing is recorded', async () => {

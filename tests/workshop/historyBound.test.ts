@@ -28,6 +28,23 @@ interface Largest {
   events: number;
 }
 
+/**
+ * The most events delivered to an instance in one episode (between two OrchestratorStarted markers).
+ * Events that arrive while an episode runs are appended together; the ones the orchestration has not
+ * consumed yet when it continues as new are in that execution's history once. Their number is the
+ * arrival rate times the episode's duration — on a loaded machine episodes are slower — so it is the
+ * one part of a history that depends on the machine, and it is measured rather than guessed.
+ */
+function largestDelivery(s: StatusBody | undefined): number {
+  let most = 0;
+  let current = 0;
+  for (const e of s?.historyEvents ?? []) {
+    if (e.EventType === 'OrchestratorStarted') current = 0;
+    else if (e.EventType === 'EventRaised') most = Math.max(most, ++current);
+  }
+  return most;
+}
+
 async function instancesOf(runId: string): Promise<string[]> {
   const ids: string[] = [];
   let token: string | null = null;
@@ -44,10 +61,13 @@ function size(s: StatusBody | undefined): number {
   return s ? eventTypes(s).length : 0;
 }
 
-async function largestHistory(learners: number): Promise<{ largest: Largest; instances: number; report: RehearsalReport }> {
+async function largestHistory(learners: number): Promise<{ largest: Largest; delivery: number; instances: number; report: RehearsalReport }> {
   let largest: Largest = { instanceId: '', events: 0 };
-  const note = (instanceId: string, events: number) => {
+  let delivery = 0;
+  const note = (instanceId: string, s: StatusBody | undefined) => {
+    const events = size(s);
     if (events > largest.events) largest = { instanceId, events };
+    delivery = Math.max(delivery, largestDelivery(s));
   };
   let polls = 0;
   let sampling: Promise<void> = Promise.resolve();
@@ -65,14 +85,14 @@ async function largestHistory(learners: number): Promise<{ largest: Largest; ins
     onStatus: (s) => {
       runId = s.runId;
       if (++polls % 2 === 0) {
-        sampling = sampling.then(async () => note(cohortInstanceId(runId), size(await instanceStatus(w.durable, cohortInstanceId(runId), true))));
+        sampling = sampling.then(async () => note(cohortInstanceId(runId), await instanceStatus(w.durable, cohortInstanceId(runId), true)));
       }
     },
   });
   await sampling;
   const ids = await instancesOf(report.runId);
-  for (const id of ids) note(id, size(await instanceStatus(w.durable, id, true)));
-  return { largest, instances: ids.length, report };
+  for (const id of ids) note(id, await instanceStatus(w.durable, id, true));
+  return { largest, delivery, instances: ids.length, report };
 }
 
 it('the largest history of any instance does not grow with the cohort (25 vs 60 learners, a full workshop room)', async () => {
@@ -80,14 +100,17 @@ it('the largest history of any instance does not grow with the cohort (25 vs 60 
   const large = await largestHistory(60);
   console.log(
     `largest history: ${small.largest.events} events (${small.largest.instanceId}) of ${small.instances} instances with 25 learners in ${small.report.durationMs} ms; ` +
-      `${large.largest.events} events (${large.largest.instanceId}) of ${large.instances} instances with 60 learners in ${large.report.durationMs} ms`,
+      `${large.largest.events} events (${large.largest.instanceId}) of ${large.instances} instances with 60 learners in ${large.report.durationMs} ms; ` +
+      `most events delivered in one episode: ${small.delivery} (25), ${large.delivery} (60)`,
   );
   expect(small.report.completed && large.report.completed).toBe(true);
   expect(large.instances).toBeGreaterThan(small.instances);
   expect(small.largest.events).toBeGreaterThan(0);
   // Same bound: the cohort continues as new after a fixed number of events and each journey/phase
   // holds one learner's phase, so 60 learners need no longer histories than 25. History that grew
-  // with the cohort would double here; the slack only covers how many provisioning calls happen to
-  // fall into one cohort execution (denser with more learners, but capped by the same event count).
-  expect(large.largest.events).toBeLessThanOrEqual(Math.ceil(small.largest.events * 1.25));
+  // with the cohort would more than double here (60/25, hundreds of events); the slack covers how many
+  // provisioning calls happen to fall into one cohort execution (denser with more learners, but capped
+  // by the same event count) and the events that arrived during the execution's last episode and were
+  // not consumed yet (at most one episode's delivery, measured: it is what a loaded machine lengthens).
+  expect(large.largest.events).toBeLessThanOrEqual(Math.ceil(small.largest.events * 1.25) + large.delivery);
 }, 600_000);
