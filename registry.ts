@@ -1,6 +1,6 @@
 import { activities, durableClientActivities, type ActivityName } from './activities';
 import { environmentSweeper, SWEEPER_SCHEDULE } from './activities/sweeper';
-import type { FunctionDef } from './local/durable/functions';
+import type { FunctionDef } from './functionDefs';
 import { cohortRun } from './orchestrations/cohortRun';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
 import { learnerJourney } from './orchestrations/learnerJourney';

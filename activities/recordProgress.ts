@@ -2,7 +2,7 @@ import type { TransactionAction } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
 import { PHASES } from '../machines/journeyMachine';
-import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../orchestrations/workshopTypes';
+import { applyProgress, initialProgress, LEARNER_STATES, type LearnerProgress, type ProgressReport } from '../machines/progress';
 import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
 
 /**
@@ -14,7 +14,7 @@ import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
 const Progress = z.object({
   learnerId: z.string().min(1),
   phase: z.enum(PHASES),
-  state: z.enum(['starting', 'working', 'awaitingReview', 'changesRequested', 'helpRequested', 'stuck', 'failed', 'completed', 'ended']),
+  state: z.enum(LEARNER_STATES),
   stepId: z.string().nullish(),
   since: z.string(),
   detail: z.string().nullish(),

@@ -1,8 +1,8 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
-import { EVENTS, runIdOfCohortInstanceId } from '../orchestrations/workshopIds';
-import type { ProgressReport } from '../orchestrations/workshopTypes';
+import { EVENTS, runIdOfCohortInstanceId } from '../contracts/ids';
+import type { ProgressReport } from '../machines/progress';
 import { writeReportedProgress } from './recordProgress';
 
 /**

@@ -5,7 +5,7 @@ import { readOutbox, type OutboxMessage } from '../activities/notify';
 import { learnerResourceGroupName } from '../activities/environmentNames';
 import { PHASES } from '../machines/journeyMachine';
 import type { PhaseName } from '../machines/phaseMachine';
-import { journeyInstanceId } from '../orchestrations/workshopIds';
+import { journeyInstanceId } from '../contracts/ids';
 import type { ScenarioPack } from '../scenarios/schema';
 import { learnerToken, requireInstructor, requireLearnerOrInstructor, type Caller } from './apiAuth';
 import { ApiError, param, readBody } from './apiKit';

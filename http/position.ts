@@ -1,7 +1,7 @@
 import type { Checkpoint } from '../activities/recordCheckpoint';
 import type { PersistedJourneySnapshot } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseFailure, PhaseName, StepKind } from '../machines/phaseMachine';
-import type { JourneyInput } from '../orchestrations/workshopTypes';
+import type { JourneyInput } from '../contracts/messages';
 
 /**
  * Where a learner is, read from their checkpoint (the machines' persisted snapshots) — what the API

@@ -7,8 +7,9 @@ import { persistPhaseSnapshot, phaseMachine, restorePhaseSnapshot } from '../mac
 import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
 import { readProgress } from '../activities/recordProgress';
 import { expandView, type CohortSummary, type CohortView } from '../orchestrations/cohortRun';
-import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
-import type { CohortCommand, CohortInput, JourneyInput, Learner, ProvisionDone } from '../orchestrations/workshopTypes';
+import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
+import type { CohortCommand, JourneyInput, Learner, ProvisionDone } from '../contracts/messages';
+import type { CohortInput } from '../orchestrations/workshopTypes';
 import { ApiError, apiLogger } from './apiKit';
 import type { ApiKeys } from './apiAuth';
 import { journeyCheckpoint, journeyPosition, phasePosition, type PhasePosition } from './position';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { learnerResourceGroupName } from '../../activities/environmentNames';
 import { RehearsalArm } from '../../cli/rehearsalArm';
-import { journeyInstanceId, phaseInstanceId } from '../../orchestrations/workshopIds';
+import { journeyInstanceId, phaseInstanceId } from '../../contracts/ids';
 import { status as instanceStatus, waitFor } from '../helpers/stack';
 import { LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
