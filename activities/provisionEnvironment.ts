@@ -3,6 +3,7 @@ import type { DeploymentExtended, DeploymentParameter } from '@azure/arm-resourc
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { appSettings } from '../config';
 import type { EnvironmentParameter } from '../scenarios/schema';
 import { armClients, armErrorBodyOf, armLogger, sleep, type ArmClients } from './armClients';
@@ -74,8 +75,7 @@ const DEPLOYMENTS_API_VERSION = '2026-06-01';
  * Throws TransientProvisioningError (retry; "(retry after N s)" when ARM said so) or
  * PermanentProvisioningError (a message for the instructor).
  */
-export async function provisionEnvironment(raw: unknown, _context?: unknown, options: ProvisionOptions = {}): Promise<ProvisionEnvironmentResult> {
-  const input = ProvisionEnvironmentInput.parse(raw);
+export const provisionEnvironment = defineActivity(ProvisionEnvironmentInput, async function provisionEnvironment(input, _context?: unknown, options: ProvisionOptions = {}): Promise<ProvisionEnvironmentResult> {
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const settings = appSettings();
   const clients = options.clients ?? armClients(settings);
@@ -134,7 +134,7 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'provisioning failed');
     throw classified;
   }
-}
+});
 
 async function ensureResourceGroup(
   clients: ArmClients,

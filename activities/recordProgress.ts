@@ -1,6 +1,7 @@
 import type { TransactionAction } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { PHASES } from '../machines/journeyMachine';
 import { applyProgress, initialProgress, LEARNER_STATES, type LearnerProgress, type ProgressReport } from '../machines/progress';
 import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
@@ -29,8 +30,7 @@ export type RecordProgressInput = z.infer<typeof RecordProgressInput>;
 
 const MAX_BATCH = 100;
 
-export async function recordProgress(raw: unknown): Promise<{ written: number }> {
-  const input = RecordProgressInput.parse(raw);
+export const recordProgress = defineActivity(RecordProgressInput, async function recordProgress(input): Promise<{ written: number }> {
   if (!input.learners.length) return { written: 0 };
   const table = await workshopTable(PROGRESS_TABLE);
   const actions: TransactionAction[] = input.learners.map(({ learnerId, ...p }) => [
@@ -40,7 +40,7 @@ export async function recordProgress(raw: unknown): Promise<{ written: number }>
   ]);
   for (let i = 0; i < actions.length; i += MAX_BATCH) await table.submitTransaction(actions.slice(i, i + MAX_BATCH));
   return { written: actions.length };
-}
+});
 
 function toEntity(runId: string, learnerId: string, p: LearnerProgress) {
   return {

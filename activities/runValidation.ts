@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
 import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
 import { asArmError, classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
@@ -66,8 +67,7 @@ const RG_TYPE = 'microsoft.resources/resourcegroups';
  * fail / missing with the pack's hint. Reads only; ARM errors while reading are thrown as
  * TransientArmError / PermanentArmError (the learner's result would be meaningless).
  */
-export async function runValidation(raw: unknown, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
-  const input = RunValidationInput.parse(raw);
+export const runValidation = defineActivity(RunValidationInput, async function runValidation(input, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
   const clients = options.clients ?? armClients();
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const pack = await loadPackWithTemplate(input.packId);
@@ -97,7 +97,7 @@ export async function runValidation(raw: unknown, _context?: unknown, options: V
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'validation could not read the environment');
     throw classified;
   }
-}
+});
 
 function result(check: Check, status: CheckStatus, detail: string): CheckOutcome {
   return {

@@ -2,11 +2,11 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { appSettings } from '../config';
-import { armClients, armLogger, armSettings, type ArmClients } from './armClients';
-import { costVerdict, environmentFromTags, type EnvironmentCost, type TeardownReason } from './costGuard';
-import { TAGS } from './environmentNames';
-import { getRun, markBudgetWarned, type WorkshopRun } from './runRegistry';
-import { notify } from './notify';
+import { armClients, armLogger, armSettings, type ArmClients } from '../activities/armClients';
+import { costVerdict, environmentFromTags, type EnvironmentCost, type TeardownReason } from '../activities/costGuard';
+import { TAGS } from '../activities/environmentNames';
+import { getRun, markBudgetWarned, type WorkshopRun } from '../activities/runRegistry';
+import { notify } from '../activities/notify';
 
 /** The app setting SWEEPER_SCHEDULE (default every five minutes, config.ts), resolved by the host from `%NAME%`. */
 export const SWEEPER_SCHEDULE = '%SWEEPER_SCHEDULE%';
