@@ -25,6 +25,7 @@
 import { and, assertEvent, assign, setup } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
+import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
 import type { Actor, PhaseFailure, PhaseName, PhaseResult, ResumeFrom } from './phaseMachine.js';
 
 export const PHASES = ['requirements', 'design', 'implementation', 'validation'] as const satisfies readonly PhaseName[];
@@ -150,11 +151,16 @@ function eventPhase(event: JourneyEvent): PhaseName | undefined {
 // ---------------------------------------------------------------------------------------------
 // Machine
 
+/** Where a journey is, for readers: each non-running state carries its status as a tag (journeyStatus). */
+export const JOURNEY_STATUSES = ['running', 'failed', 'completed', 'ended'] as const;
+export type JourneyStatus = (typeof JOURNEY_STATUSES)[number];
+
 const journeySetup = setup({
   types: {
     context: {} as JourneyContext,
     events: {} as JourneyEvent,
     output: {} as JourneyResult,
+    tags: {} as JourneyStatus,
   },
   actions: {
     ...commandActions,
@@ -338,6 +344,7 @@ export const journeyMachine = journeySetup.createMachine({
     },
     /** Resumable: remembers which phase failed and why (`context.failure`). */
     failed: {
+      tags: 'failed',
       entry: [
         {
           type: 'notifyInstructor',
@@ -366,6 +373,7 @@ export const journeyMachine = journeySetup.createMachine({
     },
     completed: {
       type: 'final',
+      tags: 'completed',
       entry: [
         { type: 'teardown', params: { reason: 'completed' } },
         { type: 'notifyLearner', params: { reason: 'journeyCompleted' } },
@@ -374,6 +382,7 @@ export const journeyMachine = journeySetup.createMachine({
     },
     ended: {
       type: 'final',
+      tags: 'ended',
       entry: [
         { type: 'teardown', params: { reason: 'ended' } },
         { type: 'notifyLearner', params: ({ context }) => ({ reason: 'runEnded', message: context.endReason }) },
@@ -394,33 +403,13 @@ export function journeyCommands(actions: JourneyActions): JourneyCommand[] {
   return toCommands<JourneyCommand>('journey', actions, JOURNEY_COMMAND_TYPES);
 }
 
-/** The JSON form of a journey snapshot (xstate's persisted snapshot): store it as the checkpoint. */
-export interface PersistedJourneySnapshot {
-  readonly status: 'active' | 'done' | 'error' | 'stopped';
-  readonly value: unknown;
-  readonly context: JourneyContext;
-  readonly output?: JourneyResult;
-  readonly error?: unknown;
+/** The one reading of where a journey is, from its state's tag. */
+export function journeyStatus(snapshot: JourneySnapshot): JourneyStatus {
+  return JOURNEY_STATUSES.find((t) => t !== 'running' && snapshot.hasTag(t)) ?? 'running';
 }
 
-export function persistJourneySnapshot(snapshot: JourneySnapshot): PersistedJourneySnapshot {
-  // getPersistedSnapshot is typed as an opaque Snapshot<unknown>; for this machine (no child
-  // actors, no history states) it is exactly the fields above.
-  return journeyMachine.getPersistedSnapshot(snapshot) as unknown as PersistedJourneySnapshot;
-}
-
-export function restoreJourneySnapshot(persisted: PersistedJourneySnapshot): JourneySnapshot {
-  if (persisted === null || typeof persisted !== 'object' || persisted.value === undefined || !persisted.context) {
-    throw new Error(
-      'restoreJourneySnapshot: expected the object persistJourneySnapshot returned ({ status, value, context, ... }); ' +
-        'got something without value/context — was a different machine\'s snapshot stored here?',
-    );
-  }
-  return journeyMachine.resolveState({
-    value: persisted.value as JourneySnapshot['value'],
-    context: persisted.context,
-    status: persisted.status,
-    output: persisted.output,
-    error: persisted.error,
-  });
-}
+/** The JSON form of a journey snapshot: store it as the checkpoint. */
+export type PersistedJourneySnapshot = PersistedSnapshot<JourneyContext, JourneyResult>;
+const journeySnapshots = snapshotCodec<JourneyMachine, PersistedJourneySnapshot>(journeyMachine, 'journey');
+export const persistJourneySnapshot = journeySnapshots.persist;
+export const restoreJourneySnapshot = journeySnapshots.restore;

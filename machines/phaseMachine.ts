@@ -29,12 +29,39 @@
 import { and, assertEvent, assign, enqueueActions, setup } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
+import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
 
 // ---------------------------------------------------------------------------------------------
 // Definition (input)
 
 export type PhaseName = 'requirements' | 'design' | 'implementation' | 'validation';
-export type StepKind = 'question' | 'task' | 'deliverable' | 'provision' | 'validate' | 'review';
+export const STEP_KINDS = ['question', 'task', 'deliverable', 'provision', 'validate', 'review'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/**
+ * Where a step waits, by its kind. A record over every kind, so a new kind does not compile until it is
+ * given a state here (and the compiler then points at the other records and `assertNever` switches over
+ * StepKind); `starting` routes with it and the input check rejects a kind that is not in it.
+ */
+export const STEP_STATE = {
+  question: 'awaitingLearner',
+  task: 'awaitingLearner',
+  deliverable: 'awaitingLearner',
+  provision: 'provisioning',
+  validate: 'validating',
+  review: 'awaitingReview',
+} as const satisfies { [K in StepKind]: StepPosition };
+
+/**
+ * Where a phase is, as learners, instructors and the dashboard see it. Each state of the step region
+ * carries its position as an xstate tag (and `failed` / `help.requested` theirs), so readers ask the
+ * snapshot (`phaseView`) instead of decoding state names: renaming a state cannot change what they see,
+ * and removing a tag fails phaseMachine.test.ts.
+ */
+export const STEP_POSITIONS = ['awaitingLearner', 'provisioning', 'validating', 'awaitingFix', 'awaitingReview', 'changesRequested'] as const;
+export type StepPosition = (typeof STEP_POSITIONS)[number];
+export type PhaseTag = StepPosition | 'failed' | 'helpRequested';
+export const PHASE_TAGS: readonly PhaseTag[] = [...STEP_POSITIONS, 'failed', 'helpRequested'];
 
 export interface PhaseStepDef {
   readonly id: string;
@@ -321,6 +348,13 @@ export function phaseResult(context: PhaseContext): PhaseResult {
 }
 
 function initialContext(def: PhaseDef): PhaseContext {
+  for (const step of def.steps) {
+    // Plans are built from validated packs; this is the last line against a step the machine cannot run
+    // (it used to fall through to a review).
+    if (!Object.hasOwn(STEP_STATE, step.kind)) {
+      throw new Error(`phase "${def.phase}": step "${step.id}" has kind "${String(step.kind)}", which is not one of ${STEP_KINDS.join(', ')}`);
+    }
+  }
   return {
     phase: def.phase,
     steps: def.steps.map((s) => ({ ...s })),
@@ -356,6 +390,7 @@ export const phaseMachine = setup({
     events: {} as PhaseEvent,
     input: {} as PhaseDef,
     output: {} as PhaseResult,
+    tags: {} as PhaseTag,
   },
   actions: {
     ...commandActions,
@@ -608,15 +643,15 @@ export const phaseMachine = setup({
               states: {
                 /** Transient: picks the waiting state for the step's kind. */
                 starting: {
-                  always: [
-                    { guard: stepIs('question', 'task', 'deliverable'), target: 'awaitingLearner' },
-                    { guard: stepIs('provision'), target: 'provisioning' },
-                    { guard: stepIs('validate'), target: 'validating', actions: 'grantValidationAttempts' },
-                    { target: 'awaitingReview' },
-                  ],
+                  always: STEP_KINDS.map((kind) => ({
+                    guard: stepIs(kind),
+                    target: STEP_STATE[kind],
+                    actions: kind === 'validate' ? ['grantValidationAttempts' as const] : [],
+                  })),
                 },
                 /** question / task / deliverable: the learner answers, says done, or submits. */
                 awaitingLearner: {
+                  tags: 'awaitingLearner',
                   entry: [
                     'countAttempt',
                     {
@@ -647,6 +682,7 @@ export const phaseMachine = setup({
                   },
                 },
                 provisioning: {
+                  tags: 'provisioning',
                   entry: [
                     'countAttempt',
                     {
@@ -661,6 +697,7 @@ export const phaseMachine = setup({
                   },
                 },
                 validating: {
+                  tags: 'validating',
                   entry: [
                     'countAttempt',
                     {
@@ -691,6 +728,7 @@ export const phaseMachine = setup({
                 },
                 /** Validation failed with attempts left: the learner fixes things and says done. */
                 awaitingFix: {
+                  tags: 'awaitingFix',
                   entry: [
                     {
                       type: 'prompt',
@@ -704,6 +742,7 @@ export const phaseMachine = setup({
                 },
                 /** The instructor reviews this phase's deliverables; `attempts` counts rounds. */
                 awaitingReview: {
+                  tags: 'awaitingReview',
                   entry: [
                     'countAttempt',
                     {
@@ -731,6 +770,7 @@ export const phaseMachine = setup({
                   },
                 },
                 changesRequested: {
+                  tags: 'changesRequested',
                   entry: [
                     {
                       type: 'notifyLearner',
@@ -788,6 +828,7 @@ export const phaseMachine = setup({
               },
             },
             requested: {
+              tags: 'helpRequested',
               on: {
                 HELP_ANSWERED: {
                   target: 'idle',
@@ -805,6 +846,7 @@ export const phaseMachine = setup({
     },
     /** Resumable: the instructor (or the learner, where the step allows) picks it up again. */
     failed: {
+      tags: 'failed',
       entry: [
         { type: 'notifyInstructor', params: ({ context }) => ({ reason: 'failed', failure: failureOf(context) }) },
         { type: 'notifyLearner', params: ({ context }) => ({ reason: 'failed', failure: failureOf(context) }) },
@@ -850,38 +892,25 @@ export function phaseCommands(actions: PhaseActions): PhaseCommand[] {
   return toCommands<PhaseCommand>('phase', actions, PHASE_COMMAND_TYPES);
 }
 
-/**
- * The JSON form of a phase snapshot (xstate's persisted snapshot): store it as the checkpoint.
- * `value` and `context` are all a restore needs; `status`/`output` tell a reader whether the phase
- * is over without loading the machine.
- */
-export interface PersistedPhaseSnapshot {
-  readonly status: 'active' | 'done' | 'error' | 'stopped';
-  readonly value: unknown;
-  readonly context: PhaseContext;
-  readonly output?: PhaseResult;
-  readonly error?: unknown;
+/** What a reader may know of a phase: its position, the current step, and whether help is open. */
+export interface PhaseView {
+  /** `starting` only before the first step waits (a snapshot is never at rest there). */
+  state: StepPosition | 'starting' | 'failed' | 'completed';
+  step: PhaseStepDef | null;
+  helpPending: boolean;
 }
 
-export function persistPhaseSnapshot(snapshot: PhaseSnapshot): PersistedPhaseSnapshot {
-  // getPersistedSnapshot is typed as an opaque Snapshot<unknown>; for this machine (no child
-  // actors, no history states) it is exactly the fields above.
-  return phaseMachine.getPersistedSnapshot(snapshot) as unknown as PersistedPhaseSnapshot;
+/** The one reading of a phase snapshot for people: the orchestration's progress reports and the API both use it. */
+export function phaseView(snapshot: PhaseSnapshot): PhaseView {
+  const ctx = snapshot.context;
+  const step = ctx.steps[ctx.stepIndex] ?? null;
+  const state: PhaseView['state'] =
+    snapshot.status === 'done' ? 'completed' : snapshot.hasTag('failed') ? 'failed' : (STEP_POSITIONS.find((t) => snapshot.hasTag(t)) ?? 'starting');
+  return { state, step, helpPending: snapshot.hasTag('helpRequested') };
 }
 
-/** Rebuild a live snapshot from `persistPhaseSnapshot` output (possibly via JSON) to continue it. */
-export function restorePhaseSnapshot(persisted: PersistedPhaseSnapshot): PhaseSnapshot {
-  if (persisted === null || typeof persisted !== 'object' || persisted.value === undefined || !persisted.context) {
-    throw new Error(
-      'restorePhaseSnapshot: expected the object persistPhaseSnapshot returned ({ status, value, context, ... }); ' +
-        'got something without value/context — was a different machine\'s snapshot stored here?',
-    );
-  }
-  return phaseMachine.resolveState({
-    value: persisted.value as PhaseSnapshot['value'],
-    context: persisted.context,
-    status: persisted.status,
-    output: persisted.output,
-    error: persisted.error,
-  });
-}
+/** The JSON form of a phase snapshot: store it as the checkpoint. */
+export type PersistedPhaseSnapshot = PersistedSnapshot<PhaseContext, PhaseResult>;
+const phaseSnapshots = snapshotCodec<PhaseMachine, PersistedPhaseSnapshot>(phaseMachine, 'phase');
+export const persistPhaseSnapshot = phaseSnapshots.persist;
+export const restorePhaseSnapshot = phaseSnapshots.restore;

@@ -1,5 +1,6 @@
 import { PHASES } from './journeyMachine';
-import type { PhaseName } from './phaseMachine';
+import { assertNever } from './assertNever';
+import type { PhaseName, PhaseView } from './phaseMachine';
 
 /**
  * A learner's progress as the cohort (dashboard, API, WorkshopProgress table) sees it, and the one rule
@@ -70,3 +71,22 @@ export function initialProgress(since: string): LearnerProgress {
   return { phase: 'requirements', state: 'starting', stepId: null, since, helpCount: 0 };
 }
 
+
+/** What the cohort shows for a learner inside a phase, from the phase machine's own view of it. */
+export function learnerStateOf(view: PhaseView): LearnerState {
+  switch (view.state) {
+    case 'completed':
+    case 'failed':
+    case 'awaitingReview':
+    case 'changesRequested':
+      return view.state;
+    case 'starting':
+    case 'awaitingLearner':
+    case 'provisioning':
+    case 'validating':
+    case 'awaitingFix':
+      return view.helpPending ? 'helpRequested' : 'working';
+    default:
+      return assertNever(view.state);
+  }
+}
