@@ -22,7 +22,7 @@
  * - `checkpoint` appears at most once per `transition()` call and means "persist the snapshot
  *   returned with this batch".
  */
-import { and, assertEvent, assign, setup } from 'xstate';
+import { and, assertEvent, assign, initialTransition, setup, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
 import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
@@ -402,6 +402,39 @@ export type JourneyActions = ExecutableActionsFrom<JourneyMachine>[];
 export function journeyCommands(actions: JourneyActions): JourneyCommand[] {
   return toCommands<JourneyCommand>('journey', actions, JOURNEY_COMMAND_TYPES);
 }
+
+/** A snapshot and the commands the transition into it declared, in order. */
+export interface JourneyTurn {
+  snapshot: JourneySnapshot;
+  commands: JourneyCommand[];
+}
+
+/** How a journey instance begins: fresh, restored (continue-as-new), or restored and resumed after it was lost. */
+export function startJourney(persisted?: PersistedJourneySnapshot, resume?: PhaseResume): JourneyTurn {
+  if (!persisted) {
+    const [snapshot, actions] = initialTransition(journeyMachine);
+    return { snapshot, commands: journeyCommands(actions) };
+  }
+  const restored = restoreJourneySnapshot(persisted);
+  return resume ? stepJourney(restored, { type: 'RESUME', ...resume }) : { snapshot: restored, commands: [] };
+}
+
+/** Feed one event: the next snapshot and what to do. */
+export function stepJourney(snapshot: JourneySnapshot, event: JourneyEvent): JourneyTurn {
+  const [next, actions] = transition(journeyMachine, snapshot, event);
+  return { snapshot: next, commands: journeyCommands(actions) };
+}
+
+/**
+ * After a phase completed, the next phase starts in a fresh execution of the journey (continue-as-new),
+ * so its history holds one phase at a time: split that start off the turn's other commands.
+ */
+export function deferNextPhase(turn: JourneyTurn, event: JourneyEvent): { commands: JourneyCommand[]; next?: StartPhaseParams } {
+  const start = turn.commands.find((c): c is Extract<JourneyCommand, { type: 'startPhase' }> => c.type === 'startPhase');
+  if (!start || event.type !== 'PHASE_COMPLETED') return { commands: turn.commands };
+  return { commands: turn.commands.filter((c) => c !== start), next: start.params };
+}
+export type StartPhaseParams = Extract<JourneyCommand, { type: 'startPhase' }>['params'];
 
 /** The one reading of where a journey is, from its state's tag. */
 export function journeyStatus(snapshot: JourneySnapshot): JourneyStatus {

@@ -26,7 +26,7 @@
  * - The phase definition is copied into context at start, so a persisted snapshot is
  *   self-contained: restoring it does not depend on the scenario pack being unchanged.
  */
-import { and, assertEvent, assign, enqueueActions, setup } from 'xstate';
+import { and, assertEvent, assign, enqueueActions, initialTransition, setup, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
 import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
@@ -890,6 +890,35 @@ export type PhaseActions = ExecutableActionsFrom<PhaseMachine>[];
 /** Plain commands, in execution order, from what `transition()` / `initialTransition()` returned. */
 export function phaseCommands(actions: PhaseActions): PhaseCommand[] {
   return toCommands<PhaseCommand>('phase', actions, PHASE_COMMAND_TYPES);
+}
+
+/** A snapshot and the commands the transition into it declared, in order. */
+export interface PhaseTurn {
+  snapshot: PhaseSnapshot;
+  commands: PhaseCommand[];
+}
+
+/**
+ * How a phase instance begins: from its definition, or from a checkpoint (continue-as-new, or a new attempt
+ * resuming a failed one). A resumed attempt always checkpoints, even when RESUME changed nothing (a phase
+ * lost while waiting for the learner): the checkpoint names the instance learner and instructor events go to.
+ */
+export function startPhase(def: PhaseDef, persisted?: PersistedPhaseSnapshot, resume?: { from: ResumeFrom; by: Actor } | null): PhaseTurn {
+  if (!persisted) {
+    const [snapshot, actions] = initialTransition(phaseMachine, def);
+    return { snapshot, commands: phaseCommands(actions) };
+  }
+  const restored = restorePhaseSnapshot(persisted);
+  if (!resume) return { snapshot: restored, commands: [] };
+  const turn = stepPhase(restored, { type: 'RESUME', ...resume });
+  if (!turn.commands.some((c) => c.type === 'checkpoint')) turn.commands.push({ type: 'checkpoint' });
+  return turn;
+}
+
+/** Feed one event: the next snapshot and what to do. */
+export function stepPhase(snapshot: PhaseSnapshot, event: PhaseEvent): PhaseTurn {
+  const [next, actions] = transition(phaseMachine, snapshot, event);
+  return { snapshot: next, commands: phaseCommands(actions) };
 }
 
 /** What a reader may know of a phase: its position, the current step, and whether help is open. */
