@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
 import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
-import { asArmError, classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
+import { classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
 import { learnerResourceGroupName } from './environmentNames';
 import { loadPackWithTemplate, templateApiVersions } from './scenarioPacks';
 
@@ -93,7 +93,7 @@ export const runValidation = defineActivity(RunValidationInput, async function r
     return { resourceGroupName: rgName, passed: counts.fail === 0 && counts.missing === 0, counts, checks: results };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError || err instanceof TransientArmError) throw err;
-    const classified = asArmError(classifyArmError(err, { what: `validating resource group ${rgName}` }));
+    const classified = classifyArmError(err, { what: `validating resource group ${rgName}` });
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'validation could not read the environment');
     throw classified;
   }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defineActivity } from './activity';
 import { armClients, armLogger, type ArmClients } from './armClients';
-import { asArmError, classifyArmError, PermanentArmError } from './armErrors';
+import { classifyArmError, PermanentArmError } from './armErrors';
 import { learnerResourceGroupName, TAGS } from './environmentNames';
 
 export const TeardownInput = z
@@ -82,7 +82,7 @@ export const teardown = defineActivity(TeardownInput, async function teardown(in
     return { resourceGroupName: rgName, deleted: true, alreadyGone: false };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError) throw err;
-    const classified = asArmError(classifyArmError(err, ctx));
+    const classified = classifyArmError(err, ctx);
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'teardown failed');
     throw classified;
   }
