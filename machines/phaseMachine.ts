@@ -347,14 +347,21 @@ export function phaseResult(context: PhaseContext): PhaseResult {
   };
 }
 
-function initialContext(def: PhaseDef): PhaseContext {
+/**
+ * Refuse a phase definition the machine cannot run. Plans are built from validated packs; this is the last
+ * line against a step of an unknown kind (from a newer or hand-made plan), which used to fall through to a
+ * review. (xstate turns an error inside the context factory into an error snapshot, so startPhase checks first.)
+ */
+export function checkPhaseDef(def: PhaseDef): void {
   for (const step of def.steps) {
-    // Plans are built from validated packs; this is the last line against a step the machine cannot run
-    // (it used to fall through to a review).
     if (!Object.hasOwn(STEP_STATE, step.kind)) {
       throw new Error(`phase "${def.phase}": step "${step.id}" has kind "${String(step.kind)}", which is not one of ${STEP_KINDS.join(', ')}`);
     }
   }
+}
+
+function initialContext(def: PhaseDef): PhaseContext {
+  checkPhaseDef(def);
   return {
     phase: def.phase,
     steps: def.steps.map((s) => ({ ...s })),
@@ -905,6 +912,7 @@ export interface PhaseTurn {
  */
 export function startPhase(def: PhaseDef, persisted?: PersistedPhaseSnapshot, resume?: { from: ResumeFrom; by: Actor } | null): PhaseTurn {
   if (!persisted) {
+    checkPhaseDef(def);
     const [snapshot, actions] = initialTransition(phaseMachine, def);
     return { snapshot, commands: phaseCommands(actions) };
   }
