@@ -5,6 +5,7 @@
  * Both formats go through the `yaml` parser (JSON is YAML's flow syntax), which keeps the source
  * range of every node; a zod issue path is walked through the document's nodes to find its line.
  */
+import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
@@ -13,6 +14,20 @@ import { scenarioPackSchema, type ScenarioPack } from './schema.js';
 import { closest } from './suggest.js';
 
 export const PACK_EXTENSIONS: readonly string[] = ['.yaml', '.yml', '.json'];
+
+/** The folder of the packs this app ships. */
+export const SHIPPED_PACKS_DIR = join(__dirname, 'packs');
+
+/**
+ * The ids of the packs in a folder (by file name, sorted), the shipped ones by default. Tests iterate over
+ * these rather than keeping their own lists, so a fifth pack is covered by dropping its file in.
+ */
+export function packIdsIn(dir: string = SHIPPED_PACKS_DIR): string[] {
+  return readdirSync(dir)
+    .filter((f) => PACK_EXTENSIONS.includes(extname(f)))
+    .map((f) => basename(f, extname(f)))
+    .sort();
+}
 
 export interface PackProblem {
   /** The file name as given to the loader (a path for files read from disk). */

@@ -3,6 +3,7 @@ import { PermanentArmError, TransientArmError } from '../../activities/armErrors
 import { deploymentName, learnerResourceGroupName, TAGS } from '../../activities/environmentNames';
 import { provisionEnvironment, type ProvisionEnvironmentInput } from '../../activities/provisionEnvironment';
 import { INSTRUCTOR_PARAMETERS, learnerObjectId, listAll, startArmTestEnv, until, type ArmTestEnv } from './armTestEnv';
+import { packIdsIn } from '../../scenarios/loadPack';
 
 let env: ArmTestEnv;
 beforeAll(async () => {
@@ -23,7 +24,7 @@ const input = (packId: string, learnerId: string, extra: Partial<ProvisionEnviro
 });
 
 describe('provisionEnvironment against the ARM emulator', () => {
-  for (const packId of ['lakehouse', 'ml-scoring', 'cross-region', 'hybrid']) {
+  for (const packId of packIdsIn()) {
     it(`a deployment of the shipped ${packId} template succeeds and names every resource it created`, async () => {
       env.arm.setFaults({});
       const r = await provisionEnvironment(input(packId, `ship-${packId}`));

@@ -17,6 +17,7 @@ import { startAzurite, type AzuriteHandle } from '../../local/azurite';
 import { emulatorClientOptions, startArmEmulator, type ArmEmulator } from '../../local/arm/emulator';
 import { listPacks, type LoadedPack } from '../../scenarios/loadPack';
 import type { Check } from '../../scenarios/schema';
+import { packIdsIn } from '../../scenarios/loadPack';
 
 let azurite: AzuriteHandle;
 let arm: ArmEmulator;
@@ -259,7 +260,7 @@ const ALREADY_DONE_BY_FOUNDATION: Record<string, string[]> = {
   hybrid: [],
 };
 
-describe.each(['lakehouse', 'ml-scoring', 'cross-region', 'hybrid'])('the %s template', (id) => {
+describe.each(packIdsIn())('the %s template', (id) => {
   test('deploys the foundation, which passes the checks run right after provisioning; the later checks fail until the learner works', async () => {
     const lp = packs.find((p) => p.pack.id === id)!;
     const rg = `ws-${id}-foundation`;
