@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { assertNever } from '../machines/assertNever';
 import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
 import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
@@ -188,31 +189,36 @@ async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
         ? result(check, 'fail', `${wrong.join('; ')}.`)
         : result(check, 'pass', `${names(matching)} reached through an approved private endpoint for ${check.groupId}${check.privateDnsZone ? ` in ${check.privateDnsZone}` : ''}.`);
     }
-    case 'roleAssignment': {
-      if (matching.length === 0) return none();
-      const principals = await inv.matching(check.principalResourceType);
-      if (principals.length === 0) return result(check, 'missing', `No ${check.principalResourceType} in the resource group to hold ${check.role}.`);
-      const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
-      const wrong: string[] = [];
-      for (const p of principals) {
-        const principalIds = principalIdsOf(((await inv.full(p.id)) ?? {}) as Record<string, unknown>, check.principalResourceType);
-        if (principalIds.length === 0) {
-          wrong.push(`${p.name} has no managed identity`);
-          continue;
-        }
-        let holds = false;
-        for (const target of matching) {
-          const assignments = await inv.roleAssignments(target.id);
-          if (assignments.some((a) => grants(a, target.id, principalIds, roleIds))) {
-            holds = true;
-            break;
-          }
-        }
-        if (!holds) wrong.push(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`);
-      }
-      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')}.`) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
-    }
+    case 'roleAssignment':
+      return matching.length === 0 ? none() : roleAssignmentOutcome(inv, check, matching);
+    default:
+      return assertNever(check, 'check kind');
   }
+}
+
+/** Every principal of the check's type holds the role on the matching resources. */
+async function roleAssignmentOutcome(inv: Inventory, check: Extract<Check, { kind: 'roleAssignment' }>, matching: readonly ArmRef[]): Promise<CheckOutcome> {
+  const principals = await inv.matching(check.principalResourceType);
+  if (principals.length === 0) return result(check, 'missing', `No ${check.principalResourceType} in the resource group to hold ${check.role}.`);
+  const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
+  const wrong: string[] = [];
+  for (const p of principals) {
+    const principalIds = principalIdsOf(((await inv.full(p.id)) ?? {}) as Record<string, unknown>, check.principalResourceType);
+    if (principalIds.length === 0) {
+      wrong.push(`${p.name} has no managed identity`);
+      continue;
+    }
+    let holds = false;
+    for (const target of matching) {
+      const assignments = await inv.roleAssignments(target.id);
+      if (assignments.some((a) => grants(a, target.id, principalIds, roleIds))) {
+        holds = true;
+        break;
+      }
+    }
+    if (!holds) wrong.push(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`);
+  }
+  return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')}.`) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
 }
 
 function names(list: readonly ArmRef[]): string {
