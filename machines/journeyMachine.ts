@@ -70,16 +70,6 @@ export interface PhaseResume {
 
 export type JourneyCommandType = JourneyCommand['type'];
 
-export const JOURNEY_COMMAND_TYPES: ReadonlySet<JourneyCommandType> = new Set<JourneyCommandType>([
-  'startPhase',
-  'stopPhase',
-  'forwardToPhase',
-  'notifyInstructor',
-  'notifyLearner',
-  'teardown',
-  'checkpoint',
-]);
-
 type P<K extends JourneyCommandType> = ParamsOf<JourneyCommand, K>;
 
 const commandActions = {
@@ -91,6 +81,9 @@ const commandActions = {
   teardown: declared<P<'teardown'>>(),
   checkpoint: declared<undefined>(),
 } satisfies { [K in JourneyCommandType]: (args: unknown, params: P<K>) => void };
+
+/** The command vocabulary: exactly the declared actions above (the record is exhaustive over the union). */
+export const JOURNEY_COMMAND_TYPES: ReadonlySet<JourneyCommandType> = new Set(Object.keys(commandActions) as JourneyCommandType[]);
 
 // ---------------------------------------------------------------------------------------------
 // Context and output

@@ -164,18 +164,6 @@ export type PhaseCommand =
 
 export type PhaseCommandType = PhaseCommand['type'];
 
-export const PHASE_COMMAND_TYPES: ReadonlySet<PhaseCommandType> = new Set<PhaseCommandType>([
-  'prompt',
-  'provision',
-  'validate',
-  'startTimer',
-  'cancelTimer',
-  'hint',
-  'notifyInstructor',
-  'notifyLearner',
-  'checkpoint',
-]);
-
 type P<K extends PhaseCommandType> = ParamsOf<PhaseCommand, K>;
 
 const commandActions = {
@@ -189,6 +177,9 @@ const commandActions = {
   notifyLearner: declared<P<'notifyLearner'>>(),
   checkpoint: declared<undefined>(),
 } satisfies { [K in PhaseCommandType]: (args: unknown, params: P<K>) => void };
+
+/** The command vocabulary: exactly the declared actions above (the record is exhaustive over the union). */
+export const PHASE_COMMAND_TYPES: ReadonlySet<PhaseCommandType> = new Set(Object.keys(commandActions) as PhaseCommandType[]);
 
 // ---------------------------------------------------------------------------------------------
 // Context and output

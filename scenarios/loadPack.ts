@@ -258,17 +258,9 @@ const packErrorMap: z.core.$ZodErrorMap = (issue) => {
         : 'expected a value of one of the allowed forms';
     }
     case 'too_small':
-      return issue.origin === 'array'
-        ? `expected at least ${issue.minimum} item(s)`
-        : issue.origin === 'string'
-          ? `expected at least ${issue.minimum} character(s)`
-          : `expected a value ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+      return boundMessage(issue.origin, issue.minimum, issue.inclusive, 'at least', '>');
     case 'too_big':
-      return issue.origin === 'array'
-        ? `expected at most ${issue.maximum} item(s)`
-        : issue.origin === 'string'
-          ? `expected at most ${issue.maximum} character(s)`
-          : `expected a value ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+      return boundMessage(issue.origin, issue.maximum, issue.inclusive, 'at most', '<');
     case 'invalid_format':
       return issue.format === 'regex' && issue.pattern ? `expected text matching ${issue.pattern}` : `expected a valid ${issue.format}`;
     case 'invalid_key':
@@ -462,4 +454,11 @@ function dedupe(problems: readonly PackProblem[]): PackProblem[] {
     seen.add(key);
     return true;
   });
+}
+
+/** "expected at least 3 item(s)", "expected at most 40 character(s)", "expected a value >= 1". */
+function boundMessage(origin: string, limit: number | bigint, inclusive: boolean | undefined, words: 'at least' | 'at most', op: '>' | '<'): string {
+  if (origin === 'array') return `expected ${words} ${limit} item(s)`;
+  if (origin === 'string') return `expected ${words} ${limit} character(s)`;
+  return `expected a value ${inclusive ? `${op}=` : op} ${limit}`;
 }
