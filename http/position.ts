@@ -1,6 +1,6 @@
 import type { Checkpoint } from '../activities/recordCheckpoint';
 import { journeyStatus, restoreJourneySnapshot, type JourneyStatus, type PersistedJourneySnapshot } from '../machines/journeyMachine';
-import { phaseView, restorePhaseSnapshot, type PersistedPhaseSnapshot, type PhaseFailure, type PhaseName, type PhaseView, type StepKind } from '../machines/phaseMachine';
+import { phaseView, restorePhaseSnapshot, type PersistedPhaseSnapshot, type PhaseFailure, type PhaseName, type LearnerAction, type PhaseView, type StepKind } from '../machines/phaseMachine';
 import type { JourneyInput } from '../contracts/messages';
 
 /**
@@ -23,6 +23,8 @@ export interface PhasePosition {
   steps: number;
   /** Prompts / provisioning runs / validation runs / review rounds of the current step so far. */
   stepAttempt: number;
+  /** What the learner may do now (the phase machine's guards): answer, say done, submit. */
+  accepts: LearnerAction[];
   /** Review steps: the round a decision must name. */
   round: number | null;
   helpPending: { stepId: string | null; message: string } | null;
@@ -43,7 +45,7 @@ export function phasePosition(checkpoint: Checkpoint | undefined): PhasePosition
   if (!p) return undefined;
   const snapshot = restorePhaseSnapshot(p.snapshot as PersistedPhaseSnapshot);
   const ctx = snapshot.context;
-  const { state, step } = phaseView(snapshot);
+  const { state, step, accepts } = phaseView(snapshot);
   const stepAttempt = step ? (ctx.attempts[step.id] ?? 0) : 0;
   return {
     phase: p.name as PhaseName,
@@ -55,6 +57,7 @@ export function phasePosition(checkpoint: Checkpoint | undefined): PhasePosition
     stepIndex: ctx.stepIndex,
     steps: ctx.steps.length,
     stepAttempt,
+    accepts,
     round: step?.kind === 'review' && (state === 'awaitingReview' || state === 'changesRequested') ? stepAttempt : null,
     helpPending: ctx.helpPending,
     failure: ctx.failure,

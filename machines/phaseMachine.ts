@@ -29,6 +29,7 @@
 import { and, assertEvent, assign, enqueueActions, initialTransition, setup, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
+import { assertNever } from './assertNever.js';
 import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -920,12 +921,31 @@ export function stepPhase(snapshot: PhaseSnapshot, event: PhaseEvent): PhaseTurn
   return { snapshot: next, commands: phaseCommands(actions) };
 }
 
-/** What a reader may know of a phase: its position, the current step, and whether help is open. */
+/** What a learner does to a step: answer it, say it is done, or submit a deliverable. */
+export const LEARNER_ACTIONS = ['ANSWER', 'DONE', 'SUBMIT'] as const;
+export type LearnerAction = (typeof LEARNER_ACTIONS)[number];
+
+/** What a reader may know of a phase: its position, the current step, whether help is open, what the learner may do. */
 export interface PhaseView {
   /** `starting` only before the first step waits (a snapshot is never at rest there). */
   state: StepPosition | 'starting' | 'failed' | 'completed';
   step: PhaseStepDef | null;
   helpPending: boolean;
+  /** The learner actions the machine takes for the current step now (its own guards decide, via xstate `can`). */
+  accepts: LearnerAction[];
+}
+
+function learnerEvent(action: LearnerAction, stepId: string): PhaseEvent {
+  switch (action) {
+    case 'ANSWER':
+      return { type: 'ANSWER', stepId, answer: '' };
+    case 'DONE':
+      return { type: 'DONE', stepId };
+    case 'SUBMIT':
+      return { type: 'SUBMIT', stepId, deliverable: { name: '', uri: '' } };
+    default:
+      return assertNever(action, 'learner action');
+  }
 }
 
 /** The one reading of a phase snapshot for people: the orchestration's progress reports and the API both use it. */
@@ -934,7 +954,8 @@ export function phaseView(snapshot: PhaseSnapshot): PhaseView {
   const step = ctx.steps[ctx.stepIndex] ?? null;
   const state: PhaseView['state'] =
     snapshot.status === 'done' ? 'completed' : snapshot.hasTag('failed') ? 'failed' : (STEP_POSITIONS.find((t) => snapshot.hasTag(t)) ?? 'starting');
-  return { state, step, helpPending: snapshot.hasTag('helpRequested') };
+  const accepts = step ? LEARNER_ACTIONS.filter((a) => snapshot.can(learnerEvent(a, step.id))) : [];
+  return { state, step, helpPending: snapshot.hasTag('helpRequested'), accepts };
 }
 
 /** The JSON form of a phase snapshot: store it as the checkpoint. */

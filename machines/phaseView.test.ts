@@ -8,6 +8,7 @@ import {
   STEP_STATE,
   startPhase,
   stepPhase,
+  type LearnerAction,
   type PhaseDef,
   type PhaseStepDef,
   type StepKind,
@@ -38,10 +39,19 @@ describe('phaseView: the machine says where a phase is', () => {
     expect([...tagsInMachine()].sort()).toEqual([...PHASE_TAGS].sort());
   });
 
+  /** What a learner can do to each kind of step when it starts (a new kind must say so here too). */
+  const LEARNER_DOES: { [K in StepKind]: LearnerAction[] } = {
+    question: ['ANSWER'],
+    task: ['DONE'],
+    deliverable: ['SUBMIT'],
+    provision: [],
+    validate: [],
+    review: [],
+  };
   for (const kind of STEP_KINDS) {
-    it(`a ${kind} step waits in ${STEP_STATE[kind]}`, () => {
+    it(`a ${kind} step waits in ${STEP_STATE[kind]}, where the learner may ${LEARNER_DOES[kind].join(', ') || 'do nothing'}`, () => {
       const { snapshot } = startPhase(onlyStep(kind));
-      expect(phaseView(snapshot)).toMatchObject({ state: STEP_STATE[kind], step: { kind }, helpPending: false });
+      expect(phaseView(snapshot)).toEqual({ state: STEP_STATE[kind], step: expect.objectContaining({ kind }), helpPending: false, accepts: LEARNER_DOES[kind] });
     });
   }
 
@@ -55,7 +65,7 @@ describe('phaseView: the machine says where a phase is', () => {
     let turn = startPhase(def);
     const failing = [{ checkId: 'x', passed: false }];
     turn = stepPhase(turn.snapshot, { type: 'VALIDATION_FAILED', stepId: 'chk', attempt: 1, checks: failing });
-    expect(phaseView(turn.snapshot).state).toBe('awaitingFix');
+    expect(phaseView(turn.snapshot)).toMatchObject({ state: 'awaitingFix', accepts: ['DONE'] });
     expect(learnerStateOf(phaseView(turn.snapshot))).toBe('working');
     turn = stepPhase(turn.snapshot, { type: 'HELP', message: 'which check?' } as never);
     expect(phaseView(turn.snapshot).helpPending).toBe(true);
@@ -66,13 +76,14 @@ describe('phaseView: the machine says where a phase is', () => {
     expect(learnerStateOf(phaseView(turn.snapshot))).toBe('awaitingReview');
     turn = stepPhase(turn.snapshot, { type: 'REVIEW_CHANGES_REQUESTED', stepId: 'rev', round: 1, comment: 'cost?' });
     expect(learnerStateOf(phaseView(turn.snapshot))).toBe('changesRequested');
+    expect(phaseView(turn.snapshot).accepts).toEqual(['SUBMIT']);
     turn = stepPhase(turn.snapshot, { type: 'SUBMIT', stepId: 'rev', deliverable: { name: 'd', uri: 'https://e.example/d' } } as never);
     turn = stepPhase(turn.snapshot, { type: 'REVIEW_APPROVED', stepId: 'rev', round: 2 });
     expect(phaseView(turn.snapshot).state).toBe('completed');
 
     let failed = startPhase({ phase: 'design', steps: [{ id: 'env', kind: 'provision' }] });
     failed = stepPhase(failed.snapshot, { type: 'PROVISION_FAILED', stepId: 'env', attempt: 1, message: 'quota' });
-    expect(phaseView(failed.snapshot).state).toBe('failed');
+    expect(phaseView(failed.snapshot)).toMatchObject({ state: 'failed', accepts: [] });
     expect(learnerStateOf(phaseView(failed.snapshot))).toBe('failed');
   });
 });
