@@ -56,6 +56,10 @@ const AppSettingsShape = z.object({
     RUN_BUDGET_USD: z.coerce.number().positive({ message: 'RUN_BUDGET_USD must be a positive amount in US dollars' }).optional(),
     /** Share of the budget at which the instructor is warned. */
     RUN_BUDGET_WARN_FRACTION: z.coerce.number().gt(0).lte(1, { message: 'RUN_BUDGET_WARN_FRACTION must be in (0, 1]' }).default(0.8),
+    /** Attempts (the first included) of a learner-environment deployment, validation or teardown before the step fails (activities/retryPolicies.ts). */
+    ENVIRONMENT_RETRY_ATTEMPTS: z.coerce.number().int().min(1, { message: 'ENVIRONMENT_RETRY_ATTEMPTS must be at least 1' }).max(20).default(4),
+    /** Seconds before the first retry of a learner-environment call; each next wait doubles, up to 2 minutes. */
+    ENVIRONMENT_RETRY_FIRST_SECONDS: z.coerce.number().min(0.1, { message: 'ENVIRONMENT_RETRY_FIRST_SECONDS must be at least 0.1' }).max(600).default(15),
     /** Folder holding the scenario packs; unset = scenarios/packs of this app. */
     SCENARIO_PACKS_DIR: z.string().min(1).optional(),
     // ── workshop API (http/apiAuth.ts) ──
@@ -139,6 +143,8 @@ export const SETTING_PLACEMENT: { [K in keyof AppSettings]-?: SettingPlacement }
   LEARNER_LOCATION: { where: 'azure', readBy: 'app' },
   RUN_BUDGET_USD: { where: 'azure', readBy: 'app' },
   RUN_BUDGET_WARN_FRACTION: { where: 'azure', readBy: 'app' },
+  ENVIRONMENT_RETRY_ATTEMPTS: { where: 'azure', readBy: 'app' },
+  ENVIRONMENT_RETRY_FIRST_SECONDS: { where: 'azure', readBy: 'app' },
   SCENARIO_PACKS_DIR: { where: 'local', why: 'the deployment package carries the scenario packs; the setting points a checkout at a folder of packs being written' },
   INSTRUCTOR_API_KEY: { where: 'azure', readBy: 'app' },
   LEARNER_API_KEY: { where: 'azure', readBy: 'app' },

@@ -1,6 +1,6 @@
-import { activities, durableClientActivities, type ActivityName } from './activities';
-import { environmentSweeper, SWEEPER_SCHEDULE } from './activities/sweeper';
-import type { FunctionDef } from './local/durable/functions';
+import { activities } from './activities';
+import { environmentSweeper, SWEEPER_SCHEDULE } from './timers/environmentSweeper';
+import type { FunctionDef } from './functionDefs';
 import { cohortRun } from './orchestrations/cohortRun';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
 import { learnerJourney } from './orchestrations/learnerJourney';
@@ -19,9 +19,7 @@ export const functions: FunctionDef[] = [
   { kind: 'orchestration', name: 'cohortRun', handler: cohortRun },
   { kind: 'orchestration', name: 'learnerJourney', handler: learnerJourney },
   { kind: 'orchestration', name: 'workshopPhase', handler: workshopPhase },
-  ...Object.entries(activities).map(
-    ([name, handler]): FunctionDef => ({ kind: 'activity', name, handler, durableClient: durableClientActivities.has(name as ActivityName) }),
-  ),
+  ...Object.entries(activities).map(([name, a]): FunctionDef => ({ kind: 'activity', name, handler: a.run, durableClient: 'durableClient' in a && a.durableClient })),
   {
     kind: 'http',
     name: 'httpStart',

@@ -10,9 +10,15 @@
  */
 
 export type ArmFailureKind = 'transient' | 'permanent';
+/** Either kind; `kind` tells them apart. */
+export type ArmError = TransientArmError | PermanentArmError;
 
-export class TransientProvisioningError extends Error {
-  override readonly name = 'TransientProvisioningError';
+/**
+ * A failed Resource Manager call (provisioning, validation, teardown alike), of one of the two kinds.
+ * The kind is in the class name because the name is what survives the trip through the durable runtime.
+ */
+abstract class ArmCallError extends Error {
+  abstract readonly kind: ArmFailureKind;
   constructor(
     message: string,
     readonly code: string | undefined,
@@ -22,35 +28,16 @@ export class TransientProvisioningError extends Error {
   }
 }
 
-export class PermanentProvisioningError extends Error {
-  override readonly name = 'PermanentProvisioningError';
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
-}
-
-/** Teardown / validation flavours of the same two kinds. */
-export class TransientArmError extends Error {
+export class TransientArmError extends ArmCallError {
   override readonly name = 'TransientArmError';
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(retryAfterSeconds !== undefined ? `${message} (retry after ${retryAfterSeconds} s)` : message);
-  }
+  readonly kind = 'transient';
 }
 
-export class PermanentArmError extends Error {
+export class PermanentArmError extends ArmCallError {
   override readonly name = 'PermanentArmError';
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
+  readonly kind = 'permanent';
+  constructor(message: string, code: string | undefined) {
+    super(message, code);
   }
 }
 
@@ -63,6 +50,8 @@ export interface ArmFailure {
   message: string;
 }
 
+// `…ProvisioningError` is the name earlier versions gave deployment failures; histories of instances
+// still running may carry it.
 const NAME = /\b(Transient|Permanent)(Provisioning|Arm)Error\b/;
 const RETRY_AFTER = /\(retry after (\d+(?:\.\d+)?) s\)/;
 
@@ -132,8 +121,8 @@ const TRANSIENT_CODES = new Set(
 const QUOTA_CODES = new Set(['quotaexceeded', 'operationnotallowed', 'skunotavailable', 'regionalquotaexceeded', 'corequotaexceeded', 'zonalallocationfailed', 'allocationfailed']);
 
 /** Classify an error thrown by an SDK call (RestError), a raw call ({@link armHttpError}), or the network. */
-export function classifyArmError(err: unknown, ctx: FailureContext): TransientProvisioningError | PermanentProvisioningError {
-  if (err instanceof TransientProvisioningError || err instanceof PermanentProvisioningError) return err;
+export function classifyArmError(err: unknown, ctx: FailureContext): TransientArmError | PermanentArmError {
+  if (err instanceof TransientArmError || err instanceof PermanentArmError) return err;
   const e = err as { statusCode?: number; code?: string; message?: string; details?: { error?: ArmErrorBody }; response?: { headers?: { get?(n: string): string | undefined } }; retryAfterSeconds?: number; name?: string };
   const status = e?.statusCode;
   const body: ArmErrorBody = e?.details?.error ?? { code: e?.code, message: e?.message };
@@ -144,16 +133,16 @@ export function classifyArmError(err: unknown, ctx: FailureContext): TransientPr
   if (e?.name === 'AbortError') throw err; // not ours to classify: the caller cancelled
   if (status === undefined) {
     // No HTTP status: the request never got an answer (DNS, reset, TLS, timeout) → worth retrying.
-    return new TransientProvisioningError(`Resource Manager could not be reached while ${ctx.what}: ${text}`, code ?? 'REQUEST_SEND_ERROR', retryAfter);
+    return new TransientArmError(`Resource Manager could not be reached while ${ctx.what}: ${text}`, code ?? 'REQUEST_SEND_ERROR', retryAfter);
   }
   if (status === 429) {
-    return new TransientProvisioningError(`Resource Manager throttled the learner subscription while ${ctx.what} (HTTP 429 ${code ?? ''}).`.replace(' )', ')'), code ?? 'TooManyRequests', retryAfter ?? 30);
+    return new TransientArmError(`Resource Manager throttled the learner subscription while ${ctx.what} (HTTP 429 ${code ?? ''}).`.replace(' )', ')'), code ?? 'TooManyRequests', retryAfter ?? 30);
   }
   if (status >= 500 || status === 408) {
-    return new TransientProvisioningError(`Resource Manager answered HTTP ${status}${code ? ` ${code}` : ''} while ${ctx.what}: ${text}`, code, retryAfter);
+    return new TransientArmError(`Resource Manager answered HTTP ${status}${code ? ` ${code}` : ''} while ${ctx.what}: ${text}`, code, retryAfter);
   }
   if (status === 409 && (code === undefined || TRANSIENT_CODES.has(code.toLowerCase()) || /conflict/i.test(code))) {
-    return new TransientProvisioningError(`Another operation is running on the learner's resources while ${ctx.what} (HTTP 409 ${code ?? 'Conflict'}): ${text}`, code, retryAfter);
+    return new TransientArmError(`Another operation is running on the learner's resources while ${ctx.what} (HTTP 409 ${code ?? 'Conflict'}): ${text}`, code, retryAfter);
   }
   // ARM's preflight answers 400 InvalidTemplateDeployment with the real cause (a quota, a policy) inside.
   const leaves = e?.details?.error ? leafErrors({ ...body, code: code ?? `HTTP${status}` }) : [{ code: code ?? `HTTP${status}`, message: text }];
@@ -164,17 +153,17 @@ export function classifyArmError(err: unknown, ctx: FailureContext): TransientPr
  * Classify a failed deployment's `properties.error`. Any permanent leaf makes the whole failure
  * permanent (retrying cannot fix a template error or a quota); all-transient leaves are retried.
  */
-export function classifyDeploymentError(error: ArmErrorBody | undefined, ctx: FailureContext): TransientProvisioningError | PermanentProvisioningError {
+export function classifyDeploymentError(error: ArmErrorBody | undefined, ctx: FailureContext): TransientArmError | PermanentArmError {
   const leaves = leafErrors(error ?? { code: 'DeploymentFailed', message: 'The deployment failed without an error description.' });
   const permanent = leaves.filter((l) => !TRANSIENT_CODES.has((l.code ?? '').toLowerCase()));
   if (permanent.length === 0) {
     const first = leaves[0];
-    return new TransientProvisioningError(`The deployment hit a transient Azure error while ${ctx.what}: ${first?.code}: ${first?.message}`, first?.code);
+    return new TransientArmError(`The deployment hit a transient Azure error while ${ctx.what}: ${first?.code}: ${first?.message}`, first?.code);
   }
   return permanentFor(permanent, ctx);
 }
 
-function permanentFor(leaves: ArmErrorBody[], ctx: FailureContext): PermanentProvisioningError {
+function permanentFor(leaves: ArmErrorBody[], ctx: FailureContext): PermanentArmError {
   const where = ctx.location ? ` in ${ctx.location}` : '';
   const first = leaves[0] ?? {};
   const code = first.code ?? 'Unknown';
@@ -183,7 +172,7 @@ function permanentFor(leaves: ArmErrorBody[], ctx: FailureContext): PermanentPro
   const quota = leaves.find((l) => QUOTA_CODES.has((l.code ?? '').toLowerCase()) || /quota/i.test(l.message ?? ''));
   if (quota) {
     const sku = /\b(Standard_[A-Za-z0-9_]+|Basic_[A-Za-z0-9_]+|[A-Z][A-Za-z]+ ?v?Cores?|VpnGw\d\w*)\b/.exec(quota.message ?? '')?.[1];
-    return new PermanentProvisioningError(
+    return new PermanentArmError(
       `Quota exceeded${sku ? ` for ${sku}` : ''}${where} while ${ctx.what}: request a quota increase for the learner subscription ` +
         `(Azure portal → Quotas) or move the run to another region. Azure said: ${quota.code}: ${quota.message}`,
       quota.code,
@@ -191,38 +180,38 @@ function permanentFor(leaves: ArmErrorBody[], ctx: FailureContext): PermanentPro
   }
   const policy = leaves.find((l) => /RequestDisallowedByPolicy|PolicyViolation|DisallowedByPolicy/i.test(l.code ?? ''));
   if (policy) {
-    return new PermanentProvisioningError(
+    return new PermanentArmError(
       `An Azure Policy assignment denied a resource while ${ctx.what}: ask the owner of the learner subscription to exempt the workshop's ` +
         `resource groups or allow the resource, or adjust the pack's template. Azure said: ${policy.code}: ${policy.message}`,
       policy.code,
     );
   }
   if (/^(AuthorizationFailed|LinkedAuthorizationFailed|InvalidAuthenticationToken|AuthenticationFailed)$/i.test(code)) {
-    return new PermanentProvisioningError(
+    return new PermanentArmError(
       `The app's identity is not allowed to do this while ${ctx.what}: grant it Contributor and User Access Administrator on the learner subscription. Azure said: ${code}: ${msg}`,
       code,
     );
   }
   if (/^MissingSubscriptionRegistration$/i.test(code)) {
-    return new PermanentProvisioningError(
+    return new PermanentArmError(
       `A resource provider is not registered in the learner subscription while ${ctx.what}: register it (az provider register --namespace …) and start the step again. Azure said: ${msg}`,
       code,
     );
   }
   if (/AlreadyExists|AlreadyTaken|NameNotAvailable|NameUnavailable|NotUnique/i.test(code)) {
-    return new PermanentProvisioningError(
+    return new PermanentArmError(
       `A globally unique resource name is already taken while ${ctx.what}: provision again with a different name prefix. Azure said: ${code}: ${msg}`,
       code,
     );
   }
   if (/template|InvalidRequestContent|InvalidDeployment|InvalidParameter|BadRequest|ValidationError|UnsupportedFunction|Unsupported/i.test(lc)) {
-    return new PermanentProvisioningError(
+    return new PermanentArmError(
       `The pack's ARM template was rejected while ${ctx.what}: fix the template or its parameters (the pack author's job) and start the step again. Azure said: ${code}: ${msg}`,
       code,
     );
   }
   const all = [...new Set(leaves.map((l) => `${l.code}: ${(l.message ?? '').replace(/\.+$/, '')}`))].join('; ');
-  return new PermanentProvisioningError(
+  return new PermanentArmError(
     `Azure refused the deployment while ${ctx.what}${where}: ${all}. Open the resource group's Deployments blade for the failing operation, fix the cause and start the step again.`,
     code,
   );
@@ -251,13 +240,4 @@ export function parseRetryAfter(value: string | null | undefined): number | unde
   const n = Number(value);
   if (Number.isFinite(n)) return Math.max(0, n);
   return undefined;
-}
-
-/** Re-label a provisioning classification as a teardown / validation error. */
-export function asArmError(err: TransientProvisioningError | PermanentProvisioningError): TransientArmError | PermanentArmError {
-  if (err instanceof TransientProvisioningError) {
-    const base = err.message.replace(RETRY_AFTER, '').trimEnd();
-    return new TransientArmError(base, err.code, err.retryAfterSeconds);
-  }
-  return new PermanentArmError(err.message, err.code);
 }

@@ -1,39 +1,85 @@
+import type { InvocationContext } from '@azure/functions';
 import type * as df from 'durable-functions';
+import type { z } from 'zod';
 import { notify, notifyMany } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
 import { recordProgress } from './recordProgress';
 import { recordRunEnded } from './recordRunEnded';
+import { environmentRetry, QUICK_RETRY, retryOptions, SELF_CHECK_RETRY, type RetryPolicy } from './retryPolicies';
 import { runValidation } from './runValidation';
 import { signalInstance, signalMany } from './signalInstance';
 import { teardown } from './teardown';
 
+interface ActivityEntry {
+  /** The activity (defineActivity): parses its input with `run.input`, the schema callers' types come from. */
+  readonly run: ((raw: unknown, context: InvocationContext) => Promise<unknown>) & { readonly input: z.ZodType };
+  readonly retry: RetryPolicy;
+  /** Gets a DurableClient binding (signals other instances). */
+  readonly durableClient?: boolean;
+}
+
+const ENVIRONMENT_RETRY = environmentRetry();
+
 /**
- * The activities, by name. Orchestrations call them through `callActivity` below, typed from the
- * functions themselves (the Temporal samples' `proxyActivities<typeof activities>` idea).
+ * Every activity, by name, with its retry policy: the one place both hosts register them from (registry.ts)
+ * and orchestrations call them through (`callActivity`, typed from this object — the Temporal samples'
+ * `proxyActivities<typeof activities>`).
  */
 export const activities = {
-  probeStorage,
-  notify,
-  notifyMany,
-  recordCheckpoint,
-  recordProgress,
-  recordRunEnded,
-  signalInstance,
-  signalMany,
-  provisionEnvironment,
-  runValidation,
-  teardown,
-} as const;
-
-/** Activities that get a DurableClient binding. */
-export const durableClientActivities: ReadonlySet<ActivityName> = new Set<ActivityName>(['signalInstance', 'signalMany']);
+  probeStorage: { run: probeStorage, retry: SELF_CHECK_RETRY },
+  notify: { run: notify, retry: QUICK_RETRY },
+  notifyMany: { run: notifyMany, retry: QUICK_RETRY },
+  recordCheckpoint: { run: recordCheckpoint, retry: QUICK_RETRY },
+  recordProgress: { run: recordProgress, retry: QUICK_RETRY },
+  recordRunEnded: { run: recordRunEnded, retry: QUICK_RETRY },
+  signalInstance: { run: signalInstance, retry: QUICK_RETRY, durableClient: true },
+  signalMany: { run: signalMany, retry: QUICK_RETRY, durableClient: true },
+  provisionEnvironment: { run: provisionEnvironment, retry: ENVIRONMENT_RETRY },
+  runValidation: { run: runValidation, retry: ENVIRONMENT_RETRY },
+  teardown: { run: teardown, retry: QUICK_RETRY },
+} as const satisfies Record<string, ActivityEntry>;
 
 export type ActivityName = keyof typeof activities;
-export type ActivityInput<K extends ActivityName> = Parameters<(typeof activities)[K]>[0];
-export type ActivityResult<K extends ActivityName> = Awaited<ReturnType<(typeof activities)[K]>>;
+/** What a caller passes: the input side of the activity's zod schema (defaults may be left out). */
+export type ActivityInput<K extends ActivityName> = z.input<(typeof activities)[K]['run']['input']>;
+export type ActivityResult<K extends ActivityName> = Awaited<ReturnType<(typeof activities)[K]['run']>>;
 
-export function callActivity<K extends ActivityName>(ctx: df.OrchestrationContext, name: K, input: ActivityInput<K>, retry?: df.RetryOptions): df.Task {
-  return retry ? ctx.df.callActivityWithRetry(name, retry, input) : ctx.df.callActivity(name, input);
+declare const resultType: unique symbol;
+/** A scheduled activity call that remembers what it returns; read it with `resultOf`. */
+export interface ActivityTask<K extends ActivityName> extends df.Task {
+  readonly [resultType]?: ActivityResult<K>;
+}
+
+/** The caller retries itself (the cohort's provisioning scheduler decides when a deployment runs again). */
+export const CALLER_RETRIES = 'callerRetries';
+
+const RETRY_OPTIONS = Object.fromEntries(Object.entries(activities).map(([name, a]) => [name, retryOptions(a.retry)])) as Record<ActivityName, df.RetryOptions>;
+
+/**
+ * The one way an orchestration calls an activity: by name, with an input the activity's schema accepts,
+ * retried by the activity's policy. (`retry` other than the default is for cohortRun.ts's own options,
+ * which equal QUICK_RETRY, and for CALLER_RETRIES.)
+ */
+export function callActivity<K extends ActivityName>(
+  ctx: df.OrchestrationContext,
+  name: K,
+  input: ActivityInput<K>,
+  retry: df.RetryOptions | typeof CALLER_RETRIES = RETRY_OPTIONS[name],
+): ActivityTask<K> {
+  return retry === CALLER_RETRIES ? ctx.df.callActivity(name, input) : ctx.df.callActivityWithRetry(name, retry, input);
+}
+
+/** The result of a completed, not faulted activity call. */
+export function resultOf<K extends ActivityName>(task: ActivityTask<K>): ActivityResult<K> {
+  if (!task.isCompleted || task.isFaulted) throw new Error('resultOf: the activity has not completed successfully; check isFaulted first');
+  return task.result as ActivityResult<K>;
+}
+
+/** Call an activity and wait for it: `const r = yield* runActivity(context, 'probeStorage', { key })`. */
+export function* runActivity<K extends ActivityName>(ctx: df.OrchestrationContext, name: K, input: ActivityInput<K>): Generator<df.Task, ActivityResult<K>, unknown> {
+  const task = callActivity(ctx, name, input);
+  yield task;
+  return resultOf(task);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { OUTBOX_TABLE, isStatus, packJson, unpackJson, workshopTable } from './workshopTables';
 
 /**
@@ -34,8 +35,7 @@ function rowKey(key: string): string {
   return key.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');
 }
 
-export async function notify(raw: unknown): Promise<{ key: string; duplicate: boolean }> {
-  const input = NotifyInput.parse(raw);
+export const notify = defineActivity(NotifyInput, async function notify(input): Promise<{ key: string; duplicate: boolean }> {
   const table = await workshopTable(OUTBOX_TABLE);
   try {
     await table.createEntity({
@@ -53,7 +53,7 @@ export async function notify(raw: unknown): Promise<{ key: string; duplicate: bo
     if (isStatus(err, 409)) return { key: input.key, duplicate: true };
     throw err;
   }
-}
+});
 
 /** Messages of a run, oldest first; for a learner, or the instructor's. */
 export async function readOutbox(runId: string, filter: { learnerId?: string; role?: 'learner' | 'instructor' } = {}): Promise<OutboxMessage[]> {
@@ -79,7 +79,6 @@ export async function readOutbox(runId: string, filter: { learnerId?: string; ro
 export const NotifyManyInput = z.object({ messages: z.array(NotifyInput).max(500) });
 
 /** Many notifications in one activity call (a broadcast to a cohort), each still once per key. */
-export async function notifyMany(raw: unknown): Promise<Array<{ key: string; duplicate: boolean }>> {
-  const input = NotifyManyInput.parse(raw);
+export const notifyMany = defineActivity(NotifyManyInput, async function notifyMany(input): Promise<Array<{ key: string; duplicate: boolean }>> {
   return Promise.all(input.messages.map((m) => notify(m)));
-}
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { tableClient } from '../config';
 
 export const ProbeStorageInput = z.object({ key: z.string().min(1).max(200) });
@@ -16,12 +17,11 @@ const TABLE = 'HostSelfCheck';
  * Write a row to the app's Table storage and read it back: proves the app can reach its state store
  * with its own identity. Idempotent: the row is keyed by the caller's key and overwritten on retry.
  */
-export async function probeStorage(raw: unknown): Promise<ProbeStorageResult> {
-  const input = ProbeStorageInput.parse(raw);
+export const probeStorage = defineActivity(ProbeStorageInput, async function probeStorage(input): Promise<ProbeStorageResult> {
   const client = tableClient(TABLE);
   await client.createTable();
   const wrote = `probe:${input.key}`;
   await client.upsertEntity({ partitionKey: 'probe', rowKey: input.key, value: wrote }, 'Replace');
   const row = await client.getEntity<{ value: string }>('probe', input.key);
   return { table: TABLE, wrote, readBack: row.value, ok: row.value === wrote };
-}
+});

@@ -3,6 +3,7 @@ import type { DeploymentExtended, DeploymentParameter } from '@azure/arm-resourc
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { appSettings } from '../config';
 import type { EnvironmentParameter } from '../scenarios/schema';
 import { armClients, armErrorBodyOf, armLogger, sleep, type ArmClients } from './armClients';
@@ -11,8 +12,8 @@ import {
   classifyDeploymentError,
   leafErrors,
   type ArmErrorBody,
-  PermanentProvisioningError,
-  TransientProvisioningError,
+  PermanentArmError,
+  TransientArmError,
   type FailureContext,
 } from './armErrors';
 import { addressSpaceFor, deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from './environmentNames';
@@ -71,11 +72,10 @@ const DEPLOYMENTS_API_VERSION = '2026-06-01';
  * Creates (or finds) the learner's resource group and runs the pack's ARM deployment in it.
  * Idempotent: the deployment is named from the idempotency key, so a retry after a crash adopts
  * the deployment that is still running (or already done) instead of starting a second one.
- * Throws TransientProvisioningError (retry; "(retry after N s)" when ARM said so) or
- * PermanentProvisioningError (a message for the instructor).
+ * Throws TransientArmError (retry; "(retry after N s)" when ARM said so) or
+ * PermanentArmError (a message for the instructor).
  */
-export async function provisionEnvironment(raw: unknown, _context?: unknown, options: ProvisionOptions = {}): Promise<ProvisionEnvironmentResult> {
-  const input = ProvisionEnvironmentInput.parse(raw);
+export const provisionEnvironment = defineActivity(ProvisionEnvironmentInput, async function provisionEnvironment(input, _context?: unknown, options: ProvisionOptions = {}): Promise<ProvisionEnvironmentResult> {
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const settings = appSettings();
   const clients = options.clients ?? armClients(settings);
@@ -103,7 +103,7 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
       deployment = existing;
     } else if (existing && state === 'failed') {
       const verdict = classifyDeploymentError(await deploymentError(clients, rgName, depName, existing), ctx);
-      if (verdict instanceof PermanentProvisioningError) throw verdict;
+      if (verdict instanceof PermanentArmError) throw verdict;
       log.warn({ deployment: depName, code: verdict.code }, 'earlier attempt failed transiently; deploying again under the same name');
     }
     if (!deployment) deployment = await startAndPoll(clients, rgName, depName, pack, parameters, ctx, signal, log);
@@ -111,7 +111,7 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
     const finalState = deployment.properties?.provisioningState?.toLowerCase();
     if (finalState !== 'succeeded') {
       if (finalState === 'failed') throw classifyDeploymentError(await deploymentError(clients, rgName, depName, deployment), ctx);
-      throw new TransientProvisioningError(`The deployment ended "${deployment.properties?.provisioningState}" while ${ctx.what}; deploying again.`, 'Canceled');
+      throw new TransientArmError(`The deployment ended "${deployment.properties?.provisioningState}" while ${ctx.what}; deploying again.`, 'Canceled');
     }
     const result: ProvisionEnvironmentResult = {
       resourceGroupName: rgName,
@@ -134,7 +134,7 @@ export async function provisionEnvironment(raw: unknown, _context?: unknown, opt
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'provisioning failed');
     throw classified;
   }
-}
+});
 
 async function ensureResourceGroup(
   clients: ArmClients,
@@ -151,12 +151,12 @@ async function ensureResourceGroup(
     throw err;
   });
   if (existing?.properties?.provisioningState?.toLowerCase() === 'deleting') {
-    throw new TransientProvisioningError(`Resource group ${name} is still being deleted (a teardown of an earlier environment) while ${ctx.what}.`, 'ResourceGroupBeingDeleted', 30);
+    throw new TransientArmError(`Resource group ${name} is still being deleted (a teardown of an earlier environment) while ${ctx.what}.`, 'ResourceGroupBeingDeleted', 30);
   }
   if (existing) {
     const tags = existing.tags ?? {};
     if (tags[TAGS.pack] !== undefined && tags[TAGS.pack] !== input.packId) {
-      throw new PermanentProvisioningError(
+      throw new PermanentArmError(
         `Resource group ${name} already holds pack "${tags[TAGS.pack]}", not "${input.packId}": tear the learner's environment down before provisioning another scenario.`,
         'PackMismatch',
       );
@@ -264,7 +264,7 @@ async function waitForDeployment(clients: ArmClients, rg: string, name: string, 
   const interval = clients.pollIntervalMs ?? 5_000;
   for (;;) {
     const dep = await getDeployment(clients, rg, name, abortSignal);
-    if (!dep) throw new TransientProvisioningError(`Deployment ${name} disappeared from ${rg} while it was being followed.`, 'DeploymentNotFound');
+    if (!dep) throw new TransientArmError(`Deployment ${name} disappeared from ${rg} while it was being followed.`, 'DeploymentNotFound');
     if (TERMINAL.has(dep.properties?.provisioningState?.toLowerCase() ?? '')) return dep;
     await sleep(interval, abortSignal);
   }
@@ -294,13 +294,13 @@ export function resolveParameters(pack: PackWithTemplate, input: z.infer<typeof 
     else unknown.push(name);
   }
   if (unknown.length > 0) {
-    throw new PermanentProvisioningError(
+    throw new PermanentArmError(
       `The run gives parameter(s) ${unknown.join(', ')} that pack "${input.packId}"'s template does not declare; remove them or fix their names (the template has ${Object.keys(declared).join(', ')}).`,
       'UnknownParameters',
     );
   }
   if (missing.length > 0) {
-    throw new PermanentProvisioningError(
+    throw new PermanentArmError(
       `Pack "${input.packId}" needs values the run did not give for learner "${input.learnerId}": ${missing.join('; ')}. ` +
         'Supply them in the run\'s parameters (or the roster for learnerObjectId) and start the step again.',
       'MissingParameters',

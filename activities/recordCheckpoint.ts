@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { CHECKPOINTS_TABLE, isStatus, packJson, unpackJson, workshopTable } from './workshopTables';
 
 /**
@@ -35,8 +36,7 @@ export interface Checkpoint {
   updatedAt: string;
 }
 
-export async function recordCheckpoint(raw: unknown): Promise<{ written: boolean }> {
-  const input = RecordCheckpointInput.parse(raw);
+export const recordCheckpoint = defineActivity(RecordCheckpointInput, async function recordCheckpoint(input): Promise<{ written: boolean }> {
   const table = await workshopTable(CHECKPOINTS_TABLE);
   const versionColumn = input.scope === 'journey' ? 'JourneyVersion' : 'PhaseVersion';
   // Every phase instance counts its versions from 0, so a phase checkpoint is ordered first by the
@@ -69,7 +69,7 @@ export async function recordCheckpoint(raw: unknown): Promise<{ written: boolean
     }
   }
   throw new Error(`Checkpoint for learner ${input.learnerId} in run ${input.runId} kept conflicting; retry.`);
-}
+});
 
 const PHASE_INDEX: Record<string, number> = { requirements: 0, design: 1, implementation: 2, validation: 3 };
 

@@ -1,8 +1,9 @@
 import type { TransactionAction } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { PHASES } from '../machines/journeyMachine';
-import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../orchestrations/workshopTypes';
+import { applyProgress, initialProgress, LEARNER_STATES, type LearnerProgress, type ProgressReport } from '../machines/progress';
 import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
 
 /**
@@ -14,7 +15,7 @@ import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
 const Progress = z.object({
   learnerId: z.string().min(1),
   phase: z.enum(PHASES),
-  state: z.enum(['starting', 'working', 'awaitingReview', 'changesRequested', 'helpRequested', 'stuck', 'failed', 'completed', 'ended']),
+  state: z.enum(LEARNER_STATES),
   stepId: z.string().nullish(),
   since: z.string(),
   detail: z.string().nullish(),
@@ -29,8 +30,7 @@ export type RecordProgressInput = z.infer<typeof RecordProgressInput>;
 
 const MAX_BATCH = 100;
 
-export async function recordProgress(raw: unknown): Promise<{ written: number }> {
-  const input = RecordProgressInput.parse(raw);
+export const recordProgress = defineActivity(RecordProgressInput, async function recordProgress(input): Promise<{ written: number }> {
   if (!input.learners.length) return { written: 0 };
   const table = await workshopTable(PROGRESS_TABLE);
   const actions: TransactionAction[] = input.learners.map(({ learnerId, ...p }) => [
@@ -40,7 +40,7 @@ export async function recordProgress(raw: unknown): Promise<{ written: number }>
   ]);
   for (let i = 0; i < actions.length; i += MAX_BATCH) await table.submitTransaction(actions.slice(i, i + MAX_BATCH));
   return { written: actions.length };
-}
+});
 
 function toEntity(runId: string, learnerId: string, p: LearnerProgress) {
   return {

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { assertNever } from '../machines/assertNever';
+import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
 import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
-import { asArmError, classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
+import { classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
 import { learnerResourceGroupName } from './environmentNames';
 import { loadPackWithTemplate, templateApiVersions } from './scenarioPacks';
 
@@ -66,8 +68,7 @@ const RG_TYPE = 'microsoft.resources/resourcegroups';
  * fail / missing with the pack's hint. Reads only; ARM errors while reading are thrown as
  * TransientArmError / PermanentArmError (the learner's result would be meaningless).
  */
-export async function runValidation(raw: unknown, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
-  const input = RunValidationInput.parse(raw);
+export const runValidation = defineActivity(RunValidationInput, async function runValidation(input, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
   const clients = options.clients ?? armClients();
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const pack = await loadPackWithTemplate(input.packId);
@@ -93,11 +94,11 @@ export async function runValidation(raw: unknown, _context?: unknown, options: V
     return { resourceGroupName: rgName, passed: counts.fail === 0 && counts.missing === 0, counts, checks: results };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError || err instanceof TransientArmError) throw err;
-    const classified = asArmError(classifyArmError(err, { what: `validating resource group ${rgName}` }));
+    const classified = classifyArmError(err, { what: `validating resource group ${rgName}` });
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'validation could not read the environment');
     throw classified;
   }
-}
+});
 
 function result(check: Check, status: CheckStatus, detail: string): CheckOutcome {
   return {
@@ -188,31 +189,36 @@ async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
         ? result(check, 'fail', `${wrong.join('; ')}.`)
         : result(check, 'pass', `${names(matching)} reached through an approved private endpoint for ${check.groupId}${check.privateDnsZone ? ` in ${check.privateDnsZone}` : ''}.`);
     }
-    case 'roleAssignment': {
-      if (matching.length === 0) return none();
-      const principals = await inv.matching(check.principalResourceType);
-      if (principals.length === 0) return result(check, 'missing', `No ${check.principalResourceType} in the resource group to hold ${check.role}.`);
-      const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
-      const wrong: string[] = [];
-      for (const p of principals) {
-        const principalIds = principalIdsOf(((await inv.full(p.id)) ?? {}) as Record<string, unknown>, check.principalResourceType);
-        if (principalIds.length === 0) {
-          wrong.push(`${p.name} has no managed identity`);
-          continue;
-        }
-        let holds = false;
-        for (const target of matching) {
-          const assignments = await inv.roleAssignments(target.id);
-          if (assignments.some((a) => grants(a, target.id, principalIds, roleIds))) {
-            holds = true;
-            break;
-          }
-        }
-        if (!holds) wrong.push(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`);
-      }
-      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')}.`) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
-    }
+    case 'roleAssignment':
+      return matching.length === 0 ? none() : roleAssignmentOutcome(inv, check, matching);
+    default:
+      return assertNever(check, 'check kind');
   }
+}
+
+/** Every principal of the check's type holds the role on the matching resources. */
+async function roleAssignmentOutcome(inv: Inventory, check: Extract<Check, { kind: 'roleAssignment' }>, matching: readonly ArmRef[]): Promise<CheckOutcome> {
+  const principals = await inv.matching(check.principalResourceType);
+  if (principals.length === 0) return result(check, 'missing', `No ${check.principalResourceType} in the resource group to hold ${check.role}.`);
+  const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
+  const wrong: string[] = [];
+  for (const p of principals) {
+    const principalIds = principalIdsOf(((await inv.full(p.id)) ?? {}) as Record<string, unknown>, check.principalResourceType);
+    if (principalIds.length === 0) {
+      wrong.push(`${p.name} has no managed identity`);
+      continue;
+    }
+    let holds = false;
+    for (const target of matching) {
+      const assignments = await inv.roleAssignments(target.id);
+      if (assignments.some((a) => grants(a, target.id, principalIds, roleIds))) {
+        holds = true;
+        break;
+      }
+    }
+    if (!holds) wrong.push(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`);
+  }
+  return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')}.`) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
 }
 
 function names(list: readonly ArmRef[]): string {

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { appSettings } from '../config';
 import { loadPackFile, PACK_EXTENSIONS, type LoadedPack } from '../scenarios/loadPack';
-import { PermanentProvisioningError } from './armErrors';
+import { PermanentArmError } from './armErrors';
 
 /**
  * Packs and their ARM templates as the environment activities read them: by id, from
@@ -50,15 +50,15 @@ export function loadPackWithTemplate(packId: string): Promise<PackWithTemplate> 
 }
 
 async function load(dir: string, packId: string): Promise<PackWithTemplate> {
-  if (!/^[a-z][a-z0-9-]*$/.test(packId)) throw new PermanentProvisioningError(`"${packId}" is not a pack id (lowercase letters, digits, hyphens).`, 'UnknownPack');
+  if (!/^[a-z][a-z0-9-]*$/.test(packId)) throw new PermanentArmError(`"${packId}" is not a pack id (lowercase letters, digits, hyphens).`, 'UnknownPack');
   const file = PACK_EXTENSIONS.map((ext) => path.join(dir, `${packId}${ext}`)).find((f) => existsSync(f));
-  if (!file) throw new PermanentProvisioningError(`There is no scenario pack "${packId}" in ${dir}: start the run with one of the shipped packs.`, 'UnknownPack');
+  if (!file) throw new PermanentArmError(`There is no scenario pack "${packId}" in ${dir}: start the run with one of the shipped packs.`, 'UnknownPack');
   const loaded = await loadPackFile(file);
   let text: string;
   try {
     text = await readFile(loaded.templatePath, 'utf8');
   } catch (err) {
-    throw new PermanentProvisioningError(
+    throw new PermanentArmError(
       `Pack "${packId}" has no ARM template at ${loaded.templatePath} (${(err as Error).message}): add the template or fix environment.template.`,
       'TemplateMissing',
     );
@@ -67,7 +67,7 @@ async function load(dir: string, packId: string): Promise<PackWithTemplate> {
   try {
     template = JSON.parse(text) as ArmTemplate;
   } catch (err) {
-    throw new PermanentProvisioningError(`Pack "${packId}": ${loaded.templatePath} is not valid JSON (${(err as Error).message}); fix the template.`, 'InvalidTemplate');
+    throw new PermanentArmError(`Pack "${packId}": ${loaded.templatePath} is not valid JSON (${(err as Error).message}); fix the template.`, 'InvalidTemplate');
   }
   return { ...loaded, template };
 }

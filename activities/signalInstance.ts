@@ -1,8 +1,9 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
-import { EVENTS, runIdOfCohortInstanceId } from '../orchestrations/workshopIds';
-import type { ProgressReport } from '../orchestrations/workshopTypes';
+import { defineActivity } from './activity';
+import { EVENTS, runIdOfCohortInstanceId } from '../contracts/ids';
+import type { ProgressReport } from '../machines/progress';
 import { writeReportedProgress } from './recordProgress';
 
 /**
@@ -20,8 +21,7 @@ export const SignalInput = z.discriminatedUnion('op', [
 export type SignalInput = z.infer<typeof SignalInput>;
 export type SignalResult = { ok: true } | { ok: false; reason: 'gone' | 'exists' };
 
-export async function signalInstance(raw: unknown, context: InvocationContext): Promise<SignalResult> {
-  const input = SignalInput.parse(raw);
+export const signalInstance = defineActivity(SignalInput, async function signalInstance(input, context: InvocationContext): Promise<SignalResult> {
   const client = df.getClient(context);
   // A learner's progress report to the cohort also updates the learner's WorkshopProgress row (by the
   // cohort's own rule), so the cohort does not have to write one per report.
@@ -43,7 +43,7 @@ export async function signalInstance(raw: unknown, context: InvocationContext): 
     if (/\b409\b/.test(message)) return { ok: false, reason: input.op === 'start' ? 'exists' : 'gone' };
     throw err;
   }
-}
+});
 
 export const SignalManyInput = z.object({ ops: z.array(SignalInput).max(500) });
 export type SignalManyInput = z.infer<typeof SignalManyInput>;
@@ -52,7 +52,6 @@ export type SignalManyInput = z.infer<typeof SignalManyInput>;
  * Many signals in one activity call: a fan-out over a cohort (start its journeys, broadcast, pause)
  * costs the calling orchestration two history events instead of two per learner.
  */
-export async function signalMany(raw: unknown, context: InvocationContext): Promise<SignalResult[]> {
-  const input = SignalManyInput.parse(raw);
+export const signalMany = defineActivity(SignalManyInput, async function signalMany(input, context: InvocationContext): Promise<SignalResult[]> {
   return Promise.all(input.ops.map((op) => signalInstance(op, context)));
-}
+});

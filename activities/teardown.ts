@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { defineActivity } from './activity';
 import { armClients, armLogger, type ArmClients } from './armClients';
-import { asArmError, classifyArmError, PermanentArmError } from './armErrors';
+import { classifyArmError, PermanentArmError } from './armErrors';
 import { learnerResourceGroupName, TAGS } from './environmentNames';
 
 export const TeardownInput = z
@@ -39,8 +40,7 @@ export interface TeardownOptions {
  * A group that is already gone is a no-op; a group without the `workshop-pack` tag is never
  * deleted, whatever the caller asks (it is not a workshop environment).
  */
-export async function teardown(raw: unknown, _context?: unknown, options: TeardownOptions = {}): Promise<TeardownResult> {
-  const input = TeardownInput.parse(raw);
+export const teardown = defineActivity(TeardownInput, async function teardown(input, _context?: unknown, options: TeardownOptions = {}): Promise<TeardownResult> {
   const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId!, input.learnerId!);
   const clients = options.clients ?? armClients();
   const log = (options.log ?? armLogger()).child({ resourceGroup: rgName, runId: input.runId, key: input.idempotencyKey });
@@ -82,8 +82,8 @@ export async function teardown(raw: unknown, _context?: unknown, options: Teardo
     return { resourceGroupName: rgName, deleted: true, alreadyGone: false };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError) throw err;
-    const classified = asArmError(classifyArmError(err, ctx));
+    const classified = classifyArmError(err, ctx);
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'teardown failed');
     throw classified;
   }
-}
+});

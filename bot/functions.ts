@@ -1,6 +1,6 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { HttpDef, TimerDef } from '../local/durable/functions';
+import type { HttpDef, TimerDef } from '../functionDefs';
 import './handlers';
 import { drainOutbox } from './sender';
 import { missingExpiry } from './tokenExpiry';

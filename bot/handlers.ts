@@ -2,7 +2,7 @@ import type { Client as ApiClient } from '@microsoft/teams.api';
 import type { App, IActivityContext } from '@microsoft/teams.apps';
 import * as df from 'durable-functions';
 import type { Client } from '../http/workshopService';
-import type { Learner } from '../orchestrations/workshopTypes';
+import type { Learner } from '../contracts/messages';
 import {
   attachment,
   failureCard,

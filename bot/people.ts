@@ -2,7 +2,8 @@ import { WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
 import { isStatus } from '../activities/workshopTables';
 import { tableClient } from '../config';
 import { loadRun, type Client } from '../http/workshopService';
-import type { CohortInput, Learner } from '../orchestrations/workshopTypes';
+import type { Learner } from '../contracts/messages';
+import type { CohortInput } from '../orchestrations/workshopTypes';
 import type { TeamsUser } from './conversations';
 
 /**

@@ -1,6 +1,6 @@
 import type { Client as ApiClient } from '@microsoft/teams.api';
 import { requirePack, stepText } from '../http/packs';
-import type { RunPlan } from '../orchestrations/workshopTypes';
+import type { RunPlan } from '../contracts/messages';
 import { attachment, progressCard, stepCard, type StepCardState, type StepNote } from './cards';
 import { changeCard, PROGRESS_KEY, readCard, stepCardKey, type ProgressRow, type StepCardRow } from './cardStore';
 

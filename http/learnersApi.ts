@@ -5,7 +5,7 @@ import { readOutbox, type OutboxMessage } from '../activities/notify';
 import { learnerResourceGroupName } from '../activities/environmentNames';
 import { PHASES } from '../machines/journeyMachine';
 import type { PhaseName } from '../machines/phaseMachine';
-import { journeyInstanceId } from '../orchestrations/workshopIds';
+import { journeyInstanceId } from '../contracts/ids';
 import type { ScenarioPack } from '../scenarios/schema';
 import { learnerToken, requireInstructor, requireLearnerOrInstructor, type Caller } from './apiAuth';
 import { ApiError, param, readBody } from './apiKit';
@@ -106,7 +106,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
       const body = await readBody(request, AnswerBody);
       const p = await activePhase(client, s);
       const sid = targetStep(p, body.stepId, 'answer');
-      if (p.state !== 'awaitingLearner' || p.stepKind !== 'question') refuse(p, 'answer', p.stepKind === 'task' ? 'say "done" when the task is done' : 'this step takes no answer');
+      if (!p.accepts.includes('ANSWER')) refuse(p, 'answer', p.stepKind === 'task' ? 'say "done" when the task is done' : 'this step takes no answer');
       const pack = (await requirePack(s.info.plan.packId)).pack;
       const step = stepOf(pack, sid);
       if (step?.kind === 'question') {
@@ -127,8 +127,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
       const body = await readBody(request, DoneBody);
       const p = await activePhase(client, s);
       const sid = targetStep(p, body.stepId, 'done');
-      const ok = (p.state === 'awaitingLearner' && p.stepKind === 'task') || p.state === 'awaitingFix';
-      if (!ok) {
+      if (!p.accepts.includes('DONE')) {
         refuse(
           p,
           'say "done"',
@@ -142,8 +141,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
       const body = await readBody(request, SubmitBody);
       const p = await activePhase(client, s);
       const sid = targetStep(p, body.stepId, 'submit');
-      const ok = (p.state === 'awaitingLearner' && p.stepKind === 'deliverable') || p.state === 'changesRequested';
-      if (!ok) refuse(p, 'submit a deliverable', p.state === 'awaitingReview' ? 'your design is with the instructor for review' : 'this step takes no deliverable');
+      if (!p.accepts.includes('SUBMIT')) refuse(p, 'submit a deliverable', p.state === 'awaitingReview' ? 'your design is with the instructor for review' : 'this step takes no deliverable');
       await raisePhaseEvent(client, s, p, { type: 'SUBMIT', stepId: sid, deliverable: { name: body.name, uri: body.uri } });
       return accepted('submit', { stepId: sid, phase: p.phase });
     }

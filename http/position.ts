@@ -1,23 +1,15 @@
 import type { Checkpoint } from '../activities/recordCheckpoint';
-import type { PersistedJourneySnapshot } from '../machines/journeyMachine';
-import type { PersistedPhaseSnapshot, PhaseFailure, PhaseName, StepKind } from '../machines/phaseMachine';
-import type { JourneyInput } from '../orchestrations/workshopTypes';
+import { journeyStatus, restoreJourneySnapshot, type JourneyStatus, type PersistedJourneySnapshot } from '../machines/journeyMachine';
+import { phaseView, restorePhaseSnapshot, type PersistedPhaseSnapshot, type PhaseFailure, type PhaseName, type LearnerAction, type PhaseView, type StepKind } from '../machines/phaseMachine';
+import type { JourneyInput } from '../contracts/messages';
 
 /**
  * Where a learner is, read from their checkpoint (the machines' persisted snapshots) — what the API
  * needs to turn "done" into `DONE { stepId }` for the right phase instance, or "approve" into
- * `REVIEW_APPROVED { stepId, round }`. Pure: no I/O.
+ * `REVIEW_APPROVED { stepId, round }`. Pure: no I/O. The machines say where they are (phaseView,
+ * journeyStatus); this only shapes it for the API.
  */
-export type PhaseState =
-  | 'awaitingLearner'
-  | 'provisioning'
-  | 'validating'
-  | 'awaitingFix'
-  | 'awaitingReview'
-  | 'changesRequested'
-  | 'starting'
-  | 'failed'
-  | 'completed';
+export type PhaseState = PhaseView['state'];
 
 export interface PhasePosition {
   phase: PhaseName;
@@ -31,6 +23,8 @@ export interface PhasePosition {
   steps: number;
   /** Prompts / provisioning runs / validation runs / review rounds of the current step so far. */
   stepAttempt: number;
+  /** What the learner may do now (the phase machine's guards): answer, say done, submit. */
+  accepts: LearnerAction[];
   /** Review steps: the round a decision must name. */
   round: number | null;
   helpPending: { stepId: string | null; message: string } | null;
@@ -39,28 +33,19 @@ export interface PhasePosition {
 
 export interface JourneyPosition {
   /** `running` (in `current`), `failed`, `completed` or `ended`. */
-  state: 'running' | 'failed' | 'completed' | 'ended';
+  state: JourneyStatus;
   current: PhaseName;
   attempts: Record<PhaseName, number>;
   failure: { phase: PhaseName; reason: PhaseFailure } | null;
   outcomes: Partial<Record<PhaseName, string>>;
 }
 
-const STEP_STATES = new Set<PhaseState>(['awaitingLearner', 'provisioning', 'validating', 'awaitingFix', 'awaitingReview', 'changesRequested', 'starting']);
-
 export function phasePosition(checkpoint: Checkpoint | undefined): PhasePosition | undefined {
   const p = checkpoint?.phase;
   if (!p) return undefined;
-  const snapshot = p.snapshot as PersistedPhaseSnapshot;
+  const snapshot = restorePhaseSnapshot(p.snapshot as PersistedPhaseSnapshot);
   const ctx = snapshot.context;
-  const step = ctx.steps[ctx.stepIndex];
-  let state: PhaseState = 'starting';
-  if (snapshot.status === 'done') state = 'completed';
-  else if (snapshot.value === 'failed') state = 'failed';
-  else {
-    const inStep = (snapshot.value as { running?: { step?: { inStep?: unknown } } }).running?.step?.inStep;
-    if (typeof inStep === 'string' && STEP_STATES.has(inStep as PhaseState)) state = inStep as PhaseState;
-  }
+  const { state, step, accepts } = phaseView(snapshot);
   const stepAttempt = step ? (ctx.attempts[step.id] ?? 0) : 0;
   return {
     phase: p.name as PhaseName,
@@ -72,6 +57,7 @@ export function phasePosition(checkpoint: Checkpoint | undefined): PhasePosition
     stepIndex: ctx.stepIndex,
     steps: ctx.steps.length,
     stepAttempt,
+    accepts,
     round: step?.kind === 'review' && (state === 'awaitingReview' || state === 'changesRequested') ? stepAttempt : null,
     helpPending: ctx.helpPending,
     failure: ctx.failure,
@@ -91,8 +77,8 @@ export function journeyCheckpoint(checkpoint: Checkpoint | undefined): JourneyCh
 export function journeyPosition(checkpoint: Checkpoint | undefined): JourneyPosition | undefined {
   const j = journeyCheckpoint(checkpoint);
   if (!j) return undefined;
-  const { value, context } = j.snapshot;
-  const state: JourneyPosition['state'] = value === 'failed' ? 'failed' : value === 'completed' ? 'completed' : value === 'ended' ? 'ended' : 'running';
+  const { context } = j.snapshot;
+  const state = journeyStatus(restoreJourneySnapshot(j.snapshot));
   return {
     state,
     current: context.current,

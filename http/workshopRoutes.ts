@@ -1,4 +1,4 @@
-import type { HttpDef } from '../local/durable/functions';
+import type { HttpDef } from '../functionDefs';
 import { route } from './apiKit';
 import { learnersHandlers } from './learnersApi';
 import { runsHandlers } from './runsApi';

@@ -3,12 +3,13 @@ import { transition } from 'xstate';
 import { readCheckpoint, type Checkpoint } from '../activities/recordCheckpoint';
 import { appSettings } from '../config';
 import { journeyMachine, persistJourneySnapshot, restoreJourneySnapshot, type JourneyEvent } from '../machines/journeyMachine';
-import { persistPhaseSnapshot, phaseMachine, restorePhaseSnapshot } from '../machines/phaseMachine';
+import { persistPhaseSnapshot, phaseMachine, phaseView, restorePhaseSnapshot } from '../machines/phaseMachine';
 import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
 import { readProgress } from '../activities/recordProgress';
 import { expandView, type CohortSummary, type CohortView } from '../orchestrations/cohortRun';
-import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
-import type { CohortCommand, CohortInput, JourneyInput, Learner, ProvisionDone } from '../orchestrations/workshopTypes';
+import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
+import type { CohortCommand, JourneyInput, Learner, ProvisionDone } from '../contracts/messages';
+import type { CohortInput } from '../orchestrations/workshopTypes';
 import { ApiError, apiLogger } from './apiKit';
 import type { ApiKeys } from './apiAuth';
 import { journeyCheckpoint, journeyPosition, phasePosition, type PhasePosition } from './position';
@@ -273,7 +274,7 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
     snapshot = persistJourneySnapshot(failed);
     lastPhase = phaseSnapshot ? { phase: current, snapshot: phaseSnapshot } : undefined;
     detail = phaseSnapshot
-      ? `restarted the journey; phase "${current}" continues from its checkpoint at step "${stepId}"${phaseSnapshot.value === 'failed' && from === 'start' ? ' (from its first step, as asked)' : ''}`
+      ? `restarted the journey; phase "${current}" continues from its checkpoint at step "${stepId}"${phaseView(restorePhaseSnapshot(phaseSnapshot)).state === 'failed' && from === 'start' ? ' (from its first step, as asked)' : ''}`
       : `restarted the journey; phase "${current}" had no checkpoint yet and starts from its first step (completed phases are kept)`;
   } else {
     detail = `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}`;

@@ -45,6 +45,12 @@ param runBudgetUsd string = ''
 @description('Share of the budget at which the instructor is warned (RUN_BUDGET_WARN_FRACTION), in (0, 1].')
 param runBudgetWarnFraction string = '0.8'
 
+@description('Attempts of a learner-environment deployment, validation or teardown before the step fails (ENVIRONMENT_RETRY_ATTEMPTS).')
+param environmentRetryAttempts string = '4'
+
+@description('Seconds before the first retry of a learner-environment call; each next wait doubles, up to 2 minutes (ENVIRONMENT_RETRY_FIRST_SECONDS).')
+param environmentRetryFirstSeconds string = '15'
+
 // ── workshop API keys (kept in Key Vault; azd reads them back on the next provision) ─────────
 @secure()
 @minLength(1)
@@ -293,6 +299,8 @@ module functionApp 'modules/functionApp.bicep' = {
     learnerLocation: learnerRegion
     runBudgetUsd: runBudgetUsd
     runBudgetWarnFraction: runBudgetWarnFraction
+    environmentRetryAttempts: environmentRetryAttempts
+    environmentRetryFirstSeconds: environmentRetryFirstSeconds
     teamsSenderSchedule: senderSchedule
     sweeperSchedule: sweepSchedule
     logLevel: logLevel

@@ -22,9 +22,10 @@
  * - `checkpoint` appears at most once per `transition()` call and means "persist the snapshot
  *   returned with this batch".
  */
-import { and, assertEvent, assign, setup } from 'xstate';
+import { and, assertEvent, assign, initialTransition, setup, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
+import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
 import type { Actor, PhaseFailure, PhaseName, PhaseResult, ResumeFrom } from './phaseMachine.js';
 
 export const PHASES = ['requirements', 'design', 'implementation', 'validation'] as const satisfies readonly PhaseName[];
@@ -69,16 +70,6 @@ export interface PhaseResume {
 
 export type JourneyCommandType = JourneyCommand['type'];
 
-export const JOURNEY_COMMAND_TYPES: ReadonlySet<JourneyCommandType> = new Set<JourneyCommandType>([
-  'startPhase',
-  'stopPhase',
-  'forwardToPhase',
-  'notifyInstructor',
-  'notifyLearner',
-  'teardown',
-  'checkpoint',
-]);
-
 type P<K extends JourneyCommandType> = ParamsOf<JourneyCommand, K>;
 
 const commandActions = {
@@ -90,6 +81,9 @@ const commandActions = {
   teardown: declared<P<'teardown'>>(),
   checkpoint: declared<undefined>(),
 } satisfies { [K in JourneyCommandType]: (args: unknown, params: P<K>) => void };
+
+/** The command vocabulary: exactly the declared actions above (the record is exhaustive over the union). */
+export const JOURNEY_COMMAND_TYPES: ReadonlySet<JourneyCommandType> = new Set(Object.keys(commandActions) as JourneyCommandType[]);
 
 // ---------------------------------------------------------------------------------------------
 // Context and output
@@ -150,11 +144,16 @@ function eventPhase(event: JourneyEvent): PhaseName | undefined {
 // ---------------------------------------------------------------------------------------------
 // Machine
 
+/** Where a journey is, for readers: each non-running state carries its status as a tag (journeyStatus). */
+export const JOURNEY_STATUSES = ['running', 'failed', 'completed', 'ended'] as const;
+export type JourneyStatus = (typeof JOURNEY_STATUSES)[number];
+
 const journeySetup = setup({
   types: {
     context: {} as JourneyContext,
     events: {} as JourneyEvent,
     output: {} as JourneyResult,
+    tags: {} as JourneyStatus,
   },
   actions: {
     ...commandActions,
@@ -338,6 +337,7 @@ export const journeyMachine = journeySetup.createMachine({
     },
     /** Resumable: remembers which phase failed and why (`context.failure`). */
     failed: {
+      tags: 'failed',
       entry: [
         {
           type: 'notifyInstructor',
@@ -366,6 +366,7 @@ export const journeyMachine = journeySetup.createMachine({
     },
     completed: {
       type: 'final',
+      tags: 'completed',
       entry: [
         { type: 'teardown', params: { reason: 'completed' } },
         { type: 'notifyLearner', params: { reason: 'journeyCompleted' } },
@@ -374,6 +375,7 @@ export const journeyMachine = journeySetup.createMachine({
     },
     ended: {
       type: 'final',
+      tags: 'ended',
       entry: [
         { type: 'teardown', params: { reason: 'ended' } },
         { type: 'notifyLearner', params: ({ context }) => ({ reason: 'runEnded', message: context.endReason }) },
@@ -394,33 +396,46 @@ export function journeyCommands(actions: JourneyActions): JourneyCommand[] {
   return toCommands<JourneyCommand>('journey', actions, JOURNEY_COMMAND_TYPES);
 }
 
-/** The JSON form of a journey snapshot (xstate's persisted snapshot): store it as the checkpoint. */
-export interface PersistedJourneySnapshot {
-  readonly status: 'active' | 'done' | 'error' | 'stopped';
-  readonly value: unknown;
-  readonly context: JourneyContext;
-  readonly output?: JourneyResult;
-  readonly error?: unknown;
+/** A snapshot and the commands the transition into it declared, in order. */
+export interface JourneyTurn {
+  snapshot: JourneySnapshot;
+  commands: JourneyCommand[];
 }
 
-export function persistJourneySnapshot(snapshot: JourneySnapshot): PersistedJourneySnapshot {
-  // getPersistedSnapshot is typed as an opaque Snapshot<unknown>; for this machine (no child
-  // actors, no history states) it is exactly the fields above.
-  return journeyMachine.getPersistedSnapshot(snapshot) as unknown as PersistedJourneySnapshot;
-}
-
-export function restoreJourneySnapshot(persisted: PersistedJourneySnapshot): JourneySnapshot {
-  if (persisted === null || typeof persisted !== 'object' || persisted.value === undefined || !persisted.context) {
-    throw new Error(
-      'restoreJourneySnapshot: expected the object persistJourneySnapshot returned ({ status, value, context, ... }); ' +
-        'got something without value/context — was a different machine\'s snapshot stored here?',
-    );
+/** How a journey instance begins: fresh, restored (continue-as-new), or restored and resumed after it was lost. */
+export function startJourney(persisted?: PersistedJourneySnapshot, resume?: PhaseResume): JourneyTurn {
+  if (!persisted) {
+    const [snapshot, actions] = initialTransition(journeyMachine);
+    return { snapshot, commands: journeyCommands(actions) };
   }
-  return journeyMachine.resolveState({
-    value: persisted.value as JourneySnapshot['value'],
-    context: persisted.context,
-    status: persisted.status,
-    output: persisted.output,
-    error: persisted.error,
-  });
+  const restored = restoreJourneySnapshot(persisted);
+  return resume ? stepJourney(restored, { type: 'RESUME', ...resume }) : { snapshot: restored, commands: [] };
 }
+
+/** Feed one event: the next snapshot and what to do. */
+export function stepJourney(snapshot: JourneySnapshot, event: JourneyEvent): JourneyTurn {
+  const [next, actions] = transition(journeyMachine, snapshot, event);
+  return { snapshot: next, commands: journeyCommands(actions) };
+}
+
+/**
+ * After a phase completed, the next phase starts in a fresh execution of the journey (continue-as-new),
+ * so its history holds one phase at a time: split that start off the turn's other commands.
+ */
+export function deferNextPhase(turn: JourneyTurn, event: JourneyEvent): { commands: JourneyCommand[]; next?: StartPhaseParams } {
+  const start = turn.commands.find((c): c is Extract<JourneyCommand, { type: 'startPhase' }> => c.type === 'startPhase');
+  if (!start || event.type !== 'PHASE_COMPLETED') return { commands: turn.commands };
+  return { commands: turn.commands.filter((c) => c !== start), next: start.params };
+}
+export type StartPhaseParams = Extract<JourneyCommand, { type: 'startPhase' }>['params'];
+
+/** The one reading of where a journey is, from its state's tag. */
+export function journeyStatus(snapshot: JourneySnapshot): JourneyStatus {
+  return JOURNEY_STATUSES.find((t) => t !== 'running' && snapshot.hasTag(t)) ?? 'running';
+}
+
+/** The JSON form of a journey snapshot: store it as the checkpoint. */
+export type PersistedJourneySnapshot = PersistedSnapshot<JourneyContext, JourneyResult>;
+const journeySnapshots = snapshotCodec<JourneyMachine, PersistedJourneySnapshot>(journeyMachine, 'journey');
+export const persistJourneySnapshot = journeySnapshots.persist;
+export const restoreJourneySnapshot = journeySnapshots.restore;

@@ -26,15 +26,43 @@
  * - The phase definition is copied into context at start, so a persisted snapshot is
  *   self-contained: restoring it does not depend on the scenario pack being unchanged.
  */
-import { and, assertEvent, assign, enqueueActions, setup } from 'xstate';
+import { and, assertEvent, assign, enqueueActions, initialTransition, setup, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
+import { assertNever } from './assertNever.js';
+import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
 
 // ---------------------------------------------------------------------------------------------
 // Definition (input)
 
 export type PhaseName = 'requirements' | 'design' | 'implementation' | 'validation';
-export type StepKind = 'question' | 'task' | 'deliverable' | 'provision' | 'validate' | 'review';
+export const STEP_KINDS = ['question', 'task', 'deliverable', 'provision', 'validate', 'review'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/**
+ * Where a step waits, by its kind. A record over every kind, so a new kind does not compile until it is
+ * given a state here (and the compiler then points at the other records and `assertNever` switches over
+ * StepKind); `starting` routes with it and the input check rejects a kind that is not in it.
+ */
+export const STEP_STATE = {
+  question: 'awaitingLearner',
+  task: 'awaitingLearner',
+  deliverable: 'awaitingLearner',
+  provision: 'provisioning',
+  validate: 'validating',
+  review: 'awaitingReview',
+} as const satisfies { [K in StepKind]: StepPosition };
+
+/**
+ * Where a phase is, as learners, instructors and the dashboard see it. Each state of the step region
+ * carries its position as an xstate tag (and `failed` / `help.requested` theirs), so readers ask the
+ * snapshot (`phaseView`) instead of decoding state names: renaming a state cannot change what they see,
+ * and removing a tag fails phaseMachine.test.ts.
+ */
+export const STEP_POSITIONS = ['awaitingLearner', 'provisioning', 'validating', 'awaitingFix', 'awaitingReview', 'changesRequested'] as const;
+export type StepPosition = (typeof STEP_POSITIONS)[number];
+export type PhaseTag = StepPosition | 'failed' | 'helpRequested';
+export const PHASE_TAGS: readonly PhaseTag[] = [...STEP_POSITIONS, 'failed', 'helpRequested'];
 
 export interface PhaseStepDef {
   readonly id: string;
@@ -137,18 +165,6 @@ export type PhaseCommand =
 
 export type PhaseCommandType = PhaseCommand['type'];
 
-export const PHASE_COMMAND_TYPES: ReadonlySet<PhaseCommandType> = new Set<PhaseCommandType>([
-  'prompt',
-  'provision',
-  'validate',
-  'startTimer',
-  'cancelTimer',
-  'hint',
-  'notifyInstructor',
-  'notifyLearner',
-  'checkpoint',
-]);
-
 type P<K extends PhaseCommandType> = ParamsOf<PhaseCommand, K>;
 
 const commandActions = {
@@ -162,6 +178,9 @@ const commandActions = {
   notifyLearner: declared<P<'notifyLearner'>>(),
   checkpoint: declared<undefined>(),
 } satisfies { [K in PhaseCommandType]: (args: unknown, params: P<K>) => void };
+
+/** The command vocabulary: exactly the declared actions above (the record is exhaustive over the union). */
+export const PHASE_COMMAND_TYPES: ReadonlySet<PhaseCommandType> = new Set(Object.keys(commandActions) as PhaseCommandType[]);
 
 // ---------------------------------------------------------------------------------------------
 // Context and output
@@ -320,7 +339,21 @@ export function phaseResult(context: PhaseContext): PhaseResult {
   };
 }
 
+/**
+ * Refuse a phase definition the machine cannot run. Plans are built from validated packs; this is the last
+ * line against a step of an unknown kind (from a newer or hand-made plan), which used to fall through to a
+ * review. (xstate turns an error inside the context factory into an error snapshot, so startPhase checks first.)
+ */
+export function checkPhaseDef(def: PhaseDef): void {
+  for (const step of def.steps) {
+    if (!Object.hasOwn(STEP_STATE, step.kind)) {
+      throw new Error(`phase "${def.phase}": step "${step.id}" has kind "${String(step.kind)}", which is not one of ${STEP_KINDS.join(', ')}`);
+    }
+  }
+}
+
 function initialContext(def: PhaseDef): PhaseContext {
+  checkPhaseDef(def);
   return {
     phase: def.phase,
     steps: def.steps.map((s) => ({ ...s })),
@@ -356,6 +389,7 @@ export const phaseMachine = setup({
     events: {} as PhaseEvent,
     input: {} as PhaseDef,
     output: {} as PhaseResult,
+    tags: {} as PhaseTag,
   },
   actions: {
     ...commandActions,
@@ -608,15 +642,15 @@ export const phaseMachine = setup({
               states: {
                 /** Transient: picks the waiting state for the step's kind. */
                 starting: {
-                  always: [
-                    { guard: stepIs('question', 'task', 'deliverable'), target: 'awaitingLearner' },
-                    { guard: stepIs('provision'), target: 'provisioning' },
-                    { guard: stepIs('validate'), target: 'validating', actions: 'grantValidationAttempts' },
-                    { target: 'awaitingReview' },
-                  ],
+                  always: STEP_KINDS.map((kind) => ({
+                    guard: stepIs(kind),
+                    target: STEP_STATE[kind],
+                    actions: kind === 'validate' ? ['grantValidationAttempts' as const] : [],
+                  })),
                 },
                 /** question / task / deliverable: the learner answers, says done, or submits. */
                 awaitingLearner: {
+                  tags: 'awaitingLearner',
                   entry: [
                     'countAttempt',
                     {
@@ -647,6 +681,7 @@ export const phaseMachine = setup({
                   },
                 },
                 provisioning: {
+                  tags: 'provisioning',
                   entry: [
                     'countAttempt',
                     {
@@ -661,6 +696,7 @@ export const phaseMachine = setup({
                   },
                 },
                 validating: {
+                  tags: 'validating',
                   entry: [
                     'countAttempt',
                     {
@@ -691,6 +727,7 @@ export const phaseMachine = setup({
                 },
                 /** Validation failed with attempts left: the learner fixes things and says done. */
                 awaitingFix: {
+                  tags: 'awaitingFix',
                   entry: [
                     {
                       type: 'prompt',
@@ -704,6 +741,7 @@ export const phaseMachine = setup({
                 },
                 /** The instructor reviews this phase's deliverables; `attempts` counts rounds. */
                 awaitingReview: {
+                  tags: 'awaitingReview',
                   entry: [
                     'countAttempt',
                     {
@@ -731,6 +769,7 @@ export const phaseMachine = setup({
                   },
                 },
                 changesRequested: {
+                  tags: 'changesRequested',
                   entry: [
                     {
                       type: 'notifyLearner',
@@ -788,6 +827,7 @@ export const phaseMachine = setup({
               },
             },
             requested: {
+              tags: 'helpRequested',
               on: {
                 HELP_ANSWERED: {
                   target: 'idle',
@@ -805,6 +845,7 @@ export const phaseMachine = setup({
     },
     /** Resumable: the instructor (or the learner, where the step allows) picks it up again. */
     failed: {
+      tags: 'failed',
       entry: [
         { type: 'notifyInstructor', params: ({ context }) => ({ reason: 'failed', failure: failureOf(context) }) },
         { type: 'notifyLearner', params: ({ context }) => ({ reason: 'failed', failure: failureOf(context) }) },
@@ -850,38 +891,75 @@ export function phaseCommands(actions: PhaseActions): PhaseCommand[] {
   return toCommands<PhaseCommand>('phase', actions, PHASE_COMMAND_TYPES);
 }
 
+/** A snapshot and the commands the transition into it declared, in order. */
+export interface PhaseTurn {
+  snapshot: PhaseSnapshot;
+  commands: PhaseCommand[];
+}
+
 /**
- * The JSON form of a phase snapshot (xstate's persisted snapshot): store it as the checkpoint.
- * `value` and `context` are all a restore needs; `status`/`output` tell a reader whether the phase
- * is over without loading the machine.
+ * How a phase instance begins: from its definition, or from a checkpoint (continue-as-new, or a new attempt
+ * resuming a failed one). A resumed attempt always checkpoints, even when RESUME changed nothing (a phase
+ * lost while waiting for the learner): the checkpoint names the instance learner and instructor events go to.
  */
-export interface PersistedPhaseSnapshot {
-  readonly status: 'active' | 'done' | 'error' | 'stopped';
-  readonly value: unknown;
-  readonly context: PhaseContext;
-  readonly output?: PhaseResult;
-  readonly error?: unknown;
-}
-
-export function persistPhaseSnapshot(snapshot: PhaseSnapshot): PersistedPhaseSnapshot {
-  // getPersistedSnapshot is typed as an opaque Snapshot<unknown>; for this machine (no child
-  // actors, no history states) it is exactly the fields above.
-  return phaseMachine.getPersistedSnapshot(snapshot) as unknown as PersistedPhaseSnapshot;
-}
-
-/** Rebuild a live snapshot from `persistPhaseSnapshot` output (possibly via JSON) to continue it. */
-export function restorePhaseSnapshot(persisted: PersistedPhaseSnapshot): PhaseSnapshot {
-  if (persisted === null || typeof persisted !== 'object' || persisted.value === undefined || !persisted.context) {
-    throw new Error(
-      'restorePhaseSnapshot: expected the object persistPhaseSnapshot returned ({ status, value, context, ... }); ' +
-        'got something without value/context — was a different machine\'s snapshot stored here?',
-    );
+export function startPhase(def: PhaseDef, persisted?: PersistedPhaseSnapshot, resume?: { from: ResumeFrom; by: Actor } | null): PhaseTurn {
+  if (!persisted) {
+    checkPhaseDef(def);
+    const [snapshot, actions] = initialTransition(phaseMachine, def);
+    return { snapshot, commands: phaseCommands(actions) };
   }
-  return phaseMachine.resolveState({
-    value: persisted.value as PhaseSnapshot['value'],
-    context: persisted.context,
-    status: persisted.status,
-    output: persisted.output,
-    error: persisted.error,
-  });
+  const restored = restorePhaseSnapshot(persisted);
+  if (!resume) return { snapshot: restored, commands: [] };
+  const turn = stepPhase(restored, { type: 'RESUME', ...resume });
+  if (!turn.commands.some((c) => c.type === 'checkpoint')) turn.commands.push({ type: 'checkpoint' });
+  return turn;
 }
+
+/** Feed one event: the next snapshot and what to do. */
+export function stepPhase(snapshot: PhaseSnapshot, event: PhaseEvent): PhaseTurn {
+  const [next, actions] = transition(phaseMachine, snapshot, event);
+  return { snapshot: next, commands: phaseCommands(actions) };
+}
+
+/** What a learner does to a step: answer it, say it is done, or submit a deliverable. */
+export const LEARNER_ACTIONS = ['ANSWER', 'DONE', 'SUBMIT'] as const;
+export type LearnerAction = (typeof LEARNER_ACTIONS)[number];
+
+/** What a reader may know of a phase: its position, the current step, whether help is open, what the learner may do. */
+export interface PhaseView {
+  /** `starting` only before the first step waits (a snapshot is never at rest there). */
+  state: StepPosition | 'starting' | 'failed' | 'completed';
+  step: PhaseStepDef | null;
+  helpPending: boolean;
+  /** The learner actions the machine takes for the current step now (its own guards decide, via xstate `can`). */
+  accepts: LearnerAction[];
+}
+
+function learnerEvent(action: LearnerAction, stepId: string): PhaseEvent {
+  switch (action) {
+    case 'ANSWER':
+      return { type: 'ANSWER', stepId, answer: '' };
+    case 'DONE':
+      return { type: 'DONE', stepId };
+    case 'SUBMIT':
+      return { type: 'SUBMIT', stepId, deliverable: { name: '', uri: '' } };
+    default:
+      return assertNever(action, 'learner action');
+  }
+}
+
+/** The one reading of a phase snapshot for people: the orchestration's progress reports and the API both use it. */
+export function phaseView(snapshot: PhaseSnapshot): PhaseView {
+  const ctx = snapshot.context;
+  const step = ctx.steps[ctx.stepIndex] ?? null;
+  const state: PhaseView['state'] =
+    snapshot.status === 'done' ? 'completed' : snapshot.hasTag('failed') ? 'failed' : (STEP_POSITIONS.find((t) => snapshot.hasTag(t)) ?? 'starting');
+  const accepts = step ? LEARNER_ACTIONS.filter((a) => snapshot.can(learnerEvent(a, step.id))) : [];
+  return { state, step, helpPending: snapshot.hasTag('helpRequested'), accepts };
+}
+
+/** The JSON form of a phase snapshot: store it as the checkpoint. */
+export type PersistedPhaseSnapshot = PersistedSnapshot<PhaseContext, PhaseResult>;
+const phaseSnapshots = snapshotCodec<PhaseMachine, PersistedPhaseSnapshot>(phaseMachine, 'phase');
+export const persistPhaseSnapshot = phaseSnapshots.persist;
+export const restorePhaseSnapshot = phaseSnapshots.restore;

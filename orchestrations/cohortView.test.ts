@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { expandView, type CohortSummary } from './cohortRun';
-import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from './workshopTypes';
+import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../machines/progress';
 
 /**
  * The cohort publishes a constant-size summary as its custom status (Durable Functions caps a custom

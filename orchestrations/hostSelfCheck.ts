@@ -1,6 +1,6 @@
-import * as df from 'durable-functions';
+import type * as df from 'durable-functions';
 import { z } from 'zod';
-import { callActivity, type ActivityResult } from '../activities';
+import { runActivity, type ActivityResult } from '../activities';
 
 export const HostSelfCheckInput = z
   .object({ confirmWithinSeconds: z.number().int().min(1).max(86_400).default(300) })
@@ -21,7 +21,7 @@ export interface HostSelfCheckResult {
 export function* hostSelfCheck(context: df.OrchestrationContext): Generator<df.Task, HostSelfCheckResult, unknown> {
   const input = HostSelfCheckInput.parse(context.df.getInput() ?? undefined);
   context.df.setCustomStatus({ stage: 'probing-storage' });
-  const storage = (yield callActivity(context, 'probeStorage', { key: context.df.instanceId }, new df.RetryOptions(1000, 3))) as ActivityResult<'probeStorage'>;
+  const storage = yield* runActivity(context, 'probeStorage', { key: context.df.instanceId });
 
   context.df.setCustomStatus({ stage: 'awaiting-confirm', storageOk: storage.ok });
   const deadline = new Date(context.df.currentUtcDateTime.getTime() + input.confirmWithinSeconds * 1000);

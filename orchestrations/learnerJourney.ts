@@ -1,23 +1,27 @@
-import * as df from 'durable-functions';
-import { initialTransition, transition } from 'xstate';
-import { callActivity } from '../activities';
+import type * as df from 'durable-functions';
+import { callActivity, type ActivityInput } from '../activities';
+import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
+import type { JourneyInput, PhaseInput, PhaseOutput, StartPhase } from '../contracts/messages';
+import { assertNever } from '../machines/assertNever';
 import {
-  journeyCommands,
-  journeyMachine,
+  deferNextPhase,
   persistJourneySnapshot,
-  restoreJourneySnapshot,
+  startJourney,
+  stepJourney,
   type JourneyCommand,
   type JourneyEvent,
   type JourneyResult,
   type JourneySnapshot,
+  type JourneyTurn,
 } from '../machines/journeyMachine';
 import type { PhaseName } from '../machines/phaseMachine';
-import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
-import type { SignalInput } from '../activities/signalInstance';
-import type { JourneyInput, LearnerState, PhaseInput, PhaseOutput, ProgressReport, StartPhase } from './workshopTypes';
+import type { LearnerState, ProgressReport } from '../machines/progress';
 
-const RETRY = new df.RetryOptions(2_000, 5);
-RETRY.backoffCoefficient = 2;
+interface Running {
+  phase: PhaseName;
+  attempt: number;
+  task: df.Task;
+}
 
 /**
  * One learner's way through the four phases: interprets the journey machine. Each phase runs as a
@@ -28,162 +32,172 @@ RETRY.backoffCoefficient = 2;
  */
 export function* learnerJourney(context: df.OrchestrationContext): Generator<df.Task, JourneyResult, unknown> {
   const input = context.df.getInput() as JourneyInput;
-  const self = journeyInstanceId(input.runId, input.learnerId);
-  let version = input.version;
-  let lastPhase = input.lastPhase;
-  let snapshot: JourneySnapshot;
-  let commands: JourneyCommand[] = [];
-  if (input.journey) {
-    snapshot = restoreJourneySnapshot(input.journey);
-    if (input.resume) {
-      const [next, actions] = transition(journeyMachine, snapshot, { type: 'RESUME', ...input.resume });
-      snapshot = next;
-      commands = journeyCommands(actions);
-    }
-  } else {
-    const [first, actions] = initialTransition(journeyMachine);
-    snapshot = first;
-    commands = journeyCommands(actions);
-  }
-  if (input.startPhase) commands.push({ type: 'startPhase', params: input.startPhase });
-
-  let running: { phase: PhaseName; attempt: number; task: df.Task } | undefined;
+  const effects = new JourneyEffects(context, input);
+  let turn: JourneyTurn = startJourney(input.journey, input.resume);
+  if (input.startPhase) turn.commands.push({ type: 'startPhase', params: input.startPhase });
   let continueWith: StartPhase | undefined;
-  let eventWait = context.df.waitForExternalEvent(EVENTS.journey);
-  let seq = 0;
-  const key = (what: string) => `${self}:${version}:${seq++}:${what}`;
-  const signal = (data: SignalInput) => callActivity(context, 'signalInstance', data, RETRY);
-  const report = (state: LearnerState, phase: PhaseName, detail?: string): df.Task => {
-    const progress: ProgressReport = { type: 'progress', learnerId: input.learnerId, phase, state, stepId: null, at: context.df.currentUtcDateTime.toISOString(), detail };
-    return signal({ op: 'raise', instanceId: cohortInstanceId(input.runId), event: EVENTS.cohort, data: progress });
-  };
 
   for (;;) {
-    // Side effects in the order the machine declared them; a started phase is raced below.
-    const effects: df.Task[] = [];
-    for (const command of commands) {
-      switch (command.type) {
-        case 'startPhase': {
-          const { phase, attempt, resume } = command.params;
-          const phaseInput: PhaseInput = {
-            runId: input.runId,
-            learnerId: input.learnerId,
-            packId: input.plan.packId,
-            def: input.plan.phases[phase],
-            attempt,
-            version: 0,
-            ...(input.plan.environmentParameters ? { environmentParameters: input.plan.environmentParameters } : {}),
-            ...(resume && lastPhase?.phase === phase ? { snapshot: lastPhase.snapshot, resume } : {}),
-          };
-          running = { phase, attempt, task: context.df.callSubOrchestrator('workshopPhase', phaseInput, phaseInstanceId(input.runId, input.learnerId, phase, attempt)) };
-          break;
-        }
-        case 'stopPhase': {
-          const { phase, attempt, reason } = command.params;
-          const instanceId = phaseInstanceId(input.runId, input.learnerId, phase, attempt);
-          effects.push(
-            reason === 'skipped'
-              ? signal({ op: 'raise', instanceId, event: EVENTS.phase, data: { type: 'SKIP', reason: 'skipped by the instructor' } })
-              : signal({ op: 'terminate', instanceId, reason: 'the run ended' }),
-          );
-          if (running?.phase === phase && reason === 'ended') running = undefined;
-          break;
-        }
-        case 'forwardToPhase': {
-          const { phase, attempt, event } = command.params;
-          effects.push(signal({ op: 'raise', instanceId: phaseInstanceId(input.runId, input.learnerId, phase, attempt), event: EVENTS.phase, data: event }));
-          break;
-        }
-        case 'notifyInstructor':
-          effects.push(callActivity(context, 'notify', { runId: input.runId, key: key('failed'), to: { role: 'instructor' }, kind: 'failed', body: { learnerId: input.learnerId, ...command.params } }, RETRY));
-          break;
-        case 'notifyLearner':
-          effects.push(
-            callActivity(context, 'notify', { runId: input.runId, key: key(command.params.reason), to: { role: 'learner', learnerId: input.learnerId }, kind: command.params.reason, body: { ...command.params } }, RETRY),
-          );
-          break;
-        case 'teardown':
-          effects.push(context.df.callActivityWithRetry('teardown', RETRY, { runId: input.runId, learnerId: input.learnerId, packId: input.plan.packId, reason: command.params.reason }));
-          break;
-        case 'checkpoint':
-          effects.push(
-            callActivity(
-              context,
-              'recordCheckpoint',
-              {
-                runId: input.runId,
-                learnerId: input.learnerId,
-                version: version++,
-                scope: 'journey',
-                journey: { snapshot: persistJourneySnapshot(snapshot), lastPhase },
-                summary: { journeyState: JSON.stringify(snapshot.value), current: snapshot.context.current, attempts: snapshot.context.attempts },
-              },
-              RETRY,
-            ),
-          );
-          break;
-      }
-    }
-    commands = [];
-    if (effects.length) {
-      try {
-        yield context.df.Task.all(effects);
-      } catch (err) {
-        // Notifications, checkpoints and signals retry on their own; one that still fails must
-        // not stop the learner. The next checkpoint supersedes a lost one.
-        context.log(`journey ${self}: a side effect failed after retries: ${(err as Error).message}`);
-      }
-    }
-
+    const { snapshot } = turn;
+    yield* effects.execute(turn.commands, snapshot);
     if (snapshot.status === 'done') {
       const result = snapshot.output as JourneyResult;
-      yield report(result.status === 'completed' ? 'completed' : 'ended', snapshot.context.current);
+      yield effects.report(result.status === 'completed' ? 'completed' : 'ended', snapshot.context.current);
       return result;
     }
     if (continueWith) {
       // A phase ended and the next starts in a fresh execution: the journey's history holds one
       // phase at a time however long the workshop is.
-      context.df.continueAsNew({ ...input, journey: persistJourneySnapshot(snapshot), lastPhase, version, resume: undefined, startPhase: continueWith } satisfies JourneyInput);
+      context.df.continueAsNew(effects.continueInput(snapshot, continueWith));
       return undefined as never;
     }
-    if (snapshot.context.failure && !running) {
-      yield report('failed', snapshot.context.failure.phase, snapshot.context.failure.reason.message);
+    if (snapshot.context.failure && !effects.running) {
+      yield effects.report('failed', snapshot.context.failure.phase, snapshot.context.failure.reason.message);
     }
-
-    const winner = (yield context.df.Task.any(running ? [running.task, eventWait] : [eventWait])) as df.Task;
-    let event: JourneyEvent;
-    let phaseFinished = false;
-    if (running && winner === running.task) {
-      const { phase, attempt } = running;
-      running = undefined;
-      phaseFinished = true;
-      if (winner.isFaulted) {
-        const message = (winner.result as Error | undefined)?.message ?? 'unknown error';
-        event = { type: 'PHASE_FAILED', phase, reason: { kind: 'provision', stepId: `${phase}#${attempt}`, message: `The phase stopped unexpectedly: ${message}`, learnerMayResume: false } };
-      } else {
-        const out = winner.result as PhaseOutput;
-        if (out.status === 'completed') event = { type: 'PHASE_COMPLETED', phase, result: out.result };
-        else {
-          lastPhase = { phase, snapshot: out.snapshot };
-          event = { type: 'PHASE_FAILED', phase, reason: out.failure };
-        }
-      }
-    } else {
-      event = eventWait.result as JourneyEvent;
-      eventWait = context.df.waitForExternalEvent(EVENTS.journey);
-    }
-    try {
-      const [next, actions] = transition(journeyMachine, snapshot, event);
-      snapshot = next;
-      commands = journeyCommands(actions);
-    } catch (err) {
-      context.log(`journey ${self}: ignored event ${JSON.stringify(event).slice(0, 200)}: ${(err as Error).message}`);
+    const { event, phaseFinished } = yield* effects.next();
+    const next = feed(context, effects.self, snapshot, event);
+    if (!next) {
+      turn = { snapshot, commands: [] };
       continue;
     }
-    const start = commands.find((c): c is Extract<JourneyCommand, { type: 'startPhase' }> => c.type === 'startPhase');
-    if (phaseFinished && start && event.type === 'PHASE_COMPLETED') {
-      commands = commands.filter((c) => c !== start);
-      continueWith = start.params;
+    const deferred = phaseFinished ? deferNextPhase(next, event) : { commands: next.commands };
+    turn = { snapshot: next.snapshot, commands: deferred.commands };
+    continueWith = deferred.next;
+  }
+}
+
+function feed(context: df.OrchestrationContext, self: string, snapshot: JourneySnapshot, event: JourneyEvent): JourneyTurn | undefined {
+  try {
+    return stepJourney(snapshot, event);
+  } catch (err) {
+    context.log(`journey ${self}: ignored event ${JSON.stringify(event).slice(0, 200)}: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+/** The journey orchestration's hands: phases as sub-orchestrations, signals, notifications, checkpoints. */
+class JourneyEffects {
+  running: Running | undefined;
+  readonly self: string;
+  private version: number;
+  private lastPhase: JourneyInput['lastPhase'];
+  private eventWait: df.Task;
+  private seq = 0;
+
+  constructor(
+    private readonly context: df.OrchestrationContext,
+    private readonly input: JourneyInput,
+  ) {
+    this.self = journeyInstanceId(input.runId, input.learnerId);
+    this.version = input.version;
+    this.lastPhase = input.lastPhase;
+    this.eventWait = context.df.waitForExternalEvent(EVENTS.journey);
+  }
+
+  private key(what: string): string {
+    return `${this.self}:${this.version}:${this.seq++}:${what}`;
+  }
+
+  private signal(data: ActivityInput<'signalInstance'>): df.Task {
+    return callActivity(this.context, 'signalInstance', data);
+  }
+
+  report(state: LearnerState, phase: PhaseName, detail?: string): df.Task {
+    const progress: ProgressReport = { type: 'progress', learnerId: this.input.learnerId, phase, state, stepId: null, at: this.context.df.currentUtcDateTime.toISOString(), detail };
+    return this.signal({ op: 'raise', instanceId: cohortInstanceId(this.input.runId), event: EVENTS.cohort, data: progress });
+  }
+
+  /** Side effects in the order the machine declared them; a started phase is raced in `next`. */
+  *execute(commands: readonly JourneyCommand[], snapshot: JourneySnapshot): Generator<df.Task, void, unknown> {
+    const effects = commands.map((c) => this.effect(c, snapshot)).filter((t): t is df.Task => t !== undefined);
+    if (!effects.length) return;
+    try {
+      yield this.context.df.Task.all(effects);
+    } catch (err) {
+      // Notifications, checkpoints and signals retry on their own; one that still fails must
+      // not stop the learner. The next checkpoint supersedes a lost one.
+      this.context.log(`journey ${this.self}: a side effect failed after retries: ${(err as Error).message}`);
     }
+  }
+
+  private effect(command: JourneyCommand, snapshot: JourneySnapshot): df.Task | undefined {
+    const { runId, learnerId, plan } = this.input;
+    switch (command.type) {
+      case 'startPhase':
+        this.startPhase(command.params);
+        return undefined;
+      case 'stopPhase': {
+        const { phase, attempt, reason } = command.params;
+        const instanceId = phaseInstanceId(runId, learnerId, phase, attempt);
+        if (this.running?.phase === phase && reason === 'ended') this.running = undefined;
+        return reason === 'skipped'
+          ? this.signal({ op: 'raise', instanceId, event: EVENTS.phase, data: { type: 'SKIP', reason: 'skipped by the instructor' } })
+          : this.signal({ op: 'terminate', instanceId, reason: 'the run ended' });
+      }
+      case 'forwardToPhase': {
+        const { phase, attempt, event } = command.params;
+        return this.signal({ op: 'raise', instanceId: phaseInstanceId(runId, learnerId, phase, attempt), event: EVENTS.phase, data: event });
+      }
+      case 'notifyInstructor':
+        return callActivity(this.context, 'notify', { runId, key: this.key('failed'), to: { role: 'instructor' }, kind: 'failed', body: { learnerId, ...command.params } });
+      case 'notifyLearner':
+        return callActivity(this.context, 'notify', { runId, key: this.key(command.params.reason), to: { role: 'learner', learnerId }, kind: command.params.reason, body: { ...command.params } });
+      case 'teardown':
+        return callActivity(this.context, 'teardown', { runId, learnerId, packId: plan.packId, reason: command.params.reason });
+      case 'checkpoint':
+        return callActivity(this.context, 'recordCheckpoint', {
+          runId,
+          learnerId,
+          version: this.version++,
+          scope: 'journey',
+          journey: { snapshot: persistJourneySnapshot(snapshot), lastPhase: this.lastPhase },
+          summary: { journeyState: JSON.stringify(snapshot.value), current: snapshot.context.current, attempts: snapshot.context.attempts },
+        });
+      default:
+        return assertNever(command, 'journey command');
+    }
+  }
+
+  private startPhase({ phase, attempt, resume }: StartPhase): void {
+    const { runId, learnerId, plan } = this.input;
+    const phaseInput: PhaseInput = {
+      runId,
+      learnerId,
+      packId: plan.packId,
+      def: plan.phases[phase],
+      attempt,
+      version: 0,
+      ...(plan.environmentParameters ? { environmentParameters: plan.environmentParameters } : {}),
+      ...(resume && this.lastPhase?.phase === phase ? { snapshot: this.lastPhase.snapshot, resume } : {}),
+    };
+    this.running = { phase, attempt, task: this.context.df.callSubOrchestrator('workshopPhase', phaseInput, phaseInstanceId(runId, learnerId, phase, attempt)) };
+  }
+
+  /** The next event: the running phase's outcome, or an instructor's (or learner's) journey event. */
+  *next(): Generator<df.Task, { event: JourneyEvent; phaseFinished: boolean }, unknown> {
+    const running = this.running;
+    const winner = (yield this.context.df.Task.any(running ? [running.task, this.eventWait] : [this.eventWait])) as df.Task;
+    if (running && winner === running.task) {
+      this.running = undefined;
+      return { event: this.phaseOutcome(running, winner), phaseFinished: true };
+    }
+    const event = this.eventWait.result as JourneyEvent;
+    this.eventWait = this.context.df.waitForExternalEvent(EVENTS.journey);
+    return { event, phaseFinished: false };
+  }
+
+  private phaseOutcome({ phase, attempt }: Running, task: df.Task): JourneyEvent {
+    if (task.isFaulted) {
+      const message = (task.result as Error | undefined)?.message ?? 'unknown error';
+      return { type: 'PHASE_FAILED', phase, reason: { kind: 'provision', stepId: `${phase}#${attempt}`, message: `The phase stopped unexpectedly: ${message}`, learnerMayResume: false } };
+    }
+    const out = task.result as PhaseOutput;
+    if (out.status === 'completed') return { type: 'PHASE_COMPLETED', phase, result: out.result };
+    this.lastPhase = { phase, snapshot: out.snapshot };
+    return { type: 'PHASE_FAILED', phase, reason: out.failure };
+  }
+
+  continueInput(snapshot: JourneySnapshot, startPhase: StartPhase): JourneyInput {
+    return { ...this.input, journey: persistJourneySnapshot(snapshot), lastPhase: this.lastPhase, version: this.version, resume: undefined, startPhase };
   }
 }

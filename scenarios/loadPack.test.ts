@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { formatProblem, listPacks, loadPackFile, PackError, parsePack, safeParsePack, type PackProblem } from './loadPack.js';
+import { formatProblem, listPacks, loadPackFile, packIdsIn, PackError, parsePack, safeParsePack, type PackProblem } from './loadPack.js';
 
 const FIXTURES = join(__dirname, 'fixtures');
 const PACKS = join(__dirname, 'packs');
-const SHIPPED = ['cross-region.yaml', 'hybrid.yaml', 'lakehouse.yaml', 'ml-scoring.yaml'];
+const SHIPPED = packIdsIn().map((id) => `${id}.yaml`);
 
 async function problemsOf(fixture: string): Promise<string[]> {
   const text = await readFile(join(FIXTURES, 'invalid', fixture), 'utf8');

@@ -5,6 +5,7 @@
  * Both formats go through the `yaml` parser (JSON is YAML's flow syntax), which keeps the source
  * range of every node; a zod issue path is walked through the document's nodes to find its line.
  */
+import { readdirSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
@@ -13,6 +14,20 @@ import { scenarioPackSchema, type ScenarioPack } from './schema.js';
 import { closest } from './suggest.js';
 
 export const PACK_EXTENSIONS: readonly string[] = ['.yaml', '.yml', '.json'];
+
+/** The folder of the packs this app ships. */
+export const SHIPPED_PACKS_DIR = join(__dirname, 'packs');
+
+/**
+ * The ids of the packs in a folder (by file name, sorted), the shipped ones by default. Tests iterate over
+ * these rather than keeping their own lists, so a fifth pack is covered by dropping its file in.
+ */
+export function packIdsIn(dir: string = SHIPPED_PACKS_DIR): string[] {
+  return readdirSync(dir)
+    .filter((f) => PACK_EXTENSIONS.includes(extname(f)))
+    .map((f) => basename(f, extname(f)))
+    .sort();
+}
 
 export interface PackProblem {
   /** The file name as given to the loader (a path for files read from disk). */
@@ -243,17 +258,9 @@ const packErrorMap: z.core.$ZodErrorMap = (issue) => {
         : 'expected a value of one of the allowed forms';
     }
     case 'too_small':
-      return issue.origin === 'array'
-        ? `expected at least ${issue.minimum} item(s)`
-        : issue.origin === 'string'
-          ? `expected at least ${issue.minimum} character(s)`
-          : `expected a value ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;
+      return boundMessage(issue.origin, issue.minimum, issue.inclusive, 'at least', '>');
     case 'too_big':
-      return issue.origin === 'array'
-        ? `expected at most ${issue.maximum} item(s)`
-        : issue.origin === 'string'
-          ? `expected at most ${issue.maximum} character(s)`
-          : `expected a value ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`;
+      return boundMessage(issue.origin, issue.maximum, issue.inclusive, 'at most', '<');
     case 'invalid_format':
       return issue.format === 'regex' && issue.pattern ? `expected text matching ${issue.pattern}` : `expected a valid ${issue.format}`;
     case 'invalid_key':
@@ -447,4 +454,11 @@ function dedupe(problems: readonly PackProblem[]): PackProblem[] {
     seen.add(key);
     return true;
   });
+}
+
+/** "expected at least 3 item(s)", "expected at most 40 character(s)", "expected a value >= 1". */
+function boundMessage(origin: string, limit: number | bigint, inclusive: boolean | undefined, words: 'at least' | 'at most', op: '>' | '<'): string {
+  if (origin === 'array') return `expected ${words} ${limit} item(s)`;
+  if (origin === 'string') return `expected ${words} ${limit} character(s)`;
+  return `expected a value ${inclusive ? `${op}=` : op} ${limit}`;
 }

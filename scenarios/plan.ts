@@ -1,5 +1,5 @@
 import type { PhaseDef, PhaseName, PhaseStepDef } from '../machines/phaseMachine';
-import type { RunPlan } from '../orchestrations/workshopTypes';
+import type { RunPlan } from '../contracts/messages';
 import type { ScenarioPack, Step } from './schema';
 
 export interface PlanOptions {

@@ -10,6 +10,7 @@
  * Asset layout: a pack file `<dir>/<id>.yaml` keeps its files (ARM templates, sample data) in
  * `<dir>/<id>/`; `environment.template` and provision steps' `template` are relative to that folder.
  */
+import { STEP_KINDS, type StepKind } from '../machines/phaseMachine';
 import { z } from 'zod';
 import { closest } from './suggest.js';
 
@@ -31,8 +32,8 @@ export const PHASE_TIMEBOX_MINUTES: Readonly<Record<PhaseId, { readonly min: num
   validation: { min: 30, max: 30 },
 };
 
-export const STEP_KINDS = ['question', 'task', 'deliverable', 'provision', 'validate', 'review'] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
+// The step kinds are the machine's (machines/phaseMachine.ts): a pack can only name a kind the engine runs.
+export { STEP_KINDS, type StepKind };
 
 export const CHECK_KINDS = [
   'exists',
@@ -548,14 +549,27 @@ export const reviewStepSchema = z
     }
   });
 
+/** One schema per step kind: a kind added to STEP_KINDS does not compile until it has its schema here. */
+const STEP_SCHEMAS = {
+  question: questionStepSchema,
+  task: taskStepSchema,
+  deliverable: deliverableStepSchema,
+  provision: provisionStepSchema,
+  validate: validateStepSchema,
+  review: reviewStepSchema,
+} as const satisfies { [K in StepKind]: z.ZodType<{ kind: K }> };
+
 export const stepSchema = z.discriminatedUnion('kind', [
-  questionStepSchema,
-  taskStepSchema,
-  deliverableStepSchema,
-  provisionStepSchema,
-  validateStepSchema,
-  reviewStepSchema,
+  STEP_SCHEMAS.question,
+  STEP_SCHEMAS.task,
+  STEP_SCHEMAS.deliverable,
+  STEP_SCHEMAS.provision,
+  STEP_SCHEMAS.validate,
+  STEP_SCHEMAS.review,
 ]);
+// …and every kind is in the union: a kind left out here fails to compile.
+const everyKindParses: StepKind extends z.infer<typeof stepSchema>['kind'] ? true : never = true;
+void everyKindParses;
 
 export const phaseSchema = z.strictObject({
   id: oneOf(PHASE_IDS),

@@ -1,4 +1,4 @@
-import type { HttpDef } from '../local/durable/functions';
+import type { HttpDef } from '../functionDefs';
 import { route } from '../http/apiKit';
 import { dashboardPage } from './assets';
 import { dashboardRun } from './dashboardApi';

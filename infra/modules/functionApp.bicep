@@ -34,6 +34,8 @@ param learnerSubscriptionId string
 param learnerLocation string
 param runBudgetUsd string
 param runBudgetWarnFraction string
+param environmentRetryAttempts string
+param environmentRetryFirstSeconds string
 param teamsSenderSchedule string
 param sweeperSchedule string
 param logLevel string
@@ -150,6 +152,8 @@ var workshopSettings = {
   LEARNER_LOCATION: learnerLocation
   RUN_BUDGET_USD: runBudgetUsd
   RUN_BUDGET_WARN_FRACTION: runBudgetWarnFraction
+  ENVIRONMENT_RETRY_ATTEMPTS: environmentRetryAttempts
+  ENVIRONMENT_RETRY_FIRST_SECONDS: environmentRetryFirstSeconds
   INSTRUCTOR_API_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${instructorApiKeySecretName})'
   LEARNER_API_KEY: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${learnerApiKeySecretName})'
   TEAMS_SENDER_SCHEDULE: teamsSenderSchedule

@@ -1,7 +1,28 @@
 import { InvocationContext } from '@azure/functions';
 import { Orchestrator } from 'durable-functions/lib/src/orchestrations/Orchestrator';
+import sdkPackage from 'durable-functions/package.json';
 import type { OrchestrationHandler } from './functions';
 import { EventType, isSchedulingEvent, type HistoryEvent } from './history';
+
+/**
+ * The `durable-functions` versions this file was checked against. It drives the SDK's replay through
+ * private parts (`Orchestrator.handle`'s state, `taskOrchestrationExecutor`, the action tree), which a
+ * release may change without notice, so package.json pins the version and the local host refuses to
+ * start on another one instead of replaying wrongly. To upgrade: bump the pin, run tests/durable and
+ * tests/crash, and add the version here.
+ */
+export const VERIFIED_SDK_VERSIONS: readonly string[] = ['3.5.0'];
+
+export function checkSdkVersion(version: string = sdkPackage.version): void {
+  if (!VERIFIED_SDK_VERSIONS.includes(version)) {
+    throw new Error(
+      `The local durable host drives durable-functions ${VERIFIED_SDK_VERSIONS.join(', ')} through its private replay state, ` +
+        `but ${version} is installed. Install the pinned version (npm ci), or verify ${version} (tests/durable, tests/crash) ` +
+        'and add it to VERIFIED_SDK_VERSIONS in local/durable/replay.ts.',
+    );
+  }
+}
+checkSdkVersion();
 
 /**
  * One orchestrator episode through the real `durable-functions` SDK: `Orchestrator.handle` replays the

@@ -6,3 +6,8 @@ declare module 'durable-functions/lib/src/orchestrations/Orchestrator' {
     handle(trigger: unknown, context: unknown): Promise<unknown>;
   }
 }
+
+// The SDK's DurableClient class (what `df.getClient` returns), constructed directly by tests from a client input.
+declare module 'durable-functions/lib/src/durableClient/DurableClient' {
+  export const DurableClient: new (clientData: unknown) => import('durable-functions').DurableClient;
+}

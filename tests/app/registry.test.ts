@@ -33,7 +33,7 @@ beforeAll(async () => {
     return original.call(this, request, parent, isMain);
   };
   try {
-    await import('../../app');
+    await import('../../app.js');
   } finally {
     loader._load = original;
   }

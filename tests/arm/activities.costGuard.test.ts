@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { costVerdict, environmentFromTags, spentUsd, type EnvironmentCost } from '../../activities/costGuard';
-import { armFailureOf, classifyArmError, classifyDeploymentError, PermanentProvisioningError, TransientProvisioningError } from '../../activities/armErrors';
+import { armFailureOf, classifyArmError, classifyDeploymentError, PermanentArmError, TransientArmError } from '../../activities/armErrors';
 import { deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from '../../activities/environmentNames';
 
 const T0 = new Date('2026-03-02T09:00:00.000Z');
@@ -56,11 +56,11 @@ describe('ARM error classification', () => {
 
   it('429, 5xx, conflicts and network errors are transient; Retry-After travels in the message', () => {
     const throttled = classifyArmError(rest(429, 'SubscriptionRequestsThrottled', 'too many', '7'), ctx);
-    expect(throttled).toBeInstanceOf(TransientProvisioningError);
+    expect(throttled).toBeInstanceOf(TransientArmError);
     expect(throttled.message).toMatch(/\(retry after 7 s\)$/);
-    expect(classifyArmError(rest(503, 'ServiceUnavailable', 'busy'), ctx)).toBeInstanceOf(TransientProvisioningError);
-    expect(classifyArmError(rest(409, 'DeploymentActive', 'running'), ctx)).toBeInstanceOf(TransientProvisioningError);
-    expect(classifyArmError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), ctx)).toBeInstanceOf(TransientProvisioningError);
+    expect(classifyArmError(rest(503, 'ServiceUnavailable', 'busy'), ctx)).toBeInstanceOf(TransientArmError);
+    expect(classifyArmError(rest(409, 'DeploymentActive', 'running'), ctx)).toBeInstanceOf(TransientArmError);
+    expect(classifyArmError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), ctx)).toBeInstanceOf(TransientArmError);
   });
 
   it('quota, policy and template errors are permanent and tell the instructor what to do', () => {
@@ -72,18 +72,18 @@ describe('ARM error classification', () => {
       },
       ctx,
     );
-    expect(quota).toBeInstanceOf(PermanentProvisioningError);
+    expect(quota).toBeInstanceOf(PermanentArmError);
     expect(quota.message).toMatch(/^Quota exceeded for Standard_D2s_v3 in westeurope while deploying pack "ml-scoring" for learner "ada": request a quota increase .* or move the run to another region/);
     const policy = classifyArmError(rest(403, 'RequestDisallowedByPolicy', 'Resource was disallowed by policy.'), ctx);
     expect(policy.message).toMatch(/Azure Policy assignment denied .* exempt/);
     const template = classifyArmError(rest(400, 'InvalidTemplate', "Deployment template validation failed: 'The template function 'foo' is not valid'."), ctx);
-    expect(template).toBeInstanceOf(PermanentProvisioningError);
+    expect(template).toBeInstanceOf(PermanentArmError);
     expect(template.message).toMatch(/template was rejected .* fix the template/);
   });
 
   it('a deployment that failed only on transient inner errors (nested JSON included) is retried', () => {
     const nested = JSON.stringify({ status: 'Failed', error: { code: 'InternalServerError', message: 'oops' } });
-    expect(classifyDeploymentError({ code: 'DeploymentFailed', details: [{ code: 'Conflict', message: nested }] }, ctx)).toBeInstanceOf(TransientProvisioningError);
+    expect(classifyDeploymentError({ code: 'DeploymentFailed', details: [{ code: 'Conflict', message: nested }] }, ctx)).toBeInstanceOf(TransientArmError);
   });
 
   it('the orchestration reads kind and Retry-After back from a TaskFailedError', () => {
@@ -95,7 +95,7 @@ describe('ARM error classification', () => {
     };
     expect(armFailureOf(asSeenByOrchestration)).toMatchObject({ kind: 'transient', throttled: true, retryAfterSeconds: 12 });
     // On the Azure host the type may only survive inside the text.
-    expect(armFailureOf(new Error(`Activity function 'provisionEnvironment' failed: PermanentProvisioningError: Quota exceeded for X`))).toEqual({
+    expect(armFailureOf(new Error(`Activity function 'provisionEnvironment' failed: PermanentArmError: Quota exceeded for X`))).toEqual({
       kind: 'permanent',
       throttled: false,
       message: 'Quota exceeded for X',

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentProvisioningError, TransientProvisioningError } from '../../activities/armErrors';
+import { PermanentArmError, TransientArmError } from '../../activities/armErrors';
 import { deploymentName, learnerResourceGroupName, TAGS } from '../../activities/environmentNames';
 import { provisionEnvironment, type ProvisionEnvironmentInput } from '../../activities/provisionEnvironment';
 import { INSTRUCTOR_PARAMETERS, learnerObjectId, listAll, startArmTestEnv, until, type ArmTestEnv } from './armTestEnv';
+import { packIdsIn } from '../../scenarios/loadPack';
 
 let env: ArmTestEnv;
 beforeAll(async () => {
@@ -23,7 +24,7 @@ const input = (packId: string, learnerId: string, extra: Partial<ProvisionEnviro
 });
 
 describe('provisionEnvironment against the ARM emulator', () => {
-  for (const packId of ['lakehouse', 'ml-scoring', 'cross-region', 'hybrid']) {
+  for (const packId of packIdsIn()) {
     it(`a deployment of the shipped ${packId} template succeeds and names every resource it created`, async () => {
       env.arm.setFaults({});
       const r = await provisionEnvironment(input(packId, `ship-${packId}`));
@@ -70,19 +71,19 @@ describe('provisionEnvironment against the ARM emulator', () => {
   it('a quota error fails permanently, telling the instructor what to do', async () => {
     env.arm.setFaults({ quota: { code: 'QuotaExceeded', at: 'preflight' } });
     const err = await provisionEnvironment(input('ml-scoring', 'quota-1', { location: 'westeurope' })).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PermanentProvisioningError);
+    expect(err).toBeInstanceOf(PermanentArmError);
     expect((err as Error).message).toMatch(/^Quota exceeded.* in westeurope while deploying pack "ml-scoring" for learner "quota-1".*: request a quota increase .* or move the run to another region/);
 
     env.arm.setFaults({ quota: { code: 'QuotaExceeded', at: 'provision' } });
     const during = await provisionEnvironment(input('ml-scoring', 'quota-2')).catch((e: unknown) => e);
-    expect(during).toBeInstanceOf(PermanentProvisioningError);
+    expect(during).toBeInstanceOf(PermanentArmError);
     expect((during as Error).message).toMatch(/^Quota exceeded/);
   });
 
   it('a resource that fails to provision fails the step permanently, naming the failure', async () => {
     env.arm.setFaults({ failingResourceTypes: ['Microsoft.ContainerRegistry/registries'] });
     const err = await provisionEnvironment(input('ml-scoring', 'broken-1')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PermanentProvisioningError);
+    expect(err).toBeInstanceOf(PermanentArmError);
     expect((err as Error).message).toMatch(/while deploying pack "ml-scoring" for learner "broken-1"/);
     expect((err as Error).message).toMatch(/ContainerRegistry|registr/i);
   });
@@ -91,15 +92,15 @@ describe('provisionEnvironment against the ARM emulator', () => {
     env.arm.setFaults({ throttle: { fraction: 1, retryAfterSeconds: 1 } });
     const err = await provisionEnvironment(input('ml-scoring', 'throttled-1')).catch((e: unknown) => e);
     env.arm.setFaults({});
-    expect(err).toBeInstanceOf(TransientProvisioningError);
-    expect((err as TransientProvisioningError).retryAfterSeconds).toBe(1);
+    expect(err).toBeInstanceOf(TransientArmError);
+    expect((err as TransientArmError).retryAfterSeconds).toBe(1);
     expect((err as Error).message).toMatch(/throttled the learner subscription .*\(retry after 1 s\)$/);
   });
 
   it('refuses a pack parameter nobody supplied, before touching ARM', async () => {
     env.arm.resetStats();
     const err = await provisionEnvironment(input('hybrid', 'no-ip', { parameters: {} })).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(PermanentProvisioningError);
+    expect(err).toBeInstanceOf(PermanentArmError);
     expect((err as Error).message).toMatch(/needs values the run did not give .*onPremGatewayIp \(instructor/);
     expect(env.arm.stats.writes).toBe(0);
   });

@@ -5,6 +5,7 @@ import { provisionEnvironment } from '../../activities/provisionEnvironment';
 import { runValidation } from '../../activities/runValidation';
 import { loadPackWithTemplate } from '../../activities/scenarioPacks';
 import { INSTRUCTOR_PARAMETERS, startArmTestEnv, type ArmTestEnv } from './armTestEnv';
+import { packIdsIn } from '../../scenarios/loadPack';
 
 /**
  * runValidation against whole environments: the foundation as provisioned passes the checks of the
@@ -21,7 +22,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-const PACKS = ['lakehouse', 'ml-scoring', 'cross-region', 'hybrid'] as const;
+const PACKS = packIdsIn();
 const referenceGroups = new Map<string, string>();
 
 async function post(path: string, apiVersion: string, body: unknown = {}): Promise<void> {

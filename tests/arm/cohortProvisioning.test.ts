@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callActivity, type ActivityResult } from '../../activities';
+import { CALLER_RETRIES, callActivity, resultOf, type ActivityTask } from '../../activities';
 import { armFailureOf } from '../../activities/armErrors';
 import { learnerResourceGroupName } from '../../activities/environmentNames';
 import { provisionEnvironment } from '../../activities/provisionEnvironment';
@@ -43,7 +43,7 @@ function* cohortProvisioning(context: df.OrchestrationContext): Generator<df.Tas
   const input = context.df.getInput() as CohortInput;
   const index = new Map(input.learners.map((l, i) => [l.learnerId, { ...l, i }]));
   let s = enqueue(createScheduler(context.df.currentUtcDateTime, input.scheduler), input.learners.map((l) => l.learnerId));
-  const running = new Map<string, df.Task>();
+  const running = new Map<string, ActivityTask<'provisionEnvironment'>>();
   const provisioned: CohortOutput['provisioned'] = {};
   let timer: { task: df.TimerTask; at: number } | undefined;
 
@@ -61,7 +61,7 @@ function* cohortProvisioning(context: df.OrchestrationContext): Generator<df.Tas
           packId: input.packId,
           cohortIndex: l.i,
           learnerObjectId: l.objectId,
-        }),
+        }, CALLER_RETRIES),
       );
     }
     context.df.setCustomStatus({ progress: progress(s), messages: Object.fromEntries(input.learners.map((l) => [l.learnerId, queueMessage(s, l.learnerId)])) });
@@ -76,11 +76,11 @@ function* cohortProvisioning(context: df.OrchestrationContext): Generator<df.Tas
       timer = undefined;
       continue;
     }
-    const id = [...running].find(([, t]) => t === winner)![0];
+    const [id, task] = [...running].find(([, t]) => t === winner)!;
     running.delete(id);
     const now = context.df.currentUtcDateTime;
     if (!winner.isFaulted) {
-      const r = winner.result as ActivityResult<'provisionEnvironment'>;
+      const r = resultOf(task);
       provisioned[id] = { resourceGroupName: r.resourceGroupName, adopted: r.adopted, resources: r.resourceIds.length };
       s = succeeded(s, id, now);
       continue;

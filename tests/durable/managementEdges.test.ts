@@ -18,6 +18,7 @@ const keyed: FunctionDef = {
   route: 'runs/{runId}',
   methods: ['GET'],
   authLevel: 'anonymous',
+  durableClient: false,
   handler: async (request: HttpRequest) => (request.headers.get('x-key') === 'k' ? { jsonBody: { runId: request.params.runId } } : { status: 401, jsonBody: { error: 'key' } }),
 };
 

@@ -73,7 +73,7 @@ describe('opening the store', () => {
 
   it('npm start refuses a second stack on a data directory, and a damaged store, with exit code 2 and a message, not a crash loop', { timeout: 240_000 }, async () => {
     const dir = tempDir();
-    const env = { ...process.env, PORT: String(await freePort()), WORKSHOP_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(await freePort()), WORKSHOP_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'warn' };
     for (const k of ['ARM_ENDPOINT', 'BOT_APP_ID', 'AzureWebJobsStorage']) delete env[k];
     const first = new HostProcess(env, path.join(dir, 'first.log'), path.join(REPO, 'local', 'start.ts'), { ready: 'local stack is up', group: true });
     const run = (e: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> =>

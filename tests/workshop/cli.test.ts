@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCallError } from '../../cli/apiClient';
 import { until } from './learnerDriver';
-import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
+import { runWorkshopCli, type CliResult } from './workshopCli';
+import { startWorkshopStack, type WorkshopStack } from './workshopStack';
 
 /** The `workshop` command as an instructor types it: a child process, its output and exit code. */
 const root = path.resolve(__dirname, '..', '..');
@@ -20,19 +20,8 @@ afterAll(async () => {
   await w?.stop();
 });
 
-function workshop(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'cli', 'bin', 'workshop.cjs'), '--url', w.url, ...args], {
-      cwd: root,
-      env: { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor, SCENARIO_PACKS_DIR: packsDir },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function workshop(...args: string[]): Promise<CliResult> {
+  return runWorkshopCli(['--url', w.url, ...args], { SCENARIO_PACKS_DIR: packsDir });
 }
 
 function file(name: string, text: string): string {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rehearse, type RehearsalReport } from '../../cli/rehearse';
-import { cohortInstanceId } from '../../orchestrations/workshopIds';
+import { cohortInstanceId } from '../../contracts/ids';
 import { eventTypes, status as instanceStatus, type StatusBody } from '../helpers/stack';
 import { startWorkshopStack, type WorkshopStack } from './workshopStack';
 

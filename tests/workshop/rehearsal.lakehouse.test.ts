@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RehearsalReport } from '../../cli/rehearse';
 import { expectCompleteRehearsal } from './rehearsalChecks';
-import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
+import { runWorkshopCli } from './workshopCli';
+import { startWorkshopStack, type WorkshopStack } from './workshopStack';
 
 /** The lakehouse rehearsal goes through the real `workshop` command (a child process), as an instructor runs it. */
 let w: WorkshopStack;
@@ -16,23 +16,11 @@ afterAll(async () => {
   await w?.stop();
 });
 
-function workshop(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const root = path.resolve(__dirname, '..', '..');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'cli', 'bin', 'workshop.cjs'), ...args], { cwd: root, env: { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 it('lakehouse: `workshop rehearse --learners 5` takes everyone through all four phases, with a review sent back, a resumed failure, help answered and environments torn down', async () => {
   const ca = path.join(mkdtempSync(path.join(tmpdir(), 'ws-rehearse-')), 'ca.pem');
   writeFileSync(ca, w.arm.caCertPem);
-  const res = await workshop([
+  const res = await runWorkshopCli([
     '--url', w.url, '--json',
     'rehearse', '--scenario', 'lakehouse', '--learners', '5', '--time-scale', '1', '--timeout', '150', '--poll', '150', '--quiet',
     '--arm-url', w.arm.url, '--arm-token', w.arm.token, '--arm-ca', ca, '--arm-subscription', w.arm.subscriptionId,

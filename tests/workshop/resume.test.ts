@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { learnerResourceGroupName } from '../../activities/environmentNames';
 import { RehearsalArm } from '../../cli/rehearsalArm';
-import { journeyInstanceId, phaseInstanceId } from '../../orchestrations/workshopIds';
+import { journeyInstanceId, phaseInstanceId } from '../../contracts/ids';
 import { status as instanceStatus, waitFor } from '../helpers/stack';
 import { LearnerDriver, until } from './learnerDriver';
-import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
+import { runWorkshopCli, type CliResult } from './workshopCli';
+import { startWorkshopStack, type WorkshopStack } from './workshopStack';
 
 /**
  * A learner's journey instance is killed mid-Implementation — terminated and purged through the
@@ -28,17 +28,8 @@ afterAll(async () => {
   await w?.stop();
 });
 
-function workshop(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const root = path.resolve(__dirname, '..', '..');
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'cli', 'bin', 'workshop.cjs'), '--url', w.url, ...args], { cwd: root, env: { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function workshop(args: string[]): Promise<CliResult> {
+  return runWorkshopCli(['--url', w.url, ...args]);
 }
 
 /** Terminate + purge through the management API (what `func durable terminate/purge-history` do). */

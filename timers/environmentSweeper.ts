@@ -2,11 +2,11 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { appSettings } from '../config';
-import { armClients, armLogger, armSettings, type ArmClients } from './armClients';
-import { costVerdict, environmentFromTags, type EnvironmentCost, type TeardownReason } from './costGuard';
-import { TAGS } from './environmentNames';
-import { getRun, markBudgetWarned, type WorkshopRun } from './runRegistry';
-import { notify } from './notify';
+import { armClients, armLogger, armSettings, type ArmClients } from '../activities/armClients';
+import { costVerdict, environmentFromTags, type CostVerdict, type EnvironmentCost, type TeardownReason } from '../activities/costGuard';
+import { TAGS } from '../activities/environmentNames';
+import { getRun, markBudgetWarned, type WorkshopRun } from '../activities/runRegistry';
+import { notify } from '../activities/notify';
 
 /** The app setting SWEEPER_SCHEDULE (default every five minutes, config.ts), resolved by the host from `%NAME%`. */
 export const SWEEPER_SCHEDULE = '%SWEEPER_SCHEDULE%';
@@ -80,24 +80,7 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
     if (run?.status === 'ended') for (const rg of groups) decisions.set(rg.name!, 'run-ended');
     if (run && verdict.warn) {
       report.warned.push({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd });
-      log.warn({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd, fraction: verdict.fraction }, 'run has used most of its environment budget');
-      // The instructor hears it where they hear everything else: the run's outbox (Teams, CLI, dashboard).
-      // Keyed by run, so a sweep that repeats before markBudgetWarned lands does not warn twice.
-      await notify({
-        runId,
-        key: `budget-warning:${runId}`,
-        to: { role: 'instructor' },
-        kind: 'budgetWarning',
-        body: {
-          spentUsd: Math.round(verdict.spentUsd * 100) / 100,
-          budgetUsd: verdict.budgetUsd,
-          fraction: Math.round(verdict.fraction * 100) / 100,
-          burnUsdPerHour: Math.round(verdict.burnUsdPerHour * 100) / 100,
-          ...(verdict.budgetReachedAt ? { budgetReachedAt: verdict.budgetReachedAt } : {}),
-          message: `Run ${runId} has used ${Math.round(verdict.fraction * 100)} % of its $${verdict.budgetUsd} environment budget; environments are torn down when it is reached. End the run or raise the budget.`,
-        },
-      }).catch((err: unknown) => log.error({ err, runId }, 'could not notify the instructor of the budget warning'));
-      await markBudgetWarned(runId, now.toISOString()).catch((err: unknown) => log.error({ err, runId }, 'could not record the budget warning'));
+      await warnInstructor(runId, verdict, now, log);
     }
 
     for (const rg of groups) {
@@ -123,6 +106,28 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
   }
   log.info({ checked: report.checked, deleted: report.deleted.length, kept: report.kept.length, failed: report.failed.length }, 'sweep finished');
   return report;
+}
+
+/** The run is near its budget: tell the instructor once (keyed by run) and record that they were told. */
+async function warnInstructor(runId: string, verdict: CostVerdict, now: Date, log: Logger): Promise<void> {
+  log.warn({ runId, spentUsd: verdict.spentUsd, budgetUsd: verdict.budgetUsd, fraction: verdict.fraction }, 'run has used most of its environment budget');
+  // The instructor hears it where they hear everything else: the run's outbox (Teams, CLI, dashboard).
+  // Keyed by run, so a sweep that repeats before markBudgetWarned lands does not warn twice.
+  await notify({
+    runId,
+    key: `budget-warning:${runId}`,
+    to: { role: 'instructor' },
+    kind: 'budgetWarning',
+    body: {
+      spentUsd: Math.round(verdict.spentUsd * 100) / 100,
+      budgetUsd: verdict.budgetUsd,
+      fraction: Math.round(verdict.fraction * 100) / 100,
+      burnUsdPerHour: Math.round(verdict.burnUsdPerHour * 100) / 100,
+      ...(verdict.budgetReachedAt ? { budgetReachedAt: verdict.budgetReachedAt } : {}),
+      message: `Run ${runId} has used ${Math.round(verdict.fraction * 100)} % of its $${verdict.budgetUsd} environment budget; environments are torn down when it is reached. End the run or raise the budget.`,
+    },
+  }).catch((err: unknown) => log.error({ err, runId }, 'could not notify the instructor of the budget warning'));
+  await markBudgetWarned(runId, now.toISOString()).catch((err: unknown) => log.error({ err, runId }, 'could not record the budget warning'));
 }
 
 /** The timer-triggered function (registered in registry.ts). */

@@ -1,0 +1,104 @@
+import type { PersistedJourneySnapshot, PhaseResume } from '../machines/journeyMachine';
+import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
+import type { ProgressReport } from '../machines/progress';
+
+/**
+ * What crosses between the workshop's instances and the code that starts and signals them: the run plan,
+ * orchestration inputs and outputs, and the events one instance sends another. Orchestrations, activities,
+ * the API and the bot all import these from here, so none of them reaches into another's module.
+ */
+/** What a run needs to know about the pack; built at the edge (API/CLI) from the validated pack. */
+export interface RunPlan {
+  packId: string;
+  title: string;
+  phases: Record<PhaseName, PhaseDef>;
+  /** Values of the pack's `instructor` environment parameters for this run (e.g. hybrid's onPremGatewayIp). */
+  environmentParameters?: Record<string, unknown>;
+  /** ARM writes one deployment of the pack's template costs (group + deployment + resources), for the provisioning scheduler. */
+  environmentWrites?: number;
+}
+
+export interface Learner {
+  learnerId: string;
+  name: string;
+  email?: string;
+}
+
+/** A phase asks the cohort for a deployment slot; the scheduler id is learner:step:attempt. */
+export interface ProvisionRequest {
+  type: 'provisionRequest';
+  learnerId: string;
+  phaseInstanceId: string;
+  stepId: string;
+  attempt: number;
+}
+
+/** A phase tells the cohort how the deployment it was admitted for went. */
+export interface ProvisionDone {
+  type: 'provisionDone';
+  learnerId: string;
+  stepId: string;
+  attempt: number;
+  outcome: 'succeeded' | 'transient' | 'permanent';
+  retryAfterSeconds?: number;
+  throttled?: boolean;
+  message?: string;
+}
+
+/** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. */
+export type ProvisionSignal =
+  | { type: 'PROVISION_ADMITTED'; stepId: string; attempt: number; envAttempt: number }
+  | { type: 'PROVISION_REJECTED'; stepId: string; attempt: number; message: string };
+
+export function provisionKey(learnerId: string, stepId: string, attempt: number): string {
+  return `${learnerId}:${stepId}:${attempt}`;
+}
+
+/** Instructor commands to the cohort instance. */
+export type CohortCommand =
+  | { type: 'pause'; by: string }
+  | { type: 'resume'; by: string }
+  | { type: 'broadcast'; by: string; message: string; key: string }
+  | { type: 'extend'; by: string; minutes: number; learnerId?: string }
+  | { type: 'end'; by: string; reason: string };
+
+export type CohortEvent = ProgressReport | CohortCommand | ProvisionRequest | ProvisionDone;
+
+export interface JourneyInput {
+  runId: string;
+  learnerId: string;
+  plan: RunPlan;
+  journey?: PersistedJourneySnapshot;
+  /** The failed phase's last snapshot, to resume it from where it failed. */
+  lastPhase?: { phase: PhaseName; snapshot: PersistedPhaseSnapshot };
+  version: number;
+  /** Resume after the journey instance was lost: the event to apply after restoring. */
+  resume?: PhaseResume;
+  /** Set on continue-as-new between phases: the phase to start first. */
+  startPhase?: StartPhase;
+}
+
+export interface StartPhase {
+  phase: PhaseName;
+  attempt: number;
+  resume: PhaseResume | null;
+}
+
+export interface PhaseInput {
+  runId: string;
+  learnerId: string;
+  packId: string;
+  def: PhaseDef;
+  attempt: number;
+  version: number;
+  snapshot?: PersistedPhaseSnapshot;
+  resume?: PhaseResume | null;
+  /** Timers armed before a continue-as-new: id -> fire time (ISO). */
+  timers?: Record<string, string>;
+  /** The run's values for the pack's instructor parameters, for provisioning. */
+  environmentParameters?: Record<string, unknown>;
+}
+
+export type PhaseOutput =
+  | { status: 'completed'; result: PhaseResult }
+  | { status: 'failed'; failure: PhaseFailure; snapshot: PersistedPhaseSnapshot };
