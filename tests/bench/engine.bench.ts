@@ -159,7 +159,8 @@ function meterCommits(database: SqliteDatabase): CommitMeter {
   const db = database.db;
   const exec = db.exec.bind(db);
   // Bench instrumentation on this connection object only.
-  (db as { exec: (sql: string) => void }).exec = (sql: string) => {
+  // Named so the CPU profile charges the native exec under it (BEGIN, SAVEPOINT, COMMIT + fsync) to the group commit.
+  (db as { exec: (sql: string) => void }).exec = function meteredExec(sql: string) {
     if (sql !== 'COMMIT') return exec(sql);
     const t = performance.now();
     try {
@@ -546,7 +547,7 @@ function categoryOf(url: string, fn: string): string | undefined {
   if (url === '') return undefined; // a builtin or native call (JSON, node:sqlite's run/exec incl. fsync): charged to its caller
   if (url === 'node:inspector' || url.startsWith('node:internal/inspector')) return 'profiler itself';
   if (url.includes('/durable-functions/')) return 'durable-functions SDK (replay)';
-  if (url.includes('/storage/sqlite.ts')) return 'group commit: BEGIN/COMMIT + fsync (storage/sqlite.ts)';
+  if (url.includes('/storage/sqlite.ts') || fn === 'meteredExec') return 'group commit: BEGIN/COMMIT + fsync (storage/sqlite.ts)';
   if (url.includes('/local/durable/store.ts')) return 'episode SQL: statements + JSON (local/durable/store.ts)';
   if (url.includes('/@azure/functions/')) return '@azure/functions (InvocationContext)';
   if (url.includes('/local/durable/')) return 'engine (local/durable)';
