@@ -795,8 +795,9 @@ async function main(): Promise<void> {
   let exitCode = 0;
   try {
     // --- warm-up (JIT) and the template: what the engine writes, episode by episode ---
+    // A full-size warm-up: with less, the first reported run is still half-JIT-compiled (it ran at half the pairs' rate).
     log('warm-up engine run (not reported); its first instance is the ceiling\'s template');
-    const warm = await runEngine({ label: 'warmup', workflows: N, inFlight: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act, keepTemplate: true });
+    const warm = await runEngine({ label: 'warmup', workflows: WORKFLOWS, inFlight: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act, keepTemplate: true });
     const tpl = warm.template!;
     const rowsPerInstance = 2 + tpl.episodes.reduce((a, e) => a + e.length + 1, 0) + 1;
     console.log(`template: ${tpl.episodes.length} episodes of ${tpl.episodes.map((e) => e.length).join('/')} history rows; per instance ${tpl.episodes.length + 1} store writes, ${rowsPerInstance} rows (inserts, updates, deletes)`);
