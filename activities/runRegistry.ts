@@ -86,6 +86,14 @@ export async function markRunEnded(runId: string, opts: { endedAt?: string; reas
   return (await getRun(runId))!;
 }
 
+/** Forgets a run whose start failed after it was registered (so a refused start leaves nothing behind). */
+export async function forgetRun(runId: string): Promise<void> {
+  const table = await runsTable();
+  await table.deleteEntity(runId, ROW).catch((err: { statusCode?: number }) => {
+    if (err.statusCode !== 404) throw err;
+  });
+}
+
 /** Remembers that the instructor was warned about the run's budget. */
 export async function markBudgetWarned(runId: string, at: string): Promise<void> {
   const table = await runsTable();

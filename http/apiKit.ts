@@ -67,8 +67,25 @@ export function apiLogger(): Logger {
 
 /** A storage error that means "not now" rather than "wrong": the embedded store's StoreUnavailableError, or the service's 503. */
 function unavailable(err: unknown): boolean {
-  const e = err as { status?: number; statusCode?: number; name?: string };
-  return e?.name === 'StoreUnavailableError' || e?.status === 503 || e?.statusCode === 503;
+  const e = err as { status?: number; statusCode?: number; name?: string; message?: string };
+  // The durable client reports the task hub's 503 only in its message ("unexpected status code: 503").
+  return e?.name === 'StoreUnavailableError' || e?.status === 503 || e?.statusCode === 503 || /unexpected status code: 503\b/.test(e?.message ?? '');
+}
+
+/** The store's own words when the error carries them (the durable client wraps them in JSON). */
+function storeMessage(err: unknown): string {
+  const message = (err as Error).message ?? String(err);
+  const inner = /Details: (\{.*\})$/s.exec(message);
+  if (inner) {
+    try {
+      const parsed = JSON.parse(inner[1]!) as { error?: unknown; message?: unknown };
+      if (typeof parsed.error === 'string') return parsed.error;
+      if (typeof parsed.message === 'string') return parsed.message;
+    } catch {
+      // not JSON after all: the whole message says it
+    }
+  }
+  return message;
 }
 
 /** Wrap a handler: ApiError → its status + `{ error, ...details }`; anything else → 500, logged. */
@@ -81,7 +98,7 @@ export function route(name: string, handler: (request: HttpRequest, context: Inv
       if (unavailable(err)) {
         // The store could not take the write (disk full, I/O error, throttled): nothing was done; the client may retry.
         apiLogger().warn({ err, route: name, url: request.url }, 'store unavailable');
-        return { status: 503, headers: { 'retry-after': '5' }, jsonBody: { error: `${(err as Error).message}`, retryable: true } };
+        return { status: 503, headers: { 'retry-after': '5' }, jsonBody: { error: storeMessage(err), retryable: true } };
       }
       apiLogger().error({ err, route: name, url: request.url }, 'workshop API request failed');
       return { status: 500, jsonBody: { error: `Internal error in ${name}: ${(err as Error).message}` } };

@@ -4,7 +4,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { readOutbox } from '../activities/notify';
-import { markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
+import { forgetRun, markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
 import { appSettings, tableClient } from '../config';
 import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../activities/scenarioPacks';
 import { cohortInstanceId, phaseInstanceId } from '../orchestrations/workshopIds';
@@ -94,6 +94,8 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   try {
     await client.startNew('cohortRun', { instanceId, input });
   } catch (err) {
+    // The run did not start: its registry row must not outlive the refusal.
+    await forgetRun(runId).catch((e: unknown) => apiLogger().warn({ err: e, runId }, 'could not remove the registry row of a run that did not start'));
     const message = (err as Error).message;
     if (/\b409\b/.test(message)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id.`);
     if (/\b413\b/.test(message)) throw new ApiError(413, `The run's input is too large for the task hub (${roster.length} learners); split the cohort into smaller runs.`);

@@ -9,7 +9,7 @@
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../local/ports';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -86,17 +86,6 @@ function clusterUser(): { uid: number; gid: number } | undefined {
   return { uid: Number(uid), gid: Number(gid) };
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -182,7 +171,7 @@ export async function startThrowawayPostgres(opts: StartOptions = {}): Promise<P
     runBin('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C']);
     let port = 0;
     for (let attempt = 1; ; attempt++) {
-      port = await freeLoopbackPort();
+      port = await freePort();
       // Only where the server listens; every durability and memory setting stays at its default.
       appendFileSync(
         join(dataDir, 'postgresql.conf'),

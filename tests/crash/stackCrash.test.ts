@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiCallError, WorkshopApi, type Message } from '../../cli/apiClient';
 import { RehearsalArm } from '../../cli/rehearsalArm';
-import { freePort } from '../../local/azurite';
+import { freePort } from '../../local/ports';
 import { prng } from '../../local/prng';
 import { LearnerDriver, until } from '../workshop/learnerDriver';
 import { HostProcess, REPO, sleep, tail } from './harness';
