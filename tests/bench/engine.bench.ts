@@ -31,7 +31,7 @@ import type * as df from 'durable-functions';
 import pino from 'pino';
 import { runDbosPeer, type DbosPeerResult } from '../../bench/dbos/peer';
 import { WorkshopApi } from '../../cli/apiClient';
-import { freePort } from '../../local/azurite';
+import { freePort } from '../../local/ports';
 import { EventType, type HistoryEvent } from '../../local/durable/history';
 import type { FunctionDef } from '../../local/durable/functions';
 import { DurableStore, type InboxMessage, type InstanceRow, type InstanceUpdate } from '../../local/durable/store';
