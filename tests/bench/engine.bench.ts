@@ -795,7 +795,8 @@ async function main(): Promise<void> {
   let exitCode = 0;
   try {
     // --- warm-up (JIT) and the template: what the engine writes, episode by episode ---
-    // A full-size warm-up: with less, the first reported run is still half-JIT-compiled (it ran at half the pairs' rate).
+    // A full-size warm-up (JIT, allocator). The first reported run, right after the ceiling phase, still tends to run
+    // slower than the pairs (cause not established); the verdict uses the pairs.
     log('warm-up engine run (not reported); its first instance is the ceiling\'s template');
     const warm = await runEngine({ label: 'warmup', workflows: WORKFLOWS, inFlight: N, k: K, orch: PRIMARY.orch, act: PRIMARY.act, keepTemplate: true });
     const tpl = warm.template!;
