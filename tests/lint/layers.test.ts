@@ -12,14 +12,16 @@ const root = path.resolve(__dirname, '..', '..');
 /** Folder (or root file) -> the app folders it may import. Packages are always allowed. */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   machines: [],
+  // The storage port (the app tables' interface and the embedded store): beneath everything that keeps state.
+  storage: [],
   contracts: ['machines'],
   scenarios: ['contracts', 'machines'],
-  activities: ['config', 'contracts', 'machines', 'scenarios'],
-  timers: ['config', 'activities', 'contracts', 'machines', 'scenarios'],
+  activities: ['config', 'storage', 'contracts', 'machines', 'scenarios'],
+  timers: ['config', 'storage', 'activities', 'contracts', 'machines', 'scenarios'],
   orchestrations: ['activities', 'contracts', 'machines'],
-  http: ['config', 'functionDefs', 'activities', 'contracts', 'machines', 'scenarios', 'orchestrations'],
-  bot: ['config', 'functionDefs', 'activities', 'contracts', 'machines', 'scenarios', 'orchestrations', 'http'],
-  tab: ['config', 'functionDefs', 'activities', 'contracts', 'machines', 'scenarios', 'orchestrations', 'http', 'dashboardTypes'],
+  http: ['config', 'storage', 'functionDefs', 'activities', 'contracts', 'machines', 'scenarios', 'orchestrations'],
+  bot: ['config', 'storage', 'functionDefs', 'activities', 'contracts', 'machines', 'scenarios', 'orchestrations', 'http'],
+  tab: ['config', 'storage', 'functionDefs', 'activities', 'contracts', 'machines', 'scenarios', 'orchestrations', 'http', 'dashboardTypes'],
   'registry.ts': ['functionDefs', 'activities', 'timers', 'orchestrations', 'http', 'bot', 'tab'],
   'app.ts': ['registry'],
 };
