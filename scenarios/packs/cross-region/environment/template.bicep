@@ -1,0 +1,461 @@
+metadata description = 'Cross-Region Data Replication: the learner\'s foundation (RA-GRS primary and LRS secondary storage, Cosmos DB in both regions, a Flex Consumption function app and plan per region, Traffic Manager with priority routing, Application Insights and Log Analytics). With deployReferenceSolution the implementation tasks\' results too: identity roles, Cosmos DB data roles, HTTPS only, versioning and change feed, Cosmos DB automatic failover, the HTTPS health probe, both Traffic Manager endpoints, diagnostic settings and the secondary\'s Cool tier. The object replication policy itself is created by the learner (it needs the destination\'s policy id first; see the pack).'
+
+@description('Short unique prefix (lower-case letters and digits); storage accounts are <prefix>pri and <prefix>sec.')
+@minLength(3)
+@maxLength(16)
+param namePrefix string
+
+@description('Primary region.')
+param primaryLocation string = resourceGroup().location
+
+@description('Secondary region (the primary\'s paired region by default in the pack).')
+param secondaryLocation string
+
+@description('Entra ID object id of the learner; when empty, no access is granted to a person.')
+param learnerObjectId string = ''
+
+@description('Value of the workshop-pack tag (the pack id): the cost guard and teardown find environments by it.')
+param workshopPack string
+
+@description('false: the foundation only, as learners receive it. true: also what the implementation tasks add (role assignments, diagnostic settings, ...) -- a finished environment for rehearsals and tests.')
+param deployReferenceSolution bool = false
+
+var tags = {
+  'workshop-pack': workshopPack
+}
+var names = {
+  law: '${namePrefix}-law'
+  appInsights: '${namePrefix}-appi'
+  cosmos: '${namePrefix}-cosmos'
+  trafficManager: '${namePrefix}-tm'
+}
+var regions = [
+  {
+    role: 'primary'
+    location: primaryLocation
+    storage: '${namePrefix}pri'
+    storageSku: 'Standard_RAGRS'
+    plan: '${namePrefix}-plan-pri'
+    site: '${namePrefix}-func-pri'
+  }
+  {
+    role: 'secondary'
+    location: secondaryLocation
+    storage: '${namePrefix}sec'
+    storageSku: 'Standard_LRS'
+    plan: '${namePrefix}-plan-sec'
+    site: '${namePrefix}-func-sec'
+  }
+]
+var containers = [
+  'market-data'
+  'deployments'
+]
+var roles = {
+  blobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  blobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1'
+  blobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
+  eventHubsDataReceiver: 'a638d3c7-ab3a-418d-83e6-5f17a39d4fde'
+  eventHubsDataSender: '2b629674-e913-4c01-ae53-ef4638d8f975'
+  acrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+}
+var defaultProbe = {
+  protocol: 'HTTP'
+  port: 80
+  path: '/'
+  intervalInSeconds: 30
+  toleratedNumberOfFailures: 3
+  timeoutInSeconds: 10
+}
+var healthProbe = {
+  protocol: 'HTTPS'
+  port: 443
+  path: '/api/health'
+  intervalInSeconds: 10
+  toleratedNumberOfFailures: 2
+  timeoutInSeconds: 5
+}
+
+@description('Adds workshop-pack=<pack> to the resource group, keeping the tags the engine set (run, learner, expiry).')
+resource default 'Microsoft.Resources/tags@2024-03-01' = {
+  name: 'default'
+  properties: {
+    tags: union(resourceGroup().?tags ?? {}, tags)
+  }
+}
+
+resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: names.law
+  location: primaryLocation
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+    features: {
+      enableLogAccessUsingOnlyResourcePermissions: true
+    }
+  }
+}
+
+resource names_appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: names.appInsights
+  location: primaryLocation
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: names_law.id
+    IngestionMode: 'LogAnalytics'
+  }
+}
+
+resource regions_storage 'Microsoft.Storage/storageAccounts@2023-05-01' = [
+  for i in range(0, 2): {
+    name: regions[i].storage
+    location: regions[i].location
+    tags: tags
+    sku: {
+      name: regions[i].storageSku
+    }
+    kind: 'StorageV2'
+    properties: {
+      minimumTlsVersion: 'TLS1_2'
+      allowBlobPublicAccess: false
+      supportsHttpsTrafficOnly: true
+      allowSharedKeyAccess: false
+      allowCrossTenantReplication: false
+      accessTier: ((deployReferenceSolution && (i == 1)) ? 'Cool' : 'Hot')
+    }
+  }
+]
+
+resource regions_storage_default 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = [
+  for i in range(0, 2): {
+    name: '${regions[i].storage}/default'
+    properties: {
+      isVersioningEnabled: deployReferenceSolution
+      changeFeed: {
+        enabled: (deployReferenceSolution && (i == 0))
+      }
+      deleteRetentionPolicy: {
+        enabled: true
+        days: 7
+      }
+    }
+    dependsOn: [
+      regions_storage
+    ]
+  }
+]
+
+resource regions_2_storage_default_containers_2 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for i in range(0, 4): {
+    name: '${regions[(i/2)].storage}/default/${containers[(i%2)]}'
+    properties: {
+      publicAccess: 'None'
+    }
+    dependsOn: [
+      regions_storage_default
+    ]
+  }
+]
+
+resource regions_plan 'Microsoft.Web/serverfarms@2024-04-01' = [
+  for i in range(0, 2): {
+    name: regions[i].plan
+    location: regions[i].location
+    tags: tags
+    sku: {
+      name: 'FC1'
+      tier: 'FlexConsumption'
+    }
+    kind: 'functionapp'
+    properties: {
+      reserved: true
+    }
+  }
+]
+
+resource regions_site 'Microsoft.Web/sites@2024-04-01' = [
+  for i in range(0, 2): {
+    name: regions[i].site
+    location: regions[i].location
+    tags: tags
+    kind: 'functionapp,linux'
+    identity: {
+      type: 'SystemAssigned'
+    }
+    properties: {
+      serverFarmId: resourceId('Microsoft.Web/serverfarms', regions[i].plan)
+      httpsOnly: deployReferenceSolution
+      siteConfig: {
+        minTlsVersion: '1.2'
+        ftpsState: 'Disabled'
+        http20Enabled: true
+        appSettings: [
+          {
+            name: 'AzureWebJobsStorage__accountName'
+            value: regions[i].storage
+          }
+          {
+            name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+            value: names_appInsights.properties.ConnectionString
+          }
+          {
+            name: 'COSMOS_ENDPOINT'
+            value: names_cosmos.properties.documentEndpoint
+          }
+          {
+            name: 'REGION_ROLE'
+            value: regions[i].role
+          }
+        ]
+      }
+      functionAppConfig: {
+        deployment: {
+          storage: {
+            type: 'blobContainer'
+            value: '${regions_storage[i].properties.primaryEndpoints.blob}deployments'
+            authentication: {
+              type: 'SystemAssignedIdentity'
+            }
+          }
+        }
+        scaleAndConcurrency: {
+          maximumInstanceCount: 40
+          instanceMemoryMB: 2048
+        }
+        runtime: {
+          name: 'node'
+          version: '20'
+        }
+      }
+    }
+    dependsOn: [
+      regions_plan
+      regions_2_storage_default_containers_2
+    ]
+  }
+]
+
+resource names_cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+  name: names.cosmos
+  location: primaryLocation
+  tags: tags
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    locations: [
+      {
+        locationName: primaryLocation
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+      {
+        locationName: secondaryLocation
+        failoverPriority: 1
+        isZoneRedundant: false
+      }
+    ]
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    enableAutomaticFailover: deployReferenceSolution
+    minimalTlsVersion: 'Tls12'
+    disableLocalAuth: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource names_cosmos_risk 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: names_cosmos
+  name: 'risk'
+  properties: {
+    resource: {
+      id: 'risk'
+    }
+    options: {
+      autoscaleSettings: {
+        maxThroughput: 1000
+      }
+    }
+  }
+}
+
+resource names_cosmos_risk_positions 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: names_cosmos_risk
+  name: 'positions'
+  properties: {
+    resource: {
+      id: 'positions'
+      partitionKey: {
+        paths: [
+          '/portfolioId'
+        ]
+        kind: 'Hash'
+        version: 2
+      }
+    }
+  }
+}
+
+resource names_trafficManager 'Microsoft.Network/trafficManagerProfiles@2022-04-01' = {
+  name: names.trafficManager
+  location: 'global'
+  tags: tags
+  properties: {
+    profileStatus: 'Enabled'
+    trafficRoutingMethod: 'Priority'
+    dnsConfig: {
+      relativeName: '${namePrefix}-risk-api'
+      ttl: 10
+    }
+    monitorConfig: (deployReferenceSolution ? healthProbe : defaultProbe)
+  }
+}
+
+resource Microsoft_Storage_storageAccounts_regions_storage_learnerObjectId_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for i in range(0, 2): if (!empty(learnerObjectId)) {
+    scope: regions_storage[i]
+    name: guid(
+      resourceId('Microsoft.Storage/storageAccounts', regions[i].storage),
+      learnerObjectId,
+      roles.blobDataContributor
+    )
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
+      principalId: learnerObjectId
+      principalType: 'User'
+    }
+    dependsOn: [
+      regions_storage
+    ]
+  }
+]
+
+resource Microsoft_Storage_storageAccounts_regions_storage_Microsoft_Web_sites_regions_site_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for i in range(0, 2): if (deployReferenceSolution) {
+    scope: regions_storage[i]
+    name: guid(
+      resourceId('Microsoft.Storage/storageAccounts', regions[i].storage),
+      resourceId('Microsoft.Web/sites', regions[i].site),
+      roles.blobDataContributor
+    )
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
+      principalId: regions_site[i].identity.principalId
+      principalType: 'ServicePrincipal'
+    }
+    dependsOn: [
+      regions_storage
+      regions_site
+    ]
+  }
+]
+
+resource names_cosmos_Microsoft_DocumentDB_databaseAccounts_names_cosmos_Microsoft_Web_sites_regions_site_data_contributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+  for i in range(0, 2): if (deployReferenceSolution) {
+    parent: names_cosmos
+    name: guid(names_cosmos.id, resourceId('Microsoft.Web/sites', regions[i].site), 'data-contributor')
+    properties: {
+      roleDefinitionId: '${names_cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
+      principalId: regions_site[i].identity.principalId
+      scope: names_cosmos.id
+    }
+    dependsOn: [
+      regions_site
+    ]
+  }
+]
+
+resource names_trafficManager_regions_role 'Microsoft.Network/trafficManagerProfiles/azureEndpoints@2022-04-01' = [
+  for i in range(0, 2): if (deployReferenceSolution) {
+    parent: names_trafficManager
+    name: regions[i].role
+    properties: {
+      targetResourceId: resourceId('Microsoft.Web/sites', regions[i].site)
+      endpointStatus: 'Enabled'
+      priority: (i + 1)
+    }
+    dependsOn: [
+      regions_site
+    ]
+  }
+]
+
+resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = [
+  for i in range(0, 2): if (deployReferenceSolution) {
+    scope: regions_site[i]
+    name: 'to-log-analytics'
+    properties: {
+      workspaceId: names_law.id
+      logAnalyticsDestinationType: 'Dedicated'
+      logs: [
+        {
+          category: 'FunctionAppLogs'
+          enabled: true
+        }
+      ]
+      metrics: [
+        {
+          category: 'AllMetrics'
+          enabled: true
+        }
+      ]
+    }
+    dependsOn: [
+      regions_site
+    ]
+  }
+]
+
+resource trafficManagerDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: names_trafficManager
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: names_law.id
+    logAnalyticsDestinationType: 'Dedicated'
+    logs: [
+      {
+        category: 'ProbeHealthStatusEvents'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource cosmosDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: names_cosmos
+  name: 'to-log-analytics'
+  properties: {
+    workspaceId: names_law.id
+    logAnalyticsDestinationType: 'Dedicated'
+    logs: [
+      {
+        category: 'DataPlaneRequests'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
+  }
+}
+
+output primaryStorageAccount string = regions[0].storage
+output secondaryStorageAccount string = regions[1].storage
+output trafficManagerFqdn string = names_trafficManager.properties.dnsConfig.fqdn
+output functionAppHostNames array = [for i in range(0, 2): regions_site[i].properties.defaultHostName]
