@@ -128,7 +128,7 @@ resource names_lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowBlobPublicAccess: false
     supportsHttpsTrafficOnly: true
     allowSharedKeyAccess: false
-    accessTeir: 'Hot'
+    accessTier: 'Hot'
     networkAcls: {
       defaultAction: 'Allow'
       bypass: 'AzureServices'
