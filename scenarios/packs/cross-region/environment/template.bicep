@@ -79,14 +79,14 @@ var healthProbe = {
 }
 
 @description('Adds workshop-pack=<pack> to the resource group, keeping the tags the engine set (run, learner, expiry).')
-resource default 'Microsoft.Resources/tags@2024-03-01' = {
+resource groupTags 'Microsoft.Resources/tags@2024-03-01' = {
   name: 'default'
   properties: {
     tags: union(resourceGroup().?tags ?? {}, tags)
   }
 }
 
-resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: names.law
   location: primaryLocation
   tags: tags
@@ -101,19 +101,19 @@ resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource names_appInsights 'Microsoft.Insights/components@2020-02-02' = {
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: names.appInsights
   location: primaryLocation
   tags: tags
   kind: 'web'
   properties: {
     Application_Type: 'web'
-    WorkspaceResourceId: names_law.id
+    WorkspaceResourceId: law.id
     IngestionMode: 'LogAnalytics'
   }
 }
 
-resource regions_storage 'Microsoft.Storage/storageAccounts@2023-05-01' = [
+resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' = [
   for i in range(0, 2): {
     name: regions[i].storage
     location: regions[i].location
@@ -133,7 +133,7 @@ resource regions_storage 'Microsoft.Storage/storageAccounts@2023-05-01' = [
   }
 ]
 
-resource regions_storage_default 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = [
+resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = [
   for i in range(0, 2): {
     name: '${regions[i].storage}/default'
     properties: {
@@ -147,24 +147,24 @@ resource regions_storage_default 'Microsoft.Storage/storageAccounts/blobServices
       }
     }
     dependsOn: [
-      regions_storage
+      storageAccounts
     ]
   }
 ]
 
-resource regions_2_storage_default_containers_2 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
   for i in range(0, 4): {
     name: '${regions[(i/2)].storage}/default/${containers[(i%2)]}'
     properties: {
       publicAccess: 'None'
     }
     dependsOn: [
-      regions_storage_default
+      blobServices
     ]
   }
 ]
 
-resource regions_plan 'Microsoft.Web/serverfarms@2024-04-01' = [
+resource plans 'Microsoft.Web/serverfarms@2024-04-01' = [
   for i in range(0, 2): {
     name: regions[i].plan
     location: regions[i].location
@@ -180,7 +180,7 @@ resource regions_plan 'Microsoft.Web/serverfarms@2024-04-01' = [
   }
 ]
 
-resource regions_site 'Microsoft.Web/sites@2024-04-01' = [
+resource sites 'Microsoft.Web/sites@2024-04-01' = [
   for i in range(0, 2): {
     name: regions[i].site
     location: regions[i].location
@@ -203,11 +203,11 @@ resource regions_site 'Microsoft.Web/sites@2024-04-01' = [
           }
           {
             name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
-            value: names_appInsights.properties.ConnectionString
+            value: appInsights.properties.ConnectionString
           }
           {
             name: 'COSMOS_ENDPOINT'
-            value: names_cosmos.properties.documentEndpoint
+            value: cosmos.properties.documentEndpoint
           }
           {
             name: 'REGION_ROLE'
@@ -219,7 +219,7 @@ resource regions_site 'Microsoft.Web/sites@2024-04-01' = [
         deployment: {
           storage: {
             type: 'blobContainer'
-            value: '${regions_storage[i].properties.primaryEndpoints.blob}deployments'
+            value: '${storageAccounts[i].properties.primaryEndpoints.blob}deployments'
             authentication: {
               type: 'SystemAssignedIdentity'
             }
@@ -236,13 +236,13 @@ resource regions_site 'Microsoft.Web/sites@2024-04-01' = [
       }
     }
     dependsOn: [
-      regions_plan
-      regions_2_storage_default_containers_2
+      plans
+      blobContainers
     ]
   }
 ]
 
-resource names_cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   name: names.cosmos
   location: primaryLocation
   tags: tags
@@ -271,8 +271,8 @@ resource names_cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   }
 }
 
-resource names_cosmos_risk 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
-  parent: names_cosmos
+resource riskDatabase 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: cosmos
   name: 'risk'
   properties: {
     resource: {
@@ -286,8 +286,8 @@ resource names_cosmos_risk 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2
   }
 }
 
-resource names_cosmos_risk_positions 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
-  parent: names_cosmos_risk
+resource positionsContainer 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: riskDatabase
   name: 'positions'
   properties: {
     resource: {
@@ -303,7 +303,7 @@ resource names_cosmos_risk_positions 'Microsoft.DocumentDB/databaseAccounts/sqlD
   }
 }
 
-resource names_trafficManager 'Microsoft.Network/trafficManagerProfiles@2022-04-01' = {
+resource trafficManager 'Microsoft.Network/trafficManagerProfiles@2022-04-01' = {
   name: names.trafficManager
   location: 'global'
   tags: tags
@@ -318,9 +318,9 @@ resource names_trafficManager 'Microsoft.Network/trafficManagerProfiles@2022-04-
   }
 }
 
-resource Microsoft_Storage_storageAccounts_regions_storage_learnerObjectId_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+resource learnerBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for i in range(0, 2): if (!empty(learnerObjectId)) {
-    scope: regions_storage[i]
+    scope: storageAccounts[i]
     name: guid(
       resourceId('Microsoft.Storage/storageAccounts', regions[i].storage),
       learnerObjectId,
@@ -332,14 +332,14 @@ resource Microsoft_Storage_storageAccounts_regions_storage_learnerObjectId_roles
       principalType: 'User'
     }
     dependsOn: [
-      regions_storage
+      storageAccounts
     ]
   }
 ]
 
-resource Microsoft_Storage_storageAccounts_regions_storage_Microsoft_Web_sites_regions_site_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+resource siteBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for i in range(0, 2): if (deployReferenceSolution) {
-    scope: regions_storage[i]
+    scope: storageAccounts[i]
     name: guid(
       resourceId('Microsoft.Storage/storageAccounts', regions[i].storage),
       resourceId('Microsoft.Web/sites', regions[i].site),
@@ -347,34 +347,34 @@ resource Microsoft_Storage_storageAccounts_regions_storage_Microsoft_Web_sites_r
     )
     properties: {
       roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
-      principalId: regions_site[i].identity.principalId
+      principalId: sites[i].identity.principalId
       principalType: 'ServicePrincipal'
     }
     dependsOn: [
-      regions_storage
-      regions_site
+      storageAccounts
+      sites
     ]
   }
 ]
 
-resource names_cosmos_Microsoft_DocumentDB_databaseAccounts_names_cosmos_Microsoft_Web_sites_regions_site_data_contributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
+resource siteCosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
   for i in range(0, 2): if (deployReferenceSolution) {
-    parent: names_cosmos
-    name: guid(names_cosmos.id, resourceId('Microsoft.Web/sites', regions[i].site), 'data-contributor')
+    parent: cosmos
+    name: guid(cosmos.id, resourceId('Microsoft.Web/sites', regions[i].site), 'data-contributor')
     properties: {
-      roleDefinitionId: '${names_cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
-      principalId: regions_site[i].identity.principalId
-      scope: names_cosmos.id
+      roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
+      principalId: sites[i].identity.principalId
+      scope: cosmos.id
     }
     dependsOn: [
-      regions_site
+      sites
     ]
   }
 ]
 
-resource names_trafficManager_regions_role 'Microsoft.Network/trafficManagerProfiles/azureEndpoints@2022-04-01' = [
+resource trafficManagerEndpoints 'Microsoft.Network/trafficManagerProfiles/azureEndpoints@2022-04-01' = [
   for i in range(0, 2): if (deployReferenceSolution) {
-    parent: names_trafficManager
+    parent: trafficManager
     name: regions[i].role
     properties: {
       targetResourceId: resourceId('Microsoft.Web/sites', regions[i].site)
@@ -382,17 +382,17 @@ resource names_trafficManager_regions_role 'Microsoft.Network/trafficManagerProf
       priority: (i + 1)
     }
     dependsOn: [
-      regions_site
+      sites
     ]
   }
 ]
 
 resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = [
   for i in range(0, 2): if (deployReferenceSolution) {
-    scope: regions_site[i]
+    scope: sites[i]
     name: 'to-log-analytics'
     properties: {
-      workspaceId: names_law.id
+      workspaceId: law.id
       logAnalyticsDestinationType: 'Dedicated'
       logs: [
         {
@@ -408,16 +408,16 @@ resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
       ]
     }
     dependsOn: [
-      regions_site
+      sites
     ]
   }
 ]
 
 resource trafficManagerDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_trafficManager
+  scope: trafficManager
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -435,10 +435,10 @@ resource trafficManagerDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-0
 }
 
 resource cosmosDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_cosmos
+  scope: cosmos
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -457,5 +457,5 @@ resource cosmosDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-pre
 
 output primaryStorageAccount string = regions[0].storage
 output secondaryStorageAccount string = regions[1].storage
-output trafficManagerFqdn string = names_trafficManager.properties.dnsConfig.fqdn
-output functionAppHostNames array = [for i in range(0, 2): regions_site[i].properties.defaultHostName]
+output trafficManagerFqdn string = trafficManager.properties.dnsConfig.fqdn
+output functionAppHostNames array = [for i in range(0, 2): sites[i].properties.defaultHostName]

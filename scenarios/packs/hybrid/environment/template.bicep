@@ -68,14 +68,14 @@ var roles = {
 }
 
 @description('Adds workshop-pack=<pack> to the resource group, keeping the tags the engine set (run, learner, expiry).')
-resource default 'Microsoft.Resources/tags@2024-03-01' = {
+resource groupTags 'Microsoft.Resources/tags@2024-03-01' = {
   name: 'default'
   properties: {
     tags: union(resourceGroup().?tags ?? {}, tags)
   }
 }
 
-resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: names.law
   location: location
   tags: tags
@@ -90,7 +90,7 @@ resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource names_vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
+resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
   name: names.vnet
   location: location
   tags: tags
@@ -118,7 +118,7 @@ resource names_vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
   }
 }
 
-resource names_gatewayIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = {
+resource gatewayIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = {
   name: names.gatewayIp
   location: location
   tags: tags
@@ -137,7 +137,7 @@ resource names_gatewayIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = {
   }
 }
 
-resource names_gateway 'Microsoft.Network/virtualNetworkGateways@2024-05-01' = {
+resource gateway 'Microsoft.Network/virtualNetworkGateways@2024-05-01' = {
   name: names.gateway
   location: location
   tags: tags
@@ -160,18 +160,18 @@ resource names_gateway 'Microsoft.Network/virtualNetworkGateways@2024-05-01' = {
             id: resourceId('Microsoft.Network/virtualNetworks/subnets', names.vnet, 'GatewaySubnet')
           }
           publicIPAddress: {
-            id: names_gatewayIp.id
+            id: gatewayIp.id
           }
         }
       }
     ]
   }
   dependsOn: [
-    names_vnet
+    vnet
   ]
 }
 
-resource names_localGateway 'Microsoft.Network/localNetworkGateways@2024-05-01' = {
+resource localGateway 'Microsoft.Network/localNetworkGateways@2024-05-01' = {
   name: names.localGateway
   location: location
   tags: tags
@@ -183,7 +183,7 @@ resource names_localGateway 'Microsoft.Network/localNetworkGateways@2024-05-01' 
   }
 }
 
-resource names_sqlServer 'Microsoft.Sql/servers@2023-08-01' = {
+resource sqlServer 'Microsoft.Sql/servers@2023-08-01' = {
   name: names.sqlServer
   location: location
   tags: tags
@@ -207,8 +207,8 @@ resource names_sqlServer 'Microsoft.Sql/servers@2023-08-01' = {
 }
 
 @description('Serverless; auto-pause starts off (-1) so the initial load runs uninterrupted -- enabling it is the learner\'s cost task.')
-resource names_sqlServer_names_database 'Microsoft.Sql/servers/databases@2023-08-01' = {
-  parent: names_sqlServer
+resource database 'Microsoft.Sql/servers/databases@2023-08-01' = {
+  parent: sqlServer
   name: names.database
   location: location
   tags: tags
@@ -228,7 +228,7 @@ resource names_sqlServer_names_database 'Microsoft.Sql/servers/databases@2023-08
   }
 }
 
-resource names_dataFactory 'Microsoft.DataFactory/factories@2018-06-01' = {
+resource dataFactory 'Microsoft.DataFactory/factories@2018-06-01' = {
   name: names.dataFactory
   location: location
   tags: tags
@@ -240,7 +240,7 @@ resource names_dataFactory 'Microsoft.DataFactory/factories@2018-06-01' = {
   }
 }
 
-resource names_keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: names.keyVault
   location: location
   tags: tags
@@ -273,8 +273,8 @@ resource names_keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource names_keyVault_vpn_shared_key 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: names_keyVault
+resource keyVaultVpnSharedKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: keyVault
   name: 'vpn-shared-key'
   properties: {
     value: vpnSharedKey
@@ -282,7 +282,7 @@ resource names_keyVault_vpn_shared_key 'Microsoft.KeyVault/vaults/secrets@2023-0
   }
 }
 
-resource names_connection 'Microsoft.Network/connections@2024-05-01' = if (deployReferenceSolution) {
+resource connection 'Microsoft.Network/connections@2024-05-01' = if (deployReferenceSolution) {
   name: names.connection
   location: location
   tags: tags
@@ -292,11 +292,11 @@ resource names_connection 'Microsoft.Network/connections@2024-05-01' = if (deplo
     routingWeight: 0
     sharedKey: vpnSharedKey
     virtualNetworkGateway1: {
-      id: names_gateway.id
+      id: gateway.id
       properties: {}
     }
     localNetworkGateway2: {
-      id: names_localGateway.id
+      id: localGateway.id
       properties: {}
     }
     enableBgp: false
@@ -316,8 +316,8 @@ resource names_connection 'Microsoft.Network/connections@2024-05-01' = if (deplo
   }
 }
 
-resource names_dataFactory_onprem_shir 'Microsoft.DataFactory/factories/integrationRuntimes@2018-06-01' = if (deployReferenceSolution) {
-  parent: names_dataFactory
+resource dataFactoryOnpremShir 'Microsoft.DataFactory/factories/integrationRuntimes@2018-06-01' = if (deployReferenceSolution) {
+  parent: dataFactory
   name: 'onprem-shir'
   properties: {
     type: 'SelfHosted'
@@ -325,8 +325,8 @@ resource names_dataFactory_onprem_shir 'Microsoft.DataFactory/factories/integrat
   }
 }
 
-resource names_dataFactory_admissions_load 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = if (deployReferenceSolution) {
-  parent: names_dataFactory
+resource dataFactoryAdmissionsLoad 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = if (deployReferenceSolution) {
+  parent: dataFactory
   name: 'admissions-load'
   properties: {
     description: 'Incremental copy of admissions from on-premises SQL Server, then the occupancy refresh.'
@@ -342,8 +342,8 @@ resource names_dataFactory_admissions_load 'Microsoft.DataFactory/factories/pipe
   }
 }
 
-resource names_dataFactory_nightly_0100 'Microsoft.DataFactory/factories/triggers@2018-06-01' = if (deployReferenceSolution) {
-  parent: names_dataFactory
+resource dataFactoryNightly0100 'Microsoft.DataFactory/factories/triggers@2018-06-01' = if (deployReferenceSolution) {
+  parent: dataFactory
   name: 'nightly-0100'
   properties: {
     type: 'ScheduleTrigger'
@@ -374,23 +374,23 @@ resource names_dataFactory_nightly_0100 'Microsoft.DataFactory/factories/trigger
     }
   }
   dependsOn: [
-    names_dataFactory_admissions_load
+    dataFactoryAdmissionsLoad
   ]
 }
 
-resource Microsoft_KeyVault_vaults_names_keyVault_Microsoft_DataFactory_factories_names_dataFactory_roles_keyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_keyVault
-  name: guid(names_keyVault.id, names_dataFactory.id, roles.keyVaultSecretsUser)
+resource dataFactorySecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: keyVault
+  name: guid(keyVault.id, dataFactory.id, roles.keyVaultSecretsUser)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
-    principalId: names_dataFactory.identity.principalId
+    principalId: dataFactory.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_KeyVault_vaults_names_keyVault_learnerObjectId_roles_keyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution && (!empty(learnerObjectId))) {
-  scope: names_keyVault
-  name: guid(names_keyVault.id, learnerObjectId, roles.keyVaultSecretsOfficer)
+resource learnerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution && (!empty(learnerObjectId))) {
+  scope: keyVault
+  name: guid(keyVault.id, learnerObjectId, roles.keyVaultSecretsOfficer)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: learnerObjectId
@@ -398,27 +398,27 @@ resource Microsoft_KeyVault_vaults_names_keyVault_learnerObjectId_roles_keyVault
   }
 }
 
-resource names_privateDnsZone 'Microsoft.Network/privateDnsZones@2020-06-01' = if (deployReferenceSolution) {
+resource privateDnsZone 'Microsoft.Network/privateDnsZones@2020-06-01' = if (deployReferenceSolution) {
   name: names.privateDnsZone
   location: 'global'
   tags: tags
   properties: {}
 }
 
-resource names_privateDnsZone_names_vnet_link 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = if (deployReferenceSolution) {
-  parent: names_privateDnsZone
+resource privateDnsZoneLink 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = if (deployReferenceSolution) {
+  parent: privateDnsZone
   name: '${names.vnet}-link'
   location: 'global'
   tags: tags
   properties: {
     registrationEnabled: false
     virtualNetwork: {
-      id: names_vnet.id
+      id: vnet.id
     }
   }
 }
 
-resource names_privateEndpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = if (deployReferenceSolution) {
+resource privateEndpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = if (deployReferenceSolution) {
   name: names.privateEndpoint
   location: location
   tags: tags
@@ -430,7 +430,7 @@ resource names_privateEndpoint 'Microsoft.Network/privateEndpoints@2024-05-01' =
       {
         name: 'sql'
         properties: {
-          privateLinkServiceId: names_sqlServer.id
+          privateLinkServiceId: sqlServer.id
           groupIds: [
             'sqlServer'
           ]
@@ -439,27 +439,27 @@ resource names_privateEndpoint 'Microsoft.Network/privateEndpoints@2024-05-01' =
     ]
   }
   dependsOn: [
-    names_vnet
+    vnet
   ]
 }
 
-resource names_privateEndpoint_default 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = if (deployReferenceSolution) {
-  parent: names_privateEndpoint
+resource privateEndpointDnsGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01' = if (deployReferenceSolution) {
+  parent: privateEndpoint
   name: 'default'
   properties: {
     privateDnsZoneConfigs: [
       {
         name: 'database'
         properties: {
-          privateDnsZoneId: names_privateDnsZone.id
+          privateDnsZoneId: privateDnsZone.id
         }
       }
     ]
   }
 }
 
-resource names_sqlServer_default 'Microsoft.Sql/servers/auditingSettings@2023-08-01' = if (deployReferenceSolution) {
-  parent: names_sqlServer
+resource sqlAuditing 'Microsoft.Sql/servers/auditingSettings@2023-08-01' = if (deployReferenceSolution) {
+  parent: sqlServer
   name: 'default'
   properties: {
     state: 'Enabled'
@@ -472,11 +472,11 @@ resource names_sqlServer_default 'Microsoft.Sql/servers/auditingSettings@2023-08
   }
 }
 
-resource to_log_analytics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_gateway
+resource gatewayDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: gateway
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -501,11 +501,11 @@ resource to_log_analytics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
   }
 }
 
-resource to_log_analytics_DUP2 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_dataFactory
+resource dataFactoryDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: dataFactory
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -530,11 +530,11 @@ resource to_log_analytics_DUP2 'Microsoft.Insights/diagnosticSettings@2021-05-01
   }
 }
 
-resource to_log_analytics_DUP3 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_keyVault
+resource keyVaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: keyVault
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -551,7 +551,7 @@ resource to_log_analytics_DUP3 'Microsoft.Insights/diagnosticSettings@2021-05-01
   }
 }
 
-output gatewayPublicIp string = names_gatewayIp.properties.ipAddress
+output gatewayPublicIp string = gatewayIp.properties.ipAddress
 output vnetAddressPrefix string = vnetAddressPrefix
-output sqlServerFqdn string = names_sqlServer.properties.fullyQualifiedDomainName
-output keyVaultUri string = names_keyVault.properties.vaultUri
+output sqlServerFqdn string = sqlServer.properties.fullyQualifiedDomainName
+output keyVaultUri string = keyVault.properties.vaultUri

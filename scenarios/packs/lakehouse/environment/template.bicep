@@ -72,7 +72,7 @@ var capture = {
   destination: {
     name: 'EventHubArchive.AzureBlockBlob'
     properties: {
-      storageAccountResourceId: names_lake.id
+      storageAccountResourceId: lake.id
       blobContainer: 'bronze'
       archiveNameFormat: 'pos-events/{Namespace}/{EventHub}/{PartitionId}/{Year}/{Month}/{Day}/{Hour}/{Minute}/{Second}'
     }
@@ -80,14 +80,14 @@ var capture = {
 }
 
 @description('Adds workshop-pack=<pack> to the resource group, keeping the tags the engine set (run, learner, expiry).')
-resource default 'Microsoft.Resources/tags@2024-03-01' = {
+resource groupTags 'Microsoft.Resources/tags@2024-03-01' = {
   name: 'default'
   properties: {
     tags: union(resourceGroup().?tags ?? {}, tags)
   }
 }
 
-resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: names.law
   location: location
   tags: tags
@@ -102,19 +102,19 @@ resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource names_appInsights 'Microsoft.Insights/components@2020-02-02' = {
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: names.appInsights
   location: location
   tags: tags
   kind: 'web'
   properties: {
     Application_Type: 'web'
-    WorkspaceResourceId: names_law.id
+    WorkspaceResourceId: law.id
     IngestionMode: 'LogAnalytics'
   }
 }
 
-resource names_lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: names.lake
   location: location
   tags: tags
@@ -136,8 +136,8 @@ resource names_lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource names_lake_default 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
-  parent: names_lake
+resource lakeBlobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: lake
   name: 'default'
   properties: {
     deleteRetentionPolicy: {
@@ -151,9 +151,9 @@ resource names_lake_default 'Microsoft.Storage/storageAccounts/blobServices@2023
   }
 }
 
-resource names_lake_default_lakeZones 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+resource lakeContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
   for item in lakeZones: {
-    parent: names_lake_default
+    parent: lakeBlobService
     name: item
     properties: {
       publicAccess: 'None'
@@ -162,7 +162,7 @@ resource names_lake_default_lakeZones 'Microsoft.Storage/storageAccounts/blobSer
 ]
 
 @description('Azure ML\'s default storage: a workspace\'s storage account cannot have a hierarchical namespace, so it is not the lake.')
-resource names_mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: names.mlStorage
   location: location
   tags: tags
@@ -184,7 +184,7 @@ resource names_mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource names_keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: names.keyVault
   location: location
   tags: tags
@@ -217,7 +217,7 @@ resource names_keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource names_eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = {
+resource eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = {
   name: names.eventHubs
   location: location
   tags: tags
@@ -234,8 +234,8 @@ resource names_eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = {
   }
 }
 
-resource names_eventHubs_names_eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
-  parent: names_eventHubs
+resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
+  parent: eventHubs
   name: names.eventHub
   properties: {
     partitionCount: 4
@@ -243,17 +243,17 @@ resource names_eventHubs_names_eventHub 'Microsoft.EventHub/namespaces/eventhubs
     captureDescription: (deployReferenceSolution ? capture : null)
   }
   dependsOn: [
-    names_lake_default_lakeZones[0]
+    lakeContainers[0]
   ]
 }
 
-resource names_eventHubs_names_eventHub_stream_analytics 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
-  parent: names_eventHubs_names_eventHub
+resource streamAnalyticsConsumerGroup 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = {
+  parent: eventHub
   name: 'stream-analytics'
   properties: {}
 }
 
-resource names_streamJob 'Microsoft.StreamAnalytics/streamingjobs@2020-03-01' = {
+resource streamJob 'Microsoft.StreamAnalytics/streamingjobs@2020-03-01' = {
   name: names.streamJob
   location: location
   tags: tags
@@ -282,7 +282,7 @@ resource names_streamJob 'Microsoft.StreamAnalytics/streamingjobs@2020-03-01' = 
   }
 }
 
-resource names_dataFactory 'Microsoft.DataFactory/factories@2018-06-01' = {
+resource dataFactory 'Microsoft.DataFactory/factories@2018-06-01' = {
   name: names.dataFactory
   location: location
   tags: tags
@@ -294,7 +294,7 @@ resource names_dataFactory 'Microsoft.DataFactory/factories@2018-06-01' = {
   }
 }
 
-resource names_synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
+resource synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
   name: names.synapse
   location: location
   tags: tags
@@ -303,9 +303,9 @@ resource names_synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
   }
   properties: {
     defaultDataLakeStorage: {
-      accountUrl: names_lake.properties.primaryEndpoints.dfs
+      accountUrl: lake.properties.primaryEndpoints.dfs
       filesystem: 'synapse'
-      resourceId: names_lake.id
+      resourceId: lake.id
       createManagedPrivateEndpoint: false
     }
     sqlAdministratorLogin: 'sqladminuser'
@@ -314,12 +314,12 @@ resource names_synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
     managedVirtualNetwork: ''
   }
   dependsOn: [
-    names_lake_default_lakeZones[3]
+    lakeContainers[3]
   ]
 }
 
-resource names_synapse_AllowAllWindowsAzureIps 'Microsoft.Synapse/workspaces/firewallRules@2021-06-01' = {
-  parent: names_synapse
+resource synapseAllowAzure 'Microsoft.Synapse/workspaces/firewallRules@2021-06-01' = {
+  parent: synapse
   name: 'AllowAllWindowsAzureIps'
   properties: {
     startIpAddress: '0.0.0.0'
@@ -327,8 +327,8 @@ resource names_synapse_AllowAllWindowsAzureIps 'Microsoft.Synapse/workspaces/fir
   }
 }
 
-resource names_synapse_names_sparkPool 'Microsoft.Synapse/workspaces/bigDataPools@2021-06-01' = {
-  parent: names_synapse
+resource sparkPool 'Microsoft.Synapse/workspaces/bigDataPools@2021-06-01' = {
+  parent: synapse
   name: names.sparkPool
   location: location
   tags: tags
@@ -352,7 +352,7 @@ resource names_synapse_names_sparkPool 'Microsoft.Synapse/workspaces/bigDataPool
   }
 }
 
-resource names_mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
   name: names.mlWorkspace
   location: location
   tags: tags
@@ -365,15 +365,15 @@ resource names_mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10
   }
   properties: {
     friendlyName: 'Lakehouse ML'
-    storageAccount: names_mlStorage.id
-    keyVault: names_keyVault.id
-    applicationInsights: names_appInsights.id
+    storageAccount: mlStorage.id
+    keyVault: keyVault.id
+    applicationInsights: appInsights.id
     publicNetworkAccess: 'Enabled'
     v1LegacyMode: false
   }
 }
 
-resource names_purview 'Microsoft.Purview/accounts@2021-12-01' = {
+resource purview 'Microsoft.Purview/accounts@2021-12-01' = {
   name: names.purview
   location: location
   tags: tags
@@ -386,9 +386,9 @@ resource names_purview 'Microsoft.Purview/accounts@2021-12-01' = {
   }
 }
 
-resource Microsoft_Storage_storageAccounts_names_lake_learnerObjectId_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(learnerObjectId)) {
-  scope: names_lake
-  name: guid(names_lake.id, learnerObjectId, roles.blobDataContributor)
+resource learnerLakeContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(learnerObjectId)) {
+  scope: lake
+  name: guid(lake.id, learnerObjectId, roles.blobDataContributor)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
     principalId: learnerObjectId
@@ -396,49 +396,49 @@ resource Microsoft_Storage_storageAccounts_names_lake_learnerObjectId_roles_blob
   }
 }
 
-resource Microsoft_Storage_storageAccounts_names_lake_Microsoft_DataFactory_factories_names_dataFactory_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_lake
-  name: guid(names_lake.id, names_dataFactory.id, roles.blobDataContributor)
+resource dataFactoryLakeContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: lake
+  name: guid(lake.id, dataFactory.id, roles.blobDataContributor)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
-    principalId: names_dataFactory.identity.principalId
+    principalId: dataFactory.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_Storage_storageAccounts_names_lake_Microsoft_Synapse_workspaces_names_synapse_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_lake
-  name: guid(names_lake.id, names_synapse.id, roles.blobDataContributor)
+resource synapseLakeContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: lake
+  name: guid(lake.id, synapse.id, roles.blobDataContributor)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
-    principalId: names_synapse.identity.principalId
+    principalId: synapse.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_Storage_storageAccounts_names_lake_Microsoft_Purview_accounts_names_purview_roles_blobDataReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_lake
-  name: guid(names_lake.id, names_purview.id, roles.blobDataReader)
+resource purviewLakeReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: lake
+  name: guid(lake.id, purview.id, roles.blobDataReader)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataReader)
-    principalId: names_purview.identity.principalId
+    principalId: purview.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_KeyVault_vaults_names_keyVault_Microsoft_DataFactory_factories_names_dataFactory_roles_keyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_keyVault
-  name: guid(names_keyVault.id, names_dataFactory.id, roles.keyVaultSecretsUser)
+resource dataFactorySecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: keyVault
+  name: guid(keyVault.id, dataFactory.id, roles.keyVaultSecretsUser)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
-    principalId: names_dataFactory.identity.principalId
+    principalId: dataFactory.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_KeyVault_vaults_names_keyVault_learnerObjectId_roles_keyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution && (!empty(learnerObjectId))) {
-  scope: names_keyVault
-  name: guid(names_keyVault.id, learnerObjectId, roles.keyVaultSecretsOfficer)
+resource learnerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution && (!empty(learnerObjectId))) {
+  scope: keyVault
+  name: guid(keyVault.id, learnerObjectId, roles.keyVaultSecretsOfficer)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: learnerObjectId
@@ -446,18 +446,18 @@ resource Microsoft_KeyVault_vaults_names_keyVault_learnerObjectId_roles_keyVault
   }
 }
 
-resource Microsoft_EventHub_namespaces_names_eventHubs_Microsoft_StreamAnalytics_streamingjobs_names_streamJob_roles_eventHubsDataReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_eventHubs
-  name: guid(names_eventHubs.id, names_streamJob.id, roles.eventHubsDataReceiver)
+resource streamJobEventHubsReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: eventHubs
+  name: guid(eventHubs.id, streamJob.id, roles.eventHubsDataReceiver)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
-    principalId: names_streamJob.identity.principalId
+    principalId: streamJob.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_Storage_storageAccounts_managementPolicies_names_lake_default 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (deployReferenceSolution) {
-  parent: names_lake
+resource lakeLifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (deployReferenceSolution) {
+  parent: lake
   name: 'default'
   properties: {
     policy: {
@@ -492,8 +492,8 @@ resource Microsoft_Storage_storageAccounts_managementPolicies_names_lake_default
   }
 }
 
-resource names_dataFactory_nightly_batch 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = if (deployReferenceSolution) {
-  parent: names_dataFactory
+resource dataFactoryNightlyBatch 'Microsoft.DataFactory/factories/pipelines@2018-06-01' = if (deployReferenceSolution) {
+  parent: dataFactory
   name: 'nightly-batch'
   properties: {
     description: 'ERP and CRM to bronze, then the silver/gold notebook.'
@@ -509,8 +509,8 @@ resource names_dataFactory_nightly_batch 'Microsoft.DataFactory/factories/pipeli
   }
 }
 
-resource names_dataFactory_nightly_0200 'Microsoft.DataFactory/factories/triggers@2018-06-01' = if (deployReferenceSolution) {
-  parent: names_dataFactory
+resource dataFactoryNightly0200 'Microsoft.DataFactory/factories/triggers@2018-06-01' = if (deployReferenceSolution) {
+  parent: dataFactory
   name: 'nightly-0200'
   properties: {
     type: 'ScheduleTrigger'
@@ -541,15 +541,15 @@ resource names_dataFactory_nightly_0200 'Microsoft.DataFactory/factories/trigger
     }
   }
   dependsOn: [
-    names_dataFactory_nightly_batch
+    dataFactoryNightlyBatch
   ]
 }
 
-resource to_log_analytics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_dataFactory
+resource dataFactoryDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: dataFactory
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -574,11 +574,11 @@ resource to_log_analytics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
   }
 }
 
-resource to_log_analytics_DUP2 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_synapse
+resource synapseDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: synapse
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -603,11 +603,11 @@ resource to_log_analytics_DUP2 'Microsoft.Insights/diagnosticSettings@2021-05-01
   }
 }
 
-resource to_log_analytics_DUP3 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_streamJob
+resource streamJobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: streamJob
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -624,11 +624,11 @@ resource to_log_analytics_DUP3 'Microsoft.Insights/diagnosticSettings@2021-05-01
   }
 }
 
-resource to_log_analytics_DUP4 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_keyVault
+resource keyVaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: keyVault
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -646,7 +646,7 @@ resource to_log_analytics_DUP4 'Microsoft.Insights/diagnosticSettings@2021-05-01
 }
 
 output lakeAccountName string = names.lake
-output lakeDfsEndpoint string = names_lake.properties.primaryEndpoints.dfs
+output lakeDfsEndpoint string = lake.properties.primaryEndpoints.dfs
 output synapseWorkspace string = names.synapse
-output dataFactoryPrincipalId string = names_dataFactory.identity.principalId
-output logAnalyticsWorkspaceId string = names_law.id
+output dataFactoryPrincipalId string = dataFactory.identity.principalId
+output logAnalyticsWorkspaceId string = law.id

@@ -67,14 +67,14 @@ var roles = {
 }
 
 @description('Adds workshop-pack=<pack> to the resource group, keeping the tags the engine set (run, learner, expiry).')
-resource default 'Microsoft.Resources/tags@2024-03-01' = {
+resource groupTags 'Microsoft.Resources/tags@2024-03-01' = {
   name: 'default'
   properties: {
     tags: union(resourceGroup().?tags ?? {}, tags)
   }
 }
 
-resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: names.law
   location: location
   tags: tags
@@ -89,19 +89,19 @@ resource names_law 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
-resource names_appInsights 'Microsoft.Insights/components@2020-02-02' = {
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: names.appInsights
   location: location
   tags: tags
   kind: 'web'
   properties: {
     Application_Type: 'web'
-    WorkspaceResourceId: names_law.id
+    WorkspaceResourceId: law.id
     IngestionMode: 'LogAnalytics'
   }
 }
 
-resource names_lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: names.lake
   location: location
   tags: tags
@@ -123,20 +123,20 @@ resource names_lake 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource names_lake_default_lakeFileSystems 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+resource lakeContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
   for item in lakeFileSystems: {
     name: '${names.lake}/default/${item}'
     properties: {
       publicAccess: 'None'
     }
     dependsOn: [
-      names_lake
+      lake
     ]
   }
 ]
 
 @description('Azure ML\'s default storage (no hierarchical namespace).')
-resource names_mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: names.mlStorage
   location: location
   tags: tags
@@ -158,7 +158,7 @@ resource names_mlStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource names_keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: names.keyVault
   location: location
   tags: tags
@@ -191,8 +191,8 @@ resource names_keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource names_keyVault_synapse_sql_admin_password 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: names_keyVault
+resource keyVaultSynapseSqlAdminPassword 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: keyVault
   name: 'synapse-sql-admin-password'
   properties: {
     value: synapseSqlAdminPassword
@@ -200,7 +200,7 @@ resource names_keyVault_synapse_sql_admin_password 'Microsoft.KeyVault/vaults/se
   }
 }
 
-resource names_registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   name: names.registry
   location: location
   tags: tags
@@ -213,7 +213,7 @@ resource names_registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   }
 }
 
-resource names_eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = {
+resource eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = {
   name: names.eventHubs
   location: location
   tags: tags
@@ -229,8 +229,8 @@ resource names_eventHubs 'Microsoft.EventHub/namespaces@2024-01-01' = {
   }
 }
 
-resource names_eventHubs_names_eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
-  parent: names_eventHubs
+resource eventHub 'Microsoft.EventHub/namespaces/eventhubs@2024-01-01' = {
+  parent: eventHubs
   name: names.eventHub
   properties: {
     partitionCount: eventHubPartitions
@@ -238,15 +238,15 @@ resource names_eventHubs_names_eventHub 'Microsoft.EventHub/namespaces/eventhubs
   }
 }
 
-resource names_eventHubs_names_eventHub_consumerGroups 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = [
+resource eventHubConsumerGroups 'Microsoft.EventHub/namespaces/eventhubs/consumergroups@2024-01-01' = [
   for item in consumerGroups: {
-    parent: names_eventHubs_names_eventHub
+    parent: eventHub
     name: item
     properties: {}
   }
 ]
 
-resource names_streamJob 'Microsoft.StreamAnalytics/streamingjobs@2020-03-01' = {
+resource streamJob 'Microsoft.StreamAnalytics/streamingjobs@2020-03-01' = {
   name: names.streamJob
   location: location
   tags: tags
@@ -275,7 +275,7 @@ resource names_streamJob 'Microsoft.StreamAnalytics/streamingjobs@2020-03-01' = 
   }
 }
 
-resource names_synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
+resource synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
   name: names.synapse
   location: location
   tags: tags
@@ -284,9 +284,9 @@ resource names_synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
   }
   properties: {
     defaultDataLakeStorage: {
-      accountUrl: names_lake.properties.primaryEndpoints.dfs
+      accountUrl: lake.properties.primaryEndpoints.dfs
       filesystem: 'synapse'
-      resourceId: names_lake.id
+      resourceId: lake.id
       createManagedPrivateEndpoint: false
     }
     sqlAdministratorLogin: 'sqladminuser'
@@ -294,12 +294,12 @@ resource names_synapse 'Microsoft.Synapse/workspaces@2021-06-01' = {
     publicNetworkAccess: 'Enabled'
   }
   dependsOn: [
-    names_lake_default_lakeFileSystems[0]
+    lakeContainers[0]
   ]
 }
 
-resource names_synapse_names_sparkPool 'Microsoft.Synapse/workspaces/bigDataPools@2021-06-01' = {
-  parent: names_synapse
+resource sparkPool 'Microsoft.Synapse/workspaces/bigDataPools@2021-06-01' = {
+  parent: synapse
   name: names.sparkPool
   location: location
   tags: tags
@@ -318,7 +318,7 @@ resource names_synapse_names_sparkPool 'Microsoft.Synapse/workspaces/bigDataPool
   }
 }
 
-resource names_mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
+resource mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10-01' = {
   name: names.mlWorkspace
   location: location
   tags: tags
@@ -331,16 +331,16 @@ resource names_mlWorkspace 'Microsoft.MachineLearningServices/workspaces@2024-10
   }
   properties: {
     friendlyName: 'Fraud scoring'
-    storageAccount: names_mlStorage.id
-    keyVault: names_keyVault.id
-    applicationInsights: names_appInsights.id
-    containerRegistry: names_registry.id
+    storageAccount: mlStorage.id
+    keyVault: keyVault.id
+    applicationInsights: appInsights.id
+    containerRegistry: registry.id
     publicNetworkAccess: 'Enabled'
     v1LegacyMode: false
   }
 }
 
-resource names_cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
+resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   name: names.cosmos
   location: location
   tags: tags
@@ -363,8 +363,8 @@ resource names_cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-11-15' = {
   }
 }
 
-resource names_cosmos_names_cosmosDatabase 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
-  parent: names_cosmos
+resource cosmosDatabase 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-11-15' = {
+  parent: cosmos
   name: names.cosmosDatabase
   properties: {
     resource: {
@@ -378,8 +378,8 @@ resource names_cosmos_names_cosmosDatabase 'Microsoft.DocumentDB/databaseAccount
   }
 }
 
-resource names_cosmos_names_cosmosDatabase_features 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
-  parent: names_cosmos_names_cosmosDatabase
+resource cosmosDatabaseFeatures 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: cosmosDatabase
   name: 'features'
   properties: {
     resource: {
@@ -395,8 +395,8 @@ resource names_cosmos_names_cosmosDatabase_features 'Microsoft.DocumentDB/databa
   }
 }
 
-resource names_cosmos_names_cosmosDatabase_scores 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
-  parent: names_cosmos_names_cosmosDatabase
+resource cosmosDatabaseScores 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-11-15' = {
+  parent: cosmosDatabase
   name: 'scores'
   properties: {
     resource: {
@@ -414,15 +414,15 @@ resource names_cosmos_names_cosmosDatabase_scores 'Microsoft.DocumentDB/database
 }
 
 @description('The scoring workers\' identity (champion and challenger container groups).')
-resource names_scoringIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+resource scoringIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: names.scoringIdentity
   location: location
   tags: tags
 }
 
-resource Microsoft_Storage_storageAccounts_names_lake_learnerObjectId_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(learnerObjectId)) {
-  scope: names_lake
-  name: guid(names_lake.id, learnerObjectId, roles.blobDataContributor)
+resource learnerLakeContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(learnerObjectId)) {
+  scope: lake
+  name: guid(lake.id, learnerObjectId, roles.blobDataContributor)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
     principalId: learnerObjectId
@@ -430,9 +430,9 @@ resource Microsoft_Storage_storageAccounts_names_lake_learnerObjectId_roles_blob
   }
 }
 
-resource Microsoft_KeyVault_vaults_names_keyVault_learnerObjectId_roles_keyVaultSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(learnerObjectId)) {
-  scope: names_keyVault
-  name: guid(names_keyVault.id, learnerObjectId, roles.keyVaultSecretsOfficer)
+resource learnerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(learnerObjectId)) {
+  scope: keyVault
+  name: guid(keyVault.id, learnerObjectId, roles.keyVaultSecretsOfficer)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: learnerObjectId
@@ -440,64 +440,64 @@ resource Microsoft_KeyVault_vaults_names_keyVault_learnerObjectId_roles_keyVault
   }
 }
 
-resource Microsoft_Storage_storageAccounts_names_lake_Microsoft_Synapse_workspaces_names_synapse_roles_blobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  scope: names_lake
-  name: guid(names_lake.id, names_synapse.id, roles.blobDataContributor)
+resource synapseLakeContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  scope: lake
+  name: guid(lake.id, synapse.id, roles.blobDataContributor)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.blobDataContributor)
-    principalId: names_synapse.identity.principalId
+    principalId: synapse.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_EventHub_namespaces_names_eventHubs_Microsoft_StreamAnalytics_streamingjobs_names_streamJob_roles_eventHubsDataReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_eventHubs
-  name: guid(names_eventHubs.id, names_streamJob.id, roles.eventHubsDataReceiver)
+resource streamJobEventHubsReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: eventHubs
+  name: guid(eventHubs.id, streamJob.id, roles.eventHubsDataReceiver)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
-    principalId: names_streamJob.identity.principalId
+    principalId: streamJob.identity.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
 resource acrPullForScoring 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_registry
-  name: guid(names_registry.id, names_scoringIdentity.id, roles.acrPull)
+  scope: registry
+  name: guid(registry.id, scoringIdentity.id, roles.acrPull)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.acrPull)
-    principalId: names_scoringIdentity.properties.principalId
+    principalId: scoringIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource Microsoft_EventHub_namespaces_names_eventHubs_Microsoft_ManagedIdentity_userAssignedIdentities_names_scoringIdentity_roles_eventHubsDataReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
-  scope: names_eventHubs
-  name: guid(names_eventHubs.id, names_scoringIdentity.id, roles.eventHubsDataReceiver)
+resource scoringEventHubsReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (deployReferenceSolution) {
+  scope: eventHubs
+  name: guid(eventHubs.id, scoringIdentity.id, roles.eventHubsDataReceiver)
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.eventHubsDataReceiver)
-    principalId: names_scoringIdentity.properties.principalId
+    principalId: scoringIdentity.properties.principalId
     principalType: 'ServicePrincipal'
   }
 }
 
-resource names_cosmos_Microsoft_DocumentDB_databaseAccounts_names_cosmos_Microsoft_ManagedIdentity_userAssignedIdentities_names_scoringIdentity_data_contributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (deployReferenceSolution) {
-  parent: names_cosmos
-  name: guid(names_cosmos.id, names_scoringIdentity.id, 'data-contributor')
+resource scoringCosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = if (deployReferenceSolution) {
+  parent: cosmos
+  name: guid(cosmos.id, scoringIdentity.id, 'data-contributor')
   properties: {
-    roleDefinitionId: '${names_cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
-    principalId: names_scoringIdentity.properties.principalId
-    scope: names_cosmos.id
+    roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
+    principalId: scoringIdentity.properties.principalId
+    scope: cosmos.id
   }
 }
 
-resource namePrefix_aci_champion 'Microsoft.ContainerInstance/containerGroups@2023-05-01' = if (deployReferenceSolution) {
+resource championAci 'Microsoft.ContainerInstance/containerGroups@2023-05-01' = if (deployReferenceSolution) {
   name: '${namePrefix}-aci-champion'
   location: location
   tags: tags
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
-      '${names_scoringIdentity.id}': {}
+      '${scoringIdentity.id}': {}
     }
   }
   properties: {
@@ -534,11 +534,11 @@ resource namePrefix_aci_champion 'Microsoft.ContainerInstance/containerGroups@20
             }
             {
               name: 'COSMOS_ENDPOINT'
-              value: names_cosmos.properties.documentEndpoint
+              value: cosmos.properties.documentEndpoint
             }
             {
               name: 'AZURE_CLIENT_ID'
-              value: names_scoringIdentity.properties.clientId
+              value: scoringIdentity.properties.clientId
             }
           ]
         }
@@ -547,31 +547,31 @@ resource namePrefix_aci_champion 'Microsoft.ContainerInstance/containerGroups@20
     imageRegistryCredentials: [
       {
         server: '${names.registry}.azurecr.io'
-        identity: names_scoringIdentity.id
+        identity: scoringIdentity.id
       }
     ]
     diagnostics: {
       logAnalytics: {
-        workspaceId: names_law.properties.customerId
-        workspaceKey: names_law.listKeys().primarySharedKey
+        workspaceId: law.properties.customerId
+        workspaceKey: law.listKeys().primarySharedKey
         logType: 'ContainerInstanceLogs'
       }
     }
   }
   dependsOn: [
-    names_registry
+    registry
     acrPullForScoring
   ]
 }
 
-resource namePrefix_aci_challenger 'Microsoft.ContainerInstance/containerGroups@2023-05-01' = if (deployReferenceSolution) {
+resource challengerAci 'Microsoft.ContainerInstance/containerGroups@2023-05-01' = if (deployReferenceSolution) {
   name: '${namePrefix}-aci-challenger'
   location: location
   tags: tags
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
-      '${names_scoringIdentity.id}': {}
+      '${scoringIdentity.id}': {}
     }
   }
   properties: {
@@ -608,11 +608,11 @@ resource namePrefix_aci_challenger 'Microsoft.ContainerInstance/containerGroups@
             }
             {
               name: 'COSMOS_ENDPOINT'
-              value: names_cosmos.properties.documentEndpoint
+              value: cosmos.properties.documentEndpoint
             }
             {
               name: 'AZURE_CLIENT_ID'
-              value: names_scoringIdentity.properties.clientId
+              value: scoringIdentity.properties.clientId
             }
           ]
         }
@@ -621,28 +621,28 @@ resource namePrefix_aci_challenger 'Microsoft.ContainerInstance/containerGroups@
     imageRegistryCredentials: [
       {
         server: '${names.registry}.azurecr.io'
-        identity: names_scoringIdentity.id
+        identity: scoringIdentity.id
       }
     ]
     diagnostics: {
       logAnalytics: {
-        workspaceId: names_law.properties.customerId
-        workspaceKey: names_law.listKeys().primarySharedKey
+        workspaceId: law.properties.customerId
+        workspaceKey: law.listKeys().primarySharedKey
         logType: 'ContainerInstanceLogs'
       }
     }
   }
   dependsOn: [
-    names_registry
+    registry
     acrPullForScoring
   ]
 }
 
-resource to_log_analytics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_streamJob
+resource streamJobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: streamJob
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -659,11 +659,11 @@ resource to_log_analytics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
   }
 }
 
-resource to_log_analytics_DUP2 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_eventHubs
+resource eventHubsDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: eventHubs
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -680,11 +680,11 @@ resource to_log_analytics_DUP2 'Microsoft.Insights/diagnosticSettings@2021-05-01
   }
 }
 
-resource to_log_analytics_DUP3 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
-  scope: names_cosmos
+resource cosmosDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (deployReferenceSolution) {
+  scope: cosmos
   name: 'to-log-analytics'
   properties: {
-    workspaceId: names_law.id
+    workspaceId: law.id
     logAnalyticsDestinationType: 'Dedicated'
     logs: [
       {
@@ -702,7 +702,7 @@ resource to_log_analytics_DUP3 'Microsoft.Insights/diagnosticSettings@2021-05-01
 }
 
 output eventHubNamespace string = names.eventHubs
-output registryLoginServer string = names_registry.properties.loginServer
-output cosmosEndpoint string = names_cosmos.properties.documentEndpoint
-output scoringIdentityPrincipalId string = names_scoringIdentity.properties.principalId
-output scoringIdentityClientId string = names_scoringIdentity.properties.clientId
+output registryLoginServer string = registry.properties.loginServer
+output cosmosEndpoint string = cosmos.properties.documentEndpoint
+output scoringIdentityPrincipalId string = scoringIdentity.properties.principalId
+output scoringIdentityClientId string = scoringIdentity.properties.clientId
