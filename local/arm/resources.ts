@@ -19,9 +19,6 @@ import type { GroupRecord, ResourceRecord } from './store';
 const NOT_RESOURCE_FIELDS = new Set(['id', 'name', 'type', 'apiversion', 'dependson', 'condition', 'copy', 'scope', 'comments', 'resources', 'metadata']);
 
 export class ResourceService {
-  /** api-versions seen per type (lower-case), added to the provider metadata. */
-  private readonly seenVersions = new Map<string, Set<string>>();
-
   constructor(readonly env: EmulatorEnv) {}
 
   // ─── lookups used by providers and deployments ───────────────────────────────────────────
@@ -253,7 +250,6 @@ export class ResourceService {
     // Keep `properties` last, as ARM's responses list it.
     const { properties: props, ...head } = body;
     record.body = { ...head, properties: props };
-    this.noteVersion(path.type, apiVersion);
     await this.env.store.setResource(record);
     await behaviour.afterPut?.(record, { path, rg, existing, record, svc: this, env: this.env });
     return { status: existing ? 200 : 201, record: this.get(path.id) ?? record };
@@ -332,20 +328,9 @@ export class ResourceService {
 
   // ─── provider metadata ───────────────────────────────────────────────────────────────────
 
-  private noteVersion(type: string, apiVersion: string): void {
-    const t = lower(type);
-    const set = this.seenVersions.get(t) ?? new Set<string>();
-    set.add(apiVersion);
-    this.seenVersions.set(t, set);
-  }
-
   /** `GET /subscriptions/{id}/providers[/{namespace}]` */
   providers(ctx: RequestContext, namespace: string | undefined): Reply {
     const table = knownApiVersions();
-    for (const [t, versions] of this.seenVersions) {
-      const key = Object.keys(table).find((k) => lower(k) === t);
-      if (key) table[key] = [...new Set([...table[key], ...versions])];
-    }
     const namespaces = new Map<string, Array<{ resourceType: string; apiVersions: string[]; locations: string[] }>>();
     for (const [type, versions] of Object.entries(table)) {
       const [ns, ...rest] = type.split('/');
