@@ -114,12 +114,12 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' = [
-  for i in range(0, 2): {
-    name: regions[i].storage
-    location: regions[i].location
+  for (region, i) in regions: {
+    name: region.storage
+    location: region.location
     tags: tags
     sku: {
-      name: regions[i].storageSku
+      name: region.storageSku
     }
     kind: 'StorageV2'
     properties: {
@@ -134,8 +134,8 @@ resource storageAccounts 'Microsoft.Storage/storageAccounts@2023-05-01' = [
 ]
 
 resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = [
-  for i in range(0, 2): {
-    name: '${regions[i].storage}/default'
+  for (region, i) in regions: {
+    name: '${region.storage}/default'
     properties: {
       isVersioningEnabled: deployReferenceSolution
       changeFeed: {
@@ -153,8 +153,8 @@ resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01
 ]
 
 resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for i in range(0, 4): {
-    name: '${regions[(i/2)].storage}/default/${containers[(i%2)]}'
+  for i in range(0, length(regions) * length(containers)): {
+    name: '${regions[i / length(containers)].storage}/default/${containers[i % length(containers)]}'
     properties: {
       publicAccess: 'None'
     }
@@ -165,9 +165,9 @@ resource blobContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
 ]
 
 resource plans 'Microsoft.Web/serverfarms@2024-04-01' = [
-  for i in range(0, 2): {
-    name: regions[i].plan
-    location: regions[i].location
+  for (region, i) in regions: {
+    name: region.plan
+    location: region.location
     tags: tags
     sku: {
       name: 'FC1'
@@ -181,16 +181,16 @@ resource plans 'Microsoft.Web/serverfarms@2024-04-01' = [
 ]
 
 resource sites 'Microsoft.Web/sites@2024-04-01' = [
-  for i in range(0, 2): {
-    name: regions[i].site
-    location: regions[i].location
+  for (region, i) in regions: {
+    name: region.site
+    location: region.location
     tags: tags
     kind: 'functionapp,linux'
     identity: {
       type: 'SystemAssigned'
     }
     properties: {
-      serverFarmId: resourceId('Microsoft.Web/serverfarms', regions[i].plan)
+      serverFarmId: resourceId('Microsoft.Web/serverfarms', region.plan)
       httpsOnly: deployReferenceSolution
       siteConfig: {
         minTlsVersion: '1.2'
@@ -199,7 +199,7 @@ resource sites 'Microsoft.Web/sites@2024-04-01' = [
         appSettings: [
           {
             name: 'AzureWebJobsStorage__accountName'
-            value: regions[i].storage
+            value: region.storage
           }
           {
             name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
@@ -211,7 +211,7 @@ resource sites 'Microsoft.Web/sites@2024-04-01' = [
           }
           {
             name: 'REGION_ROLE'
-            value: regions[i].role
+            value: region.role
           }
         ]
       }
@@ -319,10 +319,10 @@ resource trafficManager 'Microsoft.Network/trafficManagerProfiles@2022-04-01' = 
 }
 
 resource learnerBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for i in range(0, 2): if (!empty(learnerObjectId)) {
+  for (region, i) in regions: if (!empty(learnerObjectId)) {
     scope: storageAccounts[i]
     name: guid(
-      resourceId('Microsoft.Storage/storageAccounts', regions[i].storage),
+      resourceId('Microsoft.Storage/storageAccounts', region.storage),
       learnerObjectId,
       roles.blobDataContributor
     )
@@ -338,11 +338,11 @@ resource learnerBlobDataContributor 'Microsoft.Authorization/roleAssignments@202
 ]
 
 resource siteBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
-  for i in range(0, 2): if (deployReferenceSolution) {
+  for (region, i) in regions: if (deployReferenceSolution) {
     scope: storageAccounts[i]
     name: guid(
-      resourceId('Microsoft.Storage/storageAccounts', regions[i].storage),
-      resourceId('Microsoft.Web/sites', regions[i].site),
+      resourceId('Microsoft.Storage/storageAccounts', region.storage),
+      resourceId('Microsoft.Web/sites', region.site),
       roles.blobDataContributor
     )
     properties: {
@@ -358,9 +358,9 @@ resource siteBlobDataContributor 'Microsoft.Authorization/roleAssignments@2022-0
 ]
 
 resource siteCosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-11-15' = [
-  for i in range(0, 2): if (deployReferenceSolution) {
+  for (region, i) in regions: if (deployReferenceSolution) {
     parent: cosmos
-    name: guid(cosmos.id, resourceId('Microsoft.Web/sites', regions[i].site), 'data-contributor')
+    name: guid(cosmos.id, resourceId('Microsoft.Web/sites', region.site), 'data-contributor')
     properties: {
       roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
       principalId: sites[i].identity.principalId
@@ -373,11 +373,11 @@ resource siteCosmosDataContributor 'Microsoft.DocumentDB/databaseAccounts/sqlRol
 ]
 
 resource trafficManagerEndpoints 'Microsoft.Network/trafficManagerProfiles/azureEndpoints@2022-04-01' = [
-  for i in range(0, 2): if (deployReferenceSolution) {
+  for (region, i) in regions: if (deployReferenceSolution) {
     parent: trafficManager
-    name: regions[i].role
+    name: region.role
     properties: {
-      targetResourceId: resourceId('Microsoft.Web/sites', regions[i].site)
+      targetResourceId: resourceId('Microsoft.Web/sites', region.site)
       endpointStatus: 'Enabled'
       priority: (i + 1)
     }
@@ -388,7 +388,7 @@ resource trafficManagerEndpoints 'Microsoft.Network/trafficManagerProfiles/azure
 ]
 
 resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = [
-  for i in range(0, 2): if (deployReferenceSolution) {
+  for (region, i) in regions: if (deployReferenceSolution) {
     scope: sites[i]
     name: 'to-log-analytics'
     properties: {
@@ -458,4 +458,4 @@ resource cosmosDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-pre
 output primaryStorageAccount string = regions[0].storage
 output secondaryStorageAccount string = regions[1].storage
 output trafficManagerFqdn string = trafficManager.properties.dnsConfig.fqdn
-output functionAppHostNames array = [for i in range(0, 2): sites[i].properties.defaultHostName]
+output functionAppHostNames array = [for (region, i) in regions: sites[i].properties.defaultHostName]
