@@ -305,7 +305,7 @@ module functionApp 'modules/functionApp.bicep' = {
     sweeperSchedule: sweepSchedule
     logLevel: logLevel
     useScheduler: useScheduler
-    schedulerEndpoint: useScheduler ? scheduler.outputs.endpoint : ''
+    schedulerEndpoint: useScheduler ? scheduler!.outputs.endpoint : ''
     taskHubName: taskHubName
   }
   // The identity must hold its storage, Key Vault and monitoring roles before the host first starts
@@ -344,4 +344,4 @@ output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output AZURE_LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identities.outputs.appClientId
 output DURABLE_BACKEND string = durableBackend
-output DURABLE_TASK_SCHEDULER_ENDPOINT string = useScheduler ? scheduler.outputs.endpoint : ''
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = useScheduler ? scheduler!.outputs.endpoint : ''

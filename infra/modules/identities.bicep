@@ -25,4 +25,4 @@ output appIdentityId string = appIdentity.id
 output appClientId string = appIdentity.properties.clientId
 output appPrincipalId string = appIdentity.properties.principalId
 output botIdentityId string = createBotIdentity ? botIdentity.id : ''
-output botClientId string = createBotIdentity ? botIdentity.properties.clientId : ''
+output botClientId string = createBotIdentity ? botIdentity!.properties.clientId : ''

@@ -409,6 +409,22 @@ const FUNCTIONS: Record<string, Fn> = {
   greaterorequals: (a) => (arity('greaterOrEquals', a, 2), compare(a[0], a[1], 'greaterOrEquals') >= 0),
   lessorequals: (a) => (arity('lessOrEquals', a, 2), compare(a[0], a[1], 'lessOrEquals') <= 0),
   coalesce: (a) => a.find((x) => x !== null) ?? null,
+  tryget: (a) => {
+    if (a.length < 2) throw new TemplateError(`The template function 'tryGet' expects at least 2 arguments, got ${a.length}.`);
+    let cur: Json = a[0];
+    for (const k of a.slice(1)) {
+      if (cur === null) return null;
+      if (Array.isArray(cur)) {
+        if (typeof k !== 'number') throw new TemplateError(`tryGet: an array is indexed by an integer, got ${describe(k)}.`);
+        cur = cur[k] ?? null;
+      } else if (typeof cur === 'object') {
+        if (typeof k !== 'string') throw new TemplateError(`tryGet: an object is indexed by a string, got ${describe(k)}.`);
+        const key = Object.keys(cur).find((x) => x.toLowerCase() === k.toLowerCase());
+        cur = key === undefined ? null : cur[key];
+      } else throw new TemplateError(`tryGet: cannot index ${describe(cur)}.`);
+    }
+    return cur;
+  },
   empty: (a) => {
     arity('empty', a, 1);
     const v = a[0];

@@ -16,7 +16,7 @@ import type { ResourceRecord } from './store';
 import { fullName, getPath, principalIdOf, type ProviderCtx, type ResourceService } from './resources';
 
 export interface TypeBehaviour {
-  /** Default: top-level resources need a location, children and extension resources do not. */
+  /** Default: top-level resources and tracked children (TRACKED_CHILD_TYPES) need a location, other children and extension resources do not. */
   requiresLocation?: boolean;
   /** Location must be `global` (Traffic Manager, private DNS). */
   global?: boolean;
@@ -949,11 +949,18 @@ export function behaviourOf(type: string): TypeBehaviour {
 }
 
 /**
- * api-versions per type that `GET /providers/{namespace}` reports (newest first), so code that reads
- * resources by id can ask for a version the way it would in Azure. Versions seen in writes are added.
+ * The resource types the emulator serves and their api-versions (newest first): what
+ * `GET /providers/{namespace}` reports, and the only versions a request or a template may use — any
+ * other is refused as Azure refuses it (NoRegisteredProviderFound; an unknown type InvalidResourceType).
+ * Every version here must be one the Bicep compiler has types for (it reads Azure's published REST
+ * specifications): tests/arm/providersAgainstBicep.test.ts holds this table to the compiler.
  */
 export function knownApiVersions(): Record<string, string[]> {
   return {
+    'Microsoft.Resources/tags': ['2024-03-01', '2022-09-01'],
+    'Microsoft.Network/trafficManagerProfiles/externalEndpoints': ['2022-04-01'],
+    'Microsoft.EventHub/namespaces/authorizationRules': ['2024-01-01', '2021-11-01'],
+    'Microsoft.EventHub/namespaces/eventhubs/authorizationRules': ['2024-01-01', '2021-11-01'],
     'Microsoft.Resources/resourceGroups': ['2025-04-01', '2024-03-01', '2022-09-01'],
     'Microsoft.Resources/deployments': ['2026-06-01', '2025-04-01', '2024-03-01'],
     'Microsoft.Storage/storageAccounts': ['2024-01-01', '2023-05-01', '2023-01-01'],
@@ -976,7 +983,7 @@ export function knownApiVersions(): Record<string, string[]> {
     'Microsoft.Network/virtualNetworkGateways': ['2024-05-01', '2024-01-01'],
     'Microsoft.Network/localNetworkGateways': ['2024-05-01', '2024-01-01'],
     'Microsoft.Network/connections': ['2024-05-01', '2024-01-01'],
-    'Microsoft.Network/privateEndpoints': ['2024-05-01', '2024-01-01'],
+    'Microsoft.Network/privateEndpoints': ['2024-05-01', '2024-01-01', '2023-11-01'],
     'Microsoft.Network/privateEndpoints/privateDnsZoneGroups': ['2024-05-01', '2024-01-01'],
     'Microsoft.Network/privateDnsZones': ['2024-06-01', '2020-06-01'],
     'Microsoft.Network/privateDnsZones/virtualNetworkLinks': ['2024-06-01', '2020-06-01'],
@@ -1013,3 +1020,72 @@ export function knownApiVersions(): Record<string, string[]> {
 }
 
 export { fullName };
+
+const LOWER_VERSIONS = new Map(Object.entries(knownApiVersions()).map(([k, v]) => [lower(k), { type: k, versions: v }]));
+
+/**
+ * Azure's answer to a request or template resource whose type or api-version the provider does not
+ * have: `InvalidResourceType` (400) for a type its namespace lacks, `NoRegisteredProviderFound` (400)
+ * for a version the type lacks — with the supported versions, as ARM lists them. Undefined when fine.
+ */
+export function apiVersionError(type: string, apiVersion: string, location = ''): ArmError | undefined {
+  const known = LOWER_VERSIONS.get(lower(type));
+  const [namespace, ...rest] = type.split('/');
+  if (!known) {
+    return new ArmError(400, 'InvalidResourceType', `The resource type '${rest.join('/')}' could not be found in the namespace '${namespace}' for api version '${apiVersion}'.`);
+  }
+  if (known.versions.some((v) => lower(v) === lower(apiVersion))) return undefined;
+  return new ArmError(
+    400,
+    'NoRegisteredProviderFound',
+    `No registered resource provider found for location '${location}' and API version '${apiVersion}' for type '${rest.join('/')}'. The supported api-versions are '${known.versions.join(', ')}'. The supported locations are ''.`,
+  );
+}
+
+/**
+ * What each type requires in a PUT body besides `location` (which follows `requiresLocation`): top-level
+ * names and `properties.<name>`, as the Bicep compiler's types for the api-versions above mark them
+ * required (BCP035; BCP078 for a discriminator such as a trigger's `type`). Held to the compiler by
+ * tests/arm/providersAgainstBicep.test.ts; types not listed require nothing else.
+ */
+export const REQUIRED_PROPERTIES: Record<string, string[]> = {
+  'Microsoft.Resources/deployments': ['properties.mode'],
+  'Microsoft.Storage/storageAccounts': ['kind', 'sku'],
+  'Microsoft.Storage/storageAccounts/managementPolicies': ['properties.policy'],
+  'Microsoft.Storage/storageAccounts/objectReplicationPolicies': ['properties.destinationAccount', 'properties.sourceAccount'],
+  'Microsoft.DocumentDB/databaseAccounts': ['properties.databaseAccountOfferType', 'properties.locations'],
+  'Microsoft.DocumentDB/databaseAccounts/sqlDatabases': ['properties.resource'],
+  'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers': ['properties.resource'],
+  'Microsoft.Network/connections': ['properties.connectionType', 'properties.virtualNetworkGateway1'],
+  'Microsoft.Sql/servers/auditingSettings': ['properties.state'],
+  'Microsoft.KeyVault/vaults': ['properties.sku', 'properties.tenantId'],
+  'Microsoft.Insights/components': ['kind', 'properties.Application_Type'],
+  'Microsoft.Authorization/roleAssignments': ['properties.principalId', 'properties.roleDefinitionId'],
+  'Microsoft.DataFactory/factories/triggers': ['properties.type'],
+  'Microsoft.DataFactory/factories/integrationRuntimes': ['properties.type'],
+  'Microsoft.DataFactory/factories/linkedservices': ['properties.type'],
+  'Microsoft.MachineLearningServices/workspaces/computes': ['properties.computeType'],
+  'Microsoft.ContainerRegistry/registries': ['sku'],
+  'Microsoft.ContainerInstance/containerGroups': ['properties.containers', 'properties.osType'],
+  'Microsoft.EventHub/namespaces/authorizationRules': ['properties.rights'],
+  'Microsoft.EventHub/namespaces/eventhubs/authorizationRules': ['properties.rights'],
+};
+const LOWER_REQUIRED = new Map(Object.entries(REQUIRED_PROPERTIES).map(([k, v]) => [lower(k), v]));
+
+/** The required paths (see REQUIRED_PROPERTIES) a PUT body lacks; property names match case-insensitively, as in ARM. */
+export function missingRequired(type: string, body: Record<string, unknown>): string[] {
+  const get = (o: unknown, key: string): unknown => {
+    if (!o || typeof o !== 'object' || Array.isArray(o)) return undefined;
+    const k = Object.keys(o).find((x) => lower(x) === lower(key));
+    return k === undefined ? undefined : (o as Record<string, unknown>)[k];
+  };
+  return (LOWER_REQUIRED.get(lower(type)) ?? []).filter((p) => {
+    const v = p.split('.').reduce<unknown>((o, k) => get(o, k), body);
+    return v === undefined || v === null;
+  });
+}
+
+/** Whether a PUT of `type` must carry a location (`topLevel`: not a child, not an extension resource). */
+export function requiresLocation(type: string, topLevel: boolean): boolean {
+  return behaviourOf(type).requiresLocation ?? (topLevel || TRACKED_CHILD_TYPES.has(lower(type)));
+}

@@ -12,16 +12,13 @@ import { ArmError } from './errors';
 import { methodNotAllowed, checkTags, normaliseLocation, type EmulatorEnv, type Reply, type RequestContext } from './emulator';
 import { deterministicGuid } from './expressions';
 import { lower, parseExtensionCollection, parseProviderPath, parseResourceId, type ResourcePath } from './ids';
-import { behaviourOf, knownApiVersions, TRACKED_CHILD_TYPES, type TypeBehaviour } from './providers';
+import { apiVersionError, behaviourOf, knownApiVersions, missingRequired, requiresLocation, TRACKED_CHILD_TYPES, type TypeBehaviour } from './providers';
 import type { GroupRecord, ResourceRecord } from './store';
 
 /** Top-level request fields that are not part of the resource (template-only or routing). */
 const NOT_RESOURCE_FIELDS = new Set(['id', 'name', 'type', 'apiversion', 'dependson', 'condition', 'copy', 'scope', 'comments', 'resources', 'metadata']);
 
 export class ResourceService {
-  /** api-versions seen per type (lower-case), added to the provider metadata. */
-  private readonly seenVersions = new Map<string, Set<string>>();
-
   constructor(readonly env: EmulatorEnv) {}
 
   // ─── lookups used by providers and deployments ───────────────────────────────────────────
@@ -56,6 +53,8 @@ export class ResourceService {
     const parsed = parseProviderPath(this.env.subscriptionId, rg.name, segs);
     if (parsed?.collection) {
       const { resource, collection } = parsed;
+      const versionError = apiVersionError(resource && ctx.method === 'POST' ? resource.type : collection.type, ctx.apiVersion);
+      if (versionError) throw versionError;
       if (ctx.method === 'POST' && resource) return this.action(ctx, resource, collection.segment);
       if (ctx.method === 'GET') {
         this.requireExists(resource!);
@@ -69,6 +68,8 @@ export class ResourceService {
       throw new ArmError(400, 'InvalidResourceType', `The resource path '/${segs.join('/')}' is not a valid resource id or collection.`);
     }
     const path = parsed.resource;
+    const versionError = apiVersionError(path.type, ctx.apiVersion);
+    if (versionError) throw versionError;
     switch (ctx.method) {
       case 'GET':
         return { status: 200, body: this.requireExists(path).body };
@@ -182,6 +183,9 @@ export class ResourceService {
       throw new ArmError(409, 'ResourceGroupBeingDeleted', `The resource group '${rg.name}' is in deprovisioning state and cannot perform this operation.`);
     }
     const request = requestBody as Record<string, unknown>;
+    // Deployments call put directly, past the REST handler's check.
+    const versionError = apiVersionError(path.type, apiVersion, typeof request.location === 'string' ? request.location : '');
+    if (versionError) throw versionError;
     if (path.parentId && !this.get(path.parentId)) {
       throw new ArmError(404, 'ParentResourceNotFound', `Can not perform requested operation on nested resource. Parent resource '${fullName(path.parentId)}' not found.`);
     }
@@ -203,7 +207,7 @@ export class ResourceService {
     const body: Record<string, unknown> = { id: existing?.id ?? path.id, name: lastName, type: existing?.type ?? path.type };
     for (const [k, v] of Object.entries(request)) if (!NOT_RESOURCE_FIELDS.has(lower(k)) && v !== undefined && v !== null) body[k] = structuredClone(v);
     const topLevel = !path.parentId && !path.scope;
-    const needsLocation = behaviour.requiresLocation ?? topLevel;
+    const needsLocation = requiresLocation(path.type, topLevel);
     if (typeof body.location === 'string') {
       body.location = normaliseLocation(body.location);
     } else if (needsLocation) {
@@ -213,6 +217,14 @@ export class ResourceService {
     }
     if (behaviour.global && body.location !== 'global') {
       throw new ArmError(400, 'LocationNotAvailableForResourceType', `The provided location '${String(body.location)}' is not available for resource type '${path.type}'. List of available regions for the resource type is 'global'.`);
+    }
+    const missing = missingRequired(path.type, body);
+    if (missing.length) {
+      throw new ArmError(
+        400,
+        'InvalidRequestContent',
+        `The request content was invalid and could not be deserialized: required propert${missing.length > 1 ? 'ies' : 'y'} ${missing.map((m) => `'${m}'`).join(', ')} not found in the ${path.type} (api-version ${apiVersion}) '${path.name}'.`,
+      );
     }
     if (body.tags !== undefined) body.tags = checkTags(body.tags);
     const properties = (body.properties ?? {}) as Record<string, unknown>;
@@ -238,7 +250,6 @@ export class ResourceService {
     // Keep `properties` last, as ARM's responses list it.
     const { properties: props, ...head } = body;
     record.body = { ...head, properties: props };
-    this.noteVersion(path.type, apiVersion);
     await this.env.store.setResource(record);
     await behaviour.afterPut?.(record, { path, rg, existing, record, svc: this, env: this.env });
     return { status: existing ? 200 : 201, record: this.get(path.id) ?? record };
@@ -317,20 +328,9 @@ export class ResourceService {
 
   // ─── provider metadata ───────────────────────────────────────────────────────────────────
 
-  private noteVersion(type: string, apiVersion: string): void {
-    const t = lower(type);
-    const set = this.seenVersions.get(t) ?? new Set<string>();
-    set.add(apiVersion);
-    this.seenVersions.set(t, set);
-  }
-
   /** `GET /subscriptions/{id}/providers[/{namespace}]` */
   providers(ctx: RequestContext, namespace: string | undefined): Reply {
     const table = knownApiVersions();
-    for (const [t, versions] of this.seenVersions) {
-      const key = Object.keys(table).find((k) => lower(k) === t);
-      if (key) table[key] = [...new Set([...table[key], ...versions])];
-    }
     const namespaces = new Map<string, Array<{ resourceType: string; apiVersions: string[]; locations: string[] }>>();
     for (const [type, versions] of Object.entries(table)) {
       const [ns, ...rest] = type.split('/');

@@ -19,6 +19,7 @@ import {
   type EvalHost,
   type Json,
 } from './expressions';
+import { apiVersionError } from './providers';
 
 export { NotReady, TemplateError } from './expressions';
 
@@ -312,6 +313,10 @@ export function prepareTemplate(
         `The template resource '${name}' for type '${type}' has incorrect segment lengths. A nested resource type must have identical number of segments as its resource name. A root resource type must have segment length one greater than its resource name. Please see https://aka.ms/arm-syntax-resources for usage details.`,
       );
     }
+    // Preflight, as in ARM: a type or api-version the provider does not have fails the whole deployment before
+    // anything is written, whatever the resource's condition (an ArmError, not InvalidTemplate: ARM's own code).
+    const versionError = apiVersionError(type, apiVersion);
+    if (versionError) throw versionError;
     const base = scopeId ?? `/subscriptions/${scope.subscriptionId}/resourceGroups/${scope.resourceGroup.name}`;
     const id = `${base}${typePath(type, nameSegs)}`;
     const conditionValue = def.condition === undefined ? true : ev(def.condition, 'condition');

@@ -1,171 +1,143 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { APP_SETTING_NAMES, SETTING_PLACEMENT } from '../../config';
-import { allBicep, bodyStart, declarations, identifiers, INFRA, lex, listFiles, objectKeys, propertyValue, resourceType, ROOT, type BicepFile, type Declaration } from './bicep';
+import type { Expr } from '../../local/arm/expressions';
+import { ROOT } from '../../tools/bicep/bicep';
+import { bicepForTests } from '../helpers/bicep';
+import { compileInfra, expr, INFRA, lit, placed, type Placed, type Template } from './infraTemplate';
 
 /**
  * The acceptance test of the app settings contract: config.ts's SETTING_PLACEMENT says which settings
  * the Bicep sets on the Function App (`where: 'azure'`) and which it must not (`where: 'local'`).
- * The Function App module builds its app settings from `var <x>Settings = { KEY: value, … }` object
- * literals; their keys are read here (comments dropped, strings as single tokens) and held to config.ts
- * both ways.
+ * Read from the ARM JSON the Bicep compiler emits for infra/main.bicep: the Function App's
+ * `Microsoft.Web/sites/config` 'appsettings' resource, whose properties are a union of the module's
+ * `…Settings` variables and inline objects — the names Azure will receive, comments and spelling aside.
  */
-const bicep = allBicep();
+const compiler = bicepForTests();
 const azureSettings = APP_SETTING_NAMES.filter((n) => SETTING_PLACEMENT[n].where === 'azure');
 const localSettings = APP_SETTING_NAMES.filter((n) => SETTING_PLACEMENT[n].where === 'local');
 const schema = new Set<string>(APP_SETTING_NAMES);
 
-/** The one module that declares the Function App (Microsoft.Web/sites). */
-function functionAppModule(files: BicepFile[]): BicepFile {
-  const found = files.filter((f) => f.decls.some((d) => d.keyword === 'resource' && resourceType(f, d) === 'Microsoft.Web/sites'));
-  if (found.length !== 1) throw new Error(`expected exactly one infra/ file declaring a Microsoft.Web/sites resource, found ${found.map((f) => f.rel).join(', ') || 'none'}`);
-  return found[0];
+interface Setting {
+  key: string;
+  /** `var <name>` or `inline` */
+  origin: string;
+  /** Only present behind an if(…). */
+  conditional: boolean;
 }
 
-/** `var <x>Settings = { … }` declarations whose value is an object literal. */
-function settingsVars(f: BicepFile): Array<{ decl: Declaration; keys: Array<{ key: string; line: number }> }> {
-  return f.decls
-    .filter((d) => d.keyword === 'var' && /Settings$/.test(d.name) && f.tokens[d.start + 2]?.text === '=' && f.tokens[d.start + 3]?.text === '{')
-    .map((decl) => ({ decl, keys: objectKeys(f.tokens, decl.start + 3) }));
+/** Every key of an app-settings value: union(…), createObject(…), if(…), variables('…') and object literals. */
+export function settingsOf(value: unknown, t: Template, origin = 'inline', conditional = false, usedVars = new Map<string, boolean[]>()): { settings: Setting[]; usedVars: Map<string, boolean[]> } {
+  const settings: Setting[] = [];
+  const visit = (v: unknown, from: string, cond: boolean): void => {
+    const e = expr(v);
+    if (e) return visitExpr(e, from, cond);
+    if (v && typeof v === 'object' && !Array.isArray(v)) for (const key of Object.keys(v)) settings.push({ key, origin: from, conditional: cond });
+    else throw new Error(`app settings: cannot read setting names from ${JSON.stringify(v)}`);
+  };
+  const visitExpr = (e: Expr, from: string, cond: boolean): void => {
+    if (e.kind !== 'call') throw new Error(`app settings: cannot read setting names from a ${e.kind} expression`);
+    const name = e.name.toLowerCase();
+    if (name === 'union') e.args.forEach((a) => visitExpr(a, from, cond));
+    else if (name === 'createobject') for (let i = 0; i < e.args.length; i += 2) settings.push({ key: String(lit(e.args[i])), origin: from, conditional: cond });
+    else if (name === 'if') {
+      visitExpr(e.args[1], from, true);
+      visitExpr(e.args[2], from, true);
+    } else if (name === 'variables') {
+      const v = String(lit(e.args[0]));
+      usedVars.set(v, [...(usedVars.get(v) ?? []), cond]);
+      visit(t.variables?.[v], `var ${v}`, cond);
+    } else throw new Error(`app settings: cannot read setting names from ${e.name}(…)`);
+  };
+  visit(value, origin, conditional);
+  return { settings, usedVars };
 }
 
-/** Every key the module's settings vars define, with where. */
-function bicepSettings(f: BicepFile): Map<string, string[]> {
-  const keys = new Map<string, string[]>();
-  for (const v of settingsVars(f)) for (const k of v.keys) keys.set(k.key, [...(keys.get(k.key) ?? []), `${f.rel}:${k.line} (var ${v.decl.name})`]);
-  return keys;
-}
+describe.skipIf(!compiler.exe)('app settings: config.ts SETTING_PLACEMENT ⇄ infra/ (compiled ARM JSON)', () => {
+  let main: Template;
+  let site: Placed;
+  let settings: Setting[];
+  let usedVars: Map<string, boolean[]>;
+  let settingsVars: string[];
 
-/** Vars reachable from the `Microsoft.Web/sites/config` 'appsettings' resource's body, through var references. */
-function varsFeedingAppSettings(f: BicepFile): Set<string> {
-  const configs = f.decls.filter((d) => {
-    if (d.keyword !== 'resource' || resourceType(f, d) !== 'Microsoft.Web/sites/config') return false;
-    const at = propertyValue(f.tokens, bodyStart(f.tokens, d), 'name');
-    return at >= 0 && f.tokens[at].kind === 'string' && f.tokens[at].text === 'appsettings';
+  beforeAll(async () => {
+    main = (await compileInfra(compiler.exe!)).template;
+    const sites = placed(main).filter((p) => p.resource.type === 'Microsoft.Web/sites');
+    if (sites.length !== 1) throw new Error(`expected exactly one Microsoft.Web/sites in infra/, found ${sites.length}`);
+    site = sites[0];
+    const configs = site.template.resources.filter((r) => r.type === 'Microsoft.Web/sites/config' && /'appsettings'\)\]$|\/appsettings$/.test(r.name));
+    if (configs.length !== 1) throw new Error(`module ${site.modules.join(' > ')}: expected one Microsoft.Web/sites/config named appsettings, found ${configs.length}`);
+    ({ settings, usedVars } = settingsOf(configs[0].properties, site.template));
+    settingsVars = Object.keys(site.template.variables ?? {}).filter((v) => /Settings$/.test(v));
   });
-  if (configs.length !== 1) throw new Error(`${f.rel}: expected one Microsoft.Web/sites/config resource named 'appsettings', found ${configs.length}`);
-  const body = bodyStart(f.tokens, configs[0]);
-  const propsAt = propertyValue(f.tokens, body, 'properties');
-  if (propsAt < 0) throw new Error(`${f.rel}: the appsettings resource has no properties`);
-  const vars = new Map(f.decls.filter((d) => d.keyword === 'var').map((d) => [d.name, d]));
-  // the properties value runs to the end of its line (or bracket)
-  let end = propsAt;
-  for (let depth = 0; end < f.tokens.length; end++) {
-    const t = f.tokens[end];
-    if (t.kind === 'punct' && '([{'.includes(t.text)) depth++;
-    if (t.kind === 'punct' && ')]}'.includes(t.text)) depth--;
-    if (depth < 0 || (depth === 0 && t.kind === 'newline')) break;
-  }
-  const reached = new Set<string>();
-  const queue = [...identifiers(f.tokens, propsAt, end)];
-  while (queue.length) {
-    const id = queue.pop()!;
-    const v = vars.get(id);
-    if (!v || reached.has(id)) continue;
-    reached.add(id);
-    queue.push(...identifiers(f.tokens, v.start + 3, v.end));
-  }
-  return reached;
-}
 
-describe('app settings: config.ts SETTING_PLACEMENT ⇄ infra/ (Bicep)', () => {
-  const module = functionAppModule(bicep);
-  const inBicep = bicepSettings(module);
-
-  it('the Function App module builds its app settings from var …Settings object literals', () => {
-    expect(settingsVars(module).length, `${module.rel}: no var <x>Settings = { … } object literal`).toBeGreaterThan(0);
+  it('the Function App module builds its app settings from var …Settings objects', () => {
+    expect(settingsVars.length, `module ${site.modules.join(' > ')}: no var <x>Settings`).toBeGreaterThan(0);
   });
 
   it('every `where: azure` setting of config.ts is set by the Bicep', () => {
+    const inBicep = new Set(settings.map((s) => s.key));
     const missing = azureSettings.filter((n) => !inBicep.has(n));
-    expect(
-      missing.map((n) => `${n} is placed in Azure by config.ts (SETTING_PLACEMENT, read by the ${(SETTING_PLACEMENT[n] as { readBy: string }).readBy}) but no var …Settings in ${module.rel} sets it`),
-    ).toEqual([]);
+    expect(missing.map((n) => `${n} is placed in Azure by config.ts (SETTING_PLACEMENT, read by the ${(SETTING_PLACEMENT[n] as { readBy: string }).readBy}) but the appsettings resource of module ${site.modules.join(' > ')} does not set it`)).toEqual([]);
   });
 
   it('every app setting the Bicep sets is a setting of config.ts', () => {
-    const unknown = [...inBicep].filter(([k]) => !schema.has(k));
-    expect(unknown.map(([k, where]) => `${k} (${where.join(', ')}) is not a setting in config.ts's schema: add it there (with its placement) or remove it`)).toEqual([]);
+    const unknown = settings.filter((s) => !schema.has(s.key));
+    expect(unknown.map((s) => `${s.key} (${s.origin} in module ${site.modules.join(' > ')}) is not a setting in config.ts's schema: add it there (with its placement) or remove it`)).toEqual([]);
   });
 
   it('no setting is set twice', () => {
-    const twice = [...inBicep].filter(([, where]) => where.length > 1);
-    expect(twice.map(([k, where]) => `${k} is set in ${where.join(' and ')}`)).toEqual([]);
+    const by = new Map<string, string[]>();
+    for (const s of settings) by.set(s.key, [...(by.get(s.key) ?? []), s.origin]);
+    // the bot's two credential groups are alternatives (if(…)), so a name in both is set once
+    const twice = [...by].filter(([key, origins]) => origins.length > 1 && !settings.filter((s) => s.key === key).every((s) => s.conditional));
+    expect(twice.map(([k, origins]) => `${k} is set in ${origins.join(' and ')}`)).toEqual([]);
   });
 
   it('every var …Settings feeds the appsettings resource', () => {
-    const fed = varsFeedingAppSettings(module);
-    const unused = settingsVars(module).filter((v) => !fed.has(v.decl.name));
-    expect(unused.map((v) => `${module.rel}:${v.decl.line}: var ${v.decl.name} is not used by the Microsoft.Web/sites/config 'appsettings' resource`)).toEqual([]);
+    expect(settingsVars.filter((v) => !usedVars.has(v)).map((v) => `var ${v} (module ${site.modules.join(' > ')}) is not used by the appsettings resource`)).toEqual([]);
   });
 
-  it('no `where: local` setting appears anywhere in infra/ (comments aside)', () => {
+  it('no `where: local` setting appears anywhere in infra/ (compiled template, parameters file)', () => {
     const hits: string[] = [];
-    for (const f of bicep) {
-      const scan = (tokens: ReturnType<typeof lex>) => {
-        for (const t of tokens) {
-          // an identifier (an unquoted key), a quoted key or value that is exactly the name, or a name inside an
-          // interpolated string's expressions
-          if ((t.kind === 'ident' || t.kind === 'string') && localSettings.includes(t.text as never)) hits.push(`${t.text} at ${f.rel}:${t.line} (${SETTING_PLACEMENT[t.text as keyof typeof SETTING_PLACEMENT].where}: ${(SETTING_PLACEMENT[t.text as keyof typeof SETTING_PLACEMENT] as { why: string }).why})`);
-          if (t.kind === 'string') scan(t.inner ?? []);
-        }
-      };
-      scan(f.tokens);
-    }
-    for (const file of listFiles(INFRA).filter((p) => !p.endsWith('.bicep'))) {
-      const text = readFileSync(file, 'utf8');
+    const texts: Array<[string, string]> = [['infra/main.bicep (compiled)', JSON.stringify(main)]];
+    const walk = (dir: string): string[] => readdirSync(dir).flatMap((f) => (statSync(path.join(dir, f)).isDirectory() ? walk(path.join(dir, f)) : [path.join(dir, f)]));
+    for (const file of walk(INFRA).filter((p) => !p.endsWith('.bicep'))) texts.push([path.relative(ROOT, file), readFileSync(file, 'utf8')]);
+    for (const [file, text] of texts)
       for (const name of localSettings) {
-        const re = new RegExp(`(?<![A-Za-z0-9_])${name}(?![A-Za-z0-9_])`);
-        if (re.test(text)) hits.push(`${name} in ${path.relative(ROOT, file)} (local only: ${(SETTING_PLACEMENT[name] as { why: string }).why})`);
+        if (new RegExp(`(?<![A-Za-z0-9_])${name}(?![A-Za-z0-9_])`).test(text)) hits.push(`${name} in ${file} (local only: ${(SETTING_PLACEMENT[name] as { why: string }).why})`);
       }
-    }
     expect(hits).toEqual([]);
   });
 
   it('Flex Consumption: FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION are not set', () => {
-    const found = [...inBicep.keys()].filter((k) => k === 'FUNCTIONS_WORKER_RUNTIME' || k === 'FUNCTIONS_EXTENSION_VERSION');
-    expect(found).toEqual([]);
+    expect(settings.map((s) => s.key).filter((k) => k === 'FUNCTIONS_WORKER_RUNTIME' || k === 'FUNCTIONS_EXTENSION_VERSION')).toEqual([]);
   });
 
-  it('settings the host reads conditionally are in a conditional group (an empty value is not "unset" to the host)', () => {
+  it('settings the host reads conditionally are only behind an if(…) (an empty value is not "unset" to the host)', () => {
     // The Durable Task Scheduler overrides must not be present at all for the Azure Storage backend.
-    const dts = settingsVars(module).find((v) => v.keys.some((k) => k.key === 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type'));
-    expect(dts, 'the storageProvider type override is in no var …Settings').toBeDefined();
-    const others = settingsVars(module).filter((v) => v.decl.name !== dts!.decl.name);
-    expect(others.flatMap((v) => v.keys.map((k) => k.key)).filter((k) => k.startsWith('AzureFunctionsJobHost__'))).toEqual([]);
-    // …and that var is only used behind a condition (cond ? var : {})
-    const uses = module.tokens.flatMap((t, k) => (t.kind === 'ident' && t.text === dts!.decl.name && k !== dts!.decl.start + 1 ? [k] : []));
-    expect(uses.length).toBeGreaterThan(0);
-    for (const k of uses) expect(module.tokens[k - 1].text, `${module.rel}:${module.tokens[k].line}: ${dts!.decl.name} used unconditionally`).toBe('?');
+    const hostOverrides = settings.filter((s) => s.key.startsWith('AzureFunctionsJobHost__'));
+    expect(hostOverrides.map((s) => s.key)).toContain('AzureFunctionsJobHost__extensions__durableTask__storageProvider__type');
+    expect(hostOverrides.filter((s) => !s.conditional).map((s) => `${s.key} (${s.origin}) is set unconditionally`)).toEqual([]);
   });
 });
 
-describe('the extractor itself', () => {
-  it('reads quoted and unquoted keys, ignores comments, nested objects and strings that look like keys', () => {
-    const src = [
-      'var demoSettings = {',
-      '  PLAIN: 1 // TRAILING: comment',
-      "  'QUOTED_KEY': 'value: not a key /* not a comment */'",
-      '  /* BLOCK: comment */',
-      '  NESTED: {',
-      '    INNER: 2',
-      '  }',
-      "  TERNARY: cond ? 'a' : 'b'",
-      "  INTERP: '${x}:${y}'",
-      "  MULTI: '''",
-      'LOOKS: like a key',
-      "'''",
-      '}',
-    ].join('\n');
-    const tokens = lex(src);
-    const d = declarations(tokens)[0];
-    expect(objectKeys(tokens, bodyStart(tokens, d)).map((k) => k.key)).toEqual(['PLAIN', 'QUOTED_KEY', 'NESTED', 'TERNARY', 'INTERP', 'MULTI']);
+describe('the settings reader', () => {
+  const t = { $schema: '', parameters: {}, resources: [], variables: { aSettings: { A: 1 }, bSettings: "[createObject('B', 1)]" } } as Template;
+
+  it('reads union, createObject, variables and if, and marks what is behind an if', () => {
+    const r = settingsOf("[union(createObject('X', 1, 'Y', 2), variables('aSettings'), if(true(), variables('bSettings'), createObject()))]", t);
+    expect(r.settings).toEqual([
+      { key: 'X', origin: 'inline', conditional: false },
+      { key: 'Y', origin: 'inline', conditional: false },
+      { key: 'A', origin: 'var aSettings', conditional: false },
+      { key: 'B', origin: 'var bSettings', conditional: true },
+    ]);
+    expect([...r.usedVars.keys()]).toEqual(['aSettings', 'bSettings']);
   });
 
-  it("keeps '*/2 * * * * *' (a schedule) a string, not a comment", () => {
-    const tokens = lex("var s = '*/2 * * * * *' // c\nvar t = 1");
-    expect(tokens.filter((t) => t.kind === 'string').map((t) => t.text)).toEqual(['*/2 * * * * *']);
-    expect(declarations(tokens).map((d) => d.name)).toEqual(['s', 't']);
+  it('refuses a shape it cannot read instead of finding no settings', () => {
+    expect(() => settingsOf("[parameters('settings')]", t)).toThrow(/cannot read setting names from parameters/);
   });
 });
