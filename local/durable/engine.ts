@@ -60,6 +60,12 @@ interface Instance {
   raising: Map<string, Promise<void>>;
   /** Run the code even without new events (after a rewind). */
   replay: boolean;
+  /**
+   * Gives back the orchestrator slot of the episode under way. The slot bounds orchestrator code running at
+   * once (host.json maxConcurrentOrchestratorFunctions), not commits waiting for their fsync: an episode
+   * gives it back once its commit is queued, so one group commit can carry more episodes.
+   */
+  releaseSlot?: () => void;
 }
 
 interface ActivityWork {
@@ -674,11 +680,19 @@ export class DurableEngine {
         inst.queued = false;
         this.stats.episodesInFlight++;
         this.stats.maxEpisodesInFlight = Math.max(this.stats.maxEpisodesInFlight, this.stats.episodesInFlight);
+        let released = false;
+        const release = (): void => {
+          if (released) return;
+          released = true;
+          this.stats.episodesInFlight--;
+          this.orchestratorSlots.release();
+        };
+        inst.releaseSlot = release;
         try {
           await this.withLock(inst, () => this.episode(inst));
         } finally {
-          this.stats.episodesInFlight--;
-          this.orchestratorSlots.release();
+          if (inst.releaseSlot === release) inst.releaseSlot = undefined;
+          release();
         }
       })(),
     );
@@ -931,7 +945,7 @@ export class DurableEngine {
       ...(startMsg ? { input: { value: startMsg.event.Input } } : {}),
     };
     const volatileKeys = new Set(messages.filter((m) => m.volatile).map((m) => m.key));
-    await this.store.commitEpisode({
+    const committing = this.store.commitEpisode({
       instanceId: inst.id,
       executionId,
       from: past.length,
@@ -940,6 +954,9 @@ export class DurableEngine {
       extraInbox: carry,
       instance: update,
     });
+    // The orchestrator code is done; waiting for the disk needs no slot (the instance stays locked until the commit).
+    inst.releaseSlot?.();
+    await committing;
 
     // Committed: now it is safe to act on it.
     const consumedSet = new Set(consumed);
