@@ -34,6 +34,11 @@ import type { RetryInfo } from './retry';
  */
 export type Profile = 'reviewSentBack' | 'wrong' | 'failing' | 'helpSeeker' | 'slow';
 
+/** A rehearsal asked for something that cannot be (no such run to attach to, flags missing): printed without a stack. */
+export class RehearsalInputError extends Error {
+  override name = 'RehearsalInputError';
+}
+
 export function profileOf(index: number): Profile {
   if (index === 2) return 'failing';
   return (['reviewSentBack', 'wrong', 'slow', 'helpSeeker', 'slow'] as const)[index % 5];
@@ -195,15 +200,15 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   };
   api.setRetry({ retryForMs, onRetry: onApiRetry });
   const attachTo = opts.attach ?? undefined;
-  if (!attachTo && (opts.learners === undefined || !Number.isInteger(opts.learners) || opts.learners < 1)) throw new Error(`--learners must be a whole number of at least 1, got ${opts.learners}`);
-  if (!attachTo && !opts.scenario) throw new Error('--scenario is required (unless you --attach to a run).');
+  if (!attachTo && (opts.learners === undefined || !Number.isInteger(opts.learners) || opts.learners < 1)) throw new RehearsalInputError(`--learners must be a whole number of at least 1, got ${opts.learners}`);
+  if (!attachTo && !opts.scenario) throw new RehearsalInputError('--scenario is required (unless you --attach to a run).');
   /** The run as it stands, for attaching: its pack and roster come from the run itself. */
   const existingRun = async (runId: string): Promise<RunStatusResponse> => {
     const status = await api.runStatus(runId).catch((err: unknown) => {
-      if (err instanceof ApiCallError && err.status === 404) throw new Error(`Cannot attach to run "${runId}": there is no such run (workshop run list shows the runs).`);
+      if (err instanceof ApiCallError && err.status === 404) throw new RehearsalInputError(`Cannot attach to run "${runId}": there is no such run (workshop run list shows the runs).`);
       throw err;
     });
-    if (opts.scenario && status.scenario.id !== opts.scenario) throw new Error(`Cannot attach to run "${runId}": it runs scenario "${status.scenario.id}", not "${opts.scenario}".`);
+    if (opts.scenario && status.scenario.id !== opts.scenario) throw new RehearsalInputError(`Cannot attach to run "${runId}": it runs scenario "${status.scenario.id}", not "${opts.scenario}".`);
     return status;
   };
   const attachedStatus = attachTo ? await existingRun(attachTo) : undefined;

@@ -10,7 +10,7 @@ import { formatProblem, listPacks, loadPackFile, PackError } from '../scenarios/
 import { ApiCallError, WorkshopApi } from './apiClient';
 import { cliPacksDir } from './cliPacks';
 import { ProgressView, summaryLine } from './progressView';
-import { rehearse, type RehearsalReport } from './rehearse';
+import { rehearse, RehearsalInputError, type RehearsalReport } from './rehearse';
 import type { ArmAccess } from './rehearsalArm';
 
 /**
@@ -481,7 +481,7 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof UserError) {
+    if (err instanceof UserError || err instanceof RehearsalInputError) {
       process.stderr.write(`${err.message}\n`);
     } else if (err instanceof ApiCallError) {
       const hint = err.status === 401 ? ' (check --key / WORKSHOP_INSTRUCTOR_KEY, or --token for a learner)' : '';
