@@ -230,3 +230,53 @@ it('a stopped rehearsal is picked up with --attach, and again with the same --ru
   expect(miss.code).toBe(1);
   expect(miss.stderr).toMatch(/Cannot attach to run "no-such-run": there is no such run/);
 }, 480_000);
+
+/**
+ * The run refuses each instructor action once (as it does while a learner's phase is between
+ * instances, or a restart lost the phase). Injected at the client: which refusal comes when is the
+ * point, and the real API gives no way to schedule one. The action must be tried again and counted
+ * only once accepted.
+ */
+class RefusingOnce extends WorkshopApi {
+  readonly refused: string[] = [];
+  private refuse(what: string): void {
+    if (this.refused.includes(what)) return;
+    this.refused.push(what);
+    throw new ApiCallError(409, `${what}: refused (injected)`, { error: `${what}: the learner's phase is between instances; try again. Nothing was changed.` });
+  }
+  override review(runId: string, learnerId: string, decision: 'approve' | 'changes', comment?: string, round?: number) {
+    this.refuse(`review ${learnerId} ${decision} round ${round}`);
+    return super.review(runId, learnerId, decision, comment, round);
+  }
+  override resume(runId: string, learnerId: string, from: 'start' | 'failedStep' = 'failedStep') {
+    this.refuse(`resume ${learnerId}`);
+    return super.resume(runId, learnerId, from);
+  }
+  override answerHelp(runId: string, learnerId: string, answer: string) {
+    this.refuse(`help-answer ${learnerId}`);
+    return super.answerHelp(runId, learnerId, answer);
+  }
+}
+
+it('an instructor action the run refuses is tried again, and counted only once accepted', async () => {
+  const api = new RefusingOnce({ url: address.url, instructorKey: TEST_KEYS.instructor });
+  const report = await rehearse({
+    api,
+    scenario: 'cross-region',
+    learners: 5,
+    timeScale: 1,
+    timeoutMs: 240_000,
+    pollMs: 150,
+    slowPolls: 2,
+    arm: { url: w.arm.url, token: w.arm.token, caCert: w.arm.caCertPem, subscriptionId: w.arm.subscriptionId },
+  });
+  // Every kind was refused at least once: each review decision, the blocked learner's resume, the help answer.
+  expect(api.refused.filter((r) => r.startsWith('review')).length).toBeGreaterThanOrEqual(5);
+  expect(api.refused).toContain('resume learner-03');
+  expect(api.refused).toContain('help-answer learner-04');
+  expect(report.instructorRetries).toBe(api.refused.length);
+  expect(report.resumes.filter((r) => r.learnerId === 'learner-03')).toHaveLength(1);
+  expect(report.helpAnswered.map((h) => h.learnerId)).toEqual(['learner-04']);
+  expect(report.skips).toEqual([]);
+  await expectEveryoneThrough(api, report.runId, 5, ['passed']);
+}, 300_000);
