@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiCallError, WorkshopApi } from '../../cli/apiClient';
 import { rehearse, type RehearsalReport } from '../../cli/rehearse';
 import type { RunStatusResponse } from '../../http/runsApi';
+import { fixedAddress, type FixedAddress } from './fixedAddress';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
 /**
@@ -19,56 +18,6 @@ import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopSta
  * `npm start` always listens on 127.0.0.1:7071: while the host is down that address refuses
  * connections and open ones are reset, which is what a client of a restarting host sees.
  */
-
-/** A fixed address for a host that comes and goes. */
-interface FixedAddress {
-  url: string;
-  /** The host went away: open connections are reset, new ones refused. */
-  down(): Promise<void>;
-  /** The host is back at `targetPort`. */
-  up(targetPort: number): Promise<void>;
-  close(): Promise<void>;
-}
-
-async function fixedAddress(targetPort: number): Promise<FixedAddress> {
-  let target = targetPort;
-  const sockets = new Set<Socket>();
-  let server: Server;
-  const open = (port: number) =>
-    new Promise<number>((resolve, reject) => {
-      server = createServer((client) => {
-        const upstream = connect(target, '127.0.0.1');
-        sockets.add(client).add(upstream);
-        const drop = () => {
-          client.destroy();
-          upstream.destroy();
-          sockets.delete(client);
-          sockets.delete(upstream);
-        };
-        client.on('error', drop).on('close', drop);
-        upstream.on('error', drop).on('close', drop);
-        client.pipe(upstream).pipe(client);
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-    });
-  const port = await open(0);
-  const down = async () => {
-    const closed = new Promise<void>((r) => server.close(() => r()));
-    for (const s of sockets) s.resetAndDestroy();
-    sockets.clear();
-    await closed;
-  };
-  return {
-    url: `http://127.0.0.1:${port}`,
-    down,
-    up: async (p) => {
-      target = p;
-      await open(port);
-    },
-    close: down,
-  };
-}
 
 let w: WorkshopStack;
 let address: FixedAddress;
