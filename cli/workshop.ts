@@ -178,6 +178,8 @@ export function buildProgram(): Command {
         print(status, json(), () => statusTable(status));
         return;
       }
+      // Watching outlasts a restarting stack like a rehearsal does (cli/retry.ts).
+      client.setRetry({ retryForMs: 300_000 });
       const view = new ProgressView();
       let stop = false;
       process.once('SIGINT', () => (stop = true));
