@@ -199,7 +199,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     outage = undefined;
   };
   api.setRetry({ retryForMs, onRetry: onApiRetry });
-  const attachTo = opts.attach ?? undefined;
+  const attachTo = opts.attach;
   if (!attachTo && (opts.learners === undefined || !Number.isInteger(opts.learners) || opts.learners < 1)) throw new RehearsalInputError(`--learners must be a whole number of at least 1, got ${opts.learners}`);
   if (!attachTo && !opts.scenario) throw new RehearsalInputError('--scenario is required (unless you --attach to a run).');
   /** The run as it stands, for attaching: its pack and roster come from the run itself. */
