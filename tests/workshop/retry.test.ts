@@ -1,10 +1,14 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCallError, WorkshopApi } from '../../cli/apiClient';
 import { RehearsalArm } from '../../cli/rehearsalArm';
 import type { RetryInfo } from '../../cli/retry';
+import { localArmAccess } from '../../cli/workshop';
 import { startAzurite, type AzuriteHandle } from '../../local/azurite';
 import { startArmEmulator, type ArmEmulator } from '../../local/arm/emulator';
 
@@ -137,6 +141,23 @@ describe('rehearsal ARM client', () => {
     );
     expect(await client.groupExists('rg-throttled-learner')).toBe(true);
     expect(reloads).toEqual([arm.url]);
+    expect(client.counts.reloads).toBe(1);
+  }, 60_000);
+
+  it("follows the local stack's emulator.json when the emulator it was told about has gone (the CLI's ARM access)", async () => {
+    const probe = createServer();
+    const deadPort = await listen(probe);
+    await close(probe);
+    const dir = mkdtempSync(path.join(tmpdir(), 'ws-armfile-'));
+    const file = path.join(dir, 'emulator.json');
+    writeFileSync(path.join(dir, 'ca.pem'), arm.caCertPem);
+    const write = (url: string) => writeFileSync(file, JSON.stringify({ url, token: arm.token, subscriptionId: arm.subscriptionId, caFile: path.join(dir, 'ca.pem') }));
+    write(`https://127.0.0.1:${deadPort}`);
+    const client = new RehearsalArm(localArmAccess(file), { sdkRetries: 0, retry: { retryForMs: 30_000, baseDelayMs: 50 } });
+    // The stack restarted and its emulator is elsewhere now: npm start rewrote the file.
+    write(arm.url);
+    expect(await client.groupExists('rg-not-there')).toBe(false);
+    expect(client.url).toBe(arm.url);
     expect(client.counts.reloads).toBe(1);
   }, 60_000);
 });
