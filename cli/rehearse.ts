@@ -108,6 +108,8 @@ export interface RehearsalReport {
 
 const PHASE_ORDER: PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
 const MAX_RESUMES = 4;
+/** How long after acceptance an action that changed nothing is done again (see `accepted`); a resume or a review shows within seconds. */
+const STALE_MS = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -451,10 +453,24 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   };
 
   // ── the simulated instructor ──
-  const decided = new Set<string>();
   const sentBack = new Set<string>();
   const answered = new Set<string>();
-  const resumed = new Set<string>();
+  /**
+   * Instructor actions the run accepted, by what they answered (learner, phase, attempt, round…),
+   * with the time of acceptance. An accepted action whose effect never shows — the learner is still
+   * in the very same place STALE_MS later, as when a restart lost the raised event — is done
+   * again, as an instructor watching the dashboard would; a repeat the run no longer needs is refused.
+   */
+  const accepted = new Map<string, number>();
+  const awaitingEffect = (key: string): boolean => {
+    const at = accepted.get(key);
+    if (at === undefined) return false;
+    if (Date.now() - at < STALE_MS) return true;
+    report.instructorRetries++;
+    log(`instructor: ${key} was accepted ${Math.round((Date.now() - at) / 1000)} s ago and nothing changed; doing it again`);
+    accepted.delete(key);
+    return false;
+  };
   const instructorDone = new Map<string, { view: string; tick: number }>();
   let instructorTicks = 0;
   const instructorTick = async (status: RunStatusResponse): Promise<void> => {
@@ -480,30 +496,30 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         instructorDone.delete(id);
         log(`instructor: ${what} for ${id} was refused; will try again`);
       };
-      if (p?.helpPending && !answered.has(`${id}|${p.phase}|${p.helpPending.message}`)) {
+      if (p?.helpPending && !awaitingEffect(`help ${id}|${p.phase}|${p.helpPending.message}`)) {
         const ok = await attempt(`instructor answers ${id}`, () => api.answerHelp(runId, id, 'Enough that a colleague could build it: name every service, how they connect, and who may access what.'));
         if (ok === 'ok') {
-          answered.add(`${id}|${p.phase}|${p.helpPending.message}`);
+          accepted.set(`help ${id}|${p.phase}|${p.helpPending.message}`, Date.now());
           answered.add(id);
           report.helpAnswered.push({ learnerId: id, question: p.helpPending.message });
         } else refused('answering help');
       }
       if (p?.state === 'awaitingReview' && p.round !== null) {
-        const key = `${id}|${p.phase}|${p.attempt}|${p.round}`;
-        if (!decided.has(key)) {
+        const key = `review ${id}|${p.phase}|${p.attempt}|${p.round}`;
+        if (!awaitingEffect(key)) {
           if (sim.profile === 'reviewSentBack' && !sentBack.has(id)) {
             const ok = await attempt(`instructor sends back ${id}`, () =>
               api.review(runId, id, 'changes', 'Trade-offs: say why this ingestion pattern over the alternatives, and give a monthly cost estimate with its main drivers.', p.round!),
             );
             if (ok === 'ok') {
-              decided.add(key);
+              accepted.set(key, Date.now());
               sentBack.add(id);
               report.reviewsSentBack.push({ learnerId: id, phase: p.phase, round: p.round });
             } else refused('sending the review back');
           } else {
             const ok = await attempt(`instructor approves ${id}`, () => api.review(runId, id, 'approve', 'Meets the rubric: trade-offs, alternatives, scalability, cost and operations are covered.', p.round!));
             if (ok === 'ok') {
-              decided.add(key);
+              accepted.set(key, Date.now());
               report.reviewsApproved.push({ learnerId: id, phase: p.phase, round: p.round });
             } else refused('approving the review');
           }
@@ -512,13 +528,13 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
       const journey = detail.journey;
       if (journey?.state === 'failed' && journey.failure) {
         const failure = journey.failure;
-        const key = `${id}|${failure.phase}|${journey.attempts[failure.phase]}`;
-        if (resumed.has(key)) return;
+        const key = `failure ${id}|${failure.phase}|${journey.attempts[failure.phase]}`;
+        if (awaitingEffect(key)) return;
         const count = report.resumes.filter((r) => r.learnerId === id).length;
         if (count >= MAX_RESUMES) {
           const ok = await attempt(`instructor skips ${failure.phase} for ${id}`, () => api.skip(runId, id, { phase: failure.phase, reason: 'failed too often in the rehearsal' }));
           if (ok === 'ok') {
-            resumed.add(key);
+            accepted.set(key, Date.now());
             report.skips.push({ learnerId: id, phase: failure.phase });
           } else refused(`skipping ${failure.phase}`);
           return;
@@ -530,7 +546,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         let res: Record<string, unknown> | undefined;
         const ok = await attempt(`instructor resumes ${id}`, async () => (res = await api.resume(runId, id, 'failedStep')));
         if (ok === 'ok' && res) {
-          resumed.add(key);
+          accepted.set(key, Date.now());
           report.resumes.push({ learnerId: id, phase: failure.phase, reason: failure.reason.message, action: String(res.action) });
           log(`instructor resumed ${id} in ${failure.phase}: ${failure.reason.message.slice(0, 140)}`);
         } else refused(`resuming ${failure.phase}`);

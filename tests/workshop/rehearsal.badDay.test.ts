@@ -184,12 +184,14 @@ it('a stopped rehearsal is picked up with --attach, and again with the same --ru
 
 /**
  * The run refuses each instructor action once (as it does while a learner's phase is between
- * instances, or a restart lost the phase). Injected at the client: which refusal comes when is the
- * point, and the real API gives no way to schedule one. The action must be tried again and counted
- * only once accepted.
+ * instances, or a restart lost the phase), and the first accepted resume has no effect (as when a
+ * restart loses the raised event after the 202). Injected at the client: which refusal comes when is
+ * the point, and the real API gives no way to schedule one. The action must be tried again, counted
+ * only once accepted, and done again when its acceptance changed nothing.
  */
 class RefusingOnce extends WorkshopApi {
   readonly refused: string[] = [];
+  readonly lost: string[] = [];
   private refuse(what: string): void {
     if (this.refused.includes(what)) return;
     this.refused.push(what);
@@ -201,6 +203,10 @@ class RefusingOnce extends WorkshopApi {
   }
   override resume(runId: string, learnerId: string, from: 'start' | 'failedStep' = 'failedStep') {
     this.refuse(`resume ${learnerId}`);
+    if (!this.lost.includes(`resume ${learnerId}`)) {
+      this.lost.push(`resume ${learnerId}`);
+      return Promise.resolve({ accepted: 'resume', action: 'raised', detail: 'accepted (injected: the event is lost)' });
+    }
     return super.resume(runId, learnerId, from);
   }
   override answerHelp(runId: string, learnerId: string, answer: string) {
@@ -209,7 +215,7 @@ class RefusingOnce extends WorkshopApi {
   }
 }
 
-it('an instructor action the run refuses is tried again, and counted only once accepted', async () => {
+it('an instructor action the run refuses is tried again and counted only once accepted; one accepted without effect is done again', async () => {
   const api = new RefusingOnce({ url: address.url, instructorKey: TEST_KEYS.instructor });
   const report = await rehearse({
     api,
@@ -225,8 +231,10 @@ it('an instructor action the run refuses is tried again, and counted only once a
   expect(api.refused.filter((r) => r.startsWith('review')).length).toBeGreaterThanOrEqual(5);
   expect(api.refused).toContain('resume learner-03');
   expect(api.refused).toContain('help-answer learner-04');
-  expect(report.instructorRetries).toBe(api.refused.length);
-  expect(report.resumes.filter((r) => r.learnerId === 'learner-03')).toHaveLength(1);
+  expect(api.lost).toEqual(['resume learner-03']);
+  expect(report.instructorRetries).toBe(api.refused.length + api.lost.length);
+  // Both acceptances are in the report: the lost one and the one that took effect.
+  expect(report.resumes.filter((r) => r.learnerId === 'learner-03')).toHaveLength(2);
   expect(report.helpAnswered.map((h) => h.learnerId)).toEqual(['learner-04']);
   expect(report.skips).toEqual([]);
   await expectEveryoneThrough(api, report.runId, 5, ['passed']);
