@@ -1,17 +1,22 @@
 import type { RunStatusResponse, StartRunBody, StartRunResponse } from '../http/runsApi';
 import type { OutboxMessage } from '../activities/notify';
 import type { PhasePosition, JourneyPosition } from '../http/position';
+import { networkErrorCode, parseRetryAfter, RETRY_STATUSES, withRetry, type Retryable, type RetryPolicy } from './retry';
 
 /**
  * The workshop API over HTTP, as the CLI and the rehearsal use it. Every call is a plain `fetch`
  * with the caller's key; a non-2xx answer becomes an ApiCallError carrying the status and the API's
- * message, so callers can tell "refused as a repeat" (409) from "wrong key" (401/403).
+ * message, so callers can tell "refused as a repeat" (409) from "wrong key" (401/403). With a `retry`
+ * policy (cli/retry.ts) a call that got no answer, a 429 or a 5xx is tried again until the policy's
+ * budget is spent; without one every failure is the caller's at once.
  */
 export class ApiCallError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly body: Record<string, unknown>,
+    /** The answer's Retry-After, in ms (429 and 503). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'ApiCallError';
@@ -25,6 +30,18 @@ export interface ApiClientOptions {
   /** Learner tokens by learner id, for learner routes. */
   learnerTokens?: Record<string, string>;
   fetch?: typeof fetch;
+  /** Retry unanswered calls, 429 and 5xx (see cli/retry.ts); omitted = no retries. */
+  retry?: RetryPolicy;
+  /** Give up on one request after this long (ms); with a retry policy it is then tried again. Default 60 s. */
+  timeoutMs?: number;
+}
+
+/** Which failures of a workshop API call are worth another try (the rest are answers). */
+export function retryableApiFailure(err: unknown): Retryable | undefined {
+  if (err instanceof ApiCallError) return RETRY_STATUSES.has(err.status) ? { reason: `HTTP ${err.status}`, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) } : undefined;
+  if ((err as { name?: string }).name === 'TimeoutError') return { reason: 'no answer in time' };
+  const code = networkErrorCode(err);
+  return code ? { reason: code } : undefined;
 }
 
 export interface LearnerStatus {
@@ -51,15 +68,30 @@ export class WorkshopApi {
     this.url = opts.url.replace(/\/+$/, '');
   }
 
+  /** Retry from now on with `policy` (undefined: stop retrying). */
+  setRetry(policy: RetryPolicy | undefined): void {
+    this.opts.retry = policy;
+  }
+
   setLearnerToken(learnerId: string, token: string): void {
     this.opts.learnerTokens = { ...this.opts.learnerTokens, [learnerId]: token };
   }
 
-  async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<T> {
+  call<T>(method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<T> {
+    const once = () => this.callOnce<T>(method, path, body, key);
+    return this.opts.retry ? withRetry(`${method} /api/${path}`, this.opts.retry, retryableApiFailure, once) : once();
+  }
+
+  private async callOnce<T>(method: 'GET' | 'POST', path: string, body?: unknown, key?: string): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (key) headers['x-api-key'] = key;
-    const res = await (this.opts.fetch ?? fetch)(`${this.url}/api/${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const res = await (this.opts.fetch ?? fetch)(`${this.url}/api/${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 60_000),
+    });
     const text = await res.text();
     let data: Record<string, unknown> = {};
     try {
@@ -67,7 +99,7 @@ export class WorkshopApi {
     } catch {
       data = { error: text };
     }
-    if (!res.ok) throw new ApiCallError(res.status, `${method} /api/${path}: HTTP ${res.status}: ${String(data.error ?? text)}`, data);
+    if (!res.ok) throw new ApiCallError(res.status, `${method} /api/${path}: HTTP ${res.status}: ${String(data.error ?? text)}`, data, parseRetryAfter(res.headers.get('retry-after')));
     return data as T;
   }
 

@@ -7,6 +7,7 @@ import type { QuestionStep, ScenarioPack, Step } from '../scenarios/schema';
 import { ApiCallError, type WorkshopApi } from './apiClient';
 import { loadCliPack } from './cliPacks';
 import { RehearsalArm, type ArmAccess, type BrokenSetting, type PropertyCheck } from './rehearsalArm';
+import type { RetryInfo } from './retry';
 
 /**
  * `workshop rehearse`: a cohort of simulated learners walks a whole workshop through the API, with
@@ -24,8 +25,19 @@ import { RehearsalArm, type ArmAccess, type BrokenSetting, type PropertyCheck } 
  *  - i % 5 == 4  (and 2 beyond the first cohort of five) "slow": waits a few polls before every action.
  * Everyone else answers, submits and says done as prompted. The simulated instructor approves every
  * other review, answers every help request and resumes every failure.
+ *
+ * A bad day does not end it: calls that get no answer (the host restarting), 429 and 5xx are retried
+ * (cli/retry.ts: Retry-After obeyed, back-off with jitter, for `retryForMs`), ARM calls likewise (and
+ * the ARM address is read again when the emulator restarts), an instructor action the run refuses is
+ * tried again at a later look, and `attach` (or a `runId` that already exists) picks a run up where
+ * an earlier rehearsal left it.
  */
 export type Profile = 'reviewSentBack' | 'wrong' | 'failing' | 'helpSeeker' | 'slow';
+
+/** A rehearsal asked for something that cannot be (no such run to attach to, flags missing): printed without a stack. */
+export class RehearsalInputError extends Error {
+  override name = 'RehearsalInputError';
+}
 
 export function profileOf(index: number): Profile {
   if (index === 2) return 'failing';
@@ -34,10 +46,17 @@ export function profileOf(index: number): Profile {
 
 export interface RehearseOptions {
   api: WorkshopApi;
-  scenario: string;
-  learners: number;
+  /** Required unless attaching (then it must match the run's, when given). */
+  scenario?: string;
+  /** Required unless attaching (then the run's roster decides). */
+  learners?: number;
   timeScale?: number;
+  /** Start the run under this id; if a run with this id exists already, attach to it. */
   runId?: string;
+  /** Attach to this existing run instead of starting one. */
+  attach?: string;
+  /** Keep retrying a failing API or ARM call this long (ms) before giving up; default 5 minutes. */
+  retryForMs?: number;
   /** ARM access for breaking/fixing environments and the failing provisioning; without it, see above. */
   arm?: ArmAccess;
   packsDir?: string;
@@ -55,6 +74,12 @@ export interface RehearseOptions {
 
 export interface RehearsalReport {
   runId: string;
+  /** The rehearsal picked up a run that existed already (`attach`, or a `runId` that was taken). */
+  attached: boolean;
+  /** Calls tried again: workshop API (host away, 429, 5xx) and ARM (throttled, restarted). */
+  retries: { api: number; arm: number; armReloads: number };
+  /** Instructor actions the run refused at first and that were tried again later. */
+  instructorRetries: number;
   scenario: string;
   learners: number;
   timeScale: number;
@@ -83,6 +108,8 @@ export interface RehearsalReport {
 
 const PHASE_ORDER: PhaseName[] = ['requirements', 'design', 'implementation', 'validation'];
 const MAX_RESUMES = 4;
+/** How long after acceptance an action that changed nothing is done again (see `accepted`); a resume or a review shows within seconds. */
+const STALE_MS = 30_000;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -157,11 +184,49 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const slowPolls = opts.slowPolls ?? 3;
   const concurrency = opts.concurrency ?? 8;
   const deadline = started + (opts.timeoutMs ?? 30 * 60_000);
-  if (!Number.isInteger(opts.learners) || opts.learners < 1) throw new Error(`--learners must be a whole number of at least 1, got ${opts.learners}`);
-  const loaded = await loadCliPack(opts.scenario, opts.packsDir);
+  const retryForMs = opts.retryForMs ?? 5 * 60_000;
+  const retries = { api: 0, arm: 0, armReloads: 0 };
+  // One line per outage, not one per waiting learner: say when the API stops answering and when it is back.
+  let outage: { since: number; reason: string } | undefined;
+  const onApiRetry = (info: RetryInfo): void => {
+    retries.api++;
+    if (!outage) {
+      outage = { since: Date.now(), reason: info.reason };
+      log(`workshop API: ${info.reason} on ${info.what}; retrying${info.retryAfterMs !== undefined ? ` after ${info.retryAfterMs} ms (Retry-After)` : ' with back-off'} for up to ${Math.round(retryForMs / 1000)} s`);
+    }
+  };
+  const apiAnswered = (): void => {
+    if (!outage) return;
+    log(`workshop API answers again after ${((Date.now() - outage.since) / 1000).toFixed(1)} s (${outage.reason})`);
+    outage = undefined;
+  };
+  api.setRetry({ retryForMs, onRetry: onApiRetry });
+  const attachTo = opts.attach;
+  if (!attachTo && (opts.learners === undefined || !Number.isInteger(opts.learners) || opts.learners < 1)) throw new RehearsalInputError(`--learners must be a whole number of at least 1, got ${opts.learners}`);
+  if (!attachTo && !opts.scenario) throw new RehearsalInputError('--scenario is required (unless you --attach to a run).');
+  /** The run as it stands, for attaching: its pack and roster come from the run itself. */
+  const existingRun = async (runId: string): Promise<RunStatusResponse> => {
+    const status = await api.runStatus(runId).catch((err: unknown) => {
+      if (err instanceof ApiCallError && err.status === 404) throw new RehearsalInputError(`Cannot attach to run "${runId}": there is no such run (workshop run list shows the runs).`);
+      throw err;
+    });
+    if (opts.scenario && status.scenario.id !== opts.scenario) throw new RehearsalInputError(`Cannot attach to run "${runId}": it runs scenario "${status.scenario.id}", not "${opts.scenario}".`);
+    return status;
+  };
+  const attachedStatus = attachTo ? await existingRun(attachTo) : undefined;
+  const scenarioId = attachedStatus?.scenario.id ?? opts.scenario!;
+  const loaded = await loadCliPack(scenarioId, opts.packsDir);
   const pack = loaded.pack;
   const steps = new Map<string, Step>(pack.phases.flatMap((p) => p.steps.map((s) => [s.id, s] as const)));
-  const arm = opts.arm ? new RehearsalArm(opts.arm) : undefined;
+  const arm = opts.arm
+    ? new RehearsalArm(opts.arm, {
+        retry: { retryForMs, onRetry: () => retries.arm++ },
+        onReload: (a) => {
+          retries.armReloads++;
+          log(`ARM: the emulator moved; now using ${a.url}`);
+        },
+      })
+    : undefined;
   const order = (phase: string, stepId: string | null): number => {
     const i = PHASE_ORDER.indexOf(phase as PhaseName);
     const ph = pack.phases.find((x) => x.id === phase);
@@ -175,30 +240,52 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     );
   }
 
-  const width = String(opts.learners).length;
-  const roster = Array.from({ length: opts.learners }, (_, i) => {
-    const n = String(i + 1).padStart(Math.max(2, width), '0');
-    return { learnerId: `learner-${n}`, name: `Rehearsal Learner ${n}`, email: `learner-${n}@rehearsal.example` };
-  });
-  const parameters = { ...(opts.parameters ?? {}) };
-  for (const [name, p] of Object.entries(pack.environment.parameters)) {
-    if (p.source !== 'instructor' || p.default !== undefined || parameters[name] !== undefined) continue;
-    parameters[name] = rehearsalValue(p.type, p.description);
-    notes.push(`Parameter ${name} (${p.description}) was not given; the rehearsal uses ${JSON.stringify(parameters[name])}.`);
+  let roster: Array<{ learnerId: string; name: string; email?: string }>;
+  let runId: string;
+  let attached: RunStatusResponse | undefined = attachedStatus;
+  if (!attached) {
+    const width = String(opts.learners).length;
+    roster = Array.from({ length: opts.learners! }, (_, i) => {
+      const n = String(i + 1).padStart(Math.max(2, width), '0');
+      return { learnerId: `learner-${n}`, name: `Rehearsal Learner ${n}`, email: `learner-${n}@rehearsal.example` };
+    });
+    const parameters = { ...(opts.parameters ?? {}) };
+    for (const [name, p] of Object.entries(pack.environment.parameters)) {
+      if (p.source !== 'instructor' || p.default !== undefined || parameters[name] !== undefined) continue;
+      parameters[name] = rehearsalValue(p.type, p.description);
+      notes.push(`Parameter ${name} (${p.description}) was not given; the rehearsal uses ${JSON.stringify(parameters[name])}.`);
+    }
+    try {
+      const start = await api.startRun({
+        parameters,
+        ...(opts.runId ? { runId: opts.runId } : {}),
+        scenario: scenarioId,
+        roster,
+        rosterName: 'rehearsal roster',
+        instructors: ['rehearsal-instructor'],
+        timeScale,
+        ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
+      });
+      runId = start.runId;
+      for (const l of start.learners) api.setLearnerToken(l.learnerId, l.token);
+      log(`run ${runId} started: ${pack.title}, ${opts.learners} simulated learners, time scale ${timeScale}`);
+    } catch (err) {
+      // The run id is taken: an earlier rehearsal with this id (or our own start, whose answer a restart lost).
+      if (!(err instanceof ApiCallError && err.status === 409 && opts.runId)) throw err;
+      log(`run ${opts.runId} exists already: attaching to it`);
+      attached = await existingRun(opts.runId);
+    }
   }
-  const start = await api.startRun({
-    parameters,
-    ...(opts.runId ? { runId: opts.runId } : {}),
-    scenario: opts.scenario,
-    roster,
-    rosterName: 'rehearsal roster',
-    instructors: ['rehearsal-instructor'],
-    timeScale,
-    ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
-  });
-  const runId = start.runId;
-  for (const l of start.learners) api.setLearnerToken(l.learnerId, l.token);
-  log(`run ${runId} started: ${pack.title}, ${opts.learners} simulated learners, time scale ${timeScale}`);
+  if (attached) {
+    runId = attached.runId;
+    roster = attached.learners.map((l) => ({ learnerId: l.learnerId, name: l.name, ...(l.email ? { email: l.email } : {}) }));
+    await pool(roster, concurrency, async (l) => api.setLearnerToken(l.learnerId, (await api.learnerToken(runId, l.learnerId)).token));
+    if (opts.learners !== undefined && opts.learners !== roster.length) notes.push(`Attached to run ${runId}: its roster has ${roster.length} learners (--learners ${opts.learners} was ignored).`);
+    notes.push(`Attached to run ${runId} (${attached.runtimeStatus}); counts in this report are what this rehearsal did after attaching.`);
+    log(`attached to run ${runId}: ${pack.title}, ${roster.length} learners, ${attached.runtimeStatus}`);
+  }
+  runId = runId!;
+  roster = roster!;
 
   const sims: Sim[] = roster.map((l, i) => ({
     learnerId: l.learnerId,
@@ -216,8 +303,11 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   }));
   const report: RehearsalReport = {
     runId,
+    attached: attached !== undefined,
+    retries,
+    instructorRetries: 0,
     scenario: pack.id,
-    learners: opts.learners,
+    learners: roster.length,
     timeScale,
     durationMs: 0,
     polls: 0,
@@ -242,9 +332,14 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const failing = sims.find((s) => s.profile === 'failing');
   if (failing && arm) {
     const rg = learnerResourceGroupName(runId, failing.learnerId);
-    await arm.blockProvisioning(rg, 'westeurope');
-    report.provisioningBlocked.push(failing.learnerId);
-    log(`${failing.learnerId}: resource group name ${rg} is taken by another scenario's group, so its provisioning will fail`);
+    if (!attached) {
+      await arm.blockProvisioning(rg, 'westeurope');
+      report.provisioningBlocked.push(failing.learnerId);
+      log(`${failing.learnerId}: resource group name ${rg} is taken by another scenario's group, so its provisioning will fail`);
+    } else if (await arm.isBlocked(rg)) {
+      // The earlier rehearsal blocked it and stopped before the instructor removed the block.
+      report.provisioningBlocked.push(failing.learnerId);
+    }
   }
 
   /** Calls that the run may refuse because it moved on meanwhile: 409 is an answer, not a failure. */
@@ -358,10 +453,24 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   };
 
   // ── the simulated instructor ──
-  const decided = new Set<string>();
   const sentBack = new Set<string>();
   const answered = new Set<string>();
-  const resumed = new Set<string>();
+  /**
+   * Instructor actions the run accepted, by what they answered (learner, phase, attempt, round…),
+   * with the time of acceptance. An accepted action whose effect never shows — the learner is still
+   * in the very same place STALE_MS later, as when a restart lost the raised event — is done
+   * again, as an instructor watching the dashboard would; a repeat the run no longer needs is refused.
+   */
+  const accepted = new Map<string, number>();
+  const awaitingEffect = (key: string): boolean => {
+    const at = accepted.get(key);
+    if (at === undefined) return false;
+    if (Date.now() - at < STALE_MS) return true;
+    report.instructorRetries++;
+    log(`instructor: ${key} was accepted ${Math.round((Date.now() - at) / 1000)} s ago and nothing changed; doing it again`);
+    accepted.delete(key);
+    return false;
+  };
   const instructorDone = new Map<string, { view: string; tick: number }>();
   let instructorTicks = 0;
   const instructorTick = async (status: RunStatusResponse): Promise<void> => {
@@ -379,51 +488,68 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
       if (detail.position?.stepId === entry.stepId || entry.state === 'failed') instructorDone.set(entry.learnerId, { view, tick });
       const p = detail.position;
       const id = entry.learnerId;
-      if (p?.helpPending && !answered.has(`${id}|${p.phase}|${p.helpPending.message}`)) {
-        answered.add(`${id}|${p.phase}|${p.helpPending.message}`);
-        answered.add(id);
+      // An action counts as done only once the run accepted it. A refusal (the learner's journey was
+      // between instances, a restart lost the phase, …) leaves it to be tried at the next look, which
+      // comes at the next tick rather than ten ticks later.
+      const refused = (what: string): void => {
+        report.instructorRetries++;
+        instructorDone.delete(id);
+        log(`instructor: ${what} for ${id} was refused; will try again`);
+      };
+      if (p?.helpPending && !awaitingEffect(`help ${id}|${p.phase}|${p.helpPending.message}`)) {
         const ok = await attempt(`instructor answers ${id}`, () => api.answerHelp(runId, id, 'Enough that a colleague could build it: name every service, how they connect, and who may access what.'));
-        if (ok === 'ok') report.helpAnswered.push({ learnerId: id, question: p.helpPending.message });
+        if (ok === 'ok') {
+          accepted.set(`help ${id}|${p.phase}|${p.helpPending.message}`, Date.now());
+          answered.add(id);
+          report.helpAnswered.push({ learnerId: id, question: p.helpPending.message });
+        } else refused('answering help');
       }
       if (p?.state === 'awaitingReview' && p.round !== null) {
-        const key = `${id}|${p.phase}|${p.attempt}|${p.round}`;
-        if (!decided.has(key)) {
-          decided.add(key);
+        const key = `review ${id}|${p.phase}|${p.attempt}|${p.round}`;
+        if (!awaitingEffect(key)) {
           if (sim.profile === 'reviewSentBack' && !sentBack.has(id)) {
-            sentBack.add(id);
             const ok = await attempt(`instructor sends back ${id}`, () =>
               api.review(runId, id, 'changes', 'Trade-offs: say why this ingestion pattern over the alternatives, and give a monthly cost estimate with its main drivers.', p.round!),
             );
-            if (ok === 'ok') report.reviewsSentBack.push({ learnerId: id, phase: p.phase, round: p.round });
+            if (ok === 'ok') {
+              accepted.set(key, Date.now());
+              sentBack.add(id);
+              report.reviewsSentBack.push({ learnerId: id, phase: p.phase, round: p.round });
+            } else refused('sending the review back');
           } else {
             const ok = await attempt(`instructor approves ${id}`, () => api.review(runId, id, 'approve', 'Meets the rubric: trade-offs, alternatives, scalability, cost and operations are covered.', p.round!));
-            if (ok === 'ok') report.reviewsApproved.push({ learnerId: id, phase: p.phase, round: p.round });
+            if (ok === 'ok') {
+              accepted.set(key, Date.now());
+              report.reviewsApproved.push({ learnerId: id, phase: p.phase, round: p.round });
+            } else refused('approving the review');
           }
         }
       }
       const journey = detail.journey;
       if (journey?.state === 'failed' && journey.failure) {
-        const key = `${id}|${journey.failure.phase}|${journey.attempts[journey.failure.phase]}`;
-        if (resumed.has(key)) return;
-        resumed.add(key);
+        const failure = journey.failure;
+        const key = `failure ${id}|${failure.phase}|${journey.attempts[failure.phase]}`;
+        if (awaitingEffect(key)) return;
         const count = report.resumes.filter((r) => r.learnerId === id).length;
         if (count >= MAX_RESUMES) {
-          const ok = await attempt(`instructor skips ${journey.failure.phase} for ${id}`, () => api.skip(runId, id, { phase: journey.failure!.phase, reason: 'failed too often in the rehearsal' }));
-          if (ok === 'ok') report.skips.push({ learnerId: id, phase: journey.failure.phase });
+          const ok = await attempt(`instructor skips ${failure.phase} for ${id}`, () => api.skip(runId, id, { phase: failure.phase, reason: 'failed too often in the rehearsal' }));
+          if (ok === 'ok') {
+            accepted.set(key, Date.now());
+            report.skips.push({ learnerId: id, phase: failure.phase });
+          } else refused(`skipping ${failure.phase}`);
           return;
         }
         if (arm && report.provisioningBlocked.includes(id) && (await arm.isBlocked(learnerResourceGroupName(runId, id)))) {
           log(`instructor: removes the group blocking ${id}'s provisioning`);
           await arm.unblock(learnerResourceGroupName(runId, id));
         }
-        const res = await api.resume(runId, id, 'failedStep').catch((err: unknown) => {
-          if (err instanceof ApiCallError && err.status === 409) return undefined;
-          throw err;
-        });
-        if (res) {
-          report.resumes.push({ learnerId: id, phase: journey.failure.phase, reason: journey.failure.reason.message, action: String(res.action) });
-          log(`instructor resumed ${id} in ${journey.failure.phase}: ${journey.failure.reason.message.slice(0, 140)}`);
-        } else resumed.delete(key);
+        let res: Record<string, unknown> | undefined;
+        const ok = await attempt(`instructor resumes ${id}`, async () => (res = await api.resume(runId, id, 'failedStep')));
+        if (ok === 'ok' && res) {
+          accepted.set(key, Date.now());
+          report.resumes.push({ learnerId: id, phase: failure.phase, reason: failure.reason.message, action: String(res.action) });
+          log(`instructor resumed ${id} in ${failure.phase}: ${failure.reason.message.slice(0, 140)}`);
+        } else refused(`resuming ${failure.phase}`);
       }
     });
   };
@@ -439,6 +565,7 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     }
     poll++;
     const status = await api.runStatus(runId);
+    apiAnswered();
     last = status;
     opts.onStatus?.(status);
     if (status.runtimeStatus === 'Completed') break;

@@ -11,7 +11,7 @@ import { formatProblem, listPacks, loadPackFile, PackError } from '../scenarios/
 import { ApiCallError, WorkshopApi } from './apiClient';
 import { cliPacksDir } from './cliPacks';
 import { ProgressView, summaryLine } from './progressView';
-import { rehearse, type RehearsalReport } from './rehearse';
+import { rehearse, RehearsalInputError, type RehearsalReport } from './rehearse';
 import type { ArmAccess } from './rehearsalArm';
 
 /**
@@ -96,8 +96,17 @@ function armAccess(o: { armUrl?: string; armToken?: string; armCa?: string; armS
   if (!isLoopback(url)) return undefined;
   const file = path.resolve(env.WORKSHOP_DATA_DIR ?? path.join(__dirname, '..', '.data'), 'arm', 'emulator.json');
   if (!existsSync(file)) return undefined;
+  return localArmAccess(file);
+}
+
+/**
+ * The local stack's ARM emulator as `npm start` wrote it down. `reload` reads the file again: after a
+ * restart the emulator may listen elsewhere (its saved port was taken) and the rehearsal follows it.
+ */
+export function localArmAccess(file: string): ArmAccess {
   const saved = JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string; subscriptionId: string; caFile: string };
-  return { url: saved.url, token: saved.token, subscriptionId: saved.subscriptionId, caCert: saved.caFile };
+  // The CA file's text, not its path: a restarted emulator may have rewritten it.
+  return { url: saved.url, token: saved.token, subscriptionId: saved.subscriptionId, caCert: readFileSync(saved.caFile, 'utf8'), reload: () => localArmAccess(file) };
 }
 
 export function buildProgram(): Command {
@@ -170,6 +179,8 @@ export function buildProgram(): Command {
         print(status, json(), () => statusTable(status));
         return;
       }
+      // Watching outlasts a restarting stack like a rehearsal does (cli/retry.ts).
+      client.setRetry({ retryForMs: 300_000 });
       const view = new ProgressView();
       let stop = false;
       process.once('SIGINT', () => (stop = true));
@@ -403,11 +414,13 @@ export function buildProgram(): Command {
   // ── rehearsal ──
   program
     .command('rehearse')
-    .description('simulated learners (some slow, some wrong, one failing) and a simulated instructor walk a whole workshop')
-    .requiredOption('--scenario <id>', 'scenario pack id')
-    .requiredOption('--learners <n>', 'how many simulated learners', number('--learners', { integer: true, min: 1, max: MAX_LEARNERS_PER_RUN }))
+    .description('simulated learners (some slow, some wrong, one failing) and a simulated instructor walk a whole workshop; survives restarts of the stack, and --attach picks up a run an earlier rehearsal left')
+    .option('--scenario <id>', 'scenario pack id (required unless --attach)')
+    .option('--learners <n>', 'how many simulated learners (required unless --attach)', number('--learners', { integer: true, min: 1, max: MAX_LEARNERS_PER_RUN }))
     .option('--time-scale <factor>', 'multiply every timebox', number('--time-scale', { min: 0.0001, max: 10 }), 0.05)
-    .option('--run-id <id>', 'run id (default: generated)')
+    .option('--run-id <id>', 'run id (default: generated); if that run exists already, the rehearsal attaches to it')
+    .option('--attach <run>', 'attach to an existing run (one an earlier rehearsal started) and take it to the end')
+    .option('--retry-for <seconds>', 'keep retrying when the stack does not answer (restarting), throttles or fails with 5xx, this long per call', number('--retry-for', { min: 0 }), 300)
     .option('--packs-dir <dir>', 'where the simulated learners read the pack (default: SCENARIO_PACKS_DIR or scenarios/packs)')
     .option('--poll <ms>', 'how often the simulation looks at the run', number('--poll', { integer: true, min: 50 }), 300)
     .option('--timeout <seconds>', 'give up after this long', number('--timeout', { min: 1 }), 1800)
@@ -418,8 +431,10 @@ export function buildProgram(): Command {
     .option('--no-arm', "do not touch environments: the failing learner runs out of time instead (use a small --time-scale), and checks that need the learners' Implementation work fail until the instructor skips them")
     .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable; missing ones get rehearsal values)", collectParam)
     .option('--quiet', 'no progress bars or log lines')
-    .action(async (o: { scenario: string; learners: number; timeScale: number; runId?: string; packsDir?: string; poll: number; timeout: number; armUrl?: string; armToken?: string; armCa?: string; armSubscription?: string; arm?: boolean; quiet?: boolean; param?: Record<string, unknown> }) => {
+    .action(async (o: { scenario?: string; learners?: number; timeScale: number; runId?: string; attach?: string; retryFor: number; packsDir?: string; poll: number; timeout: number; armUrl?: string; armToken?: string; armCa?: string; armSubscription?: string; arm?: boolean; quiet?: boolean; param?: Record<string, unknown> }) => {
       const g = globals();
+      if (!o.attach && (!o.scenario || o.learners === undefined)) throw new UserError('rehearse needs --scenario and --learners (or --attach <run> to pick up an existing run).');
+      if (o.attach && o.runId && o.attach !== o.runId) throw new UserError(`--attach ${o.attach} and --run-id ${o.runId} name different runs; give one.`);
       const view = o.quiet ? undefined : new ProgressView();
       const logs: string[] = [];
       let report: RehearsalReport;
@@ -430,6 +445,8 @@ export function buildProgram(): Command {
           learners: o.learners,
           timeScale: o.timeScale,
           runId: o.runId,
+          attach: o.attach,
+          retryForMs: o.retryFor * 1000,
           packsDir: o.packsDir,
           pollMs: o.poll,
           timeoutMs: o.timeout * 1000,
@@ -446,7 +463,8 @@ export function buildProgram(): Command {
       }
       print(report, json(), () =>
         [
-          `Rehearsal ${report.runId} (${report.scenario}, ${report.learners} learners, time scale ${report.timeScale}) finished in ${(report.durationMs / 1000).toFixed(1)} s.`,
+          `Rehearsal ${report.runId} (${report.scenario}, ${report.learners} learners, time scale ${report.timeScale}${report.attached ? ', attached' : ''}) finished in ${(report.durationMs / 1000).toFixed(1)} s.`,
+          `  retried: ${report.retries.api} workshop API calls, ${report.retries.arm} ARM calls${report.retries.armReloads ? ` (ARM address re-read ${report.retries.armReloads}×)` : ''}, ${report.instructorRetries} refused instructor actions`,
           `  through all four phases: ${Object.values(report.phasesDone).filter((p) => p.length === 4).length}/${report.learners}`,
           `  reviews sent back: ${report.reviewsSentBack.map((r) => r.learnerId).join(', ') || 'none'}; approved: ${report.reviewsApproved.length}`,
           `  help answered: ${report.helpAnswered.map((h) => h.learnerId).join(', ') || 'none'}`,
@@ -466,7 +484,7 @@ export async function main(argv = process.argv): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof UserError) {
+    if (err instanceof UserError || err instanceof RehearsalInputError) {
       process.stderr.write(`${err.message}\n`);
     } else if (err instanceof ApiCallError) {
       const hint = err.status === 401 ? ' (check --key / WORKSHOP_INSTRUCTOR_KEY, or --token for a learner)' : '';

@@ -5,7 +5,8 @@ import { LOCAL_DEFAULT_KEYS } from '../http/apiAuth';
 import { functions } from '../registry';
 import { SqliteDatabase, StoreOpenError, storeFile, syncModeSetting, writePidFile } from '../storage/sqlite';
 import { startArmEmulator } from './arm/emulator';
-import { exposeArmEmulator } from './arm/localEnv';
+import { armIdentity, exposeArmEmulator } from './arm/localEnv';
+import { describeFaults, endFaultsAfter, faultSettings, FaultSettingsError } from './faultSettings';
 import { startLocalHost } from './host';
 import { startTeamsEmulator } from './teams/emulator';
 import { exposeTeamsEmulator } from './teams/localEnv';
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   const dataDir = path.resolve(process.env.WORKSHOP_DATA_DIR ?? path.join(__dirname, '..', '.data'));
   const port = process.env.PORT ? Number(process.env.PORT) : 7071;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT="${process.env.PORT}" is not a TCP port number.`);
+  const faults = faultSettings(); // a bad day on demand (README); a bad value stops here, naming the setting
 
   // The workshop API's keys: local defaults unless set (the stack listens on loopback only).
   process.env.INSTRUCTOR_API_KEY ??= LOCAL_DEFAULT_KEYS.instructor;
@@ -46,13 +48,16 @@ async function main(): Promise<void> {
   }
   // The ARM emulator stands in for Azure unless ARM_ENDPOINT points somewhere real (then
   // LEARNER_SUBSCRIPTION_ID and DefaultAzureCredential apply, as in production).
-  const arm = process.env.ARM_ENDPOINT ? undefined : await startArmEmulator({ database, logger: log });
-  const armCaFile = arm ? exposeArmEmulator(arm, path.join(dataDir, 'arm')) : undefined;
+  // Same port, token and CA as the last start of this data directory, so clients told them keep working.
+  const armId = process.env.ARM_ENDPOINT ? undefined : await armIdentity(path.join(dataDir, 'arm'));
+  const arm = armId ? await startArmEmulator({ database, logger: log, port: armId.port, token: armId.token, cert: armId.cert, faults: faults.arm }) : undefined;
+  const armCaFile = arm ? exposeArmEmulator(arm, path.join(dataDir, 'arm'), armId?.cert) : undefined;
   // Where `workshop rehearse` finds the emulator (to break and fix learner environments like a learner would).
   const armFile = path.join(dataDir, 'arm', 'emulator.json');
   if (arm) writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
   // The Teams connector emulator + web chat, unless the bot is configured for real Teams (BOT_APP_ID set).
-  const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log, database });
+  const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log, faults: faults.teams, database });
+  endFaultsAfter(faults, { arm, teams }, log);
   if (teams) exposeTeamsEmulator(teams);
   const host = await startLocalHost({ database, functions, port, logger: log });
   teams?.setBotEndpoint(`${host.url}/api/messages`);
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
     arm
       ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_TOKEN (and ${armFile})`
       : `  Azure (ARM)       ${process.env.ARM_ENDPOINT}   learner subscription ${process.env.LEARNER_SUBSCRIPTION_ID ?? '(LEARNER_SUBSCRIPTION_ID not set)'}`,
+    ...(describeFaults(faults) ? [`  FAULTS            ${describeFaults(faults)}`] : []),
     `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
     `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
     `  dashboard         ${host.url}/api/tab/${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `#key=${LOCAL_DEFAULT_KEYS.instructor}` : '   (asks for INSTRUCTOR_API_KEY)'}   (instructor dashboard; also the Teams tab)`,
@@ -92,6 +98,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`npm start failed: ${(err as Error).stack ?? err}\n`);
+  process.stderr.write(`npm start failed: ${err instanceof FaultSettingsError ? err.message : ((err as Error).stack ?? err)}\n`);
   process.exit(1);
 });

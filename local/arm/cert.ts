@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { generate } from 'selfsigned';
 
 export interface EmulatorCert {
@@ -6,9 +7,10 @@ export interface EmulatorCert {
 }
 
 /**
- * A fresh self-signed certificate for 127.0.0.1 / localhost, made at every start (nothing is
- * downloaded or written to disk). Clients trust exactly this certificate through their TLS options;
- * the process-wide trust store is left alone.
+ * A fresh self-signed certificate for 127.0.0.1 / localhost (nothing is downloaded). Clients trust
+ * exactly this certificate through their TLS options; the process-wide trust store is left alone.
+ * Tests make one per start; `npm start` keeps one per data directory (localEnv.ts, `reusableCert`),
+ * so a client that trusts it keeps working across restarts.
  */
 export async function generateEmulatorCert(): Promise<EmulatorCert> {
   const notBeforeDate = new Date(Date.now() - 60_000);
@@ -33,4 +35,20 @@ export async function generateEmulatorCert(): Promise<EmulatorCert> {
     ],
   });
   return { key: pems.private, cert: pems.cert };
+}
+
+/**
+ * `saved` when it is a certificate this emulator can keep serving (readable, its key given, valid
+ * for at least another day); otherwise undefined, and the caller makes a new one.
+ */
+export function reusableCert(saved: Partial<EmulatorCert> | undefined, now = Date.now()): EmulatorCert | undefined {
+  if (!saved?.key || !saved.cert) return undefined;
+  try {
+    const x509 = new X509Certificate(saved.cert);
+    if (Date.parse(x509.validTo) - now < 24 * 3600 * 1000 || Date.parse(x509.validFrom) > now) return undefined;
+    if (!x509.checkIP('127.0.0.1')) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { key: saved.key, cert: saved.cert };
 }

@@ -18,7 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { Logger } from 'pino';
-import { generateEmulatorCert } from './cert';
+import { generateEmulatorCert, type EmulatorCert } from './cert';
 import { ArmError } from './errors';
 import { FaultInjector, type ArmFaults } from './faults';
 import { ARM_TEMPLATE_LIMITS } from './limits';
@@ -44,6 +44,8 @@ export interface ArmEmulatorOptions {
   subscriptionId?: string;
   /** The bearer token to accept; a random one per start when omitted. */
   token?: string;
+  /** The TLS certificate (self-signed, for 127.0.0.1) to serve; a fresh one per start when omitted. localEnv.ts `armIdentity` keeps one per data directory. */
+  cert?: EmulatorCert;
   faults?: ArmFaults;
   logger?: Logger;
 }
@@ -126,7 +128,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
   const subscriptionId = opts.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
   const token = opts.token ?? `arm-emulator.${randomBytes(24).toString('base64url')}`;
   const log = opts.logger;
-  const [cert, store] = await Promise.all([generateEmulatorCert(), ArmStore.open(opts.database, subscriptionId)]);
+  const [cert, store] = await Promise.all([opts.cert ?? generateEmulatorCert(), ArmStore.open(opts.database, subscriptionId)]);
   const faults = new FaultInjector(opts.faults);
   const stats: ArmEmulatorStats = { maxConcurrentDeployments: 0, activeDeployments: 0, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0 };
   const env = { subscriptionId, tenantId: EMULATOR_TENANT_ID, store, faults, stats, log };

@@ -499,6 +499,10 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
       send(res, 200, { calls, stats: { ...counters } });
       return;
     }
+    if (sub === 'faults' && method === 'GET') {
+      send(res, 200, faults);
+      return;
+    }
     if (sub === 'faults' && method === 'POST') {
       setFaults((await readJson(req)) as Faults);
       send(res, 200, faults);
