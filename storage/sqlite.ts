@@ -74,6 +74,13 @@ function sqliteModule(): typeof import('node:sqlite') {
   }) as typeof process.emitWarning;
   try {
     loadedModule = require('node:sqlite') as typeof import('node:sqlite');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_UNKNOWN_BUILTIN_MODULE') {
+      throw new StoreOpenError(
+        `The embedded store needs Node.js 22 (node:sqlite); this is ${process.version}. Run it through npm (npm start, npm test, npx), which uses the Node 22 that npm install put in node_modules/.bin, or install Node.js >= 22.12.`,
+      );
+    }
+    throw err;
   } finally {
     process.emitWarning = emit;
   }

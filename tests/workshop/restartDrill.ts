@@ -14,12 +14,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ApiCallError, WorkshopApi } from '../../cli/apiClient';
+import { WorkshopApi } from '../../cli/apiClient';
 import type { RehearsalReport } from '../../cli/rehearse';
-import type { RunStatusResponse } from '../../http/runsApi';
 import { fixedAddress } from './fixedAddress';
 import { startWorkshopStack, TEST_KEYS } from './workshopStack';
-import { PHASES } from '../../machines/journeyMachine';
+import { outcomesOf, restartAtProgress } from './drillLoop';
 
 
 async function main(): Promise<void> {
@@ -64,47 +63,33 @@ async function main(): Promise<void> {
   void exited.then(() => (done = true));
 
   const watcher = new WorkshopApi({ url: address.url, instructorKey: TEST_KEYS.instructor, retry: { retryForMs: 120_000 } });
-  const progress = (s: RunStatusResponse): number => s.learners.reduce((n, l) => n + Math.max(0, (PHASES as readonly string[]).indexOf(l.phase)) + (l.state === 'completed' ? 1 : 0), 0);
-  const total = learners * PHASES.length;
-  const downtimes: number[] = [];
-  for (let k = 1; k <= restarts; k++) {
-    const threshold = Math.floor((k * total) / (restarts + 1));
-    let s: RunStatusResponse | null = null;
-    while (!done) {
-      s = await watcher.runStatus(runId).catch((err: unknown) => {
-        if (err instanceof ApiCallError && err.status === 404) return null;
-        throw err;
-      });
-      if (s && progress(s) >= threshold) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    if (done) break;
-    const t = Date.now();
-    await address.down();
-    await w.stack.restart();
-    await address.up(w.stack.host.port);
-    downtimes.push(Date.now() - t);
-    process.stdout.write(`${at()}  restart ${k}/${restarts} at progress ${progress(s!)}/${total} (down ${Date.now() - t} ms)\n`);
-  }
+  const downtimes = await restartAtProgress({
+    watcher,
+    runId,
+    learners,
+    count: restarts,
+    done: () => done,
+    what: 'restart',
+    log: (line) => process.stdout.write(`${at()}  ${line}\n`),
+    restart: async () => {
+      await address.down();
+      await w.stack.restart();
+      await address.up(w.stack.host.port);
+    },
+  });
   const code = await exited;
-  const final = await watcher.runStatus(runId);
+  const { final, summary } = await outcomesOf(watcher, runId);
   let report: RehearsalReport | undefined;
   try {
     report = JSON.parse(stdout) as RehearsalReport;
   } catch {
     report = undefined;
   }
-  const outcomes = new Map<string, number>();
-  for (const l of final.learners) {
-    const detail = await watcher.learnerDetail(runId, l.learnerId);
-    const key = `${detail.journey?.state}: ${PHASES.map((p) => detail.journey?.outcomes[p] ?? '-').join('/')}`;
-    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-  }
   const lines = [
     '',
     `restart drill, run ${runId}: workshop rehearse --learners ${learners} exited ${code} after ${at().trim()}`,
     `  host restarts during the run: ${downtimes.length} (down ${Math.min(...downtimes)}-${Math.max(...downtimes)} ms each)`,
-    `  run: ${final.runtimeStatus}; learners by outcome: ${[...outcomes].map(([k, n]) => `${n} ${k}`).join('; ')}`,
+    `  run: ${final.runtimeStatus}; learners by outcome: ${summary}`,
     report
       ? `  rehearsal: completed ${report.completed}, attached ${report.attached}, ${report.polls} polls; retried ${report.retries.api} API calls, ${report.retries.arm} ARM calls (outer loop), ${report.instructorRetries} refused instructor actions; resumes by the simulated instructor ${report.resumes.length}, skips ${report.skips.length}`
       : `  rehearsal output was not a report; stderr:\n${stderr}`,
