@@ -3,6 +3,7 @@ import { callActivity } from '../activities';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
 import { admit, createScheduler, enqueue, failed, progress, queueMessage, retryLater, succeeded } from './provisioningScheduler';
+import { EventInbox } from './eventInbox';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
 import { applyProgress, initialProgress, provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
 
@@ -146,19 +147,18 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     dirty.clear();
     yield callActivity(context, 'recordProgress', { runId: input.runId, learners }, RETRY);
   }
-  // Events the previous execution had received but not handled (see `carry`).
+  // Events the previous execution had received but not handled (see `continueAsNew`).
   const pending: CohortEvent[] = state.pending ?? [];
   delete state.pending;
-  let eventWait: df.Task | undefined;
+  const inbox = new EventInbox<CohortEvent>(context, EVENTS.cohort);
   /**
-   * The input of the next execution. An event that arrived while an activity ran has already completed
-   * `eventWait`: the SDK counts it as delivered, so continue-as-new would not carry it over — it travels
-   * in the state and is handled first.
+   * Continue as new with every event this execution has received and not handled in the state: the
+   * ones taken already, and those delivered while the cohort was in an activity (see EventInbox.drain).
    */
-  const carry = (): CohortInput => {
-    const undelivered = [...pending, ...(eventWait?.isCompleted ? [eventWait.result as CohortEvent] : [])];
-    return { ...input, state: { ...state, dirty: [...dirty], ...(undelivered.length ? { pending: undelivered } : {}) } };
-  };
+  function* continueAsNew(): Generator<df.Task, void, unknown> {
+    pending.push(...(yield* inbox.drain()));
+    context.df.continueAsNew({ ...input, state: { ...state, dirty: [...dirty], ...(pending.length ? { pending } : {}) } });
+  }
 
   if (state.started < input.roster.length && !state.ended) {
     // One batch per execution: starting a cohort of any size leaves a history of constant length.
@@ -174,13 +174,12 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     );
     state.started += batch.length;
     if (state.started < input.roster.length) {
-      context.df.continueAsNew(carry());
+      yield* continueAsNew();
       return undefined as never;
     }
   }
 
   let spent = 0;
-  eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
   let wake: { at: number; timer: df.TimerTask } | undefined;
   for (;;) {
     // Admit whatever the provisioning scheduler lets start now, and tell those phases to go.
@@ -210,26 +209,28 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     }
     if (done) break;
     if (spent >= HISTORY_BUDGET) {
-      context.df.continueAsNew(carry());
+      yield* continueAsNew();
       return undefined as never;
     }
-    let event: CohortEvent;
-    if (pending.length) {
-      event = pending.shift()!; // delivered to the previous execution, not yet handled
-    } else {
+    // Events that arrived while an activity ran, in arrival order, after those taken before.
+    pending.push(...inbox.take());
+    if (!pending.length) {
       if (wakeAt && wake?.at !== wakeAt.getTime()) {
         if (wake && !wake.timer.isCompleted) wake.timer.cancel();
         wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
         spent += 2;
       }
-      const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [eventWait, wake.timer] : [eventWait])) as df.Task;
-      if (winner !== eventWait) {
+      // A timer may be raced again; an event waiter never is (see EventInbox).
+      const waiter = inbox.waiter();
+      const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [waiter, wake.timer] : [waiter])) as df.Task;
+      inbox.yielded();
+      if (winner !== waiter) {
         wake = undefined; // the clock moved: admit again
         continue;
       }
-      event = eventWait.result as CohortEvent;
-      eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
+      pending.push(...inbox.take());
     }
+    const event = pending.shift()!;
     spent++;
     state.eventsSeen++;
     if (!event || typeof event !== 'object') continue;
