@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import { callActivity } from '../activities';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
-import { admit, createScheduler, enqueue, failed, progress, queueMessage, retryLater, succeeded } from './provisioningScheduler';
+import { admit, createScheduler, enqueue, failed, live, progress, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
 import { EventInbox } from './eventInbox';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
 import { applyProgress, initialProgress, provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
@@ -61,6 +61,8 @@ export interface RunReport {
   ended: number;
   perPhase: Record<string, Record<string, number>>;
   perLearner: Record<string, { phase: PhaseName; state: LearnerState; helpCount: number }>;
+  /** Events the cohort handled over the run (reports, requests, instructor commands). */
+  events?: number;
 }
 
 type LearnerFold = Pick<CohortView, 'counts' | 'finished' | 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'>;
@@ -139,6 +141,17 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
   const unfinished = () => input.roster.filter((l) => !FINISHED.includes(state.learners[l.learnerId]?.state ?? 'starting'));
   const publish = () => context.df.setCustomStatus(summary(input, state));
   const dirty = new Set(state.dirty ?? []);
+  /**
+   * A learner's requests that no longer matter leave the scheduler: after the learner finished or
+   * failed (the phase that asked is gone and will not report back), or when a newer request replaced them.
+   */
+  const withdrawRequests = (learnerId: string, keep?: string) => {
+    const p = state.provisioning;
+    if (!p) return;
+    for (const id of live(p.scheduler)) {
+      if (id !== keep && p.requests[id]?.learnerId === learnerId) p.scheduler = withdraw(p.scheduler, id);
+    }
+  };
   const touched = (learnerId: string) => dirty.add(learnerId);
   /** Writes the progress only the cohort decides (learners ended with the run); reports write their own rows. */
   function* flushProgress(): Generator<df.Task, void, unknown> {
@@ -239,13 +252,15 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         const id = provisionKey(event.learnerId, event.stepId, event.attempt);
         const p = (state.provisioning ??= {
           scheduler: createScheduler(context.df.currentUtcDateTime, {
-            maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? 10),
+            ...input.scheduler,
+            maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? input.scheduler?.maxConcurrentDeployments ?? 10),
             ...(input.plan.environmentWrites ? { writesPerAttempt: input.plan.environmentWrites } : {}),
           }),
           requests: {},
         });
         if (p.requests[id]) break; // a retried request
         p.requests[id] = event;
+        withdrawRequests(event.learnerId, id); // a phase asks for one environment at a time
         p.scheduler = enqueue(p.scheduler, [id]);
         spent += 2;
         yield callActivity(
@@ -289,6 +304,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         // same rule (signalInstance), so nothing is written here.
         const after = applyProgress(before, event);
         if (after) state.learners[event.learnerId] = after;
+        if (after && ['failed', 'completed', 'ended'].includes(after.state)) withdrawRequests(event.learnerId);
         break;
       }
       case 'pause':
@@ -334,6 +350,8 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           touched(l.learnerId);
         }
         state.started = input.roster.length;
+        // The journeys stop their phases; nobody is left to deploy for.
+        for (const l of input.roster) withdrawRequests(l.learnerId);
         spent += 2;
         yield signalAll(unfinished().map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })));
         // Journeys that were never started or are already gone cannot report back.
@@ -359,6 +377,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     ended: Object.values(state.learners).filter((p) => p.state === 'ended').length,
     perPhase: view(input, state).counts,
     perLearner: Object.fromEntries(Object.entries(state.learners).map(([id, p]) => [id, { phase: p.phase, state: p.state, helpCount: p.helpCount }])),
+    events: state.eventsSeen,
   };
   yield context.df.Task.all([
     callActivity(context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY),

@@ -1,6 +1,6 @@
 import { PHASES, type PersistedJourneySnapshot, type PhaseResume } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
-import type { SchedulerState } from './provisioningScheduler';
+import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
 
 /** What a run needs to know about the pack; built at the edge (API/CLI) from the validated pack. */
 export interface RunPlan {
@@ -29,6 +29,8 @@ export interface CohortInput {
   budgetUsd?: number;
   /** Learner environments deploying at once (the cohort's provisioning scheduler). */
   maxConcurrentDeployments?: number;
+  /** Overrides of the provisioning scheduler's limits (tests, rehearsals); ARM's defaults otherwise. */
+  scheduler?: Partial<SchedulerConfig>;
   /** Set on continue-as-new: the state so far. */
   state?: CohortState;
 }
