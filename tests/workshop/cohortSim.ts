@@ -36,6 +36,11 @@ export interface SimPlan {
   slowMs: number;
   /** Fraction of notifications whose first delivery the connector refuses with 429. */
   connector429: number;
+  /**
+   * Fraction of learners whose phase fails early on its own (a short timebox: the learner walked away),
+   * perhaps while its request waits in line or holds a slot — the scheduler must not keep it for nobody.
+   */
+  quitters: number;
   scheduler: Partial<SchedulerConfig>;
 }
 
@@ -85,6 +90,7 @@ export function planFor(seed: number): SimPlan {
     permanent: pick([0, 0, 0.05]),
     slowMs: pick([50, 300, 1200]),
     connector429: pick([0, 0.2, 0.5]),
+    quitters: pick([0, 0, 0.2]),
     scheduler,
   };
 }
@@ -119,7 +125,8 @@ function* simLearner(context: df.OrchestrationContext): Generator<df.Task, SimOu
   });
 
   yield* send(progress('working'));
-  const timebox = context.df.createTimer(new Date(now() + sim.timeboxMs));
+  const quits = prng(hash(sim.seed, input.learnerId, 'quits'))() < sim.quitters;
+  const timebox = context.df.createTimer(new Date(now() + (quits ? 500 + (hash(sim.seed, input.learnerId) % 2500) : sim.timeboxMs)));
   let failure: string | undefined;
   steps: for (let step = 1; step <= sim.steps; step++) {
     const stepId = `step-${step}`;
@@ -132,7 +139,7 @@ function* simLearner(context: df.OrchestrationContext): Generator<df.Task, SimOu
       const w = context.df.waitForExternalEvent(EVENTS.phase);
       const winner = (yield context.df.Task.any([w, timebox])) as df.Task;
       if (winner === timebox) {
-        failure = `timebox: no decision on ${stepId} after ${Math.round((now() - request.ackAt) / 1000)} s`;
+        failure = quits ? `walked away while waiting for ${stepId}` : `timebox: no decision on ${stepId} after ${Math.round((now() - request.ackAt) / 1000)} s`;
         break steps;
       }
       const signal = w.result as ProvisionSignal;
@@ -144,6 +151,11 @@ function* simLearner(context: df.OrchestrationContext): Generator<df.Task, SimOu
         break steps;
       }
       decision.envAttempt = signal.envAttempt;
+      if (timebox.isCompleted) {
+        // The phase failed while the admission was on its way: nobody deploys, nobody reports back.
+        failure = quits ? `walked away while waiting for ${stepId}` : `timebox: ran out while ${stepId} was admitted`;
+        break steps;
+      }
       const result = (yield context.df.callActivity('simDeploy', { sim, learnerId: input.learnerId, stepId, envAttempt: signal.envAttempt })) as Omit<ProvisionDone, 'type' | 'learnerId' | 'stepId' | 'attempt'>;
       decision.outcome = result.outcome;
       decision.doneAt = now();
@@ -407,7 +419,7 @@ export async function runSeeds(stack: TestStack, seeds: number[], opts: { concur
 }
 
 export function planLine(p: SimPlan): string {
-  return `${p.learners} learners × ${p.steps} step(s), slots ${p.scheduler.maxConcurrentDeployments}, 429 ${p.throttle}, 500 ${p.serverError}, permanent ${p.permanent}, slow ≤${p.slowMs} ms, connector 429 ${p.connector429}`;
+  return `${p.learners} learners × ${p.steps} step(s), slots ${p.scheduler.maxConcurrentDeployments}, 429 ${p.throttle}, 500 ${p.serverError}, permanent ${p.permanent}, slow ≤${p.slowMs} ms, connector 429 ${p.connector429}, quitters ${p.quitters}`;
 }
 
 export { startSimStack as startInvariantStack };
