@@ -12,6 +12,7 @@ import {
   type JourneySnapshot,
 } from '../machines/journeyMachine';
 import type { PhaseName } from '../machines/phaseMachine';
+import { EventInbox } from './eventInbox';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
 import type { SignalInput } from '../activities/signalInstance';
 import type { JourneyInput, LearnerState, PhaseInput, PhaseOutput, ProgressReport, StartPhase } from './workshopTypes';
@@ -49,7 +50,10 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
 
   let running: { phase: PhaseName; attempt: number; task: df.Task } | undefined;
   let continueWith: StartPhase | undefined;
-  let eventWait = context.df.waitForExternalEvent(EVENTS.journey);
+  // Instructor and learner commands, in arrival order: carried over from the previous execution, then
+  // received (see EventInbox: a waiter raced twice used to swallow the command after a resume).
+  const inbox = new EventInbox<JourneyEvent>(context, EVENTS.journey);
+  const received: JourneyEvent[] = [...(input.pending ?? [])];
   let seq = 0;
   const key = (what: string) => `${self}:${version}:${seq++}:${what}`;
   const signal = (data: SignalInput) => callActivity(context, 'signalInstance', data, RETRY);
@@ -143,14 +147,31 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
     if (continueWith) {
       // A phase ended and the next starts in a fresh execution: the journey's history holds one
       // phase at a time however long the workshop is.
-      context.df.continueAsNew({ ...input, journey: persistJourneySnapshot(snapshot), lastPhase, version, resume: undefined, startPhase: continueWith } satisfies JourneyInput);
+      received.push(...(yield* inbox.drain()));
+      const { pending: _carried, ...rest } = input;
+      context.df.continueAsNew({
+        ...rest,
+        journey: persistJourneySnapshot(snapshot),
+        lastPhase,
+        version,
+        resume: undefined,
+        startPhase: continueWith,
+        ...(received.length ? { pending: received } : {}),
+      } satisfies JourneyInput);
       return undefined as never;
     }
     if (snapshot.context.failure && !running) {
       yield report('failed', snapshot.context.failure.phase, snapshot.context.failure.reason.message);
     }
 
-    const winner = (yield context.df.Task.any(running ? [running.task, eventWait] : [eventWait])) as df.Task;
+    received.push(...inbox.take());
+    let winner: df.Task | undefined;
+    if (!received.length) {
+      const waiter = inbox.waiter();
+      winner = (yield context.df.Task.any(running ? [running.task, waiter] : [waiter])) as df.Task;
+      inbox.yielded();
+      received.push(...inbox.take());
+    }
     let event: JourneyEvent;
     let phaseFinished = false;
     if (running && winner === running.task) {
@@ -169,8 +190,7 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
         }
       }
     } else {
-      event = eventWait.result as JourneyEvent;
-      eventWait = context.df.waitForExternalEvent(EVENTS.journey);
+      event = received.shift()!;
     }
     try {
       const [next, actions] = transition(journeyMachine, snapshot, event);

@@ -1,4 +1,4 @@
-import { PHASES, type PersistedJourneySnapshot, type PhaseResume } from '../machines/journeyMachine';
+import { PHASES, type JourneyEvent, type PersistedJourneySnapshot, type PhaseResume } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
 import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
 
@@ -168,6 +168,8 @@ export interface JourneyInput {
   resume?: PhaseResume;
   /** Set on continue-as-new between phases: the phase to start first. */
   startPhase?: StartPhase;
+  /** Set on continue-as-new: commands the previous execution received and had not handled yet. */
+  pending?: JourneyEvent[];
 }
 
 export interface StartPhase {
