@@ -53,19 +53,20 @@ export class EventInbox<T> {
    * orchestration's continue-as-new drops such events (the SDK cannot ask to preserve them), so each
    * gets a waiter here first: race a fresh waiter against a timer due now until the timer wins. Events
    * that arrive after the continue-as-new are carried into the next execution by the runtime.
-   * Yields: each round costs a timer (two history events).
+   * Costs one timer (two history events) and an episode.
    */
   *drain(): Generator<df.Task, T[], unknown> {
     // Held-back events go to new waiters first come first served, so take them one round at a time.
+    // One timer for all rounds (a timer may be raced again): held-back events are handed over as soon
+    // as a waiter is yielded, so only the last round waits for it.
     const received = this.take();
+    const timer = this.context.df.createTimer(this.context.df.currentUtcDateTime);
     for (;;) {
-      const timer = this.context.df.createTimer(this.context.df.currentUtcDateTime);
       const waiter = this.waiter();
       const winner = (yield this.context.df.Task.any([waiter, timer])) as df.Task;
       this.yielded();
       received.push(...this.take());
       if (winner === timer) return received;
-      timer.cancel();
     }
   }
 }
