@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import { callActivity } from '../activities';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
-import { admit, createScheduler, enqueue, failed, live, progress, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
+import { admit, createScheduler, enqueue, failed, live, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
 import { EventInbox } from './eventInbox';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
 import { applyProgress, initialProgress, provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
@@ -34,7 +34,7 @@ export interface CohortView {
   startedAt: string;
   learners: number;
   started: number;
-  /** The provisioning scheduler: queued, deploying, waiting to retry, done. */
+  /** The provisioning scheduler, learners by their latest request: queued, deploying, waiting to retry, done. */
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number };
   paused: boolean;
   ended: boolean;
@@ -389,8 +389,22 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
 
 
 function provisioningView(state: CohortState): CohortView['provisioning'] {
-  const s = state.provisioning?.scheduler;
-  if (!s) return { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
-  const { running, ...rest } = progress(s);
-  return { ...rest, deploying: running, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
+  const p = state.provisioning;
+  const view = { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
+  if (!p) return view;
+  const s = p.scheduler;
+  // Learners, each by their latest request (requests keep arrival order): a learner whose phase was
+  // resumed and asked again counts once, so the counters never add up to more than the roster.
+  const latest = new Map<string, string>();
+  for (const [id, r] of Object.entries(p.requests)) latest.set(r.learnerId, id);
+  const queued = new Set(s.queue);
+  const succeededIds = new Set(s.succeeded);
+  for (const id of latest.values()) {
+    if (queued.has(id)) view.queued++;
+    else if (s.slots[id]?.phase === 'running') view.deploying++;
+    else if (s.slots[id]) view.retrying++;
+    else if (succeededIds.has(id)) view.succeeded++;
+    else if (id in s.failed) view.failed++;
+  }
+  return { ...view, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
 }

@@ -4,7 +4,7 @@ import { cohortRun } from '../../orchestrations/cohortRun';
 import { admit, createScheduler, enqueue, retryLater } from '../../orchestrations/provisioningScheduler';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../../orchestrations/workshopIds';
 import { initialProgress, provisionKey, type CohortInput, type ProvisionRequest, type RunPlan } from '../../orchestrations/workshopTypes';
-import { raise, startInstance, startStack, status, waitFor, type TestStack } from '../helpers/stack';
+import { raise, startInstance, startStack, waitFor, type TestStack } from '../helpers/stack';
 import { until } from './learnerDriver';
 
 /**
@@ -119,6 +119,7 @@ it('a provisioning request that arrives while the cohort notifies another learne
   expect(notified.filter((n) => n.kind === 'environmentQueued').map((n) => n.learnerId)).toEqual(['b', 'c', 'd']);
   await until('b, c and d admitted', async () => raisedToPhases.length === 4);
   expect(raisedToPhases.map((r) => r.instanceId)).toEqual(['a', 'b', 'c', 'd'].map((l) => request(l).phaseInstanceId));
-  const s = await status(stack.api, id);
-  expect((s?.customStatus as { provisioning: Record<string, number> }).provisioning).toMatchObject({ queued: 0, deploying: 4, retrying: 0 });
+  // The view catches up once the cohort has seen that signal complete.
+  const s = await waitFor(stack.api, id, (x) => (x.customStatus as { provisioning?: { deploying: number } } | null)?.provisioning?.deploying === 4);
+  expect((s.customStatus as { provisioning: Record<string, number> }).provisioning).toMatchObject({ queued: 0, deploying: 4, retrying: 0 });
 });

@@ -251,7 +251,8 @@ function checkSample(plan: SimPlan, s: Summary | null | undefined, v: string[]):
   if (counted !== plan.learners) v.push(`view counts add up to ${counted}, roster is ${plan.learners}: ${JSON.stringify(s.counts)}`);
   const p = s.provisioning;
   const max = plan.scheduler.maxConcurrentDeployments ?? DEFAULT_SCHEDULER_CONFIG.maxConcurrentDeployments;
-  if (p.queued + p.deploying + p.retrying > plan.learners) v.push(`view has ${p.queued + p.deploying + p.retrying} requests queued/deploying/retrying for ${plan.learners} learners`);
+  const total = p.queued + p.deploying + p.retrying + p.succeeded + p.failed;
+  if (total > plan.learners) v.push(`view's provisioning counters add up to ${total} (${JSON.stringify(p)}) for ${plan.learners} learners`);
   if (p.deploying + p.retrying > max) v.push(`view has ${p.deploying + p.retrying} deployments holding slots, limit ${max}`);
 }
 
