@@ -377,8 +377,11 @@ function checkRun(plan: SimPlan, last: StatusBody, outcomes: SimOutcome[], ended
   }
 }
 
-/** Management calls retried across a host restart (the port changes; `stack()` is read again). */
-async function retrying<T>(call: () => Promise<T>, attempts = 40): Promise<T> {
+/**
+ * Management calls retried across a host restart (the port changes; `stack()` is read again). A restart
+ * recovers every instance of every cohort on the stack, which takes a while on a loaded machine.
+ */
+async function retrying<T>(call: () => Promise<T>, attempts = 480): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await call();
@@ -410,9 +413,16 @@ export async function runSeeds(stack: TestStack, seeds: number[], opts: { concur
         opts.log?.(`  restarted the host at ${Math.round((Date.now() - t0) / 1000)} s`);
       }
     })();
-    const done = await Promise.all(batch.map((seed) => runSeed(() => stack, seed)));
-    running = false;
-    await restarter;
+    let done: SeedResult[];
+    try {
+      // A seed whose harness fails (the stack did not answer) is reported as that seed's failure.
+      done = await Promise.all(
+        batch.map((seed) => runSeed(() => stack, seed).catch((err: unknown): SeedResult => ({ seed, runId: '?', violations: [`the harness failed: ${err instanceof Error ? err.message : String(err)}`], samples: 0, outcomes: [] }))),
+      );
+    } finally {
+      running = false;
+      await restarter;
+    }
     for (const d of done) opts.log?.(`seed ${d.seed}: ${d.violations.length ? `FAILED (${d.violations.length})` : 'ok'} — ${planLine(planFor(d.seed))}`);
     results.push(...done);
   }
