@@ -261,6 +261,11 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         if (p.requests[id]) break; // a retried request
         p.requests[id] = event;
         withdrawRequests(event.learnerId, id); // a phase asks for one environment at a time
+        // The phase that asked has already ended (its failure was reported before its request arrived):
+        // nobody would deploy or report back, so it takes no place in line.
+        const learner = state.learners[event.learnerId];
+        const askedFrom = learner?.attempt !== undefined ? phaseInstanceId(input.runId, event.learnerId, learner.phase, learner.attempt) : undefined;
+        if (learner && (learner.state === 'completed' || learner.state === 'ended' || (learner.state === 'failed' && askedFrom === event.phaseInstanceId))) break;
         p.scheduler = enqueue(p.scheduler, [id]);
         spent += 2;
         yield callActivity(

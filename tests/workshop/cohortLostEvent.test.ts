@@ -123,3 +123,23 @@ it('a provisioning request that arrives while the cohort notifies another learne
   const s = await waitFor(stack.api, id, (x) => (x.customStatus as { provisioning?: { deploying: number } } | null)?.provisioning?.deploying === 4);
   expect((s.customStatus as { provisioning: Record<string, number> }).provisioning).toMatchObject({ queued: 0, deploying: 4, retrying: 0 });
 });
+
+it('a request that arrives after its phase was reported failed takes no place in line', async () => {
+  const run = 'late-request';
+  const now = new Date().toISOString();
+  const roster = ['x', 'y'].map((learnerId) => ({ learnerId, name: learnerId }));
+  const input: CohortInput = { runId: run, plan: { packId: 'drill', title: 'Drill', phases: {} as RunPlan['phases'] }, roster, instructors: [], batchSize: 10, maxConcurrentDeployments: 1 };
+  const id = await startInstance(stack.api, 'cohortRun', input, cohortInstanceId(run));
+  const phaseOf = (learnerId: string) => phaseInstanceId(run, learnerId, 'implementation', 1);
+  const ask = (learnerId: string): ProvisionRequest => ({ type: 'provisionRequest', learnerId, phaseInstanceId: phaseOf(learnerId), stepId: 'foundation', attempt: 1 });
+  // x's phase reported working, then its journey reported it failed; x's request comes in late.
+  expect(await raise(stack.api, id, EVENTS.cohort, { type: 'progress', learnerId: 'x', phase: 'implementation', state: 'working', stepId: 'foundation', at: now, attempt: 1 })).toBe(202);
+  expect(await raise(stack.api, id, EVENTS.cohort, { type: 'progress', learnerId: 'x', phase: 'implementation', state: 'failed', stepId: 'foundation', at: new Date(Date.parse(now) + 1).toISOString(), detail: 'timebox' })).toBe(202);
+  expect(await raise(stack.api, id, EVENTS.cohort, ask('x'))).toBe(202);
+  expect(await raise(stack.api, id, EVENTS.cohort, ask('y'))).toBe(202);
+  // The one slot goes to y.
+  await until('y admitted (x must not hold the slot)', async () => raisedToPhases.some((r) => r.instanceId === phaseOf('y')), 20_000);
+  expect(raisedToPhases.filter((r) => r.instanceId === phaseOf('x'))).toEqual([]);
+  const s = await waitFor(stack.api, id, (x) => (x.customStatus as { provisioning?: { deploying: number } } | null)?.provisioning?.deploying === 1);
+  expect((s.customStatus as { provisioning: Record<string, number> }).provisioning).toMatchObject({ queued: 0, deploying: 1 });
+});
