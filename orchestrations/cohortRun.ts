@@ -207,7 +207,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         yield signalAll(
           result.start.map((a) => {
             const r = prov.requests[a.id];
-            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt };
+            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt, at: now() };
             return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
           }),
         );
@@ -289,6 +289,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           if (r.gaveUp) {
             const data: ProvisionSignal = {
               type: 'PROVISION_REJECTED',
+              at: now.toISOString(),
               stepId: event.stepId,
               attempt: event.attempt,
               message: `Azure kept refusing the deployment (${event.message ?? 'transient errors'}); resume the learner to try again later.`,

@@ -87,10 +87,10 @@ export interface ProvisionDone {
   message?: string;
 }
 
-/** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. */
+/** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. `at`: when the cohort decided (its orchestration time). */
 export type ProvisionSignal =
-  | { type: 'PROVISION_ADMITTED'; stepId: string; attempt: number; envAttempt: number }
-  | { type: 'PROVISION_REJECTED'; stepId: string; attempt: number; message: string };
+  | { type: 'PROVISION_ADMITTED'; stepId: string; attempt: number; envAttempt: number; at?: string }
+  | { type: 'PROVISION_REJECTED'; stepId: string; attempt: number; message: string; at?: string };
 
 export function provisionKey(learnerId: string, stepId: string, attempt: number): string {
   return `${learnerId}:${stepId}:${attempt}`;
