@@ -28,7 +28,7 @@ export interface SimPlan {
   learners: number;
   /** Provisioning steps each learner goes through. */
   steps: number;
-  /** The learner's timebox: well beyond the scheduler's stated bound, so only a broken promise fails it. */
+  /** The learner's timebox: the scheduler's stated bound plus slack, so only a broken promise fails it. */
   timeboxMs: number;
   throttle: number;
   serverError: number;
@@ -85,9 +85,9 @@ export function planFor(seed: number): SimPlan {
     seed,
     learners,
     steps: pick([1, 1, 2]),
-    // Twice the bound: a timebox that fires means the bound (checked against the attempt times actually
-    // seen, see checkRun) was broken, not that a loaded machine was slow.
-    timeboxMs: 2 * admissionBoundMs(config, learners - 1, ATTEMPT_MS) + SLACK_MS,
+    // The bound with the attempt time expected on a quiet machine; checkRun judges a timebox against the
+    // attempt times actually seen (a loaded machine is slower, which is not a broken promise).
+    timeboxMs: admissionBoundMs(config, learners - 1, ATTEMPT_MS) + SLACK_MS,
     throttle: pick([0, 0.2, 0.4, 0.57]),
     serverError: pick([0, 0.1, 0.2]),
     permanent: pick([0, 0, 0.05]),
@@ -329,23 +329,23 @@ function checkRun(plan: SimPlan, last: StatusBody, outcomes: SimOutcome[], ended
   if (p.queued || p.deploying || p.retrying) v.push(`after the run the view still shows queued ${p.queued}, deploying ${p.deploying}, retrying ${p.retrying}`);
   // Every learner reached the end, or a visible failure with a reason.
   if (report.completed + report.ended !== plan.learners) v.push(`report: ${report.completed} completed + ${report.ended} ended for ${plan.learners} learners`);
+  // The bound holds for the attempt times the deployments (and this machine) actually took.
+  const attempts = outcomes.flatMap((o) => o.requests.flatMap((r) => r.decisions.filter((d) => d.doneAt !== undefined).map((d) => d.doneAt! - d.at)));
+  const attemptMs = Math.max(ATTEMPT_MS, ...attempts);
+  const admissionBound = admissionBoundMs(config, plan.learners - 1, attemptMs) + SLACK_MS;
   for (const o of outcomes) {
     const seen = report.perLearner[o.learnerId]?.state;
     if (o.result === 'completed' && seen !== 'completed') v.push(`${o.learnerId} completed but the report says ${seen}`);
     if (o.result === 'failed') {
       if (!o.reason) v.push(`${o.learnerId} failed without a reason`);
       if (seen !== 'ended') v.push(`${o.learnerId} failed (${o.reason}) but the report says ${seen}`);
-      if (o.reason?.startsWith('timebox')) v.push(`${o.learnerId}: ${o.reason} — twice the scheduler's stated bound (${Math.round(plan.timeboxMs / 1000)} s with slack)`);
+      if (o.reason?.startsWith('timebox') && plan.timeboxMs >= admissionBound) v.push(`${o.learnerId}: ${o.reason} — beyond the scheduler's stated bound (${Math.round(admissionBound / 1000)} s with slack, for attempts of up to ${Math.round(attemptMs / 1000)} s)`);
     }
   }
   // No acknowledged event lost: the cohort handled at least every event it acknowledged (a retried
   // signal may count twice), and every acknowledged request got a decision within the stated bound.
   const acked = outcomes.reduce((n, o) => n + o.acked, 0) + (ended ? 1 : 0);
   if ((report.events ?? 0) < acked) v.push(`the cohort handled ${report.events} events, ${acked} were acknowledged to their senders`);
-  // The bound holds for the attempt times the deployments (and this machine) actually took.
-  const attempts = outcomes.flatMap((o) => o.requests.flatMap((r) => r.decisions.filter((d) => d.doneAt !== undefined).map((d) => d.doneAt! - d.at)));
-  const attemptMs = Math.max(ATTEMPT_MS, ...attempts);
-  const admissionBound = admissionBoundMs(config, plan.learners - 1, attemptMs) + SLACK_MS;
   const retryBound = retryBoundMs(config) + SLACK_MS;
   for (const o of outcomes) {
     for (const r of o.requests) {
