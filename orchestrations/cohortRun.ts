@@ -1,5 +1,6 @@
 import * as df from 'durable-functions';
 import { callActivity } from '../activities';
+import type { NotifyInput } from '../activities/notify';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
 import { admit, createScheduler, enqueue, failed, live, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
@@ -16,6 +17,8 @@ RETRY.backoffCoefficient = 2;
  */
 const HISTORY_BUDGET = 160;
 const FINISHED: readonly LearnerState[] = ['completed', 'ended'];
+/** A learner notice that could not be sent is tried again this long after, at the latest. */
+const NOTICE_RETRY_MS = 2_000;
 
 /**
  * The cohort's custom status: a summary of constant size (Durable Functions caps a custom status at
@@ -160,6 +163,13 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     dirty.clear();
     yield callActivity(context, 'recordProgress', { runId: input.runId, learners }, RETRY);
   }
+  /**
+   * Learners' "your place in line" notices, sent once a turn in one activity without waiting on its
+   * retries (a failed send is tried again next turn, at the latest after NOTICE_RETRY_MS): a slow or
+   * throttled outbox must not hold up the scheduler's decisions for everyone else.
+   */
+  const notices: NotifyInput[] = [...(state.notices ?? [])];
+  delete state.notices;
   // Events the previous execution had received but not handled (see `continueAsNew`).
   const pending: CohortEvent[] = state.pending ?? [];
   delete state.pending;
@@ -170,7 +180,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
    */
   function* continueAsNew(): Generator<df.Task, void, unknown> {
     pending.push(...(yield* inbox.drain()));
-    context.df.continueAsNew({ ...input, state: { ...state, dirty: [...dirty], ...(pending.length ? { pending } : {}) } });
+    context.df.continueAsNew({ ...input, state: { ...state, dirty: [...dirty], ...(pending.length ? { pending } : {}), ...(notices.length ? { notices } : {}) } });
   }
 
   if (state.started < input.roster.length && !state.ended) {
@@ -211,6 +221,19 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
             return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
           }),
         );
+      }
+    }
+    if (notices.length) {
+      const batch = notices.splice(0, 200);
+      spent += 2;
+      try {
+        yield callActivity(context, 'notifyMany', { messages: batch });
+      } catch {
+        notices.unshift(...batch);
+      }
+      if (notices.length) {
+        const soon = new Date(context.df.currentUtcDateTime.getTime() + NOTICE_RETRY_MS);
+        if (!wakeAt || soon < wakeAt) wakeAt = soon;
       }
     }
     publish();
@@ -267,13 +290,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         const askedFrom = learner?.attempt !== undefined ? phaseInstanceId(input.runId, event.learnerId, learner.phase, learner.attempt) : undefined;
         if (learner && (learner.state === 'completed' || learner.state === 'ended' || (learner.state === 'failed' && askedFrom === event.phaseInstanceId))) break;
         p.scheduler = enqueue(p.scheduler, [id]);
-        spent += 2;
-        yield callActivity(
-          context,
-          'notify',
-          { runId: input.runId, key: `${cohortInstanceId(input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } },
-          RETRY,
-        );
+        notices.push({ runId: input.runId, key: `${cohortInstanceId(input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } });
         break;
       }
       case 'provisionDone': {

@@ -1,5 +1,6 @@
 import { PHASES, type JourneyEvent, type PersistedJourneySnapshot, type PhaseResume } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
+import type { NotifyInput } from '../activities/notify';
 import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
 
 /** What a run needs to know about the pack; built at the edge (API/CLI) from the validated pack. */
@@ -64,6 +65,8 @@ export interface CohortState {
   dirty?: string[];
   /** Events the previous execution received but had not handled when it continued as new. */
   pending?: CohortEvent[];
+  /** Learner notices not sent yet (see cohortRun: sent once a turn, never waited on). */
+  notices?: NotifyInput[];
 }
 
 /** A phase asks the cohort for a deployment slot; the scheduler id is learner:step:attempt. */

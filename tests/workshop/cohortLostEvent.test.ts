@@ -15,7 +15,8 @@ import { until } from './learnerDriver';
  * second request — acknowledged to the phase, never seen by the cohort.
  *
  * The cohort runs on the real durable host; its activities are recorders, and the learner-facing
- * notification is held open by the test so the second request lands while it runs.
+ * notification (notify, or notifyMany for a batch) is held open by the test so the second request
+ * lands while it runs.
  */
 interface Notified {
   learnerId: string;
@@ -48,7 +49,17 @@ const recorders: FunctionDef[] = [
       return { key: 'k', duplicate: false };
     },
   },
-  { kind: 'activity', name: 'notifyMany', handler: () => [] },
+  {
+    // The cohort sends learners' queue notices in batches; held open like `notify` above.
+    kind: 'activity',
+    name: 'notifyMany',
+    handler: async (raw) => {
+      const { messages } = raw as { messages: Array<{ to: { learnerId?: string }; kind: string }> };
+      for (const n of messages) notified.push({ learnerId: n.to.learnerId ?? '', kind: n.kind });
+      if (gate) await gate;
+      return messages.map(() => ({ key: 'k', duplicate: false }));
+    },
+  },
   { kind: 'activity', name: 'recordProgress', handler: () => ({}) },
   { kind: 'activity', name: 'recordRunEnded', handler: () => ({}) },
 ];

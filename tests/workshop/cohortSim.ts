@@ -215,6 +215,17 @@ async function notifyThroughConnector(raw: unknown): Promise<unknown> {
   return activities.notify(raw);
 }
 
+async function notifyManyThroughConnector(raw: unknown): Promise<unknown> {
+  const { messages } = raw as { messages: Array<{ runId: string; key: string }> };
+  const batchKey = messages.map((m) => m.key).join('|');
+  const rate = connectorFaults.get(messages[0]?.runId ?? '') ?? 0;
+  if (rate > 0 && !refused.has(batchKey) && prng(hash(batchKey))() < rate) {
+    refused.add(batchKey);
+    throw new Error('429 Too Many Requests: the Bot Connector throttled this conversation');
+  }
+  return activities.notifyMany(raw);
+}
+
 export const simFunctions: FunctionDef[] = [
   { kind: 'orchestration', name: 'cohortRun', handler: cohortRun },
   { kind: 'orchestration', name: 'learnerJourney', handler: simLearner },
@@ -222,7 +233,7 @@ export const simFunctions: FunctionDef[] = [
   { kind: 'activity', name: 'signalMany', handler: activities.signalMany, durableClient: true },
   { kind: 'activity', name: 'recordProgress', handler: activities.recordProgress },
   { kind: 'activity', name: 'notify', handler: notifyThroughConnector },
-  { kind: 'activity', name: 'notifyMany', handler: activities.notifyMany },
+  { kind: 'activity', name: 'notifyMany', handler: notifyManyThroughConnector },
   { kind: 'activity', name: 'recordRunEnded', handler: () => ({ status: 'ended' }) },
   { kind: 'activity', name: 'simDeploy', handler: simDeploy },
 ];
