@@ -1,4 +1,4 @@
-import type { PersistedJourneySnapshot, PhaseResume } from '../machines/journeyMachine';
+import type { JourneyEvent, PersistedJourneySnapshot, PhaseResume } from '../machines/journeyMachine';
 import type { PersistedPhaseSnapshot, PhaseDef, PhaseFailure, PhaseName, PhaseResult } from '../machines/phaseMachine';
 import type { ProgressReport } from '../machines/progress';
 
@@ -45,10 +45,10 @@ export interface ProvisionDone {
   message?: string;
 }
 
-/** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. */
+/** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. `at`: when the cohort decided (its orchestration time). */
 export type ProvisionSignal =
-  | { type: 'PROVISION_ADMITTED'; stepId: string; attempt: number; envAttempt: number }
-  | { type: 'PROVISION_REJECTED'; stepId: string; attempt: number; message: string };
+  | { type: 'PROVISION_ADMITTED'; stepId: string; attempt: number; envAttempt: number; at?: string }
+  | { type: 'PROVISION_REJECTED'; stepId: string; attempt: number; message: string; at?: string };
 
 export function provisionKey(learnerId: string, stepId: string, attempt: number): string {
   return `${learnerId}:${stepId}:${attempt}`;
@@ -76,6 +76,8 @@ export interface JourneyInput {
   resume?: PhaseResume;
   /** Set on continue-as-new between phases: the phase to start first. */
   startPhase?: StartPhase;
+  /** Set on continue-as-new: commands the previous execution received and had not handled yet. */
+  pending?: JourneyEvent[];
 }
 
 export interface StartPhase {

@@ -1,8 +1,10 @@
 import * as df from 'durable-functions';
 import { callActivity } from '../activities';
+import type { NotifyInput } from '../activities/notify';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
-import { admit, createScheduler, enqueue, failed, progress, queueMessage, retryLater, succeeded } from './provisioningScheduler';
+import { admit, createScheduler, enqueue, failed, live, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
+import { EventInbox } from './eventInbox';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
 import { applyProgress, initialProgress, provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
 
@@ -15,6 +17,8 @@ RETRY.backoffCoefficient = 2;
  */
 const HISTORY_BUDGET = 160;
 const FINISHED: readonly LearnerState[] = ['completed', 'ended'];
+/** A learner notice that could not be sent is tried again this long after, at the latest. */
+const NOTICE_RETRY_MS = 2_000;
 
 /**
  * The cohort's custom status: a summary of constant size (Durable Functions caps a custom status at
@@ -33,7 +37,7 @@ export interface CohortView {
   startedAt: string;
   learners: number;
   started: number;
-  /** The provisioning scheduler: queued, deploying, waiting to retry, done. */
+  /** The provisioning scheduler, learners by their latest request: queued, deploying, waiting to retry, done. */
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number };
   paused: boolean;
   ended: boolean;
@@ -60,6 +64,8 @@ export interface RunReport {
   ended: number;
   perPhase: Record<string, Record<string, number>>;
   perLearner: Record<string, { phase: PhaseName; state: LearnerState; helpCount: number }>;
+  /** Events the cohort handled over the run (reports, requests, instructor commands). */
+  events?: number;
 }
 
 type LearnerFold = Pick<CohortView, 'counts' | 'finished' | 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'>;
@@ -138,6 +144,17 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
   const unfinished = () => input.roster.filter((l) => !FINISHED.includes(state.learners[l.learnerId]?.state ?? 'starting'));
   const publish = () => context.df.setCustomStatus(summary(input, state));
   const dirty = new Set(state.dirty ?? []);
+  /**
+   * A learner's requests that no longer matter leave the scheduler: after the learner finished or
+   * failed (the phase that asked is gone and will not report back), or when a newer request replaced them.
+   */
+  const withdrawRequests = (learnerId: string, keep?: string) => {
+    const p = state.provisioning;
+    if (!p) return;
+    for (const id of live(p.scheduler)) {
+      if (id !== keep && p.requests[id]?.learnerId === learnerId) p.scheduler = withdraw(p.scheduler, id);
+    }
+  };
   const touched = (learnerId: string) => dirty.add(learnerId);
   /** Writes the progress only the cohort decides (learners ended with the run); reports write their own rows. */
   function* flushProgress(): Generator<df.Task, void, unknown> {
@@ -146,19 +163,25 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     dirty.clear();
     yield callActivity(context, 'recordProgress', { runId: input.runId, learners }, RETRY);
   }
-  // Events the previous execution had received but not handled (see `carry`).
+  /**
+   * Learners' "your place in line" notices, sent once a turn in one activity without waiting on its
+   * retries (a failed send is tried again next turn, at the latest after NOTICE_RETRY_MS): a slow or
+   * throttled outbox must not hold up the scheduler's decisions for everyone else.
+   */
+  const notices: NotifyInput[] = [...(state.notices ?? [])];
+  delete state.notices;
+  // Events the previous execution had received but not handled (see `continueAsNew`).
   const pending: CohortEvent[] = state.pending ?? [];
   delete state.pending;
-  let eventWait: df.Task | undefined;
+  const inbox = new EventInbox<CohortEvent>(context, EVENTS.cohort);
   /**
-   * The input of the next execution. An event that arrived while an activity ran has already completed
-   * `eventWait`: the SDK counts it as delivered, so continue-as-new would not carry it over — it travels
-   * in the state and is handled first.
+   * Continue as new with every event this execution has received and not handled in the state: the
+   * ones taken already, and those delivered while the cohort was in an activity (see EventInbox.drain).
    */
-  const carry = (): CohortInput => {
-    const undelivered = [...pending, ...(eventWait?.isCompleted ? [eventWait.result as CohortEvent] : [])];
-    return { ...input, state: { ...state, dirty: [...dirty], ...(undelivered.length ? { pending: undelivered } : {}) } };
-  };
+  function* continueAsNew(): Generator<df.Task, void, unknown> {
+    pending.push(...(yield* inbox.drain()));
+    context.df.continueAsNew({ ...input, state: { ...state, dirty: [...dirty], ...(pending.length ? { pending } : {}), ...(notices.length ? { notices } : {}) } });
+  }
 
   if (state.started < input.roster.length && !state.ended) {
     // One batch per execution: starting a cohort of any size leaves a history of constant length.
@@ -174,13 +197,12 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     );
     state.started += batch.length;
     if (state.started < input.roster.length) {
-      context.df.continueAsNew(carry());
+      yield* continueAsNew();
       return undefined as never;
     }
   }
 
   let spent = 0;
-  eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
   let wake: { at: number; timer: df.TimerTask } | undefined;
   for (;;) {
     // Admit whatever the provisioning scheduler lets start now, and tell those phases to go.
@@ -195,10 +217,23 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         yield signalAll(
           result.start.map((a) => {
             const r = prov.requests[a.id];
-            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt };
+            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt, at: now() };
             return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
           }),
         );
+      }
+    }
+    if (notices.length) {
+      const batch = notices.splice(0, 200);
+      spent += 2;
+      try {
+        yield callActivity(context, 'notifyMany', { messages: batch });
+      } catch {
+        notices.unshift(...batch);
+      }
+      if (notices.length) {
+        const soon = new Date(context.df.currentUtcDateTime.getTime() + NOTICE_RETRY_MS);
+        if (!wakeAt || soon < wakeAt) wakeAt = soon;
       }
     }
     publish();
@@ -210,26 +245,28 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     }
     if (done) break;
     if (spent >= HISTORY_BUDGET) {
-      context.df.continueAsNew(carry());
+      yield* continueAsNew();
       return undefined as never;
     }
-    let event: CohortEvent;
-    if (pending.length) {
-      event = pending.shift()!; // delivered to the previous execution, not yet handled
-    } else {
+    // Events that arrived while an activity ran, in arrival order, after those taken before.
+    pending.push(...inbox.take());
+    if (!pending.length) {
       if (wakeAt && wake?.at !== wakeAt.getTime()) {
         if (wake && !wake.timer.isCompleted) wake.timer.cancel();
         wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
         spent += 2;
       }
-      const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [eventWait, wake.timer] : [eventWait])) as df.Task;
-      if (winner !== eventWait) {
+      // A timer may be raced again; an event waiter never is (see EventInbox).
+      const waiter = inbox.waiter();
+      const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [waiter, wake.timer] : [waiter])) as df.Task;
+      inbox.yielded();
+      if (winner !== waiter) {
         wake = undefined; // the clock moved: admit again
         continue;
       }
-      event = eventWait.result as CohortEvent;
-      eventWait = context.df.waitForExternalEvent(EVENTS.cohort);
+      pending.push(...inbox.take());
     }
+    const event = pending.shift()!;
     spent++;
     state.eventsSeen++;
     if (!event || typeof event !== 'object') continue;
@@ -238,21 +275,22 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         const id = provisionKey(event.learnerId, event.stepId, event.attempt);
         const p = (state.provisioning ??= {
           scheduler: createScheduler(context.df.currentUtcDateTime, {
-            maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? 10),
+            ...input.scheduler,
+            maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? input.scheduler?.maxConcurrentDeployments ?? 10),
             ...(input.plan.environmentWrites ? { writesPerAttempt: input.plan.environmentWrites } : {}),
           }),
           requests: {},
         });
         if (p.requests[id]) break; // a retried request
         p.requests[id] = event;
+        withdrawRequests(event.learnerId, id); // a phase asks for one environment at a time
+        // The phase that asked has already ended (its failure was reported before its request arrived):
+        // nobody would deploy or report back, so it takes no place in line.
+        const learner = state.learners[event.learnerId];
+        const askedFrom = learner?.attempt !== undefined ? phaseInstanceId(input.runId, event.learnerId, learner.phase, learner.attempt) : undefined;
+        if (learner && (learner.state === 'completed' || learner.state === 'ended' || (learner.state === 'failed' && askedFrom === event.phaseInstanceId))) break;
         p.scheduler = enqueue(p.scheduler, [id]);
-        spent += 2;
-        yield callActivity(
-          context,
-          'notify',
-          { runId: input.runId, key: `${cohortInstanceId(input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } },
-          RETRY,
-        );
+        notices.push({ runId: input.runId, key: `${cohortInstanceId(input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } });
         break;
       }
       case 'provisionDone': {
@@ -268,6 +306,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           if (r.gaveUp) {
             const data: ProvisionSignal = {
               type: 'PROVISION_REJECTED',
+              at: now.toISOString(),
               stepId: event.stepId,
               attempt: event.attempt,
               message: `Azure kept refusing the deployment (${event.message ?? 'transient errors'}); resume the learner to try again later.`,
@@ -288,6 +327,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
         // same rule (signalInstance), so nothing is written here.
         const after = applyProgress(before, event);
         if (after) state.learners[event.learnerId] = after;
+        if (after && ['failed', 'completed', 'ended'].includes(after.state)) withdrawRequests(event.learnerId);
         break;
       }
       case 'pause':
@@ -333,6 +373,8 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
           touched(l.learnerId);
         }
         state.started = input.roster.length;
+        // The journeys stop their phases; nobody is left to deploy for.
+        for (const l of input.roster) withdrawRequests(l.learnerId);
         spent += 2;
         yield signalAll(unfinished().map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })));
         // Journeys that were never started or are already gone cannot report back.
@@ -358,6 +400,7 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
     ended: Object.values(state.learners).filter((p) => p.state === 'ended').length,
     perPhase: view(input, state).counts,
     perLearner: Object.fromEntries(Object.entries(state.learners).map(([id, p]) => [id, { phase: p.phase, state: p.state, helpCount: p.helpCount }])),
+    events: state.eventsSeen,
   };
   yield context.df.Task.all([
     callActivity(context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY),
@@ -369,8 +412,22 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
 
 
 function provisioningView(state: CohortState): CohortView['provisioning'] {
-  const s = state.provisioning?.scheduler;
-  if (!s) return { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
-  const { running, ...rest } = progress(s);
-  return { ...rest, deploying: running, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
+  const p = state.provisioning;
+  const view = { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
+  if (!p) return view;
+  const s = p.scheduler;
+  // Learners, each by their latest request (requests keep arrival order): a learner whose phase was
+  // resumed and asked again counts once, so the counters never add up to more than the roster.
+  const latest = new Map<string, string>();
+  for (const [id, r] of Object.entries(p.requests)) latest.set(r.learnerId, id);
+  const queued = new Set(s.queue);
+  const succeededIds = new Set(s.succeeded);
+  for (const id of latest.values()) {
+    if (queued.has(id)) view.queued++;
+    else if (s.slots[id]?.phase === 'running') view.deploying++;
+    else if (s.slots[id]) view.retrying++;
+    else if (succeededIds.has(id)) view.succeeded++;
+    else if (id in s.failed) view.failed++;
+  }
+  return { ...view, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
 }

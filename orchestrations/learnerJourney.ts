@@ -16,6 +16,7 @@ import {
 } from '../machines/journeyMachine';
 import type { PhaseName } from '../machines/phaseMachine';
 import type { LearnerState, ProgressReport } from '../machines/progress';
+import { EventInbox } from './eventInbox';
 
 interface Running {
   phase: PhaseName;
@@ -48,7 +49,7 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
     if (continueWith) {
       // A phase ended and the next starts in a fresh execution: the journey's history holds one
       // phase at a time however long the workshop is.
-      context.df.continueAsNew(effects.continueInput(snapshot, continueWith));
+      context.df.continueAsNew(yield* effects.continueInput(snapshot, continueWith));
       return undefined as never;
     }
     if (snapshot.context.failure && !effects.running) {
@@ -81,7 +82,12 @@ class JourneyEffects {
   readonly self: string;
   private version: number;
   private lastPhase: JourneyInput['lastPhase'];
-  private eventWait: df.Task;
+  /**
+   * Instructor and learner commands, in arrival order: carried over from the previous execution, then
+   * received (see EventInbox: a waiter raced twice used to swallow the command after a resume).
+   */
+  private readonly inbox: EventInbox<JourneyEvent>;
+  private readonly received: JourneyEvent[];
   private seq = 0;
 
   constructor(
@@ -91,7 +97,8 @@ class JourneyEffects {
     this.self = journeyInstanceId(input.runId, input.learnerId);
     this.version = input.version;
     this.lastPhase = input.lastPhase;
-    this.eventWait = context.df.waitForExternalEvent(EVENTS.journey);
+    this.inbox = new EventInbox<JourneyEvent>(context, EVENTS.journey);
+    this.received = [...(input.pending ?? [])];
   }
 
   private key(what: string): string {
@@ -176,14 +183,18 @@ class JourneyEffects {
   /** The next event: the running phase's outcome, or an instructor's (or learner's) journey event. */
   *next(): Generator<df.Task, { event: JourneyEvent; phaseFinished: boolean }, unknown> {
     const running = this.running;
-    const winner = (yield this.context.df.Task.any(running ? [running.task, this.eventWait] : [this.eventWait])) as df.Task;
-    if (running && winner === running.task) {
-      this.running = undefined;
-      return { event: this.phaseOutcome(running, winner), phaseFinished: true };
+    this.received.push(...this.inbox.take());
+    if (!this.received.length) {
+      const waiter = this.inbox.waiter();
+      const winner = (yield this.context.df.Task.any(running ? [running.task, waiter] : [waiter])) as df.Task;
+      this.inbox.yielded();
+      this.received.push(...this.inbox.take());
+      if (running && winner === running.task) {
+        this.running = undefined;
+        return { event: this.phaseOutcome(running, winner), phaseFinished: true };
+      }
     }
-    const event = this.eventWait.result as JourneyEvent;
-    this.eventWait = this.context.df.waitForExternalEvent(EVENTS.journey);
-    return { event, phaseFinished: false };
+    return { event: this.received.shift()!, phaseFinished: false };
   }
 
   private phaseOutcome({ phase, attempt }: Running, task: df.Task): JourneyEvent {
@@ -197,7 +208,18 @@ class JourneyEffects {
     return { type: 'PHASE_FAILED', phase, reason: out.failure };
   }
 
-  continueInput(snapshot: JourneySnapshot, startPhase: StartPhase): JourneyInput {
-    return { ...this.input, journey: persistJourneySnapshot(snapshot), lastPhase: this.lastPhase, version: this.version, resume: undefined, startPhase };
+  /** The next execution's input, with every command this one received and did not handle (drained first: see EventInbox.drain). */
+  *continueInput(snapshot: JourneySnapshot, startPhase: StartPhase): Generator<df.Task, JourneyInput, unknown> {
+    this.received.push(...(yield* this.inbox.drain()));
+    const { pending: _carried, ...rest } = this.input;
+    return {
+      ...rest,
+      journey: persistJourneySnapshot(snapshot),
+      lastPhase: this.lastPhase,
+      version: this.version,
+      resume: undefined,
+      startPhase,
+      ...(this.received.length ? { pending: this.received } : {}),
+    };
   }
 }

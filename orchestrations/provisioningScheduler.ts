@@ -13,7 +13,12 @@
  *   each attempt costing `writesPerAttempt` tokens, refilled from orchestration time;
  * - a subscription-wide back-off when any attempt sees 429 + Retry-After: nobody starts before it
  *   ends, and the bucket is emptied (ARM said it is);
- * - queue positions: FIFO, 1-based ("your environment is 12th in line").
+ * - queue positions: FIFO, 1-based ("your environment is 12th in line");
+ * - a stated bound on every wait (`retryBoundMs`, `admissionBoundMs`): a request is admitted, retried
+ *   or refused with a reason within it, so no learner waits with nothing happening. For that a
+ *   Retry-After longer than `retryMaxSeconds` is cut to it (a retry that comes too early gets another
+ *   429 and costs an attempt; `maxAttempts` still ends it), and a request whose phase has ended is
+ *   withdrawn (`withdraw`) instead of holding its place for nobody.
  *
  * API (for the cohortRun orchestration)
  *   let s = createScheduler(now, { maxConcurrentDeployments: 10 });   // config optional
@@ -75,7 +80,7 @@ export interface SchedulerState {
   succeeded: string[];
   failed: Record<string, string>;
   /** Counters for status pages and tests. */
-  stats: { attempts: number; throttled: number; transientFailures: number; maxInFlight: number };
+  stats: { attempts: number; throttled: number; transientFailures: number; maxInFlight: number; withdrawn?: number };
 }
 
 export interface Admission {
@@ -198,7 +203,7 @@ export function retryLater(state: SchedulerState, id: string, now: Date, info: R
   const c = state.config;
   let s: SchedulerState = { ...state, stats: { ...state.stats, transientFailures: state.stats.transientFailures + 1 } };
   if (info.throttled) {
-    const until = t + Math.max(1, info.retryAfterSeconds ?? c.retryBaseSeconds) * 1000;
+    const until = t + Math.max(1, Math.min(c.retryMaxSeconds, info.retryAfterSeconds ?? c.retryBaseSeconds)) * 1000;
     s = { ...refill(s, t), tokens: 0, backoffUntil: Math.max(s.backoffUntil, until), stats: { ...s.stats, throttled: s.stats.throttled + 1 } };
   }
   if (slot.attempt >= c.maxAttempts) {
@@ -206,9 +211,53 @@ export function retryLater(state: SchedulerState, id: string, now: Date, info: R
     return { state: failed(s, id, now, reason), gaveUp: true, retryAt: null };
   }
   const backoff = Math.min(c.retryMaxSeconds, c.retryBaseSeconds * 2 ** (slot.attempt - 1));
-  const retryAt = Math.max(t + (info.retryAfterSeconds ?? backoff) * 1000, s.backoffUntil);
+  const retryAt = Math.max(t + Math.min(c.retryMaxSeconds, info.retryAfterSeconds ?? backoff) * 1000, s.backoffUntil);
   s = { ...s, slots: { ...s.slots, [id]: { phase: 'waiting', attempt: slot.attempt, since: t, retryAt, ...(info.error ? { lastError: info.error } : {}) } } };
   return { state: s, gaveUp: false, retryAt: new Date(retryAt) };
+}
+
+/**
+ * The request no longer matters — its phase ended (failed, completed, ended by the instructor) or a
+ * newer request of the same learner replaced it: it leaves the line or frees its slot, counted in
+ * neither succeeded nor failed (`stats.withdrawn`). A deployment it started may still finish in ARM;
+ * a later attempt of the same step adopts it (same idempotency key), teardown removes it otherwise.
+ */
+export function withdraw(state: SchedulerState, id: string): SchedulerState {
+  const queued = state.queue.includes(id);
+  if (!state.slots[id] && !queued) return state;
+  const { [id]: _gone, ...slots } = state.slots;
+  return { ...state, slots, queue: state.queue.filter((q) => q !== id), stats: { ...state.stats, withdrawn: (state.stats.withdrawn ?? 0) + 1 } };
+}
+
+/** Ids queued or holding a slot. */
+export function live(state: SchedulerState): string[] {
+  return [...state.queue, ...Object.keys(state.slots)];
+}
+
+/** How long the bucket takes to refill one attempt's writes from empty (ms). */
+export function refillMs(c: SchedulerConfig): number {
+  return Math.ceil((c.writesPerAttempt / c.writeRefillPerSecond) * 1000);
+}
+
+/**
+ * The longest a request holding a slot waits, after its attempt failed transiently, before the
+ * scheduler admits its retry or refuses it (orchestration time; the cohort acts when it next runs).
+ * Its own wait is at most `retryMaxSeconds`; a 429 of any other attempt can push the subscription's
+ * back-off out by at most `retryMaxSeconds` and empty the bucket, and there are at most
+ * `maxConcurrentDeployments × maxAttempts` such attempts before every holder has succeeded or given up.
+ */
+export function retryBoundMs(c: SchedulerConfig): number {
+  return c.maxConcurrentDeployments * c.maxAttempts * (c.retryMaxSeconds * 1000 + refillMs(c));
+}
+
+/**
+ * The longest a request with `ahead` requests before it in line waits to be admitted (or refused),
+ * when one deployment attempt takes at most `attemptMs`: every slot holder is done after at most
+ * `maxAttempts` attempts with a retry wait between them, and a slot serves the line in order.
+ */
+export function admissionBoundMs(c: SchedulerConfig, ahead: number, attemptMs: number): number {
+  const hold = c.maxAttempts * attemptMs + (c.maxAttempts - 1) * retryBoundMs(c);
+  return Math.ceil((ahead + 1) / c.maxConcurrentDeployments) * hold + refillMs(c);
 }
 
 /** Nothing queued and nothing holding a slot. */

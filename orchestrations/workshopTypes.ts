@@ -1,6 +1,7 @@
 import type { LearnerProgress } from '../machines/progress';
 import type { CohortEvent, Learner, ProvisionRequest, RunPlan } from '../contracts/messages';
-import type { SchedulerState } from './provisioningScheduler';
+import type { NotifyInput } from '../activities/notify';
+import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
 
 // The shared shapes moved to contracts/messages.ts and the progress rule beside the machines
 // (machines/progress.ts); they are re-exported under this name for cohortRun.ts until its imports move.
@@ -18,6 +19,8 @@ export interface CohortInput {
   budgetUsd?: number;
   /** Learner environments deploying at once (the cohort's provisioning scheduler). */
   maxConcurrentDeployments?: number;
+  /** Overrides of the provisioning scheduler's limits (tests, rehearsals); ARM's defaults otherwise. */
+  scheduler?: Partial<SchedulerConfig>;
   /** Set on continue-as-new: the state so far. */
   state?: CohortState;
 }
@@ -37,5 +40,7 @@ export interface CohortState {
   dirty?: string[];
   /** Events the previous execution received but had not handled when it continued as new. */
   pending?: CohortEvent[];
+  /** Learner notices not sent yet (see cohortRun: sent once a turn, never waited on). */
+  notices?: NotifyInput[];
 }
 

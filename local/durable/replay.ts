@@ -77,6 +77,8 @@ interface SdkTask {
 interface SdkExecutor {
   openTasks: Record<string, SdkTask>;
   openEvents: Record<string, SdkTask[]>;
+  /** Results that arrived before anything waited for them (raised events by name), in arrival order. */
+  deferredTasks?: Record<string, unknown[]>;
   willContinueAsNew: boolean;
 }
 
@@ -222,24 +224,53 @@ function openWork(executor: SdkExecutor): Scheduled[] {
 }
 
 /**
- * Raised events the code has not consumed: DF 2.x keeps them across continueAsNew. Events of one name
- * are consumed in arrival order, one per waitForExternalEvent that got its value.
+ * The raised events a continue-as-new carries into the next execution: those the SDK never read
+ * because the orchestrator had already continued as new when it reached them (they came later in the
+ * same episode). That is what Durable Functions does on Azure for a JavaScript orchestrator: DTFx
+ * carries over events that arrive after the continue-as-new ("Carryover"), while an event the execution
+ * had received but not given to any waiter is dropped — the extension's out-of-process shim calls
+ * `ContinueAsNew(input)` with `preserveUnprocessedEvents` false, and the JS SDK's continueAsNew has no
+ * way to ask otherwise (azure-functions-durable-extension OutOfProcOrchestrationShim.cs). Those dropped
+ * events are logged. (Counting waiters instead of reading what the SDK did is wrong when the code races
+ * one waiter in several Task.any's: the SDK registers it once per race, so it looked as if fewer events
+ * were consumed, and the next execution got events again that the previous one had handled.)
  */
-function unconsumedEvents(history: HistoryEvent[], leaves: SdkAction[], executor: SdkExecutor): HistoryEvent[] {
-  const received = new Map<string, HistoryEvent[]>();
+function carriedEvents(history: HistoryEvent[], read: ReadonlySet<HistoryEvent>, executor: SdkExecutor, log: (level: string, message: string) => void): HistoryEvent[] {
+  const carry: HistoryEvent[] = [];
+  const heldBack = new Map<string, number>();
   for (const e of history) {
     if (e.EventType !== EventType.EventRaised || !e.Name) continue;
-    const list = received.get(e.Name) ?? [];
-    list.push(e);
-    received.set(e.Name, list);
+    if (!read.has(e)) carry.push(e);
   }
-  const carry: HistoryEvent[] = [];
-  for (const [name, events] of received) {
-    const waits = leaves.filter((a) => a.actionType === A.WaitForExternalEvent && a.externalEventName === name).length;
-    const stillWaiting = executor.openEvents[name]?.length ?? 0;
-    carry.push(...events.slice(Math.max(0, waits - stillWaiting)));
+  for (const [name, waiting] of Object.entries(executor.deferredTasks ?? {})) {
+    if (waiting.length) heldBack.set(name, waiting.length);
+  }
+  for (const [name, count] of heldBack) {
+    log('warning', `continueAsNew dropped ${count} "${name}" event(s) this execution had received but no waitForExternalEvent took, as Durable Functions does for JavaScript orchestrations; take every event before continuing as new.`);
   }
   return carry;
+}
+
+/**
+ * The SDK's view of the history, noting which raised events it read: it reads an event's Name when it
+ * processes it, and stops reading history once the orchestrator continued as new or finished.
+ */
+function sdkEvents(args: EpisodeInput, read: Set<HistoryEvent>): Array<Record<string, unknown>> {
+  const one = (e: HistoryEvent, played: boolean) => {
+    const out = toSdkEvent(e, played);
+    if (e.EventType === EventType.EventRaised) {
+      // Not enumerable: the SDK walks every enumerable value of the history up front (to parse timestamps).
+      Object.defineProperty(out, 'Name', {
+        enumerable: false,
+        get: () => {
+          read.add(e);
+          return e.Name;
+        },
+      });
+    }
+    return out;
+  };
+  return [...args.past.map((e) => one(e, true)), ...args.fresh.map((e) => one(e, false))];
 }
 
 export interface EpisodeInput {
@@ -255,7 +286,8 @@ export interface EpisodeInput {
 }
 
 export async function runEpisode(args: EpisodeInput): Promise<EpisodeOutcome> {
-  const sdkHistory = [...args.past.map((e) => toSdkEvent(e, true)), ...args.fresh.map((e) => toSdkEvent(e, false))];
+  const read = new Set<HistoryEvent>();
+  const sdkHistory = sdkEvents(args, read);
   const orchestrator = new Orchestrator(args.handler);
   const context = new InvocationContext({
     functionName: args.name,
@@ -317,7 +349,7 @@ export async function runEpisode(args: EpisodeInput): Promise<EpisodeOutcome> {
     return {
       kind: 'continuedAsNew',
       input: action?.input,
-      carryOver: unconsumedEvents(replayed, leaves, executor),
+      carryOver: carriedEvents(replayed, read, executor, args.log),
       customStatus: state.customStatus,
     };
   }

@@ -9,11 +9,14 @@ import {
   progress,
   queueMessage,
   queuePosition,
+  retryBoundMs,
   retryLater,
   succeeded,
+  withdraw,
   type SchedulerConfig,
   type SchedulerState,
 } from '../../orchestrations/provisioningScheduler';
+import { prng } from '../../local/prng';
 
 const T0 = new Date('2026-03-02T09:00:00.000Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -232,5 +235,71 @@ describe('provisioning scheduler: determinism and serialisation', () => {
     expect(b.starts).toEqual(a.starts);
     expect(c.state).toEqual(a.state);
     expect(c.starts).toEqual(a.starts);
+  });
+});
+
+describe('provisioning scheduler: withdrawn requests and stated bounds', () => {
+  it('a withdrawn request leaves the line (the rest move up) and counts as neither succeeded nor failed', () => {
+    let s = admit(enqueue(createScheduler(T0, { ...roomy, maxConcurrentDeployments: 1 }), learners(4)), T0).state;
+    s = withdraw(s, 'learner-02');
+    expect(queuePosition(s, 'learner-03')).toEqual({ status: 'queued', position: 1, ahead: 0 });
+    expect(queuePosition(s, 'learner-02')).toEqual({ status: 'unknown' });
+    expect(progress(s)).toEqual({ queued: 2, running: 1, retrying: 0, succeeded: 0, failed: 0 });
+    expect(s.stats.withdrawn).toBe(1);
+    expect(withdraw(s, 'learner-02')).toBe(s); // twice is once
+  });
+
+  it('a withdrawn slot holder frees its slot for the next in line, also while it waits to retry', () => {
+    let s = admit(enqueue(createScheduler(T0, { ...roomy, maxConcurrentDeployments: 1 }), ['a', 'b', 'c']), T0).state;
+    s = withdraw(s, 'a');
+    let r = admit(s, at(1));
+    expect(r.start).toEqual([{ id: 'b', attempt: 1 }]);
+    s = retryLater(r.state, 'b', at(2), { retryAfterSeconds: 30 }).state;
+    s = withdraw(s, 'b');
+    r = admit(s, at(3));
+    expect(r.start).toEqual([{ id: 'c', attempt: 1 }]);
+    expect(isDrained(withdraw(r.state, 'c'))).toBe(true);
+  });
+
+  it('a Retry-After longer than retryMaxSeconds is cut to it, for the learner and for the subscription', () => {
+    let s = admit(enqueue(createScheduler(T0, { ...roomy, retryMaxSeconds: 60 }), ['a']), T0).state;
+    const r = retryLater(s, 'a', T0, { retryAfterSeconds: 3600, throttled: true });
+    expect(r.retryAt).toEqual(at(60));
+    s = r.state;
+    expect(s.backoffUntil).toBe(at(60).getTime());
+    expect(admit(s, at(60)).start).toEqual([{ id: 'a', attempt: 2 }]);
+  });
+
+  it('every transient failure is retried or refused within retryBoundMs, whatever ARM answers (seeded runs)', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      const r = prng(seed);
+      const config: Partial<SchedulerConfig> = { maxConcurrentDeployments: 1 + Math.floor(r() * 4), maxAttempts: 2 + Math.floor(r() * 4), retryBaseSeconds: 1, retryMaxSeconds: 1 + Math.floor(r() * 5), writeBucketCapacity: 60, writeRefillPerSecond: 10, writesPerAttempt: 20 };
+      let s = enqueue(createScheduler(T0, config), learners(8));
+      const bound = retryBoundMs(s.config);
+      const running = new Map<string, number>(); // id -> finishes at (ms)
+      const failedAt = new Map<string, number>();
+      for (let t = T0.getTime(); t < T0.getTime() + 3_600_000 && !isDrained(s); t += 100) {
+        for (const [id, end] of [...running]) {
+          if (end > t) continue;
+          running.delete(id);
+          const roll = r();
+          if (roll < 0.5) {
+            const rl = retryLater(s, id, new Date(t), { throttled: roll < 0.35, retryAfterSeconds: roll < 0.2 ? 1 + Math.floor(r() * 600) : undefined });
+            s = rl.state;
+            if (!rl.gaveUp) failedAt.set(id, t);
+          } else s = succeeded(s, id, new Date(t));
+        }
+        const a = admit(s, new Date(t));
+        s = a.state;
+        for (const x of a.start) {
+          const since = failedAt.get(x.id);
+          if (since !== undefined) expect({ seed, id: x.id, waitedMs: t - since }).toEqual({ seed, id: x.id, waitedMs: expect.toSatisfy((ms: number) => ms <= bound) });
+          failedAt.delete(x.id);
+          running.set(x.id, t + 100 + Math.floor(r() * 2_000));
+        }
+      }
+      expect({ seed, drained: isDrained(s) }).toEqual({ seed, drained: true });
+      expect(failedAt.size).toBe(0);
+    }
   });
 });
