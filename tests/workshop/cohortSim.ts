@@ -468,7 +468,10 @@ export async function runSeeds(stack: TestStack, seeds: number[], opts: { concur
       running = false;
       await restarter;
     }
-    for (const d of done) opts.log?.(`seed ${d.seed}: ${d.violations.length ? `FAILED (${d.violations.length})` : 'ok'} — ${planLine(planFor(d.seed))}`);
+    for (const d of done) {
+      opts.log?.(`seed ${d.seed}: ${d.violations.length ? `FAILED (${d.violations.length})` : 'ok'} — ${planLine(planFor(d.seed))}`);
+      for (const line of d.violations) opts.log?.(`    ${line}`);
+    }
     results.push(...done);
   }
   return results;
