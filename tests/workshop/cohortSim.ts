@@ -147,6 +147,9 @@ function* simLearner(context: df.OrchestrationContext): Generator<df.Task, SimOu
       }
       const signal = w.result as ProvisionSignal;
       if (signal.stepId !== stepId) continue;
+      // A signal delivered twice (its activity re-ran after a restart) is ignored, as the phase does.
+      const lastAttempt = request.decisions.at(-1)?.envAttempt ?? 0;
+      if (signal.type === 'PROVISION_ADMITTED' && signal.envAttempt <= lastAttempt) continue;
       const decision: SimOutcome['requests'][number]['decisions'][number] = { type: signal.type, at: signal.at ? Date.parse(signal.at) : now() };
       request.decisions.push(decision);
       if (signal.type === 'PROVISION_REJECTED') {
@@ -314,6 +317,7 @@ export async function runSeed(stack: () => TestStack, seed: number, opts: { dead
     }
     if (Date.now() > deadline) {
       v.push(`the run did not finish in ${Math.round((Date.now() - started) / 1000)} s; last view ${JSON.stringify(s)}`);
+      v.push(...(await diagnose(api(), runId, roster.map((l) => l.learnerId))));
       break;
     }
     await new Promise((r) => setTimeout(r, opts.sampleEveryMs ?? 400));
@@ -327,6 +331,29 @@ export async function runSeed(stack: () => TestStack, seed: number, opts: { dead
   if (last?.runtimeStatus === 'Completed') checkRun(plan, last, outcomes, ended, v);
   connectorFaults.delete(runId);
   return { seed, runId, violations: v, samples, outcomes };
+}
+
+/** What each instance of a stuck run is doing: the last events of its history, and the cohort's scheduler. */
+async function diagnose(api: string, runId: string, learners: string[]): Promise<string[]> {
+  const out: string[] = [];
+  const tail = (x: StatusBody | undefined) =>
+    (x?.historyEvents ?? [])
+      .filter((e) => !['OrchestratorStarted', 'OrchestratorCompleted'].includes(e.EventType))
+      .slice(-6)
+      .map((e) => `${e.EventType}${e.Name ? ` ${String(e.Name)}` : ''}${e.EventType === 'EventRaised' ? ` ${JSON.stringify(e.Input).slice(0, 120)}` : ''}`)
+      .join(' | ');
+  try {
+    const c = await status(api, cohortInstanceId(runId), true);
+    const st = (c?.input as CohortInput | undefined)?.state;
+    out.push(`cohort ${c?.runtimeStatus}: queue ${JSON.stringify(st?.provisioning?.scheduler.queue)} slots ${JSON.stringify(st?.provisioning?.scheduler.slots)} pending ${st?.pending?.length ?? 0}; last: ${tail(c)}`);
+    for (const l of learners) {
+      const j = await status(api, journeyInstanceId(runId, l), true);
+      out.push(`${l} ${j?.runtimeStatus}: ${tail(j)}`);
+    }
+  } catch (err) {
+    out.push(`(could not read the instances: ${(err as Error).message})`);
+  }
+  return out;
 }
 
 /** The invariants over a finished run. */
@@ -441,7 +468,10 @@ export async function runSeeds(stack: TestStack, seeds: number[], opts: { concur
       running = false;
       await restarter;
     }
-    for (const d of done) opts.log?.(`seed ${d.seed}: ${d.violations.length ? `FAILED (${d.violations.length})` : 'ok'} — ${planLine(planFor(d.seed))}`);
+    for (const d of done) {
+      opts.log?.(`seed ${d.seed}: ${d.violations.length ? `FAILED (${d.violations.length})` : 'ok'} — ${planLine(planFor(d.seed))}`);
+      for (const line of d.violations) opts.log?.(`    ${line}`);
+    }
     results.push(...done);
   }
   return results;
