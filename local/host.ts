@@ -183,6 +183,10 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
       engine.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      // What the stopped engine still has under way (an episode's commit, an activity) finishes or is dropped
+      // before another host may load the same store in this process; a commit it queued reaches the disk first.
+      await Promise.race([engine.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await opts.database.drain().catch(() => undefined);
     },
   };
 }

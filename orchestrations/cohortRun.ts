@@ -1,5 +1,5 @@
 import * as df from 'durable-functions';
-import { callActivity } from '../activities';
+import { CALLER_RETRIES, callActivity } from '../activities';
 import type { NotifyInput } from '../activities/notify';
 import type { SignalInput } from '../activities/signalInstance';
 import type { PhaseName } from '../machines/phaseMachine';
@@ -227,7 +227,8 @@ export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task,
       const batch = notices.splice(0, 200);
       spent += 2;
       try {
-        yield callActivity(context, 'notifyMany', { messages: batch });
+        // One attempt: a failed send is retried next turn; the activity's own retry policy would hold up every scheduling decision behind its back-off.
+        yield callActivity(context, 'notifyMany', { messages: batch }, CALLER_RETRIES);
       } catch {
         notices.unshift(...batch);
       }

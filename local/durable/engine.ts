@@ -515,6 +515,7 @@ export class DurableEngine {
           instanceId,
           executionId: inst.executionId,
           from: 0,
+          expectedCount: inst.history.length,
           events: [...rewrite, marker],
           consumedInbox: [],
           instance: { executionId: inst.executionId, runtimeStatus: 'Running', lastUpdatedTime: now, customStatus: inst.customStatus },
@@ -945,10 +946,12 @@ export class DurableEngine {
       ...(startMsg ? { input: { value: startMsg.event.Input } } : {}),
     };
     const volatileKeys = new Set(messages.filter((m) => m.volatile).map((m) => m.key));
+    if (this.stopped) return; // a stopped host writes nothing more: the next host redoes this episode
     const committing = this.store.commitEpisode({
       instanceId: inst.id,
       executionId,
       from: past.length,
+      expectedCount: inst.history.length,
       events: appended,
       consumedInbox: consumed.filter((k) => !volatileKeys.has(k)),
       extraInbox: carry,

@@ -33,6 +33,14 @@ export function checkPayload(text: string): void {
   if (text.length > MAX_PAYLOAD_CHARS) throw new PayloadTooLargeError(text.length);
 }
 
+/** An episode was built on a history that has changed in the store since: the engine reloads the instance. */
+export class HistoryConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HistoryConflictError';
+  }
+}
+
 export interface InstanceRow {
   instanceId: string;
   name: string;
@@ -246,10 +254,27 @@ export class DurableStore {
    * An episode, in one transaction: history from `from` on replaced by `events` (from 0 when a new
    * execution starts), consumed messages deleted, `extraInbox` written, the instance row updated.
    */
-  commitEpisode(args: { instanceId: string; executionId: string; from: number; events: HistoryEvent[]; consumedInbox: string[]; extraInbox?: InboxMessage[]; instance: InstanceUpdate }): Promise<void> {
+  commitEpisode(args: {
+    instanceId: string;
+    executionId: string;
+    from: number;
+    /** The history length the engine's copy was built from: a different count means someone else wrote meanwhile. */
+    expectedCount: number;
+    events: HistoryEvent[];
+    consumedInbox: string[];
+    extraInbox?: InboxMessage[];
+    instance: InstanceUpdate;
+  }): Promise<void> {
     const { instanceId, executionId, from, events, consumedInbox, instance: u } = args;
     const encoded = events.map((e) => JSON.stringify(e));
     return this.db.write(() => {
+      // Optimistic concurrency, as the sentinel's ETag was on Table storage: only one engine may own an
+      // instance (the file lock keeps a second process out; this keeps a stopped engine in the same
+      // process, or a bug, from overwriting what another episode committed).
+      const count = this.db.get<{ n: number }>('SELECT count(*) AS n FROM dt_history WHERE hub = ? AND instance_id = ?', this.hubName, instanceId)!.n;
+      if (count !== args.expectedCount) {
+        throw new HistoryConflictError(`Instance "${instanceId}" has ${count} history events in the store, not the ${args.expectedCount} this episode was built on; it is reloaded.`);
+      }
       this.db.prepare('DELETE FROM dt_history WHERE hub = ? AND instance_id = ? AND seq >= ?').run(this.hubName, instanceId, from);
       const ins = this.db.prepare('INSERT INTO dt_history (hub, instance_id, seq, execution_id, event) VALUES (?, ?, ?, ?, ?)');
       encoded.forEach((e, i) => ins.run(this.hubName, instanceId, from + i, executionId, e));

@@ -314,7 +314,7 @@ async function ceiling(label: string, tpl: EpisodeTemplate, clients: number, war
             opened();
             closed();
             t = performance.now();
-            await store.commitEpisode({ instanceId: id, executionId, from: seq, events, consumedInbox: i === 0 ? [startMsg.key] : [], instance: update });
+            await store.commitEpisode({ instanceId: id, executionId, from: seq, expectedCount: seq, events, consumedInbox: i === 0 ? [startMsg.key] : [], instance: update });
             const done = performance.now();
             seq += events.length;
             if (inWindow(t) && inWindow(done)) {

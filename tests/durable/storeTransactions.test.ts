@@ -32,9 +32,9 @@ const update = (executionId: string) => ({ executionId, runtimeStatus: 'Running'
 it('a new execution replaces the whole history in the same transaction that consumes its start message', async () => {
   const id = 'replace-1';
   await store.createInstance(row(id), msg('start-A', 1));
-  await store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, events: [0, 1, 2, 3, 4, 5].map((i) => ev('a', i)), consumedInbox: ['start-A'], extraInbox: [msg('start-B', 2)], instance: update('A') });
-  await store.commitEpisode({ instanceId: id, executionId: 'B', from: 0, events: [ev('b', 0), ev('b', 1)], consumedInbox: ['start-B'], instance: update('B') });
-  await store.commitEpisode({ instanceId: id, executionId: 'B', from: 2, events: [ev('b', 2)], consumedInbox: [], instance: update('B') });
+  await store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, expectedCount: 0, events: [0, 1, 2, 3, 4, 5].map((i) => ev('a', i)), consumedInbox: ['start-A'], extraInbox: [msg('start-B', 2)], instance: update('A') });
+  await store.commitEpisode({ instanceId: id, executionId: 'B', from: 0, expectedCount: 6, events: [ev('b', 0), ev('b', 1)], consumedInbox: ['start-B'], instance: update('B') });
+  await store.commitEpisode({ instanceId: id, executionId: 'B', from: 2, expectedCount: 2, events: [ev('b', 2)], consumedInbox: [], instance: update('B') });
   const part = await store.loadPartition(id);
   expect(part.history.map((e) => e.Name)).toEqual(['b', 'b', 'b']);
   expect(part.inbox).toEqual([]);
@@ -45,15 +45,28 @@ it('an episode that fails at its last write leaves no trace: history, inbox and 
   const id = 'atomic-1';
   await store.createInstance(row(id), msg('start-A', 1));
   await store.putInbox(id, [msg('evt-1', 2)]);
-  await store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, events: [ev('a', 0)], consumedInbox: ['start-A'], instance: update('A') });
+  await store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, expectedCount: 0, events: [ev('a', 0)], consumedInbox: ['start-A'], instance: update('A') });
   const before = await store.loadPartition(id);
   // The instance row is updated last in an episode; without it the episode fails after writing history and deleting messages.
   await db.database.write(() => db.database.prepare('DELETE FROM dt_instances WHERE instance_id = ?').run(id));
   await expect(
-    store.commitEpisode({ instanceId: id, executionId: 'A', from: 1, events: [ev('a', 1), ev('a', 2)], consumedInbox: ['evt-1'], extraInbox: [msg('carry', 3)], instance: update('A') }),
+    store.commitEpisode({ instanceId: id, executionId: 'A', from: 1, expectedCount: 1, events: [ev('a', 1), ev('a', 2)], consumedInbox: ['evt-1'], extraInbox: [msg('carry', 3)], instance: update('A') }),
   ).rejects.toThrow(/no instance row/);
   expect(await store.loadPartition(id)).toEqual(before);
   expect(before.inbox.map((m) => m.key)).toEqual(['evt-1']);
+});
+
+it('an episode built on a history that changed meanwhile (another engine wrote) is refused and writes nothing', async () => {
+  const id = 'conflict-1';
+  await store.createInstance(row(id), msg('start-A', 1));
+  await store.putInbox(id, [msg('evt-1', 2)]);
+  await store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, expectedCount: 0, events: [ev('a', 0), ev('a', 1)], consumedInbox: ['start-A'], instance: update('A') });
+  const before = await store.loadPartition(id);
+  // A second writer that still believes the history is empty: its episode would overwrite the first one's.
+  await expect(
+    store.commitEpisode({ instanceId: id, executionId: 'A', from: 0, expectedCount: 0, events: [ev('stale', 0)], consumedInbox: ['evt-1'], instance: update('A') }),
+  ).rejects.toThrow(/has 2 history events in the store, not the 0/);
+  expect(await store.loadPartition(id)).toEqual(before);
 });
 
 it('an instance whose history cannot be read does not stop the host from recovering the others, and its status says why', async () => {
