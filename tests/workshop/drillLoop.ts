@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import type { RehearsalReport } from '../../cli/rehearse';
 import { ApiCallError, type WorkshopApi } from '../../cli/apiClient';
 import type { RunStatusResponse } from '../../http/runsApi';
 import { PHASES } from '../../machines/journeyMachine';
@@ -54,4 +57,54 @@ export async function outcomesOf(watcher: WorkshopApi, runId: string): Promise<{
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
   return { final, summary: [...outcomes].map(([k, n]) => `${n} ${k}`).join('; ') };
+}
+
+/** The drills' command line: `--learners`, `--restarts`, `--scenario`, `--throttle`, `--time-scale`. */
+export function drillArgs(defaults: { timeScale: string }): { learners: number; restarts: number; scenario: string; throttle: number; timeScale: string; at: () => string } {
+  const { values } = parseArgs({
+    options: {
+      learners: { type: 'string', default: '20' },
+      restarts: { type: 'string', default: '10' },
+      scenario: { type: 'string', default: 'cross-region' },
+      throttle: { type: 'string', default: '0.3' },
+      'time-scale': { type: 'string', default: defaults.timeScale },
+    },
+  });
+  const t0 = Date.now();
+  return {
+    learners: Number(values.learners),
+    restarts: Number(values.restarts),
+    scenario: values.scenario,
+    throttle: Number(values.throttle),
+    timeScale: values['time-scale'],
+    at: () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s`,
+  };
+}
+
+/** The rehearsal's own account of a drill, one line (or its stderr when it printed no report). */
+export function rehearsalLine(report: RehearsalReport | undefined, stderr: string): string {
+  return report
+    ? `  rehearsal: completed ${report.completed}, attached ${report.attached}, ${report.polls} polls; retried ${report.retries.api} API calls, ${report.retries.arm} ARM calls, ${report.retries.armReloads} emulator re-reads; ${report.instructorRetries} refused instructor actions; resumes by the simulated instructor ${report.resumes.length}, skips ${report.skips.length}`
+    : `  rehearsal output was not a report; stderr:\n${stderr}`;
+}
+
+/** `workshop rehearse` (the real CLI) in a child process; its report once it has exited. */
+export function spawnRehearsal(args: string[], env: NodeJS.ProcessEnv, cwd: string): { done: () => boolean; finished: Promise<{ code: number | null; report?: RehearsalReport; stderr: string }> } {
+  const cli = spawn(process.execPath, args, { cwd, env });
+  let stdout = '';
+  let stderr = '';
+  cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  let done = false;
+  const finished = new Promise<number | null>((r) => cli.on('close', (code) => r(code))).then((code) => {
+    done = true;
+    let report: RehearsalReport | undefined;
+    try {
+      report = JSON.parse(stdout) as RehearsalReport;
+    } catch {
+      report = undefined;
+    }
+    return { code, report, stderr };
+  });
+  return { done: () => done, finished };
 }

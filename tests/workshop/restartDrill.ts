@@ -9,34 +9,18 @@
  * Restarts come at evenly spaced shares of the cohort's progress (phases reached), so all of them fall
  * inside the run on any machine. Prints the numbers and exits 1 if the rehearsal did not complete.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { WorkshopApi } from '../../cli/apiClient';
-import type { RehearsalReport } from '../../cli/rehearse';
 import { fixedAddress } from './fixedAddress';
 import { startWorkshopStack, TEST_KEYS } from './workshopStack';
-import { outcomesOf, restartAtProgress } from './drillLoop';
+import { drillArgs, outcomesOf, rehearsalLine, restartAtProgress, spawnRehearsal } from './drillLoop';
 
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      learners: { type: 'string', default: '20' },
-      restarts: { type: 'string', default: '10' },
-      scenario: { type: 'string', default: 'cross-region' },
-      throttle: { type: 'string', default: '0.3' },
-      'time-scale': { type: 'string', default: '1' },
-    },
-  });
-  const learners = Number(values.learners);
-  const restarts = Number(values.restarts);
-  const throttle = Number(values.throttle);
+  const { learners, restarts, scenario, throttle, timeScale, at } = drillArgs({ timeScale: '1' });
   const runId = `drill-${Date.now().toString(36)}`;
-  const t0 = Date.now();
-  const at = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s`;
 
   const w = await startWorkshopStack();
   const address = await fixedAddress(w.stack.host.port);
@@ -48,19 +32,12 @@ async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..', '..');
   const args = [
     path.join(root, 'cli', 'bin', 'workshop.cjs'), '--url', address.url, '--json',
-    'rehearse', '--scenario', values.scenario, '--learners', String(learners), '--run-id', runId, '--time-scale', values['time-scale'],
+    'rehearse', '--scenario', scenario, '--learners', String(learners), '--run-id', runId, '--time-scale', timeScale,
     '--poll', '300', '--timeout', '3600', '--quiet',
     '--arm-url', w.arm.url, '--arm-token', w.arm.token, '--arm-ca', caFile, '--arm-subscription', w.arm.subscriptionId,
   ];
   process.stdout.write(`${at()}  workshop ${args.slice(1).filter((a) => !a.startsWith('arm-emulator.')).join(' ').replace(w.arm.token, '<token>')}\n`);
-  const cli = spawn(process.execPath, args, { cwd: root, env: { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor } });
-  let stdout = '';
-  let stderr = '';
-  cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => cli.on('close', (code) => r(code)));
-  let done = false;
-  void exited.then(() => (done = true));
+  const rehearsal = spawnRehearsal(args, { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor }, root);
 
   const watcher = new WorkshopApi({ url: address.url, instructorKey: TEST_KEYS.instructor, retry: { retryForMs: 120_000 } });
   const downtimes = await restartAtProgress({
@@ -68,7 +45,7 @@ async function main(): Promise<void> {
     runId,
     learners,
     count: restarts,
-    done: () => done,
+    done: rehearsal.done,
     what: 'restart',
     log: (line) => process.stdout.write(`${at()}  ${line}\n`),
     restart: async () => {
@@ -77,22 +54,14 @@ async function main(): Promise<void> {
       await address.up(w.stack.host.port);
     },
   });
-  const code = await exited;
+  const { code, report, stderr } = await rehearsal.finished;
   const { final, summary } = await outcomesOf(watcher, runId);
-  let report: RehearsalReport | undefined;
-  try {
-    report = JSON.parse(stdout) as RehearsalReport;
-  } catch {
-    report = undefined;
-  }
   const lines = [
     '',
     `restart drill, run ${runId}: workshop rehearse --learners ${learners} exited ${code} after ${at().trim()}`,
     `  host restarts during the run: ${downtimes.length} (down ${Math.min(...downtimes)}-${Math.max(...downtimes)} ms each)`,
     `  run: ${final.runtimeStatus}; learners by outcome: ${summary}`,
-    report
-      ? `  rehearsal: completed ${report.completed}, attached ${report.attached}, ${report.polls} polls; retried ${report.retries.api} API calls, ${report.retries.arm} ARM calls (outer loop), ${report.instructorRetries} refused instructor actions; resumes by the simulated instructor ${report.resumes.length}, skips ${report.skips.length}`
-      : `  rehearsal output was not a report; stderr:\n${stderr}`,
+    rehearsalLine(report, stderr),
     `  ARM: ${w.arm.stats.requests} requests, ${w.arm.stats.throttled} throttled (429), ${w.arm.stats.serverErrors} answered 500`,
     stderr ? `  CLI stderr: ${stderr.trim().slice(0, 2000)}` : '',
   ];
