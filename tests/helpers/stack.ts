@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pino from 'pino';
 import { startAzurite, type AzuriteHandle } from '../../local/azurite';
 import type { FunctionDef } from '../../local/durable/functions';
 import type { RuntimeStatus } from '../../local/durable/history';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { SqliteDatabase, storeFile, type SyncMode } from '../../storage/sqlite';
+import type { SqliteDatabase, SyncMode } from '../../storage/sqlite';
+import { openTestDatabase } from './database';
 
 /**
  * A local stack for one test file: its own embedded store (a fresh data directory) and a host on a free port.
@@ -30,8 +28,8 @@ export async function startStack(
   functions: FunctionDef[],
   opts: { hubName?: string; maxActivities?: number; maxOrchestrators?: number; appTables?: 'embedded' | 'azure'; synchronous?: SyncMode } = {},
 ): Promise<TestStack> {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'wo-stack-'));
-  const database = SqliteDatabase.open({ file: storeFile(dataDir), synchronous: opts.synchronous ?? 'FULL', exclusive: true });
+  const store = openTestDatabase({ synchronous: opts.synchronous });
+  const { database, dataDir } = store;
   let azurite: AzuriteHandle | undefined;
   if (opts.appTables === 'azure') {
     azurite = await startAzurite();
@@ -61,9 +59,7 @@ export async function startStack(
     stop: async () => {
       await host.close();
       await azurite?.stop();
-      await database.drain().catch(() => undefined);
-      database.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await store.dispose();
     },
   };
   return stack;
