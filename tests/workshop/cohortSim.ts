@@ -400,8 +400,12 @@ function checkRun(plan: SimPlan, last: StatusBody, outcomes: SimOutcome[], ended
       r.decisions.forEach((d, i) => {
         const next = r.decisions[i + 1];
         if (d.outcome !== 'transient') return;
-        if (!next) v.push(`${o.learnerId} ${r.stepId}: attempt ${d.envAttempt} failed transiently and was neither retried nor refused`);
-        else if (next.at - (d.doneAt ?? d.at) > retryBound) v.push(`${o.learnerId} ${r.stepId}: retry decided ${Math.round((next.at - (d.doneAt ?? d.at)) / 1000)} s after attempt ${d.envAttempt} failed, bound ${Math.round(retryBound / 1000)} s`);
+        if (!next) {
+          // A learner who walked away before the retry was due leaves nothing to retry for (the cohort withdraws
+          // the request); one still there when the bound ran out was left waiting.
+          const leftInTime = o.failedAt !== undefined && o.failedAt - (d.doneAt ?? d.at) <= retryBound;
+          if (!leftInTime) v.push(`${o.learnerId} ${r.stepId}: attempt ${d.envAttempt} failed transiently and was neither retried nor refused${o.failedAt !== undefined ? ` (the learner left ${Math.round((o.failedAt - (d.doneAt ?? d.at)) / 1000)} s later, bound ${Math.round(retryBound / 1000)} s)` : ''}`);
+        } else if (next.at - (d.doneAt ?? d.at) > retryBound) v.push(`${o.learnerId} ${r.stepId}: retry decided ${Math.round((next.at - (d.doneAt ?? d.at)) / 1000)} s after attempt ${d.envAttempt} failed, bound ${Math.round(retryBound / 1000)} s`);
       });
     }
   }
