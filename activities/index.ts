@@ -1,11 +1,11 @@
 import type { InvocationContext } from '@azure/functions';
 import type * as df from 'durable-functions';
 import type { z } from 'zod';
+import { cohortFanOut, cohortTally, startJourneys } from './cohortFanOut';
 import { notify, notifyMany } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
-import { recordProgress } from './recordProgress';
 import { recordRunEnded } from './recordRunEnded';
 import { environmentRetry, QUICK_RETRY, retryOptions, SELF_CHECK_RETRY, type RetryPolicy } from './retryPolicies';
 import { runValidation } from './runValidation';
@@ -32,10 +32,12 @@ export const activities = {
   notify: { run: notify, retry: QUICK_RETRY },
   notifyMany: { run: notifyMany, retry: QUICK_RETRY },
   recordCheckpoint: { run: recordCheckpoint, retry: QUICK_RETRY },
-  recordProgress: { run: recordProgress, retry: QUICK_RETRY },
   recordRunEnded: { run: recordRunEnded, retry: QUICK_RETRY },
   signalInstance: { run: signalInstance, retry: QUICK_RETRY, durableClient: true },
   signalMany: { run: signalMany, retry: QUICK_RETRY, durableClient: true },
+  startJourneys: { run: startJourneys, retry: QUICK_RETRY, durableClient: true },
+  cohortFanOut: { run: cohortFanOut, retry: QUICK_RETRY, durableClient: true },
+  cohortTally: { run: cohortTally, retry: QUICK_RETRY },
   provisionEnvironment: { run: provisionEnvironment, retry: ENVIRONMENT_RETRY },
   runValidation: { run: runValidation, retry: ENVIRONMENT_RETRY },
   teardown: { run: teardown, retry: QUICK_RETRY },

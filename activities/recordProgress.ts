@@ -1,47 +1,14 @@
-import type { TransactionAction } from '@azure/data-tables';
 import { odata } from '@azure/data-tables';
-import { z } from 'zod';
-import { defineActivity } from './activity';
-import { PHASES } from '../machines/journeyMachine';
-import { applyProgress, initialProgress, LEARNER_STATES, type LearnerProgress, type ProgressReport } from '../machines/progress';
+import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../machines/progress';
 import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
 
 /**
  * The cohort's per-learner progress (WorkshopProgress). It lives in a table, not in the cohort's custom
  * status: Durable Functions caps a custom status at 16 KB of UTF-16, which a roster of a few dozen learners
  * would outgrow. The learners' own reports write it as they are delivered (writeReportedProgress, from
- * signalInstance); the cohort writes what only it decides (learners ended with the run) with recordProgress.
+ * signalInstance); what the cohort alone decides (learners ended with the run) the cohort's fan-out writes
+ * by the same rule (activities/cohortFanOut.ts).
  */
-const Progress = z.object({
-  learnerId: z.string().min(1),
-  phase: z.enum(PHASES),
-  state: z.enum(LEARNER_STATES),
-  stepId: z.string().nullish(),
-  since: z.string(),
-  detail: z.string().nullish(),
-  helpCount: z.number().int().nonnegative().default(0),
-  attempt: z.number().int().nonnegative().nullish(),
-});
-export const RecordProgressInput = z.object({
-  runId: z.string().min(1),
-  learners: z.array(Progress).max(5_000),
-});
-export type RecordProgressInput = z.infer<typeof RecordProgressInput>;
-
-const MAX_BATCH = 100;
-
-export const recordProgress = defineActivity(RecordProgressInput, async function recordProgress(input): Promise<{ written: number }> {
-  if (!input.learners.length) return { written: 0 };
-  const table = await workshopTable(PROGRESS_TABLE);
-  const actions: TransactionAction[] = input.learners.map(({ learnerId, ...p }) => [
-    'upsert',
-    toEntity(input.runId, learnerId, { ...p, stepId: p.stepId ?? null, detail: p.detail ?? undefined, attempt: p.attempt ?? undefined }),
-    'Replace',
-  ]);
-  for (let i = 0; i < actions.length; i += MAX_BATCH) await table.submitTransaction(actions.slice(i, i + MAX_BATCH));
-  return { written: actions.length };
-});
-
 function toEntity(runId: string, learnerId: string, p: LearnerProgress) {
   return {
     partitionKey: runId,
@@ -71,9 +38,10 @@ function fromEntity(r: Record<string, unknown>): LearnerProgress {
 
 /**
  * Apply a learner's progress report to their row, by the cohort's rule (applyProgress): a stale report
- * changes nothing. Optimistic concurrency (ETag), so two reports racing for one learner both count.
+ * changes nothing (false). Optimistic concurrency (ETag), so two reports racing for one learner both count.
+ * The same report applied again (a retried delivery) applies again, unchanged: true.
  */
-export async function writeReportedProgress(runId: string, report: ProgressReport): Promise<void> {
+export async function writeReportedProgress(runId: string, report: ProgressReport): Promise<boolean> {
   const table = await workshopTable(PROGRESS_TABLE);
   for (let attempt = 0; attempt < 8; attempt++) {
     let row: Record<string, unknown> | undefined;
@@ -84,17 +52,33 @@ export async function writeReportedProgress(runId: string, report: ProgressRepor
     }
     // No row yet: as the cohort starts a learner, from before any report.
     const after = applyProgress(row ? fromEntity(row) : initialProgress(''), report);
-    if (!after) return;
+    if (!after) return false;
     const entity = toEntity(runId, report.learnerId, after);
     try {
       if (row) await table.updateEntity(entity, 'Replace', { etag: row.etag as string });
       else await table.createEntity(entity);
-      return;
+      return true;
     } catch (err) {
       if (!isStatus(err, 409, 412)) throw err; // written in between: read again and re-apply
     }
   }
   throw new Error(`Progress of learner ${report.learnerId} in run ${runId} kept conflicting; retry.`);
+}
+
+/** Whether the learner's row would take this report now (false: it is older than what the row has). */
+export async function wouldApplyProgress(runId: string, report: ProgressReport): Promise<boolean> {
+  return applyProgress((await readLearnerProgress(runId, report.learnerId)) ?? initialProgress(''), report) !== undefined;
+}
+
+/** One learner's progress row, if they have reported. */
+export async function readLearnerProgress(runId: string, learnerId: string): Promise<LearnerProgress | undefined> {
+  const table = await workshopTable(PROGRESS_TABLE);
+  try {
+    return fromEntity(await table.getEntity<Record<string, unknown>>(runId, learnerId));
+  } catch (err) {
+    if (isStatus(err, 404)) return undefined;
+    throw err;
+  }
 }
 
 /** Every learner's progress row in a run (a learner with no row has not reported yet). */

@@ -2,9 +2,10 @@ import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { EVENTS, runIdOfCohortInstanceId } from '../contracts/ids';
+import { EVENTS, phaseInstanceId, runIdOfCohortInstanceId } from '../contracts/ids';
 import type { ProgressReport } from '../machines/progress';
-import { writeReportedProgress } from './recordProgress';
+import type { ProvisionRequest } from '../contracts/messages';
+import { readLearnerProgress, wouldApplyProgress, writeReportedProgress } from './recordProgress';
 
 /**
  * Orchestration-to-orchestration signalling through the DurableClient: raise an event, start an
@@ -26,14 +27,21 @@ export const signalInstance = defineActivity(SignalInput, async function signalI
   // A learner's progress report to the cohort also updates the learner's WorkshopProgress row (by the
   // cohort's own rule), so the cohort does not have to write one per report.
   const runId = input.op === 'raise' && input.event === EVENTS.cohort ? runIdOfCohortInstanceId(input.instanceId) : undefined;
-  const report = runId && (input as { data?: { type?: unknown } }).data?.type === 'progress' ? ((input as { data: ProgressReport }).data) : undefined;
-  if (runId && report) await writeReportedProgress(runId, report);
+  const type = runId ? (input as { data?: { type?: unknown } }).data?.type : undefined;
+  let data = input.op === 'raise' ? input.data : undefined;
+  const report = runId && type === 'progress' ? (data as ProgressReport) : undefined;
+  // A report the row would not take (it arrived after a later one) is marked stale for the cohort.
+  if (runId && report && !(await wouldApplyProgress(runId, report))) data = { ...report, stale: true };
+  else if (runId && type === 'provisionRequest') data = await markStaleRequest(runId, data as ProvisionRequest);
   try {
-    if (input.op === 'raise') await client.raiseEvent(input.instanceId, input.event, input.data);
+    if (input.op === 'raise') await client.raiseEvent(input.instanceId, input.event, data);
     else if (input.op === 'terminate') await client.terminate(input.instanceId, input.reason);
     else if (input.op === 'suspend') await client.suspend(input.instanceId, input.reason);
     else if (input.op === 'resume') await client.resume(input.instanceId, input.reason);
     else await client.startNew(input.orchestrator, { instanceId: input.instanceId, input: input.input });
+    // The row after the event: once the store shows a learner finished, the cohort has their report in its
+    // inbox already (it completes when the store says everyone finished, and handles what it received first).
+    if (runId && report) await writeReportedProgress(runId, report);
     return { ok: true };
   } catch (err) {
     const message = (err as Error).message;
@@ -44,6 +52,19 @@ export const signalInstance = defineActivity(SignalInput, async function signalI
     throw err;
   }
 });
+
+/**
+ * A provisioning request whose phase had already ended when it was delivered (its failure was reported
+ * first, or the learner finished) is marked stale: the cohort, which keeps no per-learner state, does not
+ * queue it for nobody.
+ */
+async function markStaleRequest(runId: string, request: ProvisionRequest): Promise<ProvisionRequest> {
+  const p = await readLearnerProgress(runId, request.learnerId);
+  if (!p) return request;
+  const finished = p.state === 'completed' || p.state === 'ended';
+  const failedHere = p.state === 'failed' && p.attempt !== undefined && phaseInstanceId(runId, request.learnerId, p.phase, p.attempt) === request.phaseInstanceId;
+  return finished || failedHere ? { ...request, stale: true } : request;
+}
 
 export const SignalManyInput = z.object({ ops: z.array(SignalInput).max(500) });
 export type SignalManyInput = z.infer<typeof SignalManyInput>;

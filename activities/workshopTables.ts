@@ -9,7 +9,7 @@ import { appTable } from '../config';
  *    key (so a retried activity does not notify twice), delivered by a sender (Teams) later.
  *  - WorkshopProgress: PartitionKey runId, RowKey learnerId — the cohort's view of each learner (phase,
  *    state, step, since, help count), written as each report is delivered to the cohort (signalInstance)
- *    by the cohort's own rule, and by the cohort for what it alone decides (recordProgress).
+ *    by the cohort's own rule, and by the cohort's fan-out for what it alone decides (learners ended with the run).
  */
 export const CHECKPOINTS_TABLE = 'WorkshopCheckpoints';
 export const PROGRESS_TABLE = 'WorkshopProgress';

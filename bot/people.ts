@@ -3,7 +3,7 @@ import { isStatus } from '../activities/workshopTables';
 import { tableClient } from '../config';
 import { loadRun, type Client } from '../http/workshopService';
 import type { Learner } from '../contracts/messages';
-import type { CohortInput } from '../orchestrations/workshopTypes';
+import type { RunInput } from '../orchestrations/workshopTypes';
 import type { TeamsUser } from './conversations';
 
 /**
@@ -14,13 +14,13 @@ import type { TeamsUser } from './conversations';
  */
 export interface RunInfo {
   runId: string;
-  input: CohortInput;
+  input: RunInput;
   startedAt: string;
 }
 
-const inputs = new Map<string, CohortInput>();
+const inputs = new Map<string, RunInput>();
 
-export async function runInput(client: Client, runId: string): Promise<CohortInput> {
+export async function runInput(client: Client, runId: string): Promise<RunInput> {
   const cached = inputs.get(runId);
   if (cached) return cached;
   const run = await loadRun(client, runId);
@@ -58,17 +58,17 @@ export function namesUser(list: readonly string[], user: Pick<TeamsUser, 'aadObj
   return list.some((entry) => ids.has(norm(entry)));
 }
 
-export function isInstructor(input: CohortInput, user: Pick<TeamsUser, 'aadObjectId' | 'upn'>): boolean {
+export function isInstructor(input: RunInput, user: Pick<TeamsUser, 'aadObjectId' | 'upn'>): boolean {
   return namesUser(input.instructors, user);
 }
 
-export function learnerIn(input: CohortInput, user: Pick<TeamsUser, 'upn'>): Learner | undefined {
+export function learnerIn(input: RunInput, user: Pick<TeamsUser, 'upn'>): Learner | undefined {
   const upn = norm(user.upn);
   if (!upn) return undefined;
   return input.roster.find((l) => norm(l.email) === upn);
 }
 
-export function learnerName(input: CohortInput, learnerId: string): string {
+export function learnerName(input: RunInput, learnerId: string): string {
   return input.roster.find((l) => l.learnerId === learnerId)?.name ?? learnerId;
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { OUTBOX_TABLE, isStatus, unpackJson } from '../activities/workshopTables';
 import { appTable } from '../config';
 import type { Client } from '../http/workshopService';
-import type { CohortInput } from '../orchestrations/workshopTypes';
+import type { RunInput } from '../orchestrations/workshopTypes';
 import { attachment, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card } from './cards';
 import { findUser, findUserByUpn, saveUser, type TeamsUser } from './conversations';
 import { learnerName, runInput } from './people';
@@ -64,7 +64,7 @@ interface OutboxRow {
 interface Item {
   msg: OutboxRow;
   user: TeamsUser;
-  input: CohortInput;
+  input: RunInput;
   /** `main`: the message itself; `progress`: the learner's progress card refresh that goes with it. */
   part: 'main' | 'progress';
   deliveryKey: string;
@@ -149,7 +149,7 @@ async function settle(item: Item, etag: string, fields: Record<string, unknown>)
 }
 
 /** The Teams users a message is for; empty while nobody can be reached. */
-async function recipients(msg: OutboxRow, input: CohortInput): Promise<TeamsUser[]> {
+async function recipients(msg: OutboxRow, input: RunInput): Promise<TeamsUser[]> {
   if (msg.role === 'learner') {
     const learner = input.roster.find((l) => l.learnerId === msg.learnerId);
     const user = learner?.email ? await findUserByUpn(learner.email) : undefined;
@@ -298,7 +298,7 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
   const queues = new Map<string, Item[]>();
   const targets = new Map<OutboxRow, Set<string>>();
   for (const msg of messages) {
-    let input: CohortInput;
+    let input: RunInput;
     try {
       input = await runInput(opts.client, msg.runId);
     } catch (err) {

@@ -31,6 +31,11 @@ export interface ProvisionRequest {
   phaseInstanceId: string;
   stepId: string;
   attempt: number;
+  /**
+   * Set by the activity that delivered it (signalInstance), from the learner's WorkshopProgress row: the phase
+   * that asked had already failed or the learner finished, so nobody would deploy or report back.
+   */
+  stale?: boolean;
 }
 
 /** A phase tells the cohort how the deployment it was admitted for went. */

@@ -59,7 +59,7 @@ describe('roster size', () => {
     const rows = (n: number) => ['name,email', ...Array.from({ length: n }, (_, i) => `Learner ${i},learner${i}@example.com`)].join('\n');
     expect(parseRoster(rows(MAX_LEARNERS_PER_RUN), 'roster.csv')).toHaveLength(MAX_LEARNERS_PER_RUN);
     expect(problems(() => parseRoster(rows(MAX_LEARNERS_PER_RUN + 1), 'roster.csv'))).toEqual([
-      `roster.csv row ${MAX_LEARNERS_PER_RUN + 2}: a run takes at most ${MAX_LEARNERS_PER_RUN} learners (what the cohort's state holds); split the cohort into several runs`,
+      `roster.csv row ${MAX_LEARNERS_PER_RUN + 2}: a run takes at most ${MAX_LEARNERS_PER_RUN} learners (the largest cohort tested and benchmarked); split the cohort into several runs`,
     ]);
   });
 });

@@ -207,7 +207,7 @@ function toLearners(rows: RawRow[], file: string): Learner[] {
   if (rows.length === 0) problems.push({ row: 1, message: 'names no learners' });
   // Ids given in the file are reserved first, so a derived id never takes one a later row names.
   const reserved = new Set(rows.map((r) => (r.cells.learnerId ?? '').trim()).filter(Boolean));
-  if (rows.length > MAX_LEARNERS_PER_RUN) problems.push({ row: rows[MAX_LEARNERS_PER_RUN].row, message: `a run takes at most ${MAX_LEARNERS_PER_RUN} learners (what the cohort's state holds); split the cohort into several runs` });
+  if (rows.length > MAX_LEARNERS_PER_RUN) problems.push({ row: rows[MAX_LEARNERS_PER_RUN].row, message: `a run takes at most ${MAX_LEARNERS_PER_RUN} learners (the largest cohort tested and benchmarked); split the cohort into several runs` });
   for (const { row, cells } of rows) {
     const name = (cells.name ?? '').trim();
     const email = (cells.email ?? '').trim();

@@ -9,7 +9,8 @@ import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../act
 import { cohortInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { Learner } from '../contracts/messages';
 import type { CohortInput } from '../orchestrations/workshopTypes';
-import { COHORT_INPUT_LIMIT, learnersThatFit } from './cohortLimit';
+import { learnersThatFit, MAX_PAYLOAD_BYTES } from './cohortLimit';
+import { forgetRoster, saveRoster } from '../activities/runRoster';
 import type { RunReport } from '../orchestrations/cohortRun';
 import { formatProblem, listPacks } from '../scenarios/loadPack';
 import type { ScenarioPack } from '../scenarios/schema';
@@ -90,13 +91,16 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   const instanceId = cohortInstanceId(runId);
   const client = df.getClient(context);
   if (await statusOf(client, instanceId)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id (or leave it out to get a fresh one).`);
-  const input: CohortInput = { runId, plan, roster, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) };
+  const input: CohortInput = { runId, plan, learners: roster.length, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) };
   await markRunStarted({ runId, packId: loaded.pack.id, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) });
   try {
+    // The roster goes to the store, not into the cohort's input (which stays the same size for any roster).
+    await saveRoster(runId, roster);
     await client.startNew('cohortRun', { instanceId, input });
   } catch (err) {
-    // The run did not start: its registry row must not outlive the refusal.
+    // The run did not start: its registry row and roster must not outlive the refusal.
     await forgetRun(runId).catch((e: unknown) => apiLogger().warn({ err: e, runId }, 'could not remove the registry row of a run that did not start'));
+    await forgetRoster(runId).catch((e: unknown) => apiLogger().warn({ err: e, runId }, 'could not remove the roster of a run that did not start'));
     const message = (err as Error).message;
     if (/\b409\b/.test(message)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id.`);
     if (/\b413\b/.test(message)) throw new ApiError(413, `The run's input is too large for the task hub (${roster.length} learners); split the cohort into smaller runs.`);
@@ -141,7 +145,7 @@ export function checkCohortFits(roster: Learner[], plan: CohortInput['plan']): v
   if (fit >= roster.length) return;
   throw new ApiError(
     413,
-    `A run of ${roster.length} learners would outgrow the cohort orchestration's state (its continue-as-new input must fit ${COHORT_INPUT_LIMIT.toLocaleString('en')} characters compressed); ` +
+    `A run of ${roster.length} learners could outgrow the cohort orchestration's state (with every learner waiting for a deployment at once, its input must fit ${MAX_PAYLOAD_BYTES.toLocaleString('en')} bytes); ` +
       `with this pack and roster at most ${fit} learners fit in one run. Split the roster into runs of at most ${fit} learners.`,
     { maxLearners: fit },
   );

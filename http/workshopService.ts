@@ -9,7 +9,8 @@ import { readProgress } from '../activities/recordProgress';
 import { expandView, type CohortSummary, type CohortView } from '../orchestrations/cohortRun';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { CohortCommand, JourneyInput, Learner, ProvisionDone } from '../contracts/messages';
-import type { CohortInput } from '../orchestrations/workshopTypes';
+import type { CohortInput, RunInput } from '../orchestrations/workshopTypes';
+import { readRoster } from '../activities/runRoster';
 import { ApiError, apiLogger } from './apiKit';
 import type { ApiKeys } from './apiAuth';
 import { journeyCheckpoint, journeyPosition, phasePosition, type PhasePosition } from './position';
@@ -49,7 +50,7 @@ export interface Run {
   runId: string;
   instanceId: string;
   runtimeStatus: RuntimeStatus;
-  input: CohortInput;
+  input: RunInput;
   view: CohortView | null;
   status: df.DurableOrchestrationStatus;
 }
@@ -61,7 +62,8 @@ export async function loadRun(client: Client, runId: string): Promise<Run> {
     infoCache.delete(runId);
     throw new ApiError(404, `There is no run "${runId}". Start one with POST /api/runs (workshop run start).`);
   }
-  const input = status.input as CohortInput;
+  // The roster is in the store (WorkshopRoster), not in the cohort's input.
+  const input: RunInput = { ...(status.input as CohortInput), roster: await readRoster(runId) };
   const run: Run = {
     runId,
     instanceId,
@@ -75,9 +77,8 @@ export async function loadRun(client: Client, runId: string): Promise<Run> {
 }
 
 /** The cohort's summary (its custom status) joined with every learner's progress row. */
-async function viewOf(runId: string, input: CohortInput, customStatus: unknown): Promise<CohortView | null> {
+async function viewOf(runId: string, input: RunInput, customStatus: unknown): Promise<CohortView | null> {
   if (!customStatus || typeof customStatus !== 'object') return null;
-  if (!('queues' in customStatus)) return customStatus as CohortView; // a run started before progress moved to a table
   return expandView(customStatus as CohortSummary, input.roster, await readProgress(runId));
 }
 

@@ -33,6 +33,8 @@ export interface ProgressReport {
   detail?: string;
   helpCount?: number;
   attempt?: number;
+  /** Set by the activity that delivered it: the report changed nothing (it arrived after a later one). */
+  stale?: boolean;
 }
 
 const PROGRESS_FINISHED: readonly LearnerState[] = ['completed', 'ended'];

@@ -1,12 +1,18 @@
 import * as df from 'durable-functions';
-import { CALLER_RETRIES, callActivity } from '../activities';
+import { CALLER_RETRIES, callActivity, resultOf } from '../activities';
 import type { NotifyInput } from '../activities/notify';
+import type { CohortFanOutInput } from '../activities/cohortFanOut';
 import type { SignalInput } from '../activities/signalInstance';
-import type { PhaseName } from '../machines/phaseMachine';
-import { admit, createScheduler, enqueue, failed, live, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
+import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
+import { provisionKey, type CohortEvent, type ProvisionDone, type ProvisionRequest, type ProvisionSignal } from '../contracts/messages';
+import type { ProgressReport } from '../machines/progress';
+import { admit, createScheduler, enqueue, failed, forget, live, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
 import { EventInbox } from './eventInbox';
-import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from './workshopIds';
-import { applyProgress, initialProgress, provisionKey, type CohortEvent, type CohortInput, type CohortState, type JourneyInput, type LearnerProgress, type LearnerState, type ProvisionSignal } from './workshopTypes';
+import { FINISHED, type CohortSummary, type RunReport } from './cohortView';
+import type { CohortInput, CohortState } from './workshopTypes';
+
+export type { CohortSummary, CohortView, RunReport } from './cohortView';
+export { expandView } from './cohortView';
 
 const RETRY = new df.RetryOptions(2_000, 5);
 RETRY.backoffCoefficient = 2;
@@ -16,419 +22,415 @@ RETRY.backoffCoefficient = 2;
  * cohort's size or the workshop's length.
  */
 const HISTORY_BUDGET = 160;
-const FINISHED: readonly LearnerState[] = ['completed', 'ended'];
 /** A learner notice that could not be sent is tried again this long after, at the latest. */
 const NOTICE_RETRY_MS = 2_000;
-
 /**
- * The cohort's custom status: a summary of constant size (Durable Functions caps a custom status at
- * 16 KB of UTF-16). Per-learner progress is in WorkshopProgress (written as reports are delivered, see
- * activities/recordProgress.ts); `expandView` joins the two into the CohortView the API, the bot and the
- * dashboard read (http/workshopService.ts).
+ * How long the cohort remembers a provisioning request it has finished with (and a phase reported failed):
+ * a request delivered again after that (its signalling activity re-ran across a restart, within its retry
+ * policy's minute or so) is not queued a second time for a phase that would never answer. What it keeps is
+ * bounded by the deployments finished in this window, not by the roster.
  */
-export type CohortSummary = Omit<CohortView, 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'> & {
-  queues: { help: number; review: number; stuck: number; failures: number };
-};
-
-export interface CohortView {
-  runId: string;
-  packId: string;
-  title: string;
-  startedAt: string;
-  learners: number;
-  started: number;
-  /** The provisioning scheduler, learners by their latest request: queued, deploying, waiting to retry, done. */
-  provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number };
-  paused: boolean;
-  ended: boolean;
-  endReason: string | null;
-  /** learners per phase and state, e.g. { design: { working: 12, awaitingReview: 3 } } */
-  counts: Record<string, Record<string, number>>;
-  finished: number;
-  helpQueue: Array<{ learnerId: string; phase: PhaseName; since: string; detail?: string }>;
-  reviewQueue: Array<{ learnerId: string; phase: PhaseName; since: string }>;
-  stuck: Array<{ learnerId: string; phase: PhaseName; stepId: string | null; since: string; detail?: string }>;
-  failures: Array<{ learnerId: string; phase: PhaseName; since: string; reason?: string }>;
-  progress: Record<string, LearnerProgress>;
-}
-
-export interface RunReport {
-  runId: string;
-  packId: string;
-  title: string;
-  startedAt: string;
-  endedAt: string;
-  endReason: string | null;
-  learners: number;
-  completed: number;
-  ended: number;
-  perPhase: Record<string, Record<string, number>>;
-  perLearner: Record<string, { phase: PhaseName; state: LearnerState; helpCount: number }>;
-  /** Events the cohort handled over the run (reports, requests, instructor commands). */
-  events?: number;
-}
-
-type LearnerFold = Pick<CohortView, 'counts' | 'finished' | 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'>;
-
-function view(input: CohortInput, state: CohortState): CohortView {
-  return {
-    runId: input.runId,
-    packId: input.plan.packId,
-    title: input.plan.title,
-    startedAt: state.startedAt,
-    learners: input.roster.length,
-    started: state.started,
-    provisioning: provisioningView(state),
-    paused: state.paused,
-    ended: state.ended,
-    endReason: state.endReason,
-    ...fold(state.learners),
-  };
-}
-
-function summary(input: CohortInput, state: CohortState): CohortSummary {
-  const { helpQueue, reviewQueue, stuck, failures, progress: _progress, ...rest } = view(input, state);
-  return { ...rest, queues: { help: helpQueue.length, review: reviewQueue.length, stuck: stuck.length, failures: failures.length } };
-}
-
-/**
- * The whole view from the cohort's summary (its custom status) and the learners' progress rows
- * (WorkshopProgress). A learner without a row has not reported yet: as the cohort started them.
- */
-export function expandView(s: CohortSummary, roster: readonly { learnerId: string }[], rows: ReadonlyMap<string, LearnerProgress>): CohortView {
-  const { queues: _queues, ...rest } = s;
-  const learners = Object.fromEntries(
-    roster.map((l) => [l.learnerId, rows.get(l.learnerId) ?? initialProgress(s.startedAt)]),
-  );
-  return { ...rest, ...fold(learners) };
-}
-
-function fold(learners: Record<string, LearnerProgress>): LearnerFold {
-  const counts: CohortView['counts'] = {};
-  const out: LearnerFold = { counts, finished: 0, helpQueue: [], reviewQueue: [], stuck: [], failures: [], progress: learners };
-  for (const [learnerId, p] of Object.entries(learners)) {
-    (counts[p.phase] ??= {})[p.state] = (counts[p.phase][p.state] ?? 0) + 1;
-    if (FINISHED.includes(p.state)) out.finished++;
-    if (p.state === 'helpRequested') out.helpQueue.push({ learnerId, phase: p.phase, since: p.since, detail: p.detail });
-    if (p.state === 'awaitingReview') out.reviewQueue.push({ learnerId, phase: p.phase, since: p.since });
-    if (p.state === 'stuck') out.stuck.push({ learnerId, phase: p.phase, stepId: p.stepId, since: p.since, detail: p.detail });
-    if (p.state === 'failed') out.failures.push({ learnerId, phase: p.phase, since: p.since, reason: p.detail });
-  }
-  for (const q of [out.helpQueue, out.reviewQueue, out.stuck, out.failures]) q.sort((a, b) => a.since.localeCompare(b.since));
-  return out;
-}
+const FORGET_AFTER_MS = 15 * 60_000;
+/** The longest the cohort waits before asking the store again whether everyone has finished (see allFinished). */
+const TALLY_BACKOFF_MAX_MS = 5 * 60_000;
 
 /**
  * A cohort run: starts one learnerJourney per learner in bounded batches, then folds the journeys'
- * progress reports and the instructor's commands (pause, resume, broadcast, extend, end) into its
- * custom status — the live view the dashboard and `workshop run status` read. Continues as new
- * every few hundred events, so its history does not grow with cohort size × steps. When every
- * learner has finished (journeys tear their environments down themselves), it writes the report.
+ * progress reports, the phases' provisioning requests and the instructor's commands (pause, resume,
+ * broadcast, extend, end) into its decisions. It keeps nothing per learner: the roster is in WorkshopRoster,
+ * each learner's progress in WorkshopProgress (written as reports are delivered), and fan-outs over the
+ * roster are activities that read them (activities/cohortFanOut.ts) — so its input, custom status and
+ * history are the same size for 10 learners or 1,000. Continues as new every few hundred events. When every
+ * learner has finished (the store says so), it writes the report.
  */
 export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task, RunReport, unknown> {
-  const input = context.df.getInput() as CohortInput;
-  const now = () => context.df.currentUtcDateTime.toISOString();
-  const state: CohortState = input.state ?? {
-    started: 0,
-    startedAt: now(),
-    paused: false,
-    ended: false,
-    endReason: null,
-    learners: Object.fromEntries(input.roster.map((l) => [l.learnerId, initialProgress(now())])),
-    broadcasts: 0,
-    eventsSeen: 0,
-  };
-  const signal = (data: SignalInput) => callActivity(context, 'signalInstance', data, RETRY);
-  /** A fan-out over the roster as one activity call, so the history does not grow with the cohort. */
-  const signalAll = (ops: SignalInput[]) => callActivity(context, 'signalMany', { ops }, RETRY);
-  const unfinished = () => input.roster.filter((l) => !FINISHED.includes(state.learners[l.learnerId]?.state ?? 'starting'));
-  const publish = () => context.df.setCustomStatus(summary(input, state));
-  const dirty = new Set(state.dirty ?? []);
-  /**
-   * A learner's requests that no longer matter leave the scheduler: after the learner finished or
-   * failed (the phase that asked is gone and will not report back), or when a newer request replaced them.
-   */
-  const withdrawRequests = (learnerId: string, keep?: string) => {
-    const p = state.provisioning;
-    if (!p) return;
-    for (const id of live(p.scheduler)) {
-      if (id !== keep && p.requests[id]?.learnerId === learnerId) p.scheduler = withdraw(p.scheduler, id);
+  const cohort = new Cohort(context);
+  if (!(yield* cohort.startNextBatch())) return undefined as never;
+  for (;;) {
+    yield* cohort.admitAndNotify();
+    cohort.publish();
+    if (yield* cohort.allFinished()) {
+      // Reports delivered before the store said so are in the inbox: handle them before the report.
+      yield* cohort.handleReceived();
+      break;
     }
-  };
-  const touched = (learnerId: string) => dirty.add(learnerId);
-  /** Writes the progress only the cohort decides (learners ended with the run); reports write their own rows. */
-  function* flushProgress(): Generator<df.Task, void, unknown> {
-    if (!dirty.size) return;
-    const learners = [...dirty].filter((id) => state.learners[id]).map((learnerId) => ({ learnerId, ...state.learners[learnerId] }));
-    dirty.clear();
-    yield callActivity(context, 'recordProgress', { runId: input.runId, learners }, RETRY);
-  }
-  /**
-   * Learners' "your place in line" notices, sent once a turn in one activity without waiting on its
-   * retries (a failed send is tried again next turn, at the latest after NOTICE_RETRY_MS): a slow or
-   * throttled outbox must not hold up the scheduler's decisions for everyone else.
-   */
-  const notices: NotifyInput[] = [...(state.notices ?? [])];
-  delete state.notices;
-  // Events the previous execution had received but not handled (see `continueAsNew`).
-  const pending: CohortEvent[] = state.pending ?? [];
-  delete state.pending;
-  const inbox = new EventInbox<CohortEvent>(context, EVENTS.cohort);
-  /**
-   * Continue as new with every event this execution has received and not handled in the state: the
-   * ones taken already, and those delivered while the cohort was in an activity (see EventInbox.drain).
-   */
-  function* continueAsNew(): Generator<df.Task, void, unknown> {
-    pending.push(...(yield* inbox.drain()));
-    context.df.continueAsNew({ ...input, state: { ...state, dirty: [...dirty], ...(pending.length ? { pending } : {}), ...(notices.length ? { notices } : {}) } });
-  }
-
-  if (state.started < input.roster.length && !state.ended) {
-    // One batch per execution: starting a cohort of any size leaves a history of constant length.
-    const batch = input.roster.slice(state.started, state.started + Math.max(1, input.batchSize));
-    publish();
-    yield signalAll(
-      batch.map((l) => ({
-        op: 'start' as const,
-        instanceId: journeyInstanceId(input.runId, l.learnerId),
-        orchestrator: 'learnerJourney',
-        input: { runId: input.runId, learnerId: l.learnerId, plan: input.plan, version: 0 } satisfies JourneyInput,
-      })),
-    );
-    state.started += batch.length;
-    if (state.started < input.roster.length) {
-      yield* continueAsNew();
+    if (cohort.overBudget()) {
+      yield* cohort.continueAsNew();
       return undefined as never;
     }
+    const event = yield* cohort.nextEvent();
+    if (event) yield* cohort.handle(event);
+  }
+  return yield* cohort.finish();
+}
+
+class Cohort {
+  readonly input: CohortInput;
+  readonly state: CohortState;
+  /** History events this execution has written (see HISTORY_BUDGET). */
+  private spent = 0;
+  private wake: { at: number; timer: df.TimerTask } | undefined;
+  private wakeAt: Date | null = null;
+  /** Learners' "your place in line" notices, sent once a turn without waiting on retries (see admitAndNotify). */
+  private readonly notices: NotifyInput[];
+  /** Events received and not handled yet (carried through continue-as-new). */
+  private readonly pending: CohortEvent[];
+  private readonly inbox: EventInbox<CohortEvent>;
+
+  constructor(private readonly context: df.OrchestrationContext) {
+    this.input = context.df.getInput() as CohortInput;
+    this.state = this.input.state ?? { started: 0, startedAt: this.now(), paused: false, ended: false, endReason: null, broadcasts: 0, eventsSeen: 0, finishedHint: 0 };
+    this.notices = [...(this.state.notices ?? [])];
+    this.pending = [...(this.state.pending ?? [])];
+    delete this.state.notices;
+    delete this.state.pending;
+    this.inbox = new EventInbox<CohortEvent>(context, EVENTS.cohort);
   }
 
-  let spent = 0;
-  let wake: { at: number; timer: df.TimerTask } | undefined;
-  for (;;) {
-    // Admit whatever the provisioning scheduler lets start now, and tell those phases to go.
-    const prov = state.provisioning;
-    let wakeAt: Date | null = null;
+  private now(): string {
+    return this.context.df.currentUtcDateTime.toISOString();
+  }
+
+  private fanOut(action: CohortFanOutInput['action'], learnerId?: string): df.Task {
+    this.spent += 2;
+    return callActivity(this.context, 'cohortFanOut', { runId: this.input.runId, action, ...(learnerId ? { learnerId } : {}) }, RETRY);
+  }
+
+  private signalAll(ops: SignalInput[]): df.Task {
+    this.spent += 2;
+    return callActivity(this.context, 'signalMany', { ops }, RETRY);
+  }
+
+  publish(): void {
+    const { input, state } = this;
+    const summary: CohortSummary = {
+      runId: input.runId,
+      packId: input.plan.packId,
+      title: input.plan.title,
+      startedAt: state.startedAt,
+      learners: input.learners,
+      started: state.started,
+      provisioning: this.provisioningView(),
+      paused: state.paused,
+      ended: state.ended,
+      endReason: state.endReason,
+    };
+    this.context.df.setCustomStatus(summary);
+  }
+
+  private provisioningView(): CohortSummary['provisioning'] {
+    const s = this.state.provisioning?.scheduler;
+    if (!s) return { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
+    const slots = Object.values(s.slots);
+    return {
+      queued: s.queue.length,
+      deploying: slots.filter((x) => x.phase === 'running').length,
+      retrying: slots.filter((x) => x.phase === 'waiting').length,
+      succeeded: s.stats.succeeded ?? 0,
+      failed: s.stats.failed ?? 0,
+      maxInFlight: s.stats.maxInFlight,
+      throttled: s.stats.throttled,
+    };
+  }
+
+  /** Starts the next batch of journeys (one batch per execution: starting any roster leaves a history of constant length). False: continued as new. */
+  *startNextBatch(): Generator<df.Task, boolean, unknown> {
+    const { input, state } = this;
+    if (state.started >= input.learners || state.ended) return true;
+    const count = Math.min(Math.max(1, input.batchSize), input.learners - state.started);
+    this.publish();
+    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count }, RETRY);
+    state.started += count;
+    if (state.started >= input.learners) return true;
+    yield* this.continueAsNew();
+    return false;
+  }
+
+  /** Admits whatever the provisioning scheduler lets start now (telling those phases to go), and sends the queued notices. */
+  *admitAndNotify(): Generator<df.Task, void, unknown> {
+    const prov = this.state.provisioning;
+    this.wakeAt = null;
     if (prov) {
-      const result = admit(prov.scheduler, context.df.currentUtcDateTime);
+      const result = admit(prov.scheduler, this.context.df.currentUtcDateTime);
       prov.scheduler = result.state;
-      wakeAt = result.wakeAt;
+      this.wakeAt = result.wakeAt;
       if (result.start.length) {
-        spent += 2;
-        yield signalAll(
+        yield this.signalAll(
           result.start.map((a) => {
-            const r = prov.requests[a.id];
-            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt, at: now() };
+            const r = prov.requests[a.id]!;
+            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt, at: this.now() };
             return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
           }),
         );
       }
     }
-    if (notices.length) {
-      const batch = notices.splice(0, 200);
-      spent += 2;
-      try {
-        // One attempt: a failed send is retried next turn; the activity's own retry policy would hold up every scheduling decision behind its back-off.
-        yield callActivity(context, 'notifyMany', { messages: batch }, CALLER_RETRIES);
-      } catch {
-        notices.unshift(...batch);
-      }
-      if (notices.length) {
-        const soon = new Date(context.df.currentUtcDateTime.getTime() + NOTICE_RETRY_MS);
-        if (!wakeAt || soon < wakeAt) wakeAt = soon;
-      }
+    if (!this.notices.length) return;
+    const batch = this.notices.splice(0, 200);
+    this.spent += 2;
+    try {
+      // One attempt: a failed send is retried next turn; the activity's own retry policy would hold up every scheduling decision behind its back-off.
+      yield callActivity(this.context, 'notifyMany', { messages: batch }, CALLER_RETRIES);
+    } catch {
+      this.notices.unshift(...batch);
     }
-    publish();
-    const done = state.started >= input.roster.length && unfinished().length === 0;
-    // What the cohort itself changed (learners ended by the instructor) goes to WorkshopProgress before it waits.
-    if (dirty.size) {
-      spent += 2;
-      yield* flushProgress();
+    if (this.notices.length) {
+      const soon = new Date(this.context.df.currentUtcDateTime.getTime() + NOTICE_RETRY_MS);
+      if (!this.wakeAt || soon < this.wakeAt) this.wakeAt = soon;
     }
-    if (done) break;
-    if (spent >= HISTORY_BUDGET) {
-      yield* continueAsNew();
-      return undefined as never;
+  }
+
+  /**
+   * Every journey started and every learner finished? The cohort counts the finishing reports it receives
+   * (a report delivered twice counts twice, so the count is never below the truth); once it reaches the
+   * roster's size the store, which has every learner's row, decides. A report reaches the cohort just before
+   * its row is written (signalInstance), so a store that is not there yet is asked again shortly, backing
+   * off (a count inflated by duplicates must not make the cohort poll the store for hours); each new
+   * finishing report asks at once.
+   */
+  *allFinished(): Generator<df.Task, boolean, unknown> {
+    const { input, state } = this;
+    if (state.started < input.learners || state.finishedHint < input.learners) return false;
+    const t = this.context.df.currentUtcDateTime.getTime();
+    if (state.tallyAt === undefined || t >= state.tallyAt) {
+      this.spent += 2;
+      const task = callActivity(this.context, 'cohortTally', { runId: input.runId }, RETRY);
+      yield task;
+      if (resultOf(task).finished >= input.learners) return true;
+      state.tallies = (state.tallies ?? 0) + 1;
+      state.tallyAt = t + Math.min(TALLY_BACKOFF_MAX_MS, 1_000 * 2 ** (state.tallies - 1));
     }
+    if (!this.wakeAt || state.tallyAt < this.wakeAt.getTime()) this.wakeAt = new Date(state.tallyAt);
+    return false;
+  }
+
+  /** A learner finished (or the run ended): ask the store at the next turn. */
+  private finishedOne(): void {
+    this.state.finishedHint++;
+    delete this.state.tallyAt;
+    delete this.state.tallies;
+  }
+
+  /** Handles every event delivered and not handled yet (also those held back by the SDK: EventInbox.drain), without waiting for more. */
+  *handleReceived(): Generator<df.Task, void, unknown> {
+    this.pending.push(...(yield* this.inbox.drain()));
+    while (this.pending.length) {
+      const event = this.pending.shift();
+      this.state.eventsSeen++;
+      if (event && typeof event === 'object') yield* this.handle(event);
+      if (!this.pending.length) this.pending.push(...(yield* this.inbox.drain()));
+    }
+  }
+
+  overBudget(): boolean {
+    return this.spent >= HISTORY_BUDGET;
+  }
+
+  /**
+   * Continue as new with every event this execution has received and not handled in the state: the
+   * ones taken already, and those delivered while the cohort was in an activity (see EventInbox.drain).
+   */
+  *continueAsNew(): Generator<df.Task, void, unknown> {
+    this.pending.push(...(yield* this.inbox.drain()));
+    const { pending, notices } = this;
+    this.context.df.continueAsNew({ ...this.input, state: { ...this.state, ...(pending.length ? { pending } : {}), ...(notices.length ? { notices } : {}) } });
+  }
+
+  /** The next event to handle, or undefined when the clock moved (admit again). */
+  *nextEvent(): Generator<df.Task, CohortEvent | undefined, unknown> {
     // Events that arrived while an activity ran, in arrival order, after those taken before.
-    pending.push(...inbox.take());
-    if (!pending.length) {
-      if (wakeAt && wake?.at !== wakeAt.getTime()) {
-        if (wake && !wake.timer.isCompleted) wake.timer.cancel();
-        wake = { at: wakeAt.getTime(), timer: context.df.createTimer(wakeAt) };
-        spent += 2;
+    this.pending.push(...this.inbox.take());
+    if (!this.pending.length) {
+      const wakeAt = this.wakeAt;
+      if (wakeAt && this.wake?.at !== wakeAt.getTime()) {
+        if (this.wake && !this.wake.timer.isCompleted) this.wake.timer.cancel();
+        this.wake = { at: wakeAt.getTime(), timer: this.context.df.createTimer(wakeAt) };
+        this.spent += 2;
       }
       // A timer may be raced again; an event waiter never is (see EventInbox).
-      const waiter = inbox.waiter();
-      const winner = (yield context.df.Task.any(wake && !wake.timer.isCompleted ? [waiter, wake.timer] : [waiter])) as df.Task;
-      inbox.yielded();
+      const waiter = this.inbox.waiter();
+      const wake = this.wake && !this.wake.timer.isCompleted ? [this.wake.timer] : [];
+      const winner = (yield this.context.df.Task.any([waiter, ...wake])) as df.Task;
+      this.inbox.yielded();
       if (winner !== waiter) {
-        wake = undefined; // the clock moved: admit again
-        continue;
+        this.wake = undefined;
+        return undefined;
       }
-      pending.push(...inbox.take());
+      this.pending.push(...this.inbox.take());
     }
-    const event = pending.shift()!;
-    spent++;
-    state.eventsSeen++;
-    if (!event || typeof event !== 'object') continue;
+    const event = this.pending.shift();
+    this.spent++;
+    this.state.eventsSeen++;
+    return event && typeof event === 'object' ? event : undefined;
+  }
+
+  *handle(event: CohortEvent): Generator<df.Task, void, unknown> {
     switch (event.type) {
-      case 'provisionRequest': {
-        const id = provisionKey(event.learnerId, event.stepId, event.attempt);
-        const p = (state.provisioning ??= {
-          scheduler: createScheduler(context.df.currentUtcDateTime, {
-            ...input.scheduler,
-            maxConcurrentDeployments: Math.max(1, input.maxConcurrentDeployments ?? input.scheduler?.maxConcurrentDeployments ?? 10),
-            ...(input.plan.environmentWrites ? { writesPerAttempt: input.plan.environmentWrites } : {}),
-          }),
-          requests: {},
-        });
-        if (p.requests[id]) break; // a retried request
-        p.requests[id] = event;
-        withdrawRequests(event.learnerId, id); // a phase asks for one environment at a time
-        // The phase that asked has already ended (its failure was reported before its request arrived):
-        // nobody would deploy or report back, so it takes no place in line.
-        const learner = state.learners[event.learnerId];
-        const askedFrom = learner?.attempt !== undefined ? phaseInstanceId(input.runId, event.learnerId, learner.phase, learner.attempt) : undefined;
-        if (learner && (learner.state === 'completed' || learner.state === 'ended' || (learner.state === 'failed' && askedFrom === event.phaseInstanceId))) break;
-        p.scheduler = enqueue(p.scheduler, [id]);
-        notices.push({ runId: input.runId, key: `${cohortInstanceId(input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } });
-        break;
-      }
-      case 'provisionDone': {
-        const p = state.provisioning;
-        const id = provisionKey(event.learnerId, event.stepId, event.attempt);
-        if (!p?.requests[id]) break;
-        const now = context.df.currentUtcDateTime;
-        if (event.outcome === 'succeeded') p.scheduler = succeeded(p.scheduler, id, now);
-        else if (event.outcome === 'permanent') p.scheduler = failed(p.scheduler, id, now, event.message ?? 'deployment failed');
-        else {
-          const r = retryLater(p.scheduler, id, now, { retryAfterSeconds: event.retryAfterSeconds, throttled: event.throttled, error: event.message });
-          p.scheduler = r.state;
-          if (r.gaveUp) {
-            const data: ProvisionSignal = {
-              type: 'PROVISION_REJECTED',
-              at: now.toISOString(),
-              stepId: event.stepId,
-              attempt: event.attempt,
-              message: `Azure kept refusing the deployment (${event.message ?? 'transient errors'}); resume the learner to try again later.`,
-            };
-            spent += 2;
-            yield signal({ op: 'raise', instanceId: p.requests[id].phaseInstanceId, event: EVENTS.phase, data });
-          }
-        }
-        break;
-      }
-      case 'progress': {
-        const before = state.learners[event.learnerId];
-        if (!before) {
-          context.log(`cohort ${input.runId}: progress for unknown learner ${event.learnerId} ignored`);
-          break;
-        }
-        // The activity that delivered the report has written the learner's WorkshopProgress row by the
-        // same rule (signalInstance), so nothing is written here.
-        const after = applyProgress(before, event);
-        if (after) state.learners[event.learnerId] = after;
-        if (after && ['failed', 'completed', 'ended'].includes(after.state)) withdrawRequests(event.learnerId);
-        break;
-      }
+      case 'provisionRequest':
+        return this.onProvisionRequest(event);
+      case 'provisionDone':
+        return yield* this.onProvisionDone(event);
+      case 'progress':
+        return this.onProgress(event);
       case 'pause':
       case 'resume': {
-        if (state.paused === (event.type === 'pause')) break;
-        state.paused = event.type === 'pause';
-        const op = event.type === 'pause' ? 'suspend' : 'resume';
-        const targets = unfinished().flatMap((l) => {
-          const p = state.learners[l.learnerId];
-          return [journeyInstanceId(input.runId, l.learnerId), ...(p.attempt ? [phaseInstanceId(input.runId, l.learnerId, p.phase, p.attempt)] : [])];
-        });
-        spent += 4;
-        yield signalAll(targets.map((instanceId) => ({ op, instanceId, reason: `${event.type} by ${event.by}` })));
-        yield callActivity(context, 'notify', { runId: input.runId, key: `${input.runId}:${event.type}:${state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } }, RETRY);
-        break;
+        if (this.state.paused === (event.type === 'pause')) return;
+        this.state.paused = event.type === 'pause';
+        yield this.fanOut({ op: event.type === 'pause' ? 'suspend' : 'resume', reason: `${event.type} by ${event.by}` });
+        this.spent += 2;
+        yield callActivity(this.context, 'notify', { runId: this.input.runId, key: `${this.input.runId}:${event.type}:${this.state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } }, RETRY);
+        return;
       }
-      case 'broadcast': {
-        state.broadcasts++;
-        spent += 2;
-        yield callActivity(
-          context,
-          'notifyMany',
-          { messages: input.roster.map((l) => ({ runId: input.runId, key: `${event.key}:${l.learnerId}`, to: { role: 'learner' as const, learnerId: l.learnerId }, kind: 'broadcast', body: { message: event.message, by: event.by } })) },
-          RETRY,
-        );
-        break;
-      }
-      case 'extend': {
-        const who = event.learnerId ? unfinished().filter((l) => l.learnerId === event.learnerId) : unfinished();
-        spent += 2;
-        yield signalAll(
-          who.map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'EXTEND', phase: state.learners[l.learnerId].phase, minutes: event.minutes } })),
-        );
-        break;
-      }
-      case 'end': {
-        if (state.ended) break;
-        state.ended = true;
-        state.endReason = event.reason;
-        // Learners not yet started never will be.
-        for (const l of input.roster.slice(state.started)) {
-          state.learners[l.learnerId] = { ...state.learners[l.learnerId], state: 'ended', since: now() };
-          touched(l.learnerId);
-        }
-        state.started = input.roster.length;
-        // The journeys stop their phases; nobody is left to deploy for.
-        for (const l of input.roster) withdrawRequests(l.learnerId);
-        spent += 2;
-        yield signalAll(unfinished().map((l) => ({ op: 'raise' as const, instanceId: journeyInstanceId(input.runId, l.learnerId), event: EVENTS.journey, data: { type: 'END', reason: event.reason } })));
-        // Journeys that were never started or are already gone cannot report back.
-        for (const l of unfinished()) {
-          if (state.learners[l.learnerId].state !== 'starting') continue;
-          state.learners[l.learnerId].state = 'ended';
-          touched(l.learnerId);
-        }
-        break;
-      }
+      case 'broadcast':
+        this.state.broadcasts++;
+        yield this.fanOut({ op: 'broadcast', key: event.key, message: event.message, by: event.by });
+        return;
+      case 'extend':
+        yield this.fanOut({ op: 'extend', minutes: event.minutes }, event.learnerId);
+        return;
+      case 'end':
+        return yield* this.onEnd(event.reason);
     }
   }
 
-  const report: RunReport = {
-    runId: input.runId,
-    packId: input.plan.packId,
-    title: input.plan.title,
-    startedAt: state.startedAt,
-    endedAt: now(),
-    endReason: state.endReason,
-    learners: input.roster.length,
-    completed: Object.values(state.learners).filter((p) => p.state === 'completed').length,
-    ended: Object.values(state.learners).filter((p) => p.state === 'ended').length,
-    perPhase: view(input, state).counts,
-    perLearner: Object.fromEntries(Object.entries(state.learners).map(([id, p]) => [id, { phase: p.phase, state: p.state, helpCount: p.helpCount }])),
-    events: state.eventsSeen,
-  };
-  yield context.df.Task.all([
-    callActivity(context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY),
-    // Ended runs are what the sweeper cleans up after: any environment a journey left behind goes.
-    callActivity(context, 'recordRunEnded', { runId: input.runId, endedAt: report.endedAt, ...(state.endReason ? { reason: state.endReason } : {}) }, RETRY),
-  ]);
-  return report;
-}
-
-
-function provisioningView(state: CohortState): CohortView['provisioning'] {
-  const p = state.provisioning;
-  const view = { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
-  if (!p) return view;
-  const s = p.scheduler;
-  // Learners, each by their latest request (requests keep arrival order): a learner whose phase was
-  // resumed and asked again counts once, so the counters never add up to more than the roster.
-  const latest = new Map<string, string>();
-  for (const [id, r] of Object.entries(p.requests)) latest.set(r.learnerId, id);
-  const queued = new Set(s.queue);
-  const succeededIds = new Set(s.succeeded);
-  for (const id of latest.values()) {
-    if (queued.has(id)) view.queued++;
-    else if (s.slots[id]?.phase === 'running') view.deploying++;
-    else if (s.slots[id]) view.retrying++;
-    else if (succeededIds.has(id)) view.succeeded++;
-    else if (id in s.failed) view.failed++;
+  /** Requests and failed phases the cohort has finished with, by when (see FORGET_AFTER_MS). */
+  private remembered(): Record<string, number> {
+    const t = this.context.df.currentUtcDateTime.getTime();
+    const kept = Object.entries(this.state.recent ?? {}).filter(([, at]) => t - at < FORGET_AFTER_MS);
+    this.state.recent = Object.fromEntries(kept);
+    return this.state.recent;
   }
-  return { ...view, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
+
+  private done(id: string): void {
+    const p = this.state.provisioning!;
+    p.scheduler = forget(p.scheduler, id);
+    delete p.requests[id];
+    this.remembered()[id] = this.context.df.currentUtcDateTime.getTime();
+  }
+
+  /**
+   * A learner's requests that no longer matter leave the scheduler: after the learner finished or their
+   * phase failed (that phase is gone and will not report back), or when a newer request replaced them.
+   */
+  private withdrawRequests(learnerId: string, which: (r: ProvisionRequest) => boolean = () => true): void {
+    const p = this.state.provisioning;
+    if (!p) return;
+    for (const id of live(p.scheduler)) {
+      const r = p.requests[id];
+      if (r?.learnerId !== learnerId || !which(r)) continue;
+      p.scheduler = withdraw(p.scheduler, id);
+      this.done(id);
+    }
+  }
+
+  private onProvisionRequest(event: ProvisionRequest): void {
+    const id = provisionKey(event.learnerId, event.stepId, event.attempt);
+    const p = (this.state.provisioning ??= {
+      scheduler: createScheduler(this.context.df.currentUtcDateTime, {
+        ...this.input.scheduler,
+        maxConcurrentDeployments: Math.max(1, this.input.maxConcurrentDeployments ?? this.input.scheduler?.maxConcurrentDeployments ?? 10),
+        ...(this.input.plan.environmentWrites ? { writesPerAttempt: this.input.plan.environmentWrites } : {}),
+      }),
+      requests: {},
+    });
+    const recent = this.remembered();
+    if (p.requests[id] || id in recent) return; // a retried request
+    // The phase that asked has already ended (its failure was reported before its request was delivered):
+    // nobody would deploy or report back, so it takes no place in line.
+    if (event.stale || event.phaseInstanceId in recent) return;
+    this.withdrawRequests(event.learnerId); // a phase asks for one environment at a time
+    p.requests[id] = { type: event.type, learnerId: event.learnerId, phaseInstanceId: event.phaseInstanceId, stepId: event.stepId, attempt: event.attempt };
+    p.scheduler = enqueue(p.scheduler, [id]);
+    this.notices.push({ runId: this.input.runId, key: `${cohortInstanceId(this.input.runId)}:queued:${id}`, to: { role: 'learner', learnerId: event.learnerId }, kind: 'environmentQueued', body: { stepId: event.stepId, message: queueMessage(p.scheduler, id) } });
+  }
+
+  private *onProvisionDone(event: ProvisionDone): Generator<df.Task, void, unknown> {
+    const p = this.state.provisioning;
+    const id = provisionKey(event.learnerId, event.stepId, event.attempt);
+    if (!p?.requests[id]) return;
+    const now = this.context.df.currentUtcDateTime;
+    if (event.outcome === 'succeeded') {
+      p.scheduler = succeeded(p.scheduler, id, now);
+      this.done(id);
+      return;
+    }
+    if (event.outcome === 'permanent') {
+      p.scheduler = failed(p.scheduler, id, now, event.message ?? 'deployment failed');
+      this.done(id);
+      return;
+    }
+    const r = retryLater(p.scheduler, id, now, { retryAfterSeconds: event.retryAfterSeconds, throttled: event.throttled, error: event.message });
+    p.scheduler = r.state;
+    if (!r.gaveUp) return;
+    const data: ProvisionSignal = {
+      type: 'PROVISION_REJECTED',
+      at: now.toISOString(),
+      stepId: event.stepId,
+      attempt: event.attempt,
+      message: `Azure kept refusing the deployment (${event.message ?? 'transient errors'}); resume the learner to try again later.`,
+    };
+    const phaseInstanceId = p.requests[id]!.phaseInstanceId;
+    this.done(id);
+    this.spent += 2;
+    yield callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: phaseInstanceId, event: EVENTS.phase, data }, RETRY);
+  }
+
+  /** The delivering activity has written the learner's WorkshopProgress row by the progress rule; the cohort only acts on what ended. */
+  private onProgress(event: ProgressReport): void {
+    // Counted even when stale: an over-count only makes the cohort ask the store once more.
+    if (FINISHED.includes(event.state)) this.finishedOne();
+    if (event.stale) return;
+    if (FINISHED.includes(event.state)) {
+      this.withdrawRequests(event.learnerId);
+    } else if (event.state === 'failed') {
+      // The learner's current phase is over (a report about an older attempt would be stale); a resumed
+      // phase asks again under its own instance id.
+      this.withdrawRequests(event.learnerId);
+      if (event.attempt !== undefined) this.remembered()[phaseInstanceId(this.input.runId, event.learnerId, event.phase, event.attempt)] = this.context.df.currentUtcDateTime.getTime();
+    }
+  }
+
+  private *onEnd(reason: string): Generator<df.Task, void, unknown> {
+    const { state } = this;
+    if (state.ended) return;
+    state.ended = true;
+    state.endReason = reason;
+    // The journeys stop their phases; nobody is left to deploy for.
+    const p = state.provisioning;
+    for (const id of p ? live(p.scheduler) : []) {
+      p!.scheduler = withdraw(p!.scheduler, id);
+      this.done(id);
+    }
+    // Started journeys are told to end; learners never started (or not reporting yet) end in the store.
+    yield this.fanOut({ op: 'end', reason, at: this.now(), started: state.started });
+    state.started = this.input.learners;
+    // Some learners ended without a report to count: ask the store from now on.
+    this.finishedOne();
+    state.finishedHint = Math.max(state.finishedHint, this.input.learners);
+  }
+
+  *finish(): Generator<df.Task, RunReport, unknown> {
+    const { input, state } = this;
+    const tally = callActivity(this.context, 'cohortTally', { runId: input.runId }, RETRY);
+    yield tally;
+    const t = resultOf(tally);
+    const report: RunReport = {
+      runId: input.runId,
+      packId: input.plan.packId,
+      title: input.plan.title,
+      startedAt: state.startedAt,
+      endedAt: this.now(),
+      endReason: state.endReason,
+      learners: input.learners,
+      completed: t.completed,
+      ended: t.ended,
+      perPhase: t.perPhase,
+      events: state.eventsSeen,
+    };
+    yield this.context.df.Task.all([
+      callActivity(this.context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY),
+      // Ended runs are what the sweeper cleans up after: any environment a journey left behind goes.
+      callActivity(this.context, 'recordRunEnded', { runId: input.runId, endedAt: report.endedAt, ...(state.endReason ? { reason: state.endReason } : {}) }, RETRY),
+    ]);
+    return report;
+  }
 }

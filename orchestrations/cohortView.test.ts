@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expandView, type CohortSummary } from './cohortRun';
+import { expandView, type CohortSummary } from './cohortView';
 import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../machines/progress';
 
 /**
@@ -18,9 +18,6 @@ const summary: CohortSummary = {
   paused: false,
   ended: false,
   endReason: null,
-  counts: { design: { awaitingReview: 99 } }, // the cohort's own count: the rows win
-  finished: 0,
-  queues: { help: 1, review: 2, stuck: 0, failures: 0 },
 };
 const roster = [{ learnerId: 'ada' }, { learnerId: 'bo' }, { learnerId: 'cy' }, { learnerId: 'di' }];
 const p = (phase: LearnerProgress['phase'], state: LearnerProgress['state'], since: string, extra: Partial<LearnerProgress> = {}): LearnerProgress => ({ phase, state, stepId: 's1', since, helpCount: 0, ...extra });
@@ -41,7 +38,6 @@ describe('expandView', () => {
     expect(Object.keys(view.progress)).toEqual(['ada', 'bo', 'cy', 'di']);
     expect(view.finished).toBe(0);
     expect(view.provisioning).toEqual(summary.provisioning);
-    expect('queues' in view).toBe(false);
   });
 
   it('counts finished learners from the rows', () => {

@@ -53,7 +53,8 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
       return undefined as never;
     }
     if (snapshot.context.failure && !effects.running) {
-      yield effects.report('failed', snapshot.context.failure.phase, snapshot.context.failure.reason.message);
+      const { phase, reason } = snapshot.context.failure;
+      yield effects.report('failed', phase, reason.message, snapshot.context.attempts[phase]);
     }
     const { event, phaseFinished } = yield* effects.next();
     const next = feed(context, effects.self, snapshot, event);
@@ -109,8 +110,9 @@ class JourneyEffects {
     return callActivity(this.context, 'signalInstance', data);
   }
 
-  report(state: LearnerState, phase: PhaseName, detail?: string): df.Task {
-    const progress: ProgressReport = { type: 'progress', learnerId: this.input.learnerId, phase, state, stepId: null, at: this.context.df.currentUtcDateTime.toISOString(), detail };
+  /** `attempt`: of the phase the report is about, when it is about one (a failure), so the cohort knows which phase instance ended. */
+  report(state: LearnerState, phase: PhaseName, detail?: string, attempt?: number): df.Task {
+    const progress: ProgressReport = { type: 'progress', learnerId: this.input.learnerId, phase, state, stepId: null, at: this.context.df.currentUtcDateTime.toISOString(), detail, ...(attempt ? { attempt } : {}) };
     return this.signal({ op: 'raise', instanceId: cohortInstanceId(this.input.runId), event: EVENTS.cohort, data: progress });
   }
 

@@ -80,7 +80,7 @@ export interface SchedulerState {
   succeeded: string[];
   failed: Record<string, string>;
   /** Counters for status pages and tests. */
-  stats: { attempts: number; throttled: number; transientFailures: number; maxInFlight: number; withdrawn?: number };
+  stats: { attempts: number; throttled: number; transientFailures: number; maxInFlight: number; withdrawn?: number; succeeded?: number; failed?: number };
 }
 
 export interface Admission {
@@ -173,7 +173,7 @@ export function admit(state: SchedulerState, now: Date): AdmitResult {
 export function succeeded(state: SchedulerState, id: string, _now: Date): SchedulerState {
   if (!state.slots[id]) return state;
   const { [id]: _done, ...slots } = state.slots;
-  return { ...state, slots, succeeded: [...state.succeeded, id] };
+  return { ...state, slots, succeeded: [...state.succeeded, id], stats: { ...state.stats, succeeded: (state.stats.succeeded ?? 0) + 1 } };
 }
 
 /** A permanent failure: the slot is freed, the learner is out of the line with `reason`. */
@@ -181,7 +181,18 @@ export function failed(state: SchedulerState, id: string, _now: Date, reason: st
   const queued = state.queue.includes(id);
   if (!state.slots[id] && !queued) return state;
   const { [id]: _done, ...slots } = state.slots;
-  return { ...state, slots, queue: state.queue.filter((q) => q !== id), failed: { ...state.failed, [id]: reason } };
+  return { ...state, slots, queue: state.queue.filter((q) => q !== id), failed: { ...state.failed, [id]: reason }, stats: { ...state.stats, failed: (state.stats.failed ?? 0) + 1 } };
+}
+
+/**
+ * Drops a finished request from the succeeded/failed lists (its outcome stays counted in `stats`): a caller
+ * that must keep its state constant-size (the cohort, whatever the roster) forgets what it has reported.
+ * A live request is left alone.
+ */
+export function forget(state: SchedulerState, id: string): SchedulerState {
+  if (!state.succeeded.includes(id) && !(id in state.failed)) return state;
+  const { [id]: _gone, ...failedRest } = state.failed;
+  return { ...state, succeeded: state.succeeded.filter((s) => s !== id), failed: failedRest };
 }
 
 export interface RetryInfo {

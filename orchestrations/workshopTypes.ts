@@ -1,4 +1,3 @@
-import type { LearnerProgress } from '../machines/progress';
 import type { CohortEvent, Learner, ProvisionRequest, RunPlan } from '../contracts/messages';
 import type { NotifyInput } from '../activities/notify';
 import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
@@ -8,11 +7,15 @@ import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
 export * from '../contracts/messages';
 export * from '../machines/progress';
 
-/** The cohort orchestration's input; `state` is its own, carried through continue-as-new. */
+/**
+ * The cohort orchestration's input; `state` is its own, carried through continue-as-new. Nothing in it grows
+ * with the roster: the roster is in WorkshopRoster (activities/runRoster.ts), progress in WorkshopProgress.
+ */
 export interface CohortInput {
   runId: string;
   plan: RunPlan;
-  roster: Learner[];
+  /** How many learners the run's roster has. */
+  learners: number;
   instructors: string[];
   /** How many journeys to start per batch (bounded fan-out). */
   batchSize: number;
@@ -25,19 +28,28 @@ export interface CohortInput {
   state?: CohortState;
 }
 
+/** A run as its readers (API, bot, dashboard) see it: the cohort's input with the roster from the store. */
+export interface RunInput extends CohortInput {
+  roster: Learner[];
+}
+
 export interface CohortState {
   started: number;
   startedAt: string;
   paused: boolean;
   ended: boolean;
   endReason: string | null;
-  learners: Record<string, LearnerProgress>;
   broadcasts: number;
   eventsSeen: number;
-  /** The provisioning scheduler's state, and who asked for each of its entries. */
+  /** Finishing reports received: never fewer than the learners who finished (see cohortRun's allFinished). */
+  finishedHint: number;
+  /** When to ask the store again whether everyone finished (ms), and how often it said no in a row. */
+  tallyAt?: number;
+  tallies?: number;
+  /** The provisioning scheduler's state, and who asked for each live request (finished ones are forgotten). */
   provisioning?: { scheduler: SchedulerState; requests: Record<string, ProvisionRequest> };
-  /** Learners whose progress changed since it was last written to WorkshopProgress (recordProgress). */
-  dirty?: string[];
+  /** Requests finished and phases failed lately, by when (ms): a late duplicate is not queued again. */
+  recent?: Record<string, number>;
   /** Events the previous execution received but had not handled when it continued as new. */
   pending?: CohortEvent[];
   /** Learner notices not sent yet (see cohortRun: sent once a turn, never waited on). */

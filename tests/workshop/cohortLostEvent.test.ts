@@ -3,7 +3,7 @@ import type { FunctionDef } from '../../local/durable/functions';
 import { cohortRun } from '../../orchestrations/cohortRun';
 import { admit, createScheduler, enqueue, retryLater } from '../../orchestrations/provisioningScheduler';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../../orchestrations/workshopIds';
-import { initialProgress, provisionKey, type CohortInput, type ProvisionRequest, type RunPlan } from '../../orchestrations/workshopTypes';
+import { provisionKey, type CohortInput, type CohortState, type ProvisionRequest, type RunPlan } from '../../orchestrations/workshopTypes';
 import { raise, startInstance, startStack, waitFor, type TestStack } from '../helpers/stack';
 import { until } from './learnerDriver';
 
@@ -60,7 +60,6 @@ const recorders: FunctionDef[] = [
       return messages.map(() => ({ key: 'k', duplicate: false }));
     },
   },
-  { kind: 'activity', name: 'recordProgress', handler: () => ({}) },
   { kind: 'activity', name: 'recordRunEnded', handler: () => ({}) },
 ];
 
@@ -71,6 +70,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
+
+/** The cohort as a continue-as-new leaves it once every journey has started. */
+const everyoneStarted = (learners: number, at: string): CohortState => ({ started: learners, startedAt: at, paused: false, ended: false, endReason: null, broadcasts: 0, eventsSeen: 0, finishedHint: 0 });
 
 const runId = 'lost-admission';
 const request = (learnerId: string): ProvisionRequest => ({
@@ -89,24 +91,13 @@ it('a provisioning request that arrives while the cohort notifies another learne
   let scheduler = enqueue(createScheduler(now), [a]);
   scheduler = admit(scheduler, now).state;
   scheduler = retryLater(scheduler, a, now, { retryAfterSeconds: 1, error: '429' }).state;
-  const roster = ['a', 'b', 'c', 'd'].map((learnerId) => ({ learnerId, name: learnerId }));
   const input: CohortInput = {
     runId,
     plan: { packId: 'drill', title: 'Drill', phases: {} as RunPlan['phases'] },
-    roster,
+    learners: 4,
     instructors: [],
     batchSize: 10,
-    state: {
-      started: roster.length,
-      startedAt: now.toISOString(),
-      paused: false,
-      ended: false,
-      endReason: null,
-      learners: Object.fromEntries(roster.map((l) => [l.learnerId, initialProgress(now.toISOString())])),
-      broadcasts: 0,
-      eventsSeen: 0,
-      provisioning: { scheduler, requests: { [a]: request('a') } },
-    },
+    state: { ...everyoneStarted(4, now.toISOString()), provisioning: { scheduler, requests: { [a]: request('a') } } },
   };
   const id = await startInstance(stack.api, 'cohortRun', input, cohortInstanceId(runId));
 
@@ -138,14 +129,13 @@ it('a provisioning request that arrives while the cohort notifies another learne
 it('a request that arrives after its phase was reported failed takes no place in line', async () => {
   const run = 'late-request';
   const now = new Date().toISOString();
-  const roster = ['x', 'y'].map((learnerId) => ({ learnerId, name: learnerId }));
-  const input: CohortInput = { runId: run, plan: { packId: 'drill', title: 'Drill', phases: {} as RunPlan['phases'] }, roster, instructors: [], batchSize: 10, maxConcurrentDeployments: 1 };
+  const input: CohortInput = { runId: run, plan: { packId: 'drill', title: 'Drill', phases: {} as RunPlan['phases'] }, learners: 2, instructors: [], batchSize: 10, maxConcurrentDeployments: 1, state: everyoneStarted(2, now) };
   const id = await startInstance(stack.api, 'cohortRun', input, cohortInstanceId(run));
   const phaseOf = (learnerId: string) => phaseInstanceId(run, learnerId, 'implementation', 1);
   const ask = (learnerId: string): ProvisionRequest => ({ type: 'provisionRequest', learnerId, phaseInstanceId: phaseOf(learnerId), stepId: 'foundation', attempt: 1 });
   // x's phase reported working, then its journey reported it failed; x's request comes in late.
   expect(await raise(stack.api, id, EVENTS.cohort, { type: 'progress', learnerId: 'x', phase: 'implementation', state: 'working', stepId: 'foundation', at: now, attempt: 1 })).toBe(202);
-  expect(await raise(stack.api, id, EVENTS.cohort, { type: 'progress', learnerId: 'x', phase: 'implementation', state: 'failed', stepId: 'foundation', at: new Date(Date.parse(now) + 1).toISOString(), detail: 'timebox' })).toBe(202);
+  expect(await raise(stack.api, id, EVENTS.cohort, { type: 'progress', learnerId: 'x', phase: 'implementation', state: 'failed', stepId: 'foundation', at: new Date(Date.parse(now) + 1).toISOString(), detail: 'timebox', attempt: 1 })).toBe(202);
   expect(await raise(stack.api, id, EVENTS.cohort, ask('x'))).toBe(202);
   expect(await raise(stack.api, id, EVENTS.cohort, ask('y'))).toBe(202);
   // The one slot goes to y.

@@ -3,7 +3,9 @@ import { activities, callActivity } from '../../activities';
 import type { SignalResult } from '../../activities/signalInstance';
 import type { FunctionDef } from '../../local/durable/functions';
 import { prng } from '../../local/prng';
-import { cohortRun, type RunReport } from '../../orchestrations/cohortRun';
+import { cohortRun, expandView, type CohortSummary, type CohortView, type RunReport } from '../../orchestrations/cohortRun';
+import { saveRoster } from '../../activities/runRoster';
+import { readProgress } from '../../activities/recordProgress';
 import { admissionBoundMs, DEFAULT_SCHEDULER_CONFIG, retryBoundMs, type SchedulerConfig } from '../../orchestrations/provisioningScheduler';
 import { EVENTS, cohortInstanceId, journeyInstanceId } from '../../orchestrations/workshopIds';
 import type { CohortEvent, CohortInput, JourneyInput, LearnerState, ProvisionDone, ProvisionSignal, RunPlan } from '../../orchestrations/workshopTypes';
@@ -234,7 +236,9 @@ export const simFunctions: FunctionDef[] = [
   { kind: 'orchestration', name: 'learnerJourney', handler: simLearner },
   { kind: 'activity', name: 'signalInstance', handler: activities.signalInstance.run, durableClient: true },
   { kind: 'activity', name: 'signalMany', handler: activities.signalMany.run, durableClient: true },
-  { kind: 'activity', name: 'recordProgress', handler: activities.recordProgress.run },
+  { kind: 'activity', name: 'startJourneys', handler: activities.startJourneys.run, durableClient: true },
+  { kind: 'activity', name: 'cohortFanOut', handler: activities.cohortFanOut.run, durableClient: true },
+  { kind: 'activity', name: 'cohortTally', handler: activities.cohortTally.run },
   { kind: 'activity', name: 'notify', handler: notifyThroughConnector },
   { kind: 'activity', name: 'notifyMany', handler: notifyManyThroughConnector },
   { kind: 'activity', name: 'recordRunEnded', handler: () => ({ status: 'ended' }) },
@@ -264,14 +268,16 @@ export interface SeedResult {
 }
 
 /** The view's counters, checked at one sample. */
-function checkSample(plan: SimPlan, s: Summary | null | undefined, v: string[]): void {
+function checkSample(plan: SimPlan, s: CohortView | null | undefined, v: string[]): void {
   if (!s?.counts) return;
   const counted = Object.values(s.counts).reduce((n, byState) => n + Object.values(byState).reduce((a, b) => a + b, 0), 0);
   if (counted !== plan.learners) v.push(`view counts add up to ${counted}, roster is ${plan.learners}: ${JSON.stringify(s.counts)}`);
   const p = s.provisioning;
   const max = plan.scheduler.maxConcurrentDeployments ?? DEFAULT_SCHEDULER_CONFIG.maxConcurrentDeployments;
-  const total = p.queued + p.deploying + p.retrying + p.succeeded + p.failed;
-  if (total > plan.learners) v.push(`view's provisioning counters add up to ${total} (${JSON.stringify(p)}) for ${plan.learners} learners`);
+  // Each learner has at most one live request (a newer one replaces the older); finished ones are counted per deployment.
+  const live = p.queued + p.deploying + p.retrying;
+  if (live > plan.learners) v.push(`view has ${live} live provisioning requests (${JSON.stringify(p)}) for ${plan.learners} learners`);
+  if (p.succeeded + p.failed > plan.learners * plan.steps) v.push(`view counts ${p.succeeded + p.failed} finished deployments (${JSON.stringify(p)}) for ${plan.learners} learners × ${plan.steps} steps`);
   if (p.deploying + p.retrying > max) v.push(`view has ${p.deploying + p.retrying} deployments holding slots, limit ${max}`);
 }
 
@@ -287,7 +293,7 @@ export async function runSeed(stack: () => TestStack, seed: number, opts: { dead
   const input: CohortInput = {
     runId,
     plan: { packId: 'sim', title: `seed ${seed}`, phases: {} as RunPlan['phases'], environmentParameters: { sim: plan } },
-    roster,
+    learners: roster.length,
     instructors: ['instructor'],
     batchSize: 4,
     scheduler: plan.scheduler,
@@ -296,7 +302,13 @@ export async function runSeed(stack: () => TestStack, seed: number, opts: { dead
   const api = () => stack().api;
   const id = cohortInstanceId(runId);
   const started = Date.now();
+  // As the API starts a run: the roster to the store, then the cohort (which carries only the count).
+  await saveRoster(runId, roster);
   await retrying(() => startInstance(api(), 'cohortRun', input, id));
+  // The view as the API serves it: the cohort's summary joined with the learners' progress rows.
+  const viewOf = async (s: StatusBody | undefined): Promise<CohortView | null> =>
+    s?.customStatus && typeof s.customStatus === 'object' ? expandView(s.customStatus as CohortSummary, roster, await readProgress(runId)) : null;
+  let view: CohortView | null = null;
   let ended = false;
   let last: StatusBody | undefined;
   let samples = 0;
@@ -309,7 +321,8 @@ export async function runSeed(stack: () => TestStack, seed: number, opts: { dead
       v.push(`cohort ${last.runtimeStatus}: ${JSON.stringify(last.output)}`);
       break;
     }
-    const s = last?.customStatus as Summary | null | undefined;
+    view = await viewOf(last);
+    const s = view;
     checkSample(plan, s, v);
     // The instructor ends the run once every learner has completed or failed.
     const c = s?.counts?.implementation;
@@ -330,7 +343,7 @@ export async function runSeed(stack: () => TestStack, seed: number, opts: { dead
     if (j?.runtimeStatus === 'Completed') outcomes.push(j.output as SimOutcome);
     else if (last?.runtimeStatus === 'Completed') v.push(`learner ${l.learnerId} is ${j?.runtimeStatus ?? 'missing'} after the run completed`);
   }
-  if (last?.runtimeStatus === 'Completed') checkRun(plan, last, outcomes, ended, v);
+  if (last?.runtimeStatus === 'Completed') checkRun(plan, last, (await viewOf(last))!, outcomes, ended, v);
   connectorFaults.delete(runId);
   return { seed, runId, violations: v, samples, outcomes };
 }
@@ -350,7 +363,7 @@ async function diagnose(api: string, runId: string, learners: string[]): Promise
     out.push(`cohort ${c?.runtimeStatus}: queue ${JSON.stringify(st?.provisioning?.scheduler.queue)} slots ${JSON.stringify(st?.provisioning?.scheduler.slots)} pending ${st?.pending?.length ?? 0}; last: ${tail(c)}`);
     for (const l of learners) {
       const j = await status(api, journeyInstanceId(runId, l), true);
-      out.push(`${l} ${j?.runtimeStatus}: ${tail(j)}`);
+      out.push(`${l} ${j?.runtimeStatus}: ${tail(j)}${j?.runtimeStatus === 'Failed' ? ` — ${JSON.stringify(j.output).slice(0, 600)}` : ''}`);
     }
   } catch (err) {
     out.push(`(could not read the instances: ${(err as Error).message})`);
@@ -359,10 +372,9 @@ async function diagnose(api: string, runId: string, learners: string[]): Promise
 }
 
 /** The invariants over a finished run. */
-function checkRun(plan: SimPlan, last: StatusBody, outcomes: SimOutcome[], ended: boolean, v: string[]): void {
+function checkRun(plan: SimPlan, last: StatusBody, view: CohortView, outcomes: SimOutcome[], ended: boolean, v: string[]): void {
   const report = last.output as RunReport;
   const config = { ...DEFAULT_SCHEDULER_CONFIG, ...plan.scheduler };
-  const view = last.customStatus as Summary;
   checkSample(plan, view, v);
   // Nothing left in the scheduler for nobody.
   const p = view.provisioning;
@@ -374,7 +386,7 @@ function checkRun(plan: SimPlan, last: StatusBody, outcomes: SimOutcome[], ended
   const attemptMs = Math.max(ATTEMPT_MS, ...attempts);
   const admissionBound = admissionBoundMs(config, plan.learners - 1, attemptMs) + SLACK_MS;
   for (const o of outcomes) {
-    const seen = report.perLearner[o.learnerId]?.state;
+    const seen = view.progress[o.learnerId]?.state;
     if (o.result === 'completed' && seen !== 'completed') v.push(`${o.learnerId} completed but the report says ${seen}`);
     if (o.result === 'failed') {
       if (!o.reason) v.push(`${o.learnerId} failed without a reason`);

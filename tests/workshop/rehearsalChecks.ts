@@ -3,6 +3,8 @@ import type { WorkshopApi } from '../../cli/apiClient';
 import { rehearse, type RehearsalReport } from '../../cli/rehearse';
 import { RehearsalArm } from '../../cli/rehearsalArm';
 import { startWorkshopStack, type WorkshopStack } from './workshopStack';
+import { status } from '../helpers/stack';
+import { cohortInstanceId } from '../../orchestrations/workshopIds';
 
 const PHASES = ['requirements', 'design', 'implementation', 'validation'];
 
@@ -65,6 +67,13 @@ export async function expectCompleteRehearsal(w: WorkshopStack, api: WorkshopApi
   }
 }
 
+/** What the cohort instance is doing: its summary, state and the last events of its history (printed when a rehearsal times out). */
+async function cohortDiagnosis(w: WorkshopStack, runId: string): Promise<string> {
+  const s = await status(w.durable, cohortInstanceId(runId), true);
+  const tail = (s?.historyEvents ?? []).slice(-12).map((e) => `${e.EventType}${e.Name ? ` ${String(e.Name)}` : ''} ${JSON.stringify(e.Input ?? e.Result ?? e.Reason ?? e.Details ?? '').slice(0, 300)}`);
+  return `cohort ${s?.runtimeStatus}: ${JSON.stringify(s?.customStatus)}\n  state: ${JSON.stringify((s?.input as { state?: unknown } | undefined)?.state).slice(0, 1500)}\n  ${tail.join('\n  ')}`;
+}
+
 /**
  * The per-scenario rehearsal test: a 5-learner `rehearse` on its own stack, judged by
  * expectCompleteRehearsal. One file per scenario calls this, so the scenarios run in parallel.
@@ -90,6 +99,9 @@ export function rehearsalSuite(scenario: string, opts: { appTables?: 'embedded' 
       pollMs: 150,
       slowPolls: 2,
       arm: { url: w.arm.url, token: w.arm.token, caCert: w.arm.caCertPem, subscriptionId: w.arm.subscriptionId },
+    }).catch(async (err: Error & { report?: { runId?: string } }) => {
+      if (err.report?.runId) console.log(await cohortDiagnosis(w, err.report.runId));
+      throw err;
     });
     console.log(`${scenario} rehearsal: ${report.durationMs} ms, ${report.polls} polls`);
     expect(report.scenario).toBe(scenario);

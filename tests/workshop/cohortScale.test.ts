@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_LEARNERS_PER_RUN, sizingRoster } from '../../http/cohortLimit';
+import { cohortInstanceId } from '../../orchestrations/workshopIds';
+import { status, type StatusBody } from '../helpers/stack';
+import { until } from './learnerDriver';
+import { startWorkshopStack, type WorkshopStack } from './workshopStack';
+
+/**
+ * Issue 14: the cohort's own state does not grow with the roster. A run of 100 and a run of 1,000 learners are
+ * started through the API; while their journeys start (in batches, one continue-as-new each) and a broadcast
+ * fans out to everyone, the cohort instance is sampled: its input, custom status and current history must be
+ * the same size for both, give or take the digits of the counts. The roster and the learners' progress are
+ * in the store, served by the API as before.
+ */
+let ws: WorkshopStack;
+beforeAll(async () => {
+  ws = await startWorkshopStack();
+}, 120_000);
+afterAll(async () => {
+  await ws?.stop();
+});
+
+interface Sizes {
+  input: number;
+  customStatus: number;
+  history: number;
+  samples: number;
+}
+
+const chars = (v: unknown) => JSON.stringify(v ?? null).length;
+
+async function runAndMeasure(n: number): Promise<Sizes> {
+  const runId = `scale-${n}`;
+  const roster = sizingRoster(n).map(({ name, email }) => ({ name, email: email! }));
+  // Time scale 1 (real minutes): nobody's timebox runs out while the test watches.
+  const started = await ws.api.startRun({ runId, scenario: 'drill', roster, instructors: ['ian'], batchSize: 100 });
+  expect(started.learners).toHaveLength(n);
+  const last = started.learners.at(-1)!;
+  ws.api.setLearnerToken(last.learnerId, last.token);
+  const sizes: Sizes = { input: 0, customStatus: 0, history: 0, samples: 0 };
+  const id = cohortInstanceId(runId);
+  const sample = async (): Promise<StatusBody | undefined> => {
+    const s = await status(ws.durable, id, true);
+    if (!s) return s;
+    sizes.samples++;
+    sizes.input = Math.max(sizes.input, chars(s.input));
+    sizes.customStatus = Math.max(sizes.customStatus, chars(s.customStatus));
+    sizes.history = Math.max(sizes.history, (s.historyEvents ?? []).length);
+    return s;
+  };
+  await until(`every journey of the ${n}-learner run started`, async () => (((await sample())?.customStatus as { started?: number } | null)?.started ?? 0) >= n, 600_000);
+  // A fan-out over the whole roster, through the cohort.
+  await ws.api.runCommand(runId, 'broadcast', { message: 'Coffee at 10:30.' });
+  await until(`the broadcast reached all ${n} learners' outboxes`, async () => {
+    await sample();
+    return (await ws.api.learnerMessages(runId, last.learnerId)).messages.some((m) => JSON.stringify(m).includes('Coffee at 10:30.'));
+  }, 600_000);
+  const view = await ws.api.runStatus(runId);
+  // The roster and progress are served from the store as before: everyone is there and counted.
+  expect(view.learners).toHaveLength(n);
+  expect(Object.values(view.view!.counts).reduce((t, byState) => t + Object.values(byState).reduce((a, b) => a + b, 0), 0)).toBe(n);
+  expect(view.view!.learners).toBe(n);
+  return sizes;
+}
+
+describe(`a run of ${MAX_LEARNERS_PER_RUN} learners`, () => {
+  it(`keeps the cohort's input, custom status and history the size they are for 100 learners`, async () => {
+    expect(MAX_LEARNERS_PER_RUN).toBeGreaterThanOrEqual(1_000);
+    const small = await runAndMeasure(100);
+    const large = await runAndMeasure(MAX_LEARNERS_PER_RUN);
+    console.log(`cohort instance, largest sample (chars / history events): 100 learners input ${small.input}, custom status ${small.customStatus}, history ${small.history} (${small.samples} samples); ${MAX_LEARNERS_PER_RUN} learners input ${large.input}, custom status ${large.customStatus}, history ${large.history} (${large.samples} samples)`);
+    // A few characters for the counts' extra digits; nothing per learner.
+    expect(large.input).toBeLessThanOrEqual(small.input + 40);
+    expect(large.customStatus).toBeLessThanOrEqual(small.customStatus + 40);
+    // One batch of journeys per execution, a broadcast is one activity call: the history does not grow either.
+    expect(large.history).toBeLessThanOrEqual(small.history + 10);
+    expect(small.input).toBeGreaterThan(0);
+  }, 1_500_000);
+});
