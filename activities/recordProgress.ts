@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineActivity } from './activity';
 import { PHASES } from '../machines/journeyMachine';
 import { applyProgress, initialProgress, LEARNER_STATES, type LearnerProgress, type ProgressReport } from '../machines/progress';
-import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
+import { isStatus, PROGRESS_TABLE, workshopTable } from '../storage/workshopTables';
 
 /**
  * The cohort's per-learner progress (WorkshopProgress). It lives in a table, not in the cohort's custom

@@ -1,8 +1,8 @@
 import type { TablePort } from '../storage/tables';
 import type { Client as ApiClient } from '@microsoft/teams.api';
 import type { Logger } from 'pino';
-import { OUTBOX_TABLE, isStatus, unpackJson } from '../activities/workshopTables';
-import { appTable } from '../config';
+import { OUTBOX_TABLE, isStatus, unpackJson } from '../storage/workshopTables';
+import { appTable } from '../storage/appTables';
 import type { Client } from '../http/workshopService';
 import type { CohortInput } from '../orchestrations/workshopTypes';
 import { attachment, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card } from './cards';

@@ -1,4 +1,4 @@
-import { learnerResourceGroupName } from '../activities/environmentNames';
+import { learnerResourceGroupName } from '../azure/environmentNames';
 import type { RunStatusResponse } from '../http/runsApi';
 import type { PhasePosition } from '../http/position';
 import type { PhaseName } from '../machines/phaseMachine';

@@ -3,9 +3,10 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { readOutbox } from '../activities/notify';
-import { forgetRun, markRunStarted, WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
-import { appSettings, tableClient } from '../config';
-import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../activities/scenarioPacks';
+import { forgetRun, markRunStarted, WORKSHOP_RUNS_TABLE } from '../storage/runRegistry';
+import { appSettings } from '../config';
+import { tableClient } from '../storage/appTables';
+import { loadPackWithTemplate, packsDir, type ArmTemplateResource } from '../scenarios/packFiles';
 import { cohortInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { Learner } from '../contracts/messages';
 import type { CohortInput } from '../orchestrations/workshopTypes';

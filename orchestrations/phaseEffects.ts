@@ -1,6 +1,6 @@
 import type * as df from 'durable-functions';
 import { callActivity, CALLER_RETRIES, resultOf } from '../activities';
-import { armFailureOf } from '../activities/armErrors';
+import { armFailureOf } from '../azure/armErrors';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { PhaseInput, ProvisionDone, ProvisionRequest, ProvisionSignal } from '../contracts/messages';
 import { assertNever } from '../machines/assertNever';

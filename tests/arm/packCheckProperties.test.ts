@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { templateApiVersions, type ArmTemplate } from '../../activities/scenarioPacks';
+import { templateApiVersions, type ArmTemplate } from '../../scenarios/packFiles';
 import { loadPackFile } from '../../scenarios/loadPack';
 import { PACKS_DIR } from '../../tools/bicep/packTemplates';
 import { knownApiVersions } from '../../local/arm/providers';
