@@ -35,7 +35,8 @@ function nameOf(node: AstNode, parent: AstNode | undefined): string {
 }
 
 export function functionSpans(source: string, file: string): FunctionSpan[] {
-  const program = parseAst(source, { lang: file.endsWith('.tsx') ? 'tsx' : 'ts' } as never, file) as unknown as AstNode;
+  // The ESTree Program, walked generically below (each node: type, start, end, children in its fields).
+  const program = parseAst(source, { lang: file.endsWith('.tsx') ? 'tsx' : 'ts' }, file) as unknown as AstNode;
   const lineStarts = [0];
   for (let i = 0; i < source.length; i++) if (source[i] === '\n') lineStarts.push(i + 1);
   const lineOf = (offset: number): number => {
