@@ -5,8 +5,8 @@ import { EVENTS, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { JourneyInput, RunPlan } from '../contracts/messages';
 import type { LearnerProgress, LearnerState } from '../machines/progress';
 import { notifyMany, type NotifyInput } from './notify';
-import { readProgress, writeReportedProgress } from './recordProgress';
-import { readRoster, readRosterSlice } from './runRoster';
+import { readProgress, writeReportedProgress } from '../storage/progressTable';
+import { readRoster, readRosterSlice } from '../storage/runRoster';
 import { signalInstance, type SignalInput, type SignalResult } from './signalInstance';
 
 /**

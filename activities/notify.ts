@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { OUTBOX_TABLE, isStatus, packJson, unpackJson, workshopTable } from './workshopTables';
+import { OUTBOX_TABLE, isStatus, packJson, unpackJson, workshopTable } from '../storage/workshopTables';
 
 /**
  * The one notification port: orchestrations say *what* to tell *whom*; this activity records it

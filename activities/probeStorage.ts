@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { tableClient } from '../config';
+import { tableClient } from '../storage/appTables';
 
 export const ProbeStorageInput = z.object({ key: z.string().min(1).max(200) });
 export type ProbeStorageInput = z.infer<typeof ProbeStorageInput>;

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { defineActivity } from './activity';
 import { appSettings } from '../config';
 import type { EnvironmentParameter } from '../scenarios/schema';
-import { armClients, armErrorBodyOf, armLogger, sleep, type ArmClients } from './armClients';
+import { armClients, armErrorBodyOf, armLogger, sleep, type ArmClients } from '../azure/armClients';
 import {
   classifyArmError,
   classifyDeploymentError,
@@ -15,9 +15,9 @@ import {
   PermanentArmError,
   TransientArmError,
   type FailureContext,
-} from './armErrors';
-import { addressSpaceFor, deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from './environmentNames';
-import { loadPackWithTemplate, type PackWithTemplate } from './scenarioPacks';
+} from '../azure/armErrors';
+import { addressSpaceFor, deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from '../azure/environmentNames';
+import { loadPackWithTemplate, type PackWithTemplate } from '../scenarios/packFiles';
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { CHECKPOINTS_TABLE, isStatus, packJson, unpackJson, workshopTable } from './workshopTables';
+import { CHECKPOINTS_TABLE, isStatus, packJson, unpackJson, workshopTable } from '../storage/workshopTables';
 
 /**
  * Write a learner's checkpoint: the journey machine snapshot with the completed phases' results,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { markRunEnded } from './runRegistry';
+import { markRunEnded } from '../storage/runRegistry';
 
 export const RecordRunEndedInput = z.object({ runId: z.string().min(1), endedAt: z.string().datetime({ offset: true }), reason: z.string().optional() });
 export type RecordRunEndedInput = z.infer<typeof RecordRunEndedInput>;

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { assertNever } from '../machines/assertNever';
 import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
-import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
-import { classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
-import { learnerResourceGroupName } from './environmentNames';
-import { loadPackWithTemplate, templateApiVersions } from './scenarioPacks';
+import { armClients, armHttpError, armLogger, type ArmClients } from '../azure/armClients';
+import { classifyArmError, PermanentArmError, TransientArmError } from '../azure/armErrors';
+import { learnerResourceGroupName } from '../azure/environmentNames';
+import { loadPackWithTemplate, templateApiVersions } from '../scenarios/packFiles';
 
 export const RunValidationInput = z
   .object({

@@ -5,7 +5,7 @@ import { defineActivity } from './activity';
 import { EVENTS, phaseInstanceId, runIdOfCohortInstanceId } from '../contracts/ids';
 import type { ProgressReport } from '../machines/progress';
 import type { ProvisionRequest } from '../contracts/messages';
-import { readLearnerProgress, wouldApplyProgress, writeReportedProgress } from './recordProgress';
+import { readLearnerProgress, wouldApplyProgress, writeReportedProgress } from '../storage/progressTable';
 
 /**
  * Orchestration-to-orchestration signalling through the DurableClient: raise an event, start an

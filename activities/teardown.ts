@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { armClients, armLogger, type ArmClients } from './armClients';
-import { classifyArmError, PermanentArmError } from './armErrors';
-import { learnerResourceGroupName, TAGS } from './environmentNames';
+import { armClients, armLogger, type ArmClients } from '../azure/armClients';
+import { classifyArmError, PermanentArmError } from '../azure/armErrors';
+import { learnerResourceGroupName, TAGS } from '../azure/environmentNames';
 
 export const TeardownInput = z
   .object({

@@ -1,6 +1,6 @@
 import type { TablePort } from '../storage/tables';
-import { isStatus } from '../activities/workshopTables';
-import { appTable } from '../config';
+import { isStatus } from '../storage/workshopTables';
+import { appTable } from '../storage/appTables';
 import type { ProgressState, StepCardState } from './cards';
 
 /**

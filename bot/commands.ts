@@ -54,89 +54,118 @@ export function cleanText(text: string): string {
 
 const Url = z.string().url();
 
+/** A command message taken apart: its first line's words, what follows the verb on that line, the lines below. */
+interface CommandText {
+  text: string;
+  words: string[];
+  /** The first line after the verb. */
+  tail: string;
+  /** The lines after the first (a pasted CSV, a long message). */
+  more: string;
+  /** `tail` and `more` together. */
+  all: string;
+}
+
+const unknown = (t: CommandText, problem: string): Command => ({ verb: 'unknown', text: t.text, problem });
+/** What follows the command's first argument (a learner): the comment, the answer. */
+const afterFirstWord = (t: CommandText): string => t.all.slice((t.words[1] ?? '').length).trim();
+
+function parseHelp(t: CommandText): Command {
+  if (/^queue$/i.test(t.tail)) return { verb: 'helpQueue' };
+  return t.all ? { verb: 'help', message: t.all } : { verb: 'usage' };
+}
+
+function parseSubmit(t: CommandText): Command {
+  const uri = t.words.slice(1).find((w) => Url.safeParse(w).success);
+  const name = t.words.slice(1).filter((w) => w !== uri).join(' ');
+  return uri && name ? { verb: 'submit', name, uri } : unknown(t, 'Give the deliverable’s name and link: "submit Architecture diagram https://…".');
+}
+
+function parseStart(t: CommandText): Command {
+  const opts = t.words.slice(1);
+  const cmd: Extract<Command, { verb: 'start' }> = { verb: 'start', instructors: [] };
+  for (let i = 0; i < opts.length; i++) {
+    const w = opts[i];
+    const lower = w.toLowerCase();
+    if (lower === 'team' || lower === 'csv') cmd.rosterSource = lower;
+    else if (lower.startsWith('scale=')) cmd.timeScale = Number(w.slice(6));
+    else if (lower.startsWith('id=')) cmd.runId = w.slice(3);
+    else if (lower === 'with' && opts[i + 1]) cmd.instructors.push(...opts[++i].split(',').filter(Boolean));
+    else if (!cmd.scenario) cmd.scenario = w;
+    else return unknown(t, `"${w}" is not a start option; use: start <scenario> [team|csv] [scale=<n>] [id=<run-id>] [with <upn>,<upn>]`);
+  }
+  if (cmd.timeScale !== undefined && !(cmd.timeScale > 0)) return unknown(t, 'scale must be a positive number, e.g. scale=0.01 for a rehearsal.');
+  if (t.more) {
+    cmd.csv = t.more;
+    cmd.rosterSource ??= 'csv';
+  }
+  return cmd;
+}
+
+function parseApprove(t: CommandText): Command {
+  const [, learner] = t.words;
+  if (!learner) return unknown(t, 'Name the learner: "approve <learner> [comment]".');
+  return { verb: 'approve', learner, ...(t.words.length > 2 ? { comment: t.all.slice(learner.length).trim() } : {}) };
+}
+
+function parseChanges(t: CommandText): Command {
+  const comment = afterFirstWord(t);
+  return t.words[1] && comment ? { verb: 'changes', learner: t.words[1], comment } : unknown(t, 'Say what to change: "changes <learner> <comment>".');
+}
+
+function parseReply(t: CommandText): Command {
+  const answer = afterFirstWord(t);
+  return t.words[1] && answer ? { verb: 'reply', learner: t.words[1], answer } : unknown(t, 'Answer a help request: "reply <learner> <answer>".');
+}
+
+function parseResume(t: CommandText): Command {
+  if (!t.words[1]) return unknown(t, 'Name the learner: "resume <learner> [from start]".');
+  return { verb: 'resume', learner: t.words[1], from: /\bstart\b/i.test(t.words.slice(2).join(' ')) ? 'start' : 'failedStep' };
+}
+
+function parseExtend(t: CommandText): Command {
+  const minutes = Number(t.words[1]);
+  return minutes > 0 && minutes <= 600 ? { verb: 'extend', minutes, ...(t.words[2] ? { learner: t.words[2] } : {}) } : unknown(t, 'Give minutes (1-600): "extend 15 [learner]".');
+}
+
+const broadcast = (t: CommandText): Command => (t.all ? { verb: 'broadcast', message: t.all } : unknown(t, 'Write the message: "broadcast <message>".'));
+
+/** Each word a message may start with (lower case), and how the rest of it becomes a command. */
+const PARSERS = new Map<string, (t: CommandText) => Command>([
+  ['help', parseHelp],
+  ['?', parseHelp],
+  ['commands', parseHelp],
+  ['helpqueue', () => ({ verb: 'helpQueue' })],
+  ['done', () => ({ verb: 'done' })],
+  ['hint', () => ({ verb: 'hint' })],
+  ['progress', () => ({ verb: 'progress' })],
+  ['answer', (t) => (t.all ? { verb: 'answer', text: t.all } : unknown(t, 'Write your answer after "answer", e.g. "answer The customer needs …".'))],
+  ['submit', parseSubmit],
+  ['start', parseStart],
+  ['status', (t) => ({ verb: 'status', ...(t.words[1] ? { runId: t.words[1] } : {}) })],
+  ['runs', () => ({ verb: 'runs' })],
+  ['use', (t) => (t.words[1] ? { verb: 'use', runId: t.words[1] } : unknown(t, 'Name the run: "use <run-id>" (see "runs").'))],
+  ['reviews', () => ({ verb: 'reviews' })],
+  ['approve', parseApprove],
+  ['changes', parseChanges],
+  ['reply', parseReply],
+  ['resume', parseResume],
+  ['broadcast', broadcast],
+  ['announce', broadcast],
+  ['extend', parseExtend],
+  ['end', (t) => ({ verb: 'end', ...(t.all ? { reason: t.all } : {}) })],
+]);
+
 export function parseCommand(raw: string): Command {
   const text = cleanText(raw);
   const [firstLine, ...rest] = text.split(/\r?\n/);
   const words = firstLine.trim().split(/\s+/).filter(Boolean);
   const verb = (words[0] ?? '').toLowerCase();
+  if (verb === '') return { verb: 'usage' };
   const tail = firstLine.trim().slice(words[0]?.length ?? 0).trim();
   const more = rest.join('\n').trim();
-  const all = [tail, more].filter(Boolean).join('\n');
-  switch (verb) {
-    case '':
-      return { verb: 'usage' };
-    case 'help':
-    case '?':
-    case 'commands':
-      if (/^queue$/i.test(tail)) return { verb: 'helpQueue' };
-      return all ? { verb: 'help', message: all } : { verb: 'usage' };
-    case 'helpqueue':
-      return { verb: 'helpQueue' };
-    case 'done':
-      return { verb: 'done' };
-    case 'hint':
-      return { verb: 'hint' };
-    case 'progress':
-      return { verb: 'progress' };
-    case 'answer':
-      return all ? { verb: 'answer', text: all } : { verb: 'unknown', text, problem: 'Write your answer after "answer", e.g. "answer The customer needs …".' };
-    case 'submit': {
-      const uri = words.slice(1).find((w) => Url.safeParse(w).success);
-      const name = words.slice(1).filter((w) => w !== uri).join(' ');
-      return uri && name ? { verb: 'submit', name, uri } : { verb: 'unknown', text, problem: 'Give the deliverable’s name and link: "submit Architecture diagram https://…".' };
-    }
-    case 'start': {
-      const opts = words.slice(1);
-      const cmd: Extract<Command, { verb: 'start' }> = { verb: 'start', instructors: [] };
-      for (let i = 0; i < opts.length; i++) {
-        const w = opts[i];
-        const lower = w.toLowerCase();
-        if (lower === 'team' || lower === 'csv') cmd.rosterSource = lower;
-        else if (lower.startsWith('scale=')) cmd.timeScale = Number(w.slice(6));
-        else if (lower.startsWith('id=')) cmd.runId = w.slice(3);
-        else if (lower === 'with' && opts[i + 1]) cmd.instructors.push(...opts[++i].split(',').filter(Boolean));
-        else if (!cmd.scenario) cmd.scenario = w;
-        else return { verb: 'unknown', text, problem: `"${w}" is not a start option; use: start <scenario> [team|csv] [scale=<n>] [id=<run-id>] [with <upn>,<upn>]` };
-      }
-      if (cmd.timeScale !== undefined && !(cmd.timeScale > 0)) return { verb: 'unknown', text, problem: 'scale must be a positive number, e.g. scale=0.01 for a rehearsal.' };
-      if (more) {
-        cmd.csv = more;
-        cmd.rosterSource ??= 'csv';
-      }
-      return cmd;
-    }
-    case 'status':
-      return { verb: 'status', ...(words[1] ? { runId: words[1] } : {}) };
-    case 'runs':
-      return { verb: 'runs' };
-    case 'use':
-      return words[1] ? { verb: 'use', runId: words[1] } : { verb: 'unknown', text, problem: 'Name the run: "use <run-id>" (see "runs").' };
-    case 'reviews':
-      return { verb: 'reviews' };
-    case 'approve':
-      return words[1] ? { verb: 'approve', learner: words[1], ...(words.length > 2 ? { comment: all.slice(words[1].length).trim() } : {}) } : { verb: 'unknown', text, problem: 'Name the learner: "approve <learner> [comment]".' };
-    case 'changes': {
-      const comment = all.slice((words[1] ?? '').length).trim();
-      return words[1] && comment ? { verb: 'changes', learner: words[1], comment } : { verb: 'unknown', text, problem: 'Say what to change: "changes <learner> <comment>".' };
-    }
-    case 'reply': {
-      const answer = all.slice((words[1] ?? '').length).trim();
-      return words[1] && answer ? { verb: 'reply', learner: words[1], answer } : { verb: 'unknown', text, problem: 'Answer a help request: "reply <learner> <answer>".' };
-    }
-    case 'resume':
-      return words[1] ? { verb: 'resume', learner: words[1], from: /\bstart\b/i.test(words.slice(2).join(' ')) ? 'start' : 'failedStep' } : { verb: 'unknown', text, problem: 'Name the learner: "resume <learner> [from start]".' };
-    case 'broadcast':
-    case 'announce':
-      return all ? { verb: 'broadcast', message: all } : { verb: 'unknown', text, problem: 'Write the message: "broadcast <message>".' };
-    case 'extend': {
-      const minutes = Number(words[1]);
-      return minutes > 0 && minutes <= 600 ? { verb: 'extend', minutes, ...(words[2] ? { learner: words[2] } : {}) } : { verb: 'unknown', text, problem: 'Give minutes (1-600): "extend 15 [learner]".' };
-    }
-    case 'end':
-      return { verb: 'end', ...(all ? { reason: all } : {}) };
-    default:
-      return { verb: 'unknown', text };
-  }
+  const parse = PARSERS.get(verb);
+  return parse ? parse({ text, words, tail, more, all: [tail, more].filter(Boolean).join('\n') }) : { verb: 'unknown', text };
 }
 
 export const LEARNER_USAGE = [

@@ -1,6 +1,6 @@
-import { WORKSHOP_RUNS_TABLE } from '../activities/runRegistry';
-import { isStatus } from '../activities/workshopTables';
-import { tableClient } from '../config';
+import { WORKSHOP_RUNS_TABLE } from '../storage/runRegistry';
+import { isStatus } from '../storage/workshopTables';
+import { tableClient } from '../storage/appTables';
 import { loadRun, type Client } from '../http/workshopService';
 import type { Learner } from '../contracts/messages';
 import type { RunInput } from '../orchestrations/workshopTypes';

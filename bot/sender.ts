@@ -1,8 +1,8 @@
 import type { TablePort } from '../storage/tables';
 import type { Client as ApiClient } from '@microsoft/teams.api';
 import type { Logger } from 'pino';
-import { OUTBOX_TABLE, isStatus, unpackJson } from '../activities/workshopTables';
-import { appTable } from '../config';
+import { OUTBOX_TABLE, isStatus, unpackJson } from '../storage/workshopTables';
+import { appTable } from '../storage/appTables';
 import type { Client } from '../http/workshopService';
 import type { RunInput } from '../orchestrations/workshopTypes';
 import { attachment, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card } from './cards';
@@ -275,26 +275,67 @@ function summary(b: Record<string, unknown>): string {
     .slice(0, 1500);
 }
 
+/** One pass of the drain: the runtime, its limits and budget, and what it has done so far. */
+interface Drain {
+  rt: BotRuntime;
+  log: Logger;
+  deadline: number;
+  app: SlidingWindowLimiter;
+  apiFor(serviceUrl: string | undefined): ApiClient;
+  result: DrainResult;
+  /** Per outbox message, the `user|part` deliveries that are over (sent, or failed for good). */
+  done: Map<OutboxRow, Set<string>>;
+}
+
 /** One pass over the outbox: send what can be sent now within the limits and the time budget. */
 export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
   const result: DrainResult = { sent: 0, throttled: 0, failed: 0, waiting: 0, deferred: 0 };
   const started = botRuntime();
   if (!started) return result;
   const rt = await started;
-  const log = opts.log ?? botLogger();
-  const deadline = Date.now() + (opts.budgetMs ?? 10_000);
-  const app = appLimit(rt.settings.appSendsPerSecond);
   const apis = new Map<string, ApiClient>();
-  const apiFor = (serviceUrl: string | undefined): ApiClient => {
-    const url = serviceUrl ?? rt.settings.serviceUrl;
-    let a = apis.get(url);
-    if (!a) apis.set(url, (a = rt.app.api.clone({ serviceUrl: url })));
-    return a;
+  const drain: Drain = {
+    rt,
+    log: opts.log ?? botLogger(),
+    deadline: Date.now() + (opts.budgetMs ?? 10_000),
+    app: appLimit(rt.settings.appSendsPerSecond),
+    apiFor: (serviceUrl) => {
+      const url = serviceUrl ?? rt.settings.serviceUrl;
+      let a = apis.get(url);
+      if (!a) apis.set(url, (a = rt.app.api.clone({ serviceUrl: url })));
+      return a;
+    },
+    result,
+    done: new Map(),
   };
 
   const messages = await pendingMessages();
   if (!messages.length) return result;
-  // Who each message goes to; by conversation, in creation order.
+  const { queues, targets } = await queueByConversation(drain, opts, messages);
+  const entries = [...queues.entries()];
+  let next = 0;
+  const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, entries.length) }, async () => {
+    while (next < entries.length) {
+      const [conversationId, items] = entries[next++];
+      await serveConversation(drain, conversationId, items);
+    }
+  });
+  await Promise.all(workers);
+
+  for (const [msg, want] of targets) {
+    const got = drain.done.get(msg);
+    if (got && [...want].every((u) => got.has(u))) await markOutbox(msg, 'sent');
+  }
+  if (result.sent || result.throttled || result.failed) drain.log.info({ ...result }, 'teams outbox drained');
+  return result;
+}
+
+/**
+ * Who each message goes to, by conversation in creation order (`queues`), and the deliveries that make each
+ * message sent (`targets`). A message whose run is gone fails; one with no reachable recipient yet waits.
+ */
+async function queueByConversation(drain: Drain, opts: DrainOptions, messages: OutboxRow[]): Promise<{ queues: Map<string, Item[]>; targets: Map<OutboxRow, Set<string>> }> {
+  const { result } = drain;
   const queues = new Map<string, Item[]>();
   const targets = new Map<OutboxRow, Set<string>>();
   for (const msg of messages) {
@@ -309,20 +350,12 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
       }
       throw err;
     }
-    let users = await recipients(msg, input);
-    if (!users.length) {
+    const wanted = await recipients(msg, input);
+    if (!wanted.length) {
       result.waiting++;
       continue;
     }
-    const resolved: TeamsUser[] = [];
-    for (const u of users) {
-      try {
-        resolved.push(await ensureConversation(rt, apiFor(u.serviceUrl), u));
-      } catch (err) {
-        log.warn({ err: errInfo(err), runId: msg.runId, user: u.aadObjectId }, 'could not open a conversation with the user; will retry');
-      }
-    }
-    users = resolved;
+    const users = await reachable(drain, msg, wanted);
     if (!users.length) {
       result.deferred++;
       continue;
@@ -335,91 +368,105 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
       queues.set(user.conversationId!, q);
     }
   }
+  return { queues, targets };
+}
 
-  const done = new Map<OutboxRow, Set<string>>();
-  const finished = (item: Item): void => {
-    const s = done.get(item.msg) ?? new Set<string>();
-    s.add(`${item.user.aadObjectId}|${item.part}`);
-    done.set(item.msg, s);
-  };
-
-  const serveConversation = async (conversationId: string, items: Item[]): Promise<void> => {
-    const conv = limiterFor(conversationId);
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      const c = await claim(item.deliveryKey, item.msg.runId);
-      if (c.kind === 'sent' || c.kind === 'failed') {
-        finished(item);
-        continue;
-      }
-      if (c.kind !== 'claimed') {
-        result.deferred++;
-        return; // keep this conversation's order: later messages wait for this one
-      }
-      let wait = Math.max(conv.waitMs(Date.now()), app.waitMs(Date.now()));
-      while (wait > 0) {
-        if (Date.now() + wait > deadline) {
-          await settle(item, c.etag, { State: 'pending', NotBefore: 0, ClaimUntil: 0 });
-          result.deferred++;
-          return;
-        }
-        await sleep(wait);
-        wait = Math.max(conv.waitMs(Date.now()), app.waitMs(Date.now()));
-      }
-      conv.take(Date.now());
-      app.take(Date.now());
-      const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, part: item.part, key: item.msg.rowKey, conversationId };
-      try {
-        const activityId = await perform(rt, apiFor(item.user.serviceUrl), item);
-        await settle(item, c.etag, { State: 'sent', ActivityId: activityId, ConversationId: conversationId, SentAt: new Date().toISOString() });
-        finished(item);
-        result.sent++;
-        log.debug({ ...fields, activityId }, 'teams message delivered');
-      } catch (err) {
-        const status = httpStatus(err);
-        if (status === 429) {
-          const throttles = c.throttles + 1;
-          const delay = backoffMs(throttles, retryAfterOf(err));
-          conv.block(Date.now() + delay);
-          await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + delay, ClaimUntil: 0, Throttles: throttles });
-          result.throttled++;
-          log.info({ ...fields, throttles, delayMs: delay }, 'teams throttled the bot (429); backing off');
-          // Wait it out in this tick when the budget allows (the conversation keeps its order), else leave it to the next.
-          if (Date.now() + delay >= deadline) return;
-          await sleep(delay);
-          i--;
-          continue;
-        }
-        if (status !== undefined && status >= 400 && status < 500 && status !== 408) {
-          await settle(item, c.etag, { State: 'failed', LastError: `HTTP ${status}: ${(err as Error).message}`.slice(0, 1000) });
-          finished(item);
-          result.failed++;
-          log.error({ ...fields, status, err: errInfo(err) }, 'teams refused the message; not retrying');
-          continue;
-        }
-        const throttles = c.throttles + 1;
-        await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + backoffMs(throttles, undefined), ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
-        result.deferred++;
-        log.warn({ ...fields, err: errInfo(err) }, 'teams send failed; will retry');
-        return;
-      }
+/** The users with a conversation the bot can post to (opened now if need be); the others are tried next pass. */
+async function reachable(drain: Drain, msg: OutboxRow, users: TeamsUser[]): Promise<TeamsUser[]> {
+  const resolved: TeamsUser[] = [];
+  for (const u of users) {
+    try {
+      resolved.push(await ensureConversation(drain.rt, drain.apiFor(u.serviceUrl), u));
+    } catch (err) {
+      drain.log.warn({ err: errInfo(err), runId: msg.runId, user: u.aadObjectId }, 'could not open a conversation with the user; will retry');
     }
-  };
-
-  const entries = [...queues.entries()];
-  let next = 0;
-  const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, entries.length) }, async () => {
-    while (next < entries.length) {
-      const [conversationId, items] = entries[next++];
-      await serveConversation(conversationId, items);
-    }
-  });
-  await Promise.all(workers);
-
-  for (const [msg, want] of targets) {
-    const got = done.get(msg);
-    if (got && [...want].every((u) => got.has(u))) await markOutbox(msg, 'sent');
   }
-  if (result.sent || result.throttled || result.failed) log.info({ ...result }, 'teams outbox drained');
-  return result;
+  return resolved;
+}
+
+function finished(drain: Drain, item: Item): void {
+  const s = drain.done.get(item.msg) ?? new Set<string>();
+  s.add(`${item.user.aadObjectId}|${item.part}`);
+  drain.done.set(item.msg, s);
+}
+
+/** One conversation's messages, in order: a message that cannot go now holds back the ones after it. */
+async function serveConversation(drain: Drain, conversationId: string, items: Item[]): Promise<void> {
+  const conv = limiterFor(conversationId);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const c = await claim(item.deliveryKey, item.msg.runId);
+    if (c.kind === 'sent' || c.kind === 'failed') {
+      finished(drain, item);
+      continue;
+    }
+    if (c.kind !== 'claimed') {
+      drain.result.deferred++;
+      return; // keep this conversation's order: later messages wait for this one
+    }
+    if (!(await waitForLimits(drain, conv, item, c.etag))) return;
+    const next = await send(drain, conv, conversationId, item, c);
+    if (next === 'stop') return;
+    if (next === 'again') i--;
+  }
+}
+
+/** Waits until both the conversation's and the app's limits allow a send; false (and the claim given back) past the budget. */
+async function waitForLimits(drain: Drain, conv: SlidingWindowLimiter, item: Item, etag: string): Promise<boolean> {
+  let wait = Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()));
+  while (wait > 0) {
+    if (Date.now() + wait > drain.deadline) {
+      await settle(item, etag, { State: 'pending', NotBefore: 0, ClaimUntil: 0 });
+      drain.result.deferred++;
+      return false;
+    }
+    await sleep(wait);
+    wait = Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()));
+  }
+  conv.take(Date.now());
+  drain.app.take(Date.now());
+  return true;
+}
+
+/**
+ * Sends one claimed item and records the outcome: `next` (sent, or refused for good), `again` (throttled and
+ * waited out within the budget: send it again), `stop` (leave the rest of the conversation to the next pass).
+ */
+async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: string, item: Item, c: Extract<Claim, { kind: 'claimed' }>): Promise<'next' | 'again' | 'stop'> {
+  const { result, log } = drain;
+  const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, part: item.part, key: item.msg.rowKey, conversationId };
+  try {
+    const activityId = await perform(drain.rt, drain.apiFor(item.user.serviceUrl), item);
+    await settle(item, c.etag, { State: 'sent', ActivityId: activityId, ConversationId: conversationId, SentAt: new Date().toISOString() });
+    finished(drain, item);
+    result.sent++;
+    log.debug({ ...fields, activityId }, 'teams message delivered');
+    return 'next';
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status === 429) {
+      const throttles = c.throttles + 1;
+      const delay = backoffMs(throttles, retryAfterOf(err));
+      conv.block(Date.now() + delay);
+      await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + delay, ClaimUntil: 0, Throttles: throttles });
+      result.throttled++;
+      log.info({ ...fields, throttles, delayMs: delay }, 'teams throttled the bot (429); backing off');
+      // Wait it out in this tick when the budget allows (the conversation keeps its order), else leave it to the next.
+      if (Date.now() + delay >= drain.deadline) return 'stop';
+      await sleep(delay);
+      return 'again';
+    }
+    if (status !== undefined && status >= 400 && status < 500 && status !== 408) {
+      await settle(item, c.etag, { State: 'failed', LastError: `HTTP ${status}: ${(err as Error).message}`.slice(0, 1000) });
+      finished(drain, item);
+      result.failed++;
+      log.error({ ...fields, status, err: errInfo(err) }, 'teams refused the message; not retrying');
+      return 'next';
+    }
+    const throttles = c.throttles + 1;
+    await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + backoffMs(throttles, undefined), ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
+    result.deferred++;
+    log.warn({ ...fields, err: errInfo(err) }, 'teams send failed; will retry');
+    return 'stop';
+  }
 }

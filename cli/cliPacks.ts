@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { templateApiVersions, type ArmTemplate } from '../activities/scenarioPacks';
+import { templateApiVersions, type ArmTemplate } from '../scenarios/packFiles';
 import { loadPackFile, PACK_EXTENSIONS, type LoadedPack } from '../scenarios/loadPack';
 
 /**

@@ -4,7 +4,7 @@ import { getClient, type Client } from '@azure-rest/core-client';
 import { ResourceManagementClient, type GenericResource } from '@azure/arm-resources';
 import { DeploymentsClient } from '@azure/arm-resourcesdeployments';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
-import { TAGS } from '../activities/environmentNames';
+import { TAGS } from '../azure/environmentNames';
 import { NETWORK_ERROR_CODES, parseRetryAfter, RETRY_STATUSES, withRetry, type Retryable, type RetryPolicy } from './retry';
 
 /**

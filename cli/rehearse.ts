@@ -1,4 +1,4 @@
-import { learnerResourceGroupName } from '../activities/environmentNames';
+import { learnerResourceGroupName } from '../azure/environmentNames';
 import type { RunStatusResponse } from '../http/runsApi';
 import type { PhasePosition } from '../http/position';
 import type { PhaseName } from '../machines/phaseMachine';
@@ -175,15 +175,64 @@ interface Sim {
   implemented: boolean;
 }
 
+/** What the whole rehearsal shares: its settings, the pack, ARM access, and what it reports. */
+interface Setup {
+  opts: RehearseOptions;
+  api: WorkshopApi;
+  log: (line: string) => void;
+  started: number;
+  timeScale: number;
+  pollMs: number;
+  slowPolls: number;
+  concurrency: number;
+  deadline: number;
+  retryForMs: number;
+  retries: RehearsalReport['retries'];
+  /** Call once the workshop API answers: ends an outage's log line. */
+  apiAnswered(): void;
+  scenarioId: string;
+  attachedStatus: RunStatusResponse | undefined;
+  pack: ScenarioPack;
+  loaded: Awaited<ReturnType<typeof loadCliPack>>;
+  steps: Map<string, Step>;
+  arm: RehearsalArm | undefined;
+  notes: string[];
+}
+
+/** A rehearsal under way: the setup, its run and the simulated learners. */
+interface Rehearsal extends Setup {
+  runId: string;
+  attached: boolean;
+  sims: Sim[];
+  report: RehearsalReport;
+}
+
 export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> {
+  const setup = await prepare(opts);
+  const { runId, roster, attached } = await startOrAttach(setup);
+  const sims: Sim[] = roster.map((l, i) => newSim(l.learnerId, profileOf(i)));
+  const r: Rehearsal = { ...setup, runId, attached: attached !== undefined, sims, report: newReport(setup, runId, attached !== undefined, sims) };
+  await blockFailingLearner(r);
+  const instructor = newInstructor();
+  const last = await pollUntilDone(r, instructor);
+  const { report } = r;
+  report.completed = true;
+  report.runReport = last?.report ?? null;
+  await pool(sims, r.concurrency, async (sim) => {
+    const detail = await r.api.learnerDetail(runId, sim.learnerId);
+    const outcomes = detail.journey?.outcomes ?? {};
+    report.phasesDone[sim.learnerId] = PHASE_ORDER.filter((phase) => outcomes[phase] === 'passed' || outcomes[phase] === 'skipped');
+  });
+  if (r.arm) report.remainingGroups = await r.arm.runGroups(runId);
+  report.durationMs = Date.now() - r.started;
+  return report;
+}
+
+/** Settings, retries (one log line per outage), the pack and ARM access; the run to attach to, when asked. */
+async function prepare(opts: RehearseOptions): Promise<Setup> {
   const started = Date.now();
   const log = opts.log ?? (() => undefined);
   const api = opts.api;
-  const timeScale = opts.timeScale ?? 0.05;
-  const pollMs = opts.pollMs ?? 300;
-  const slowPolls = opts.slowPolls ?? 3;
-  const concurrency = opts.concurrency ?? 8;
-  const deadline = started + (opts.timeoutMs ?? 30 * 60_000);
   const retryForMs = opts.retryForMs ?? 5 * 60_000;
   const retries = { api: 0, arm: 0, armReloads: 0 };
   // One line per outage, not one per waiting learner: say when the API stops answering and when it is back.
@@ -204,20 +253,10 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
   const attachTo = opts.attach;
   if (!attachTo && (opts.learners === undefined || !Number.isInteger(opts.learners) || opts.learners < 1)) throw new RehearsalInputError(`--learners must be a whole number of at least 1, got ${opts.learners}`);
   if (!attachTo && !opts.scenario) throw new RehearsalInputError('--scenario is required (unless you --attach to a run).');
-  /** The run as it stands, for attaching: its pack and roster come from the run itself. */
-  const existingRun = async (runId: string): Promise<RunStatusResponse> => {
-    const status = await api.runStatus(runId).catch((err: unknown) => {
-      if (err instanceof ApiCallError && err.status === 404) throw new RehearsalInputError(`Cannot attach to run "${runId}": there is no such run (workshop run list shows the runs).`);
-      throw err;
-    });
-    if (opts.scenario && status.scenario.id !== opts.scenario) throw new RehearsalInputError(`Cannot attach to run "${runId}": it runs scenario "${status.scenario.id}", not "${opts.scenario}".`);
-    return status;
-  };
-  const attachedStatus = attachTo ? await existingRun(attachTo) : undefined;
+  const attachedStatus = attachTo ? await existingRun(api, opts, attachTo) : undefined;
   const scenarioId = attachedStatus?.scenario.id ?? opts.scenario!;
   const loaded = await loadCliPack(scenarioId, opts.packsDir);
   const pack = loaded.pack;
-  const steps = new Map<string, Step>(pack.phases.flatMap((p) => p.steps.map((s) => [s.id, s] as const)));
   const arm = opts.arm
     ? new RehearsalArm(opts.arm, {
         retry: { retryForMs, onRetry: () => retries.arm++ },
@@ -227,11 +266,6 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         },
       })
     : undefined;
-  const order = (phase: string, stepId: string | null): number => {
-    const i = PHASE_ORDER.indexOf(phase as PhaseName);
-    const ph = pack.phases.find((x) => x.id === phase);
-    return i * 1000 + (ph && stepId ? ph.steps.findIndex((x) => x.id === stepId) : -1);
-  };
   const notes: string[] = [];
   if (!arm) {
     notes.push(
@@ -239,80 +273,109 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
         '(the instructor resumes, then skips them); the wrong learner only answers badly, and the failing learner runs out of time instead of failing provisioning.',
     );
   }
+  return {
+    opts,
+    api,
+    log,
+    started,
+    timeScale: opts.timeScale ?? 0.05,
+    pollMs: opts.pollMs ?? 300,
+    slowPolls: opts.slowPolls ?? 3,
+    concurrency: opts.concurrency ?? 8,
+    deadline: started + (opts.timeoutMs ?? 30 * 60_000),
+    retryForMs,
+    retries,
+    apiAnswered,
+    scenarioId,
+    attachedStatus,
+    pack,
+    loaded,
+    steps: new Map<string, Step>(pack.phases.flatMap((p) => p.steps.map((s) => [s.id, s] as const))),
+    arm,
+    notes,
+  };
+}
 
-  let roster: Array<{ learnerId: string; name: string; email?: string }>;
-  let runId: string;
-  let attached: RunStatusResponse | undefined = attachedStatus;
+/** The run as it stands, for attaching: its pack and roster come from the run itself. */
+async function existingRun(api: WorkshopApi, opts: RehearseOptions, runId: string): Promise<RunStatusResponse> {
+  const status = await api.runStatus(runId).catch((err: unknown) => {
+    if (err instanceof ApiCallError && err.status === 404) throw new RehearsalInputError(`Cannot attach to run "${runId}": there is no such run (workshop run list shows the runs).`);
+    throw err;
+  });
+  if (opts.scenario && status.scenario.id !== opts.scenario) throw new RehearsalInputError(`Cannot attach to run "${runId}": it runs scenario "${status.scenario.id}", not "${opts.scenario}".`);
+  return status;
+}
+
+type RosterEntry = { learnerId: string; name: string; email?: string };
+
+/** Starts the run with a generated roster, or attaches to the one asked for (or to ours, when its id is taken). */
+async function startOrAttach(s: Setup): Promise<{ runId: string; roster: RosterEntry[]; attached: RunStatusResponse | undefined }> {
+  const { api, opts, log, pack } = s;
+  let attached = s.attachedStatus;
   if (!attached) {
     const width = String(opts.learners).length;
-    roster = Array.from({ length: opts.learners! }, (_, i) => {
+    const roster = Array.from({ length: opts.learners! }, (_, i): RosterEntry => {
       const n = String(i + 1).padStart(Math.max(2, width), '0');
       return { learnerId: `learner-${n}`, name: `Rehearsal Learner ${n}`, email: `learner-${n}@rehearsal.example` };
     });
-    const parameters = { ...(opts.parameters ?? {}) };
-    for (const [name, p] of Object.entries(pack.environment.parameters)) {
-      if (p.source !== 'instructor' || p.default !== undefined || parameters[name] !== undefined) continue;
-      parameters[name] = rehearsalValue(p.type, p.description);
-      notes.push(`Parameter ${name} (${p.description}) was not given; the rehearsal uses ${JSON.stringify(parameters[name])}.`);
-    }
     try {
       const start = await api.startRun({
-        parameters,
+        parameters: rehearsalParameters(s),
         ...(opts.runId ? { runId: opts.runId } : {}),
-        scenario: scenarioId,
+        scenario: s.scenarioId,
         roster,
         rosterName: 'rehearsal roster',
         instructors: ['rehearsal-instructor'],
-        timeScale,
+        timeScale: s.timeScale,
         ...(opts.batchSize ? { batchSize: opts.batchSize } : {}),
       });
-      runId = start.runId;
       for (const l of start.learners) api.setLearnerToken(l.learnerId, l.token);
-      log(`run ${runId} started: ${pack.title}, ${opts.learners} simulated learners, time scale ${timeScale}`);
+      log(`run ${start.runId} started: ${pack.title}, ${opts.learners} simulated learners, time scale ${s.timeScale}`);
+      return { runId: start.runId, roster, attached: undefined };
     } catch (err) {
       // The run id is taken: an earlier rehearsal with this id (or our own start, whose answer a restart lost).
       if (!(err instanceof ApiCallError && err.status === 409 && opts.runId)) throw err;
       log(`run ${opts.runId} exists already: attaching to it`);
-      attached = await existingRun(opts.runId);
+      attached = await existingRun(api, opts, opts.runId);
     }
   }
-  if (attached) {
-    runId = attached.runId;
-    roster = attached.learners.map((l) => ({ learnerId: l.learnerId, name: l.name, ...(l.email ? { email: l.email } : {}) }));
-    await pool(roster, concurrency, async (l) => api.setLearnerToken(l.learnerId, (await api.learnerToken(runId, l.learnerId)).token));
-    if (opts.learners !== undefined && opts.learners !== roster.length) notes.push(`Attached to run ${runId}: its roster has ${roster.length} learners (--learners ${opts.learners} was ignored).`);
-    notes.push(`Attached to run ${runId} (${attached.runtimeStatus}); counts in this report are what this rehearsal did after attaching.`);
-    log(`attached to run ${runId}: ${pack.title}, ${roster.length} learners, ${attached.runtimeStatus}`);
-  }
-  runId = runId!;
-  roster = roster!;
+  const runId = attached.runId;
+  const roster = attached.learners.map((l): RosterEntry => ({ learnerId: l.learnerId, name: l.name, ...(l.email ? { email: l.email } : {}) }));
+  await pool(roster, s.concurrency, async (l) => api.setLearnerToken(l.learnerId, (await api.learnerToken(runId, l.learnerId)).token));
+  if (opts.learners !== undefined && opts.learners !== roster.length) s.notes.push(`Attached to run ${runId}: its roster has ${roster.length} learners (--learners ${opts.learners} was ignored).`);
+  s.notes.push(`Attached to run ${runId} (${attached.runtimeStatus}); counts in this report are what this rehearsal did after attaching.`);
+  log(`attached to run ${runId}: ${pack.title}, ${roster.length} learners, ${attached.runtimeStatus}`);
+  return { runId, roster, attached };
+}
 
-  const sims: Sim[] = roster.map((l, i) => ({
-    learnerId: l.learnerId,
-    profile: profileOf(i),
-    handledView: null,
-    seenView: null,
-    seenAtPoll: 0,
-    checkedAtPoll: 0,
-    acted: new Set(),
-    wrongDone: false,
-    askedHelp: false,
-    broken: null,
-    brokeOnce: false,
-    implemented: false,
-  }));
-  const report: RehearsalReport = {
+/** The pack's instructor parameters: as given, else a rehearsal value (said in the report's notes). */
+function rehearsalParameters(s: Setup): Record<string, unknown> {
+  const parameters = { ...(s.opts.parameters ?? {}) };
+  for (const [name, p] of Object.entries(s.pack.environment.parameters)) {
+    if (p.source !== 'instructor' || p.default !== undefined || parameters[name] !== undefined) continue;
+    parameters[name] = rehearsalValue(p.type, p.description);
+    s.notes.push(`Parameter ${name} (${p.description}) was not given; the rehearsal uses ${JSON.stringify(parameters[name])}.`);
+  }
+  return parameters;
+}
+
+function newSim(learnerId: string, profile: Profile): Sim {
+  return { learnerId, profile, handledView: null, seenView: null, seenAtPoll: 0, checkedAtPoll: 0, acted: new Set(), wrongDone: false, askedHelp: false, broken: null, brokeOnce: false, implemented: false };
+}
+
+function newReport(s: Setup, runId: string, attached: boolean, sims: Sim[]): RehearsalReport {
+  return {
     runId,
-    attached: attached !== undefined,
-    retries,
+    attached,
+    retries: s.retries,
     instructorRetries: 0,
-    scenario: pack.id,
-    learners: roster.length,
-    timeScale,
+    scenario: s.pack.id,
+    learners: sims.length,
+    timeScale: s.timeScale,
     durationMs: 0,
     polls: 0,
     completed: false,
-    profiles: Object.fromEntries(sims.map((s) => [s.learnerId, s.profile])),
+    profiles: Object.fromEntries(sims.map((sim) => [sim.learnerId, sim.profile])),
     phasesDone: {},
     reviewsSentBack: [],
     reviewsApproved: [],
@@ -326,271 +389,309 @@ export async function rehearse(opts: RehearseOptions): Promise<RehearsalReport> 
     implemented: [],
     remainingGroups: null,
     runReport: null,
-    notes,
+    notes: s.notes,
   };
+}
 
-  const failing = sims.find((s) => s.profile === 'failing');
-  if (failing && arm) {
-    const rg = learnerResourceGroupName(runId, failing.learnerId);
-    if (!attached) {
-      await arm.blockProvisioning(rg, 'westeurope');
-      report.provisioningBlocked.push(failing.learnerId);
-      log(`${failing.learnerId}: resource group name ${rg} is taken by another scenario's group, so its provisioning will fail`);
-    } else if (await arm.isBlocked(rg)) {
-      // The earlier rehearsal blocked it and stopped before the instructor removed the block.
-      report.provisioningBlocked.push(failing.learnerId);
+/** The failing learner's resource group name is taken by another scenario's group, so its provisioning fails. */
+async function blockFailingLearner(r: Rehearsal): Promise<void> {
+  const failing = r.sims.find((sim) => sim.profile === 'failing');
+  if (!failing || !r.arm) return;
+  const rg = learnerResourceGroupName(r.runId, failing.learnerId);
+  if (!r.attached) {
+    await r.arm.blockProvisioning(rg, 'westeurope');
+    r.report.provisioningBlocked.push(failing.learnerId);
+    r.log(`${failing.learnerId}: resource group name ${rg} is taken by another scenario's group, so its provisioning will fail`);
+  } else if (await r.arm.isBlocked(rg)) {
+    // The earlier rehearsal blocked it and stopped before the instructor removed the block.
+    r.report.provisioningBlocked.push(failing.learnerId);
+  }
+}
+
+/** Polls the run, letting the instructor and then the learners act, until it completes; the last status seen. */
+async function pollUntilDone(r: Rehearsal, instructor: Instructor): Promise<RunStatusResponse | undefined> {
+  const { api, runId, report } = r;
+  let poll = 0;
+  let last: RunStatusResponse | undefined;
+  for (;;) {
+    if (Date.now() > r.deadline) {
+      report.durationMs = Date.now() - r.started;
+      report.polls = poll;
+      const where = last?.learners.map((l) => `${l.learnerId}: ${l.phase}/${l.state}${l.stepId ? ` @${l.stepId}` : ''}`).join('; ');
+      throw Object.assign(new Error(`The rehearsal did not finish within ${Math.round((r.opts.timeoutMs ?? 0) / 1000)} s. Learners: ${where}`), { report });
+    }
+    poll++;
+    const status = await api.runStatus(runId);
+    r.apiAnswered();
+    last = status;
+    r.opts.onStatus?.(status);
+    if (status.runtimeStatus === 'Completed') break;
+    if (status.runtimeStatus === 'Failed' || status.runtimeStatus === 'Terminated') throw Object.assign(new Error(`Run ${runId} is ${status.runtimeStatus}.`), { report });
+    await instructorTick(r, instructor, status);
+    await pool(
+      r.sims.filter((s) => {
+        const e = status.learners.find((l) => l.learnerId === s.learnerId);
+        return e && e.state !== 'completed' && e.state !== 'ended';
+      }),
+      r.concurrency,
+      (sim) => learnerTick(r, sim, status.learners.find((l) => l.learnerId === sim.learnerId)!, poll),
+    );
+    await sleep(r.pollMs);
+  }
+  report.polls = poll;
+  return last;
+}
+
+/** Calls that the run may refuse because it moved on meanwhile: 409 is an answer, not a failure. */
+async function attempt(r: Setup, what: string, fn: () => Promise<unknown>): Promise<'ok' | number> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (err) {
+    if (err instanceof ApiCallError && (err.status === 409 || err.status === 422)) {
+      r.log(`${what}: ${err.status} ${String(err.body.error ?? '').split('\n')[0].slice(0, 160)}`);
+      return err.status;
+    }
+    throw err;
+  }
+}
+
+/** Where a step stands in the workshop, to tell a checkpoint behind the cohort's view from one ahead of it. */
+function stepOrder(pack: ScenarioPack, phase: string, stepId: string | null): number {
+  const i = PHASE_ORDER.indexOf(phase as PhaseName);
+  const ph = pack.phases.find((x) => x.id === phase);
+  return i * 1000 + (ph && stepId ? ph.steps.findIndex((x) => x.id === stepId) : -1);
+}
+
+// ── the simulated learner ──
+
+async function learnerTick(r: Rehearsal, sim: Sim, entry: RunStatusResponse['learners'][number], poll: number): Promise<void> {
+  if (['completed', 'ended', 'failed', 'starting', 'awaitingReview'].includes(entry.state)) return;
+  const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}`;
+  if (view !== sim.seenView) {
+    sim.seenView = view;
+    sim.seenAtPoll = poll;
+  }
+  const kind = entry.stepId ? r.steps.get(entry.stepId)?.kind : undefined;
+  // A validate step's outcome (passed, or "fix and say done") does not always change the view.
+  const polling = kind === 'validate' && poll % 2 === 0;
+  // Look again now and then even when nothing seems to change: the cohort's view can lag.
+  if (view === sim.handledView && !polling && poll - sim.checkedAtPoll < 10) return;
+  if (sim.profile === 'slow' && poll - sim.seenAtPoll < r.slowPolls) return;
+
+  sim.checkedAtPoll = poll;
+  const status = await r.api.learnerStatus(r.runId, sim.learnerId);
+  const p = status.position;
+  if (!p) return;
+  // The checkpoint behind the view: look again next poll. Ahead of it: the learner acts on it.
+  if ((p.stepId !== entry.stepId || p.phase !== entry.phase) && stepOrder(r.pack, p.phase, p.stepId) < stepOrder(r.pack, entry.phase, entry.stepId)) return;
+  // The failing learner without ARM access stalls in Implementation until its timebox runs out.
+  if (sim.profile === 'failing' && !r.arm && p.phase === 'implementation' && p.stepKind === 'task' && !r.report.resumes.some((x) => x.learnerId === sim.learnerId)) return;
+  const key = `${p.phase}|${p.attempt}|${p.stepId}|${p.state}|${p.stepAttempt}`;
+  if (sim.acted.has(key)) {
+    sim.handledView = view;
+    return;
+  }
+  if (sim.profile === 'helpSeeker' && !sim.askedHelp && p.phase === 'design' && !p.helpPending) {
+    sim.askedHelp = true;
+    await attempt(r, `${sim.learnerId} help`, () => r.api.help(r.runId, sim.learnerId, `How detailed should the "${status.step?.title ?? p.stepId}" deliverable be for the review?`));
+  }
+  const done = await act(r, sim, p);
+  if (done !== 'wait') sim.acted.add(key);
+  if (done === 'acted' || done === 'nothing') sim.handledView = view;
+}
+
+type ActOutcome = 'acted' | 'nothing' | 'wait' | 'refused';
+
+async function act(r: Rehearsal, sim: Sim, p: PhasePosition): Promise<ActOutcome> {
+  const step = p.stepId ? r.steps.get(p.stepId) : undefined;
+  const id = sim.learnerId;
+  if (!step) return 'nothing';
+  const { api, runId } = r;
+  const call = async (what: string, fn: () => Promise<unknown>): Promise<ActOutcome> => ((await attempt(r, `${id} ${what} ${step.id}`, fn)) === 'ok' ? 'acted' : 'refused');
+  switch (p.state) {
+    case 'awaitingLearner':
+      if (step.kind === 'question') {
+        if (sim.profile === 'wrong' && !sim.wrongDone) {
+          sim.wrongDone = true;
+          const outcome = await attempt(r, `${id} wrong answer ${step.id}`, () => api.answer(runId, id, 'Not sure yet, maybe a database?', step.id));
+          r.report.wrongAnswers.push({ learnerId: id, stepId: step.id, status: outcome === 'ok' ? 202 : outcome });
+        }
+        return call('answer', () => api.answer(runId, id, goodAnswer(r.pack, step), step.id));
+      }
+      if (step.kind === 'deliverable') return call('submit', () => api.submit(runId, id, step.title, `https://designs.rehearsal.example/${runId}/${id}/${step.id}`, step.id));
+      if (step.kind === 'task') {
+        await implementationWork(r, sim, p, step.id);
+        return call('done', () => api.done(runId, id, step.id));
+      }
+      return 'nothing';
+    case 'awaitingFix': {
+      r.report.validationRetries.push({ learnerId: id, stepId: step.id });
+      if (sim.broken && r.arm) {
+        await r.arm.restore(sim.broken);
+        r.log(`${id}: restored "${sim.broken.checkId}" after validation failed`);
+        sim.broken = null;
+      }
+      return call('done (after fixing)', () => api.done(runId, id, step.id));
+    }
+    case 'changesRequested':
+      return call('resubmit', () => api.submit(runId, id, `${step.title} (revised)`, `https://designs.rehearsal.example/${runId}/${id}/${step.id}/revised-${p.stepAttempt}`, step.id));
+    default:
+      return 'wait';
+  }
+}
+
+/**
+ * Before a learner reports an Implementation task done: the work itself in the environment (once), and, for
+ * the wrong learner, a setting broken that a later validation check reads.
+ */
+async function implementationWork(r: Rehearsal, sim: Sim, p: PhasePosition, stepId: string): Promise<void> {
+  const { arm, loaded, runId } = r;
+  const id = sim.learnerId;
+  if (!arm || p.phase !== 'implementation') return;
+  if (!sim.implemented && loaded.template) {
+    // The learner's implementation work, once, before the first task is reported done.
+    sim.implemented = true;
+    if (await arm.implementTasks(learnerResourceGroupName(runId, id), loaded.template as Record<string, unknown> & { parameters?: Record<string, { type?: string }> })) {
+      r.report.implemented.push(id);
+      r.log(`${id}: did the implementation work in its environment (reference solution, jobs and triggers started)`);
     }
   }
+  if (sim.profile !== 'wrong' || sim.brokeOnce) return;
+  const target = breakableAfter(r.pack, stepId);
+  const apiVersion = target ? loaded.apiVersions.get(target.check.resourceType.toLowerCase()) : undefined;
+  if (!target || !apiVersion) return;
+  sim.brokeOnce = true;
+  sim.broken =
+    (await arm.breakSetting(learnerResourceGroupName(runId, id), target.check, apiVersion).catch((err: unknown) => {
+      r.notes.push(`${id} could not break "${target.check.id}": ${(err as Error).message.slice(0, 200)}`);
+      return undefined;
+    })) ?? null;
+  if (sim.broken) {
+    r.report.brokenSettings.push({ learnerId: id, checkId: target.check.id });
+    r.log(`${id}: broke "${target.check.id}" (${target.check.property}) before saying done`);
+  }
+}
 
-  /** Calls that the run may refuse because it moved on meanwhile: 409 is an answer, not a failure. */
-  const attempt = async (what: string, fn: () => Promise<unknown>): Promise<'ok' | number> => {
-    try {
-      await fn();
-      return 'ok';
-    } catch (err) {
-      if (err instanceof ApiCallError && (err.status === 409 || err.status === 422)) {
-        log(`${what}: ${err.status} ${String(err.body.error ?? '').split('\n')[0].slice(0, 160)}`);
-        return err.status;
-      }
-      throw err;
-    }
-  };
+// ── the simulated instructor ──
 
-  // ── the simulated learner ──
-  const learnerTick = async (sim: Sim, entry: RunStatusResponse['learners'][number], poll: number): Promise<void> => {
-    if (['completed', 'ended', 'failed', 'starting', 'awaitingReview'].includes(entry.state)) return;
-    const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}`;
-    if (view !== sim.seenView) {
-      sim.seenView = view;
-      sim.seenAtPoll = poll;
-    }
-    const kind = entry.stepId ? steps.get(entry.stepId)?.kind : undefined;
-    // A validate step's outcome (passed, or "fix and say done") does not always change the view.
-    const polling = kind === 'validate' && poll % 2 === 0;
-    // Look again now and then even when nothing seems to change: the cohort's view can lag.
-    if (view === sim.handledView && !polling && poll - sim.checkedAtPoll < 10) return;
-    if (sim.profile === 'slow' && poll - sim.seenAtPoll < slowPolls) return;
-
-    sim.checkedAtPoll = poll;
-    const status = await api.learnerStatus(runId, sim.learnerId);
-    const p = status.position;
-    if (!p) return;
-    // The checkpoint behind the view: look again next poll. Ahead of it: the learner acts on it.
-    if ((p.stepId !== entry.stepId || p.phase !== entry.phase) && order(p.phase, p.stepId) < order(entry.phase, entry.stepId)) return;
-    // The failing learner without ARM access stalls in Implementation until its timebox runs out.
-    if (sim.profile === 'failing' && !arm && p.phase === 'implementation' && p.stepKind === 'task' && !report.resumes.some((r) => r.learnerId === sim.learnerId)) return;
-    const key = `${p.phase}|${p.attempt}|${p.stepId}|${p.state}|${p.stepAttempt}`;
-    if (sim.acted.has(key)) {
-      sim.handledView = view;
-      return;
-    }
-    if (sim.profile === 'helpSeeker' && !sim.askedHelp && p.phase === 'design' && !p.helpPending) {
-      sim.askedHelp = true;
-      await attempt(`${sim.learnerId} help`, () => api.help(runId, sim.learnerId, `How detailed should the "${status.step?.title ?? p.stepId}" deliverable be for the review?`));
-    }
-    const done = await act(sim, p);
-    if (done !== 'wait') sim.acted.add(key);
-    if (done === 'acted' || done === 'nothing') sim.handledView = view;
-  };
-
-  const act = async (sim: Sim, p: PhasePosition): Promise<'acted' | 'nothing' | 'wait' | 'refused'> => {
-    const step = p.stepId ? steps.get(p.stepId) : undefined;
-    const id = sim.learnerId;
-    if (!step) return 'nothing';
-    const r = async (what: string, fn: () => Promise<unknown>) => ((await attempt(`${id} ${what} ${step.id}`, fn)) === 'ok' ? 'acted' : 'refused');
-    switch (p.state) {
-      case 'awaitingLearner':
-        if (step.kind === 'question') {
-          if (sim.profile === 'wrong' && !sim.wrongDone) {
-            sim.wrongDone = true;
-            const outcome = await attempt(`${id} wrong answer ${step.id}`, () => api.answer(runId, id, 'Not sure yet, maybe a database?', step.id));
-            report.wrongAnswers.push({ learnerId: id, stepId: step.id, status: outcome === 'ok' ? 202 : outcome });
-          }
-          return r('answer', () => api.answer(runId, id, goodAnswer(pack, step), step.id));
-        }
-        if (step.kind === 'deliverable') return r('submit', () => api.submit(runId, id, step.title, `https://designs.rehearsal.example/${runId}/${id}/${step.id}`, step.id));
-        if (step.kind === 'task') {
-          if (arm && !sim.implemented && p.phase === 'implementation' && loaded.template) {
-            // The learner's implementation work, once, before the first task is reported done.
-            sim.implemented = true;
-            if (await arm.implementTasks(learnerResourceGroupName(runId, id), loaded.template as Record<string, unknown> & { parameters?: Record<string, { type?: string }> })) {
-              report.implemented.push(id);
-              log(`${id}: did the implementation work in its environment (reference solution, jobs and triggers started)`);
-            }
-          }
-          if (sim.profile === 'wrong' && arm && !sim.brokeOnce && p.phase === 'implementation') {
-            const target = breakableAfter(pack, step.id);
-            const apiVersion = target ? loaded.apiVersions.get(target.check.resourceType.toLowerCase()) : undefined;
-            if (target && apiVersion) {
-              sim.brokeOnce = true;
-              sim.broken = await arm.breakSetting(learnerResourceGroupName(runId, id), target.check, apiVersion).catch((err: unknown) => {
-                notes.push(`${id} could not break "${target.check.id}": ${(err as Error).message.slice(0, 200)}`);
-                return undefined;
-              }) ?? null;
-              if (sim.broken) {
-                report.brokenSettings.push({ learnerId: id, checkId: target.check.id });
-                log(`${id}: broke "${target.check.id}" (${target.check.property}) before saying done`);
-              }
-            }
-          }
-          return r('done', () => api.done(runId, id, step.id));
-        }
-        return 'nothing';
-      case 'awaitingFix': {
-        report.validationRetries.push({ learnerId: id, stepId: step.id });
-        if (sim.broken && arm) {
-          await arm.restore(sim.broken);
-          log(`${id}: restored "${sim.broken.checkId}" after validation failed`);
-          sim.broken = null;
-        }
-        return r('done (after fixing)', () => api.done(runId, id, step.id));
-      }
-      case 'changesRequested':
-        return r('resubmit', () => api.submit(runId, id, `${step.title} (revised)`, `https://designs.rehearsal.example/${runId}/${id}/${step.id}/revised-${p.stepAttempt}`, step.id));
-      default:
-        return 'wait';
-    }
-  };
-
-  // ── the simulated instructor ──
-  const sentBack = new Set<string>();
-  const answered = new Set<string>();
+interface Instructor {
+  sentBack: Set<string>;
+  answered: Set<string>;
   /**
    * Instructor actions the run accepted, by what they answered (learner, phase, attempt, round…),
    * with the time of acceptance. An accepted action whose effect never shows — the learner is still
    * in the very same place STALE_MS later, as when a restart lost the raised event — is done
    * again, as an instructor watching the dashboard would; a repeat the run no longer needs is refused.
    */
-  const accepted = new Map<string, number>();
-  const awaitingEffect = (key: string): boolean => {
-    const at = accepted.get(key);
-    if (at === undefined) return false;
-    if (Date.now() - at < STALE_MS) return true;
-    report.instructorRetries++;
-    log(`instructor: ${key} was accepted ${Math.round((Date.now() - at) / 1000)} s ago and nothing changed; doing it again`);
-    accepted.delete(key);
-    return false;
-  };
-  const instructorDone = new Map<string, { view: string; tick: number }>();
-  let instructorTicks = 0;
-  const instructorTick = async (status: RunStatusResponse): Promise<void> => {
-    const tick = ++instructorTicks;
-    const work = status.learners.filter((l) => ['awaitingReview', 'helpRequested', 'failed', 'changesRequested', 'working', 'stuck'].includes(l.state));
-    await pool(work, concurrency, async (entry) => {
-      const sim = sims.find((s) => s.learnerId === entry.learnerId)!;
-      const needsLook = entry.state === 'awaitingReview' || entry.state === 'helpRequested' || entry.state === 'failed' || (sim.profile === 'helpSeeker' && sim.askedHelp && !answered.has(sim.learnerId));
-      // `since` moves whenever the learner's state changes (a second review round looks the same otherwise).
-      const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}|${entry.since}`;
-      const seen = instructorDone.get(entry.learnerId);
-      // Looked at already: look again when the view changes, or now and then (the view can lag the checkpoint).
-      if (!needsLook || (seen?.view === view && tick - seen.tick < 10)) return;
-      const detail = await api.learnerDetail(runId, entry.learnerId);
-      if (detail.position?.stepId === entry.stepId || entry.state === 'failed') instructorDone.set(entry.learnerId, { view, tick });
-      const p = detail.position;
-      const id = entry.learnerId;
-      // An action counts as done only once the run accepted it. A refusal (the learner's journey was
-      // between instances, a restart lost the phase, …) leaves it to be tried at the next look, which
-      // comes at the next tick rather than ten ticks later.
-      const refused = (what: string): void => {
-        report.instructorRetries++;
-        instructorDone.delete(id);
-        log(`instructor: ${what} for ${id} was refused; will try again`);
-      };
-      if (p?.helpPending && !awaitingEffect(`help ${id}|${p.phase}|${p.helpPending.message}`)) {
-        const ok = await attempt(`instructor answers ${id}`, () => api.answerHelp(runId, id, 'Enough that a colleague could build it: name every service, how they connect, and who may access what.'));
-        if (ok === 'ok') {
-          accepted.set(`help ${id}|${p.phase}|${p.helpPending.message}`, Date.now());
-          answered.add(id);
-          report.helpAnswered.push({ learnerId: id, question: p.helpPending.message });
-        } else refused('answering help');
-      }
-      if (p?.state === 'awaitingReview' && p.round !== null) {
-        const key = `review ${id}|${p.phase}|${p.attempt}|${p.round}`;
-        if (!awaitingEffect(key)) {
-          if (sim.profile === 'reviewSentBack' && !sentBack.has(id)) {
-            const ok = await attempt(`instructor sends back ${id}`, () =>
-              api.review(runId, id, 'changes', 'Trade-offs: say why this ingestion pattern over the alternatives, and give a monthly cost estimate with its main drivers.', p.round!),
-            );
-            if (ok === 'ok') {
-              accepted.set(key, Date.now());
-              sentBack.add(id);
-              report.reviewsSentBack.push({ learnerId: id, phase: p.phase, round: p.round });
-            } else refused('sending the review back');
-          } else {
-            const ok = await attempt(`instructor approves ${id}`, () => api.review(runId, id, 'approve', 'Meets the rubric: trade-offs, alternatives, scalability, cost and operations are covered.', p.round!));
-            if (ok === 'ok') {
-              accepted.set(key, Date.now());
-              report.reviewsApproved.push({ learnerId: id, phase: p.phase, round: p.round });
-            } else refused('approving the review');
-          }
-        }
-      }
-      const journey = detail.journey;
-      if (journey?.state === 'failed' && journey.failure) {
-        const failure = journey.failure;
-        const key = `failure ${id}|${failure.phase}|${journey.attempts[failure.phase]}`;
-        if (awaitingEffect(key)) return;
-        const count = report.resumes.filter((r) => r.learnerId === id).length;
-        if (count >= MAX_RESUMES) {
-          const ok = await attempt(`instructor skips ${failure.phase} for ${id}`, () => api.skip(runId, id, { phase: failure.phase, reason: 'failed too often in the rehearsal' }));
-          if (ok === 'ok') {
-            accepted.set(key, Date.now());
-            report.skips.push({ learnerId: id, phase: failure.phase });
-          } else refused(`skipping ${failure.phase}`);
-          return;
-        }
-        if (arm && report.provisioningBlocked.includes(id) && (await arm.isBlocked(learnerResourceGroupName(runId, id)))) {
-          log(`instructor: removes the group blocking ${id}'s provisioning`);
-          await arm.unblock(learnerResourceGroupName(runId, id));
-        }
-        let res: Record<string, unknown> | undefined;
-        const ok = await attempt(`instructor resumes ${id}`, async () => (res = await api.resume(runId, id, 'failedStep')));
-        if (ok === 'ok' && res) {
-          accepted.set(key, Date.now());
-          report.resumes.push({ learnerId: id, phase: failure.phase, reason: failure.reason.message, action: String(res.action) });
-          log(`instructor resumed ${id} in ${failure.phase}: ${failure.reason.message.slice(0, 140)}`);
-        } else refused(`resuming ${failure.phase}`);
-      }
-    });
-  };
+  accepted: Map<string, number>;
+  done: Map<string, { view: string; tick: number }>;
+  ticks: number;
+}
 
-  let poll = 0;
-  let last: RunStatusResponse | undefined;
-  for (;;) {
-    if (Date.now() > deadline) {
-      report.durationMs = Date.now() - started;
-      report.polls = poll;
-      const where = last?.learners.map((l) => `${l.learnerId}: ${l.phase}/${l.state}${l.stepId ? ` @${l.stepId}` : ''}`).join('; ');
-      throw Object.assign(new Error(`The rehearsal did not finish within ${Math.round((opts.timeoutMs ?? 0) / 1000)} s. Learners: ${where}`), { report });
-    }
-    poll++;
-    const status = await api.runStatus(runId);
-    apiAnswered();
-    last = status;
-    opts.onStatus?.(status);
-    if (status.runtimeStatus === 'Completed') break;
-    if (status.runtimeStatus === 'Failed' || status.runtimeStatus === 'Terminated') throw Object.assign(new Error(`Run ${runId} is ${status.runtimeStatus}.`), { report });
-    await instructorTick(status);
-    await pool(
-      sims.filter((s) => {
-        const e = status.learners.find((l) => l.learnerId === s.learnerId);
-        return e && e.state !== 'completed' && e.state !== 'ended';
-      }),
-      concurrency,
-      (sim) => learnerTick(sim, status.learners.find((l) => l.learnerId === sim.learnerId)!, poll),
-    );
-    await sleep(pollMs);
+function newInstructor(): Instructor {
+  return { sentBack: new Set(), answered: new Set(), accepted: new Map(), done: new Map(), ticks: 0 };
+}
+
+function awaitingEffect(r: Rehearsal, ins: Instructor, key: string): boolean {
+  const at = ins.accepted.get(key);
+  if (at === undefined) return false;
+  if (Date.now() - at < STALE_MS) return true;
+  r.report.instructorRetries++;
+  r.log(`instructor: ${key} was accepted ${Math.round((Date.now() - at) / 1000)} s ago and nothing changed; doing it again`);
+  ins.accepted.delete(key);
+  return false;
+}
+
+async function instructorTick(r: Rehearsal, ins: Instructor, status: RunStatusResponse): Promise<void> {
+  const tick = ++ins.ticks;
+  const work = status.learners.filter((l) => ['awaitingReview', 'helpRequested', 'failed', 'changesRequested', 'working', 'stuck'].includes(l.state));
+  await pool(work, r.concurrency, (entry) => instructorLook(r, ins, entry, tick));
+}
+
+/** The instructor looks at one learner: answers help, decides a review, resumes (or skips) a failure. */
+async function instructorLook(r: Rehearsal, ins: Instructor, entry: RunStatusResponse['learners'][number], tick: number): Promise<void> {
+  const sim = r.sims.find((s) => s.learnerId === entry.learnerId)!;
+  const needsLook = entry.state === 'awaitingReview' || entry.state === 'helpRequested' || entry.state === 'failed' || (sim.profile === 'helpSeeker' && sim.askedHelp && !ins.answered.has(sim.learnerId));
+  // `since` moves whenever the learner's state changes (a second review round looks the same otherwise).
+  const view = `${entry.phase}|${entry.attempt}|${entry.stepId}|${entry.state}|${entry.since}`;
+  const seen = ins.done.get(entry.learnerId);
+  // Looked at already: look again when the view changes, or now and then (the view can lag the checkpoint).
+  if (!needsLook || (seen?.view === view && tick - seen.tick < 10)) return;
+  const detail = await r.api.learnerDetail(r.runId, entry.learnerId);
+  if (detail.position?.stepId === entry.stepId || entry.state === 'failed') ins.done.set(entry.learnerId, { view, tick });
+  const p = detail.position;
+  const id = entry.learnerId;
+  // An action counts as done only once the run accepted it. A refusal (the learner's journey was
+  // between instances, a restart lost the phase, …) leaves it to be tried at the next look, which
+  // comes at the next tick rather than ten ticks later.
+  const refused = (what: string): void => {
+    r.report.instructorRetries++;
+    ins.done.delete(id);
+    r.log(`instructor: ${what} for ${id} was refused; will try again`);
+  };
+  if (p?.helpPending && !awaitingEffect(r, ins, `help ${id}|${p.phase}|${p.helpPending.message}`)) {
+    const ok = await attempt(r, `instructor answers ${id}`, () => r.api.answerHelp(r.runId, id, 'Enough that a colleague could build it: name every service, how they connect, and who may access what.'));
+    if (ok === 'ok') {
+      ins.accepted.set(`help ${id}|${p.phase}|${p.helpPending.message}`, Date.now());
+      ins.answered.add(id);
+      r.report.helpAnswered.push({ learnerId: id, question: p.helpPending.message });
+    } else refused('answering help');
   }
+  if (p?.state === 'awaitingReview' && p.round !== null) await decideReview(r, ins, sim, p, refused);
+  const journey = detail.journey;
+  if (journey?.state === 'failed' && journey.failure) await handleFailure(r, ins, id, journey.failure, journey.attempts[journey.failure.phase], refused);
+}
 
-  report.completed = true;
-  report.polls = poll;
-  report.runReport = last?.report ?? null;
-  await pool(sims, concurrency, async (sim) => {
-    const detail = await api.learnerDetail(runId, sim.learnerId);
-    const outcomes = detail.journey?.outcomes ?? {};
-    report.phasesDone[sim.learnerId] = PHASE_ORDER.filter((phase) => outcomes[phase] === 'passed' || outcomes[phase] === 'skipped');
-  });
-  if (arm) report.remainingGroups = await arm.runGroups(runId);
-  report.durationMs = Date.now() - started;
-  return report;
+/** The reviewSentBack learner's first review goes back with changes; every other review is approved. */
+async function decideReview(r: Rehearsal, ins: Instructor, sim: Sim, p: PhasePosition, refused: (what: string) => void): Promise<void> {
+  const id = sim.learnerId;
+  const round = p.round!;
+  const key = `review ${id}|${p.phase}|${p.attempt}|${round}`;
+  if (awaitingEffect(r, ins, key)) return;
+  if (sim.profile === 'reviewSentBack' && !ins.sentBack.has(id)) {
+    const ok = await attempt(r, `instructor sends back ${id}`, () =>
+      r.api.review(r.runId, id, 'changes', 'Trade-offs: say why this ingestion pattern over the alternatives, and give a monthly cost estimate with its main drivers.', round),
+    );
+    if (ok === 'ok') {
+      ins.accepted.set(key, Date.now());
+      ins.sentBack.add(id);
+      r.report.reviewsSentBack.push({ learnerId: id, phase: p.phase, round });
+    } else refused('sending the review back');
+    return;
+  }
+  const ok = await attempt(r, `instructor approves ${id}`, () => r.api.review(r.runId, id, 'approve', 'Meets the rubric: trade-offs, alternatives, scalability, cost and operations are covered.', round));
+  if (ok === 'ok') {
+    ins.accepted.set(key, Date.now());
+    r.report.reviewsApproved.push({ learnerId: id, phase: p.phase, round });
+  } else refused('approving the review');
+}
+
+type JourneyFailure = NonNullable<NonNullable<Awaited<ReturnType<WorkshopApi['learnerDetail']>>['journey']>['failure']>;
+
+/** A failed phase is resumed (after removing what blocks the failing learner's provisioning), or skipped after MAX_RESUMES. */
+async function handleFailure(r: Rehearsal, ins: Instructor, id: string, failure: JourneyFailure, attemptNo: number | undefined, refused: (what: string) => void): Promise<void> {
+  const { api, arm, runId, report } = r;
+  const key = `failure ${id}|${failure.phase}|${attemptNo}`;
+  if (awaitingEffect(r, ins, key)) return;
+  const count = report.resumes.filter((x) => x.learnerId === id).length;
+  if (count >= MAX_RESUMES) {
+    const ok = await attempt(r, `instructor skips ${failure.phase} for ${id}`, () => api.skip(runId, id, { phase: failure.phase, reason: 'failed too often in the rehearsal' }));
+    if (ok === 'ok') {
+      ins.accepted.set(key, Date.now());
+      report.skips.push({ learnerId: id, phase: failure.phase });
+    } else refused(`skipping ${failure.phase}`);
+    return;
+  }
+  if (arm && report.provisioningBlocked.includes(id) && (await arm.isBlocked(learnerResourceGroupName(runId, id)))) {
+    r.log(`instructor: removes the group blocking ${id}'s provisioning`);
+    await arm.unblock(learnerResourceGroupName(runId, id));
+  }
+  let res: Record<string, unknown> | undefined;
+  const ok = await attempt(r, `instructor resumes ${id}`, async () => (res = await api.resume(runId, id, 'failedStep')));
+  if (ok === 'ok' && res) {
+    ins.accepted.set(key, Date.now());
+    report.resumes.push({ learnerId: id, phase: failure.phase, reason: failure.reason.message, action: String(res.action) });
+    r.log(`instructor resumed ${id} in ${failure.phase}: ${failure.reason.message.slice(0, 140)}`);
+  } else refused(`resuming ${failure.phase}`);
 }

@@ -128,73 +128,29 @@ export function buildProgram(): Command {
     return client;
   };
   const json = () => globals().json;
+  const cli: Cli = { api, json, globals };
+  addRunCommands(program, cli);
+  addLearnerCommandsForInstructors(program, cli);
+  addLearnerCommands(program, cli);
+  addPackCommands(program, cli);
+  addRehearseCommand(program, cli);
 
-  // ── runs ──
+  return program;
+}
+
+/** What every command's action needs: the API client (as the instructor, or as a learner with --token), --json, the global options. */
+interface Cli {
+  api(learnerId?: string): WorkshopApi;
+  json(): boolean | undefined;
+  globals(): GlobalOptions;
+}
+
+/** workshop run …: start and steer cohort runs. */
+function addRunCommands(program: Command, cli: Cli): void {
+  const { api, json } = cli;
   const run = program.command('run').description('start and steer cohort runs');
-  run
-    .command('start')
-    .description('start a cohort run of a scenario for a roster')
-    .requiredOption('--scenario <id>', 'scenario pack id, e.g. lakehouse (see: workshop scenarios list)')
-    .requiredOption('--roster <file>', 'roster file, CSV (name,email[,learnerId]) or JSON')
-    .option('--instructor <name...>', 'instructors of the run', ['instructor'])
-    .option('--time-scale <factor>', 'multiply every timebox (0.01 for a quick rehearsal)', number('--time-scale', { min: 0.0001, max: 10 }), 1)
-    .option('--budget <usd>', 'budget for learner environments (USD)', number('--budget', { min: 0.01 }))
-    .option('--run-id <id>', 'run id (default: generated)')
-    .option('--batch-size <n>', 'journeys started per batch', number('--batch-size', { integer: true, min: 1, max: 100 }))
-    .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable), e.g. --param onPremGatewayIp=203.0.113.10", collectParam)
-    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown> }) => {
-      let text: string;
-      try {
-        text = await readFile(o.roster, 'utf8');
-      } catch (err) {
-        throw new UserError(`Cannot read the roster ${o.roster}: ${(err as Error).message}`);
-      }
-      const name = path.basename(o.roster);
-      try {
-        parseRoster(text, name); // refuse a malformed roster before anything is started
-      } catch (err) {
-        if (err instanceof RosterError) throw new UserError(`The roster has problems; nothing was started:\n${err.problems.map((p) => `  ${formatRosterProblem(name, p)}`).join('\n')}`);
-        throw err;
-      }
-      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) });
-      print(res, json(), () =>
-        [
-          `Started run ${res.runId}: ${res.scenario.title} for ${res.learners.length} learners (time scale ${res.timeScale}).`,
-          `Learner tokens (give each learner theirs; learners send it as x-api-key):`,
-          ...res.learners.map((l) => `  ${l.learnerId.padEnd(22)} ${l.name.padEnd(28)} ${l.token}`),
-          `Watch it: workshop run status ${res.runId} --watch`,
-        ].join('\n'),
-      );
-    });
-
-  run
-    .command('status <run>')
-    .description('the run: every learner\'s phase and state, review/help queues, failures')
-    .option('--watch', 'keep watching, with live progress bars per phase, until the run finishes')
-    .option('--interval <ms>', 'poll interval with --watch', number('--interval', { integer: true, min: 100 }), 1000)
-    .action(async (runId: string, o: { watch?: boolean; interval: number }) => {
-      const client = api();
-      if (!o.watch) {
-        const status = await client.runStatus(runId);
-        print(status, json(), () => statusTable(status));
-        return;
-      }
-      // Watching outlasts a restarting stack like a rehearsal does (cli/retry.ts).
-      client.setRetry({ retryForMs: 300_000 });
-      const view = new ProgressView();
-      let stop = false;
-      process.once('SIGINT', () => (stop = true));
-      let status = await client.runStatus(runId);
-      while (!stop) {
-        view.update(status);
-        if (status.runtimeStatus !== 'Running' && status.runtimeStatus !== 'Pending') break;
-        await new Promise((r) => setTimeout(r, o.interval));
-        status = await client.runStatus(runId);
-      }
-      view.stop();
-      print(status, json(), () => statusTable(status));
-    });
-
+  addRunStart(run, cli);
+  addRunStatus(run, cli);
   run
     .command('list')
     .description('runs started on this deployment')
@@ -242,8 +198,83 @@ export function buildProgram(): Command {
       const res = await api().runCommand(runId, 'end', { reason: o.reason });
       print(res, json(), () => `Ending run ${runId}: ${o.reason}`);
     });
+}
 
-  // ── one learner (instructor) ──
+/** workshop run start: the roster is checked here first, so a malformed one starts nothing. */
+function addRunStart(run: Command, cli: Cli): void {
+  const { api, json } = cli;
+  run
+    .command('start')
+    .description('start a cohort run of a scenario for a roster')
+    .requiredOption('--scenario <id>', 'scenario pack id, e.g. lakehouse (see: workshop scenarios list)')
+    .requiredOption('--roster <file>', 'roster file, CSV (name,email[,learnerId]) or JSON')
+    .option('--instructor <name...>', 'instructors of the run', ['instructor'])
+    .option('--time-scale <factor>', 'multiply every timebox (0.01 for a quick rehearsal)', number('--time-scale', { min: 0.0001, max: 10 }), 1)
+    .option('--budget <usd>', 'budget for learner environments (USD)', number('--budget', { min: 0.01 }))
+    .option('--run-id <id>', 'run id (default: generated)')
+    .option('--batch-size <n>', 'journeys started per batch', number('--batch-size', { integer: true, min: 1, max: 100 }))
+    .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable), e.g. --param onPremGatewayIp=203.0.113.10", collectParam)
+    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown> }) => {
+      let text: string;
+      try {
+        text = await readFile(o.roster, 'utf8');
+      } catch (err) {
+        throw new UserError(`Cannot read the roster ${o.roster}: ${(err as Error).message}`);
+      }
+      const name = path.basename(o.roster);
+      try {
+        parseRoster(text, name); // refuse a malformed roster before anything is started
+      } catch (err) {
+        if (err instanceof RosterError) throw new UserError(`The roster has problems; nothing was started:\n${err.problems.map((p) => `  ${formatRosterProblem(name, p)}`).join('\n')}`);
+        throw err;
+      }
+      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) });
+      print(res, json(), () =>
+        [
+          `Started run ${res.runId}: ${res.scenario.title} for ${res.learners.length} learners (time scale ${res.timeScale}).`,
+          `Learner tokens (give each learner theirs; learners send it as x-api-key):`,
+          ...res.learners.map((l) => `  ${l.learnerId.padEnd(22)} ${l.name.padEnd(28)} ${l.token}`),
+          `Watch it: workshop run status ${res.runId} --watch`,
+        ].join('\n'),
+      );
+    });
+}
+
+/** workshop run status [--watch]. */
+function addRunStatus(run: Command, cli: Cli): void {
+  const { api, json } = cli;
+  run
+    .command('status <run>')
+    .description('the run: every learner\'s phase and state, review/help queues, failures')
+    .option('--watch', 'keep watching, with live progress bars per phase, until the run finishes')
+    .option('--interval <ms>', 'poll interval with --watch', number('--interval', { integer: true, min: 100 }), 1000)
+    .action(async (runId: string, o: { watch?: boolean; interval: number }) => {
+      const client = api();
+      if (!o.watch) {
+        const status = await client.runStatus(runId);
+        print(status, json(), () => statusTable(status));
+        return;
+      }
+      // Watching outlasts a restarting stack like a rehearsal does (cli/retry.ts).
+      client.setRetry({ retryForMs: 300_000 });
+      const view = new ProgressView();
+      let stop = false;
+      process.once('SIGINT', () => (stop = true));
+      let status = await client.runStatus(runId);
+      while (!stop) {
+        view.update(status);
+        if (status.runtimeStatus !== 'Running' && status.runtimeStatus !== 'Pending') break;
+        await new Promise((r) => setTimeout(r, o.interval));
+        status = await client.runStatus(runId);
+      }
+      view.stop();
+      print(status, json(), () => statusTable(status));
+    });
+}
+
+/** What an instructor does to one learner: resume, skip, review, answer help, extend. */
+function addLearnerCommandsForInstructors(program: Command, cli: Cli): void {
+  const { api, json } = cli;
   program
     .command('resume <run> <learner>')
     .description("resume a learner whose phase failed (or whose journey instance was lost) from the checkpoint")
@@ -292,8 +323,11 @@ export function buildProgram(): Command {
       const res = await api().extendLearner(runId, learnerId, number('minutes', { min: 0.01 })(minutes));
       print(res, json(), () => `Extended ${learnerId} by ${minutes} min.`);
     });
+}
 
-  // ── learner ──
+/** workshop learner …: act as (or look at) one learner. */
+function addLearnerCommands(program: Command, cli: Cli): void {
+  const { api, json } = cli;
   const learner = program.command('learner').description('act as (or look at) one learner');
   learner
     .command('show <run> <learner>')
@@ -365,8 +399,11 @@ export function buildProgram(): Command {
       const res = await api(learnerId).help(runId, learnerId, words.join(' '));
       print(res, json(), () => `Asked for help (phase ${String(res.phase)}).`);
     });
+}
 
-  // ── scenarios and rosters (local files) ──
+/** Scenario packs and rosters, checked from local files. */
+function addPackCommands(program: Command, cli: Cli): void {
+  const { json } = cli;
   const scenarios = program.command('scenarios').description('scenario packs');
   scenarios
     .command('list')
@@ -410,8 +447,11 @@ export function buildProgram(): Command {
         throw err;
       }
     });
+}
 
-  // ── rehearsal ──
+/** workshop rehearse: a whole workshop with simulated learners and instructor. */
+function addRehearseCommand(program: Command, cli: Cli): void {
+  const { api, json, globals } = cli;
   program
     .command('rehearse')
     .description('simulated learners (some slow, some wrong, one failing) and a simulated instructor walk a whole workshop; survives restarts of the stack, and --attach picks up a run an earlier rehearsal left')
@@ -461,22 +501,22 @@ export function buildProgram(): Command {
       } finally {
         view?.stop();
       }
-      print(report, json(), () =>
-        [
-          `Rehearsal ${report.runId} (${report.scenario}, ${report.learners} learners, time scale ${report.timeScale}${report.attached ? ', attached' : ''}) finished in ${(report.durationMs / 1000).toFixed(1)} s.`,
-          `  retried: ${report.retries.api} workshop API calls, ${report.retries.arm} ARM calls${report.retries.armReloads ? ` (ARM address re-read ${report.retries.armReloads}×)` : ''}, ${report.instructorRetries} refused instructor actions`,
-          `  through all four phases: ${Object.values(report.phasesDone).filter((p) => p.length === 4).length}/${report.learners}`,
-          `  reviews sent back: ${report.reviewsSentBack.map((r) => r.learnerId).join(', ') || 'none'}; approved: ${report.reviewsApproved.length}`,
-          `  help answered: ${report.helpAnswered.map((h) => h.learnerId).join(', ') || 'none'}`,
-          `  wrong answers refused: ${report.wrongAnswers.length}; settings broken and fixed: ${report.brokenSettings.map((b) => `${b.learnerId}/${b.checkId}`).join(', ') || 'none'}`,
-          `  resumed by the instructor: ${report.resumes.map((r) => `${r.learnerId} (${r.phase}: ${r.reason.slice(0, 80)})`).join('; ') || 'none'}`,
-          `  environments left after teardown: ${report.remainingGroups === null ? 'not checked (no ARM access)' : report.remainingGroups.length}`,
-          ...report.notes.map((n) => `  note: ${n}`),
-        ].join('\n'),
-      );
+      print(report, json(), () => rehearsalSummary(report));
     });
+}
 
-  return program;
+function rehearsalSummary(report: RehearsalReport): string {
+  return [
+    `Rehearsal ${report.runId} (${report.scenario}, ${report.learners} learners, time scale ${report.timeScale}${report.attached ? ', attached' : ''}) finished in ${(report.durationMs / 1000).toFixed(1)} s.`,
+    `  retried: ${report.retries.api} workshop API calls, ${report.retries.arm} ARM calls${report.retries.armReloads ? ` (ARM address re-read ${report.retries.armReloads}×)` : ''}, ${report.instructorRetries} refused instructor actions`,
+    `  through all four phases: ${Object.values(report.phasesDone).filter((p) => p.length === 4).length}/${report.learners}`,
+    `  reviews sent back: ${report.reviewsSentBack.map((r) => r.learnerId).join(', ') || 'none'}; approved: ${report.reviewsApproved.length}`,
+    `  help answered: ${report.helpAnswered.map((h) => h.learnerId).join(', ') || 'none'}`,
+    `  wrong answers refused: ${report.wrongAnswers.length}; settings broken and fixed: ${report.brokenSettings.map((b) => `${b.learnerId}/${b.checkId}`).join(', ') || 'none'}`,
+    `  resumed by the instructor: ${report.resumes.map((r) => `${r.learnerId} (${r.phase}: ${r.reason.slice(0, 80)})`).join('; ') || 'none'}`,
+    `  environments left after teardown: ${report.remainingGroups === null ? 'not checked (no ARM access)' : report.remainingGroups.length}`,
+    ...report.notes.map((n) => `  note: ${n}`),
+  ].join('\n');
 }
 
 export async function main(argv = process.argv): Promise<void> {

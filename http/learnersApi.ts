@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { z } from 'zod';
 import { readOutbox, type OutboxMessage } from '../activities/notify';
-import { learnerResourceGroupName } from '../activities/environmentNames';
+import { learnerResourceGroupName } from '../azure/environmentNames';
 import { PHASES } from '../machines/journeyMachine';
 import type { PhaseName } from '../machines/phaseMachine';
 import { journeyInstanceId } from '../contracts/ids';

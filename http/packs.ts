@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { packsDir } from '../activities/scenarioPacks';
+import { packsDir } from '../scenarios/packFiles';
 import { formatProblem, listPacks, loadPackFile, PACK_EXTENSIONS, PackError, type LoadedPack } from '../scenarios/loadPack';
 import type { QuestionStep, ScenarioPack, Step } from '../scenarios/schema';
 import { ApiError } from './apiKit';

@@ -5,15 +5,15 @@ import { appSettings } from '../config';
 import { journeyMachine, persistJourneySnapshot, restoreJourneySnapshot, type JourneyEvent } from '../machines/journeyMachine';
 import { persistPhaseSnapshot, phaseMachine, phaseView, restorePhaseSnapshot } from '../machines/phaseMachine';
 import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
-import { readProgress } from '../activities/recordProgress';
+import { readProgress } from '../storage/progressTable';
 import { expandView, type CohortSummary, type CohortView } from '../orchestrations/cohortRun';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { CohortCommand, JourneyInput, Learner, ProvisionDone } from '../contracts/messages';
 import type { CohortInput, RunInput } from '../orchestrations/workshopTypes';
-import { readRoster } from '../activities/runRoster';
+import { readRoster } from '../storage/runRoster';
 import { ApiError, apiLogger } from './apiKit';
 import type { ApiKeys } from './apiAuth';
-import { journeyCheckpoint, journeyPosition, phasePosition, type PhasePosition } from './position';
+import { journeyCheckpoint, journeyPosition, phasePosition, type JourneyCheckpoint, type PhasePosition } from './position';
 
 /**
  * What the workshop API does with the Durable client: find a run and a learner, send events to the
@@ -207,7 +207,6 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
   const journeyId = journeyInstanceId(runId, learnerId);
   const status = await statusOf(client, journeyId);
   const runtime = status?.runtimeStatus as RuntimeStatus | undefined;
-  const saved = journeyCheckpoint(s.checkpoint);
   const journey = journeyPosition(s.checkpoint);
 
   if (runtime === 'Completed') throw new ApiError(409, `Learner "${learnerId}" has finished the workshop (${journey?.state ?? 'completed'}); there is nothing to resume.`);
@@ -220,8 +219,15 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
     apiLogger().info({ runId, learnerId, instanceId: journeyId, from }, 'journey resumed');
     return { action: 'raised', instanceId: journeyId, phase: journey.failure.phase, detail: `resumed phase "${journey.failure.phase}" from ${from === 'start' ? 'its first step' : `the failed step "${journey.failure.reason.stepId}"`}` };
   }
+  return restartJourney(client, s, from, runtime);
+}
 
-  // The journey instance is gone: start it again from the checkpoint.
+/** The journey instance is gone: start it again from the checkpoint. */
+async function restartJourney(client: Client, s: LearnerState, from: ResumeFrom, runtime: RuntimeStatus | undefined): Promise<ResumeOutcome> {
+  const { runId } = s.info;
+  const { learnerId } = s.learner;
+  const journeyId = journeyInstanceId(runId, learnerId);
+  const saved = journeyCheckpoint(s.checkpoint);
   if (runtime) await client.purgeInstanceHistory(journeyId).catch(() => undefined);
   const base: JourneyInput = { runId, learnerId, plan: s.info.plan, version: 0 };
   if (!saved) {
@@ -230,58 +236,70 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
   }
   if (saved.snapshot.status === 'done') throw new ApiError(409, `Learner "${learnerId}" has finished the workshop; there is nothing to resume.`);
 
-  let snapshot = saved.snapshot;
-  let lastPhase = saved.lastPhase;
-  let detail: string;
-  const current = snapshot.context.current;
-  if (snapshot.value !== 'failed') {
-    // Lost mid-phase. The journey machine records the phase as failed, so RESUME starts a new
-    // attempt of it from the phase's last checkpoint (its step attempts carry on, so the cohort's
-    // provisioning scheduler and the deployment's idempotency key see a retry, not a new learner).
-    const attempt = snapshot.context.attempts[current];
-    const orphan = phaseInstanceId(runId, learnerId, current, attempt);
-    const orphanStatus = await statusOf(client, orphan);
-    if (orphanStatus && !isFinished(orphanStatus.runtimeStatus as RuntimeStatus)) await client.terminate(orphan, 'its learner journey was lost; resumed by the instructor');
-    const lost = `The learner's journey instance was lost (${runtime ?? 'purged'}) during phase "${current}"; resumed from the last checkpoint by the instructor.`;
-    const saved = s.checkpoint?.phase;
-    const position = s.position;
-    let phaseSnapshot: PersistedPhaseSnapshot | undefined;
-    if (saved && position && saved.name === current && saved.attempt === attempt) {
-      phaseSnapshot = saved.snapshot as PersistedPhaseSnapshot;
-      // What was in flight when the journey was lost will not report back: feed the phase machine
-      // that outcome, so a resume runs it again (provisioning adopts the deployment it started).
-      const stepId = position.stepId ?? '';
-      const inFlight: PhaseEvent | undefined =
-        position.state === 'provisioning'
-          ? { type: 'PROVISION_FAILED', stepId, attempt: position.stepAttempt, message: lost }
-          : position.state === 'validating'
-            ? { type: 'VALIDATION_FAILED', stepId, attempt: position.stepAttempt, checks: [{ checkId: 'validation-run', passed: false, message: lost }] }
-            : undefined;
-      if (inFlight) {
-        const [next] = transition(phaseMachine, restorePhaseSnapshot(phaseSnapshot), inFlight);
-        phaseSnapshot = persistPhaseSnapshot(next);
-      }
-      if (position.state === 'provisioning') {
-        // Free the cohort scheduler's slot the lost deployment attempt held.
-        await client.raiseEvent(cohortInstanceId(runId), EVENTS.cohort, { type: 'provisionDone', learnerId, stepId, attempt: position.stepAttempt, outcome: 'permanent', message: lost } satisfies ProvisionDone);
-      }
-    }
-    const stepId = position?.phase === current ? (position.stepId ?? `${current}#${attempt}`) : `${current}#${attempt}`;
-    const [failed] = transition(journeyMachine, restoreJourneySnapshot(snapshot), {
-      type: 'PHASE_FAILED',
-      phase: current,
-      reason: { kind: 'provision', stepId, message: lost, learnerMayResume: false },
-    });
-    snapshot = persistJourneySnapshot(failed);
-    lastPhase = phaseSnapshot ? { phase: current, snapshot: phaseSnapshot } : undefined;
-    detail = phaseSnapshot
-      ? `restarted the journey; phase "${current}" continues from its checkpoint at step "${stepId}"${phaseView(restorePhaseSnapshot(phaseSnapshot)).state === 'failed' && from === 'start' ? ' (from its first step, as asked)' : ''}`
-      : `restarted the journey; phase "${current}" had no checkpoint yet and starts from its first step (completed phases are kept)`;
-  } else {
-    detail = `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}`;
-  }
-  const input: JourneyInput = { ...base, journey: snapshot, lastPhase, version: (s.checkpoint?.journeyVersion ?? -1) + 1, resume: { from, by: 'instructor' } };
+  const current = saved.snapshot.context.current;
+  const resumed =
+    saved.snapshot.value !== 'failed'
+      ? await failLostPhase(client, s, saved, from, runtime)
+      : { ...saved, detail: `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}` };
+  const input: JourneyInput = { ...base, journey: resumed.snapshot, lastPhase: resumed.lastPhase, version: (s.checkpoint?.journeyVersion ?? -1) + 1, resume: { from, by: 'instructor' } };
   await client.startNew('learnerJourney', { instanceId: journeyId, input });
   apiLogger().info({ runId, learnerId, instanceId: journeyId, from, phase: current, previous: runtime ?? 'purged' }, 'journey restarted from checkpoint');
-  return { action: 'restarted', instanceId: journeyId, phase: current, detail };
+  return { action: 'restarted', instanceId: journeyId, phase: current, detail: resumed.detail };
+}
+
+/**
+ * Lost mid-phase. The journey machine records the phase as failed, so RESUME starts a new attempt of it from
+ * the phase's last checkpoint (its step attempts carry on, so the cohort's provisioning scheduler and the
+ * deployment's idempotency key see a retry, not a new learner).
+ */
+async function failLostPhase(client: Client, s: LearnerState, saved: JourneyCheckpoint, from: ResumeFrom, runtime: RuntimeStatus | undefined): Promise<JourneyCheckpoint & { detail: string }> {
+  const { runId } = s.info;
+  const { learnerId } = s.learner;
+  const current = saved.snapshot.context.current;
+  const attempt = saved.snapshot.context.attempts[current];
+  const orphan = phaseInstanceId(runId, learnerId, current, attempt);
+  const orphanStatus = await statusOf(client, orphan);
+  if (orphanStatus && !isFinished(orphanStatus.runtimeStatus as RuntimeStatus)) await client.terminate(orphan, 'its learner journey was lost; resumed by the instructor');
+  const lost = `The learner's journey instance was lost (${runtime ?? 'purged'}) during phase "${current}"; resumed from the last checkpoint by the instructor.`;
+  const position = s.position;
+  const phaseSaved = s.checkpoint?.phase;
+  const phaseSnapshot = phaseSaved && position && phaseSaved.name === current && phaseSaved.attempt === attempt ? await failInFlightStep(client, s, phaseSaved.snapshot as PersistedPhaseSnapshot, position, lost) : undefined;
+  const stepId = position?.phase === current ? (position.stepId ?? `${current}#${attempt}`) : `${current}#${attempt}`;
+  const [failed] = transition(journeyMachine, restoreJourneySnapshot(saved.snapshot), {
+    type: 'PHASE_FAILED',
+    phase: current,
+    reason: { kind: 'provision', stepId, message: lost, learnerMayResume: false },
+  });
+  return {
+    snapshot: persistJourneySnapshot(failed),
+    lastPhase: phaseSnapshot ? { phase: current, snapshot: phaseSnapshot } : undefined,
+    detail: phaseSnapshot
+      ? `restarted the journey; phase "${current}" continues from its checkpoint at step "${stepId}"${phaseView(restorePhaseSnapshot(phaseSnapshot)).state === 'failed' && from === 'start' ? ' (from its first step, as asked)' : ''}`
+      : `restarted the journey; phase "${current}" had no checkpoint yet and starts from its first step (completed phases are kept)`,
+  };
+}
+
+/**
+ * What was in flight when the journey was lost will not report back: feed the phase machine that outcome, so a
+ * resume runs it again (provisioning adopts the deployment it started), and free the cohort scheduler's slot a
+ * lost deployment attempt held.
+ */
+async function failInFlightStep(client: Client, s: LearnerState, saved: PersistedPhaseSnapshot, position: PhasePosition, lost: string): Promise<PersistedPhaseSnapshot> {
+  const stepId = position.stepId ?? '';
+  const inFlight: PhaseEvent | undefined =
+    position.state === 'provisioning'
+      ? { type: 'PROVISION_FAILED', stepId, attempt: position.stepAttempt, message: lost }
+      : position.state === 'validating'
+        ? { type: 'VALIDATION_FAILED', stepId, attempt: position.stepAttempt, checks: [{ checkId: 'validation-run', passed: false, message: lost }] }
+        : undefined;
+  let phaseSnapshot = saved;
+  if (inFlight) {
+    const [next] = transition(phaseMachine, restorePhaseSnapshot(phaseSnapshot), inFlight);
+    phaseSnapshot = persistPhaseSnapshot(next);
+  }
+  if (position.state === 'provisioning') {
+    const provisionDone: ProvisionDone = { type: 'provisionDone', learnerId: s.learner.learnerId, stepId, attempt: position.stepAttempt, outcome: 'permanent', message: lost };
+    await client.raiseEvent(cohortInstanceId(s.info.runId), EVENTS.cohort, provisionDone);
+  }
+  return phaseSnapshot;
 }

@@ -77,6 +77,16 @@ async function toNodeResponse(result: HttpResponseInit | HttpResponse | undefine
   res.writeHead(init.status ?? 200, headers).end(body);
 }
 
+/** What the host's request handler serves: the engine, the HTTP functions, and the URL it listens on once known. */
+interface Serving {
+  engine: DurableEngine;
+  settings: DurableSettings;
+  functions: FunctionDef[];
+  routes: CompiledRoute[];
+  baseUrl: string;
+  log: Logger;
+}
+
 /**
  * The embedded host: what `func start` + the Durable extension provide in Azure, on one port —
  * HTTP triggers under /api/, the Durable management API under /runtime/webhooks/durabletask/.
@@ -97,72 +107,19 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     orchestrators: new Map(opts.functions.filter((f) => f.kind === 'orchestration').map((f) => [f.name, f.handler])),
     activities: new Map(opts.functions.filter((f) => f.kind === 'activity').map((f) => [f.name, f.handler])),
     durableClientActivities: new Set(opts.functions.filter((f) => f.kind === 'activity' && f.durableClient).map((f) => f.name)),
-    durableClientInput: () => durableClientInput(baseUrl, settings.hubName),
+    durableClientInput: () => durableClientInput(serving.baseUrl, settings.hubName),
     maxConcurrentActivityFunctions: settings.maxConcurrentActivityFunctions,
     maxConcurrentOrchestratorFunctions: settings.maxConcurrentOrchestratorFunctions,
     logger: log,
   });
   const routes = opts.functions.filter((f): f is HttpDef => f.kind === 'http').map(compileRoute);
-  let baseUrl = '';
-
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', baseUrl);
-    if (url.pathname.startsWith(WEBHOOK_PREFIX)) {
-      await handleManagement(engine, baseUrl, settings.hubName, req, res, url);
-      return;
-    }
-    if (url.pathname === '/' || url.pathname === '/admin/host/status') {
-      sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: opts.functions.map((f) => ({ name: f.name, kind: f.kind })) });
-      return;
-    }
-    if (!url.pathname.startsWith('/api/')) throw new HttpError(404, `Nothing is served at ${url.pathname}. HTTP functions are under /api/, the Durable API under ${WEBHOOK_PREFIX}.`);
-    const sub = url.pathname.slice(4);
-    const method = (req.method ?? 'GET').toUpperCase();
-    let pathMatched = false;
-    for (const r of routes) {
-      const m = r.pattern.exec(sub);
-      if (!m) continue;
-      pathMatched = true;
-      if (!r.def.methods.includes(method as never)) continue;
-      const params: Record<string, string> = {};
-      r.names.forEach((n, i) => m[i + 1] !== undefined && (params[n] = decodePathSegment(m[i + 1])));
-      const body = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
-      const request = new HttpRequest({ method, url: url.href, headers, params, body: { string: body } });
-      const clientInput = df.input.durableClient();
-      const context = new InvocationContext({
-        functionName: r.def.name,
-        invocationId: randomUUID(),
-        logHandler: (level, ...msg) => log.info({ function: r.def.name, level }, msg.map(String).join(' ')),
-        options: { trigger: { type: 'httpTrigger', name: 'request' }, extraInputs: r.def.durableClient ? [clientInput] : [], extraOutputs: [] },
-      });
-      if (r.def.durableClient) context.extraInputs.set(clientInput, durableClientInput(baseUrl, settings.hubName));
-      await toNodeResponse(await r.def.handler(request, context), res);
-      return;
-    }
-    if (pathMatched) throw new HttpError(405, `${method} is not allowed on ${url.pathname}.`);
-    throw new HttpError(404, `No HTTP function serves ${url.pathname}. Functions: ${routes.map((r) => `/api/${r.def.route}`).join(', ') || 'none'}.`);
-  };
-
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) return sendError(res, err.status, err.message);
-      if (err instanceof StoreUnavailableError) {
-        log.warn({ err, url: req.url }, 'store unavailable');
-        if (!res.headersSent) res.setHeader('retry-after', '5');
-        return sendError(res, 503, err.message);
-      }
-      log.error({ err, url: req.url }, 'request failed');
-      if (!res.headersSent) sendError(res, 500, `Internal error: ${(err as Error).message}`);
-      else res.end();
-    });
-  });
+  const serving: Serving = { engine, settings, functions: opts.functions, routes, baseUrl: '', log };
+  const server = hostServer(serving);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 7071, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
   });
-  baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = (serving.baseUrl = `http://127.0.0.1:${port}`);
   // DurableClient rewrites management links to localhost:7071 unless the host name is set.
   process.env.WEBSITE_HOSTNAME = `127.0.0.1:${port}`;
   await engine.recover();
@@ -189,6 +146,71 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
       await opts.database.drain().catch(() => undefined);
     },
   };
+}
+
+/** The HTTP server: a request that throws gets the status its error names (503 while the store is unavailable), else 500. */
+function hostServer(serving: Serving): Server {
+  const { log } = serving;
+  return createServer((req, res) => {
+    handleRequest(serving, req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) return sendError(res, err.status, err.message);
+      if (err instanceof StoreUnavailableError) {
+        log.warn({ err, url: req.url }, 'store unavailable');
+        if (!res.headersSent) res.setHeader('retry-after', '5');
+        return sendError(res, 503, err.message);
+      }
+      log.error({ err, url: req.url }, 'request failed');
+      if (!res.headersSent) sendError(res, 500, `Internal error: ${(err as Error).message}`);
+      else res.end();
+    });
+  });
+}
+
+async function handleRequest(serving: Serving, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { engine, settings, routes, baseUrl } = serving;
+  const url = new URL(req.url ?? '/', baseUrl);
+  if (url.pathname.startsWith(WEBHOOK_PREFIX)) {
+    await handleManagement(engine, baseUrl, settings.hubName, req, res, url);
+    return;
+  }
+  if (url.pathname === '/' || url.pathname === '/admin/host/status') {
+    sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: serving.functions.map((f) => ({ name: f.name, kind: f.kind })) });
+    return;
+  }
+  if (!url.pathname.startsWith('/api/')) throw new HttpError(404, `Nothing is served at ${url.pathname}. HTTP functions are under /api/, the Durable API under ${WEBHOOK_PREFIX}.`);
+  const sub = url.pathname.slice(4);
+  const method = (req.method ?? 'GET').toUpperCase();
+  let pathMatched = false;
+  for (const r of routes) {
+    const m = r.pattern.exec(sub);
+    if (!m) continue;
+    pathMatched = true;
+    if (!r.def.methods.includes(method as never)) continue;
+    await invokeHttpFunction(serving, r, m, method, url, req, res);
+    return;
+  }
+  if (pathMatched) throw new HttpError(405, `${method} is not allowed on ${url.pathname}.`);
+  throw new HttpError(404, `No HTTP function serves ${url.pathname}. Functions: ${routes.map((r) => `/api/${r.def.route}`).join(', ') || 'none'}.`);
+}
+
+/** Runs an HTTP function the way the Functions host does: its request, its invocation context, a durable client when it asks. */
+async function invokeHttpFunction(serving: Serving, r: CompiledRoute, m: RegExpExecArray, method: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { log, baseUrl, settings } = serving;
+  const params: Record<string, string> = {};
+  r.names.forEach((n, i) => m[i + 1] !== undefined && (params[n] = decodePathSegment(m[i + 1])));
+  const body = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers[k] = v;
+  const request = new HttpRequest({ method, url: url.href, headers, params, body: { string: body } });
+  const clientInput = df.input.durableClient();
+  const context = new InvocationContext({
+    functionName: r.def.name,
+    invocationId: randomUUID(),
+    logHandler: (level, ...msg) => log.info({ function: r.def.name, level }, msg.map(String).join(' ')),
+    options: { trigger: { type: 'httpTrigger', name: 'request' }, extraInputs: r.def.durableClient ? [clientInput] : [], extraOutputs: [] },
+  });
+  if (r.def.durableClient) context.extraInputs.set(clientInput, durableClientInput(baseUrl, settings.hubName));
+  await toNodeResponse(await r.def.handler(request, context), res);
 }
 
 /**

@@ -5,7 +5,7 @@ import { initialProgress, type LearnerProgress, type LearnerState } from '../mac
  * The cohort's read model. The cohort orchestration publishes a summary of constant size as its custom status
  * (Durable Functions caps a custom status at 16 KB of UTF-16; nothing in it grows with the roster); the
  * learners' progress is in WorkshopProgress, written as their reports are delivered
- * (activities/signalInstance.ts, activities/recordProgress.ts). `expandView` joins the two with the roster into the CohortView the API, the
+ * (activities/signalInstance.ts, storage/progressTable.ts). `expandView` joins the two with the roster into the CohortView the API, the
  * bot and the dashboard read (http/workshopService.ts).
  */
 export interface CohortView {

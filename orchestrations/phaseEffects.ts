@@ -1,6 +1,6 @@
 import type * as df from 'durable-functions';
-import { callActivity, CALLER_RETRIES, resultOf } from '../activities';
-import { armFailureOf } from '../activities/armErrors';
+import { callActivity, CALLER_RETRIES, resultOf, type ActivityTask } from '../activities';
+import { armFailureOf } from '../azure/armErrors';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { PhaseInput, ProvisionDone, ProvisionRequest, ProvisionSignal } from '../contracts/messages';
 import { assertNever } from '../machines/assertNever';
@@ -95,10 +95,11 @@ export class PhaseEffects {
     this.pending.set(key, { task: callActivity(this.context, 'notify', { runId, key, to: recipient, kind, body: { learnerId, phase: def.phase, ...body } }) });
   }
 
-  private tellCohort(data: ProgressReport | ProvisionDone | ProvisionRequest, what: string, toEvent?: Pending['toEvent']): void {
+  private tellCohort(data: ProgressReport | ProvisionDone | ProvisionRequest, what: string, toEvent?: Pending['toEvent']): ActivityTask<'signalInstance'> {
     const key = this.key(what);
     const task = callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: cohortInstanceId(this.input.runId), event: EVENTS.cohort, data });
     this.pending.set(key, { task, ...(toEvent ? { toEvent } : {}) });
+    return task;
   }
 
   /** Tell the cohort where the learner is, once per change. */
@@ -148,9 +149,9 @@ export class PhaseEffects {
     const slot = `${stepId}:${attempt}`;
     this.awaitingAdmission.add(slot);
     const request: ProvisionRequest = { type: 'provisionRequest', learnerId: this.input.learnerId, phaseInstanceId: this.self, stepId, attempt };
-    const sent = (t: df.Task) => !t.isFaulted && (t.result as { ok: boolean } | undefined)?.ok === true;
-    this.tellCohort(request, 'provisionRequest', (t) => {
-      if (sent(t)) return undefined;
+    // Called once the signal has completed, so `task` is assigned by then.
+    const task = this.tellCohort(request, 'provisionRequest', () => {
+      if (!task.isFaulted && resultOf(task).ok) return undefined;
       this.awaitingAdmission.delete(slot);
       this.deploy(stepId, attempt, false);
       return undefined;

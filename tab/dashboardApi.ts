@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { armClients, armSettings } from '../activities/armClients';
-import { costVerdict, environmentFromTags, type EnvironmentCost } from '../activities/costGuard';
-import { TAGS } from '../activities/environmentNames';
+import { armClients, armSettings } from '../azure/armClients';
+import { costVerdict, environmentFromTags, type EnvironmentCost } from '../azure/costGuard';
+import { TAGS } from '../azure/environmentNames';
 import { readCheckpoints, type Checkpoint } from '../activities/recordCheckpoint';
-import { getRun } from '../activities/runRegistry';
+import { getRun } from '../storage/runRegistry';
 import { appSettings } from '../config';
 import { requireInstructor } from '../http/apiAuth';
 import { param } from '../http/apiKit';
@@ -156,7 +156,7 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
 const costCache = new Map<string, { at: number; value: Promise<DashboardCost> }>();
 
 /**
- * Spend so far against the budget, the way the cost guard (`activities/costGuard.ts`) counts it:
+ * Spend so far against the budget, the way the cost guard (`azure/costGuard.ts`) counts it:
  * each environment's hourly estimate from its `workshop-created` tag until now. Environments
  * already torn down are gone from Resource Manager and no longer counted (the guard sees the same).
  */

@@ -2,10 +2,10 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { appSettings } from '../config';
-import { armClients, armLogger, armSettings, type ArmClients } from '../activities/armClients';
-import { costVerdict, environmentFromTags, type CostVerdict, type EnvironmentCost, type TeardownReason } from '../activities/costGuard';
-import { TAGS } from '../activities/environmentNames';
-import { getRun, markBudgetWarned, type WorkshopRun } from '../activities/runRegistry';
+import { armClients, armLogger, armSettings, type ArmClients } from '../azure/armClients';
+import { costVerdict, environmentFromTags, type CostVerdict, type EnvironmentCost, type TeardownReason } from '../azure/costGuard';
+import { TAGS } from '../azure/environmentNames';
+import { getRun, markBudgetWarned, type WorkshopRun } from '../storage/runRegistry';
 import { notify } from '../activities/notify';
 
 /** The app setting SWEEPER_SCHEDULE (default every five minutes, config.ts), resolved by the host from `%NAME%`. */

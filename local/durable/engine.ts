@@ -4,7 +4,7 @@ import * as df from 'durable-functions';
 import type { Logger } from 'pino';
 import type { ActivityHandler, OrchestrationHandler } from './functions';
 import { EventType, TERMINAL_STATUSES, type HistoryEvent, type RuntimeStatus } from './history';
-import { retryDelayMs, runEpisode, type Scheduled } from './replay';
+import { retryDelayMs, runEpisode, type EpisodeOutcome, type Scheduled } from './replay';
 import { checkPayload, PayloadTooLargeError, type DurableStore, type InboxMessage, type InstanceQuery, type InstanceRow, type InstanceUpdate } from './store';
 
 /** An error a client caused; `status` is the HTTP status the management API answers with. */
@@ -729,262 +729,199 @@ export class DurableEngine {
       .map((e) => ({ EventType: EventType.TimerFired, EventId: -1, Timestamp: now.toISOString(), TimerId: e.EventId, FireAt: e.FireAt }));
   }
 
+  /**
+   * One episode, in the order DurableTask.Core's TaskOrchestrationDispatcher runs a work item: take what the
+   * inbox holds for this execution (load), replay the orchestrator over its history with the new events
+   * (replay), turn what it decided into history, work and the instance's new state (apply actions), write all
+   * of it in one commit (commit), and only then act on it — start the work, wake the parent (after commit).
+   */
   private async episode(inst: Instance): Promise<void> {
-    const handler = this.opts.orchestrators.get(inst.name);
-    const now = new Date();
-    const messages = [...inst.inbox];
-    const consumed: string[] = [];
-    const take = (m: InboxMessage): HistoryEvent => {
-      consumed.push(m.key);
-      return { ...m.event, InboxKey: m.key };
-    };
+    const draft = loadEpisode(inst, new Date());
+    if (!draft) return; // nothing to run until the start message arrives
+    takeControlMessages(draft);
+    if (!draft.terminated && draft.status !== 'Suspended') this.takeNewEvents(inst, draft);
+    draft.appended = [...draft.fresh];
+    if (draft.terminated) applyTermination(draft);
+    else if (draft.work > 0 || draft.startMsg || inst.replay) await this.replayAndApply(inst, draft);
+    else if (draft.fresh.length === 1) return this.dropStaleMessages(inst, draft);
+    failIfUnstorable(inst, draft, this.log);
+    draft.appended.push({ EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: draft.now.toISOString() });
+    const update = instanceUpdate(inst, draft);
+    if (this.stopped) return; // a stopped host writes nothing more: the next host redoes this episode
+    await this.commitEpisode(inst, draft, update);
+    await this.afterCommit(inst, draft, update);
+  }
 
-    // A new execution (start, restart or continue-as-new) replaces the current one.
-    let past = inst.history;
-    let executionId = inst.executionId;
-    let reset = false;
-    // The newest start message that is newer than the running execution wins. An older one is a
-    // leftover (a start whose API call was cut off by a crash and then retried) and is dropped.
-    const currentStart = past.find((e) => e.EventType === EventType.ExecutionStarted);
-    const startMsg = messages
-      .filter(
-        (m) =>
-          m.event.EventType === EventType.ExecutionStarted &&
-          (past.length === 0 || m.executionId !== executionId) &&
-          (!currentStart || m.seq >= Date.parse(currentStart.Timestamp) * 1000),
-      )
-      .sort((a, b) => b.seq - a.seq)[0];
-    for (const m of messages) {
-      if (m.event.EventType === EventType.ExecutionStarted && m !== startMsg) consumed.push(m.key); // running it already, or a leftover
-    }
-    if (startMsg) {
-      reset = past.length > 0 || startMsg.executionId !== executionId;
-      past = [];
-      executionId = startMsg.executionId ?? executionId;
-    }
-    if (past.length === 0 && !startMsg) return; // nothing to run until the start message arrives
-
-    const fresh: HistoryEvent[] = [{ EventType: EventType.OrchestratorStarted, EventId: -1, Timestamp: now.toISOString() }];
-    if (startMsg) fresh.push(take(startMsg));
-
-    let status: RuntimeStatus = startMsg ? 'Running' : inst.status;
-    let terminated: HistoryEvent | undefined;
-    for (const m of messages) {
-      if (!CONTROL.has(m.event.EventType)) continue;
-      if (m.event.EventType === EventType.ExecutionTerminated) {
-        terminated = take(m);
-        // Nothing else will ever read this instance's pending messages.
-        for (const other of messages) if (!consumed.includes(other.key)) consumed.push(other.key);
-        break;
-      }
-      fresh.push(take(m));
-      status = m.event.EventType === EventType.ExecutionSuspended ? 'Suspended' : 'Running';
-    }
-
+  /** Results, raised events and due timers that belong to this execution; duplicates and strays are consumed unread. */
+  private takeNewEvents(inst: Instance, draft: EpisodeDraft): void {
+    const { past, fresh } = draft;
     const closed = new Set<number>();
     for (const e of past) if (e.TaskScheduledId !== undefined && RESULT_TYPES.has(e.EventType)) closed.add(e.TaskScheduledId);
-    let work = 0;
-    if (!terminated && status !== 'Suspended') {
-      for (const m of messages) {
-        const t = m.event.EventType;
-        if (t === EventType.EventRaised) {
-          if (m.key.startsWith('evt-k-') && past.some((e) => e.InboxKey === m.key)) {
-            consumed.push(m.key); // the same idempotency key, seen already
-            continue;
-          }
-          fresh.push(take(m));
-          work++;
-        } else if (RESULT_TYPES.has(t)) {
-          const id = m.event.TaskScheduledId!;
-          const scheduled = past.some((e) => e.EventId === id && (e.EventType === EventType.TaskScheduled || e.EventType === EventType.SubOrchestrationInstanceCreated));
-          if (m.executionId !== executionId || !scheduled || closed.has(id)) {
-            consumed.push(m.key); // a duplicate or a result for an earlier execution
-            continue;
-          }
-          closed.add(id);
-          fresh.push(take(m));
-          work++;
+    for (const m of draft.messages) {
+      const t = m.event.EventType;
+      if (t === EventType.EventRaised) {
+        if (m.key.startsWith('evt-k-') && past.some((e) => e.InboxKey === m.key)) {
+          draft.consumed.push(m.key); // the same idempotency key, seen already
+          continue;
         }
+        fresh.push(take(draft, m));
+        draft.work++;
+      } else if (RESULT_TYPES.has(t)) {
+        const id = m.event.TaskScheduledId!;
+        const scheduled = past.some((e) => e.EventId === id && (e.EventType === EventType.TaskScheduled || e.EventType === EventType.SubOrchestrationInstanceCreated));
+        if (m.executionId !== draft.executionId || !scheduled || closed.has(id)) {
+          draft.consumed.push(m.key); // a duplicate or a result for an earlier execution
+          continue;
+        }
+        closed.add(id);
+        fresh.push(take(draft, m));
+        draft.work++;
       }
-      const timers = this.dueTimers({ ...inst, history: past }, now);
-      fresh.push(...timers);
-      work += timers.length;
     }
+    const timers = this.dueTimers({ ...inst, history: past }, draft.now);
+    fresh.push(...timers);
+    draft.work += timers.length;
+  }
 
-    const appended: HistoryEvent[] = [...fresh];
-    let outcome: Awaited<ReturnType<typeof runEpisode>> | undefined;
-    let newWork: Scheduled[] = [];
-    let carry: InboxMessage[] = [];
-    let nextExecution: string | undefined;
-    // Visible only once the episode is committed.
-    let output = inst.output;
-    let customStatus = inst.customStatus;
-
-    if (terminated) {
-      const reason = terminated.Reason ?? '';
-      appended.push(terminated, {
-        EventType: EventType.ExecutionCompleted,
-        EventId: -1,
-        Timestamp: now.toISOString(),
-        OrchestrationStatus: 'Terminated',
-        Result: JSON.stringify(reason),
+  /** Replay: run the orchestrator code over the history and the new events; then apply what it decided. */
+  private async replayAndApply(inst: Instance, draft: EpisodeDraft): Promise<void> {
+    const handler = this.opts.orchestrators.get(inst.name);
+    let outcome: EpisodeOutcome;
+    if (!handler) {
+      outcome = { kind: 'failed', reason: `No orchestrator function named "${inst.name}" is registered in this app any more, so instance "${inst.id}" cannot run.` };
+    } else {
+      const input = draft.startMsg ? draft.startMsg.event.Input : inst.input;
+      outcome = await runEpisode({
+        name: inst.name,
+        instanceId: inst.id,
+        parentInstanceId: inst.parent?.instanceId,
+        handler,
+        past: draft.past,
+        fresh: draft.fresh,
+        input: parseJson(input) ?? undefined,
+        log: (level, message) => this.log.info({ instanceId: inst.id, level }, message),
       });
-      status = 'Terminated';
-      output = JSON.stringify(reason);
-    } else if (work > 0 || startMsg || inst.replay) {
-      if (!handler) {
-        outcome = { kind: 'failed', reason: `No orchestrator function named "${inst.name}" is registered in this app any more, so instance "${inst.id}" cannot run.` };
-      } else {
-        const input = startMsg ? startMsg.event.Input : inst.input;
-        outcome = await runEpisode({
-          name: inst.name,
-          instanceId: inst.id,
-          parentInstanceId: inst.parent?.instanceId,
-          handler,
-          past,
-          fresh,
-          input: parseJson(input) ?? undefined,
-          log: (level, message) => this.log.info({ instanceId: inst.id, level }, message),
-        });
-      }
-      this.stats.episodes++;
-      if (outcome.customStatus !== undefined) customStatus = JSON.stringify(outcome.customStatus);
-      switch (outcome.kind) {
-        case 'waiting': {
-          const known = new Set(past.filter((e) => e.EventId >= 0).map((e) => e.EventId));
-          newWork = outcome.open.filter((w) => !known.has(w.id));
-          for (const w of newWork) appended.push(this.schedulingEvent(inst, w, [...past, ...appended], now));
-          status = status === 'Suspended' ? 'Suspended' : 'Running';
-          // Cancelled timers stop ticking.
-          for (const w of outcome.open) if (w.kind === 'timer' && w.canceled) this.disarmTimer(inst, w.id);
-          break;
-        }
-        case 'completed':
-          appended.push({ EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Completed', Result: JSON.stringify(outcome.output ?? null) });
-          output = JSON.stringify(outcome.output ?? null);
-          status = 'Completed';
-          break;
-        case 'failed':
-          appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Failed', Reason: outcome.reason, Details: outcome.details });
-          output = JSON.stringify(outcome.reason);
-          status = 'Failed';
-          break;
-        case 'continuedAsNew': {
-          appended.push({ EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'ContinuedAsNew', Result: JSON.stringify(outcome.input ?? null) });
-          nextExecution = randomUUID().replace(/-/g, '');
-          const startedAt = past.find((e) => e.EventType === EventType.ExecutionStarted) ?? startMsg?.event;
-          carry = [
-            {
-              key: `start-${nextExecution}`,
-              seq: this.nextSeq(),
-              executionId: nextExecution,
-              event: {
-                EventType: EventType.ExecutionStarted,
-                EventId: -1,
-                Timestamp: now.toISOString(),
-                Name: inst.name,
-                Input: outcome.input === undefined ? undefined : typeof outcome.input === 'string' ? outcome.input : JSON.stringify(outcome.input),
-                ParentInstanceId: startedAt?.ParentInstanceId,
-                ParentTaskScheduledId: startedAt?.ParentTaskScheduledId,
-                ParentExecutionId: startedAt?.ParentExecutionId,
-              },
-            },
-            ...outcome.carryOver.map((e, i) => ({
-              key: `carry-${nextExecution}-${i}`,
-              seq: this.nextSeq(),
-              event: { EventType: EventType.EventRaised, EventId: -1, Timestamp: e.Timestamp, Name: e.Name, Input: e.Input } as HistoryEvent,
-            })),
-          ];
-          status = 'Running';
-          break;
-        }
-      }
-    } else if (fresh.length === 1) {
-      // No new history: at most duplicates or stale results to drop.
-      const stored = consumed.filter((k) => !messages.find((m) => m.key === k)?.volatile);
-      await this.store.deleteInbox(inst.id, stored);
-      if (consumed.length) {
-        const gone = new Set(consumed);
-        inst.inbox = inst.inbox.filter((m) => !gone.has(m.key));
-      }
-      return;
     }
-    // What the episode produced must fit the task hub; if not, the instance fails now, saying what was too
-    // large, instead of failing to commit on every retry.
-    const statusTooLarge = customStatus === inst.customStatus ? undefined : customStatusTooLarge(customStatus);
-    const tooLarge = outcome ? firstUnstorable(appended.slice(fresh.length), carry, customStatus === inst.customStatus ? undefined : customStatus) : undefined;
-    if (tooLarge || statusTooLarge) {
-      const reason = statusTooLarge
-        ? `The orchestration's custom status is too large: ${statusTooLarge} Keep it a summary; put per-item data in a table.`
-        : `The orchestration cannot be stored: ${tooLarge}. Keep large data in a table or blob and carry its key.`;
-      appended.length = fresh.length;
-      appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Failed', Reason: reason });
-      newWork = [];
-      carry = [];
-      nextExecution = undefined;
-      customStatus = inst.customStatus;
-      output = JSON.stringify(reason);
-      status = 'Failed';
-      this.log.error({ instanceId: inst.id }, reason);
-    }
-    appended.push({ EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: now.toISOString() });
+    this.stats.episodes++;
+    draft.outcome = outcome;
+    if (outcome.customStatus !== undefined) draft.customStatus = JSON.stringify(outcome.customStatus);
+    this.applyOutcome(inst, draft, outcome);
+  }
 
-    if (startMsg && reset) {
-      // What the previous execution left behind does not describe this one.
-      if (!TERMINAL_STATUSES.includes(status)) output = undefined;
-      if (outcome?.customStatus === undefined) customStatus = undefined;
+  /** Apply actions: what the orchestrator decided becomes history events, new work and the instance's status. */
+  private applyOutcome(inst: Instance, draft: EpisodeDraft, outcome: EpisodeOutcome): void {
+    const { past, appended, now } = draft;
+    switch (outcome.kind) {
+      case 'waiting': {
+        const known = new Set(past.filter((e) => e.EventId >= 0).map((e) => e.EventId));
+        draft.newWork = outcome.open.filter((w) => !known.has(w.id));
+        for (const w of draft.newWork) appended.push(this.schedulingEvent(inst, w, [...past, ...appended], now));
+        draft.status = draft.status === 'Suspended' ? 'Suspended' : 'Running';
+        // Cancelled timers stop ticking.
+        for (const w of outcome.open) if (w.kind === 'timer' && w.canceled) this.disarmTimer(inst, w.id);
+        return;
+      }
+      case 'completed':
+        appended.push({ EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Completed', Result: JSON.stringify(outcome.output ?? null) });
+        draft.output = JSON.stringify(outcome.output ?? null);
+        draft.status = 'Completed';
+        return;
+      case 'failed':
+        appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'Failed', Reason: outcome.reason, Details: outcome.details });
+        draft.output = JSON.stringify(outcome.reason);
+        draft.status = 'Failed';
+        return;
+      case 'continuedAsNew':
+        appended.push({ EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now.toISOString(), OrchestrationStatus: 'ContinuedAsNew', Result: JSON.stringify(outcome.input ?? null) });
+        draft.nextExecution = randomUUID().replace(/-/g, '');
+        draft.carry = this.continuationMessages(inst, draft, draft.nextExecution, outcome);
+        draft.status = 'Running';
+        return;
     }
-    const terminal = TERMINAL_STATUSES.includes(status);
-    const completedTime = terminal ? now : startMsg && reset ? undefined : inst.completedTime;
-    const update: InstanceUpdate = {
-      executionId,
-      runtimeStatus: status,
-      lastUpdatedTime: now,
-      completedTime,
-      output,
-      customStatus,
-      ...(startMsg ? { input: { value: startMsg.event.Input } } : {}),
-    };
-    const volatileKeys = new Set(messages.filter((m) => m.volatile).map((m) => m.key));
-    if (this.stopped) return; // a stopped host writes nothing more: the next host redoes this episode
+  }
+
+  /** Continue-as-new: the next execution's start message, then the raised events it carries over. */
+  private continuationMessages(inst: Instance, draft: EpisodeDraft, nextExecution: string, outcome: Extract<EpisodeOutcome, { kind: 'continuedAsNew' }>): InboxMessage[] {
+    const startedAt = draft.past.find((e) => e.EventType === EventType.ExecutionStarted) ?? draft.startMsg?.event;
+    return [
+      {
+        key: `start-${nextExecution}`,
+        seq: this.nextSeq(),
+        executionId: nextExecution,
+        event: {
+          EventType: EventType.ExecutionStarted,
+          EventId: -1,
+          Timestamp: draft.now.toISOString(),
+          Name: inst.name,
+          Input: outcome.input === undefined ? undefined : typeof outcome.input === 'string' ? outcome.input : JSON.stringify(outcome.input),
+          ParentInstanceId: startedAt?.ParentInstanceId,
+          ParentTaskScheduledId: startedAt?.ParentTaskScheduledId,
+          ParentExecutionId: startedAt?.ParentExecutionId,
+        },
+      },
+      ...outcome.carryOver.map((e, i) => ({
+        key: `carry-${nextExecution}-${i}`,
+        seq: this.nextSeq(),
+        event: { EventType: EventType.EventRaised, EventId: -1, Timestamp: e.Timestamp, Name: e.Name, Input: e.Input } as HistoryEvent,
+      })),
+    ];
+  }
+
+  /** No new history: at most duplicates or stale results, which are deleted without an episode. */
+  private async dropStaleMessages(inst: Instance, draft: EpisodeDraft): Promise<void> {
+    const { consumed, messages } = draft;
+    const stored = consumed.filter((k) => !messages.find((m) => m.key === k)?.volatile);
+    await this.store.deleteInbox(inst.id, stored);
+    if (consumed.length) {
+      const gone = new Set(consumed);
+      inst.inbox = inst.inbox.filter((m) => !gone.has(m.key));
+    }
+  }
+
+  /** Commit: the new events, the consumed inbox, the carried-over messages and the instance row, in one write. */
+  private async commitEpisode(inst: Instance, draft: EpisodeDraft, update: InstanceUpdate): Promise<void> {
+    const volatileKeys = new Set(draft.messages.filter((m) => m.volatile).map((m) => m.key));
     const committing = this.store.commitEpisode({
       instanceId: inst.id,
-      executionId,
-      from: past.length,
+      executionId: draft.executionId,
+      from: draft.past.length,
       expectedCount: inst.history.length,
-      events: appended,
-      consumedInbox: consumed.filter((k) => !volatileKeys.has(k)),
-      extraInbox: carry,
+      events: draft.appended,
+      consumedInbox: draft.consumed.filter((k) => !volatileKeys.has(k)),
+      extraInbox: draft.carry,
       instance: update,
     });
     // The orchestrator code is done; waiting for the disk needs no slot (the instance stays locked until the commit).
     inst.releaseSlot?.();
     await committing;
+  }
 
-    // Committed: now it is safe to act on it.
-    const consumedSet = new Set(consumed);
+  /** Committed: now it is safe to act on it — the instance in memory follows the store, then the work starts. */
+  private async afterCommit(inst: Instance, draft: EpisodeDraft, update: InstanceUpdate): Promise<void> {
+    const { startMsg, carry, status } = draft;
+    const consumedSet = new Set(draft.consumed);
     inst.inbox = inst.inbox.filter((m) => !consumedSet.has(m.key));
-    if (reset) {
+    if (draft.reset) {
       for (const t of inst.timers.values()) clearTimeout(t);
       inst.timers.clear();
       inst.dispatched.clear();
     }
-    inst.history = [...past, ...appended];
-    inst.executionId = executionId;
+    inst.history = [...draft.past, ...draft.appended];
+    inst.executionId = draft.executionId;
     if (startMsg) {
       inst.input = startMsg.event.Input;
       inst.parent = startMsg.event.ParentInstanceId
         ? { instanceId: startMsg.event.ParentInstanceId, taskScheduledId: startMsg.event.ParentTaskScheduledId!, executionId: startMsg.event.ParentExecutionId ?? '' }
         : undefined;
     }
-    inst.output = output;
-    inst.customStatus = customStatus;
+    inst.output = draft.output;
+    inst.customStatus = draft.customStatus;
     inst.replay = false;
     inst.status = status;
-    inst.lastUpdatedTime = now;
-    inst.completedTime = completedTime;
+    inst.lastUpdatedTime = draft.now;
+    inst.completedTime = update.completedTime;
 
-    if (nextExecution) {
+    if (draft.nextExecution) {
       inst.inbox.push(...carry);
       // The old execution's history stays until the new one's first episode replaces it.
       inst.again = true;
@@ -998,7 +935,7 @@ export class DurableEngine {
       this.log.info({ instanceId: inst.id, status }, 'instance finished');
       return;
     }
-    for (const w of newWork) this.startWork(inst, w, appended);
+    for (const w of draft.newWork) this.startWork(inst, w, draft.appended);
     if (inst.inbox.length) inst.again = true;
   }
 
@@ -1216,4 +1153,165 @@ export class DurableEngine {
       parentInstanceId: inst.parent?.instanceId,
     };
   }
+}
+
+/**
+ * What one episode builds before it is committed (DurableTask.Core's OrchestrationRuntimeState with the work
+ * item's new messages). Nothing in it is visible until the commit.
+ */
+interface EpisodeDraft {
+  now: Date;
+  /** The inbox as the episode found it. */
+  messages: InboxMessage[];
+  /** Inbox keys the commit deletes: the messages taken into history, and duplicates and strays dropped unread. */
+  consumed: string[];
+  /** The execution's history before this episode (empty when a start message begins a new execution). */
+  past: HistoryEvent[];
+  executionId: string;
+  startMsg?: InboxMessage;
+  /** A new execution replaces the one in memory (its timers, dispatched work, output and custom status go). */
+  reset: boolean;
+  /** The new events the orchestrator sees: OrchestratorStarted, the start, control messages, results, timers. */
+  fresh: HistoryEvent[];
+  /** Results, raised events and fired timers among `fresh`: what makes the orchestrator code worth running. */
+  work: number;
+  terminated?: HistoryEvent;
+  status: RuntimeStatus;
+  /** `fresh` and what the episode adds after it: scheduled work, the execution's end. */
+  appended: HistoryEvent[];
+  outcome?: EpisodeOutcome;
+  newWork: Scheduled[];
+  /** Continue-as-new: the next execution's start and carried-over events, written with this commit. */
+  carry: InboxMessage[];
+  nextExecution?: string;
+  output?: string;
+  customStatus?: string;
+}
+
+/** A message becomes history, remembering which inbox row it came from; the commit deletes that row. */
+function take(draft: EpisodeDraft, m: InboxMessage): HistoryEvent {
+  draft.consumed.push(m.key);
+  return { ...m.event, InboxKey: m.key };
+}
+
+/**
+ * Load: which execution this episode runs and the messages it starts from. A new execution (start, restart or
+ * continue-as-new) replaces the current one: the newest start message that is newer than the running execution
+ * wins; an older one is a leftover (a start whose API call was cut off by a crash and then retried) and is dropped.
+ * Undefined when there is nothing to run yet (no history and no start message).
+ */
+function loadEpisode(inst: Instance, now: Date): EpisodeDraft | undefined {
+  const messages = [...inst.inbox];
+  const consumed: string[] = [];
+  let past = inst.history;
+  let executionId = inst.executionId;
+  let reset = false;
+  const currentStart = past.find((e) => e.EventType === EventType.ExecutionStarted);
+  const startMsg = messages
+    .filter(
+      (m) =>
+        m.event.EventType === EventType.ExecutionStarted &&
+        (past.length === 0 || m.executionId !== executionId) &&
+        (!currentStart || m.seq >= Date.parse(currentStart.Timestamp) * 1000),
+    )
+    .sort((a, b) => b.seq - a.seq)[0];
+  for (const m of messages) {
+    if (m.event.EventType === EventType.ExecutionStarted && m !== startMsg) consumed.push(m.key); // running it already, or a leftover
+  }
+  if (startMsg) {
+    reset = past.length > 0 || startMsg.executionId !== executionId;
+    past = [];
+    executionId = startMsg.executionId ?? executionId;
+  }
+  if (past.length === 0 && !startMsg) return undefined;
+  const draft: EpisodeDraft = {
+    now,
+    messages,
+    consumed,
+    past,
+    executionId,
+    startMsg,
+    reset,
+    fresh: [{ EventType: EventType.OrchestratorStarted, EventId: -1, Timestamp: now.toISOString() }],
+    work: 0,
+    status: startMsg ? 'Running' : inst.status,
+    appended: [],
+    newWork: [],
+    carry: [],
+    // Visible only once the episode is committed.
+    output: inst.output,
+    customStatus: inst.customStatus,
+  };
+  if (startMsg) draft.fresh.push(take(draft, startMsg));
+  return draft;
+}
+
+/** Terminate, suspend and resume come first; a termination ends the execution and consumes everything else. */
+function takeControlMessages(draft: EpisodeDraft): void {
+  for (const m of draft.messages) {
+    if (!CONTROL.has(m.event.EventType)) continue;
+    if (m.event.EventType === EventType.ExecutionTerminated) {
+      draft.terminated = take(draft, m);
+      // Nothing else will ever read this instance's pending messages.
+      for (const other of draft.messages) if (!draft.consumed.includes(other.key)) draft.consumed.push(other.key);
+      return;
+    }
+    draft.fresh.push(take(draft, m));
+    draft.status = m.event.EventType === EventType.ExecutionSuspended ? 'Suspended' : 'Running';
+  }
+}
+
+function applyTermination(draft: EpisodeDraft): void {
+  const reason = draft.terminated!.Reason ?? '';
+  draft.appended.push(draft.terminated!, {
+    EventType: EventType.ExecutionCompleted,
+    EventId: -1,
+    Timestamp: draft.now.toISOString(),
+    OrchestrationStatus: 'Terminated',
+    Result: JSON.stringify(reason),
+  });
+  draft.status = 'Terminated';
+  draft.output = JSON.stringify(reason);
+}
+
+/**
+ * What the episode produced must fit the task hub; if not, the instance fails now, saying what was too large,
+ * instead of failing to commit on every retry.
+ */
+function failIfUnstorable(inst: Instance, draft: EpisodeDraft, log: Logger): void {
+  const statusTooLarge = draft.customStatus === inst.customStatus ? undefined : customStatusTooLarge(draft.customStatus);
+  const tooLarge = draft.outcome ? firstUnstorable(draft.appended.slice(draft.fresh.length), draft.carry, draft.customStatus === inst.customStatus ? undefined : draft.customStatus) : undefined;
+  if (!tooLarge && !statusTooLarge) return;
+  const reason = statusTooLarge
+    ? `The orchestration's custom status is too large: ${statusTooLarge} Keep it a summary; put per-item data in a table.`
+    : `The orchestration cannot be stored: ${tooLarge}. Keep large data in a table or blob and carry its key.`;
+  draft.appended.length = draft.fresh.length;
+  draft.appended.push({ EventType: EventType.ExecutionFailed, EventId: -1, Timestamp: draft.now.toISOString(), OrchestrationStatus: 'Failed', Reason: reason });
+  draft.newWork = [];
+  draft.carry = [];
+  draft.nextExecution = undefined;
+  draft.customStatus = inst.customStatus;
+  draft.output = JSON.stringify(reason);
+  draft.status = 'Failed';
+  log.error({ instanceId: inst.id }, reason);
+}
+
+/** The instance row as this episode leaves it. */
+function instanceUpdate(inst: Instance, draft: EpisodeDraft): InstanceUpdate {
+  const { startMsg, reset, status, now } = draft;
+  if (startMsg && reset) {
+    // What the previous execution left behind does not describe this one.
+    if (!TERMINAL_STATUSES.includes(status)) draft.output = undefined;
+    if (draft.outcome?.customStatus === undefined) draft.customStatus = undefined;
+  }
+  const terminal = TERMINAL_STATUSES.includes(status);
+  return {
+    executionId: draft.executionId,
+    runtimeStatus: status,
+    lastUpdatedTime: now,
+    completedTime: terminal ? now : startMsg && reset ? undefined : inst.completedTime,
+    output: draft.output,
+    customStatus: draft.customStatus,
+    ...(startMsg ? { input: { value: startMsg.event.Input } } : {}),
+  };
 }

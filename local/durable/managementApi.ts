@@ -147,103 +147,31 @@ function statusCodeFor(status: RuntimeStatus): number {
   return 202;
 }
 
+/** One management request: what every route reads. */
+interface ManagementRequest {
+  engine: DurableEngine;
+  baseUrl: string;
+  hubName: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  method: string;
+  parts: string[];
+}
+
 /** Handle one management API request; `path` is the part after the webhook prefix. */
 export async function handleManagement(engine: DurableEngine, baseUrl: string, hubName: string, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const path = url.pathname.slice(WEBHOOK_PREFIX.length).replace(/\/+$/, '');
   const method = (req.method ?? 'GET').toUpperCase();
   try {
-    const parts = decodePathSegments(path);
-    // POST orchestrators/{name}[/{instanceId}]
-    if (parts[0] === 'orchestrators') {
-      if (method !== 'POST') throw new HttpError(405, 'Start an orchestration with POST orchestrators/{functionName}[/{instanceId}].');
-      if (!parts[1] || parts.length > 3) throw new HttpError(404, 'Use POST orchestrators/{functionName}[/{instanceId}].');
-      if (parts[2] !== undefined) checkInstanceId(parts[2]);
-      const input = jsonBody(await readBody(req), 'The orchestration input');
-      const id = await engine.startNew(parts[1], { instanceId: parts[2], input });
-      const links = managementUrls(baseUrl, hubName, id);
-      sendJson(res, 202, links, { Location: links.statusQueryGetUri, 'Retry-After': '10' });
-      return;
-    }
+    const r: ManagementRequest = { engine, baseUrl, hubName, req, res, url, method, parts: decodePathSegments(path) };
+    const { parts } = r;
+    if (parts[0] === 'orchestrators') return await startOrchestration(r);
     if (parts[0] !== 'instances') throw new HttpError(404, `Unknown management route "${url.pathname}". See README: Durable management API.`);
-
-    // GET/DELETE instances (query / purge many)
-    if (parts.length === 1 || parts[1] === '') {
-      const q = parseQuery(url, req.headers['x-ms-continuation-token'] as string | undefined);
-      if (method === 'GET') {
-        const { items, continuationToken } = await engine.list(q);
-        const showInput = url.searchParams.get('showInput') !== 'false';
-        sendJson(res, 200, showInput ? items : items.map((i) => ({ ...i, input: null })), continuationToken ? { 'x-ms-continuation-token': continuationToken } : {});
-        return;
-      }
-      if (method === 'DELETE') {
-        if (q.runtimeStatus?.some((s) => !TERMINAL_STATUSES.includes(s))) {
-          throw new HttpError(400, `Only ${TERMINAL_STATUSES.join(', ')} instances can be purged.`);
-        }
-        const instancesDeleted = await engine.purgeMany(q);
-        if (instancesDeleted === 0) sendJson(res, 404, { instancesDeleted: 0 });
-        else sendJson(res, 200, { instancesDeleted });
-        return;
-      }
-      throw new HttpError(405, `${method} is not supported on instances.`);
-    }
-
-    const instanceId = parts[1];
-    checkInstanceId(instanceId);
-    const op = parts[2];
-    const reason = url.searchParams.get('reason') ?? undefined;
-    if (!op) {
-      if (method === 'GET') {
-        const status = await engine.getStatus(instanceId, {
-          showHistory: url.searchParams.get('showHistory') === 'true',
-          showHistoryOutput: url.searchParams.get('showHistoryOutput') === 'true',
-          showInput: url.searchParams.get('showInput') !== 'false',
-        });
-        if (!status) throw new HttpError(404, `No orchestration instance with id "${instanceId}" exists.`);
-        sendJson(res, statusCodeFor(status.runtimeStatus), status);
-        return;
-      }
-      if (method === 'DELETE') {
-        const instancesDeleted = await engine.purge(instanceId);
-        sendJson(res, 200, { instancesDeleted });
-        return;
-      }
-      throw new HttpError(405, `${method} is not supported on instances/{id}.`);
-    }
-    if (method !== 'POST') throw new HttpError(405, `Use POST for instances/{id}/${op}.`);
-    switch (op) {
-      case 'raiseEvent': {
-        if (!parts[3]) throw new HttpError(400, 'Name the event: POST instances/{id}/raiseEvent/{eventName}.');
-        const data = jsonBody(await readBody(req), `The data for event "${parts[3]}"`);
-        const key = req.headers['idempotency-key'];
-        await engine.raiseEvent(instanceId, parts[3], data, typeof key === 'string' ? key : undefined);
-        res.writeHead(202).end();
-        return;
-      }
-      case 'terminate':
-        await engine.terminate(instanceId, reason);
-        break;
-      case 'suspend':
-        await engine.suspend(instanceId, reason);
-        break;
-      case 'resume':
-        await engine.resume(instanceId, reason);
-        break;
-      case 'rewind':
-        try {
-          await engine.rewind(instanceId, reason);
-        } catch (err) {
-          // DurableClient.rewind makes its Error from the body itself (`new Error(response.data)`): Azure sends
-          // a JSON string there, so an object would read "[object Object]".
-          if (!(err instanceof EngineError)) throw err;
-          const azure = err.status === 412 ? 'The rewind operation is only supported on failed orchestration instances. ' : '';
-          sendJson(res, err.status, `${azure}${err.message}`);
-          return;
-        }
-        break;
-      default:
-        throw new HttpError(404, `Unknown operation "${op}". Use raiseEvent, terminate, suspend, resume or rewind.`);
-    }
-    res.writeHead(202).end();
+    if (parts.length === 1 || parts[1] === '') return await manyInstances(r);
+    checkInstanceId(parts[1]);
+    if (!parts[2]) return await oneInstance(r, parts[1]);
+    return await instanceOperation(r, parts[1], parts[2]);
   } catch (err) {
     if (err instanceof HttpError || err instanceof EngineError) {
       sendError(res, err.status, err.message);
@@ -251,4 +179,95 @@ export async function handleManagement(engine: DurableEngine, baseUrl: string, h
     }
     throw err;
   }
+}
+
+/** POST orchestrators/{name}[/{instanceId}] */
+async function startOrchestration({ engine, baseUrl, hubName, req, res, method, parts }: ManagementRequest): Promise<void> {
+  if (method !== 'POST') throw new HttpError(405, 'Start an orchestration with POST orchestrators/{functionName}[/{instanceId}].');
+  if (!parts[1] || parts.length > 3) throw new HttpError(404, 'Use POST orchestrators/{functionName}[/{instanceId}].');
+  if (parts[2] !== undefined) checkInstanceId(parts[2]);
+  const input = jsonBody(await readBody(req), 'The orchestration input');
+  const id = await engine.startNew(parts[1], { instanceId: parts[2], input });
+  const links = managementUrls(baseUrl, hubName, id);
+  sendJson(res, 202, links, { Location: links.statusQueryGetUri, 'Retry-After': '10' });
+}
+
+/** GET/DELETE instances (query / purge many) */
+async function manyInstances({ engine, req, res, url, method }: ManagementRequest): Promise<void> {
+  const q = parseQuery(url, req.headers['x-ms-continuation-token'] as string | undefined);
+  if (method === 'GET') {
+    const { items, continuationToken } = await engine.list(q);
+    const showInput = url.searchParams.get('showInput') !== 'false';
+    sendJson(res, 200, showInput ? items : items.map((i) => ({ ...i, input: null })), continuationToken ? { 'x-ms-continuation-token': continuationToken } : {});
+    return;
+  }
+  if (method === 'DELETE') {
+    if (q.runtimeStatus?.some((s) => !TERMINAL_STATUSES.includes(s))) {
+      throw new HttpError(400, `Only ${TERMINAL_STATUSES.join(', ')} instances can be purged.`);
+    }
+    const instancesDeleted = await engine.purgeMany(q);
+    if (instancesDeleted === 0) sendJson(res, 404, { instancesDeleted: 0 });
+    else sendJson(res, 200, { instancesDeleted });
+    return;
+  }
+  throw new HttpError(405, `${method} is not supported on instances.`);
+}
+
+/** GET/DELETE instances/{id} (status / purge) */
+async function oneInstance({ engine, res, url, method }: ManagementRequest, instanceId: string): Promise<void> {
+  if (method === 'GET') {
+    const status = await engine.getStatus(instanceId, {
+      showHistory: url.searchParams.get('showHistory') === 'true',
+      showHistoryOutput: url.searchParams.get('showHistoryOutput') === 'true',
+      showInput: url.searchParams.get('showInput') !== 'false',
+    });
+    if (!status) throw new HttpError(404, `No orchestration instance with id "${instanceId}" exists.`);
+    sendJson(res, statusCodeFor(status.runtimeStatus), status);
+    return;
+  }
+  if (method === 'DELETE') {
+    const instancesDeleted = await engine.purge(instanceId);
+    sendJson(res, 200, { instancesDeleted });
+    return;
+  }
+  throw new HttpError(405, `${method} is not supported on instances/{id}.`);
+}
+
+/** POST instances/{id}/{raiseEvent/{name} | terminate | suspend | resume | rewind} */
+async function instanceOperation({ engine, req, res, url, method, parts }: ManagementRequest, instanceId: string, op: string): Promise<void> {
+  if (method !== 'POST') throw new HttpError(405, `Use POST for instances/{id}/${op}.`);
+  const reason = url.searchParams.get('reason') ?? undefined;
+  switch (op) {
+    case 'raiseEvent': {
+      if (!parts[3]) throw new HttpError(400, 'Name the event: POST instances/{id}/raiseEvent/{eventName}.');
+      const data = jsonBody(await readBody(req), `The data for event "${parts[3]}"`);
+      const key = req.headers['idempotency-key'];
+      await engine.raiseEvent(instanceId, parts[3], data, typeof key === 'string' ? key : undefined);
+      break;
+    }
+    case 'terminate':
+      await engine.terminate(instanceId, reason);
+      break;
+    case 'suspend':
+      await engine.suspend(instanceId, reason);
+      break;
+    case 'resume':
+      await engine.resume(instanceId, reason);
+      break;
+    case 'rewind':
+      try {
+        await engine.rewind(instanceId, reason);
+      } catch (err) {
+        // DurableClient.rewind makes its Error from the body itself (`new Error(response.data)`): Azure sends
+        // a JSON string there, so an object would read "[object Object]".
+        if (!(err instanceof EngineError)) throw err;
+        const azure = err.status === 412 ? 'The rewind operation is only supported on failed orchestration instances. ' : '';
+        sendJson(res, err.status, `${azure}${err.message}`);
+        return;
+      }
+      break;
+    default:
+      throw new HttpError(404, `Unknown operation "${op}". Use raiseEvent, terminate, suspend, resume or rewind.`);
+  }
+  res.writeHead(202).end();
 }

@@ -197,97 +197,200 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers }).end(text);
 }
 
-export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promise<TeamsEmulator> {
-  const log = (opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })).child({ component: 'teamsEmulator' });
-  const key: SigningKey = newSigningKey();
-  const appId = opts.appId ?? guidFrom('workshop-bot-local');
-  const state = opts.database ? TeamsEmulatorState.open<StoredActivity>(opts.database) : undefined;
-  const saved = state?.settings();
-  const appSecret = opts.appSecret ?? saved?.appSecret ?? randomBytes(18).toString('base64url');
-  const tenantId = opts.tenantId ?? guidFrom('contoso-tenant');
-  const botName = opts.botName ?? 'Workshop';
-  let botEndpoint = opts.botEndpoint ?? '';
-  let faults: Required<Faults> = { rate429: 0, retryAfterSeconds: 1, seed: 1, ...opts.faults };
-  let roll = prng(faults.seed);
-  const users = new Map<string, DirectoryUser>();
-  for (const u of opts.users ?? DEFAULT_USERS) users.set(u.id, u);
-  const team = saved?.team ?? { id: `19:${randomBytes(12).toString('hex')}@thread.tacv2`, name: 'Workshop cohort' };
-  const conversations = new Map<string, { id: string; type: 'personal' | 'channel'; userId?: string; activities: StoredActivity[] }>();
-  conversations.set(team.id, { id: team.id, type: 'channel', activities: [] });
-  const personal = new Map<string, string>();
-  let seq = 0;
-  for (const c of state?.conversations() ?? []) {
-    conversations.set(c.id, c);
-    if (c.type === 'personal' && c.userId) personal.set(c.userId, c.id);
-    for (const a of c.activities) seq = Math.max(seq, a.seq);
-  }
-  /** Writes of this request's changes; a reply waits for them, so what the bot was told is on disk. */
-  const saving: Array<Promise<void>> = [];
-  const saveActivity = (a: StoredActivity): void => {
-    if (state) saving.push(state.saveActivity(a));
-  };
-  const persisted = async (): Promise<void> => {
-    while (saving.length) await Promise.all(saving.splice(0));
-  };
-  const calls: RecordedCall[] = [];
-  const inbound: InboundRecord[] = [];
-  let url = '';
-  const counters = { sends: 0, updates: 0, creates: 0, throttled: 0, unauthorized: 0 };
+type Conversation = { id: string; type: 'personal' | 'channel'; userId?: string; activities: StoredActivity[] };
+type NewActivity = Omit<StoredActivity, 'seq' | 'version' | 'history' | 'createdAt' | 'updatedAt' | 'conversationId'>;
 
-  const findUser = (idOrUpn: string): DirectoryUser => {
-    const byId = users.get(idOrUpn);
+/**
+ * The emulator's state and its three faces: the token issuer, the connector the bot calls, and the web chat
+ * with its API. `startTeamsEmulator` starts one and hands out the {@link TeamsEmulator} view of it.
+ */
+class Emulator {
+  readonly log: Logger;
+  readonly key: SigningKey = newSigningKey();
+  readonly appId: string;
+  readonly state: TeamsEmulatorState<StoredActivity> | undefined;
+  readonly saved: ReturnType<TeamsEmulatorState<StoredActivity>['settings']> | undefined;
+  readonly appSecret: string;
+  readonly tenantId: string;
+  readonly botName: string;
+  botEndpoint: string;
+  faults: Required<Faults>;
+  roll: () => number;
+  readonly users = new Map<string, DirectoryUser>();
+  readonly team: { id: string; name: string };
+  readonly conversations = new Map<string, Conversation>();
+  readonly personal = new Map<string, string>();
+  seq = 0;
+  /** Writes of this request's changes; a reply waits for them, so what the bot was told is on disk. */
+  readonly saving: Array<Promise<void>> = [];
+  readonly calls: RecordedCall[] = [];
+  readonly inbound: InboundRecord[] = [];
+  url = '';
+  readonly counters = { sends: 0, updates: 0, creates: 0, throttled: 0, unauthorized: 0 };
+  readonly server: Server;
+  readonly acScript = path.join(require.resolve('adaptivecards/package.json'), '..', 'dist', 'adaptivecards.min.js');
+
+  constructor(opts: TeamsEmulatorOptions) {
+    this.log = (opts.logger ?? pino({ level: process.env.LOG_LEVEL ?? 'info' })).child({ component: 'teamsEmulator' });
+    this.appId = opts.appId ?? guidFrom('workshop-bot-local');
+    this.state = opts.database ? TeamsEmulatorState.open<StoredActivity>(opts.database) : undefined;
+    this.saved = this.state?.settings();
+    this.appSecret = opts.appSecret ?? this.saved?.appSecret ?? randomBytes(18).toString('base64url');
+    this.tenantId = opts.tenantId ?? guidFrom('contoso-tenant');
+    this.botName = opts.botName ?? 'Workshop';
+    this.botEndpoint = opts.botEndpoint ?? '';
+    this.faults = { rate429: 0, retryAfterSeconds: 1, seed: 1, ...opts.faults };
+    this.roll = prng(this.faults.seed);
+    for (const u of opts.users ?? DEFAULT_USERS) this.users.set(u.id, u);
+    this.team = this.saved?.team ?? { id: `19:${randomBytes(12).toString('hex')}@thread.tacv2`, name: 'Workshop cohort' };
+    this.conversations.set(this.team.id, { id: this.team.id, type: 'channel', activities: [] });
+    for (const c of this.state?.conversations() ?? []) {
+      this.conversations.set(c.id, c);
+      if (c.type === 'personal' && c.userId) this.personal.set(c.userId, c.id);
+      for (const a of c.activities) this.seq = Math.max(this.seq, a.seq);
+    }
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (err instanceof HttpProblem) return send(res, err.status, { error: { code: err.code, message: err.message } });
+        this.log.error({ err, url: req.url }, 'teams emulator request failed');
+        if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: (err as Error).message } });
+      });
+    });
+  }
+
+  /** Listens on the port asked for, else this data directory's previous port (any port when that one is taken). */
+  async listen(port: number | undefined): Promise<void> {
+    const { server, log, saved } = this;
+    const bound = await new Promise<number>((resolve, reject) => {
+      const listen = (p: number, fallback: boolean): void => {
+        server.once('error', (err: NodeJS.ErrnoException) => {
+          // The port this data directory used before is taken: any port will do, though the bot's stored references name the old one.
+          if (fallback && err.code === 'EADDRINUSE') {
+            log.warn({ port: p }, 'the connector emulator cannot have its previous port back; conversations the bot knows by the old address need a new message first');
+            listen(0, false);
+          } else reject(err);
+        });
+        server.listen(p, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+      };
+      listen(port ?? saved?.port ?? 0, port === undefined && saved?.port !== undefined);
+    });
+    this.url = `http://127.0.0.1:${bound}`;
+    if (this.state) await this.state.saveSettings({ port: bound, team: this.team, appSecret: this.appSecret });
+  }
+
+  // ── directory, conversations and their activities ──
+
+  saveActivity(a: StoredActivity): void {
+    if (this.state) this.saving.push(this.state.saveActivity(a));
+  }
+
+  async persisted(): Promise<void> {
+    while (this.saving.length) await Promise.all(this.saving.splice(0));
+  }
+
+  findUser(idOrUpn: string): DirectoryUser {
+    const byId = this.users.get(idOrUpn);
     if (byId) return byId;
     const lower = idOrUpn.toLowerCase();
-    for (const u of users.values()) if (u.upn === lower || u.aadObjectId === lower) return u;
-    throw new HttpProblem(404, 'NotFound', `No user "${idOrUpn}" in the emulator's directory. Users: ${[...users.values()].map((u) => u.upn).join(', ')}.`);
-  };
-  const personalId = (user: DirectoryUser): string => {
-    let id = personal.get(user.id);
+    for (const u of this.users.values()) if (u.upn === lower || u.aadObjectId === lower) return u;
+    throw new HttpProblem(404, 'NotFound', `No user "${idOrUpn}" in the emulator's directory. Users: ${[...this.users.values()].map((u) => u.upn).join(', ')}.`);
+  }
+
+  personalId(user: DirectoryUser): string {
+    let id = this.personal.get(user.id);
     if (!id) {
-      id = `a:${createHash('sha256').update(`${appId}|${user.id}`).digest('base64url').slice(0, 48)}`;
-      personal.set(user.id, id);
-      conversations.set(id, { id, type: 'personal', userId: user.id, activities: [] });
-      if (state) saving.push(state.saveConversation({ id, type: 'personal', userId: user.id }));
+      id = `a:${createHash('sha256').update(`${this.appId}|${user.id}`).digest('base64url').slice(0, 48)}`;
+      this.personal.set(user.id, id);
+      this.conversations.set(id, { id, type: 'personal', userId: user.id, activities: [] });
+      if (this.state) this.saving.push(this.state.saveConversation({ id, type: 'personal', userId: user.id }));
     }
     return id;
-  };
-  const serviceUrl = (): string => `${url}/teams/`;
-  const tokenIssuer = (): string => `${url}/issuer`;
+  }
 
-  const inboundToken = (): string => {
-    const now = Math.floor(Date.now() / 1000);
-    return signJwt({ iss: tokenIssuer(), aud: appId, nbf: now - 5, iat: now, exp: now + 3600, serviceurl: serviceUrl() }, key);
-  };
+  addUser(u: Partial<DirectoryUser> & { name: string; upn: string }): DirectoryUser {
+    const user = { ...directoryUser(u.name, u.upn, u.kind ?? 'user'), ...(u.id ? { id: u.id } : {}), ...(u.aadObjectId ? { aadObjectId: u.aadObjectId } : {}) };
+    this.users.set(user.id, user);
+    return user;
+  }
 
-  const baseActivity = (user: DirectoryUser, conversationId: string, channel: boolean): Record<string, unknown> => ({
-    id: `f:${randomUUID()}`,
-    timestamp: new Date().toISOString(),
-    localTimestamp: new Date().toISOString(),
-    serviceUrl: serviceUrl(),
-    channelId: 'msteams',
-    from: { id: user.id, name: user.name, aadObjectId: user.aadObjectId },
-    conversation: channel
-      ? { isGroup: true, conversationType: 'channel', tenantId, id: conversationId, name: team.name }
-      : { conversationType: 'personal', tenantId, id: conversationId },
-    recipient: { id: `28:${appId}`, name: botName },
-    locale: 'en-US',
-    entities: [{ type: 'clientInfo', locale: 'en-US', country: 'GB', platform: 'Web', timezone: 'Europe/London' }],
-    channelData: channel ? { tenant: { id: tenantId }, team: { id: team.id, name: team.name, aadGroupId: guidFrom(team.id) }, channel: { id: team.id, name: 'General' } } : { tenant: { id: tenantId } },
-  });
+  setFaults(f: Faults): void {
+    this.faults = { ...this.faults, ...f };
+    this.roll = prng(this.faults.seed);
+  }
 
-  const store = (conversationId: string, a: Omit<StoredActivity, 'seq' | 'version' | 'history' | 'createdAt' | 'updatedAt' | 'conversationId'>): StoredActivity => {
-    const conv = conversations.get(conversationId);
+  store(conversationId: string, a: NewActivity): StoredActivity {
+    const conv = this.conversations.get(conversationId);
     if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
     const now = new Date().toISOString();
-    const stored: StoredActivity = { ...a, conversationId, seq: ++seq, version: 1, history: [], createdAt: now, updatedAt: now };
+    const stored: StoredActivity = { ...a, conversationId, seq: ++this.seq, version: 1, history: [], createdAt: now, updatedAt: now };
     conv.activities.push(stored);
-    saveActivity(stored);
+    this.saveActivity(stored);
     return stored;
-  };
+  }
 
-  const postToBot = async (activity: Record<string, unknown>, authorization: string | undefined = `Bearer ${inboundToken()}`): Promise<SendResult> => {
-    if (!botEndpoint) throw new HttpProblem(503, 'NoBot', 'The emulator does not know the bot endpoint yet (setBotEndpoint).');
-    const res = await fetch(botEndpoint, {
+  updateStored(a: StoredActivity, next: { text?: string; attachments?: StoredActivity['attachments'] }): void {
+    a.history.push({ version: a.version, text: a.text, attachments: a.attachments, at: a.updatedAt });
+    a.version += 1;
+    a.text = next.text;
+    a.attachments = next.attachments;
+    a.updatedAt = new Date().toISOString();
+    a.seq = ++this.seq;
+    this.saveActivity(a);
+  }
+
+  // ── the token issuer and what the emulator posts to the bot ──
+
+  serviceUrl(): string {
+    return `${this.url}/teams/`;
+  }
+
+  tokenIssuer(): string {
+    return `${this.url}/issuer`;
+  }
+
+  inboundToken(): string {
+    const now = Math.floor(Date.now() / 1000);
+    return signJwt({ iss: this.tokenIssuer(), aud: this.appId, nbf: now - 5, iat: now, exp: now + 3600, serviceurl: this.serviceUrl() }, this.key);
+  }
+
+  mintToken(claims: JwtClaims = {}, o: { forged?: boolean } = {}): string {
+    const now = Math.floor(Date.now() / 1000);
+    const k = o.forged ? newSigningKey(this.key.kid) : this.key;
+    return signJwt({ iss: this.tokenIssuer(), aud: this.appId, nbf: now - 5, iat: now, exp: now + 3600, serviceurl: this.serviceUrl(), ...claims }, k);
+  }
+
+  baseActivity(user: DirectoryUser, conversationId: string, channel: boolean): Record<string, unknown> {
+    const { tenantId, team, appId } = this;
+    return {
+      id: `f:${randomUUID()}`,
+      timestamp: new Date().toISOString(),
+      localTimestamp: new Date().toISOString(),
+      serviceUrl: this.serviceUrl(),
+      channelId: 'msteams',
+      from: { id: user.id, name: user.name, aadObjectId: user.aadObjectId },
+      conversation: channel
+        ? { isGroup: true, conversationType: 'channel', tenantId, id: conversationId, name: team.name }
+        : { conversationType: 'personal', tenantId, id: conversationId },
+      recipient: { id: `28:${appId}`, name: this.botName },
+      locale: 'en-US',
+      entities: [{ type: 'clientInfo', locale: 'en-US', country: 'GB', platform: 'Web', timezone: 'Europe/London' }],
+      channelData: channel ? { tenant: { id: tenantId }, team: { id: team.id, name: team.name, aadGroupId: guidFrom(team.id) }, channel: { id: team.id, name: 'General' } } : { tenant: { id: tenantId } },
+    };
+  }
+
+  userMessage(user: DirectoryUser, conversationId: string, text: string, channel: boolean, attachments?: unknown[]): Record<string, unknown> {
+    return {
+      ...this.baseActivity(user, conversationId, channel),
+      type: 'message',
+      text,
+      textFormat: 'plain',
+      ...(attachments?.length ? { attachments } : {}),
+    };
+  }
+
+  async postToBot(activity: Record<string, unknown>, authorization: string | undefined = `Bearer ${this.inboundToken()}`): Promise<SendResult> {
+    if (!this.botEndpoint) throw new HttpProblem(503, 'NoBot', 'The emulator does not know the bot endpoint yet (setBotEndpoint).');
+    const res = await fetch(this.botEndpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
       body: JSON.stringify(activity),
@@ -299,224 +402,261 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
     } catch {
       /* plain text body */
     }
-    inbound.push({ at: new Date().toISOString(), activity, status: res.status, body });
+    this.inbound.push({ at: new Date().toISOString(), activity, status: res.status, body });
     return { status: res.status, body };
-  };
+  }
 
-  const userMessage = (user: DirectoryUser, conversationId: string, text: string, channel: boolean, attachments?: unknown[]): Record<string, unknown> => ({
-    ...baseActivity(user, conversationId, channel),
-    type: 'message',
-    text,
-    textFormat: 'plain',
-    ...(attachments?.length ? { attachments } : {}),
-  });
-
-  const applyInvokeResponse = (conversationId: string, cardId: string, body: unknown): void => {
+  applyInvokeResponse(conversationId: string, cardId: string, body: unknown): void {
     const r = body as { statusCode?: number; type?: string; value?: unknown } | undefined;
     if (r?.type !== 'application/vnd.microsoft.card.adaptive' || !r.value) return;
-    const a = conversations.get(conversationId)?.activities.find((x) => x.id === cardId);
-    if (a) updateStored(a, { attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: r.value }] });
-  };
+    const a = this.conversations.get(conversationId)?.activities.find((x) => x.id === cardId);
+    if (a) this.updateStored(a, { attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', content: r.value }] });
+  }
 
-  const updateStored = (a: StoredActivity, next: { text?: string; attachments?: StoredActivity['attachments'] }): void => {
-    a.history.push({ version: a.version, text: a.text, attachments: a.attachments, at: a.updatedAt });
-    a.version += 1;
-    a.text = next.text;
-    a.attachments = next.attachments;
-    a.updatedAt = new Date().toISOString();
-    a.seq = ++seq;
-    saveActivity(a);
-  };
+  async install(who: string): Promise<SendResult> {
+    const user = this.findUser(who);
+    const convId = this.personalId(user);
+    const r = await this.postToBot({ ...this.baseActivity(user, convId, false), type: 'installationUpdate', action: 'add' });
+    if (r.status >= 300) return r;
+    return this.postToBot({ ...this.baseActivity(user, convId, false), type: 'conversationUpdate', membersAdded: [{ id: `28:${this.appId}` }], channelData: { tenant: { id: this.tenantId }, eventType: 'membersAdded' } });
+  }
+
+  async installInTeam(who: string): Promise<SendResult> {
+    const user = this.findUser(who);
+    const base = this.baseActivity(user, this.team.id, true);
+    return this.postToBot({ ...base, type: 'conversationUpdate', membersAdded: [{ id: `28:${this.appId}` }], channelData: { ...(base.channelData as object), eventType: 'teamMemberAdded' } });
+  }
+
+  async sayAs(who: string, text: string, o: { channel?: boolean; attachments?: unknown[] } = {}): Promise<SendResult> {
+    const user = this.findUser(who);
+    const convId = o.channel ? this.team.id : this.personalId(user);
+    const activity = this.userMessage(user, convId, text, !!o.channel, o.attachments);
+    this.store(convId, { id: activity.id as string, fromBot: false, type: 'message', from: { id: user.id, name: user.name }, text });
+    await this.persisted();
+    return this.postToBot(activity);
+  }
+
+  async invokeAs(who: string, cardActivityId: string, action: { verb: string; data?: Record<string, unknown> }, channel = false): Promise<SendResult> {
+    const user = this.findUser(who);
+    const convId = channel ? this.team.id : this.personalId(user);
+    const activity = { ...this.baseActivity(user, convId, channel), type: 'invoke', name: 'adaptiveCard/action', replyToId: cardActivityId, value: { action: { type: 'Action.Execute', verb: action.verb, data: action.data ?? {} }, trigger: 'manual' } };
+    const r = await this.postToBot(activity);
+    if (r.status === 200) this.applyInvokeResponse(convId, cardActivityId, r.body);
+    await this.persisted();
+    return r;
+  }
 
   // ── connector REST (the bot's outgoing calls) ──
-  const requireBotToken = (req: IncomingMessage): void => {
+
+  requireBotToken(req: IncomingMessage): void {
     const auth = req.headers.authorization;
     const fail = (why: string): never => {
-      counters.unauthorized++;
+      this.counters.unauthorized++;
       throw new HttpProblem(401, 'Unauthorized', `Authorization has been denied for this request: ${why}.`);
     };
     if (!auth?.startsWith('Bearer ')) fail('no bearer token');
-    const checked = verifyJwt(auth!.slice(7), [key]);
+    const checked = verifyJwt(auth!.slice(7), [this.key]);
     if (!checked.ok) return fail(checked.reason);
     if (checked.claims.aud !== BOT_AUDIENCE) fail(`audience ${String(checked.claims.aud)} is not ${BOT_AUDIENCE}`);
-    if (checked.claims.appid !== appId) fail(`token is for app ${String(checked.claims.appid)}, not ${appId}`);
-  };
-  const maybeThrottle = (res: ServerResponse, rec: Omit<RecordedCall, 'status' | 'at'>): boolean => {
-    if (faults.rate429 <= 0 || roll() >= faults.rate429) return false;
-    counters.throttled++;
-    calls.push({ ...rec, at: new Date().toISOString(), status: 429, throttled: true });
+    if (checked.claims.appid !== this.appId) fail(`token is for app ${String(checked.claims.appid)}, not ${this.appId}`);
+  }
+
+  maybeThrottle(res: ServerResponse, rec: Omit<RecordedCall, 'status' | 'at'>): boolean {
+    const { faults } = this;
+    if (faults.rate429 <= 0 || this.roll() >= faults.rate429) return false;
+    this.counters.throttled++;
+    this.calls.push({ ...rec, at: new Date().toISOString(), status: 429, throttled: true });
     send(res, 429, { error: { code: 'TooManyRequests', message: 'The bot is sending too fast; retry after the Retry-After interval.' } }, { 'retry-after': String(faults.retryAfterSeconds) });
     return true;
-  };
-  const memberOf = (u: DirectoryUser): Record<string, unknown> => ({
-    id: u.id,
-    name: u.name,
-    aadObjectId: u.aadObjectId,
-    email: u.upn,
-    userPrincipalName: u.upn,
-    givenName: u.name.split(' ')[0],
-    surname: u.name.split(' ').slice(1).join(' '),
-    tenantId,
-    userRole: 'user',
-  });
+  }
 
-  const connector = async (req: IncomingMessage, res: ServerResponse, sub: string): Promise<void> => {
-    const method = req.method ?? 'GET';
-    requireBotToken(req);
-    const record = (status: number, extra: Partial<RecordedCall>, body?: unknown): void => {
-      calls.push({ at: new Date().toISOString(), method, path: `/v3/${sub}`, status, body, ...extra });
+  memberOf(u: DirectoryUser): Record<string, unknown> {
+    return {
+      id: u.id,
+      name: u.name,
+      aadObjectId: u.aadObjectId,
+      email: u.upn,
+      userPrincipalName: u.upn,
+      givenName: u.name.split(' ')[0],
+      surname: u.name.split(' ').slice(1).join(' '),
+      tenantId: this.tenantId,
+      userRole: 'user',
     };
+  }
+
+  record(method: string, sub: string, status: number, extra: Partial<RecordedCall>, body?: unknown): void {
+    this.calls.push({ at: new Date().toISOString(), method, path: `/v3/${sub}`, status, body, ...extra });
+  }
+
+  async connector(req: IncomingMessage, res: ServerResponse, sub: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    this.requireBotToken(req);
     let m: RegExpExecArray | null;
-    if (sub === 'conversations' && method === 'POST') {
-      const body = (await readJson(req)) as { members?: Array<{ id: string }>; isGroup?: boolean; tenantId?: string; activity?: Record<string, unknown> };
-      if (maybeThrottle(res, { method, path: '/v3/conversations', body })) return;
-      const member = body.members?.[0];
-      if (!member || body.isGroup) throw new HttpProblem(400, 'BadArgument', 'Only 1:1 conversations can be created here: give exactly one member and isGroup false.');
-      const user = findUser(member.id);
-      const id = personalId(user);
-      counters.creates++;
-      let activityId: string | undefined;
-      if (body.activity) activityId = store(id, { id: `1:${randomUUID()}`, fromBot: true, type: String(body.activity.type ?? 'message'), from: { id: `28:${appId}`, name: botName }, text: body.activity.text as string, attachments: body.activity.attachments as StoredActivity['attachments'] }).id;
-      record(201, { conversationId: id, activityId }, body);
-      await persisted();
-      send(res, 201, { id, ...(activityId ? { activityId } : {}) });
-      return;
-    }
+    if (sub === 'conversations' && method === 'POST') return this.createConversation(req, res, sub);
     if ((m = /^conversations\/([^/]+)\/activities(?:\/([^/]+))?$/.exec(sub))) {
       const conversationId = decodeURIComponent(m[1]);
       const activityId = m[2] ? decodeURIComponent(m[2]) : undefined;
-      const conv = conversations.get(conversationId);
+      const conv = this.conversations.get(conversationId);
       if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
-      if (method === 'POST') {
-        const body = (await readJson(req)) as Record<string, unknown>;
-        if (maybeThrottle(res, { method, path: `/v3/${sub}`, conversationId, body })) return;
-        const stored = store(conversationId, {
-          id: `1:${randomUUID()}`,
-          fromBot: true,
-          type: String(body.type ?? 'message'),
-          from: { id: `28:${appId}`, name: botName },
-          text: body.text as string | undefined,
-          attachments: body.attachments as StoredActivity['attachments'],
-          replyToId: activityId ?? (body.replyToId as string | undefined),
-        });
-        counters.sends++;
-        record(201, { conversationId, activityId: stored.id }, body);
-        await persisted();
-        send(res, 201, { id: stored.id });
-        return;
-      }
-      if (method === 'PUT' && activityId) {
-        const body = (await readJson(req)) as Record<string, unknown>;
-        const existing = conv.activities.find((a) => a.id === activityId && a.fromBot && !a.deleted);
-        if (!existing) throw new HttpProblem(404, 'ActivityNotFound', `Activity ${activityId} was not sent by this bot in ${conversationId}.`);
-        if (maybeThrottle(res, { method, path: `/v3/${sub}`, conversationId, activityId, body })) return;
-        updateStored(existing, { text: body.text as string | undefined, attachments: body.attachments as StoredActivity['attachments'] });
-        counters.updates++;
-        record(200, { conversationId, activityId }, body);
-        await persisted();
-        send(res, 200, { id: activityId });
-        return;
-      }
-      if (method === 'DELETE' && activityId) {
-        const existing = conv.activities.find((a) => a.id === activityId);
-        if (existing) {
-          existing.deleted = true;
-          existing.seq = ++seq;
-          saveActivity(existing);
-        }
-        record(200, { conversationId, activityId });
-        await persisted();
-        send(res, 200, {});
-        return;
-      }
+      if (method === 'POST') return this.postActivity(req, res, sub, conversationId, activityId);
+      if (method === 'PUT' && activityId) return this.updateActivity(req, res, sub, conv, activityId);
+      if (method === 'DELETE' && activityId) return this.deleteActivity(res, sub, conv, activityId);
     }
-    if ((m = /^conversations\/([^/]+)\/(members|pagedmembers)(?:\/([^/]+))?$/.exec(sub)) && method === 'GET') {
-      const conversationId = decodeURIComponent(m[1]);
-      const conv = conversations.get(conversationId);
-      if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
-      const members = conv.type === 'personal' ? [findUser(conv.userId!)] : [...users.values()];
-      record(200, { conversationId });
-      if (m[3]) {
-        const who = decodeURIComponent(m[3]);
-        const member = members.find((u) => u.id === who || u.aadObjectId === who || u.upn === who.toLowerCase());
-        if (!member) throw new HttpProblem(404, 'MemberNotFound', `${who} is not a member of ${conversationId}.`);
-        send(res, 200, memberOf(member));
-      } else if (m[2] === 'pagedmembers') send(res, 200, { members: members.map(memberOf) });
-      else send(res, 200, members.map(memberOf));
-      return;
-    }
+    if ((m = /^conversations\/([^/]+)\/(members|pagedmembers)(?:\/([^/]+))?$/.exec(sub)) && method === 'GET') return this.members(res, sub, m);
     throw new HttpProblem(404, 'NotFound', `The connector emulator does not serve ${method} /v3/${sub}.`);
-  };
+  }
+
+  /** POST /v3/conversations: a 1:1 conversation, with its first activity when the bot gives one. */
+  async createConversation(req: IncomingMessage, res: ServerResponse, sub: string): Promise<void> {
+    const method = 'POST';
+    const body = (await readJson(req)) as { members?: Array<{ id: string }>; isGroup?: boolean; tenantId?: string; activity?: Record<string, unknown> };
+    if (this.maybeThrottle(res, { method, path: '/v3/conversations', body })) return;
+    const member = body.members?.[0];
+    if (!member || body.isGroup) throw new HttpProblem(400, 'BadArgument', 'Only 1:1 conversations can be created here: give exactly one member and isGroup false.');
+    const user = this.findUser(member.id);
+    const id = this.personalId(user);
+    this.counters.creates++;
+    let activityId: string | undefined;
+    if (body.activity) {
+      activityId = this.store(id, { id: `1:${randomUUID()}`, fromBot: true, type: String(body.activity.type ?? 'message'), from: { id: `28:${this.appId}`, name: this.botName }, text: body.activity.text as string, attachments: body.activity.attachments as StoredActivity['attachments'] }).id;
+    }
+    this.record(method, sub, 201, { conversationId: id, activityId }, body);
+    await this.persisted();
+    send(res, 201, { id, ...(activityId ? { activityId } : {}) });
+  }
+
+  /** POST …/activities[/{replyTo}]: send, or reply. */
+  async postActivity(req: IncomingMessage, res: ServerResponse, sub: string, conversationId: string, activityId: string | undefined): Promise<void> {
+    const method = 'POST';
+    const body = (await readJson(req)) as Record<string, unknown>;
+    if (this.maybeThrottle(res, { method, path: `/v3/${sub}`, conversationId, body })) return;
+    const stored = this.store(conversationId, {
+      id: `1:${randomUUID()}`,
+      fromBot: true,
+      type: String(body.type ?? 'message'),
+      from: { id: `28:${this.appId}`, name: this.botName },
+      text: body.text as string | undefined,
+      attachments: body.attachments as StoredActivity['attachments'],
+      replyToId: activityId ?? (body.replyToId as string | undefined),
+    });
+    this.counters.sends++;
+    this.record(method, sub, 201, { conversationId, activityId: stored.id }, body);
+    await this.persisted();
+    send(res, 201, { id: stored.id });
+  }
+
+  /** PUT …/activities/{id}: update in place, only what this bot sent. */
+  async updateActivity(req: IncomingMessage, res: ServerResponse, sub: string, conv: Conversation, activityId: string): Promise<void> {
+    const method = 'PUT';
+    const conversationId = conv.id;
+    const body = (await readJson(req)) as Record<string, unknown>;
+    const existing = conv.activities.find((a) => a.id === activityId && a.fromBot && !a.deleted);
+    if (!existing) throw new HttpProblem(404, 'ActivityNotFound', `Activity ${activityId} was not sent by this bot in ${conversationId}.`);
+    if (this.maybeThrottle(res, { method, path: `/v3/${sub}`, conversationId, activityId, body })) return;
+    this.updateStored(existing, { text: body.text as string | undefined, attachments: body.attachments as StoredActivity['attachments'] });
+    this.counters.updates++;
+    this.record(method, sub, 200, { conversationId, activityId }, body);
+    await this.persisted();
+    send(res, 200, { id: activityId });
+  }
+
+  /** DELETE …/activities/{id} */
+  async deleteActivity(res: ServerResponse, sub: string, conv: Conversation, activityId: string): Promise<void> {
+    const existing = conv.activities.find((a) => a.id === activityId);
+    if (existing) {
+      existing.deleted = true;
+      existing.seq = ++this.seq;
+      this.saveActivity(existing);
+    }
+    this.record('DELETE', sub, 200, { conversationId: conv.id, activityId });
+    await this.persisted();
+    send(res, 200, {});
+  }
+
+  /** GET …/members[/{id}] and …/pagedmembers */
+  members(res: ServerResponse, sub: string, m: RegExpExecArray): void {
+    const conversationId = decodeURIComponent(m[1]);
+    const conv = this.conversations.get(conversationId);
+    if (!conv) throw new HttpProblem(404, 'ConversationNotFound', `Conversation ${conversationId} does not exist.`);
+    const members = conv.type === 'personal' ? [this.findUser(conv.userId!)] : [...this.users.values()];
+    this.record('GET', sub, 200, { conversationId });
+    if (m[3]) {
+      const who = decodeURIComponent(m[3]);
+      const member = members.find((u) => u.id === who || u.aadObjectId === who || u.upn === who.toLowerCase());
+      if (!member) throw new HttpProblem(404, 'MemberNotFound', `${who} is not a member of ${conversationId}.`);
+      send(res, 200, this.memberOf(member));
+    } else if (m[2] === 'pagedmembers') send(res, 200, { members: members.map((u) => this.memberOf(u)) });
+    else send(res, 200, members.map((u) => this.memberOf(u)));
+  }
 
   // ── the web chat page and its API ──
-  const pageDir = __dirname;
-  const acScript = path.join(require.resolve('adaptivecards/package.json'), '..', 'dist', 'adaptivecards.min.js');
 
-  const api = async (req: IncomingMessage, res: ServerResponse, sub: string, q: URLSearchParams): Promise<void> => {
+  async api(req: IncomingMessage, res: ServerResponse, sub: string, q: URLSearchParams): Promise<void> {
     const method = req.method ?? 'GET';
     if (sub === 'state' && method === 'GET') {
-      send(res, 200, { users: [...users.values()], team, botEndpoint, serviceUrl: serviceUrl(), appId, tenantId });
+      send(res, 200, { users: [...this.users.values()], team: this.team, botEndpoint: this.botEndpoint, serviceUrl: this.serviceUrl(), appId: this.appId, tenantId: this.tenantId });
       return;
     }
     if (sub === 'users' && method === 'POST') {
       const body = (await readJson(req)) as { name?: string; upn?: string; kind?: DirectoryUser['kind'] };
       if (!body.name || !body.upn || !/^[^@\s]+@[^@\s]+$/.test(body.upn)) throw new HttpProblem(400, 'BadArgument', 'Give a name and a upn like "ann@contoso.example".');
-      send(res, 201, addUser({ name: body.name, upn: body.upn, kind: body.kind }));
+      send(res, 201, this.addUser({ name: body.name, upn: body.upn, kind: body.kind }));
       return;
     }
     let m: RegExpExecArray | null;
     if ((m = /^users\/([^/]+)\/activities$/.exec(sub)) && method === 'GET') {
-      const user = findUser(decodeURIComponent(m[1]));
+      const user = this.findUser(decodeURIComponent(m[1]));
       const after = Number(q.get('after') ?? 0);
-      const convId = personalId(user);
-      send(res, 200, { conversationId: convId, activities: conversations.get(convId)!.activities.filter((a) => a.seq > after), seq });
+      const convId = this.personalId(user);
+      send(res, 200, { conversationId: convId, activities: this.conversations.get(convId)!.activities.filter((a) => a.seq > after), seq: this.seq });
       return;
     }
     if (sub === 'team/activities' && method === 'GET') {
       const after = Number(q.get('after') ?? 0);
-      send(res, 200, { conversationId: team.id, activities: conversations.get(team.id)!.activities.filter((a) => a.seq > after), seq });
+      send(res, 200, { conversationId: this.team.id, activities: this.conversations.get(this.team.id)!.activities.filter((a) => a.seq > after), seq: this.seq });
       return;
     }
     if (sub === 'say' && method === 'POST') {
       const body = (await readJson(req)) as { user?: string; text?: string; channel?: boolean };
       if (!body.user || !body.text?.trim()) throw new HttpProblem(400, 'BadArgument', 'Give user and text.');
-      send(res, 200, await sayAs(body.user, body.text, { channel: body.channel }));
+      send(res, 200, await this.sayAs(body.user, body.text, { channel: body.channel }));
       return;
     }
     if (sub === 'invoke' && method === 'POST') {
       const body = (await readJson(req)) as { user?: string; cardActivityId?: string; verb?: string; data?: Record<string, unknown>; channel?: boolean };
       if (!body.user || !body.cardActivityId || !body.verb) throw new HttpProblem(400, 'BadArgument', 'Give user, cardActivityId and verb.');
-      send(res, 200, await invokeAs(body.user, body.cardActivityId, { verb: body.verb, data: body.data }, body.channel));
+      send(res, 200, await this.invokeAs(body.user, body.cardActivityId, { verb: body.verb, data: body.data }, body.channel));
       return;
     }
     if (sub === 'install' && method === 'POST') {
       const body = (await readJson(req)) as { user?: string; team?: boolean };
       if (!body.user) throw new HttpProblem(400, 'BadArgument', 'Give user.');
-      send(res, 200, body.team ? await installInTeam(body.user) : await install(body.user));
+      send(res, 200, body.team ? await this.installInTeam(body.user) : await this.install(body.user));
       return;
     }
     if (sub === 'calls' && method === 'GET') {
-      send(res, 200, { calls, stats: { ...counters } });
+      send(res, 200, { calls: this.calls, stats: { ...this.counters } });
       return;
     }
     if (sub === 'faults' && method === 'GET') {
-      send(res, 200, faults);
+      send(res, 200, this.faults);
       return;
     }
     if (sub === 'faults' && method === 'POST') {
-      setFaults((await readJson(req)) as Faults);
-      send(res, 200, faults);
+      this.setFaults((await readJson(req)) as Faults);
+      send(res, 200, this.faults);
       return;
     }
     throw new HttpProblem(404, 'NotFound', `No emulator API ${method} /_emulator/${sub}.`);
-  };
+  }
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { url, appId } = this;
     const u = new URL(req.url ?? '/', 'http://x');
     const p = u.pathname;
     if (p === '/.well-known/openidconfiguration' || p === '/v1/.well-known/openidconfiguration') {
       send(res, 200, {
-        issuer: tokenIssuer(),
+        issuer: this.tokenIssuer(),
         authorization_endpoint: `${url}/authorize`,
         jwks_uri: `${url}/.well-known/keys`,
         id_token_signing_alg_values_supported: ['RS256'],
@@ -525,138 +665,82 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
       return;
     }
     if (p === '/.well-known/keys' || p === '/v1/.well-known/keys') {
-      send(res, 200, { keys: [publicJwk(key)] });
+      send(res, 200, { keys: [publicJwk(this.key)] });
       return;
     }
     if (/^\/[^/]+\/oauth2\/v2\.0\/token$/.test(p) && req.method === 'POST') {
       const form = (await readJson(req)) as Record<string, string>;
-      if (form.grant_type !== 'client_credentials' || form.client_id !== appId || form.client_secret !== appSecret) {
+      if (form.grant_type !== 'client_credentials' || form.client_id !== appId || form.client_secret !== this.appSecret) {
         send(res, 401, { error: 'invalid_client', error_description: `AADSTS7000215: Invalid client secret provided for ${form.client_id ?? '(no client_id)'}.` });
         return;
       }
       const now = Math.floor(Date.now() / 1000);
-      const token = signJwt({ iss: `${url}/botframework.com/`, aud: BOT_AUDIENCE, appid: appId, azp: appId, tid: tenantId, nbf: now - 5, iat: now, exp: now + 3600 }, key);
+      const token = signJwt({ iss: `${url}/botframework.com/`, aud: BOT_AUDIENCE, appid: appId, azp: appId, tid: this.tenantId, nbf: now - 5, iat: now, exp: now + 3600 }, this.key);
       send(res, 200, { token_type: 'Bearer', expires_in: 3600, ext_expires_in: 3600, access_token: token });
       return;
     }
-    if (p.startsWith('/teams/v3/')) return connector(req, res, p.slice('/teams/v3/'.length));
-    if (p.startsWith('/_emulator/')) return api(req, res, p.slice('/_emulator/'.length), u.searchParams);
+    if (p.startsWith('/teams/v3/')) return this.connector(req, res, p.slice('/teams/v3/'.length));
+    if (p.startsWith('/_emulator/')) return this.api(req, res, p.slice('/_emulator/'.length), u.searchParams);
     if (p === '/' || p === '/chat' || p === '/chat/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(readFileSync(path.join(pageDir, 'webchat.html')));
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(readFileSync(path.join(__dirname, 'webchat.html')));
       return;
     }
     if (p === '/chat/webchat.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(readFileSync(path.join(pageDir, 'webchat.js')));
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(readFileSync(path.join(__dirname, 'webchat.js')));
       return;
     }
     if (p === '/chat/adaptivecards.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' }).end(readFileSync(acScript));
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'max-age=3600' }).end(readFileSync(this.acScript));
       return;
     }
     throw new HttpProblem(404, 'NotFound', `Nothing at ${p}. The web chat is at /chat.`);
-  };
+  }
 
-  const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (err instanceof HttpProblem) return send(res, err.status, { error: { code: err.code, message: err.message } });
-      log.error({ err, url: req.url }, 'teams emulator request failed');
-      if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: (err as Error).message } });
-    });
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    const listen = (p: number, fallback: boolean): void => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        // The port this data directory used before is taken: any port will do, though the bot's stored references name the old one.
-        if (fallback && err.code === 'EADDRINUSE') {
-          log.warn({ port: p }, 'the connector emulator cannot have its previous port back; conversations the bot knows by the old address need a new message first');
-          listen(0, false);
-        } else reject(err);
-      });
-      server.listen(p, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  /** What tests and the local stack hold: the {@link TeamsEmulator} interface over this emulator. */
+  view(): TeamsEmulator {
+    const { url } = this;
+    return {
+      url,
+      serviceUrl: this.serviceUrl(),
+      openIdMetadataUrl: `${url}/.well-known/openidconfiguration`,
+      tokenIssuer: this.tokenIssuer(),
+      tokenEndpoint: `${url}/botframework.com/oauth2/v2.0/token`,
+      appId: this.appId,
+      appSecret: this.appSecret,
+      tenantId: this.tenantId,
+      team: this.team,
+      users: () => [...this.users.values()],
+      addUser: (u) => this.addUser(u),
+      user: (who) => this.findUser(who),
+      setBotEndpoint: (e) => (this.botEndpoint = e),
+      setFaults: (f) => this.setFaults(f),
+      personalConversationId: (who) => this.personalId(this.findUser(who)),
+      install: (who) => this.install(who),
+      installInTeam: (who) => this.installInTeam(who),
+      say: (who, text, o) => this.sayAs(who, text, o),
+      invoke: (who, cardActivityId, action) => this.invokeAs(who, cardActivityId, action),
+      postRaw: (activity, authorization) => this.postToBot(activity, authorization ?? ''),
+      buildMessage: (who, text) => {
+        const user = this.findUser(who);
+        return this.userMessage(user, this.personalId(user), text, false);
+      },
+      mintToken: (claims, o) => this.mintToken(claims, o),
+      transcript: (id) => [...(this.conversations.get(id)?.activities ?? [])],
+      activity: (cid, aid) => this.conversations.get(cid)?.activities.find((a) => a.id === aid),
+      calls: this.calls,
+      inbound: this.inbound,
+      stats: () => ({ ...this.counters }),
+      stop: async () => {
+        this.server.closeAllConnections();
+        await new Promise<void>((r) => this.server.close(() => r()));
+      },
     };
-    listen(opts.port ?? saved?.port ?? 0, opts.port === undefined && saved?.port !== undefined);
-  });
-  url = `http://127.0.0.1:${port}`;
-  if (state) await state.saveSettings({ port, team, appSecret });
+  }
+}
 
-  function addUser(u: Partial<DirectoryUser> & { name: string; upn: string }): DirectoryUser {
-    const user = { ...directoryUser(u.name, u.upn, u.kind ?? 'user'), ...(u.id ? { id: u.id } : {}), ...(u.aadObjectId ? { aadObjectId: u.aadObjectId } : {}) };
-    users.set(user.id, user);
-    return user;
-  }
-  function setFaults(f: Faults): void {
-    faults = { ...faults, ...f };
-    roll = prng(faults.seed);
-  }
-  async function install(who: string): Promise<SendResult> {
-    const user = findUser(who);
-    const convId = personalId(user);
-    const r = await postToBot({ ...baseActivity(user, convId, false), type: 'installationUpdate', action: 'add' });
-    if (r.status >= 300) return r;
-    return postToBot({ ...baseActivity(user, convId, false), type: 'conversationUpdate', membersAdded: [{ id: `28:${appId}` }], channelData: { tenant: { id: tenantId }, eventType: 'membersAdded' } });
-  }
-  async function installInTeam(who: string): Promise<SendResult> {
-    const user = findUser(who);
-    const base = baseActivity(user, team.id, true);
-    return postToBot({ ...base, type: 'conversationUpdate', membersAdded: [{ id: `28:${appId}` }], channelData: { ...(base.channelData as object), eventType: 'teamMemberAdded' } });
-  }
-  async function sayAs(who: string, text: string, o: { channel?: boolean; attachments?: unknown[] } = {}): Promise<SendResult> {
-    const user = findUser(who);
-    const convId = o.channel ? team.id : personalId(user);
-    const activity = userMessage(user, convId, text, !!o.channel, o.attachments);
-    store(convId, { id: activity.id as string, fromBot: false, type: 'message', from: { id: user.id, name: user.name }, text });
-    await persisted();
-    return postToBot(activity);
-  }
-  async function invokeAs(who: string, cardActivityId: string, action: { verb: string; data?: Record<string, unknown> }, channel = false): Promise<SendResult> {
-    const user = findUser(who);
-    const convId = channel ? team.id : personalId(user);
-    const activity = { ...baseActivity(user, convId, channel), type: 'invoke', name: 'adaptiveCard/action', replyToId: cardActivityId, value: { action: { type: 'Action.Execute', verb: action.verb, data: action.data ?? {} }, trigger: 'manual' } };
-    const r = await postToBot(activity);
-    if (r.status === 200) applyInvokeResponse(convId, cardActivityId, r.body);
-    await persisted();
-    return r;
-  }
-
-  log.info({ url, appId, tenantId }, 'teams connector emulator listening');
-  return {
-    url,
-    serviceUrl: serviceUrl(),
-    openIdMetadataUrl: `${url}/.well-known/openidconfiguration`,
-    tokenIssuer: tokenIssuer(),
-    tokenEndpoint: `${url}/botframework.com/oauth2/v2.0/token`,
-    appId,
-    appSecret,
-    tenantId,
-    team,
-    users: () => [...users.values()],
-    addUser,
-    user: findUser,
-    setBotEndpoint: (e) => (botEndpoint = e),
-    setFaults,
-    personalConversationId: (who) => personalId(findUser(who)),
-    install,
-    installInTeam,
-    say: sayAs,
-    invoke: invokeAs,
-    postRaw: (activity, authorization) => postToBot(activity, authorization ?? ''),
-    buildMessage: (who, text) => {
-      const user = findUser(who);
-      return userMessage(user, personalId(user), text, false);
-    },
-    mintToken: (claims = {}, o = {}) => {
-      const now = Math.floor(Date.now() / 1000);
-      const k = o.forged ? newSigningKey(key.kid) : key;
-      return signJwt({ iss: tokenIssuer(), aud: appId, nbf: now - 5, iat: now, exp: now + 3600, serviceurl: serviceUrl(), ...claims }, k);
-    },
-    transcript: (id) => [...(conversations.get(id)?.activities ?? [])],
-    activity: (cid, aid) => conversations.get(cid)?.activities.find((a) => a.id === aid),
-    calls,
-    inbound,
-    stats: () => ({ ...counters }),
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promise<TeamsEmulator> {
+  const emulator = new Emulator(opts);
+  await emulator.listen(opts.port);
+  emulator.log.info({ url: emulator.url, appId: emulator.appId, tenantId: emulator.tenantId }, 'teams connector emulator listening');
+  return emulator.view();
 }

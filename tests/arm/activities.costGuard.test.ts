@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { costVerdict, environmentFromTags, spentUsd, type EnvironmentCost } from '../../activities/costGuard';
-import { armFailureOf, classifyArmError, classifyDeploymentError, PermanentArmError, TransientArmError } from '../../activities/armErrors';
-import { deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from '../../activities/environmentNames';
+import { costVerdict, environmentFromTags, spentUsd, type EnvironmentCost } from '../../azure/costGuard';
+import { armFailureOf, classifyArmError, classifyDeploymentError, PermanentArmError, TransientArmError } from '../../azure/armErrors';
+import { deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from '../../azure/environmentNames';
 
 const T0 = new Date('2026-03-02T09:00:00.000Z');
 const at = (hours: number) => new Date(T0.getTime() + hours * 3_600_000);

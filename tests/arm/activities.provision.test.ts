@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentArmError, TransientArmError } from '../../activities/armErrors';
-import { deploymentName, learnerResourceGroupName, TAGS } from '../../activities/environmentNames';
+import { PermanentArmError, TransientArmError } from '../../azure/armErrors';
+import { deploymentName, learnerResourceGroupName, TAGS } from '../../azure/environmentNames';
 import { provisionEnvironment, type ProvisionEnvironmentInput } from '../../activities/provisionEnvironment';
 import { INSTRUCTOR_PARAMETERS, learnerObjectId, listAll, startArmTestEnv, until, type ArmTestEnv } from './armTestEnv';
 import { packIdsIn } from '../../scenarios/loadPack';

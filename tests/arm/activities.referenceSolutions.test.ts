@@ -1,9 +1,9 @@
 import { getClient, type Client } from '@azure-rest/core-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { learnerResourceGroupName } from '../../activities/environmentNames';
+import { learnerResourceGroupName } from '../../azure/environmentNames';
 import { provisionEnvironment } from '../../activities/provisionEnvironment';
 import { runValidation } from '../../activities/runValidation';
-import { loadPackWithTemplate } from '../../activities/scenarioPacks';
+import { loadPackWithTemplate } from '../../scenarios/packFiles';
 import { INSTRUCTOR_PARAMETERS, startArmTestEnv, type ArmTestEnv } from './armTestEnv';
 import { packIdsIn } from '../../scenarios/loadPack';
 

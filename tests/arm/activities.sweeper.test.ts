@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TAGS } from '../../activities/environmentNames';
+import { TAGS } from '../../azure/environmentNames';
 import { readOutbox } from '../../activities/notify';
-import { getRun, markRunEnded, markRunStarted } from '../../activities/runRegistry';
+import { getRun, markRunEnded, markRunStarted } from '../../storage/runRegistry';
 import { environmentSweeper, sweepWorkshopGroups } from '../../timers/environmentSweeper';
 import { startStack, type TestStack } from '../helpers/stack';
 import { captureLogger, startArmTestEnv, until, type ArmTestEnv } from './armTestEnv';

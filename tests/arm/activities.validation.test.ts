@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PermanentArmError } from '../../activities/armErrors';
+import { PermanentArmError } from '../../azure/armErrors';
 import { provisionEnvironment, type ProvisionEnvironmentResult } from '../../activities/provisionEnvironment';
 import { parseResourceId, runValidation, type CheckOutcome } from '../../activities/runValidation';
-import { loadPackWithTemplate, templateApiVersions } from '../../activities/scenarioPacks';
+import { loadPackWithTemplate, templateApiVersions } from '../../scenarios/packFiles';
 import { teardown } from '../../activities/teardown';
 import { INSTRUCTOR_PARAMETERS, learnerObjectId, listAll, startArmTestEnv, type ArmTestEnv } from './armTestEnv';
 

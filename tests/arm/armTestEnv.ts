@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { armClients, type ArmClients } from '../../activities/armClients';
+import { armClients, type ArmClients } from '../../azure/armClients';
 import { appSettings } from '../../config';
 import { startArmEmulator, type ArmEmulator, type ArmFaults } from '../../local/arm/emulator';
 import type { SqliteDatabase } from '../../storage/sqlite';

@@ -1,8 +1,8 @@
 import * as df from 'durable-functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CALLER_RETRIES, callActivity, resultOf, type ActivityTask } from '../../activities';
-import { armFailureOf } from '../../activities/armErrors';
-import { learnerResourceGroupName } from '../../activities/environmentNames';
+import { armFailureOf } from '../../azure/armErrors';
+import { learnerResourceGroupName } from '../../azure/environmentNames';
 import { provisionEnvironment } from '../../activities/provisionEnvironment';
 import type { FunctionDef } from '../../local/durable/functions';
 import {

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { templateApiVersions, type ArmTemplate } from '../../activities/scenarioPacks';
-import { loadPackFile } from '../../scenarios/loadPack';
+import { templateApiVersions, type ArmTemplate } from '../../scenarios/packFiles';
+import { loadPackFile, packIdsIn } from '../../scenarios/loadPack';
 import { PACKS_DIR } from '../../tools/bicep/packTemplates';
 import { knownApiVersions } from '../../local/arm/providers';
 import { BicepRpc, bicepForTests, lines, type Diagnostic } from '../helpers/bicep';
@@ -16,7 +16,7 @@ import { BicepRpc, bicepForTests, lines, type Diagnostic } from '../helpers/bice
  * "unknown type or version" (BCP081). A misspelt path would otherwise be a check no learner can pass.
  */
 const compiler = bicepForTests();
-const PACKS = ['cross-region', 'hybrid', 'lakehouse', 'ml-scoring'];
+const PACKS = packIdsIn(PACKS_DIR);
 const NOT_FOUND = new Set(['BCP053', 'BCP083', 'BCP081', 'BCP052', 'BCP070']);
 
 interface PathCheck {

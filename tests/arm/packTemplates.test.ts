@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { ROOT } from '../../tools/bicep/bicep';
 import { blocking, packTemplates, PACKS_DIR } from '../../tools/bicep/packTemplates';
+import { packIdsIn } from '../../scenarios/loadPack';
 import { BicepRpc, bicepForTests, lines, type CompileResult } from '../helpers/bicep';
 
 /**
@@ -25,7 +26,7 @@ describe.skipIf(!compiler.exe)('scenario pack templates: the Bicep compiler', ()
   afterAll(() => rpc?.close());
 
   it('every pack has a Bicep template, and the pack file deploys its compiled JSON', () => {
-    const packs = ['cross-region', 'hybrid', 'lakehouse', 'ml-scoring'];
+    const packs = packIdsIn(PACKS_DIR);
     expect(templates.map((t) => t.pack)).toEqual(packs);
     for (const p of packs) {
       const yaml = parseYaml(readFileSync(path.join(PACKS_DIR, `${p}.yaml`), 'utf8')) as { environment: { template: string } };

@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import type { RehearsalReport } from '../../cli/rehearse';
 import { ApiCallError, type WorkshopApi } from '../../cli/apiClient';
 import type { RunStatusResponse } from '../../http/runsApi';
 import { PHASES } from '../../machines/journeyMachine';
+import { startWorkshopCli } from './workshopCli';
 
 /** Phases reached by the whole cohort (a learner's phase index, +1 once finished). */
 export function cohortProgress(s: RunStatusResponse): number {
@@ -88,15 +88,10 @@ export function rehearsalLine(report: RehearsalReport | undefined, stderr: strin
     : `  rehearsal output was not a report; stderr:\n${stderr}`;
 }
 
-/** `workshop rehearse` (the real CLI) in a child process; its report once it has exited. */
-export function spawnRehearsal(args: string[], env: NodeJS.ProcessEnv, cwd: string): { done: () => boolean; finished: Promise<{ code: number | null; report?: RehearsalReport; stderr: string }> } {
-  const cli = spawn(process.execPath, args, { cwd, env });
-  let stdout = '';
-  let stderr = '';
-  cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+/** `workshop rehearse` (the real CLI, `args` after the command name) in a child process with exactly `env`; its report once it has exited. */
+export function spawnRehearsal(args: string[], env: NodeJS.ProcessEnv): { done: () => boolean; finished: Promise<{ code: number | null; report?: RehearsalReport; stderr: string }> } {
   let done = false;
-  const finished = new Promise<number | null>((r) => cli.on('close', (code) => r(code))).then((code) => {
+  const finished = startWorkshopCli(args, env).done.then(({ code, stdout, stderr }) => {
     done = true;
     let report: RehearsalReport | undefined;
     try {

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { ApiCallError, WorkshopApi } from '../../cli/apiClient';
 import { rehearse, type RehearsalReport } from '../../cli/rehearse';
 import type { RunStatusResponse } from '../../http/runsApi';
 import { fixedAddress, type FixedAddress } from './fixedAddress';
+import { startWorkshopCli, type CliProcess } from './workshopCli';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 import { PHASES } from '../../machines/journeyMachine';
 
@@ -125,21 +125,9 @@ it('a 6-learner rehearsal completes while the host restarts 6 times and ARM thro
   expect(report.phasesDone).toEqual(Object.fromEntries(Object.keys(report.profiles).map((id) => [id, PHASES])));
 }, 480_000);
 
-function workshop(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> } {
-  const root = path.resolve(__dirname, '..', '..');
-  const child = spawn(process.execPath, [path.join(root, 'cli', 'bin', 'workshop.cjs'), '--url', address.url, '--json', ...args], {
-    cwd: root,
-    env: { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, done };
+/** The `workshop` command against the stack behind its fixed address, printing JSON. */
+function workshop(args: string[]): CliProcess {
+  return startWorkshopCli(['--url', address.url, '--json', ...args]);
 }
 
 it('a stopped rehearsal is picked up with --attach, and again with the same --run-id, and completes', async () => {

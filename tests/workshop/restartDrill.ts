@@ -16,6 +16,7 @@ import { WorkshopApi } from '../../cli/apiClient';
 import { fixedAddress } from './fixedAddress';
 import { startWorkshopStack, TEST_KEYS } from './workshopStack';
 import { drillArgs, outcomesOf, rehearsalLine, restartAtProgress, spawnRehearsal } from './drillLoop';
+import { cliEnv } from './workshopCli';
 
 
 async function main(): Promise<void> {
@@ -29,15 +30,14 @@ async function main(): Promise<void> {
   w.arm.setFaults({ seed: 7, throttle: { fraction: throttle, retryAfterSeconds: 1 }, serverErrors: { every: 50, length: 2 } });
   process.stdout.write(`${at()}  stack up; host behind ${address.url}; ARM throttles ${Math.round(throttle * 100)}% of writes, 2 x 500 every 50\n`);
 
-  const root = path.resolve(__dirname, '..', '..');
   const args = [
-    path.join(root, 'cli', 'bin', 'workshop.cjs'), '--url', address.url, '--json',
+    '--url', address.url, '--json',
     'rehearse', '--scenario', scenario, '--learners', String(learners), '--run-id', runId, '--time-scale', timeScale,
     '--poll', '300', '--timeout', '3600', '--quiet',
     '--arm-url', w.arm.url, '--arm-token', w.arm.token, '--arm-ca', caFile, '--arm-subscription', w.arm.subscriptionId,
   ];
-  process.stdout.write(`${at()}  workshop ${args.slice(1).filter((a) => !a.startsWith('arm-emulator.')).join(' ').replace(w.arm.token, '<token>')}\n`);
-  const rehearsal = spawnRehearsal(args, { ...process.env, WORKSHOP_INSTRUCTOR_KEY: TEST_KEYS.instructor }, root);
+  process.stdout.write(`${at()}  workshop ${args.filter((a) => !a.startsWith('arm-emulator.')).join(' ').replace(w.arm.token, '<token>')}\n`);
+  const rehearsal = spawnRehearsal(args, cliEnv());
 
   const watcher = new WorkshopApi({ url: address.url, instructorKey: TEST_KEYS.instructor, retry: { retryForMs: 120_000 } });
   const downtimes = await restartAtProgress({

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { learnerResourceGroupName } from '../../activities/environmentNames';
+import { learnerResourceGroupName } from '../../azure/environmentNames';
 import { RehearsalArm } from '../../cli/rehearsalArm';
 import { journeyInstanceId, phaseInstanceId } from '../../contracts/ids';
 import { status as instanceStatus, waitFor } from '../helpers/stack';

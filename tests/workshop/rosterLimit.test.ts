@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { learnersThatFit, MAX_LEARNERS_PER_RUN, sizingRoster, stateCeiling } from '../../http/cohortLimit';
 import { listPacks } from '../../scenarios/loadPack';
 import { planFromPack } from '../../scenarios/plan';
+import { runWorkshopCli } from './workshopCli';
 
 /**
  * One roster limit: the number the roster parser, the CLI and the README use is what the cohort's state
@@ -37,15 +37,8 @@ describe('the roster limit', () => {
   });
 
   it('is the CLI’s bound for workshop rehearse --learners', async () => {
-    const run = (n: number) =>
-      new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-        // Refused while the options are parsed, before any connection: the URL is never used.
-        const child = spawn(process.execPath, [path.join(root, 'cli', 'bin', 'workshop.cjs'), '--url', 'http://127.0.0.1:9', 'rehearse', '--scenario', 'drill', '--learners', String(n)], { cwd: root });
-        let stderr = '';
-        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stderr }));
-      });
+    // Refused while the options are parsed, before any connection: the URL is never used.
+    const run = (n: number) => runWorkshopCli(['--url', 'http://127.0.0.1:9', 'rehearse', '--scenario', 'drill', '--learners', String(n)]);
     const over = await run(MAX_LEARNERS_PER_RUN + 1);
     expect(over.code).not.toBe(0);
     expect(over.stderr).toContain(`--learners must be a whole number >= 1 and <= ${MAX_LEARNERS_PER_RUN}`);

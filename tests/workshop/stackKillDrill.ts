@@ -43,12 +43,12 @@ async function main(): Promise<void> {
   process.stdout.write(`${at()}  stack up at ${url}, data in ${dir}; ARM throttles ${Math.round(throttle * 100)}% of writes\n`);
 
   const args = [
-    path.join(REPO, 'cli', 'bin', 'workshop.cjs'), '--url', url, '--json',
+    '--url', url, '--json',
     'rehearse', '--scenario', scenario, '--learners', String(learners), '--run-id', runId, '--time-scale', timeScale,
     '--poll', '300', '--timeout', '3600', '--quiet',
   ];
   // The CLI finds the ARM emulator (address, token, CA) in the data directory's emulator.json, and again after each start.
-  const rehearsal = spawnRehearsal(args, { ...env, WORKSHOP_INSTRUCTOR_KEY: KEY }, REPO);
+  const rehearsal = spawnRehearsal(args, { ...env, WORKSHOP_INSTRUCTOR_KEY: KEY });
 
   const watcher = new WorkshopApi({ url, instructorKey: KEY, retry: { retryForMs: 180_000 } });
   const downtimes = await restartAtProgress({

@@ -2,12 +2,13 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { appSettings } from '../config';
-import { loadPackFile, PACK_EXTENSIONS, type LoadedPack } from '../scenarios/loadPack';
-import { PermanentArmError } from './armErrors';
+import { loadPackFile, PACK_EXTENSIONS, type LoadedPack } from './loadPack';
+import { PermanentArmError } from '../azure/armErrors';
 
 /**
  * Packs and their ARM templates as the environment activities read them: by id, from
- * `SCENARIO_PACKS_DIR` or the app's own `scenarios/packs`, parsed once per process.
+ * `SCENARIO_PACKS_DIR` or the app's own `scenarios/packs`, parsed once per process. A missing or broken
+ * pack is a {@link PermanentArmError}: an activity that meets one stops instead of being retried.
  */
 export interface PackWithTemplate extends LoadedPack {
   template: ArmTemplate;
@@ -31,9 +32,9 @@ const cache = new Map<string, Promise<PackWithTemplate>>();
 export function packsDir(): string {
   const configured = appSettings().SCENARIO_PACKS_DIR;
   if (configured) return path.resolve(configured);
-  // Source tree (tsx, vitest: activities/../scenarios) or the deployment package (build.ts: one bundle,
-  // dist/app.js, with dist/scenarios/packs beside it).
-  const candidates = [path.resolve(__dirname, '..', 'scenarios', 'packs'), path.resolve(__dirname, 'scenarios', 'packs')];
+  // Source tree (tsx, vitest: scenarios/packs beside this file) or the deployment package (build.ts: one
+  // bundle, dist/app.js, with dist/scenarios/packs beside it).
+  const candidates = [path.resolve(__dirname, 'packs'), path.resolve(__dirname, 'scenarios', 'packs')];
   return candidates.find((d) => existsSync(d)) ?? candidates[0]!;
 }
 

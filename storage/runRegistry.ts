@@ -1,6 +1,6 @@
-import type { TablePort } from '../storage/tables';
+import type { TablePort } from './tables';
 import { z } from 'zod';
-import { appTable } from '../config';
+import { appTable } from './appTables';
 
 /**
  * The `WorkshopRuns` table: one row per cohort run (PartitionKey = runId, RowKey = "run").

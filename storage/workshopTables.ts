@@ -1,5 +1,5 @@
-import type { TablePort } from '../storage/tables';
-import { appTable } from '../config';
+import type { TablePort } from './tables';
+import { appTable } from './appTables';
 
 /**
  * The workshop's own state in Table storage (beside the Durable task hub's tables):
