@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { armClients, armSettings } from '../activities/armClients';
@@ -14,6 +13,7 @@ import { journeyPosition, phasePosition } from '../http/position';
 import { apiKeys, loadRun, RUN_ID, type Run } from '../http/workshopService';
 import type { PersistedPhaseSnapshot, PhaseName } from '../machines/phaseMachine';
 import type { ScenarioPack } from '../scenarios/schema';
+import { deltaOf, ReadModelVersions, versionOf } from './dashboardDelta';
 import type { DashboardCell, DashboardCost, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
 
 /**
@@ -24,7 +24,9 @@ import type { DashboardCell, DashboardCost, DashboardLearner, DashboardQueueItem
  * refresh is one request. Read-only: actions go to the workshop API itself.
  *
  * Answers carry an ETag of their content (without `serverTime`); a poll with If-None-Match gets
- * 304 and no body while nothing changed.
+ * 304 and no body while nothing changed. A poll with `?since=<the ETag it holds>` gets only the
+ * learners that changed since that answer when this process remembers it (dashboardDelta.ts), else
+ * the full answer.
  */
 const PHASES: readonly PhaseId[] = ['requirements', 'design', 'implementation', 'validation'];
 const PHASE_TITLES: Record<PhaseId, string> = {
@@ -40,15 +42,33 @@ const COST_TIMEOUT_MS = 8_000;
 export async function dashboardRun(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   requireInstructor(request, apiKeys());
   const runId = param(request, 'runId', RUN_ID, 'a run id');
-  const run = await loadRun(df.getClient(context), runId);
-  const [checkpoints, pack] = await Promise.all([readCheckpoints(runId), requirePack(run.input.plan.packId).then((p) => p.pack).catch(() => undefined)]);
-  const cost = await runCost(run, pack);
-  const body = buildDashboard(run, checkpoints, pack, cost);
-  const { serverTime: _time, ...content } = body;
-  const etag = `"${createHash('sha1').update(JSON.stringify(content)).digest('base64url')}"`;
-  const headers = { ETag: etag, 'Cache-Control': 'no-cache', Vary: 'x-api-key' };
-  if (request.headers.get('if-none-match') === etag) return { status: 304, headers };
-  return { status: 200, jsonBody: body, headers };
+  const body = await readModel(runId, () => df.getClient(context));
+  const version = versionOf(body);
+  versions.remember(runId, version);
+  const headers = { ETag: version.etag, 'Cache-Control': 'no-cache', Vary: 'x-api-key' };
+  if (request.headers.get('if-none-match') === version.etag) return { status: 304, headers };
+  const since = request.query.get('since');
+  const base = since ? versions.find(runId, since) : undefined;
+  return { status: 200, jsonBody: base ? deltaOf(body, version, base) : body, headers };
+}
+
+const versions = new ReadModelVersions();
+const inFlight = new Map<string, Promise<DashboardRun>>();
+
+/**
+ * Polls of one run that arrive while its read model is being built share that build: with several
+ * instructors on a 1,000-learner run the store is read once, not once per open page.
+ */
+function readModel(runId: string, client: () => ReturnType<typeof df.getClient>): Promise<DashboardRun> {
+  const running = inFlight.get(runId);
+  if (running) return running;
+  const build = (async () => {
+    const run = await loadRun(client(), runId);
+    const [checkpoints, pack] = await Promise.all([readCheckpoints(runId), requirePack(run.input.plan.packId).then((p) => p.pack).catch(() => undefined)]);
+    return buildDashboard(run, checkpoints, pack, await runCost(run, pack));
+  })().finally(() => inFlight.delete(runId));
+  inFlight.set(runId, build);
+  return build;
 }
 
 /** Pure: the read model from the run's status, its checkpoints and the pack (for titles). */

@@ -1,4 +1,4 @@
-import type { DashboardLearner } from '../dashboardTypes';
+import type { DashboardLearner, DashboardRun } from '../dashboardTypes';
 
 /**
  * Pure helpers of the dashboard page: labels, durations, money and who counts as stuck. No DOM,
@@ -92,4 +92,24 @@ export function canResume(l: DashboardLearner): boolean {
 
 export function canExtend(l: DashboardLearner): boolean {
   return l.timeboxMs !== null && l.state !== 'failed' && l.state !== 'completed' && l.state !== 'ended';
+}
+
+/**
+ * The full read model from the one the page holds and an answer to `?since=<its etag>`: a full answer
+ * replaces it; a delta replaces the learners it carries, appends new ones and drops the removed.
+ */
+export function applyDelta(held: { run: DashboardRun; etag: string } | null, next: DashboardRun): DashboardRun {
+  const { delta, ...rest } = next;
+  if (!delta) return next;
+  if (!held || held.etag !== delta.since) throw new Error(`A dashboard delta since ${delta.since} is not the answer this page holds (${held?.etag ?? 'none'}).`);
+  const changed = new Map(next.learners.map((l) => [l.learnerId, l] as const));
+  const removed = new Set(delta.removed);
+  const learners: DashboardLearner[] = [];
+  for (const l of held.run.learners) {
+    if (removed.has(l.learnerId)) continue;
+    learners.push(changed.get(l.learnerId) ?? l);
+    changed.delete(l.learnerId);
+  }
+  learners.push(...changed.values());
+  return { ...rest, learners };
 }
