@@ -252,7 +252,17 @@ const view = {
   /** Learner ids in table order while a row holds the keyboard focus: rows do not move under it. */
   frozen: null as string[] | null,
   firstRender: true,
+  /** Compact rows are the default for a big room (COMPACT_FROM learners) until the instructor chooses. */
+  compactChosen: false,
 };
+const COMPACT_FROM = 40;
+
+function setCompact(on: boolean): void {
+  $<HTMLInputElement>('compact').checked = on;
+  if ($('learners').classList.contains('compact') === on) return;
+  $('learners').classList.toggle('compact', on);
+  rowsOf().remeasure();
+}
 
 let grid: VirtualRows<DashboardLearner, Row> | null = null;
 
@@ -338,6 +348,7 @@ function renderGrid(run: DashboardRun): void {
     phaseFilter.replaceChildren(h('option', { value: 'all' }, 'Every phase'), ...run.phases.map((p, i) => h('option', { value: p.id }, `${i + 1}. ${p.title}`)));
     phaseFilter.value = view.query.phase;
   }
+  if (!view.compactChosen) setCompact(run.learners.length >= COMPACT_FROM);
   refreshList();
 }
 
@@ -545,8 +556,8 @@ function wireFilters(): void {
     refreshList();
   });
   $('compact').addEventListener('change', (e) => {
-    $('learners').classList.toggle('compact', (e.target as HTMLInputElement).checked);
-    rowsOf().remeasure();
+    view.compactChosen = true;
+    setCompact((e.target as HTMLInputElement).checked);
   });
   // "/" jumps to the search from anywhere but a text field, as on GitHub and MDN.
   document.addEventListener('keydown', (e) => {
