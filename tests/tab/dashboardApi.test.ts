@@ -137,4 +137,9 @@ describe('the run read model, GET /api/dashboard/runs/{runId}', () => {
     expect(whole.delta).toBeUndefined();
     expect(whole.learners).toHaveLength(2);
   });
+
+  it('polls of a run that arrive together share one read of the store', async () => {
+    const answers = await Promise.all(Array.from({ length: 5 }, () => get(`/api/dashboard/runs/${runId}`, { 'x-api-key': KEYS.instructor }).then((r) => r.json() as Promise<DashboardRun>)));
+    expect(new Set(answers.map((a) => a.serverTime)).size).toBe(1);
+  });
 });
