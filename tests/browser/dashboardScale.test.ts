@@ -199,34 +199,38 @@ describe.skipIf(!mode.run)(`the dashboard with ${N} learners`, () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('search');
   });
 
-  it('text on the page has at least 4.5:1 contrast against what is behind it', async () => {
-    const low = await page.evaluate(() => {
-      const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).map(Number);
-      const lum = ([r, g, b]: number[]) => {
-        const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
-        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-      };
-      const background = (el: Element | null): number[] => {
-        for (; el; el = el.parentElement) {
-          const c = rgb(getComputedStyle(el).backgroundColor);
-          if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+  it('text on the page has at least 4.5:1 contrast against what is behind it, in the light, dark and high-contrast themes', async () => {
+    for (const theme of ['default', 'dark', 'contrast']) {
+      const low = await page.evaluate((theme) => {
+        document.documentElement.dataset.theme = theme;
+        const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).map(Number);
+        const lum = ([r, g, b]: number[]) => {
+          const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const background = (el: Element | null): number[] => {
+          for (; el; el = el.parentElement) {
+            const c = rgb(getComputedStyle(el).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        const out: string[] = [];
+        let checked = 0;
+        const texts = document.querySelectorAll<HTMLElement>('#runView th, #runView td, #runView .badge, #runView .f-nums, #runView .meta, #runView .legend, #runView .sub, #runView dt, #runView dd, #runView label, #runView h2, #runView button:not(:disabled)');
+        for (const el of Array.from(texts)) {
+          if (!el.offsetParent || !el.textContent?.trim()) continue;
+          const a = lum(rgb(getComputedStyle(el).color).slice(0, 3));
+          const b = lum(background(el));
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          checked++;
+          if (ratio < 4.5) out.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
         }
-        return [255, 255, 255];
-      };
-      const out: string[] = [];
-      let checked = 0;
-      const texts = document.querySelectorAll<HTMLElement>('#runView th, #runView td, #runView .badge, #runView .f-nums, #runView .meta, #runView .legend, #runView .sub, #runView dt, #runView dd, #runView label, #runView h2, #runView button:not(:disabled)');
-      for (const el of Array.from(texts)) {
-        if (!el.offsetParent || !el.textContent?.trim()) continue;
-        const a = lum(rgb(getComputedStyle(el).color).slice(0, 3));
-        const b = lum(background(el));
-        const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-        checked++;
-        if (ratio < 4.5) out.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
-      }
-      return { checked, low: [...new Set(out)] };
-    });
-    expect(low.checked).toBeGreaterThan(100);
-    expect(low.low).toEqual([]);
+        return { checked, low: [...new Set(out)] };
+      }, theme);
+      expect(low.checked).toBeGreaterThan(100);
+      expect(low.low, theme).toEqual([]);
+    }
+    await page.evaluate(() => (document.documentElement.dataset.theme = 'default'));
   });
 });
