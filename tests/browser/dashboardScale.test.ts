@@ -137,6 +137,14 @@ describe.skipIf(!mode.run)(`the dashboard with ${N} learners`, () => {
     await page.locator('#stateFilter').selectOption('working');
     await expect.poll(() => page.locator('#shown').textContent()).toBe(`Showing ${N.toLocaleString('en-US')} of ${N.toLocaleString('en-US')} learners`);
     await page.locator('#stateFilter').selectOption('all');
+    // A phase's name in the funnel filters the table to it, and says so.
+    const design = page.locator('#funnel button[data-phase="design"]');
+    await design.click();
+    expect(await design.getAttribute('aria-pressed')).toBe('true');
+    expect(await page.locator('#phaseFilter').inputValue()).toBe('design');
+    await expect.poll(() => page.locator('#shown').textContent()).toBe(`Showing 0 of ${N.toLocaleString('en-US')} learners`);
+    await design.click();
+    await expect.poll(() => page.locator('#shown').textContent()).toBe(`${N.toLocaleString('en-US')} learners`);
     await page.locator('#sortBy').selectOption('name');
     await expect.poll(() => page.locator('#gridBody tr[data-learner] th .name').first().textContent()).toBe('Learner 0000');
     await page.locator('#sortBy').selectOption('attention');
@@ -178,6 +186,30 @@ describe.skipIf(!mode.run)(`the dashboard with ${N} learners`, () => {
     await expect.poll(() => row.locator('td[data-phase="requirements"]').textContent(), { timeout: 30_000 }).toMatch(/Technical constraints.*step 2\/3/);
     print(`second learner event (an answer) → row on screen ${ms(Date.now() - t0)} (includes the agent's grading and the 2 s poll)`);
     await page.locator('#search').fill('');
+  });
+
+  it('thirty help requests at once: the focused row stays put and keeps the focus, the queue shows 25 and the rest on request', async () => {
+    // A keyboard user on a row's Extend button while the table would re-sort under them.
+    const mine = learnerIds[5];
+    const extend = page.locator(`tr[data-learner="${mine}"]`).getByRole('button', { name: /^Extend/ });
+    await extend.focus();
+    const rowIndex = await page.locator(`tr[data-learner="${mine}"]`).getAttribute('aria-rowindex');
+    const askers = learnerIds.slice(-31, -1);
+    await Promise.all(askers.map((id) => api.help(runId, id, `Question from ${id}`)));
+    await expect.poll(() => page.locator('#helpCount').textContent(), { timeout: 30_000 }).toBe(`(${askers.length + 1})`);
+    expect(await extend.evaluate((b) => b === document.activeElement)).toBe(true);
+    expect(await page.locator(`tr[data-learner="${mine}"]`).getAttribute('aria-rowindex')).toBe(rowIndex);
+    // 25 entries, then "6 more not shown. Show all 31".
+    expect(await page.locator('#helpList > li[data-learner]').count()).toBe(25);
+    const more = page.locator('#helpList > li.more').getByRole('button');
+    expect(await more.textContent()).toBe(`Show all ${askers.length + 1}`);
+    // Focus leaves the table: now it sorts, everyone asking for help on top.
+    await page.locator('#search').focus();
+    await expect.poll(() => page.locator('#gridBody tr[data-learner]').first().locator('td[data-phase="requirements"]').getAttribute('data-state')).toBe('helpRequested');
+    expect(await page.locator('#gridBody tr[data-learner]').nth(askers.length).locator('td[data-phase="requirements"]').getAttribute('data-state')).toBe('helpRequested');
+    await more.click();
+    expect(await page.locator('#helpList > li[data-learner]').count()).toBe(askers.length + 1);
+    expect(await page.evaluate(() => document.activeElement?.closest('#helpList > li')?.getAttribute('data-learner'))).toBeTruthy();
   });
 
   it('the help queue is two key presses from the top of the page, not behind the rows', async () => {
