@@ -272,7 +272,7 @@ function rowsOf(): VirtualRows<DashboardLearner, Row> {
     key: (l) => l.learnerId,
     create: (l) => createRow(l),
     update: (row, l) => state.run && updateRow(row, l, state.run),
-    estimate: () => ($('learners').classList.contains('compact') ? 34 : 58),
+    estimate: () => ($('learners').classList.contains('compact') ? 34 : 75),
   });
   return grid;
 }

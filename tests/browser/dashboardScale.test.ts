@@ -120,6 +120,13 @@ describe.skipIf(!mode.run)(`the dashboard with ${N} learners`, () => {
     expect(await page.locator(`tr[data-learner="${learnerIds[N - 1]}"]`).getAttribute('aria-rowindex')).toBe(String(N + 1));
     await page.locator('#tableScroll').evaluate((el) => (el.scrollTop = 0));
     await browser.screenshot(page, `dashboard-${N}-learners`);
+    // Compact rows are the default for a big room; comfortable rows are taller, still only a window of them.
+    expect(await page.locator('#compact').isChecked()).toBe(N >= 40);
+    await page.locator('#compact').setChecked(false);
+    await expect.poll(() => page.locator('#gridBody tr[data-learner]').first().evaluate((tr) => tr.getBoundingClientRect().height)).toBeGreaterThan(60);
+    expect(await page.locator('#gridBody tr[data-learner]').count()).toBeLessThan(Math.max(41, N));
+    await browser.screenshot(page, `dashboard-${N}-learners-comfortable`);
+    await page.locator('#compact').setChecked(N >= 40);
   });
 
   it('finds anyone by name or email, accents aside, and filters by phase and state', async () => {
