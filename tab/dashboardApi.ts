@@ -92,8 +92,7 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
   const learners: DashboardLearner[] = run.input.roster.map((l) => {
     const progress = view?.progress[l.learnerId];
     const checkpoint = byLearner.get(l.learnerId);
-    const position = phasePosition(checkpoint);
-    const journey = journeyPosition(checkpoint);
+    const { position, journey } = positionsOf(run.runId, checkpoint);
     const snapshot = checkpoint?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
     const ctx = snapshot?.context;
     const phase = (progress?.phase ?? position?.phase ?? 'requirements') as PhaseId;
@@ -181,6 +180,31 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
     cost,
     serverTime: now.toISOString(),
   };
+}
+
+/**
+ * Where a learner is, from their checkpoint — memoised per checkpoint write. Working it out restores the
+ * phase and journey machines' snapshots (xstate), 30–80 µs a learner: at 1,000 learners that was a third
+ * of a build, redone every poll for learners who had not moved. A checkpoint write changes its version
+ * or its UpdatedAt, so the key below changes with every write and a stale position is never served.
+ */
+type Positions = { position: ReturnType<typeof phasePosition>; journey: ReturnType<typeof journeyPosition> };
+const positionMemo = new Map<string, Map<string, { key: string; value: Positions }>>();
+const KEEP_MEMO_RUNS = 20;
+
+function positionsOf(runId: string, checkpoint: Checkpoint | undefined): Positions {
+  if (!checkpoint) return { position: undefined, journey: undefined };
+  let run = positionMemo.get(runId);
+  if (!run) {
+    positionMemo.set(runId, (run = new Map()));
+    if (positionMemo.size > KEEP_MEMO_RUNS) positionMemo.delete(positionMemo.keys().next().value!);
+  }
+  const key = `${checkpoint.phase?.instanceId ?? ''}|${checkpoint.phaseVersion}|${checkpoint.journeyVersion}|${checkpoint.updatedAt}`;
+  const hit = run.get(checkpoint.learnerId);
+  if (hit?.key === key) return hit.value;
+  const value = { position: phasePosition(checkpoint), journey: journeyPosition(checkpoint) };
+  run.set(checkpoint.learnerId, { key, value });
+  return value;
 }
 
 const costCache = new Map<string, { at: number; value: Promise<DashboardCost> }>();
