@@ -524,6 +524,12 @@ function renderFunnel(run: DashboardRun, stuck: ReadonlySet<string>): void {
 function setPhaseFilter(phase: LearnerQuery['phase']): void {
   view.query.phase = phase;
   $<HTMLSelectElement>('phaseFilter').value = phase;
+  requery();
+}
+
+/** A new search, filter or order shows its result from the top. */
+function requery(): void {
+  $('tableScroll').scrollTop = 0;
   refreshList();
 }
 
@@ -544,16 +550,16 @@ function wireFilters(): void {
   $('filters').addEventListener('submit', (e) => e.preventDefault());
   $<HTMLInputElement>('search').addEventListener('input', (e) => {
     view.query.text = (e.target as HTMLInputElement).value;
-    refreshList();
+    requery();
   });
   $('phaseFilter').addEventListener('change', (e) => setPhaseFilter((e.target as HTMLSelectElement).value as LearnerQuery['phase']));
   stateFilter.addEventListener('change', () => {
     view.query.state = stateFilter.value as StateFilter;
-    refreshList();
+    requery();
   });
   $('sortBy').addEventListener('change', (e) => {
     view.sort = (e.target as HTMLSelectElement).value as SortKey;
-    refreshList();
+    requery();
   });
   $('compact').addEventListener('change', (e) => {
     view.compactChosen = true;
