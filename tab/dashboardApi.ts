@@ -56,7 +56,7 @@ const versions = new ReadModelVersions();
 
 /**
  * One build of a run's read model serves every poll of that run for SHARE_MS. Building it reads every
- * learner's checkpoint and progress row: at 1,000 learners about 150–350 ms of this process's time on a
+ * learner's checkpoint and progress row: at 1,000 learners about 120–500 ms of this process's time on a
  * loaded 2-core machine (tests/browser/dashboardScale.test.ts prints it). With a room's worth of
  * instructors and assistants each polling every 2 s, that cost is paid once per SHARE_MS, not per page;
  * an answer is then at most SHARE_MS older than the store, next to the page's own 2 s poll.
