@@ -97,6 +97,12 @@ export interface DashboardRun {
   failures: DashboardQueueItem[];
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number } | null;
   cost: DashboardCost;
+  /**
+   * Present when the page asked `?since=<etag>` and the server still knew that answer: `learners` then
+   * holds only the learners that changed since it, `removed` the ids no longer in the run, `total` how
+   * many learners the full answer has. Absent: a full answer (see dashboardDelta.ts).
+   */
+  delta?: { since: string; removed: string[]; total: number };
   /** The server's clock when the answer was made: the page measures time in state against it. */
   serverTime: string;
 }

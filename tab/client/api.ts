@@ -48,9 +48,13 @@ export function listRuns(key: string): Promise<RunListItem[]> {
   return call<{ runs: RunListItem[] }>(key, 'GET', 'runs').then((r) => r.data?.runs ?? []);
 }
 
-/** The run's read model; `null` when it has not changed since `etag`. */
+/**
+ * The run's read model; `null` when it has not changed since `etag`. With an `etag` the answer may be a
+ * delta against it (`run.delta` set: only the learners that changed) — `applyDelta` in model.ts merges it.
+ */
 export async function loadDashboard(key: string, runId: string, etag: string | null): Promise<{ run: DashboardRun | null; etag: string | null }> {
-  const r = await call<DashboardRun>(key, 'GET', `dashboard/runs/${encodeURIComponent(runId)}`, undefined, etag ? { 'if-none-match': etag } : {});
+  const since = etag ? `?since=${encodeURIComponent(etag)}` : '';
+  const r = await call<DashboardRun>(key, 'GET', `dashboard/runs/${encodeURIComponent(runId)}${since}`, undefined, etag ? { 'if-none-match': etag } : {});
   return { run: r.data, etag: r.etag };
 }
 

@@ -1,30 +1,38 @@
 import type { DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, RunListItem } from '../dashboardTypes';
 import { actions, ApiProblem, listRuns, loadDashboard } from './api';
-import { canExtend, canResume, elapsedMs, formatDuration, formatUsd, phaseStateLabel, stateLabel, stuckReasons } from './model';
+import { $, badge, h } from './dom';
+import {
+  applyDelta,
+  canExtend,
+  canResume,
+  elapsedMs,
+  formatDuration,
+  formatUsd,
+  funnel,
+  learnersText,
+  phaseStateLabel,
+  selectLearners,
+  STATE_FILTERS,
+  stateLabel,
+  stuckReasons,
+  type LearnerQuery,
+  type SortKey,
+  type StateFilter,
+  type StuckReason,
+} from './model';
 import { detectHost, offerTabConfiguration, readKey, saveKey, type Host } from './teamsHost';
+import { VirtualRows } from './virtualRows';
 
 /**
  * The instructor dashboard page. Live by polling the run's read model every POLL_MS with
- * If-None-Match (an unchanged run costs a 304 and no rendering) — see the README for why polling
- * rather than server-sent events on Azure Functions. The DOM is updated in place, keyed by learner,
- * so focus, typed comments and scroll position survive every refresh.
+ * If-None-Match and `?since=` (an unchanged run costs a 304 and no rendering; a changed one brings only
+ * the learners that changed) — see the README for why polling rather than server-sent events on Azure
+ * Functions. The table holds only the rows in view (virtualRows.ts), updated in place and keyed by
+ * learner, so focus, typed comments and scroll position survive every refresh.
  */
 const POLL_MS = 2_000;
 const RUNS_EVERY_MS = 30_000;
 const MAX_BACKOFF_MS = 15_000;
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`dashboard.html has no #${id}`);
-  return el as T;
-};
-
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<Record<string, string>> = {}, ...children: Array<Node | string | null>): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) if (v !== undefined) el.setAttribute(k, v);
-  for (const c of children) if (c !== null) el.append(c);
-  return el;
-}
 
 const state = {
   host: { kind: 'browser' } as Host,
@@ -122,8 +130,8 @@ function selectRun(runId: string | null): void {
   state.runId = runId;
   state.run = null;
   state.etag = null;
-  rows.clear();
-  $('gridBody').replaceChildren();
+  rowsOf().clear();
+  seenQueues.clear();
   for (const id of ['stuckList', 'failuresList', 'reviewList', 'helpList']) $(id).replaceChildren();
   $('runView').hidden = true;
   $('noRuns').hidden = runId !== null;
@@ -166,10 +174,17 @@ async function poll(): Promise<void> {
     const r = await loadDashboard(key, runId, state.etag);
     if (runId !== state.runId) return; // the instructor picked another run meanwhile
     if (r.run) {
-      state.run = r.run;
+      let run: DashboardRun;
+      try {
+        run = applyDelta(state.run && state.etag ? { run: state.run, etag: state.etag } : null, r.run);
+      } catch {
+        state.etag = null; // not the answer it was a delta to: ask for the whole run
+        return schedule(0);
+      }
+      state.run = run;
       state.etag = r.etag;
-      state.offsetMs = Date.parse(r.run.serverTime) - Date.now();
-      render(r.run);
+      state.offsetMs = Date.parse(run.serverTime) - Date.now();
+      render(run, r.run.delta ? r.run.learners.length : 'all');
     }
     if (state.errors) say('Connected again.');
     state.errors = 0;
@@ -221,20 +236,61 @@ interface Row {
   time: HTMLTableCellElement;
   resume: HTMLButtonElement;
   extend: HTMLButtonElement;
+  /** The learner object and extension minutes the row shows (a refresh replaces changed learners only). */
+  shows: DashboardLearner | null;
+  minutes: number;
+  timeText: string;
 }
-const rows = new Map<string, Row>();
 
-function badge(cls: string, text: string): HTMLElement {
-  return h('span', { class: `badge ${cls}` }, text);
+/** What the table shows: the query, the order, and who is stuck right now (worked out every second). */
+const view = {
+  query: { phase: 'all', state: 'all', text: '' } as LearnerQuery,
+  sort: 'attention' as SortKey,
+  stuck: new Map<string, StuckReason[]>(),
+  stuckKey: '',
+  list: [] as DashboardLearner[],
+  /** Learner ids in table order while a row holds the keyboard focus: rows do not move under it. */
+  frozen: null as string[] | null,
+  firstRender: true,
+  /** Compact rows are the default for a big room (COMPACT_FROM learners) until the instructor chooses. */
+  compactChosen: false,
+};
+const COMPACT_FROM = 40;
+
+function setCompact(on: boolean): void {
+  $<HTMLInputElement>('compact').checked = on;
+  if ($('learners').classList.contains('compact') === on) return;
+  $('learners').classList.toggle('compact', on);
+  rowsOf().remeasure();
 }
 
-function render(run: DashboardRun): void {
+let grid: VirtualRows<DashboardLearner, Row> | null = null;
+
+function rowsOf(): VirtualRows<DashboardLearner, Row> {
+  grid ??= new VirtualRows<DashboardLearner, Row>($('tableScroll'), $('gridBody'), $('learners'), {
+    columns: 7,
+    key: (l) => l.learnerId,
+    create: (l) => createRow(l),
+    update: (row, l) => state.run && updateRow(row, l, state.run),
+    estimate: () => ($('learners').classList.contains('compact') ? 34 : 75),
+  });
+  return grid;
+}
+
+function render(run: DashboardRun, changed: number | 'all'): void {
+  const t0 = performance.now();
   $('runView').hidden = false;
   $('noRuns').hidden = true;
   renderSummary(run);
   renderGrid(run);
   renderQueues(run);
   tick();
+  // Figures for anyone profiling a big run (DevTools' Performance panel, the browser test).
+  performance.measure('dashboard render', { start: t0, detail: { learners: run.learners.length, changed } });
+  if (view.firstRender) {
+    view.firstRender = false;
+    performance.measure('dashboard first render', { start: 0, detail: { learners: run.learners.length } });
+  }
 }
 
 function renderSummary(run: DashboardRun): void {
@@ -252,7 +308,10 @@ function renderSummary(run: DashboardRun): void {
   ];
   if (p) stats.push(['Environments', `${p.deploying} deploying, ${p.queued} queued, ${p.retrying} retrying, ${p.succeeded} ready${p.failed ? `, ${p.failed} failed` : ''}`]);
   $('runStats').replaceChildren(...stats.map(([k, v]) => h('div', {}, h('dt', {}, k), h('dd', {}, v))));
+  renderCost(run);
+}
 
+function renderCost(run: DashboardRun): void {
   const cost = run.cost;
   const meter = $('costMeter');
   const bar = meter.firstElementChild as HTMLElement;
@@ -285,27 +344,38 @@ function renderGrid(run: DashboardRun): void {
       h('th', { scope: 'col' }, 'Time in state'),
       h('th', { scope: 'col' }, 'Actions'),
     );
+    const phaseFilter = $<HTMLSelectElement>('phaseFilter');
+    phaseFilter.replaceChildren(h('option', { value: 'all' }, 'Every phase'), ...run.phases.map((p, i) => h('option', { value: p.id }, `${i + 1}. ${p.title}`)));
+    phaseFilter.value = view.query.phase;
   }
-  const body = $('gridBody');
-  const seen = new Set<string>();
-  for (const l of run.learners) {
-    seen.add(l.learnerId);
-    let row = rows.get(l.learnerId);
-    if (!row) {
-      row = createRow(l, run);
-      rows.set(l.learnerId, row);
-      body.append(row.tr);
-    }
-    updateRow(row, l, run);
-  }
-  for (const [id, row] of rows) if (!seen.has(id)) (row.tr.remove(), rows.delete(id));
+  if (!view.compactChosen) setCompact(run.learners.length >= COMPACT_FROM);
+  refreshList();
 }
 
-function createRow(l: DashboardLearner, run: DashboardRun): Row {
-  const name = h('span', {}, l.name);
+/** Filter and sort the learners again and show the window of them that is in view. */
+function refreshList(): void {
+  const run = state.run;
+  if (!run) return;
+  const stuckIds = new Set(view.stuck.keys());
+  if (view.frozen) {
+    const byId = new Map(run.learners.map((l) => [l.learnerId, l] as const));
+    view.list = view.frozen.flatMap((id) => byId.get(id) ?? []);
+  } else {
+    view.list = selectLearners(run.learners, view.query, view.sort, stuckIds);
+  }
+  rowsOf().setItems(view.list);
+  const total = run.learners.length;
+  const filtered = view.query.phase !== 'all' || view.query.state !== 'all' || view.query.text.trim() !== '';
+  const shown = filtered ? `Showing ${view.list.length.toLocaleString('en-US')} of ${learnersText(total)}` : `${learnersText(total)}`;
+  if ($('shown').textContent !== shown) $('shown').textContent = shown;
+  renderFunnel(run, stuckIds);
+}
+
+function createRow(l: DashboardLearner): Row {
+  const name = h('span', { class: 'name' }, l.name);
   const sub = h('span', { class: 'sub' }, l.learnerId);
   const th = h('th', { scope: 'row' }, name, sub);
-  const phases = run.phases.map(() => h('td', { class: 'phase' }));
+  const phases = PHASE_COLUMNS.map(() => h('td', { class: 'phase' }));
   const time = h('td', { class: 'time' });
   const resume = h('button', { type: 'button', class: 'secondary' }, 'Resume');
   const extend = h('button', { type: 'button', class: 'secondary' }, 'Extend');
@@ -313,31 +383,46 @@ function createRow(l: DashboardLearner, run: DashboardRun): Row {
   extend.addEventListener('click', () => void extendLearner(l.learnerId));
   const acts = h('td', { class: 'acts' }, resume, extend);
   const tr = h('tr', { 'data-learner': l.learnerId }, th, ...phases, time, acts);
-  return { tr, name, sub, phases, time, resume, extend };
+  return { tr, name, sub, phases, time, resume, extend, shows: null, minutes: 0, timeText: '' };
+}
+const PHASE_COLUMNS = [0, 1, 2, 3];
+
+function phaseCell(l: DashboardLearner, cell: DashboardLearner['cells'][number]): { parts: Node[]; title: string } {
+  if (cell.state === 'notStarted') return { parts: [h('span', { class: 'none' }, 'Not started')], title: '' };
+  if (cell.state === 'passed') return { parts: [badge('passed', 'Passed')], title: '' };
+  if (cell.state === 'skipped') return { parts: [badge('skipped', 'Skipped')], title: '' };
+  const parts: Node[] = [badge(cell.state === 'failed' ? 'failed' : l.state, cell.state === 'failed' ? 'Failed' : stateLabel(l.state))];
+  const lines: string[] = [];
+  if (l.stepTitle) {
+    const where = [l.stepNumber && l.steps ? `step ${l.stepNumber}/${l.steps}` : null, phaseStateLabel(l.phaseState)].filter(Boolean).join(', ');
+    parts.push(h('span', { class: 'step' }, l.stepTitle, where ? h('span', { class: 'sub' }, ` — ${where}`) : null));
+    lines.push(`${l.stepTitle}${where ? ` — ${where}` : ''}`);
+  }
+  if (cell.state === 'failed' && l.failure) {
+    parts.push(h('span', { class: 'step why' }, l.failure.message));
+    lines.push(l.failure.message);
+  }
+  // Compact rows cut long text short; the whole of it is the cell's tooltip.
+  return { parts, title: lines.join('\n') };
 }
 
 function updateRow(row: Row, l: DashboardLearner, run: DashboardRun): void {
+  const minutes = extensionMinutes();
+  if (row.shows === l && row.minutes === minutes) return; // unchanged since the last refresh
+  row.shows = l;
+  row.minutes = minutes;
   row.name.textContent = l.name;
   row.sub.textContent = l.email ?? l.learnerId;
   row.sub.title = l.email ? `${l.email} (learner id ${l.learnerId})` : l.learnerId;
   l.cells.forEach((cell, i) => {
     const td = row.phases[i];
-    const parts: Node[] = [];
-    if (cell.state === 'notStarted') parts.push(h('span', { class: 'none' }, 'Not started'));
-    else if (cell.state === 'passed') parts.push(badge('passed', 'Passed'));
-    else if (cell.state === 'skipped') parts.push(badge('skipped', 'Skipped'));
-    else {
-      parts.push(badge(cell.state === 'failed' ? 'failed' : l.state, cell.state === 'failed' ? 'Failed' : stateLabel(l.state)));
-      if (l.stepTitle) {
-        const where = [l.stepNumber && l.steps ? `step ${l.stepNumber}/${l.steps}` : null, phaseStateLabel(l.phaseState)].filter(Boolean).join(', ');
-        parts.push(h('span', { class: 'step' }, l.stepTitle, where ? h('span', { class: 'sub' }, ` — ${where}`) : null));
-      }
-      if (cell.state === 'failed' && l.failure) parts.push(h('span', { class: 'step' }, l.failure.message));
-    }
+    if (!td) return;
+    const { parts, title } = phaseCell(l, cell);
     const text = parts.map((p) => p.textContent).join('|');
     if (td.dataset.text !== text) {
       td.dataset.text = text;
       td.replaceChildren(...parts);
+      td.title = title;
     }
     td.setAttribute('data-phase', run.phases[i].id);
     td.setAttribute('data-state', cell.state === 'current' ? l.state : cell.state);
@@ -347,34 +432,58 @@ function updateRow(row: Row, l: DashboardLearner, run: DashboardRun): void {
   row.resume.setAttribute('aria-label', `Resume ${l.name}${resumable ? ` at the failed step` : ' (not failed)'}`);
   const extendable = canExtend(l);
   row.extend.disabled = !extendable || state.busy.has(`extend:${l.learnerId}`);
-  row.extend.setAttribute('aria-label', `Extend ${l.name}'s step by ${extensionMinutes()} minutes`);
+  row.extend.setAttribute('aria-label', `Extend ${l.name}'s step by ${minutes} minutes`);
+  paintTime(row, l, Date.now());
 }
 
-/** Time in state and stuck marks: every second, from the last answer and the server's clock. */
+function paintTime(row: Row, l: DashboardLearner, now: number): void {
+  const elapsed = elapsedMs(l.since, now, state.offsetMs);
+  const reasons = view.stuck.get(l.learnerId) ?? [];
+  const text = `${elapsed === null ? '—' : formatDuration(elapsed)}|${l.timeboxMs}|${reasons.map((r) => r.kind).join()}|${l.state}`;
+  if (row.timeText === text) return;
+  row.timeText = text;
+  const parts: Array<Node | string> = [h('span', { class: 'elapsed' }, elapsed === null ? '—' : formatDuration(elapsed))];
+  if (l.timeboxMs && (l.state === 'working' || l.state === 'stuck')) parts.push(h('span', { class: 'sub' }, `of ${formatDuration(l.timeboxMs)}`));
+  for (const r of reasons) parts.push(h('span', { class: 'sub' }, badge(r.kind, r.kind === 'timebox' ? 'Over time' : 'Failing checks')));
+  row.time.replaceChildren(...parts);
+  row.tr.classList.toggle('attention', reasons.length > 0);
+  row.tr.classList.toggle('failed', l.state === 'failed');
+}
+
+/**
+ * Every second, from the last answer and the server's clock: who is stuck (for all learners — a
+ * comparison each), the time in state of the rows in view, the stuck list; the table is re-sorted only
+ * when who is stuck changed.
+ */
 function tick(): void {
   const run = state.run;
   if (!run) return;
   const now = Date.now();
-  const stuck: Array<{ l: DashboardLearner; reasons: ReturnType<typeof stuckReasons> }> = [];
+  const stuck = new Map<string, StuckReason[]>();
   for (const l of run.learners) {
-    const row = rows.get(l.learnerId);
-    if (!row) continue;
-    const elapsed = elapsedMs(l.since, now, state.offsetMs);
-    const reasons = stuckReasons(l, elapsed);
-    if (reasons.length) stuck.push({ l, reasons });
-    const parts: Array<Node | string> = [];
-    parts.push(elapsed === null ? '—' : formatDuration(elapsed));
-    if (l.timeboxMs && (l.state === 'working' || l.state === 'stuck')) parts.push(h('span', { class: 'sub' }, `timebox ${formatDuration(l.timeboxMs)}`));
-    for (const r of reasons) parts.push(h('span', { class: 'sub' }, badge(r.kind, r.kind === 'timebox' ? 'Over time' : 'Failing checks')));
-    row.time.replaceChildren(...parts);
-    row.tr.classList.toggle('attention', reasons.length > 0);
-    row.tr.classList.toggle('failed', l.state === 'failed');
+    const reasons = stuckReasons(l, elapsedMs(l.since, now, state.offsetMs));
+    if (reasons.length) stuck.set(l.learnerId, reasons);
   }
+  view.stuck = stuck;
+  const key = [...stuck.entries()].map(([id, r]) => `${id}:${r.map((x) => x.kind).join()}`).join('|');
+  if (key !== view.stuckKey) {
+    view.stuckKey = key;
+    refreshList();
+  }
+  for (const [l, row] of rowsOf().rendered()) paintTime(row, l, now);
+  renderStuck(run, now);
+}
+
+function renderStuck(run: DashboardRun, now: number): void {
+  const byId = new Map(run.learners.map((l) => [l.learnerId, l] as const));
+  const stuck = [...view.stuck.entries()]
+    .map(([id, reasons]) => ({ l: byId.get(id)!, reasons, elapsed: elapsedMs(byId.get(id)!.since, now, state.offsetMs) ?? 0 }))
+    .sort((a, b) => b.elapsed - a.elapsed);
   syncList(
     $('stuckList'),
     stuck,
     (s) => s.l.learnerId,
-    (s) => h('li', {}, h('div', { class: 'q-head' }, h('strong', {}, s.l.name)), h('p', { class: 'q-text' })),
+    (s) => h('li', { 'data-learner': s.l.learnerId }, h('div', { class: 'q-head' }, h('strong', {}, s.l.name)), h('p', { class: 'q-text' })),
     (li, s) => {
       const text = `${run.phases.find((p) => p.id === s.l.phase)?.title ?? s.l.phase}${s.l.stepTitle ? `, ${s.l.stepTitle}` : ''}: ${s.reasons.map((r) => r.text).join('; ')}`;
       const p = li.querySelector('.q-text')!;
@@ -385,6 +494,88 @@ function tick(): void {
   $('stuckCount').textContent = `(${stuck.length})`;
 }
 
+/** One bar per phase: done, working, needs you, failed, not started — as widths and written out. */
+function renderFunnel(run: DashboardRun, stuck: ReadonlySet<string>): void {
+  const ol = $('funnel');
+  const rows = funnel(run.learners, run.phases, stuck);
+  const total = Math.max(1, run.learners.length);
+  if (ol.childElementCount !== rows.length) {
+    ol.replaceChildren(
+      ...rows.map((r, i) => {
+        const button = h('button', { type: 'button', class: 'f-phase quiet-button', 'aria-pressed': 'false', 'data-phase': r.phase }, `${i + 1}. ${r.title}`);
+        button.addEventListener('click', () => setPhaseFilter(view.query.phase === r.phase ? 'all' : r.phase));
+        const bar = h('div', { class: 'f-bar', 'aria-hidden': 'true' }, ...['done', 'working', 'needs', 'failed'].map((k) => h('span', { class: `seg ${k}` })));
+        return h('li', { 'data-phase': r.phase }, button, bar, h('p', { class: 'f-nums' }));
+      }),
+    );
+  }
+  rows.forEach((r, i) => {
+    const li = ol.children[i] as HTMLElement;
+    const segs = li.querySelectorAll<HTMLElement>('.seg');
+    [r.done, r.working, r.needsYou, r.failed].forEach((n, j) => (segs[j].style.width = `${(100 * n) / total}%`));
+    const parts = [`${r.done} done`, `${r.working} working`, `${r.needsYou} need you`, `${r.failed} failed`, `${r.notStarted} not started`];
+    const text = parts.join(' · ');
+    const nums = li.querySelector('.f-nums')!;
+    if (nums.textContent !== text) nums.textContent = text;
+    li.querySelector('button')!.setAttribute('aria-pressed', String(view.query.phase === r.phase));
+  });
+}
+
+function setPhaseFilter(phase: LearnerQuery['phase']): void {
+  view.query.phase = phase;
+  $<HTMLSelectElement>('phaseFilter').value = phase;
+  requery();
+}
+
+/** A new search, filter or order shows its result from the top. */
+function requery(): void {
+  $('tableScroll').scrollTop = 0;
+  refreshList();
+}
+
+/** A row with the focus keeps the table still: re-sorting under a keyboard user would move their place. */
+function watchFocus(): void {
+  const body = $('gridBody');
+  body.addEventListener('focusin', () => (view.frozen ??= view.list.map((l) => l.learnerId)));
+  body.addEventListener('focusout', (e) => {
+    if (body.contains(e.relatedTarget as Node | null)) return;
+    view.frozen = null;
+    refreshList();
+  });
+}
+
+function wireFilters(): void {
+  const stateFilter = $<HTMLSelectElement>('stateFilter');
+  stateFilter.replaceChildren(...STATE_FILTERS.map(([v, label]) => h('option', { value: v }, label)));
+  $('filters').addEventListener('submit', (e) => e.preventDefault());
+  $<HTMLInputElement>('search').addEventListener('input', (e) => {
+    view.query.text = (e.target as HTMLInputElement).value;
+    requery();
+  });
+  $('phaseFilter').addEventListener('change', (e) => setPhaseFilter((e.target as HTMLSelectElement).value as LearnerQuery['phase']));
+  stateFilter.addEventListener('change', () => {
+    view.query.state = stateFilter.value as StateFilter;
+    requery();
+  });
+  $('sortBy').addEventListener('change', (e) => {
+    view.sort = (e.target as HTMLSelectElement).value as SortKey;
+    requery();
+  });
+  $('compact').addEventListener('change', (e) => {
+    view.compactChosen = true;
+    setCompact((e.target as HTMLInputElement).checked);
+  });
+  // "/" jumps to the search from anywhere but a text field, as on GitHub and MDN.
+  document.addEventListener('keydown', (e) => {
+    const t = e.target as HTMLElement;
+    if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || t.closest('input, textarea, select, [contenteditable]')) return;
+    if ($('runView').hidden) return;
+    e.preventDefault();
+    $<HTMLInputElement>('search').focus();
+  });
+  watchFocus();
+}
+
 function renderQueues(run: DashboardRun): void {
   $('failuresCount').textContent = `(${run.failures.length})`;
   $('reviewCount').textContent = `(${run.reviewQueue.length})`;
@@ -392,14 +583,47 @@ function renderQueues(run: DashboardRun): void {
   syncList($('failuresList'), run.failures, (f) => `${f.learnerId}|${f.since}`, createFailure, updateQueueItem, 'No failures.');
   syncList($('reviewList'), run.reviewQueue, (r) => `${r.learnerId}|${r.round}`, createReview, updateReview, 'No designs waiting for review.');
   syncList($('helpList'), run.helpQueue, (q) => `${q.learnerId}|${q.since}`, createHelp, updateQueueItem, 'Nobody is waiting for help.');
+  announceQueues(run);
 }
 
+/** The queue entries seen so far in this run, per queue: what is new since is announced. */
+const seenQueues = new Map<string, Set<string>>();
+
+/**
+ * Tells a screen reader, politely and once, who newly asked for help, handed in a design or failed.
+ * Not on the run's first answer (that is the page, not a change), and in one sentence per queue however
+ * many arrived at once — at 1,000 learners a name per entry would never stop talking.
+ */
+function announceQueues(run: DashboardRun): void {
+  const first = seenQueues.size === 0;
+  const said: string[] = [];
+  const queues: Array<[string, DashboardQueueItem[], (names: string, n: number) => string]> = [
+    ['help', run.helpQueue, (names, n) => (n === 1 ? `${names} asked for help` : `${n} new help requests: ${names}`)],
+    ['review', run.reviewQueue, (names, n) => (n === 1 ? `${names}'s design is waiting for review` : `${n} new designs waiting for review: ${names}`)],
+    ['failures', run.failures, (names, n) => (n === 1 ? `${names} failed` : `${n} learners failed: ${names}`)],
+  ];
+  for (const [queue, items, sentence] of queues) {
+    const seen = seenQueues.get(queue) ?? new Set<string>();
+    const fresh = items.filter((q) => !seen.has(`${q.learnerId}|${q.since}`));
+    seenQueues.set(queue, new Set(items.map((q) => `${q.learnerId}|${q.since}`)));
+    if (first || !fresh.length) continue;
+    const names = fresh.slice(0, 3).map((q) => q.name).join(', ') + (fresh.length > 3 ? ` and ${fresh.length - 3} more` : '');
+    said.push(sentence(names, fresh.length));
+  }
+  if (said.length) $('announce').textContent = `${said.join('. ')}.`;
+}
+
+/** A queue shows this many entries until the instructor asks for all (a long list is better filtered). */
+const LIST_LIMIT = 25;
+const expandedLists = new Set<string>();
+
 /** Keyed list update: items keep their element (and anything typed into it) while they stay. */
-function syncList<T>(ul: HTMLElement, items: T[], key: (t: T) => string, create: (t: T) => HTMLElement, update: (li: HTMLElement, t: T) => void, empty: string): void {
+function syncList<T>(ul: HTMLElement, all: T[], key: (t: T) => string, create: (t: T) => HTMLElement, update: (li: HTMLElement, t: T) => void, empty: string): void {
+  const items = expandedLists.has(ul.id) ? all : all.slice(0, LIST_LIMIT);
   const existing = new Map<string, HTMLElement>();
   for (const li of Array.from(ul.children) as HTMLElement[]) {
     if (li.dataset.key) existing.set(li.dataset.key, li);
-    else li.remove();
+    else if (!li.classList.contains('more')) li.remove();
   }
   let prev: HTMLElement | null = null;
   for (const item of items) {
@@ -416,7 +640,35 @@ function syncList<T>(ul: HTMLElement, items: T[], key: (t: T) => string, create:
     prev = li;
   }
   for (const li of existing.values()) li.remove();
-  if (!items.length) ul.replaceChildren(h('li', { class: 'empty' }, empty));
+  if (!all.length) ul.replaceChildren(h('li', { class: 'empty' }, empty));
+  else if (items.length < all.length) {
+    const more = moreItem(ul, all.length - items.length);
+    if (ul.lastElementChild !== more) ul.append(more); // moved only when it must: moving it would drop its focus
+  } else moreItems.get(ul.id)?.li.remove();
+}
+
+/** "12 more not shown. [Show all 37]" — one element per list, kept across refreshes so its focus stays. */
+const moreItems = new Map<string, { li: HTMLElement; text: Text; button: HTMLButtonElement }>();
+
+function moreItem(ul: HTMLElement, hidden: number): HTMLElement {
+  let m = moreItems.get(ul.id);
+  if (!m) {
+    const text = document.createTextNode('');
+    const button = h('button', { type: 'button', class: 'secondary' });
+    button.addEventListener('click', () => {
+      expandedLists.add(ul.id);
+      if (state.run) (renderQueues(state.run), tick());
+      // The button is gone: the keyboard carries on at the first entry that was hidden.
+      const next = ul.children[LIST_LIMIT] as HTMLElement | undefined;
+      next?.setAttribute('tabindex', '-1');
+      next?.focus();
+    });
+    m = { li: h('li', { class: 'more' }, text, button), text, button };
+    moreItems.set(ul.id, m);
+  }
+  m.text.data = `${hidden} more not shown. `;
+  m.button.textContent = `Show all ${hidden + LIST_LIMIT}`;
+  return m.li;
 }
 
 function queueHead(q: DashboardQueueItem): HTMLElement {
@@ -516,7 +768,9 @@ async function act(busyKey: string, buttons: HTMLButtonElement[], call: () => Pr
     buttons.forEach((b) => (b.disabled = false));
   } finally {
     state.busy.delete(busyKey);
-    state.etag = null;
+    // The next answer may well be a 304: the rows' buttons follow `busy` now, not at the next change.
+    for (const [, row] of rowsOf().rendered()) row.shows = null;
+    refreshList();
     void poll();
   }
 }
@@ -526,7 +780,7 @@ function learnerName(learnerId: string): string {
 }
 
 function resumeLearner(learnerId: string, from: 'failedStep' | 'start' = 'failedStep'): Promise<void> {
-  const row = rows.get(learnerId);
+  const row = rowsOf().row(learnerId);
   return act(`resume:${learnerId}`, row ? [row.resume] : [], () => actions.resume(state.key!, state.runId!, learnerId, from), `Resuming ${learnerName(learnerId)}.`);
 }
 
@@ -536,7 +790,7 @@ function extensionMinutes(): number {
 }
 
 function extendLearner(learnerId: string): Promise<void> {
-  const row = rows.get(learnerId);
+  const row = rowsOf().row(learnerId);
   const minutes = extensionMinutes();
   return act(`extend:${learnerId}`, row ? [row.extend] : [], () => actions.extendLearner(state.key!, state.runId!, learnerId, minutes, who()), `Extended ${learnerName(learnerId)}'s step by ${minutes} min.`);
 }
@@ -574,7 +828,8 @@ async function boot(): Promise<void> {
     const button = (e.target as HTMLFormElement).querySelector('button')!;
     void act('extend:*', [button], () => actions.extendRun(state.key!, state.runId!, minutes, who()), `Extended every learner's current step by ${minutes} min.`).then(() => (button.disabled = false));
   });
-  $('extendRunMinutes').addEventListener('input', () => state.run && renderGrid(state.run));
+  $('extendRunMinutes').addEventListener('input', () => refreshList());
+  wireFilters();
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.runId && state.key) void poll();
   });

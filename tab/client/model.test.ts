@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DashboardLearner } from '../dashboardTypes';
-import { canExtend, canResume, elapsedMs, formatDuration, formatUsd, STUCK_FAILED_CHECKS, stuckReasons } from './model';
+import { canExtend, canResume, elapsedMs, fold, formatDuration, formatUsd, funnel, selectLearners, STUCK_FAILED_CHECKS, stuckReasons, type LearnerQuery } from './model';
 
 const base: DashboardLearner = {
   learnerId: 'ada',
@@ -65,5 +65,51 @@ describe('dashboard model', () => {
     expect(canExtend(base)).toBe(true);
     expect(canExtend({ ...base, timeboxMs: null })).toBe(false);
     expect(canExtend({ ...base, state: 'completed' })).toBe(false);
+  });
+});
+
+describe('finding a learner among many', () => {
+  const cells = (current: number, failed = false): DashboardLearner['cells'] =>
+    (['requirements', 'design', 'implementation', 'validation'] as const).map((phase, i) => ({
+      phase,
+      state: i < current ? 'passed' : i === current ? (failed ? 'failed' : 'current') : 'notStarted',
+    }));
+  const zoe = { ...base, learnerId: 'zoe', name: 'Zoë Ångström', email: 'zoe@contoso.example', since: '2026-11-26T10:05:00.000Z', cells: cells(2) };
+  const bob = { ...base, learnerId: 'bob', name: 'Bob Dylan', email: 'bob@contoso.example', state: 'failed', since: '2026-11-26T10:09:00.000Z', cells: cells(2, true) };
+  const cy = { ...base, learnerId: 'cy', name: 'Cy Young', phase: 'requirements' as const, since: '2026-11-26T09:00:00.000Z', cells: cells(0) };
+  const dee = { ...base, learnerId: 'dee', name: 'Dee Dee', state: 'helpRequested', since: '2026-11-26T10:08:00.000Z', cells: cells(2) };
+  const all = [zoe, bob, cy, dee];
+  const any: LearnerQuery = { phase: 'all', state: 'all', text: '' };
+  const ids = (ls: DashboardLearner[]) => ls.map((l) => l.learnerId);
+
+  it('search matches name, email or id, ignoring case and accents, every word', () => {
+    expect(ids(selectLearners(all, { ...any, text: 'ANGSTROM' }, 'name', new Set()))).toEqual(['zoe']);
+    expect(ids(selectLearners(all, { ...any, text: 'bob@contoso' }, 'name', new Set()))).toEqual(['bob']);
+    expect(ids(selectLearners(all, { ...any, text: 'zoe young' }, 'name', new Set()))).toEqual([]);
+    expect(fold('Zoë Ångström')).toBe('zoe angstrom');
+  });
+
+  it('filters by the phase a learner is in and by state; "stuck" is what the page worked out', () => {
+    expect(ids(selectLearners(all, { ...any, phase: 'requirements' }, 'name', new Set()))).toEqual(['cy']);
+    expect(ids(selectLearners(all, { ...any, state: 'failed' }, 'name', new Set()))).toEqual(['bob']);
+    expect(ids(selectLearners(all, { ...any, state: 'stuck' }, 'name', new Set(['zoe'])))).toEqual(['zoe']);
+    expect(ids(selectLearners(all, { ...any, state: 'attention' }, 'name', new Set(['zoe'])))).toEqual(['bob', 'zoe']);
+  });
+
+  it('sorts failed first, then stuck, then waiting on the instructor, each longest in state first', () => {
+    expect(ids(selectLearners(all, any, 'attention', new Set(['zoe'])))).toEqual(['bob', 'zoe', 'dee', 'cy']);
+    expect(ids(selectLearners(all, any, 'time', new Set()))).toEqual(['cy', 'zoe', 'dee', 'bob']);
+    expect(ids(selectLearners(all, any, 'name', new Set()))).toEqual(['bob', 'cy', 'dee', 'zoe']);
+  });
+
+  it('the funnel counts each phase: done, working, needing the instructor, failed, not started', () => {
+    const phases = (['requirements', 'design', 'implementation', 'validation'] as const).map((id) => ({ id, title: id }));
+    const rows = funnel(all, phases, new Set(['zoe']));
+    expect(rows.map((r) => [r.done, r.working, r.needsYou, r.failed, r.notStarted])).toEqual([
+      [3, 1, 0, 0, 0],
+      [3, 0, 0, 0, 1],
+      [0, 0, 2, 1, 1],
+      [0, 0, 0, 0, 4],
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import type { DashboardLearner } from '../dashboardTypes';
+import type { DashboardLearner, DashboardRun, PhaseId } from '../dashboardTypes';
 
 /**
  * Pure helpers of the dashboard page: labels, durations, money and who counts as stuck. No DOM,
@@ -92,4 +92,136 @@ export function canResume(l: DashboardLearner): boolean {
 
 export function canExtend(l: DashboardLearner): boolean {
   return l.timeboxMs !== null && l.state !== 'failed' && l.state !== 'completed' && l.state !== 'ended';
+}
+
+/**
+ * The full read model from the one the page holds and an answer to `?since=<its etag>`: a full answer
+ * replaces it; a delta replaces the learners it carries, appends new ones and drops the removed.
+ */
+export function applyDelta(held: { run: DashboardRun; etag: string } | null, next: DashboardRun): DashboardRun {
+  const { delta, ...rest } = next;
+  if (!delta) return next;
+  if (!held || held.etag !== delta.since) throw new Error(`A dashboard delta since ${delta.since} is not the answer this page holds (${held?.etag ?? 'none'}).`);
+  const changed = new Map(next.learners.map((l) => [l.learnerId, l] as const));
+  const removed = new Set(delta.removed);
+  const learners: DashboardLearner[] = [];
+  for (const l of held.run.learners) {
+    if (removed.has(l.learnerId)) continue;
+    learners.push(changed.get(l.learnerId) ?? l);
+    changed.delete(l.learnerId);
+  }
+  learners.push(...changed.values());
+  return { ...rest, learners };
+}
+
+// ── filtering, sorting and the funnel (what an instructor of 1,000 needs to find anyone) ──────────
+
+export type StateFilter = 'all' | 'attention' | 'stuck' | 'failed' | 'helpRequested' | 'awaitingReview' | 'changesRequested' | 'working' | 'starting' | 'completed';
+export type SortKey = 'attention' | 'time' | 'name';
+
+export interface LearnerQuery {
+  phase: PhaseId | 'all';
+  state: StateFilter;
+  /** Words to find in the name, email or learner id; case and accents do not matter. */
+  text: string;
+}
+
+export const STATE_FILTERS: ReadonlyArray<[StateFilter, string]> = [
+  ['all', 'Any state'],
+  ['attention', 'Failed or stuck'],
+  ['stuck', 'Stuck'],
+  ['failed', 'Failed'],
+  ['helpRequested', 'Asked for help'],
+  ['awaitingReview', 'Awaiting review'],
+  ['changesRequested', 'Changes requested'],
+  ['working', 'Working'],
+  ['starting', 'Starting'],
+  ['completed', 'Completed'],
+];
+
+/** Lower case without accents: "Zoë" is found by "zoe". */
+export function fold(text: string): string {
+  return text.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase();
+}
+
+function matchesText(l: DashboardLearner, words: string[]): boolean {
+  if (!words.length) return true;
+  const hay = fold(`${l.name} ${l.email ?? ''} ${l.learnerId}`);
+  return words.every((w) => hay.includes(w));
+}
+
+function matchesState(l: DashboardLearner, filter: StateFilter, stuck: ReadonlySet<string>): boolean {
+  switch (filter) {
+    case 'all':
+      return true;
+    case 'attention':
+      return l.state === 'failed' || stuck.has(l.learnerId);
+    case 'stuck':
+      return stuck.has(l.learnerId);
+    default:
+      return l.state === filter;
+  }
+}
+
+/** Failed first, then stuck, then those waiting on the instructor, then everyone else; finished last. */
+function attentionRank(l: DashboardLearner, stuck: ReadonlySet<string>): number {
+  if (l.state === 'failed') return 0;
+  if (stuck.has(l.learnerId)) return 1;
+  if (l.state === 'helpRequested') return 2;
+  if (l.state === 'awaitingReview' || l.state === 'changesRequested') return 3;
+  if (l.state === 'completed' || l.state === 'ended') return 5;
+  return 4;
+}
+
+/** Longest in their state first: the earliest `since` (no time yet sorts last). */
+function bySince(a: DashboardLearner, b: DashboardLearner): number {
+  const ta = a.since ? Date.parse(a.since) : Infinity;
+  const tb = b.since ? Date.parse(b.since) : Infinity;
+  return ta === tb ? 0 : ta < tb ? -1 : 1;
+}
+
+const byName = (a: DashboardLearner, b: DashboardLearner) => a.name.localeCompare(b.name) || a.learnerId.localeCompare(b.learnerId);
+
+/** The learners the table shows, in its order. `stuck` is the ids `stuckReasons` finds now. */
+export function selectLearners(learners: readonly DashboardLearner[], query: LearnerQuery, sort: SortKey, stuck: ReadonlySet<string>): DashboardLearner[] {
+  const words = fold(query.text).split(/\s+/).filter(Boolean);
+  const out = learners.filter((l) => (query.phase === 'all' || l.phase === query.phase) && matchesState(l, query.state, stuck) && matchesText(l, words));
+  if (sort === 'name') return out.sort(byName);
+  if (sort === 'time') return out.sort((a, b) => bySince(a, b) || byName(a, b));
+  return out.sort((a, b) => attentionRank(a, stuck) - attentionRank(b, stuck) || bySince(a, b) || byName(a, b));
+}
+
+export interface FunnelRow {
+  phase: PhaseId;
+  title: string;
+  /** Passed or skipped. */
+  done: number;
+  /** In the phase and getting on with it. */
+  working: number;
+  /** In the phase and waiting on the instructor or stuck: asked for help, awaiting review, over time, failing checks. */
+  needsYou: number;
+  failed: number;
+  notStarted: number;
+}
+
+/** Per phase, how many learners are through it, in it, stuck in it, failed in it, not there yet. */
+export function funnel(learners: readonly DashboardLearner[], phases: ReadonlyArray<{ id: PhaseId; title: string }>, stuck: ReadonlySet<string>): FunnelRow[] {
+  const rows = phases.map((p) => ({ phase: p.id, title: p.title, done: 0, working: 0, needsYou: 0, failed: 0, notStarted: 0 }));
+  for (const l of learners) {
+    l.cells.forEach((cell, i) => {
+      const row = rows[i];
+      if (!row) return;
+      if (cell.state === 'passed' || cell.state === 'skipped') row.done++;
+      else if (cell.state === 'failed') row.failed++;
+      else if (cell.state === 'notStarted') row.notStarted++;
+      else if (stuck.has(l.learnerId) || l.state === 'helpRequested' || l.state === 'awaitingReview') row.needsYou++;
+      else row.working++;
+    });
+  }
+  return rows;
+}
+
+/** "3 learners" / "1 learner". */
+export function learnersText(n: number): string {
+  return `${n.toLocaleString('en-US')} learner${n === 1 ? '' : 's'}`;
 }

@@ -111,4 +111,35 @@ describe('the run read model, GET /api/dashboard/runs/{runId}', () => {
     }
     expect(changed!.status).toBe(200);
   });
+
+  it('with ?since= the ETag it holds, a poll gets only the learners that changed since; an unknown one the full answer', async () => {
+    const first = await get(`/api/dashboard/runs/${runId}`, { 'x-api-key': KEYS.instructor });
+    const full = (await first.json()) as DashboardRun;
+    expect(full.delta).toBeUndefined();
+    expect(full.learners).toHaveLength(2);
+    const etag = first.headers.get('etag')!;
+    const alan = full.learners.find((l) => l.email === 'alan@contoso.example')!;
+    expect(await (await LearnerDriver.create(api, runId, alan.learnerId, 'lakehouse')).actOnce()).toBe('req-business-requirements');
+    let delta: DashboardRun | undefined;
+    for (let i = 0; i < 100 && !delta?.learners.length; i++) {
+      const res = await get(`/api/dashboard/runs/${runId}?since=${encodeURIComponent(etag)}`, { 'x-api-key': KEYS.instructor });
+      expect(res.status).toBe(200);
+      delta = (await res.json()) as DashboardRun;
+      if (!delta.learners.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    // Ada did not move meanwhile: only Alan's row travels, with the run's small parts whole.
+    expect(delta!.delta).toEqual({ since: etag, removed: [], total: 2 });
+    expect(delta!.learners.map((l) => l.learnerId)).toEqual([alan.learnerId]);
+    expect(delta!.learners[0].stepId).toBe('req-technical-constraints');
+    expect(delta!.phases).toHaveLength(4);
+    const unknown = await get(`/api/dashboard/runs/${runId}?since=${encodeURIComponent('"not-a-version-we-answered"')}`, { 'x-api-key': KEYS.instructor });
+    const whole = (await unknown.json()) as DashboardRun;
+    expect(whole.delta).toBeUndefined();
+    expect(whole.learners).toHaveLength(2);
+  });
+
+  it('polls of a run that arrive together share one read of the store', async () => {
+    const answers = await Promise.all(Array.from({ length: 5 }, () => get(`/api/dashboard/runs/${runId}`, { 'x-api-key': KEYS.instructor }).then((r) => r.json() as Promise<DashboardRun>)));
+    expect(new Set(answers.map((a) => a.serverTime)).size).toBe(1);
+  });
 });
