@@ -41,6 +41,8 @@ interface Run {
 export class DeploymentService {
   private readonly runs = new Map<string, Run>();
   private paused = false;
+  /** Creates past their quota check and not yet written: they hold a unit, so a racing create cannot take it too. */
+  private readonly reserved = new Map<string, { id: string; type: string; location: string }>();
 
   constructor(
     private readonly env: EmulatorEnv,
@@ -157,7 +159,7 @@ export class DeploymentService {
    * of what the subscription already has, against its quotas.
    */
   private checkQuotas(plan: Plan, rg: GroupRecord, name: string): void {
-    const existing = this.resources.countedResources();
+    const existing = [...this.resources.countedResources(), ...this.reserved.values()];
     const have = new Set(existing.map((r) => lower(r.id)));
     const adding = plan.resources
       .filter((r) => r.condition && !have.has(lower(r.id)))
@@ -397,14 +399,16 @@ export class DeploymentService {
       const path = parseResourceId(res.id);
       if (!path) return this.fail(id, operationId, res, opStarted, errors, 'InvalidTemplate', `'${res.id}' is not a resource id the emulator can deploy (only resource-group scope).`);
       // Another deployment may have taken the last unit since preflight: the create fails as in Azure.
-      const existing = this.resources.countedResources();
+      const existing = [...this.resources.countedResources(), ...this.reserved.values()];
+      const creating = { id: res.id, type: res.type, location: normaliseLocation(String(body.location ?? rg.body.location)) };
       if (!existing.some((r) => lower(r.id) === lower(res.id))) {
-        const over = this.env.quotas.exceeded([{ type: res.type, location: normaliseLocation(String(body.location ?? rg.body.location)) }], existing);
+        const over = this.env.quotas.exceeded([creating], existing);
         if (over) {
           this.countQuotaRefusal();
           const q = quotaExceeded(over, res.id);
           return this.fail(id, operationId, res, opStarted, errors, q.code, q.message, 'Conflict');
         }
+        this.reserved.set(lower(res.id), creating);
       }
       const failing = this.env.faults.failsToProvision(res.type);
       try {
@@ -418,6 +422,8 @@ export class DeploymentService {
       } catch (e) {
         if (!(e instanceof ArmError)) throw e;
         return this.fail(id, operationId, res, opStarted, errors, e.code, e.message, statusText(e.status), e.details);
+      } finally {
+        this.reserved.delete(lower(res.id));
       }
     };
 
