@@ -51,6 +51,32 @@ describe('fault settings (parsing)', () => {
   });
 });
 
+describe('ARM emulator settings (parsing)', () => {
+  it('turns the deployment-time scale, the subscription count and the quotas into emulator options', () => {
+    const f = faultSettings({ ARM_DEPLOYMENT_TIME_SCALE: '0.01', ARM_EMULATOR_SUBSCRIPTIONS: '3', ARM_EMULATOR_QUOTAS: '2:StorageAccounts@westeurope=3, 3:Microsoft.DocumentDB/databaseAccounts=1' });
+    expect(f.armEmulator).toEqual({
+      deploymentTimes: { scale: 0.01 },
+      subscriptions: [
+        { id: '00000000-0000-4000-8000-00000000a2e0' },
+        { id: '00000000-0000-4000-8000-00000000a2e1', quotas: [{ quota: 'StorageAccounts', limit: 3, location: 'westeurope' }] },
+        { id: '00000000-0000-4000-8000-00000000a2e2', quotas: [{ quota: 'Microsoft.DocumentDB/databaseAccounts', limit: 1 }] },
+      ],
+    });
+    expect(f.arm).toBeUndefined(); // not faults: nothing in the fault banner, and FAULT_DURATION_SECONDS does not end them
+    expect(faultSettings({ ARM_DEPLOYMENT_TIME_SCALE: '0' }).armEmulator).toBeUndefined();
+  });
+
+  it.each([
+    [{ ARM_DEPLOYMENT_TIME_SCALE: '-1' }, /ARM_DEPLOYMENT_TIME_SCALE must be a number >= 0.*got "-1"/],
+    [{ ARM_EMULATOR_SUBSCRIPTIONS: '0' }, /ARM_EMULATOR_SUBSCRIPTIONS must be a whole number from 1 to 20.*got "0"/],
+    [{ ARM_EMULATOR_QUOTAS: 'StorageAccounts=3' }, /ARM_EMULATOR_QUOTAS entry "StorageAccounts=3" is not <subscription number>:<quota>/],
+    [{ ARM_EMULATOR_SUBSCRIPTIONS: '2', ARM_EMULATOR_QUOTAS: '3:StorageAccounts=1' }, /subscription 3 does not exist \(ARM_EMULATOR_SUBSCRIPTIONS is 2\)/],
+    [{ ARM_EMULATOR_QUOTAS: '1:Disks=1' }, /name a resource type \(Microsoft.Purview\/accounts\) or a usage/],
+  ])('%j is refused with the setting named', (env, message) => {
+    expect(() => faultSettings(env)).toThrow(message);
+  });
+});
+
 // ── npm start, as a child process ──
 
 interface Started {
