@@ -46,6 +46,8 @@ export interface PlacementCandidate {
   /** ARM's remaining write budget for the subscription at the last response; undefined = unknown. */
   writesRemaining?: number;
   health: SubscriptionHealth;
+  /** Set when its quotas could not be read (no access, the region unknown, …): not eligible, and why. */
+  unavailable?: string;
 }
 
 export interface PlacementPolicy {
@@ -110,12 +112,14 @@ export function placeEnvironment(candidates: PlacementCandidate[], policy: Place
     const lowWrites = c.writesRemaining !== undefined && policy.writesPerEnvironment !== undefined && c.writesRemaining < policy.writesPerEnvironment;
     const why = drain
       ? `drained: ${drain}`
-      : full.length > 0
+      : c.unavailable
+        ? `unavailable: ${c.unavailable}`
+        : full.length > 0
         ? `no headroom: ${full.map((q) => `${q.quota} ${q.used}/${q.limit} (needs ${q.need})`).join(', ')}`
         : lowWrites
           ? `ARM write budget low: ${c.writesRemaining} writes left, an environment takes ${policy.writesPerEnvironment}`
           : `${Number.isFinite(fits) ? `${fits} more environment(s) fit` : 'no quota applies'}${throttledRecently ? '; throttled recently' : ''}`;
-    const place: RankedPlace = { subscriptionId: c.subscriptionId, location: c.location, fits, eligible: !drain && full.length === 0 && fits >= 1 && !lowWrites, throttledRecently, why };
+    const place: RankedPlace = { subscriptionId: c.subscriptionId, location: c.location, fits, eligible: !drain && !c.unavailable && full.length === 0 && fits >= 1 && !lowWrites, throttledRecently, why };
     return { place, order, placed: c.health.placed };
   });
   rated.sort(

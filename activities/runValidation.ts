@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { assertNever } from '../machines/assertNever';
 import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
+import { clientsForLearner } from './subscriptionPool';
 import { armClients, armHttpError, armLogger, type ArmClients } from './armClients';
 import { classifyArmError, PermanentArmError, TransientArmError } from './armErrors';
 import { learnerResourceGroupName } from './environmentNames';
@@ -69,7 +70,7 @@ const RG_TYPE = 'microsoft.resources/resourcegroups';
  * TransientArmError / PermanentArmError (the learner's result would be meaningless).
  */
 export const runValidation = defineActivity(RunValidationInput, async function runValidation(input, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
-  const clients = options.clients ?? armClients();
+  const clients = options.clients ?? (await clientsForLearner(input.runId, input.learnerId, () => armClients()));
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const pack = await loadPackWithTemplate(input.packId);
   const all = pack.pack.environment.checks;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defineActivity } from './activity';
+import { clientsForLearner } from './subscriptionPool';
 import { armClients, armLogger, type ArmClients } from './armClients';
 import { classifyArmError, PermanentArmError } from './armErrors';
 import { learnerResourceGroupName, TAGS } from './environmentNames';
@@ -42,7 +43,7 @@ export interface TeardownOptions {
  */
 export const teardown = defineActivity(TeardownInput, async function teardown(input, _context?: unknown, options: TeardownOptions = {}): Promise<TeardownResult> {
   const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId!, input.learnerId!);
-  const clients = options.clients ?? armClients();
+  const clients = options.clients ?? (await clientsForLearner(input.runId, input.learnerId, () => armClients()));
   const log = (options.log ?? armLogger()).child({ resourceGroup: rgName, runId: input.runId, key: input.idempotencyKey });
   const ctx = { what: `tearing down resource group ${rgName}`, resourceGroupName: rgName };
   const gone = { resourceGroupName: rgName, deleted: false, alreadyGone: true };
