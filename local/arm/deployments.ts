@@ -159,7 +159,7 @@ export class DeploymentService {
    * of what the subscription already has, against its quotas.
    */
   private checkQuotas(plan: Plan, rg: GroupRecord, name: string): void {
-    const existing = [...this.resources.countedResources(), ...this.reserved.values()];
+    const existing = this.countedWithReserved();
     const have = new Set(existing.map((r) => lower(r.id)));
     const adding = plan.resources
       .filter((r) => r.condition && !have.has(lower(r.id)))
@@ -184,6 +184,13 @@ export class DeploymentService {
       // `location` uses reference()/list*() (known only at deploy time): the group's region, as ARM's own preflight assumes.
     }
     return rg.body.location;
+  }
+
+  /** What counts against quotas: the resources there, and the creates past their check (once each: a create stays reserved until its operation is recorded). */
+  private countedWithReserved(): Array<{ id: string; type: string; location?: string }> {
+    const counted = this.resources.countedResources();
+    const ids = new Set(counted.map((r) => lower(r.id)));
+    return [...counted, ...[...this.reserved.entries()].filter(([key]) => !ids.has(key)).map(([, r]) => r)];
   }
 
   private countQuotaRefusal(): void {
@@ -399,7 +406,7 @@ export class DeploymentService {
       const path = parseResourceId(res.id);
       if (!path) return this.fail(id, operationId, res, opStarted, errors, 'InvalidTemplate', `'${res.id}' is not a resource id the emulator can deploy (only resource-group scope).`);
       // Another deployment may have taken the last unit since preflight: the create fails as in Azure.
-      const existing = [...this.resources.countedResources(), ...this.reserved.values()];
+      const existing = this.countedWithReserved();
       const creating = { id: res.id, type: res.type, location: normaliseLocation(String(body.location ?? rg.body.location)) };
       if (!existing.some((r) => lower(r.id) === lower(res.id))) {
         const over = this.env.quotas.exceeded([creating], existing);
