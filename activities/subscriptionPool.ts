@@ -117,6 +117,14 @@ export async function clientsForLearner(runId: string | undefined, learnerId: st
   return placed ? armClientsFor(placed.subscriptionId) : fallback();
 }
 
+/** After a teardown: the learner has no environment in the pool any more (no write when the run has no pool). */
+export async function forgetPlacement(runId: string, learnerId: string): Promise<void> {
+  if (!(await placementOf(runId, learnerId))) return;
+  await updatePool(runId, (state) => {
+    delete state.placements[learnerId];
+  });
+}
+
 // ─── what one environment needs ──────────────────────────────────────────────────────────────
 
 type TemplateResource = { type?: unknown; resources?: unknown; copy?: { count?: unknown } };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defineActivity } from './activity';
-import { clientsForLearner } from './subscriptionPool';
+import { clientsForLearner, forgetPlacement } from './subscriptionPool';
 import { armClients, armLogger, type ArmClients } from './armClients';
 import { classifyArmError, PermanentArmError } from './armErrors';
 import { learnerResourceGroupName, TAGS } from './environmentNames';
@@ -80,6 +80,8 @@ export const teardown = defineActivity(TeardownInput, async function teardown(in
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
     log.info({ reason: input.reason, pack: tags[TAGS.pack], learner: tags[TAGS.learner] }, 'teardown: resource group deleted');
+    // The learner's next environment is placed afresh (its old subscription may be full by then).
+    if (input.runId && input.learnerId) await forgetPlacement(input.runId, input.learnerId);
     return { resourceGroupName: rgName, deleted: true, alreadyGone: false };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError) throw err;

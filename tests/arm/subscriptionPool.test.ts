@@ -108,7 +108,8 @@ describe('environments over a pool of learner subscriptions', () => {
   it('the unit a teardown freed is used again; past that, a learner finds no room and is refused with each subscription named', async () => {
     const subscriptions = SUBS.map((subscriptionId) => ({ subscriptionId }));
     const p10 = await provisionEnvironment({ idempotencyKey: 'pool:p10:foundation', runId: 'pool', learnerId: 'p10', packId: 'lakehouse', cohortIndex: 9, subscriptions }, undefined, {});
-    expect(p10.subscriptionId).toBe((await poolOf('pool')).placements.p1.subscriptionId); // where p1 was torn down
+    expect((await poolOf('pool')).placements.p1).toBeUndefined(); // the teardown forgot it
+    expect(p10.subscriptionId).toBe(SUBS[0]); // where p1 was torn down: the only unit left
     await expect(provisionEnvironment({ idempotencyKey: 'pool:p11:foundation', runId: 'pool', learnerId: 'p11', packId: 'lakehouse', cohortIndex: 10, subscriptions }, undefined, {})).rejects.toThrow(
       /No learner subscription can take another environment: .*5b000000-0000-4000-8000-00000000000b in westeurope: no headroom: StorageAccounts 1\/1/,
     );
