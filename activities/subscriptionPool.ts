@@ -117,6 +117,18 @@ export async function clientsForLearner(runId: string | undefined, learnerId: st
   return placed ? armClientsFor(placed.subscriptionId) : fallback();
 }
 
+/** Every learner subscription any run placed an environment in (the sweeper looks there too). */
+export async function poolSubscriptionIds(): Promise<string[]> {
+  const table = await placementsTable();
+  const ids = new Set<string>();
+  for await (const row of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `RowKey eq '${POOL_ROW}'` } })) {
+    const state = unpackJson<PoolState>('Pool', row);
+    for (const p of Object.values(state?.placements ?? {})) ids.add(p.subscriptionId.toLowerCase());
+    for (const id of Object.keys(state?.subscriptions ?? {})) ids.add(id.toLowerCase());
+  }
+  return [...ids];
+}
+
 /** After a teardown: the learner has no environment in the pool any more (no write when the run has no pool). */
 export async function forgetPlacement(runId: string, learnerId: string): Promise<void> {
   if (!(await placementOf(runId, learnerId))) return;

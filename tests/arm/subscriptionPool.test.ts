@@ -8,6 +8,7 @@ import { poolOf, type LearnerSubscription } from '../../activities/subscriptionP
 import { readOutbox } from '../../activities/notify';
 import { teardown } from '../../activities/teardown';
 import type { FunctionDef } from '../../local/durable/functions';
+import { sweepWorkshopGroups } from '../../timers/environmentSweeper';
 import { startStack, startInstance, waitFor, type TestStack } from '../helpers/stack';
 import { listAll, startArmTestEnv, type ArmTestEnv } from './armTestEnv';
 
@@ -132,5 +133,17 @@ describe('environments over a pool of learner subscriptions', () => {
     } finally {
       env.arm.setFaults({});
     }
+  }, 60_000);
+
+  it('the sweeper finds expired environments in every subscription of a pool, not only LEARNER_SUBSCRIPTION_ID', async () => {
+    const inC = await listAll(armClientsFor(SUBS[2]).resources.resourceGroups.list());
+    expect(inC.some((g) => g.tags?.['workshop-pack'])).toBe(true);
+    const report = await sweepWorkshopGroups({ now: new Date(Date.now() + 365 * 24 * 3600_000), waitForDeletion: true });
+    expect(report.failed).toEqual([]);
+    for (const sub of SUBS) {
+      const left = await listAll(armClientsFor(sub).resources.resourceGroups.list());
+      expect(left.filter((g) => g.tags?.['workshop-pack']).map((g) => g.name)).toEqual([]);
+    }
+    expect((await listAll(armClientsFor(SUBS[1]).resources.resourceGroups.list())).map((g) => g.name)).toEqual(['someone-else']); // not a workshop group
   }, 60_000);
 });
