@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { armClientsFor } from '../../activities/armClients';
+import { learnerResourceGroupName } from '../../activities/environmentNames';
+import { poolOf } from '../../activities/subscriptionPool';
+import { LearnerDriver } from '../workshop/learnerDriver';
+import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStack';
+
+/**
+ * A workshop run (the API, the cohort, each learner's journey and phases) that names three learner
+ * subscriptions, the second already at its storage-account quota: the plan carries the pool to every
+ * Implementation phase, each learner's environment is placed by quota headroom, no deployment fails for
+ * quota, and the placement is printed.
+ */
+const SUBS = ['6c000000-0000-4000-8000-00000000000a', '6c000000-0000-4000-8000-00000000000b', '6c000000-0000-4000-8000-00000000000c'];
+const LEARNERS = 6;
+let w: WorkshopStack;
+
+beforeAll(async () => {
+  w = await startWorkshopStack({
+    armSubscriptions: [
+      { id: SUBS[0], quotas: [{ quota: 'StorageAccounts', limit: 6, location: 'westeurope' }] },
+      { id: SUBS[1], quotas: [{ quota: 'StorageAccounts', limit: 0, location: 'westeurope' }] },
+      { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 6, location: 'westeurope' }] },
+    ],
+  });
+});
+afterAll(async () => {
+  await w?.stop();
+});
+
+it('a run over three learner subscriptions, one at its quota: every learner reaches Implementation in an environment placed where it fits', async () => {
+  const roster = ['name,email', ...Array.from({ length: LEARNERS }, (_, i) => `Learner ${i + 1},l${i + 1}@example.com`)].join('\n');
+  const started = await w.api.startRun({ runId: 'poolrun', scenario: 'lakehouse', roster, instructors: ['ian'], timeScale: 1, learnerSubscriptions: SUBS.map((subscriptionId) => ({ subscriptionId })) });
+  const learners = started.learners.map((l) => l.learnerId);
+  await Promise.all(
+    learners.map(async (learnerId) => {
+      const driver = await LearnerDriver.create(w.api, 'poolrun', learnerId, 'lakehouse');
+      await driver.walkTo('impl-connections', 'awaitingLearner', 150_000);
+    }),
+  );
+
+  const pool = await poolOf('poolrun');
+  console.log(`placement of run "poolrun" (${LEARNERS} lakehouse learners, storage quota 6 / 0 (full) / 6 in westeurope):\n${learners.map((l) => `  ${l}  ${pool.placements[l]?.subscriptionId}  ${pool.placements[l]?.location}  ${pool.placements[l]?.status}  ${pool.placements[l]?.reason}`).join('\n')}`);
+  expect(w.arm.stats.quotaRefusals).toEqual({});
+  expect(learners.map((l) => pool.placements[l]?.status)).toEqual(learners.map(() => 'ready'));
+  const inSub = (sub: string) => learners.filter((l) => pool.placements[l].subscriptionId === sub);
+  expect(inSub(SUBS[1])).toEqual([]);
+  expect(inSub(SUBS[0]).length).toBeLessThanOrEqual(3);
+  expect(inSub(SUBS[2]).length).toBeLessThanOrEqual(3);
+  for (const l of learners) expect((await armClientsFor(pool.placements[l].subscriptionId).resources.resourceGroups.checkExistence(learnerResourceGroupName('poolrun', l))).body).toBe(true);
+}, 240_000);
