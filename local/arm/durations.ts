@@ -23,7 +23,7 @@ export const TYPICAL_PROVISION: Readonly<Record<string, TypicalDuration>> = {
   'microsoft.network/virtualnetworkgateways': {
     ms: 35 * MINUTE,
     source:
-      'Microsoft Learn, VPN Gateway "Create a VPN gateway" tutorial: "A gateway can take 45 minutes or more to create"; AZ-700 notes (qisltd.co.uk/vpn-gateway): "may take up to 45 minutes". 35 min = the usual case under that bound.',
+      'AZ-700 notes on Microsoft Learn\'s VPN Gateway module (qisltd.co.uk/vpn-gateway): "Creating a VPN gateway may take up to 45 minutes"; Learn\'s VPN Gateway portal tutorial says 45 minutes or more by SKU (recalled, not re-read here). 35 min = the usual case under that bound.',
   },
   'microsoft.network/connections': { ms: 2 * MINUTE, source: 'estimate: an IPsec connection is configured on the already-running gateway instances; minutes, not the gateway\'s tens of minutes.' },
   'microsoft.network/localnetworkgateways': { ms: 15_000, source: 'estimate: a metadata-only resource (the on-premises address space), like a route table.' },
