@@ -279,7 +279,7 @@ export async function placeLearnerEnvironment(req: PlaceRequest): Promise<PlaceR
   const now = new Date().toISOString();
   const decided = await updatePool(req.runId, (state) => {
     const known = state.placements[req.learnerId];
-    if (known) return { known };
+    if (known && keeps(state, known)) return { known };
     const decision = placeEnvironment(candidates(observed, state), { now, writesPerEnvironment: req.writesPerEnvironment });
     if (!decision.choice) return { decision };
     const choice = decision.choice;
@@ -308,11 +308,19 @@ function placed(p: Pick<Placement, 'subscriptionId' | 'location' | 'reason'>, de
   return { subscriptionId: p.subscriptionId, location: p.location, clients: armClientsFor(p.subscriptionId), reason: p.reason, ...(decision ? { decision } : {}) };
 }
 
+/** A placement to keep: anything but a failed one in a subscription drained since (the learner moves on; its old group stays for the sweeper). */
+function keeps(state: PoolState, p: Placement | undefined): boolean {
+  return p !== undefined && !(p.status === 'failed' && state.subscriptions[p.subscriptionId.toLowerCase()]?.drainedAt);
+}
+
 async function findEarlier(req: PlaceRequest): Promise<PlaceResult | undefined> {
-  const known = await placementOf(req.runId, req.learnerId);
-  if (known) return placed(known, undefined);
+  const { state } = await readPool(req.runId);
+  const known = state.placements[req.learnerId];
+  if (known && keeps(state, known)) return placed(known, undefined);
+  if (known) req.log.warn({ subscriptionId: known.subscriptionId }, 'the environment failed in a subscription drained since; placing it elsewhere (its old resource group is left to the sweeper)');
   // A crash between creating the group and recording the placement: the group says where it went.
   for (const sub of req.subscriptions) {
+    if (state.subscriptions[sub.subscriptionId.toLowerCase()]?.drainedAt) continue;
     const clients = armClientsFor(sub.subscriptionId);
     const rg = await clients.resources.resourceGroups.get(req.resourceGroupName, { abortSignal: req.signal }).catch((err: { statusCode?: number }) => {
       if (err.statusCode === 404) return undefined;
@@ -321,8 +329,8 @@ async function findEarlier(req: PlaceRequest): Promise<PlaceResult | undefined> 
     if (!rg) continue;
     const location = rg.location ?? req.defaultLocation;
     const p: Placement = { subscriptionId: sub.subscriptionId, location, placedAt: new Date().toISOString(), status: 'deploying', need: {}, reason: 'its resource group was already there (an earlier attempt)' };
-    await updatePool(req.runId, (state) => {
-      state.placements[req.learnerId] ??= p;
+    await updatePool(req.runId, (fresh) => {
+      if (!keeps(fresh, fresh.placements[req.learnerId])) fresh.placements[req.learnerId] = p;
     });
     return placed(p, undefined);
   }

@@ -133,6 +133,10 @@ describe('environments over a pool of learner subscriptions', () => {
     } finally {
       env.arm.setFaults({});
     }
+    // A learner whose environment failed there moves on when the run offers another subscription.
+    env.arm.setQuotas(SUBS[1], []);
+    const moved = await provisionEnvironment({ idempotencyKey: 'drain:d0:foundation', runId: 'drain', learnerId: 'd0', packId: 'lakehouse', cohortIndex: 0, subscriptions: [{ subscriptionId: SUBS[2] }, { subscriptionId: SUBS[1] }] }, undefined, {});
+    expect(moved.subscriptionId).toBe(SUBS[1]);
   }, 60_000);
 
   it('the sweeper finds expired environments in every subscription of a pool, not only LEARNER_SUBSCRIPTION_ID', async () => {
@@ -145,5 +149,6 @@ describe('environments over a pool of learner subscriptions', () => {
       expect(left.filter((g) => g.tags?.['workshop-pack']).map((g) => g.name)).toEqual([]);
     }
     expect((await listAll(armClientsFor(SUBS[1]).resources.resourceGroups.list())).map((g) => g.name)).toEqual(['someone-else']); // not a workshop group
+    expect(report.deleted.map((d) => d.resourceGroupName)).toContain(learnerResourceGroupName('drain', 'd0')); // in both subscriptions
   }, 60_000);
 });
