@@ -198,6 +198,11 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
         send(res, 200, { value: all().map((h) => subscriptionBody(h.sub)) }, headers, method);
         return;
       }
+      // The emulator's own control route (not ARM's): a rehearsal sets deployment times to its run's time scale.
+      if (segs.length === 2 && segs[0] === '_emulator' && segs[1] === 'deploymentTimes') {
+        send(res, 200, deploymentTimesRoute(method, rawBody), headers, method);
+        return;
+      }
       const host = authorize(segs, hosts, method);
       const apiVersion = url.searchParams.get('api-version') ?? '';
       if (!apiVersion) throw new ArmError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
@@ -243,6 +248,30 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
         send(res, 500, err.body(), headers, method);
       }
     }
+  }
+
+  function setDeploymentTimes(t: DeploymentTimes | undefined): void {
+    validateDeploymentTimes(t);
+    timing.times = t;
+    for (const h of all()) h.deployments.faultsChanged();
+  }
+
+  function deploymentTimesRoute(method: string, rawBody: Buffer): { scale: number } {
+    if (method === 'PUT') {
+      let scale: unknown;
+      try {
+        scale = (JSON.parse(rawBody.toString('utf8') || '{}') as { scale?: unknown }).scale;
+      } catch {
+        scale = undefined;
+      }
+      if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
+        throw new ArmError(400, 'InvalidRequestContent', 'PUT /_emulator/deploymentTimes takes { "scale": <number >= 0> } (1 = Azure\'s typical deployment times, 0.01 = 1/100 of them, 0 = off).');
+      }
+      setDeploymentTimes(scale > 0 ? { scale } : undefined);
+    } else if (method !== 'GET') {
+      throw methodNotAllowed(method);
+    }
+    return { scale: timing.times?.scale ?? 0 };
   }
 
   async function route(ctx: RequestContext, host: SubscriptionHost): Promise<Reply> {
@@ -308,11 +337,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
       faults.set(f);
       for (const h of all()) h.deployments.faultsChanged();
     },
-    setDeploymentTimes: (t) => {
-      validateDeploymentTimes(t);
-      timing.times = t;
-      for (const h of all()) h.deployments.faultsChanged();
-    },
+    setDeploymentTimes,
     setQuotas: (id, quotas) => {
       const h = hosts.get(lower(id));
       if (!h) throw new Error(`ARM emulator: no subscription ${id} (it serves ${subscriptionList.map((x) => x.id).join(', ')})`);

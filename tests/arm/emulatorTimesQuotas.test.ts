@@ -120,6 +120,16 @@ describe('realistic deployment times', () => {
     expect(cosmos(3)).toBe(3 * cosmos(1));
   });
 
+  test('the emulator\'s control route sets and reads the scale (a rehearsal sets it to its run\'s time scale)', async () => {
+    expect((await raw('GET', '/_emulator/deploymentTimes')).body).toEqual({ scale: 0 });
+    expect((await raw('PUT', '/_emulator/deploymentTimes', { scale: 0.05 })).body).toEqual({ scale: 0.05 });
+    expect((await raw('GET', '/_emulator/deploymentTimes')).body).toEqual({ scale: 0.05 });
+    const bad = await raw('PUT', '/_emulator/deploymentTimes', { scale: -1 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/takes \{ "scale": <number >= 0> \}/);
+    expect((await raw('PUT', '/_emulator/deploymentTimes', { scale: 0 })).body).toEqual({ scale: 0 });
+  });
+
   test('a deployment goes Accepted → Running → Succeeded, and lasts as long as its slowest dependency chain', async () => {
     const { rm, deployments, operations } = clients(SUBS[0]);
     await rm.resourceGroups.createOrUpdate('times', { location: 'westeurope' });
