@@ -111,7 +111,8 @@ export const provisionEnvironment = defineActivity(ProvisionEnvironmentInput, as
       clients = place.clients;
       placement = { reason: place.reason };
       // The pack's region follows the placement: quotas are per region, so the resources must go where the headroom is.
-      if (place.location !== location && stringParam(parameters, 'location') !== undefined) parameters.location = { value: place.location };
+      const regionParameter = ['location', 'primaryLocation'].find((name) => stringParam(parameters, name) !== undefined);
+      if (place.location !== location && regionParameter) parameters[regionParameter] = { value: place.location };
       location = ctx.location = place.location;
     }
     clients ??= armClients(settings);
@@ -122,7 +123,12 @@ export const provisionEnvironment = defineActivity(ProvisionEnvironmentInput, as
     if (signal?.aborted) throw err;
     const classified = err instanceof PermanentArmError || err instanceof TransientArmError ? err : classify(err, ctx);
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'provisioning failed');
-    if (pooled && clients) await recordPlacementOutcome(input.runId, input.learnerId, { ok: false, throttled: armFailureOf(classified).throttled, error: `${classified.code}: ${classified.message}` }, log);
+    if (pooled && clients) {
+      // The failure is what the caller needs; a record that could not be written is only logged.
+      await recordPlacementOutcome(input.runId, input.learnerId, { ok: false, throttled: armFailureOf(classified).throttled, error: `${classified.code}: ${classified.message}` }, log).catch((e: unknown) =>
+        log.error({ err: { message: (e as Error).message } }, 'could not record the failed placement'),
+      );
+    }
     throw classified;
   }
 });
