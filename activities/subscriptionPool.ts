@@ -316,7 +316,16 @@ function keeps(state: PoolState, p: Placement | undefined): boolean {
 async function findEarlier(req: PlaceRequest): Promise<PlaceResult | undefined> {
   const { state } = await readPool(req.runId);
   const known = state.placements[req.learnerId];
-  if (known && keeps(state, known)) return placed(known, undefined);
+  if (known && keeps(state, known)) {
+    // Deploying again where it failed: its need is reserved again until this attempt ends.
+    if (known.status === 'failed') {
+      await updatePool(req.runId, (fresh) => {
+        const p = fresh.placements[req.learnerId];
+        if (p?.status === 'failed') p.status = 'deploying';
+      });
+    }
+    return placed(known, undefined);
+  }
   if (known) req.log.warn({ subscriptionId: known.subscriptionId }, 'the environment failed in a subscription drained since; placing it elsewhere (its old resource group is left to the sweeper)');
   // A crash between creating the group and recording the placement: the group says where it went.
   for (const sub of req.subscriptions) {
