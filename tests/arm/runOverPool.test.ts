@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { armClientsFor } from '../../activities/armClients';
 import { learnerResourceGroupName } from '../../activities/environmentNames';
 import { poolOf } from '../../activities/subscriptionPool';
+import { ApiCallError } from '../../cli/apiClient';
 import { LearnerDriver } from '../workshop/learnerDriver';
 import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStack';
 
@@ -26,6 +27,21 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await w?.stop();
+});
+
+it('a run naming learner subscriptions badly is refused 400, saying which entry and what is wrong, and nothing starts', async () => {
+  const roster = 'name,email\nAda,ada@example.com';
+  const bad = await w.api
+    .startRun({ runId: 'badpool', scenario: 'lakehouse', roster, instructors: ['ian'], learnerSubscriptions: [{ subscriptionId: SUBS[0] }, { subscriptionId: 'not-a-guid', locations: ['West Europe'] }] })
+    .catch((e: unknown) => e as ApiCallError);
+  expect(bad).toBeInstanceOf(ApiCallError);
+  expect((bad as ApiCallError).status).toBe(400);
+  expect(JSON.stringify((bad as ApiCallError).body)).toMatch(/learnerSubscriptions\[1\]\.subscriptionId: subscriptionId must be a subscription GUID/);
+  expect(JSON.stringify((bad as ApiCallError).body)).toMatch(/learnerSubscriptions\[1\]\.locations\[0\]: locations are region names/);
+  const twice = await w.api.startRun({ runId: 'badpool', scenario: 'lakehouse', roster, instructors: ['ian'], learnerSubscriptions: [{ subscriptionId: SUBS[0] }, { subscriptionId: SUBS[0].toUpperCase() }] }).catch((e: unknown) => e as ApiCallError);
+  expect((twice as ApiCallError).status).toBe(400);
+  expect(JSON.stringify((twice as ApiCallError).body)).toMatch(/listed twice/);
+  await expect(w.api.runStatus('badpool')).rejects.toMatchObject({ status: 404 });
 });
 
 it('a run over three learner subscriptions, one at its quota: every learner reaches Implementation in an environment placed where it fits', async () => {
