@@ -19,9 +19,9 @@ let w: WorkshopStack;
 beforeAll(async () => {
   w = await startWorkshopStack({
     armSubscriptions: [
-      { id: SUBS[0], quotas: [{ quota: 'StorageAccounts', limit: 6, location: 'westeurope' }] },
+      { id: SUBS[0], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
       { id: SUBS[1], quotas: [{ quota: 'StorageAccounts', limit: 0, location: 'westeurope' }] },
-      { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 6, location: 'westeurope' }] },
+      { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
     ],
   });
 });
@@ -56,12 +56,12 @@ it('a run over three learner subscriptions, one at its quota: every learner reac
   );
 
   const pool = await poolOf('poolrun');
-  console.log(`placement of run "poolrun" (${LEARNERS} lakehouse learners, storage quota 6 / 0 (full) / 6 in westeurope):\n${learners.map((l) => `  ${l}  ${pool.placements[l]?.subscriptionId}  ${pool.placements[l]?.location}  ${pool.placements[l]?.status}  ${pool.placements[l]?.reason}`).join('\n')}`);
+  console.log(`placement of run "poolrun" (${LEARNERS} lakehouse learners, storage quota 8 / 0 (full) / 8 in westeurope):\n${learners.map((l) => `  ${l}  ${pool.placements[l]?.subscriptionId}  ${pool.placements[l]?.location}  ${pool.placements[l]?.status}  ${pool.placements[l]?.reason}`).join('\n')}`);
   expect(w.arm.stats.quotaRefusals).toEqual({});
   expect(learners.map((l) => pool.placements[l]?.status)).toEqual(learners.map(() => 'ready'));
   const inSub = (sub: string) => learners.filter((l) => pool.placements[l].subscriptionId === sub);
   expect(inSub(SUBS[1])).toEqual([]);
-  expect(inSub(SUBS[0]).length).toBeLessThanOrEqual(3);
-  expect(inSub(SUBS[2]).length).toBeLessThanOrEqual(3);
+  expect(inSub(SUBS[0]).length).toBeLessThanOrEqual(4);
+  expect(inSub(SUBS[2]).length).toBeLessThanOrEqual(4);
   for (const l of learners) expect((await armClientsFor(pool.placements[l].subscriptionId).resources.resourceGroups.checkExistence(learnerResourceGroupName('poolrun', l))).body).toBe(true);
 }, 240_000);

@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { callActivity, resultOf, type ActivityTask } from '../../activities';
-import { armClientsFor } from '../../activities/armClients';
+import { armClientsFor, lastWriteBudget } from '../../activities/armClients';
 import { learnerResourceGroupName } from '../../activities/environmentNames';
 import { provisionEnvironment, type ProvisionEnvironmentResult } from '../../activities/provisionEnvironment';
 import { poolOf, type LearnerSubscription } from '../../activities/subscriptionPool';
@@ -14,7 +14,7 @@ import { listAll, startArmTestEnv, type ArmTestEnv } from './armTestEnv';
 
 /**
  * A run over three emulated learner subscriptions, one of them already at its storage-account quota and the
- * other two with room for five and four environments: nine learners provisioned at once (eight activity
+ * other two with room for five environments each: nine learners provisioned at once (eight activity
  * slots), placed by the pool's rule with the usage APIs read through the app's own ARM clients. No deployment
  * may fail for quota — not at preflight, not inside a deployment — and the placement is printed.
  */
@@ -52,7 +52,7 @@ beforeAll(async () => {
     subscriptions: [
       { id: SUBS[0], quotas: [{ quota: 'StorageAccounts', limit: 10, location: 'westeurope' }] },
       { id: SUBS[1], quotas: [{ quota: 'StorageAccounts', limit: 1, location: 'westeurope' }] },
-      { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
+      { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 10, location: 'westeurope' }] },
     ],
   });
   // The second subscription is at its quota before the run: someone else's storage account takes its only unit.
@@ -86,7 +86,7 @@ describe('environments over a pool of learner subscriptions', () => {
 
     const pool = await poolOf('pool');
     const rows = learners.map((l) => ({ learner: l, subscription: out[l].subscriptionId, location: out[l].location, placed: pool.placements[l]?.status, reason: out[l].placement?.reason ?? pool.placements[l]?.reason }));
-    console.log(`placement of run "pool" (${LEARNERS} learners, storage quota 10 / 1 (full) / 8 in westeurope):\n${rows.map((r) => `  ${r.learner}  ${r.subscription}  ${r.location}  ${r.placed}  ${r.reason}`).join('\n')}`);
+    console.log(`placement of run "pool" (${LEARNERS} learners, storage quota 10 / 1 (full) / 10 in westeurope):\n${rows.map((r) => `  ${r.learner}  ${r.subscription}  ${r.location}  ${r.placed}  ${r.reason}`).join('\n')}`);
 
     // No quota refusal anywhere (preflight 400 or a failed create), and nothing went to the full subscription.
     expect(env.arm.stats.quotaRefusals).toEqual({});
@@ -94,7 +94,7 @@ describe('environments over a pool of learner subscriptions', () => {
     const count = (sub: string) => rows.filter((r) => r.subscription === sub).length;
     expect(count(SUBS[1])).toBe(0);
     expect(count(SUBS[0])).toBeLessThanOrEqual(5);
-    expect(count(SUBS[2])).toBeLessThanOrEqual(4);
+    expect(count(SUBS[2])).toBeLessThanOrEqual(5);
     expect(count(SUBS[0]) + count(SUBS[2])).toBe(LEARNERS);
     expect(env.arm.stats.deploymentsBySubscription[SUBS[1]] ?? 0).toBe(0);
 
@@ -106,14 +106,13 @@ describe('environments over a pool of learner subscriptions', () => {
     expect(await listAll(armClientsFor(SUBS[1]).resources.resourceGroups.list())).toHaveLength(1); // only someone else's
   }, 180_000);
 
-  it('the unit a teardown freed is used again; past that, a learner finds no room and is refused with each subscription named', async () => {
+  it('the last unit, and the one a teardown freed, are used; past that, a learner is refused with each subscription named', async () => {
     const subscriptions = SUBS.map((subscriptionId) => ({ subscriptionId }));
-    const p10 = await provisionEnvironment({ idempotencyKey: 'pool:p10:foundation', runId: 'pool', learnerId: 'p10', packId: 'lakehouse', cohortIndex: 9, subscriptions }, undefined, {});
-    expect((await poolOf('pool')).placements.p1).toBeUndefined(); // the teardown forgot it
-    expect(p10.subscriptionId).toBe(SUBS[0]); // where p1 was torn down: the only unit left
-    await expect(provisionEnvironment({ idempotencyKey: 'pool:p11:foundation', runId: 'pool', learnerId: 'p11', packId: 'lakehouse', cohortIndex: 10, subscriptions }, undefined, {})).rejects.toThrow(
-      /No learner subscription can take another environment: .*5b000000-0000-4000-8000-00000000000b in westeurope: no headroom: StorageAccounts 1\/1/,
-    );
+    const provision = (n: number) => provisionEnvironment({ idempotencyKey: `pool:p${n}:foundation`, runId: 'pool', learnerId: `p${n}`, packId: 'lakehouse', cohortIndex: n - 1, subscriptions }, undefined, {});
+    expect((await poolOf('pool')).placements.p1).toBeUndefined(); // the teardown forgot p1's placement
+    // Room for ten, nine placed, one torn down: two more fit, never in the full subscription.
+    expect([(await provision(10)).subscriptionId, (await provision(11)).subscriptionId]).not.toContain(SUBS[1]);
+    await expect(provision(12)).rejects.toThrow(/No learner subscription can take another environment: .*5b000000-0000-4000-8000-00000000000b in westeurope: no headroom: StorageAccounts 1\/1/);
     expect(env.arm.stats.quotaRefusals).toEqual({});
   }, 60_000);
 
@@ -151,4 +150,17 @@ describe('environments over a pool of learner subscriptions', () => {
     expect((await listAll(armClientsFor(SUBS[1]).resources.resourceGroups.list())).map((g) => g.name)).toEqual(['someone-else']); // not a workshop group
     expect(report.deleted.map((d) => d.resourceGroupName)).toContain(learnerResourceGroupName('drain', 'd0')); // in both subscriptions
   }, 60_000);
+
+  it("the write budget ARM reports on a response is kept per subscription, for the placement", async () => {
+    expect(lastWriteBudget(SUBS[0])).toBeUndefined();
+    env.arm.setFaults({ throttle: { fraction: 1, retryAfterSeconds: 0 } });
+    try {
+      await expect(armClientsFor(SUBS[0]).resources.resourceGroups.createOrUpdate('budget', { location: 'westeurope' })).rejects.toMatchObject({ statusCode: 429 });
+    } finally {
+      env.arm.setFaults({});
+    }
+    expect(lastWriteBudget(SUBS[0])).toBe(0);
+    expect(lastWriteBudget(SUBS[2])).toBeUndefined();
+    expect(lastWriteBudget(SUBS[0], 60_000, Date.now() + 61_000)).toBeUndefined(); // an old figure is not trusted
+  });
 });
