@@ -8,6 +8,7 @@ import { appSettings } from '../config';
 import type { EnvironmentParameter } from '../scenarios/schema';
 import { armClients, armErrorBodyOf, armLogger, sleep, type ArmClients } from '../azure/armClients';
 import {
+  armFailureOf,
   classifyArmError,
   classifyDeploymentError,
   leafErrors,
@@ -18,6 +19,7 @@ import {
 } from '../azure/armErrors';
 import { addressSpaceFor, deploymentName, learnerResourceGroupName, namePrefixFor, TAGS } from '../azure/environmentNames';
 import { loadPackWithTemplate, type PackWithTemplate } from '../scenarios/packFiles';
+import { LearnerSubscriptions, placeLearnerEnvironment, recordPlacementOutcome } from './subscriptionPool';
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -39,10 +41,16 @@ export const ProvisionEnvironmentInput = z.object({
   expiresAt: z.string().datetime({ offset: true }).optional(),
   /** Override of the deterministic `ws-<run>-<learner>-<hash>` group name. */
   resourceGroupName: z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, { message: 'resourceGroupName: 1–90 letters, digits, - _ . ( ), not ending in "."' }).optional(),
+  /** The run's learner subscriptions (and regions): the environment goes where the placement rule says (subscriptionPool.ts). */
+  subscriptions: LearnerSubscriptions.optional(),
 });
 export type ProvisionEnvironmentInput = z.input<typeof ProvisionEnvironmentInput>;
 
 export interface ProvisionEnvironmentResult {
+  /** The learner subscription the environment is in. */
+  subscriptionId: string;
+  /** Why it went there, when the run has a pool of subscriptions. */
+  placement?: { reason: string };
   resourceGroupName: string;
   resourceGroupId: string;
   location: string;
@@ -78,63 +86,112 @@ const DEPLOYMENTS_API_VERSION = '2026-06-01';
 export const provisionEnvironment = defineActivity(ProvisionEnvironmentInput, async function provisionEnvironment(input, _context?: unknown, options: ProvisionOptions = {}): Promise<ProvisionEnvironmentResult> {
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const settings = appSettings();
-  const clients = options.clients ?? armClients(settings);
   const pack = await loadPackWithTemplate(input.packId);
   const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId, input.learnerId);
-  const depName = deploymentName(input.packId, input.idempotencyKey);
   const parameters = resolveParameters(pack, input);
-  const location = input.location ?? stringParam(parameters, 'location') ?? stringParam(parameters, 'primaryLocation') ?? settings.LEARNER_LOCATION;
+  let location = input.location ?? stringParam(parameters, 'location') ?? stringParam(parameters, 'primaryLocation') ?? settings.LEARNER_LOCATION;
   const ctx: FailureContext = { what: `deploying pack "${input.packId}" for learner "${input.learnerId}" (resource group ${rgName})`, location, resourceGroupName: rgName };
   const signal = options.abortSignal;
-
+  const pooled = !options.clients && input.subscriptions !== undefined;
+  let clients = options.clients;
+  let placement: ProvisionEnvironmentResult['placement'];
   try {
-    const group = await ensureResourceGroup(clients, rgName, location, pack, input, ctx, log);
-    const existing = await getDeployment(clients, rgName, depName, signal);
-    let deployment: DeploymentExtended | undefined;
-    let adopted = false;
-    const state = existing?.properties?.provisioningState?.toLowerCase();
-    if (existing && state && !TERMINAL.has(state)) {
-      log.info({ deployment: depName, state }, 'adopting the running deployment of an earlier attempt');
-      adopted = true;
-      deployment = await waitForDeployment(clients, rgName, depName, signal);
-    } else if (existing && state === 'succeeded') {
-      log.info({ deployment: depName }, 'deployment already succeeded in an earlier attempt');
-      adopted = true;
-      deployment = existing;
-    } else if (existing && state === 'failed') {
-      const verdict = classifyDeploymentError(await deploymentError(clients, rgName, depName, existing), ctx);
-      if (verdict instanceof PermanentArmError) throw verdict;
-      log.warn({ deployment: depName, code: verdict.code }, 'earlier attempt failed transiently; deploying again under the same name');
+    if (pooled) {
+      const place = await placeLearnerEnvironment({
+        runId: input.runId,
+        learnerId: input.learnerId,
+        subscriptions: input.subscriptions!,
+        defaultLocation: location,
+        template: pack.template,
+        writesPerEnvironment: 2 + Object.values(pack.template.resources ?? {}).length,
+        resourceGroupName: rgName,
+        signal,
+        log,
+      });
+      clients = place.clients;
+      placement = { reason: place.reason };
+      // The pack's region follows the placement: quotas are per region, so the resources must go where the headroom is.
+      const regionParameter = ['location', 'primaryLocation'].find((name) => stringParam(parameters, name) !== undefined);
+      if (place.location !== location && regionParameter) parameters[regionParameter] = { value: place.location };
+      location = ctx.location = place.location;
     }
-    if (!deployment) deployment = await startAndPoll(clients, rgName, depName, pack, parameters, ctx, signal, log);
-
-    const finalState = deployment.properties?.provisioningState?.toLowerCase();
-    if (finalState !== 'succeeded') {
-      if (finalState === 'failed') throw classifyDeploymentError(await deploymentError(clients, rgName, depName, deployment), ctx);
-      throw new TransientArmError(`The deployment ended "${deployment.properties?.provisioningState}" while ${ctx.what}; deploying again.`, 'Canceled');
-    }
-    const result: ProvisionEnvironmentResult = {
-      resourceGroupName: rgName,
-      resourceGroupId: group.id ?? `/subscriptions/${clients.subscriptionId}/resourceGroups/${rgName}`,
-      location: group.location ?? location,
-      deploymentName: depName,
-      deploymentId: deployment.id ?? `/subscriptions/${clients.subscriptionId}/resourceGroups/${rgName}/providers/Microsoft.Resources/deployments/${depName}`,
-      resourceIds: [...new Set((deployment.properties?.outputResources ?? []).map((r) => r.id).filter((id): id is string => !!id))],
-      outputs: outputValues(deployment.properties?.outputs),
-      adopted,
-      expiresAt: group.tags?.[TAGS.expires] ?? expiryFor(pack, input),
-      hourlyCostUsd: pack.pack.environment.hourlyCostUsd,
-    };
-    log.info({ deployment: depName, resources: result.resourceIds.length, adopted }, 'environment provisioned');
-    return result;
+    clients ??= armClients(settings);
+    const result = await deployEnvironment(clients, pack, input, rgName, location, parameters, ctx, signal, log);
+    if (pooled) await recordPlacementOutcome(input.runId, input.learnerId, { ok: true }, log);
+    return { ...result, ...(placement ? { placement } : {}) };
   } catch (err) {
     if (signal?.aborted) throw err;
-    const body = armErrorBodyOf(err);
-    const classified = classifyArmError(body && !(err as { details?: unknown }).details ? Object.assign(err as object, { details: { error: body } }) : err, ctx);
+    const classified = err instanceof PermanentArmError || err instanceof TransientArmError ? err : classify(err, ctx);
     log.warn({ err: { name: classified.name, code: classified.code, message: classified.message } }, 'provisioning failed');
+    if (pooled && clients) {
+      // The failure is what the caller needs; a record that could not be written is only logged.
+      await recordPlacementOutcome(input.runId, input.learnerId, { ok: false, throttled: armFailureOf(classified).throttled, error: `${classified.code}: ${classified.message}` }, log).catch((e: unknown) =>
+        log.error({ err: { message: (e as Error).message } }, 'could not record the failed placement'),
+      );
+    }
     throw classified;
   }
 });
+
+function classify(err: unknown, ctx: FailureContext): PermanentArmError | TransientArmError {
+  const body = armErrorBodyOf(err);
+  return classifyArmError(body && !(err as { details?: unknown }).details ? Object.assign(err as object, { details: { error: body } }) : err, ctx);
+}
+
+/** The group, then the deployment: adopted when an earlier attempt started it, else started and followed. */
+async function deployEnvironment(
+  clients: ArmClients,
+  pack: PackWithTemplate,
+  input: z.infer<typeof ProvisionEnvironmentInput>,
+  rgName: string,
+  location: string,
+  parameters: Record<string, DeploymentParameter>,
+  ctx: FailureContext,
+  signal: AbortSignal | undefined,
+  log: Logger,
+): Promise<ProvisionEnvironmentResult> {
+  const depName = deploymentName(input.packId, input.idempotencyKey);
+  const group = await ensureResourceGroup(clients, rgName, location, pack, input, ctx, log);
+  const existing = await getDeployment(clients, rgName, depName, signal);
+  let deployment: DeploymentExtended | undefined;
+  let adopted = false;
+  const state = existing?.properties?.provisioningState?.toLowerCase();
+  if (existing && state && !TERMINAL.has(state)) {
+    log.info({ deployment: depName, state }, 'adopting the running deployment of an earlier attempt');
+    adopted = true;
+    deployment = await waitForDeployment(clients, rgName, depName, signal);
+  } else if (existing && state === 'succeeded') {
+    log.info({ deployment: depName }, 'deployment already succeeded in an earlier attempt');
+    adopted = true;
+    deployment = existing;
+  } else if (existing && state === 'failed') {
+    const verdict = classifyDeploymentError(await deploymentError(clients, rgName, depName, existing), ctx);
+    if (verdict instanceof PermanentArmError) throw verdict;
+    log.warn({ deployment: depName, code: verdict.code }, 'earlier attempt failed transiently; deploying again under the same name');
+  }
+  if (!deployment) deployment = await startAndPoll(clients, rgName, depName, pack, parameters, ctx, signal, log);
+
+  const finalState = deployment.properties?.provisioningState?.toLowerCase();
+  if (finalState !== 'succeeded') {
+    if (finalState === 'failed') throw classifyDeploymentError(await deploymentError(clients, rgName, depName, deployment), ctx);
+    throw new TransientArmError(`The deployment ended "${deployment.properties?.provisioningState}" while ${ctx.what}; deploying again.`, 'Canceled');
+  }
+  const result: ProvisionEnvironmentResult = {
+    subscriptionId: clients.subscriptionId,
+    resourceGroupName: rgName,
+    resourceGroupId: group.id ?? `/subscriptions/${clients.subscriptionId}/resourceGroups/${rgName}`,
+    location: group.location ?? location,
+    deploymentName: depName,
+    deploymentId: deployment.id ?? `/subscriptions/${clients.subscriptionId}/resourceGroups/${rgName}/providers/Microsoft.Resources/deployments/${depName}`,
+    resourceIds: [...new Set((deployment.properties?.outputResources ?? []).map((r) => r.id).filter((id): id is string => !!id))],
+    outputs: outputValues(deployment.properties?.outputs),
+    adopted,
+    expiresAt: group.tags?.[TAGS.expires] ?? expiryFor(pack, input),
+    hourlyCostUsd: pack.pack.environment.hourlyCostUsd,
+  };
+  log.info({ deployment: depName, subscriptionId: clients.subscriptionId, resources: result.resourceIds.length, adopted }, 'environment provisioned');
+  return result;
+}
 
 async function ensureResourceGroup(
   clients: ArmClients,

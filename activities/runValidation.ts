@@ -7,6 +7,7 @@ import { armClients, armHttpError, armLogger, type ArmClients } from '../azure/a
 import { classifyArmError, PermanentArmError, TransientArmError } from '../azure/armErrors';
 import { learnerResourceGroupName } from '../azure/environmentNames';
 import { loadPackWithTemplate, templateApiVersions } from '../scenarios/packFiles';
+import { clientsForLearner } from './subscriptionPool';
 
 export const RunValidationInput = z
   .object({
@@ -69,7 +70,7 @@ const RG_TYPE = 'microsoft.resources/resourcegroups';
  * TransientArmError / PermanentArmError (the learner's result would be meaningless).
  */
 export const runValidation = defineActivity(RunValidationInput, async function runValidation(input, _context?: unknown, options: ValidationOptions = {}): Promise<RunValidationResult> {
-  const clients = options.clients ?? armClients();
+  const clients = options.clients ?? (await clientsForLearner(input.runId, input.learnerId, () => armClients()));
   const log = (options.log ?? armLogger()).child({ runId: input.runId, learnerId: input.learnerId, packId: input.packId, key: input.idempotencyKey });
   const pack = await loadPackWithTemplate(input.packId);
   const all = pack.pack.environment.checks;

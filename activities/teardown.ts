@@ -4,6 +4,7 @@ import { defineActivity } from './activity';
 import { armClients, armLogger, type ArmClients } from '../azure/armClients';
 import { classifyArmError, PermanentArmError } from '../azure/armErrors';
 import { learnerResourceGroupName, TAGS } from '../azure/environmentNames';
+import { clientsForLearner, forgetPlacement } from './subscriptionPool';
 
 export const TeardownInput = z
   .object({
@@ -42,7 +43,7 @@ export interface TeardownOptions {
  */
 export const teardown = defineActivity(TeardownInput, async function teardown(input, _context?: unknown, options: TeardownOptions = {}): Promise<TeardownResult> {
   const rgName = input.resourceGroupName ?? learnerResourceGroupName(input.runId!, input.learnerId!);
-  const clients = options.clients ?? armClients();
+  const clients = options.clients ?? (await clientsForLearner(input.runId, input.learnerId, () => armClients()));
   const log = (options.log ?? armLogger()).child({ resourceGroup: rgName, runId: input.runId, key: input.idempotencyKey });
   const ctx = { what: `tearing down resource group ${rgName}`, resourceGroupName: rgName };
   const gone = { resourceGroupName: rgName, deleted: false, alreadyGone: true };
@@ -79,6 +80,8 @@ export const teardown = defineActivity(TeardownInput, async function teardown(in
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
     }
     log.info({ reason: input.reason, pack: tags[TAGS.pack], learner: tags[TAGS.learner] }, 'teardown: resource group deleted');
+    // The learner's next environment is placed afresh (its old subscription may be full by then).
+    if (input.runId && input.learnerId) await forgetPlacement(input.runId, input.learnerId);
     return { resourceGroupName: rgName, deleted: true, alreadyGone: false };
   } catch (err) {
     if (options.abortSignal?.aborted || err instanceof PermanentArmError) throw err;

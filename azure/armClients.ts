@@ -44,7 +44,8 @@ export interface ArmRest {
 /** Extra client options (tests add pipeline policies to observe requests). */
 export type ArmClientExtras = Pick<ClientOptions, 'additionalPolicies' | 'retryOptions'>;
 
-let cached: { key: string; clients: ArmClients } | undefined;
+/** Clients per settings (one per learner subscription of a pool); a handful at most, so never evicted. */
+const cached = new Map<string, ArmClients>();
 
 /** The ARM settings (the local stack sets the same names for its emulator). */
 export function armSettings(settings: AppSettings = appSettings()): { endpoint: string; subscriptionId?: string; token?: string; caCert?: string; pollIntervalMs?: number } {
@@ -59,10 +60,25 @@ export function armSettings(settings: AppSettings = appSettings()): { endpoint: 
 
 export function armClients(settings: AppSettings = appSettings(), extras?: ArmClientExtras): ArmClients {
   const key = JSON.stringify(armSettings(settings));
-  if (!extras && cached?.key === key) return cached.clients;
+  const hit = extras ? undefined : cached.get(key);
+  if (hit) return hit;
   const clients = createArmClients(settings, extras);
-  if (!extras) cached = { key, clients };
+  if (!extras) cached.set(key, clients);
   return clients;
+}
+
+/** The same clients for another learner subscription of the run's pool (same endpoint, credential and trust). */
+export function armClientsFor(subscriptionId: string, settings: AppSettings = appSettings()): ArmClients {
+  return armClients({ ...settings, LEARNER_SUBSCRIPTION_ID: subscriptionId });
+}
+
+/** ARM's remaining write budget per subscription, from the last response that said (`x-ms-ratelimit-remaining-subscription-writes`). */
+const writeBudget = new Map<string, { remaining: number; at: number }>();
+
+/** The last write budget ARM reported for the subscription, if it is at most `maxAgeMs` old. */
+export function lastWriteBudget(subscriptionId: string, maxAgeMs = 60_000, now = Date.now()): number | undefined {
+  const b = writeBudget.get(subscriptionId.toLowerCase());
+  return b && now - b.at <= maxAgeMs ? b.remaining : undefined;
 }
 
 function createArmClients(settings: AppSettings, extras: ArmClientExtras = {}): ArmClients {
@@ -140,13 +156,17 @@ type PipelinePolicy = NonNullable<ClientOptions['additionalPolicies']>[number]['
  * The SDK's long-running-operation helpers throw a RestError without the response body for a
  * failed initial request, and ARM puts the real cause of a rejected deployment (a quota, a policy)
  * inside that body (`error.details`). This policy keeps the body of every final error response,
- * by request, so {@link armErrorBodyOf} can recover it from the error's `request`.
+ * by request, so {@link armErrorBodyOf} can recover it from the error's `request`. It also notes the write
+ * budget ARM reports on each response, for the placement of environments over several subscriptions.
  */
 const errorBodies = new WeakMap<object, unknown>();
 const keepErrorBodies: PipelinePolicy = {
   name: 'keepArmErrorBodies',
   async sendRequest(request, next) {
     const response = await next(request);
+    const remaining = response.headers.get('x-ms-ratelimit-remaining-subscription-writes');
+    const sub = /\/subscriptions\/([0-9a-f-]{36})/i.exec(request.url)?.[1];
+    if (remaining !== undefined && sub && Number.isFinite(Number(remaining))) writeBudget.set(sub.toLowerCase(), { remaining: Number(remaining), at: Date.now() });
     if (response.status >= 400 && response.bodyAsText) {
       try {
         errorBodies.set(request, JSON.parse(response.bodyAsText));

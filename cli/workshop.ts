@@ -13,6 +13,7 @@ import { cliPacksDir } from './cliPacks';
 import { ProgressView, summaryLine } from './progressView';
 import { rehearse, RehearsalInputError, type RehearsalReport } from './rehearse';
 import type { ArmAccess } from './rehearsalArm';
+import type { LearnerSubscriptionRef } from '../contracts/messages';
 
 /**
  * `workshop` — the instructor's (and, for rehearsals, the learner's) command line over the workshop
@@ -62,6 +63,16 @@ function collectParam(value: string, previous: Record<string, unknown> = {}): Re
     // plain text
   }
   return { ...previous, [value.slice(0, i)]: parsed };
+}
+
+/**
+ * `--learner-subscription <id>[@region,region]` (repeatable): one learner subscription of the run's pool, with the
+ * regions environments may go to in it (default: the pack's). The API checks the rest (GUIDs, duplicates).
+ */
+export function collectLearnerSubscription(value: string, previous: LearnerSubscriptionRef[] = []): LearnerSubscriptionRef[] {
+  const m = /^([0-9a-fA-F-]{36})(?:@([a-z0-9]+(?:,[a-z0-9]+)*))?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`--learner-subscription takes <subscription id>[@region,region], e.g. 0b1c…@westeurope,northeurope; got "${value}".`);
+  return [...previous, { subscriptionId: m[1], ...(m[2] ? { locations: m[2].split(',') } : {}) }];
 }
 
 function print(out: unknown, json: boolean | undefined, text: () => string): void {
@@ -214,7 +225,8 @@ function addRunStart(run: Command, cli: Cli): void {
     .option('--run-id <id>', 'run id (default: generated)')
     .option('--batch-size <n>', 'journeys started per batch', number('--batch-size', { integer: true, min: 1, max: 100 }))
     .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable), e.g. --param onPremGatewayIp=203.0.113.10", collectParam)
-    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown> }) => {
+    .option('--learner-subscription <id[@regions]>', 'spread environments over these learner subscriptions by quota headroom (repeatable), e.g. <guid>@westeurope,northeurope', collectLearnerSubscription)
+    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown>; learnerSubscription?: LearnerSubscriptionRef[] }) => {
       let text: string;
       try {
         text = await readFile(o.roster, 'utf8');
@@ -228,7 +240,7 @@ function addRunStart(run: Command, cli: Cli): void {
         if (err instanceof RosterError) throw new UserError(`The roster has problems; nothing was started:\n${err.problems.map((p) => `  ${formatRosterProblem(name, p)}`).join('\n')}`);
         throw err;
       }
-      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}) });
+      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.learnerSubscription ? { learnerSubscriptions: o.learnerSubscription } : {}) });
       print(res, json(), () =>
         [
           `Started run ${res.runId}: ${res.scenario.title} for ${res.learners.length} learners (time scale ${res.timeScale}).`,

@@ -16,6 +16,17 @@ export interface RunPlan {
   environmentParameters?: Record<string, unknown>;
   /** ARM writes one deployment of the pack's template costs (group + deployment + resources), for the provisioning scheduler. */
   environmentWrites?: number;
+  /** The learner subscriptions (and regions) environments are spread over; absent = LEARNER_SUBSCRIPTION_ID alone. */
+  learnerSubscriptions?: LearnerSubscriptionRef[];
+}
+
+/** One learner subscription of a run's pool (activities/subscriptionPool.ts validates it). */
+export interface LearnerSubscriptionRef {
+  subscriptionId: string;
+  /** Regions environments may go to in it; default: the pack's location. */
+  locations?: string[];
+  /** Limits for resource types without a usage API, e.g. { "Microsoft.DocumentDB/databaseAccounts": 50 }. */
+  quotas?: Record<string, number>;
 }
 
 export interface Learner {
@@ -104,6 +115,8 @@ export interface PhaseInput {
   timers?: Record<string, string>;
   /** The run's values for the pack's instructor parameters, for provisioning. */
   environmentParameters?: Record<string, unknown>;
+  /** The run's learner subscriptions, for placing the environment (RunPlan.learnerSubscriptions). */
+  learnerSubscriptions?: LearnerSubscriptionRef[];
 }
 
 export type PhaseOutput =

@@ -1,3 +1,4 @@
+import { LearnerSubscriptions } from '../activities/subscriptionPool';
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -49,6 +50,8 @@ export const StartRunBody = z.strictObject({
   batchSize: z.number().int().min(1).max(100).default(10),
   /** Values for the pack's `instructor` environment parameters (e.g. hybrid's onPremGatewayIp). */
   parameters: z.record(z.string().min(1).max(100), z.unknown()).default({}),
+  /** The learner subscriptions (and regions) environments are spread over; absent = LEARNER_SUBSCRIPTION_ID. */
+  learnerSubscriptions: LearnerSubscriptions.optional(),
 });
 export type StartRunBody = z.input<typeof StartRunBody>;
 
@@ -82,7 +85,7 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   const environmentParameters = runParameters(loaded.pack, body.parameters);
   const environmentWrites = await templateWrites(loaded.pack.id);
   const plan = {
-    ...planFromPack(loaded.pack, { timeScale: body.timeScale }),
+    ...planFromPack(loaded.pack, { timeScale: body.timeScale, ...(body.learnerSubscriptions ? { learnerSubscriptions: body.learnerSubscriptions } : {}) }),
     ...(Object.keys(environmentParameters).length ? { environmentParameters } : {}),
     ...(environmentWrites ? { environmentWrites } : {}),
   };

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { ArmFaults } from './arm/faults';
+import { DEFAULT_SUBSCRIPTION_ID, type DeploymentTimes, type EmulatedSubscription, type QuotaSetting } from './arm/emulator';
+import { definitionFor } from './arm/quotas';
 import type { Faults as TeamsFaults } from './teams/emulator';
 
 /**
@@ -49,6 +51,26 @@ export const FaultSettingsSchema = z
       .optional(),
     /** Seed of the fault dice (both emulators): the same seed and the same requests give the same faults. Default 1. */
     FAULT_SEED: wholeNumber('FAULT_SEED', 0, 'a whole number >= 0').optional(),
+    /**
+     * Not a fault: realistic deployment times (local/arm/durations.ts) times this scale — 1 = Azure's typical
+     * durations (a VPN gateway in 35 min), 0.01 = a rehearsal at 1/100. Unset or 0 = off (today's speed).
+     */
+    ARM_DEPLOYMENT_TIME_SCALE: z.coerce
+      .number({ message: 'ARM_DEPLOYMENT_TIME_SCALE must be a number >= 0 (1 = Azure\'s typical deployment times, 0.01 = 1/100 of them, 0 = off)' })
+      .min(0, { message: 'ARM_DEPLOYMENT_TIME_SCALE must be a number >= 0 (1 = Azure\'s typical deployment times, 0.01 = 1/100 of them, 0 = off)' })
+      .optional(),
+    /** Not a fault: how many learner subscriptions the ARM emulator serves (default 1); their ids are printed at start. */
+    ARM_EMULATOR_SUBSCRIPTIONS: z.coerce
+      .number({ message: 'ARM_EMULATOR_SUBSCRIPTIONS must be a whole number from 1 to 20' })
+      .int({ message: 'ARM_EMULATOR_SUBSCRIPTIONS must be a whole number from 1 to 20' })
+      .min(1, { message: 'ARM_EMULATOR_SUBSCRIPTIONS must be a whole number from 1 to 20' })
+      .max(20, { message: 'ARM_EMULATOR_SUBSCRIPTIONS must be a whole number from 1 to 20' })
+      .optional(),
+    /**
+     * Not a fault: quotas of the emulated subscriptions, `<subscription number>:<quota>[@<region>]=<limit>` separated
+     * by commas, e.g. `2:StorageAccounts@westeurope=3,3:Microsoft.DocumentDB/databaseAccounts=1`. Unset = Azure's defaults.
+     */
+    ARM_EMULATOR_QUOTAS: z.string().optional(),
   })
   .superRefine((s, ctx) => {
     if ((s.ARM_FAULT_500_EVERY === undefined) !== (s.ARM_FAULT_500_LENGTH === undefined)) {
@@ -57,7 +79,39 @@ export const FaultSettingsSchema = z
     if (s.ARM_FAULT_500_EVERY !== undefined && s.ARM_FAULT_500_LENGTH !== undefined && s.ARM_FAULT_500_LENGTH > s.ARM_FAULT_500_EVERY) {
       ctx.addIssue({ code: 'custom', path: ['ARM_FAULT_500_LENGTH'], message: `ARM_FAULT_500_LENGTH (${s.ARM_FAULT_500_LENGTH}) must not exceed ARM_FAULT_500_EVERY (${s.ARM_FAULT_500_EVERY})` });
     }
+    if (s.ARM_EMULATOR_QUOTAS !== undefined) {
+      for (const problem of parseQuotas(s.ARM_EMULATOR_QUOTAS, s.ARM_EMULATOR_SUBSCRIPTIONS ?? 1).problems) ctx.addIssue({ code: 'custom', path: ['ARM_EMULATOR_QUOTAS'], message: problem });
+    }
   });
+
+/** The n-th emulated subscription's id (1-based): the first is the emulator's default, the others follow it. */
+export function emulatedSubscriptionId(n: number): string {
+  if (n === 1) return DEFAULT_SUBSCRIPTION_ID;
+  return `00000000-0000-4000-8000-${(0xa2e0 + n - 1).toString(16).padStart(12, '0')}`;
+}
+
+const QUOTA_ENTRY = /^(\d+):([A-Za-z0-9./]+)(?:@([a-z0-9]+))?=(\d+)$/;
+
+function parseQuotas(text: string, subscriptions: number): { problems: string[]; bySubscription: Map<number, QuotaSetting[]> } {
+  const problems: string[] = [];
+  const bySubscription = new Map<number, QuotaSetting[]>();
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = QUOTA_ENTRY.exec(entry);
+    if (!m) {
+      problems.push(`ARM_EMULATOR_QUOTAS entry "${entry}" is not <subscription number>:<quota>[@<region>]=<limit> (e.g. 2:StorageAccounts@westeurope=3)`);
+      continue;
+    }
+    const n = Number(m[1]);
+    if (n < 1 || n > subscriptions) problems.push(`ARM_EMULATOR_QUOTAS entry "${entry}": subscription ${n} does not exist (ARM_EMULATOR_SUBSCRIPTIONS is ${subscriptions})`);
+    try {
+      definitionFor(m[2]);
+    } catch (e) {
+      problems.push(`ARM_EMULATOR_QUOTAS entry "${entry}": ${(e as Error).message}`);
+    }
+    bySubscription.set(n, [...(bySubscription.get(n) ?? []), { quota: m[2], limit: Number(m[4]), ...(m[3] ? { location: m[3] } : {}) }]);
+  }
+  return { problems, bySubscription };
+}
 
 export const FAULT_SETTING_NAMES = Object.keys(FaultSettingsSchema.shape) as Array<keyof z.infer<typeof FaultSettingsSchema>>;
 
@@ -68,6 +122,8 @@ export interface FaultSettings {
   teams?: TeamsFaults;
   durationSeconds?: number;
   seed: number;
+  /** Not faults: the ARM emulator's subscriptions (with quotas) and realistic deployment times, when set. */
+  armEmulator?: { subscriptions?: EmulatedSubscription[]; deploymentTimes?: DeploymentTimes };
 }
 
 export class FaultSettingsError extends Error {
@@ -99,12 +155,23 @@ export function faultSettings(env: NodeJS.ProcessEnv = process.env): FaultSettin
     ...(s.ARM_FAULT_SLOW_DEPLOYMENT_MS ? { slowDeployment: { perResourceMs: s.ARM_FAULT_SLOW_DEPLOYMENT_MS } } : {}),
   };
   const teams: TeamsFaults | undefined = s.TEAMS_FAULT_THROTTLE_FRACTION ? { rate429: s.TEAMS_FAULT_THROTTLE_FRACTION, retryAfterSeconds: s.TEAMS_FAULT_RETRY_AFTER_SECONDS ?? 1, seed } : undefined;
+  const armEmulator = emulatorSettings(s);
   return {
     ...(arm.throttle || arm.serverErrors || arm.slowDeployment ? { arm } : {}),
+    ...(armEmulator ? { armEmulator } : {}),
     ...(teams ? { teams } : {}),
     ...(s.FAULT_DURATION_SECONDS ? { durationSeconds: s.FAULT_DURATION_SECONDS } : {}),
     seed,
   };
+}
+
+function emulatorSettings(s: z.infer<typeof FaultSettingsSchema>): FaultSettings['armEmulator'] {
+  const count = s.ARM_EMULATOR_SUBSCRIPTIONS ?? 1;
+  const quotas = s.ARM_EMULATOR_QUOTAS ? parseQuotas(s.ARM_EMULATOR_QUOTAS, count).bySubscription : new Map<number, QuotaSetting[]>();
+  const deploymentTimes = s.ARM_DEPLOYMENT_TIME_SCALE ? { scale: s.ARM_DEPLOYMENT_TIME_SCALE } : undefined;
+  if (count === 1 && quotas.size === 0 && !deploymentTimes) return undefined;
+  const subscriptions = Array.from({ length: count }, (_, i) => ({ id: emulatedSubscriptionId(i + 1), ...(quotas.get(i + 1) ? { quotas: quotas.get(i + 1)! } : {}) }));
+  return { ...(count > 1 || quotas.size > 0 ? { subscriptions } : {}), ...(deploymentTimes ? { deploymentTimes } : {}) };
 }
 
 /** One line for the start banner: what goes wrong today, and until when. */

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { LOCAL_DEFAULT_KEYS } from '../http/apiAuth';
 import { functions } from '../registry';
 import { SqliteDatabase, StoreOpenError, storeFile, syncModeSetting, writePidFile } from '../storage/sqlite';
+import { provisionDelayMs } from './arm/durations';
 import { startArmEmulator } from './arm/emulator';
 import { armIdentity, exposeArmEmulator } from './arm/localEnv';
 import { describeFaults, endFaultsAfter, faultSettings, FaultSettingsError } from './faultSettings';
@@ -50,11 +51,22 @@ async function main(): Promise<void> {
   // LEARNER_SUBSCRIPTION_ID and DefaultAzureCredential apply, as in production).
   // Same port, token and CA as the last start of this data directory, so clients told them keep working.
   const armId = process.env.ARM_ENDPOINT ? undefined : await armIdentity(path.join(dataDir, 'arm'));
-  const arm = armId ? await startArmEmulator({ database, logger: log, port: armId.port, token: armId.token, cert: armId.cert, faults: faults.arm }) : undefined;
+  const arm = armId
+    ? await startArmEmulator({
+        database,
+        logger: log,
+        port: armId.port,
+        token: armId.token,
+        cert: armId.cert,
+        faults: faults.arm,
+        ...(faults.armEmulator?.subscriptions ? { subscriptions: faults.armEmulator.subscriptions } : {}),
+        ...(faults.armEmulator?.deploymentTimes ? { deploymentTimes: faults.armEmulator.deploymentTimes } : {}),
+      })
+    : undefined;
   const armCaFile = arm ? exposeArmEmulator(arm, path.join(dataDir, 'arm'), armId?.cert) : undefined;
   // Where `workshop rehearse` finds the emulator (to break and fix learner environments like a learner would).
   const armFile = path.join(dataDir, 'arm', 'emulator.json');
-  if (arm) writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
+  if (arm) writeFileSync(armFile, JSON.stringify({ url: arm.url, subscriptionId: arm.subscriptionId, subscriptionIds: arm.subscriptionIds, token: arm.token, caFile: armCaFile }, null, 2), { mode: 0o600 });
   // The Teams connector emulator + web chat, unless the bot is configured for real Teams (BOT_APP_ID set).
   const teams = process.env.BOT_APP_ID ? undefined : await startTeamsEmulator({ logger: log, faults: faults.teams, database });
   endFaultsAfter(faults, { arm, teams }, log);
@@ -62,25 +74,7 @@ async function main(): Promise<void> {
   const host = await startLocalHost({ database, functions, port, logger: log });
   teams?.setBotEndpoint(`${host.url}/api/messages`);
 
-  const lines = [
-    '',
-    'workshop-orchestrator local stack is up',
-    `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
-    `  store             ${file}   (SQLite, synchronous=${database.synchronous}; one stack per data directory)`,
-    `  task hub          ${host.settings.hubName}`,
-    arm
-      ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_TOKEN (and ${armFile})`
-      : `  Azure (ARM)       ${process.env.ARM_ENDPOINT}   learner subscription ${process.env.LEARNER_SUBSCRIPTION_ID ?? '(LEARNER_SUBSCRIPTION_ID not set)'}`,
-    ...(describeFaults(faults) ? [`  FAULTS            ${describeFaults(faults)}`] : []),
-    `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
-    `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
-    `  dashboard         ${host.url}/api/tab/${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `#key=${LOCAL_DEFAULT_KEYS.instructor}` : '   (asks for INSTRUCTOR_API_KEY)'}   (instructor dashboard; also the Teams tab)`,
-    teams
-      ? `  Teams web chat    ${teams.url}/chat   (connector emulator; the bot is ${host.url}/api/messages, app id ${teams.appId})`
-      : `  Teams bot         ${host.url}/api/messages   (BOT_APP_ID ${process.env.BOT_APP_ID}: real Teams)`,
-    '',
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(banner({ host, file, database, arm, armCaFile, armFile, faults, teams }) + '\n');
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -95,6 +89,40 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** What `npm start` prints once the stack is up: where everything is and how to reach it. */
+function banner(o: {
+  host: Awaited<ReturnType<typeof startLocalHost>>;
+  file: string;
+  database: SqliteDatabase;
+  arm: Awaited<ReturnType<typeof startArmEmulator>> | undefined;
+  armCaFile: string | undefined;
+  armFile: string;
+  faults: ReturnType<typeof faultSettings>;
+  teams: Awaited<ReturnType<typeof startTeamsEmulator>> | undefined;
+}): string {
+  const { host, file, database, arm, armCaFile, armFile, faults, teams } = o;
+  return [
+    '',
+    'workshop-orchestrator local stack is up',
+    `  durable host      ${host.url}   (HTTP functions under /api/, Durable API under /runtime/webhooks/durabletask/)`,
+    `  store             ${file}   (SQLite, synchronous=${database.synchronous}; one stack per data directory)`,
+    `  task hub          ${host.settings.hubName}`,
+    arm
+      ? `  ARM emulator      ${arm.url}   subscription ${arm.subscriptionId}, CA cert ${armCaFile}, token in ARM_TOKEN (and ${armFile})`
+      : `  Azure (ARM)       ${process.env.ARM_ENDPOINT}   learner subscription ${process.env.LEARNER_SUBSCRIPTION_ID ?? '(LEARNER_SUBSCRIPTION_ID not set)'}`,
+    ...(arm && arm.subscriptionIds.length > 1 ? [`  learner subs      ${arm.subscriptionIds.join(', ')}   (name them in a run's learnerSubscriptions)`] : []),
+    ...(faults.armEmulator?.deploymentTimes ? [`  ARM timing        Azure's typical deployment times x ${faults.armEmulator.deploymentTimes.scale} (a VPN gateway in ${(provisionDelayMs(faults.armEmulator.deploymentTimes, 'Microsoft.Network/virtualNetworkGateways') / 1000).toFixed(1)} s)`] : []),
+    ...(describeFaults(faults) ? [`  FAULTS            ${describeFaults(faults)}`] : []),
+    `  workshop API      ${host.url}/api/runs   x-api-key: ${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `${LOCAL_DEFAULT_KEYS.instructor} (local default instructor key)` : 'INSTRUCTOR_API_KEY'}`,
+    `                    learner tokens are signed with ${process.env.LEARNER_API_KEY === LOCAL_DEFAULT_KEYS.learner ? `the local default LEARNER_API_KEY (${LOCAL_DEFAULT_KEYS.learner})` : 'LEARNER_API_KEY'}; the CLI: npm run workshop -- --help`,
+    `  dashboard         ${host.url}/api/tab/${process.env.INSTRUCTOR_API_KEY === LOCAL_DEFAULT_KEYS.instructor ? `#key=${LOCAL_DEFAULT_KEYS.instructor}` : '   (asks for INSTRUCTOR_API_KEY)'}   (instructor dashboard; also the Teams tab)`,
+    teams
+      ? `  Teams web chat    ${teams.url}/chat   (connector emulator; the bot is ${host.url}/api/messages, app id ${teams.appId})`
+      : `  Teams bot         ${host.url}/api/messages   (BOT_APP_ID ${process.env.BOT_APP_ID}: real Teams)`,
+    '',
+  ].join('\n');
 }
 
 main().catch((err: unknown) => {

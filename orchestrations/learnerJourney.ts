@@ -177,6 +177,7 @@ class JourneyEffects {
       attempt,
       version: 0,
       ...(plan.environmentParameters ? { environmentParameters: plan.environmentParameters } : {}),
+      ...(plan.learnerSubscriptions?.length ? { learnerSubscriptions: plan.learnerSubscriptions } : {}),
       ...(resume && this.lastPhase?.phase === phase ? { snapshot: this.lastPhase.snapshot, resume } : {}),
     };
     this.running = { phase, attempt, task: this.context.df.callSubOrchestrator('workshopPhase', phaseInput, phaseInstanceId(runId, learnerId, phase, attempt)) };

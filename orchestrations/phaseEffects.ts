@@ -179,6 +179,7 @@ export class PhaseEffects {
       // The same key every attempt: a retry adopts the deployment an earlier attempt started.
       idempotencyKey: `${runId}:${learnerId}:${stepId}`,
       parameters: this.input.environmentParameters ?? {},
+      ...(this.input.learnerSubscriptions?.length ? { subscriptions: this.input.learnerSubscriptions } : {}),
     };
     const key = this.key('provision');
     this.pending.set(key, {

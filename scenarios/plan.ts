@@ -1,5 +1,5 @@
 import type { PhaseDef, PhaseName, PhaseStepDef } from '../machines/phaseMachine';
-import type { RunPlan } from '../contracts/messages';
+import type { LearnerSubscriptionRef, RunPlan } from '../contracts/messages';
 import type { ScenarioPack, Step } from './schema';
 
 export interface PlanOptions {
@@ -10,6 +10,8 @@ export interface PlanOptions {
   timeScale?: number;
   /** Steps whose failure the learner may resume without the instructor (validation retries). */
   selfResumeKinds?: ReadonlyArray<Step['kind']>;
+  /** The learner subscriptions environments are spread over (several: placed by quota headroom). */
+  learnerSubscriptions?: LearnerSubscriptionRef[];
 }
 
 /**
@@ -32,5 +34,5 @@ export function planFromPack(pack: ScenarioPack, options: PlanOptions = {}): Run
     }));
     phases[phase.id] = { phase: phase.id, steps };
   }
-  return { packId: pack.id, title: pack.title, phases };
+  return { packId: pack.id, title: pack.title, phases, ...(options.learnerSubscriptions?.length ? { learnerSubscriptions: options.learnerSubscriptions } : {}) };
 }

@@ -2,10 +2,11 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import type { ResourceGroup } from '@azure/arm-resources';
 import type { Logger } from 'pino';
 import { appSettings } from '../config';
-import { armClients, armLogger, armSettings, type ArmClients } from '../azure/armClients';
+import { armClients, armClientsFor, armLogger, armSettings, type ArmClients } from '../azure/armClients';
 import { costVerdict, environmentFromTags, type CostVerdict, type EnvironmentCost, type TeardownReason } from '../azure/costGuard';
 import { TAGS } from '../azure/environmentNames';
 import { getRun, markBudgetWarned, type WorkshopRun } from '../storage/runRegistry';
+import { poolSubscriptionIds } from '../activities/subscriptionPool';
 import { notify } from '../activities/notify';
 
 /** The app setting SWEEPER_SCHEDULE (default every five minutes, config.ts), resolved by the host from `%NAME%`. */
@@ -45,13 +46,18 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
   const report: SweepReport = { checked: 0, deleted: [], kept: [], warned: [], failed: [] };
 
   const byRun = new Map<string, ResourceGroup[]>();
-  for await (const rg of clients.resources.resourceGroups.list()) {
-    const tags = rg.tags ?? {};
-    if (!rg.name || tags[TAGS.pack] === undefined) continue;
-    if (rg.properties?.provisioningState?.toLowerCase() === 'deleting') continue;
-    report.checked++;
-    const runId = tags[TAGS.run] ?? '';
-    byRun.set(runId, [...(byRun.get(runId) ?? []), rg]);
+  // Each group with the clients of its subscription: LEARNER_SUBSCRIPTION_ID, and every subscription a run's pool placed environments in.
+  const home = new Map<ResourceGroup, ArmClients>();
+  for (const source of await sweptSubscriptions(clients, opts.clients !== undefined)) {
+    for await (const rg of source.resources.resourceGroups.list()) {
+      const tags = rg.tags ?? {};
+      if (!rg.name || tags[TAGS.pack] === undefined) continue;
+      if (rg.properties?.provisioningState?.toLowerCase() === 'deleting') continue;
+      report.checked++;
+      home.set(rg, source);
+      const runId = tags[TAGS.run] ?? '';
+      byRun.set(runId, [...(byRun.get(runId) ?? []), rg]);
+    }
   }
 
   for (const [runId, groups] of byRun) {
@@ -92,7 +98,8 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
         continue;
       }
       try {
-        const poller = clients.resources.resourceGroups.delete(name, { updateIntervalInMs: clients.pollIntervalMs });
+        const owner = home.get(rg) ?? clients;
+        const poller = owner.resources.resourceGroups.delete(name, { updateIntervalInMs: owner.pollIntervalMs });
         if (opts.waitForDeletion) await poller.pollUntilDone();
         else await poller.submitted();
         report.deleted.push({ resourceGroupName: name, ...(runId ? { runId } : {}), reason });
@@ -106,6 +113,13 @@ export async function sweepWorkshopGroups(opts: SweepOptions = {}): Promise<Swee
   }
   log.info({ checked: report.checked, deleted: report.deleted.length, kept: report.kept.length, failed: report.failed.length }, 'sweep finished');
   return report;
+}
+
+/** The subscriptions to sweep: the given clients' one, plus (unless a test pinned the clients) every pool subscription. */
+async function sweptSubscriptions(clients: ArmClients, pinned: boolean): Promise<ArmClients[]> {
+  if (pinned) return [clients];
+  const others = (await poolSubscriptionIds()).filter((id) => id !== clients.subscriptionId.toLowerCase());
+  return [clients, ...others.map((id) => armClientsFor(id))];
 }
 
 /** The run is near its budget: tell the instructor once (keyed by run) and record that they were told. */

@@ -15,11 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { ArmError, invalidTemplate, toErrorBody, type ArmErrorBody } from './errors';
-import { methodNotAllowed, type EmulatorEnv, type Reply, type RequestContext } from './emulator';
+import { methodNotAllowed, normaliseLocation, type EmulatorEnv, type Reply, type RequestContext } from './emulator';
 import type { Json } from './expressions';
 import { groupId, lower, parseResourceId } from './ids';
 import type { ResourceService } from './resources';
 import { checkPlanLimits, checkTemplateShape } from './limits';
+import { provisionDelayMs } from './durations';
+import type { QuotaBook } from './quotas';
 import type { DeploymentRecord, GroupRecord } from './store';
 import { NotReady, TemplateError, outputType, prepareTemplate, type Plan, type PlannedResource, type RuntimeHooks } from './template';
 
@@ -39,6 +41,8 @@ interface Run {
 export class DeploymentService {
   private readonly runs = new Map<string, Run>();
   private paused = false;
+  /** Creates past their quota check and not yet written: they hold a unit, so a racing create cannot take it too. */
+  private readonly reserved = new Map<string, { id: string; type: string; location: string }>();
 
   constructor(
     private readonly env: EmulatorEnv,
@@ -146,7 +150,52 @@ export class DeploymentService {
         );
       }
     }
+    this.checkQuotas(plan, rg, name);
     return { plan, properties };
+  }
+
+  /**
+   * ARM's preflight quota check: the resources this template would create (not the ones it updates), on top
+   * of what the subscription already has, against its quotas.
+   */
+  private checkQuotas(plan: Plan, rg: GroupRecord, name: string): void {
+    const existing = this.countedWithReserved();
+    const have = new Set(existing.map((r) => lower(r.id)));
+    const adding = plan.resources
+      .filter((r) => r.condition && !have.has(lower(r.id)))
+      .map((r) => ({ type: r.type, location: this.plannedLocation(plan, r, rg) }));
+    const over = this.env.quotas.exceeded(adding, existing);
+    if (!over) return;
+    this.countQuotaRefusal();
+    throw new ArmError(
+      400,
+      'InvalidTemplateDeployment',
+      `The template deployment '${name}' is not valid according to the validation procedure. The tracking id is '${randomUUID()}'. See inner errors for details.`,
+      [quotaExceeded(over, plan.resources.find((r) => lower(r.type) === lower(over.type))?.id ?? rg.body.id)],
+    );
+  }
+
+  /** A resource's region as preflight sees it: its literal or parameter-only `location`, else the group's. */
+  private plannedLocation(plan: Plan, r: PlannedResource, rg: GroupRecord): string {
+    try {
+      const v = plan.evaluateValue(r.def.location, plan.hostFor(r, NO_RUNTIME));
+      if (typeof v === 'string' && v) return normaliseLocation(v);
+    } catch {
+      // `location` uses reference()/list*() (known only at deploy time): the group's region, as ARM's own preflight assumes.
+    }
+    return rg.body.location;
+  }
+
+  /** What counts against quotas: the resources there, and the creates past their check (once each: a create stays reserved until its operation is recorded). */
+  private countedWithReserved(): Array<{ id: string; type: string; location?: string }> {
+    const counted = this.resources.countedResources();
+    const ids = new Set(counted.map((r) => lower(r.id)));
+    return [...counted, ...[...this.reserved.entries()].filter(([key]) => !ids.has(key)).map(([, r]) => r)];
+  }
+
+  private countQuotaRefusal(): void {
+    const key = lower(this.env.subscriptionId);
+    this.env.stats.quotaRefusals[key] = (this.env.stats.quotaRefusals[key] ?? 0) + 1;
   }
 
   private async put(ctx: RequestContext, rg: GroupRecord, name: string, id: string): Promise<Reply> {
@@ -232,6 +281,8 @@ export class DeploymentService {
     const stats = this.env.stats;
     stats.activeDeployments++;
     stats.deploymentsStarted++;
+    const sub = lower(this.env.subscriptionId);
+    stats.deploymentsBySubscription[sub] = (stats.deploymentsBySubscription[sub] ?? 0) + 1;
     stats.maxConcurrentDeployments = Math.max(stats.maxConcurrentDeployments, stats.activeDeployments);
     const run: Run = { id: rec.id, cancel: false, wake: new Set(), done: Promise.resolve() };
     run.done = this.execute(rec.id, rec.operationId, plan, rg, run)
@@ -274,6 +325,9 @@ export class DeploymentService {
     const stopped = () => this.paused || run.cancel || !this.current(id, operationId);
     if (stopped()) return this.finishStopped(id, operationId, run);
     const started = Date.now();
+    // ARM holds a new deployment in Accepted for a few seconds (queued, preflight) before it runs.
+    await this.sleep(provisionDelayMs(this.env.times(), 'Microsoft.Resources/deployments', undefined), run);
+    if (stopped()) return this.finishStopped(id, operationId, run);
     await this.update(id, operationId, (r) => (r.body.properties.provisioningState = 'Running'));
 
     const outcomes = new Map<string, Promise<Outcome>>();
@@ -335,10 +389,11 @@ export class DeploymentService {
           return this.fail(id, operationId, res, opStarted, errors, code, `Unable to process template language expressions for resource '${res.id}'. ${message}`);
         }
       }
-      // The delay is re-read when faults change, so a test can hold deployments and then release them.
+      // The delay is re-read when faults or deployment times change, so a test can hold deployments and then release them.
       const waitFrom = Date.now();
       for (;;) {
-        const left = this.env.faults.provisionDelayMs(res.type) - (Date.now() - waitFrom);
+        const delay = Math.max(this.env.faults.provisionDelayMs(res.type), provisionDelayMs(this.env.times(), res.type, body));
+        const left = delay - (Date.now() - waitFrom);
         if (left <= 0 || stopped()) break;
         await this.sleep(left, run);
       }
@@ -350,6 +405,18 @@ export class DeploymentService {
       }
       const path = parseResourceId(res.id);
       if (!path) return this.fail(id, operationId, res, opStarted, errors, 'InvalidTemplate', `'${res.id}' is not a resource id the emulator can deploy (only resource-group scope).`);
+      // Another deployment may have taken the last unit since preflight: the create fails as in Azure.
+      const existing = this.countedWithReserved();
+      const creating = { id: res.id, type: res.type, location: normaliseLocation(String(body.location ?? rg.body.location)) };
+      if (!existing.some((r) => lower(r.id) === lower(res.id))) {
+        const over = this.env.quotas.exceeded([creating], existing);
+        if (over) {
+          this.countQuotaRefusal();
+          const q = quotaExceeded(over, res.id);
+          return this.fail(id, operationId, res, opStarted, errors, q.code, q.message, 'Conflict');
+        }
+        this.reserved.set(lower(res.id), creating);
+      }
       const failing = this.env.faults.failsToProvision(res.type);
       try {
         const group = this.env.store.groups.get(lower(rg.name)) ?? rg;
@@ -362,6 +429,8 @@ export class DeploymentService {
       } catch (e) {
         if (!(e instanceof ArmError)) throw e;
         return this.fail(id, operationId, res, opStarted, errors, e.code, e.message, statusText(e.status), e.details);
+      } finally {
+        this.reserved.delete(lower(res.id));
       }
     };
 
@@ -586,6 +655,30 @@ export function quotaError(code: string, resourceType: string, location: string,
       `Location: ${location}, Current Limit: ${limit}, Current Usage: ${limit}, Additional Required: 1, (Minimum) New Limit Required: ${limit + 1}. ` +
       `Submit a request for Quota increase at https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView by specifying parameters listed in the 'Details' section for deployment to succeed. ` +
       'Please read more about quota limits at https://docs.microsoft.com/en-us/azure/azure-supportability/per-vm-quota-requests',
+  };
+}
+
+/** Runtime hooks for preflight: reference()/list*() are not known before the deployment runs. */
+const NO_RUNTIME: RuntimeHooks = {
+  reference: () => {
+    throw new TemplateError('reference() is evaluated at deploy time');
+  },
+  list: () => {
+    throw new TemplateError('list*() is evaluated at deploy time');
+  },
+};
+
+/** ARM's quota error for a configured or usage-API quota: the counter, its region, limit, usage and what was asked. */
+function quotaExceeded(over: NonNullable<ReturnType<QuotaBook['exceeded']>>, target: string): ArmErrorBody {
+  const where = over.def.scope === 'subscription' ? 'in this subscription' : `in location '${over.location}'`;
+  return {
+    code: 'QuotaExceeded',
+    target,
+    message:
+      `Operation could not be completed as it results in exceeding approved ${over.def.name} quota. Additional details - Deployment Model: Resource Manager, ` +
+      `Location: ${over.location || '(all)'}, Current Limit: ${over.limit}, Current Usage: ${over.used}, Additional Required: ${over.required}, (Minimum) New Limit Required: ${over.used + over.required}. ` +
+      `${over.def.localizedName} (${over.type}) ${where} are at the subscription's quota. Submit a request for Quota increase at https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView ` +
+      'or deploy into another subscription or region.',
   };
 }
 

@@ -27,8 +27,19 @@ import { ArmStore, type GroupRecord } from './store';
 import type { SqliteDatabase } from '../../storage/sqlite';
 import { ResourceService } from './resources';
 import { DeploymentService } from './deployments';
+import { validateDeploymentTimes, type DeploymentTimes } from './durations';
+import { QuotaBook, USAGE_PROVIDERS, type QuotaSetting } from './quotas';
 
 export type { ArmFaults } from './faults';
+export type { DeploymentTimes } from './durations';
+export type { QuotaSetting } from './quotas';
+
+/** One subscription the emulator serves, with its own quotas (Azure's defaults where not set). */
+export interface EmulatedSubscription {
+  id: string;
+  displayName?: string;
+  quotas?: QuotaSetting[];
+}
 
 export const DEFAULT_SUBSCRIPTION_ID = '00000000-0000-4000-8000-00000000a2e0';
 export const EMULATOR_TENANT_ID = '00000000-0000-4000-8000-0000000e7a47';
@@ -41,7 +52,12 @@ export interface ArmEmulatorOptions {
   database: SqliteDatabase;
   /** 0 or omitted: a free loopback port. */
   port?: number;
+  /** The first (default) subscription; DEFAULT_SUBSCRIPTION_ID when omitted and `subscriptions` is not given. */
   subscriptionId?: string;
+  /** Every subscription served (a pool of learner subscriptions); the first is `subscriptionId`. */
+  subscriptions?: EmulatedSubscription[];
+  /** Realistic deployment times (durations.ts), scaled; off when omitted: resources are written at once. */
+  deploymentTimes?: DeploymentTimes;
   /** The bearer token to accept; a random one per start when omitted. */
   token?: string;
   /** The TLS certificate (self-signed, for 127.0.0.1) to serve; a fresh one per start when omitted. localEnv.ts `armIdentity` keeps one per data directory. */
@@ -65,13 +81,20 @@ export interface ArmEmulatorStats {
   serverErrors: number;
   /** Write requests (PUT, PATCH, DELETE, POST) received, throttled ones included. */
   writes: number;
+  /** Deployments started, per subscription id (lower case). */
+  deploymentsBySubscription: Record<string, number>;
+  /** Deployments refused or failed for a quota (preflight or during the run), per subscription id (lower case). */
+  quotaRefusals: Record<string, number>;
 }
 
 export interface ArmEmulator {
   /** `https://127.0.0.1:<port>` — the client's `endpoint`. */
   url: string;
   port: number;
+  /** The first subscription (what LEARNER_SUBSCRIPTION_ID is set to locally). */
   subscriptionId: string;
+  /** Every subscription served, first one first. */
+  subscriptionIds: string[];
   tenantId: string;
   /** The bearer token the emulator accepts. */
   token: string;
@@ -81,6 +104,10 @@ export interface ArmEmulator {
   caCertPem: string;
   stats: ArmEmulatorStats;
   setFaults(faults: ArmFaults): void;
+  /** Turn realistic deployment times on (a scale > 0) or off (undefined / 0); running deployments re-read it. */
+  setDeploymentTimes(times: DeploymentTimes | undefined): void;
+  /** Replace one subscription's quota settings (a granted quota request, or a lowered one for a test). */
+  setQuotas(subscriptionId: string, quotas: QuotaSetting[]): void;
   resetStats(): void;
   /** Resolves when every state change so far is in Table storage. */
   flush(): Promise<void>;
@@ -125,16 +152,25 @@ const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview|-beta|-alpha|-privatepreview)?$
 const RG_NAME = /^[-\w._()]{1,90}$/u;
 
 export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmulator> {
-  const subscriptionId = opts.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID;
+  const subscriptionList = subscriptionsOf(opts);
+  const subscriptionId = subscriptionList[0].id;
   const token = opts.token ?? `arm-emulator.${randomBytes(24).toString('base64url')}`;
   const log = opts.logger;
-  const [cert, store] = await Promise.all([opts.cert ?? generateEmulatorCert(), ArmStore.open(opts.database, subscriptionId)]);
+  validateDeploymentTimes(opts.deploymentTimes);
+  const cert = opts.cert ?? (await generateEmulatorCert());
   const faults = new FaultInjector(opts.faults);
-  const stats: ArmEmulatorStats = { maxConcurrentDeployments: 0, activeDeployments: 0, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0 };
-  const env = { subscriptionId, tenantId: EMULATOR_TENANT_ID, store, faults, stats, log };
-  const resources = new ResourceService(env);
-  const deployments = new DeploymentService(env, resources);
-  const groups = new GroupService(env, resources, deployments);
+  const stats: ArmEmulatorStats = { maxConcurrentDeployments: 0, activeDeployments: 0, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0, deploymentsBySubscription: {}, quotaRefusals: {} };
+  const timing: { times: DeploymentTimes | undefined } = { times: opts.deploymentTimes };
+  // One set of services per subscription: its own groups, resources, deployments and quotas, in its own rows of the store.
+  const hosts = new Map<string, SubscriptionHost>();
+  for (const sub of subscriptionList) {
+    const store = await ArmStore.open(opts.database, sub.id);
+    const env: EmulatorEnv = { subscriptionId: sub.id, tenantId: EMULATOR_TENANT_ID, store, faults, stats, log, quotas: new QuotaBook(sub.id, sub.quotas), times: () => timing.times };
+    const resources = new ResourceService(env);
+    const deployments = new DeploymentService(env, resources);
+    hosts.set(lower(sub.id), { sub, env, resources, deployments, groups: new GroupService(env, resources, deployments) });
+  }
+  const all = () => [...hosts.values()];
 
   const server: Server = createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
     void handle(req, res);
@@ -158,7 +194,16 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
       // `{+resourceId}` templates send `//subscriptions/...`; as a relative URL that would name a host.
       const url = new URL((req.url ?? '/').replace(/^\/+/, '/'), baseUrl);
       const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-      authorize(segs, subscriptionId, method);
+      if (segs.length === 1 && lower(segs[0]) === 'subscriptions' && method === 'GET') {
+        send(res, 200, { value: all().map((h) => subscriptionBody(h.sub)) }, headers, method);
+        return;
+      }
+      // The emulator's own control route (not ARM's): a rehearsal sets deployment times to its run's time scale.
+      if (segs.length === 2 && segs[0] === '_emulator' && segs[1] === 'deploymentTimes') {
+        send(res, 200, deploymentTimesRoute(method, rawBody), headers, method);
+        return;
+      }
+      const host = authorize(segs, hosts, method);
       const apiVersion = url.searchParams.get('api-version') ?? '';
       if (!apiVersion) throw new ArmError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
       if (!API_VERSION.test(apiVersion)) {
@@ -170,7 +215,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
         throw new ArmError(
           429,
           'SubscriptionRequestsThrottled',
-          `Number of '${isWrite ? 'write' : 'read'}' requests for subscription '${subscriptionId}' actor '${EMULATOR_TENANT_ID}' exceeded. Please try again after '${fault.retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
+          `Number of '${isWrite ? 'write' : 'read'}' requests for subscription '${host.sub.id}' actor '${EMULATOR_TENANT_ID}' exceeded. Please try again after '${fault.retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
           undefined,
           { 'Retry-After': String(fault.retryAfterSeconds), [`x-ms-ratelimit-remaining-subscription-${isWrite ? 'writes' : 'reads'}`]: '0' },
         );
@@ -180,7 +225,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
         throw new ArmError(
           500,
           'InternalServerError',
-          `Encountered internal server error. Diagnostic information: timestamp '${new Date().toISOString()}', subscription id '${subscriptionId}', tracking id '${requestId}', request correlation id '${headers['x-ms-correlation-request-id']}'.`,
+          `Encountered internal server error. Diagnostic information: timestamp '${new Date().toISOString()}', subscription id '${host.sub.id}', tracking id '${requestId}', request correlation id '${headers['x-ms-correlation-request-id']}'.`,
         );
       }
       let body: unknown;
@@ -192,7 +237,7 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
         }
       }
       const ctx: RequestContext = { method, segs, query: url.searchParams, apiVersion, body, baseUrl };
-      const reply = await route(ctx);
+      const reply = await route(ctx, host);
       send(res, reply.status, reply.body, { ...headers, ...reply.headers }, method);
     } catch (e) {
       if (e instanceof ArmError) {
@@ -205,15 +250,45 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     }
   }
 
-  async function route(ctx: RequestContext): Promise<Reply> {
+  function setDeploymentTimes(t: DeploymentTimes | undefined): void {
+    validateDeploymentTimes(t);
+    timing.times = t;
+    for (const h of all()) h.deployments.faultsChanged();
+  }
+
+  function deploymentTimesRoute(method: string, rawBody: Buffer): { scale: number } {
+    if (method === 'PUT') {
+      let scale: unknown;
+      try {
+        scale = (JSON.parse(rawBody.toString('utf8') || '{}') as { scale?: unknown }).scale;
+      } catch {
+        scale = undefined;
+      }
+      if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
+        throw new ArmError(400, 'InvalidRequestContent', 'PUT /_emulator/deploymentTimes takes { "scale": <number >= 0> } (1 = Azure\'s typical deployment times, 0.01 = 1/100 of them, 0 = off).');
+      }
+      setDeploymentTimes(scale > 0 ? { scale } : undefined);
+    } else if (method !== 'GET') {
+      throw methodNotAllowed(method);
+    }
+    return { scale: timing.times?.scale ?? 0 };
+  }
+
+  async function route(ctx: RequestContext, host: SubscriptionHost): Promise<Reply> {
     const { segs, method } = ctx;
+    const { groups, resources, deployments } = host;
     if (segs.length === 2) {
       if (method !== 'GET') throw methodNotAllowed(method);
-      return { status: 200, body: { id: `/subscriptions/${subscriptionId}`, subscriptionId, tenantId: EMULATOR_TENANT_ID, displayName: 'Workshop ARM emulator', state: 'Enabled' } };
+      return { status: 200, body: subscriptionBody(host.sub) };
     }
     const third = lower(segs[2]);
     if (third === 'operationresults' && segs.length === 4) return groups.operationResult(ctx, segs[3]);
     if (third === 'resources' && segs.length === 3) return resources.listSubscription(ctx);
+    // Usages - List: /subscriptions/{s}/providers/{namespace}/locations/{location}/usages
+    if (third === 'providers' && segs.length === 7 && lower(segs[4]) === 'locations' && lower(segs[6]) === 'usages' && (USAGE_PROVIDERS as readonly string[]).includes(lower(segs[3]))) {
+      if (method !== 'GET') throw methodNotAllowed(method);
+      return { status: 200, body: { value: host.env.quotas.usages(segs[3], normaliseLocation(segs[5]), resources.countedResources()) } };
+    }
     if (third === 'providers' && segs.length <= 4 && method === 'GET') return resources.providers(ctx, segs[3]);
     if (third !== 'resourcegroups') {
       throw new ArmError(400, 'InvalidResourceType', `The resource type '${segs[2]}' could not be found in the namespace 'Microsoft.Resources' for api version '${ctx.apiVersion}'.`);
@@ -243,13 +318,16 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
   });
   const port = (server.address() as AddressInfo).port;
   baseUrl = `https://127.0.0.1:${port}`;
-  await groups.resumeDeletes();
-  deployments.resumeAfterRestart();
+  for (const h of all()) {
+    await h.groups.resumeDeletes();
+    h.deployments.resumeAfterRestart();
+  }
 
   const emulator: ArmEmulator = {
     url: baseUrl,
     port,
     subscriptionId,
+    subscriptionIds: subscriptionList.map((x) => x.id),
     tenantId: EMULATOR_TENANT_ID,
     token,
     credential: staticTokenCredential(token),
@@ -257,23 +335,34 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     stats,
     setFaults: (f) => {
       faults.set(f);
-      deployments.faultsChanged();
+      for (const h of all()) h.deployments.faultsChanged();
+    },
+    setDeploymentTimes,
+    setQuotas: (id, quotas) => {
+      const h = hosts.get(lower(id));
+      if (!h) throw new Error(`ARM emulator: no subscription ${id} (it serves ${subscriptionList.map((x) => x.id).join(', ')})`);
+      h.sub = { ...h.sub, quotas };
+      h.env.quotas = new QuotaBook(h.sub.id, quotas);
     },
     resetStats: () => {
-      Object.assign(stats, { maxConcurrentDeployments: stats.activeDeployments, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0 });
+      Object.assign(stats, { maxConcurrentDeployments: stats.activeDeployments, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0, deploymentsBySubscription: {}, quotaRefusals: {} });
     },
-    flush: () => store.flush(),
+    flush: async () => {
+      await Promise.all(all().map((h) => h.env.store.flush()));
+    },
     stop: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await deployments.pause();
-      await groups.idle();
-      await store.flush();
+      for (const h of all()) {
+        await h.deployments.pause();
+        await h.groups.idle();
+        await h.env.store.flush();
+      }
     },
   };
-  log?.info({ url: baseUrl, subscriptionId }, 'ARM emulator listening');
+  log?.info({ url: baseUrl, subscriptions: subscriptionList.map((x) => x.id), deploymentTimeScale: opts.deploymentTimes?.scale ?? 0 }, 'ARM emulator listening');
   return emulator;
 }
 
@@ -284,6 +373,39 @@ export interface EmulatorEnv {
   faults: FaultInjector;
   stats: ArmEmulatorStats;
   log?: Logger;
+  /** This subscription's quotas (replaced by setQuotas). */
+  quotas: QuotaBook;
+  /** The emulator's deployment-time setting, read at each resource (it can change while deployments run). */
+  times: () => DeploymentTimes | undefined;
+}
+
+interface SubscriptionHost {
+  sub: EmulatedSubscription;
+  env: EmulatorEnv;
+  resources: ResourceService;
+  deployments: DeploymentService;
+  groups: GroupService;
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function subscriptionsOf(opts: ArmEmulatorOptions): EmulatedSubscription[] {
+  const list = opts.subscriptions?.length ? [...opts.subscriptions] : [{ id: opts.subscriptionId ?? DEFAULT_SUBSCRIPTION_ID }];
+  if (opts.subscriptionId && lower(list[0].id) !== lower(opts.subscriptionId)) {
+    if (list.some((x) => lower(x.id) === lower(opts.subscriptionId!))) throw new Error(`ARM emulator: subscriptionId ${opts.subscriptionId} must be the first of subscriptions`);
+    list.unshift({ id: opts.subscriptionId });
+  }
+  const seen = new Set<string>();
+  for (const x of list) {
+    if (!GUID.test(x.id)) throw new Error(`ARM emulator: subscription id "${x.id}" is not a GUID`);
+    if (seen.has(lower(x.id))) throw new Error(`ARM emulator: subscription ${x.id} is listed twice`);
+    seen.add(lower(x.id));
+  }
+  return list;
+}
+
+function subscriptionBody(sub: EmulatedSubscription): Record<string, unknown> {
+  return { id: `/subscriptions/${sub.id}`, subscriptionId: sub.id, tenantId: EMULATOR_TENANT_ID, displayName: sub.displayName ?? 'Workshop ARM emulator', state: 'Enabled' };
 }
 
 export function methodNotAllowed(method: string): ArmError {
@@ -304,11 +426,12 @@ function authenticate(header: string | undefined, token: string): void {
   }
 }
 
-function authorize(segs: string[], subscriptionId: string, method: string): void {
+function authorize<H>(segs: string[], hosts: Map<string, H>, method: string): H {
   if (segs.length < 2 || lower(segs[0]) !== 'subscriptions') {
     throw new ArmError(404, 'NotFound', 'The ARM emulator serves subscription-scoped paths only (/subscriptions/{subscriptionId}/...).');
   }
-  if (lower(segs[1]) !== lower(subscriptionId)) {
+  const host = hosts.get(lower(segs[1]));
+  if (!host) {
     const scope = '/' + segs.join('/');
     throw new ArmError(
       403,
@@ -316,6 +439,7 @@ function authorize(segs: string[], subscriptionId: string, method: string): void
       `The client '${EMULATOR_TENANT_ID}' with object id '${EMULATOR_TENANT_ID}' does not have authorization to perform action '${actionName(segs, method)}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
     );
   }
+  return host;
 }
 
 function actionName(segs: string[], method: string): string {

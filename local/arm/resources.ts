@@ -99,6 +99,11 @@ export class ResourceService {
     return this.list(ctx, [...this.env.store.resources.values()].filter((r) => lower(r.resourceGroup) === key));
   }
 
+  /** Every resource with the location it counts against quotas in (what the usage APIs count). */
+  countedResources(): Array<{ type: string; location?: string; id: string }> {
+    return [...this.env.store.resources.values()].map((r) => ({ id: r.id, type: r.type, ...(typeof r.body.location === 'string' ? { location: normaliseLocation(r.body.location) } : {}) }));
+  }
+
   listSubscription(ctx: RequestContext): Reply {
     return this.list(ctx, [...this.env.store.resources.values()]);
   }

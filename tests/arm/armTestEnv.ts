@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { armClients, type ArmClients } from '../../azure/armClients';
 import { appSettings } from '../../config';
-import { startArmEmulator, type ArmEmulator, type ArmFaults } from '../../local/arm/emulator';
+import { startArmEmulator, type ArmEmulator, type ArmFaults, type EmulatedSubscription } from '../../local/arm/emulator';
 import type { SqliteDatabase } from '../../storage/sqlite';
 import { useEmbeddedTables } from '../../storage/appTables';
 import { openTestDatabase } from '../helpers/database';
@@ -20,12 +20,12 @@ export interface ArmTestEnv {
 }
 
 /** `database`: a stack's store to share (the stack owns it); without it the environment opens its own. */
-export async function startArmTestEnv(opts: { database?: SqliteDatabase; faults?: ArmFaults } = {}): Promise<ArmTestEnv> {
+export async function startArmTestEnv(opts: { database?: SqliteDatabase; faults?: ArmFaults; subscriptions?: EmulatedSubscription[] } = {}): Promise<ArmTestEnv> {
   const own = opts.database ? undefined : openTestDatabase();
   const database = opts.database ?? own!.database;
   // The activities' own tables (run registry, outbox) live in the same store, as in the local stack.
   if (own) useEmbeddedTables(database);
-  const arm = await startArmEmulator({ database, faults: opts.faults ?? {} });
+  const arm = await startArmEmulator({ database, faults: opts.faults ?? {}, ...(opts.subscriptions ? { subscriptions: opts.subscriptions } : {}) });
   process.env.ARM_ENDPOINT = arm.url;
   process.env.ARM_TOKEN = arm.token;
   process.env.ARM_CA_CERT = arm.caCertPem;

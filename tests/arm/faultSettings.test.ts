@@ -51,6 +51,32 @@ describe('fault settings (parsing)', () => {
   });
 });
 
+describe('ARM emulator settings (parsing)', () => {
+  it('turns the deployment-time scale, the subscription count and the quotas into emulator options', () => {
+    const f = faultSettings({ ARM_DEPLOYMENT_TIME_SCALE: '0.01', ARM_EMULATOR_SUBSCRIPTIONS: '3', ARM_EMULATOR_QUOTAS: '2:StorageAccounts@westeurope=3, 3:Microsoft.DocumentDB/databaseAccounts=1' });
+    expect(f.armEmulator).toEqual({
+      deploymentTimes: { scale: 0.01 },
+      subscriptions: [
+        { id: '00000000-0000-4000-8000-00000000a2e0' },
+        { id: '00000000-0000-4000-8000-00000000a2e1', quotas: [{ quota: 'StorageAccounts', limit: 3, location: 'westeurope' }] },
+        { id: '00000000-0000-4000-8000-00000000a2e2', quotas: [{ quota: 'Microsoft.DocumentDB/databaseAccounts', limit: 1 }] },
+      ],
+    });
+    expect(f.arm).toBeUndefined(); // not faults: nothing in the fault banner, and FAULT_DURATION_SECONDS does not end them
+    expect(faultSettings({ ARM_DEPLOYMENT_TIME_SCALE: '0' }).armEmulator).toBeUndefined();
+  });
+
+  it.each([
+    [{ ARM_DEPLOYMENT_TIME_SCALE: '-1' }, /ARM_DEPLOYMENT_TIME_SCALE must be a number >= 0.*got "-1"/],
+    [{ ARM_EMULATOR_SUBSCRIPTIONS: '0' }, /ARM_EMULATOR_SUBSCRIPTIONS must be a whole number from 1 to 20.*got "0"/],
+    [{ ARM_EMULATOR_QUOTAS: 'StorageAccounts=3' }, /ARM_EMULATOR_QUOTAS entry "StorageAccounts=3" is not <subscription number>:<quota>/],
+    [{ ARM_EMULATOR_SUBSCRIPTIONS: '2', ARM_EMULATOR_QUOTAS: '3:StorageAccounts=1' }, /subscription 3 does not exist \(ARM_EMULATOR_SUBSCRIPTIONS is 2\)/],
+    [{ ARM_EMULATOR_QUOTAS: '1:Disks=1' }, /name a resource type \(Microsoft.Purview\/accounts\) or a usage/],
+  ])('%j is refused with the setting named', (env, message) => {
+    expect(() => faultSettings(env)).toThrow(message);
+  });
+});
+
 // ── npm start, as a child process ──
 
 interface Started {
@@ -101,7 +127,21 @@ interface EmulatorFile {
   url: string;
   token: string;
   subscriptionId: string;
+  subscriptionIds: string[];
   caFile: string;
+}
+
+function armGet(arm: EmulatorFile, pathAndQuery: string): Promise<{ status: number; body: any }> {
+  const ca = readFileSync(arm.caFile, 'utf8');
+  return new Promise((resolve, reject) => {
+    const req = request(`${arm.url}${pathAndQuery}`, { method: 'GET', agent: new Agent({ ca }), headers: { authorization: `Bearer ${arm.token}` } }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 function armPut(arm: EmulatorFile, group: string): Promise<{ status: number; retryAfter?: string }> {
@@ -181,4 +221,20 @@ describe('npm start with fault settings', () => {
     expect((await armPut(first, 'rg-after-restart')).status).toBe(201);
     await stop(again);
   }, 150_000);
+
+  it('the ARM emulator settings reach it: three subscriptions, the second at a zero storage quota, deployment times at 1/100', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ws-armsettings-'));
+    const s = npmStart(dir, { ARM_EMULATOR_SUBSCRIPTIONS: '3', ARM_EMULATOR_QUOTAS: '2:StorageAccounts@westeurope=0', ARM_DEPLOYMENT_TIME_SCALE: '0.01' });
+    await untilUp(s);
+    const arm = JSON.parse(readFileSync(path.join(dir, 'arm', 'emulator.json'), 'utf8')) as EmulatorFile;
+    expect(arm.subscriptionIds).toHaveLength(3);
+    expect(arm.subscriptionIds[0]).toBe(arm.subscriptionId);
+    expect(s.output()).toContain(`learner subs      ${arm.subscriptionIds.join(', ')}`);
+    expect(s.output()).toMatch(/ARM timing\s+Azure's typical deployment times x 0.01 \(a VPN gateway in 21.0 s\)/);
+    expect(s.output()).not.toMatch(/FAULTS/);
+    const usages = await armGet(arm, `/subscriptions/${arm.subscriptionIds[1]}/providers/Microsoft.Storage/locations/westeurope/usages?api-version=2023-05-01`);
+    expect(usages.body.value).toContainEqual(expect.objectContaining({ name: expect.objectContaining({ value: 'StorageAccounts' }), currentValue: 0, limit: 0 }));
+    expect((await armGet(arm, '/_emulator/deploymentTimes')).body).toEqual({ scale: 0.01 });
+    await stop(s);
+  }, 90_000);
 });

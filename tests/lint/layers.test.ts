@@ -39,7 +39,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
  * What `activities/` holds besides activities: the helper that defines one, the catalogue that lists them with
  * their retry policies, and the policies. Everything else there is an activity (the last test below).
  */
-const ACTIVITY_PLUMBING = new Set(['activity.ts', 'index.ts', 'retryPolicies.ts']);
+// subscriptionPool.ts: where each learner's environment goes (its record, the usage reads, telling the instructor
+// of a drained subscription) — the I/O the provisioning, validation and teardown activities share.
+const ACTIVITY_PLUMBING = new Set(['activity.ts', 'index.ts', 'retryPolicies.ts', 'subscriptionPool.ts']);
 
 function files(entry: string): string[] {
   const full = path.join(root, entry);

@@ -1,4 +1,4 @@
-import { startArmEmulator, type ArmEmulator } from '../../local/arm/emulator';
+import { startArmEmulator, type ArmEmulator, type EmulatedSubscription } from '../../local/arm/emulator';
 import { functions } from '../../registry';
 import { WorkshopApi } from '../../cli/apiClient';
 import { startStack, type TestStack } from '../helpers/stack';
@@ -24,13 +24,13 @@ export interface WorkshopStack {
   stop(): Promise<void>;
 }
 
-export async function startWorkshopStack(opts: { maxActivities?: number; maxOrchestrators?: number; packsDir?: string; appTables?: 'embedded' | 'azure' } = {}): Promise<WorkshopStack> {
+export async function startWorkshopStack(opts: { maxActivities?: number; maxOrchestrators?: number; packsDir?: string; appTables?: 'embedded' | 'azure'; armSubscriptions?: EmulatedSubscription[] } = {}): Promise<WorkshopStack> {
   process.env.INSTRUCTOR_API_KEY = TEST_KEYS.instructor;
   process.env.LEARNER_API_KEY = TEST_KEYS.learnerSecret;
   process.env.LOG_LEVEL = process.env.TEST_LOG_LEVEL ?? 'silent';
   if (opts.packsDir) process.env.SCENARIO_PACKS_DIR = opts.packsDir;
   const stack = await startStack(functions, { maxActivities: opts.maxActivities ?? 16, maxOrchestrators: opts.maxOrchestrators ?? 16, appTables: opts.appTables });
-  const arm = await startArmEmulator({ database: stack.database });
+  const arm = await startArmEmulator({ database: stack.database, ...(opts.armSubscriptions ? { subscriptions: opts.armSubscriptions } : {}) });
   process.env.ARM_ENDPOINT = arm.url;
   process.env.ARM_TOKEN = arm.token;
   process.env.ARM_CA_CERT = arm.caCertPem;

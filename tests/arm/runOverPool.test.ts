@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { armClientsFor } from '../../azure/armClients';
+import { learnerResourceGroupName } from '../../azure/environmentNames';
+import { poolOf } from '../../activities/subscriptionPool';
+import { ApiCallError } from '../../cli/apiClient';
+import { LearnerDriver } from '../workshop/learnerDriver';
+import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStack';
+
+/**
+ * A workshop run (the API, the cohort, each learner's journey and phases) that names three learner
+ * subscriptions, the second already at its storage-account quota: the plan carries the pool to every
+ * Implementation phase, each learner's environment is placed by quota headroom, no deployment fails for
+ * quota, and the placement is printed.
+ */
+const SUBS = ['6c000000-0000-4000-8000-00000000000a', '6c000000-0000-4000-8000-00000000000b', '6c000000-0000-4000-8000-00000000000c'];
+const LEARNERS = 6;
+let w: WorkshopStack;
+
+beforeAll(async () => {
+  w = await startWorkshopStack({
+    armSubscriptions: [
+      { id: SUBS[0], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
+      { id: SUBS[1], quotas: [{ quota: 'StorageAccounts', limit: 0, location: 'westeurope' }] },
+      { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
+    ],
+  });
+});
+afterAll(async () => {
+  await w?.stop();
+});
+
+it('a run naming learner subscriptions badly is refused 400, saying which entry and what is wrong, and nothing starts', async () => {
+  const roster = 'name,email\nAda,ada@example.com';
+  const bad = await w.api
+    .startRun({ runId: 'badpool', scenario: 'lakehouse', roster, instructors: ['ian'], learnerSubscriptions: [{ subscriptionId: SUBS[0] }, { subscriptionId: 'not-a-guid', locations: ['West Europe'] }] })
+    .catch((e: unknown) => e as ApiCallError);
+  expect(bad).toBeInstanceOf(ApiCallError);
+  expect((bad as ApiCallError).status).toBe(400);
+  expect(JSON.stringify((bad as ApiCallError).body)).toMatch(/learnerSubscriptions\[1\]\.subscriptionId: subscriptionId must be a subscription GUID/);
+  expect(JSON.stringify((bad as ApiCallError).body)).toMatch(/learnerSubscriptions\[1\]\.locations\[0\]: locations are region names/);
+  const twice = await w.api.startRun({ runId: 'badpool', scenario: 'lakehouse', roster, instructors: ['ian'], learnerSubscriptions: [{ subscriptionId: SUBS[0] }, { subscriptionId: SUBS[0].toUpperCase() }] }).catch((e: unknown) => e as ApiCallError);
+  expect((twice as ApiCallError).status).toBe(400);
+  expect(JSON.stringify((twice as ApiCallError).body)).toMatch(/listed twice/);
+  await expect(w.api.runStatus('badpool')).rejects.toMatchObject({ status: 404 });
+});
+
+it('a run over three learner subscriptions, one at its quota: every learner reaches Implementation in an environment placed where it fits', async () => {
+  const roster = ['name,email', ...Array.from({ length: LEARNERS }, (_, i) => `Learner ${i + 1},l${i + 1}@example.com`)].join('\n');
+  const started = await w.api.startRun({ runId: 'poolrun', scenario: 'lakehouse', roster, instructors: ['ian'], timeScale: 1, learnerSubscriptions: SUBS.map((subscriptionId) => ({ subscriptionId })) });
+  const learners = started.learners.map((l) => l.learnerId);
+  await Promise.all(
+    learners.map(async (learnerId) => {
+      const driver = await LearnerDriver.create(w.api, 'poolrun', learnerId, 'lakehouse');
+      await driver.walkTo('impl-connections', 'awaitingLearner', 150_000);
+    }),
+  );
+
+  const pool = await poolOf('poolrun');
+  console.log(`placement of run "poolrun" (${LEARNERS} lakehouse learners, storage quota 8 / 0 (full) / 8 in westeurope):\n${learners.map((l) => `  ${l}  ${pool.placements[l]?.subscriptionId}  ${pool.placements[l]?.location}  ${pool.placements[l]?.status}  ${pool.placements[l]?.reason}`).join('\n')}`);
+  expect(w.arm.stats.quotaRefusals).toEqual({});
+  expect(learners.map((l) => pool.placements[l]?.status)).toEqual(learners.map(() => 'ready'));
+  const inSub = (sub: string) => learners.filter((l) => pool.placements[l].subscriptionId === sub);
+  expect(inSub(SUBS[1])).toEqual([]);
+  expect(inSub(SUBS[0]).length).toBeLessThanOrEqual(4);
+  expect(inSub(SUBS[2]).length).toBeLessThanOrEqual(4);
+  for (const l of learners) expect((await armClientsFor(pool.placements[l].subscriptionId).resources.resourceGroups.checkExistence(learnerResourceGroupName('poolrun', l))).body).toBe(true);
+}, 240_000);
