@@ -5,6 +5,7 @@ import { notify, notifyMany } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
+import { recordDecision } from './recordDecision';
 import { recordProgress } from './recordProgress';
 import { recordRunEnded } from './recordRunEnded';
 import { environmentRetry, QUICK_RETRY, retryOptions, SELF_CHECK_RETRY, type RetryPolicy } from './retryPolicies';
@@ -34,6 +35,7 @@ export const activities = {
   recordCheckpoint: { run: recordCheckpoint, retry: QUICK_RETRY },
   recordProgress: { run: recordProgress, retry: QUICK_RETRY },
   recordRunEnded: { run: recordRunEnded, retry: QUICK_RETRY },
+  recordDecision: { run: recordDecision, retry: QUICK_RETRY },
   signalInstance: { run: signalInstance, retry: QUICK_RETRY, durableClient: true },
   signalMany: { run: signalMany, retry: QUICK_RETRY, durableClient: true },
   provisionEnvironment: { run: provisionEnvironment, retry: ENVIRONMENT_RETRY },

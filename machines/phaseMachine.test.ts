@@ -135,6 +135,8 @@ describe('phase machine: stepping', () => {
       attempts: { goals: 1, sketch: 1, diagram: 1, env: 1, checks: 1, archReview: 1 },
       validations: { checks: [{ attempt: 1, passed: true, checks: passing }] },
       reviews: { archReview: [{ round: 1, decision: 'approved', comment: 'solid' }] },
+      disputes: {},
+      answerReviews: {},
       helpCount: 0,
     });
   });
