@@ -192,28 +192,8 @@ async function evaluate(inv: Inventory, check: Check, rgName: string): Promise<C
       }
       return wrong.any ? result(check, 'fail', `${wrong.texts.join('; ')} (expected ${want}).`, wrong.evidence) : result(check, 'pass', `${names(matching)} tagged ${want}.`);
     }
-    case 'diagnosticSetting': {
-      if (matching.length === 0) return none();
-      const wrong = new Wrong();
-      const want = `${check.categories.join(', ')} sent to a Log Analytics workspace`;
-      for (const r of matching) {
-        const settings = await inv.diagnosticSettings(r.id);
-        const good = settings.find((s) => sendsToWorkspace(s) && missingCategories(s, check.categories).length === 0);
-        if (!good) {
-          const best = settings.filter(sendsToWorkspace).map((s) => missingCategories(s, check.categories));
-          const add = (text: string, observed: string) => wrong.add(text, r.name, 'diagnosticSettings', observed, want);
-          if (settings.length === 0) add(`${r.name} has no diagnostic setting`, '(none)');
-          else if (best.length === 0) add(`${r.name}'s diagnostic settings send nothing to a Log Analytics workspace`, `${settings.length} setting(s), none to Log Analytics`);
-          else {
-            const gap = best.sort((a, b) => a.length - b.length)[0]!;
-            add(`${r.name} does not send ${gap.join(', ')} to Log Analytics`, `not sent: ${gap.join(', ')}`);
-          }
-        }
-      }
-      return wrong.any
-        ? result(check, 'fail', `${wrong.texts.join('; ')}.`, wrong.evidence)
-        : result(check, 'pass', `${names(matching)} send ${check.categories.join(', ')} to Log Analytics.`);
-    }
+    case 'diagnosticSetting':
+      return matching.length === 0 ? none() : diagnosticOutcome(inv, check, matching);
     case 'privateEndpoint': {
       if (matching.length === 0) return none();
       const wrong = new Wrong();
@@ -231,6 +211,29 @@ async function evaluate(inv: Inventory, check: Check, rgName: string): Promise<C
     default:
       return assertNever(check, 'check kind');
   }
+}
+
+/** Every matching resource sends the check's log categories to a Log Analytics workspace. */
+async function diagnosticOutcome(inv: Inventory, check: Extract<Check, { kind: 'diagnosticSetting' }>, matching: readonly ArmRef[]): Promise<CheckOutcome> {
+  const wrong = new Wrong();
+  const want = `${check.categories.join(', ')} sent to a Log Analytics workspace`;
+  for (const r of matching) {
+    const settings = await inv.diagnosticSettings(r.id);
+    const good = settings.find((s) => sendsToWorkspace(s) && missingCategories(s, check.categories).length === 0);
+    if (!good) {
+      const best = settings.filter(sendsToWorkspace).map((s) => missingCategories(s, check.categories));
+      const add = (text: string, observed: string) => wrong.add(text, r.name, 'diagnosticSettings', observed, want);
+      if (settings.length === 0) add(`${r.name} has no diagnostic setting`, '(none)');
+      else if (best.length === 0) add(`${r.name}'s diagnostic settings send nothing to a Log Analytics workspace`, `${settings.length} setting(s), none to Log Analytics`);
+      else {
+        const gap = best.sort((a, b) => a.length - b.length)[0]!;
+        add(`${r.name} does not send ${gap.join(', ')} to Log Analytics`, `not sent: ${gap.join(', ')}`);
+      }
+    }
+  }
+  return wrong.any
+    ? result(check, 'fail', `${wrong.texts.join('; ')}.`, wrong.evidence)
+    : result(check, 'pass', `${names(matching)} send ${check.categories.join(', ')} to Log Analytics.`);
 }
 
 /** Every principal of the check's type holds the role on the matching resources. */
