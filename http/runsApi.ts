@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readDecisions, type DecisionRow } from '../activities/recordDecision';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
@@ -216,7 +217,8 @@ export interface RunStatusResponse {
   scenario: { id: string; title: string };
   view: import('../orchestrations/cohortRun').CohortView | null;
   learners: Array<Learner & { phase: string; state: string; stepId: string | null; since: string | null; attempt: number | null; helpCount: number }>;
-  report: RunReport | null;
+  /** The cohort's report once the run is over, with the instructor's decisions on disputes and answers (overrides included). */
+  report: (RunReport & { decisions: DecisionRow[] }) | null;
   createdTime: string;
   lastUpdatedTime: string;
 }
@@ -236,7 +238,7 @@ async function runStatus(request: HttpRequest, context: InvocationContext): Prom
       const p = progress[l.learnerId];
       return { ...l, phase: p?.phase ?? 'requirements', state: p?.state ?? 'starting', stepId: p?.stepId ?? null, since: p?.since ?? null, attempt: p?.attempt ?? null, helpCount: p?.helpCount ?? 0 };
     }),
-    report: run.runtimeStatus === 'Completed' ? ((run.status.output as RunReport | undefined) ?? null) : null,
+    report: run.runtimeStatus === 'Completed' && run.status.output ? { ...(run.status.output as RunReport), decisions: await readDecisions(runId) } : null,
     createdTime: String(run.status.createdTime),
     lastUpdatedTime: String(run.status.lastUpdatedTime),
   };
