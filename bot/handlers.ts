@@ -4,14 +4,19 @@ import * as df from 'durable-functions';
 import type { Client } from '../http/workshopService';
 import type { Learner } from '../contracts/messages';
 import {
+  answerReviewCard,
   attachment,
+  disputeCard,
   failureCard,
   helpRequestCard,
   listCard,
   reviewCard,
   runStatusCard,
   startRunCard,
+  type AnswerReviewRequest,
   type Card,
+  type DisputedCheck,
+  type DisputeRequest,
   type ReviewRequest,
   type StepCardState,
 } from './cards';
@@ -285,7 +290,29 @@ async function learnerAct(turn: Turn, run: RunInfo, ref: StepRef, act: Record<st
       if (!answer) return 'Write your answer in the box first.';
       const r = await callWorkshopApi(turn.invocation, caller, target('answer'), { answer, stepId: ref.stepId });
       reply = apiText(r, 'Thanks — your answer is recorded.');
-      change = (s) => (r.status < 300 ? { ...s, status: 'answered', answer } : addNote({ ...s, answer }, { kind: r.status === 422 ? 'problem' : 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
+      change = (s) =>
+        r.status < 300
+          ? { ...s, status: 'answered', answer, refusedAnswer: false }
+          : addNote({ ...s, answer, refusedAnswer: s.refusedAnswer || r.status === 422 }, { kind: r.status === 422 ? 'problem' : 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` });
+      if (r.status === 422) reply = `${apiText(r, '')}\n\nIf it covers the points in other words, press **Send to the instructor instead** on the card.`;
+      break;
+    }
+    case 'reviewAnswer': {
+      const answer = str('answer');
+      if (!answer) return 'Write your answer in the box first.';
+      const note = str('reviewNote');
+      const r = await callWorkshopApi<{ accepted?: string }>(turn.invocation, caller, target('review-answer'), { answer, stepId: ref.stepId, ...(note ? { note } : {}) });
+      const direct = r.body.accepted === 'answer';
+      reply = apiText(r, direct ? 'Your answer meets the criteria after all — it is recorded.' : 'Sent to your instructor; their decision will appear on this card.');
+      change = (s) => (r.status < 300 ? { ...s, answer, refusedAnswer: false, status: direct ? 'answered' : 'withInstructor' } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
+      break;
+    }
+    case 'dispute': {
+      const note = str('disputeNote') || str('note');
+      if (!note) return 'Say what you did and where to look in the box first, then press “I did it”.';
+      const r = await callWorkshopApi(turn.invocation, caller, target('dispute'), { note, stepId: ref.stepId });
+      reply = apiText(r, 'Sent to your instructor with what the check read; their decision will appear on this card.');
+      change = (s) => (r.status < 300 ? { ...s, status: 'withInstructor', disputable: false } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
       break;
     }
     case 'done': {
@@ -439,17 +466,24 @@ async function queueCards(turn: Turn, run: RunInfo, which: 'helpQueue' | 'review
   const status = await callWorkshopApi<{ view: { helpQueue: Array<{ learnerId: string }>; reviewQueue: Array<{ learnerId: string }> } | null }>(turn.invocation, { role: 'instructor' }, { kind: 'runStatus', runId: run.runId });
   const waiting = new Set((which === 'helpQueue' ? status.body.view?.helpQueue : status.body.view?.reviewQueue)?.map((q) => q.learnerId) ?? []);
   const msgs = await callWorkshopApi<{ messages: Array<{ kind: string; body: Record<string, unknown>; createdAt: string }> }>(turn.invocation, { role: 'instructor' }, { kind: 'runAction', runId: run.runId, action: 'messages', method: 'GET' });
-  const latest = new Map<string, Record<string, unknown>>();
+  // The review queue holds design reviews, disputed checks and answers sent for review: the latest of those is what waits.
+  const kinds = which === 'helpQueue' ? ['help'] : ['review', 'dispute', 'answerReview'];
+  const latest = new Map<string, Record<string, unknown> & { kind: string }>();
   for (const m of msgs.body.messages ?? []) {
     const lid = String(m.body.learnerId ?? '');
-    if (m.kind === (which === 'helpQueue' ? 'help' : 'review') && waiting.has(lid)) latest.set(lid, m.body);
+    if (kinds.includes(m.kind) && waiting.has(lid)) latest.set(lid, { ...m.body, kind: m.kind });
   }
-  const title = which === 'helpQueue' ? `🙋 Help queue — run ${run.runId}` : `📐 Reviews waiting — run ${run.runId}`;
+  const title = which === 'helpQueue' ? `🙋 Help queue — run ${run.runId}` : `📐 Waiting for you (reviews, disputed checks, answers) — run ${run.runId}`;
   const cards: Card[] = [listCard(title, [...waiting].map((l) => `• ${learnerName(run.input, l)}`), which === 'helpQueue' ? 'Nobody is waiting for help.' : 'No design is waiting for review.')];
   for (const [learnerId, body] of [...latest].slice(0, 10)) {
     const who = learnerName(run.input, learnerId);
-    if (which === 'helpQueue') cards.push(helpRequestCard({ runId: run.runId, learnerId, learnerName: who, phase: String(body.phase ?? ''), stepId: (body.stepId as string) ?? null, message: String(body.message ?? '') }));
-    else {
+    const phase = String(body.phase ?? '');
+    const stepId = String(body.stepId ?? '');
+    if (which === 'helpQueue') cards.push(helpRequestCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId: (body.stepId as string) ?? null, message: String(body.message ?? '') }));
+    else if (body.kind === 'dispute') cards.push(disputeCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId, attempt: Number(body.attempt ?? 1), note: String(body.note ?? ''), checks: (body.checks ?? []) as DisputedCheck[] }));
+    else if (body.kind === 'answerReview') {
+      cards.push(answerReviewCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId, round: Number(body.round ?? 1), answer: String(body.answer ?? ''), note: (body.note as string | null) ?? null, missing: (body.missing ?? []) as string[] }));
+    } else {
       const byStep = (body.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
       cards.push(reviewCard({ runId: run.runId, learnerId, learnerName: who, phase: String(body.phase ?? ''), stepId: String(body.stepId ?? ''), round: Number(body.round ?? 1), deliverables: Object.entries(byStep).flatMap(([stepId, l]) => l.map((d) => ({ stepId, ...d }))) }));
     }
@@ -504,7 +538,7 @@ async function attachedCsv(a: Activity): Promise<string | undefined> {
 
 // ── card buttons (Action.Execute → invoke adaptiveCard/action) ──────────────────────────────
 
-const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'hint', 'help']);
+const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'hint', 'help', 'dispute', 'reviewAnswer']);
 
 async function onAction(turn: Turn, verb: string, data: Record<string, unknown>): Promise<InvokeAnswer> {
   const runId = typeof data.runId === 'string' ? data.runId : undefined;
@@ -569,6 +603,27 @@ async function onAction(turn: Turn, verb: string, data: Record<string, unknown>)
       const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'review', method: 'POST' }, { decision: verb === 'approve' ? 'approve' : 'changes', ...(comment ? { comment } : {}), ...(data.round ? { round: Number(data.round) } : {}) });
       if (r.status < 300) await resolve(reviewCard(data as unknown as ReviewRequest, verb === 'approve' ? `✔ Approved by ${by}${comment ? `: “${comment}”` : ''}` : `✎ Changes requested by ${by}: “${comment}”`));
       return messageResponse(apiText(r, verb === 'approve' ? 'Approved.' : 'Changes requested.'));
+    }
+    case 'disputeOverride':
+    case 'disputeRecheck':
+    case 'disputeReturn': {
+      const reason = String(data.reason ?? '').trim();
+      const decision = verb === 'disputeOverride' ? 'override' : verb === 'disputeRecheck' ? 'recheck' : 'return';
+      if (decision !== 'recheck' && !reason) return messageResponse(decision === 'override' ? 'Say why it passes in the Reason box first (it goes into the run report).' : 'Say what the learner should fix in the Reason box first.');
+      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'dispute-decision', method: 'POST' }, { decision, ...(reason ? { reason } : {}), attempt: Number(data.attempt ?? 1), by });
+      const done = { override: `✔ Marked passed by ${by}: “${reason}”`, recheck: `↻ Checks re-run at ${by}'s request`, return: `↩ Returned by ${by}: “${reason}”` }[decision];
+      if (r.status < 300) await resolve(disputeCard(data as unknown as DisputeRequest, done));
+      return messageResponse(apiText(r, done));
+    }
+    case 'answerAccept':
+    case 'answerReturn': {
+      const comment = String(data.comment ?? '').trim();
+      if (!comment) return messageResponse(verb === 'answerAccept' ? 'Say why the answer covers the criteria in the comment box first (it is recorded).' : 'Say what the answer misses in the comment box first.');
+      const decision = verb === 'answerAccept' ? 'accept' : 'return';
+      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'answer-decision', method: 'POST' }, { decision, comment, round: Number(data.round ?? 1), by });
+      const done = decision === 'accept' ? `✔ Accepted by ${by}: “${comment}”` : `↩ Returned by ${by}: “${comment}”`;
+      if (r.status < 300) await resolve(answerReviewCard(data as unknown as AnswerReviewRequest, done));
+      return messageResponse(apiText(r, done));
     }
     case 'resume': {
       const r = await callWorkshopApi<{ detail?: string }>(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'resume', method: 'POST' }, { from: data.from === 'start' ? 'start' : 'failedStep' });

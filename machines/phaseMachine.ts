@@ -213,7 +213,8 @@ export type PhaseCommand =
   | { type: 'validate'; params: { stepId: string; attempt: number } }
   | { type: 'startTimer'; params: { id: string; dueInMs: number } }
   | { type: 'cancelTimer'; params: { id: string } }
-  | { type: 'hint'; params: { stepId: string; checkId: string; hint: string } }
+  /** A failed check, for the learner: the pack's hint and, when the check read something, what it read. */
+  | { type: 'hint'; params: { stepId: string; checkId: string; hint: string; evidence?: readonly CheckEvidence[] } }
   | { type: 'notifyInstructor'; params: InstructorNotice }
   | { type: 'notifyLearner'; params: LearnerNotice }
   | { type: 'recordDecision'; params: Decision }
@@ -689,7 +690,7 @@ export const phaseMachine = setup({
       assertEvent(event, 'VALIDATION_FAILED');
       for (const check of event.checks) {
         if (!check.passed && check.hint) {
-          enqueue({ type: 'hint', params: { stepId: event.stepId, checkId: check.checkId, hint: check.hint } });
+          enqueue({ type: 'hint', params: { stepId: event.stepId, checkId: check.checkId, hint: check.hint, ...(check.evidence?.length ? { evidence: check.evidence } : {}) } });
         }
       }
     }),
