@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { armClients } from '../../activities/armClients';
-import { learnerResourceGroupName } from '../../activities/environmentNames';
 import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClient';
 import { learnerToken } from '../../http/apiAuth';
+import { setStorageMinimumTls } from '../helpers/learnerEnvironment';
 import { LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
@@ -46,20 +45,6 @@ async function refused(p: Promise<unknown>, status: number, message: RegExp): Pr
 }
 
 const at = (stepId: string, state: string): Promise<LearnerStatus> => ada.at(stepId, state);
-
-/** The learner changes their environment as with the portal: the storage account accepts TLS 1.0 again. */
-async function weakenTls(): Promise<string> {
-  const clients = armClients();
-  const rg = learnerResourceGroupName(RUN, 'ada');
-  const accounts = [];
-  for await (const r of clients.resources.resources.listByResourceGroup(rg)) if (r.type === 'Microsoft.Storage/storageAccounts') accounts.push(r);
-  expect(accounts).toHaveLength(1);
-  const account = accounts[0]!;
-  const current = await clients.rest.get<Record<string, unknown> & { properties?: Record<string, unknown> }>(account.id!, '2023-05-01');
-  const body = { ...current.body, properties: { ...(current.body.properties ?? {}), minimumTlsVersion: 'TLS1_0' } };
-  await clients.resources.resources.createOrUpdate(rg, 'Microsoft.Storage', '', 'storageAccounts', account.name!, '2023-05-01', body).pollUntilDone();
-  return account.name!;
-}
 
 describe('an answer the keyword criteria refuse goes to the instructor', () => {
   it('the refusal (422) offers "send it to the instructor instead", and says what to call', async () => {
@@ -132,7 +117,7 @@ describe('a learner disputes a failed check', () => {
 
   it('a failed check shows the resource, the property read, observed and expected, and how to fix it', async () => {
     await ada.walkTo('impl-harden');
-    account = await weakenTls();
+    account = await setStorageMinimumTls(RUN, 'ada', 'TLS1_0');
     await api.done(RUN, 'ada', 'impl-harden');
     const s = await at('impl-harden-check', 'awaitingFix');
     expect(s.position?.accepts).toEqual(['DONE', 'DISPUTE']);
