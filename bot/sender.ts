@@ -275,6 +275,8 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
       return send(answerReviewCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), round: Number(b.round ?? 1), answer: str('answer'), note: str('note') || null, missing: (b.missing ?? []) as string[] }));
     case 'stuck':
       return send(noticeCard(`🐢 ${who} may be stuck`, `Run ${msg.runId}, ${phaseTitle(phase)}, step ${str('stepId')}: about ${Math.max(0, Math.round(Number(b.msLeft ?? 0) / 60_000))} min of the timebox left.`, 'warning'));
+    case 'overdue':
+      return send(noticeCard(`⏰ ${who} is waiting for you`, `Run ${msg.runId}, ${phaseTitle(phase)}, step ${str('stepId')}: the step's time is up while their ${str('about') === 'dispute' ? 'disputed check' : 'answer'} waits for your decision. The step is held (${Math.max(1, Math.round(Number(b.heldMs ?? 0) / 60_000))} min at a time) until you decide; say **reviews** to see it.`, 'warning'));
     case 'runReport': {
       // The cohort's report counts learners; the decisions people took on checks and answers are kept beside it.
       const decisions = await readDecisions(msg.runId);

@@ -165,6 +165,29 @@ describe('a learner disputes a failed check', () => {
   });
 });
 
+describe('time runs out while the learner waits on the instructor', () => {
+  const timed: PhaseDef = { phase: 'requirements', steps: [{ id: 'why', kind: 'question', timeboxMinutes: 10 }] };
+  const expiryOf = (t: PhaseTurn) => t.snapshot.context.timebox!.expireId!;
+
+  it('the step is held, not failed, and the instructor is told; once decided, the next expiry fails as usual', () => {
+    let t = startPhase(timed);
+    t = run([{ type: 'ANSWER_FOR_REVIEW', stepId: 'why', answer: 'mine', missing: ['k'] }], t);
+    const first = expiryOf(t);
+    t = run([{ type: 'TIMER_FIRED', id: first }], t);
+    expect(phaseView(t.snapshot).state).toBe('answerInReview');
+    expect(of(t.commands, 'notifyInstructor').map((c) => c.params)).toEqual([{ reason: 'overdue', stepId: 'why', about: 'answer', heldMs: 120_000 }]);
+    const held = of(t.commands, 'startTimer');
+    expect(held).toEqual([{ type: 'startTimer', params: { id: expiryOf(t), dueInMs: 120_000 } }]);
+    expect(expiryOf(t)).not.toBe(first);
+    ignored(t.snapshot, { type: 'TIMER_FIRED', id: first });
+
+    t = run([{ type: 'ANSWER_RETURNED', stepId: 'why', round: 1, by: 'i', comment: 'more' }], t);
+    t = run([{ type: 'TIMER_FIRED', id: expiryOf(t) }], t);
+    expect(phaseView(t.snapshot).state).toBe('failed');
+    expect(t.snapshot.context.failure).toMatchObject({ kind: 'timebox', stepId: 'why' });
+  });
+});
+
 describe('an answer sent to the instructor', () => {
   const sent: PhaseEvent = { type: 'ANSWER_FOR_REVIEW', stepId: 'why', answer: 'In my own words: the lake first.', note: 'the keywords miss my point', missing: ['governance'] };
 

@@ -26,7 +26,7 @@
  * - The phase definition is copied into context at start, so a persisted snapshot is
  *   self-contained: restoring it does not depend on the scenario pack being unchanged.
  */
-import { and, assertEvent, assign, enqueueActions, initialTransition, setup, transition } from 'xstate';
+import { and, assertEvent, assign, enqueueActions, initialTransition, or, setup, stateIn, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
 import { assertNever } from './assertNever.js';
@@ -194,7 +194,9 @@ export type InstructorNotice =
   | { reason: 'answerReview'; stepId: string; round: number; answer: string; note: string | null; missing: readonly string[] }
   | { reason: 'review'; stepId: string; round: number; deliverables: Record<string, Deliverable[]> }
   | { reason: 'failed'; failure: PhaseFailure }
-  | { reason: 'stuck'; stepId: string; msLeft: number };
+  | { reason: 'stuck'; stepId: string; msLeft: number }
+  /** The step's time is up while the learner waits on the instructor's decision: the step waits, the instructor is told. */
+  | { reason: 'overdue'; stepId: string; about: 'dispute' | 'answer'; heldMs: number };
 
 export type LearnerNotice =
   | { reason: 'helpAnswered'; answer: string }
@@ -602,6 +604,22 @@ export const phaseMachine = setup({
       }
       enqueue.assign({ timerSeq: seq, timebox: { ...timebox, warnId, expireId, expireDeferMs: 0 } });
     }),
+    /**
+     * The deadline came while the learner waits on the instructor (a dispute, an answer in review): the learner
+     * is not failed for the instructor's time. The expiry is held for the warning lead (a minute at least) and
+     * the instructor told, again at each hold, until they decide.
+     */
+    holdExpiryForInstructor: enqueueActions(({ context, enqueue }) => {
+      const timebox = context.timebox;
+      if (!timebox) return;
+      const seq = context.timerSeq + 1;
+      const expireId = timerIds(timebox.stepId, seq).expireId;
+      const heldMs = Math.max(timebox.warnLeadMs, MS_PER_MINUTE);
+      enqueue.assign({ timerSeq: seq, timebox: { ...timebox, expireId } });
+      enqueue({ type: 'startTimer', params: { id: expireId, dueInMs: heldMs } });
+      const about = openDispute(context) ? 'dispute' : 'answer';
+      enqueue({ type: 'notifyInstructor', params: { reason: 'overdue', stepId: timebox.stepId, about, heldMs } });
+    }),
     markWarned: assign(({ context }) =>
       context.timebox ? { timebox: { ...context.timebox, warnId: null } } : {},
     ),
@@ -714,6 +732,7 @@ export const phaseMachine = setup({
       event.stepId === currentStep(context)?.id &&
       event.attempt === attemptOf(context) &&
       !(context.disputes?.[event.stepId] ?? []).some((d) => d.attempt === event.attempt),
+    waitingOnInstructor: or([stateIn('#phase.running.step.inStep.disputed'), stateIn('#phase.running.step.inStep.answerInReview')]),
     isForOpenDispute: ({ context, event }) =>
       'attempt' in event && event.stepId === currentStep(context)?.id && openDispute(context)?.attempt === event.attempt,
     isForOpenAnswerReview: ({ context, event }) =>
@@ -793,6 +812,7 @@ export const phaseMachine = setup({
                     ],
                   },
                   { guard: and(['isExpiryTimer', 'expiryDeferred']), actions: ['rearmExpiry', 'checkpoint'] },
+                  { guard: and(['isExpiryTimer', 'waitingOnInstructor']), actions: ['holdExpiryForInstructor', 'checkpoint'] },
                   { guard: 'isExpiryTimer', target: '#phase.failed', actions: 'recordFailure' },
                 ],
                 EXTEND: {
