@@ -4,6 +4,7 @@ import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClie
 import { learnerToken } from '../../http/apiAuth';
 import { setStorageMinimumTls } from '../helpers/learnerEnvironment';
 import { LearnerDriver, until } from './learnerDriver';
+import { runWorkshopCli } from './workshopCli';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
 /**
@@ -134,6 +135,13 @@ describe('a learner disputes a failed check', () => {
         },
       ],
     });
+  });
+
+  it('the CLI shows the same evidence (workshop learner evidence)', async () => {
+    const res = await runWorkshopCli(['--url', w.url, 'learner', 'evidence', RUN, 'ada']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain(`${account} · properties.minimumTlsVersion: observed "TLS1_0", expected "TLS1_2"`);
+    expect(res.stdout).toContain("fix: Set the account's minimum TLS version to TLS1_2.");
   });
 
   it('bad disputes are refused with what was wrong: no note, an old attempt, another step', async () => {
