@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Decision, PhaseEvent } from '../machines/phaseMachine';
 
 /**
- * What crosses the boundary for disputes and answer reviews: the phase events the API raises (a learner's
+ * What crosses the boundary for disputes, answer reviews and peer reviews: the phase events the API raises (a learner's
  * "I did it" / "review my answer", the instructor's decisions) and the decision the run keeps. The machine
  * declares the TypeScript types; these schemas are held to them (`satisfies`), so the two cannot drift.
  */
@@ -24,9 +24,17 @@ export const DisputeEvents = {
   DISPUTE_RETURNED: z.strictObject({ type: z.literal('DISPUTE_RETURNED'), stepId, attempt: z.number().int().positive(), by, comment: text(2000) }),
   ANSWER_ACCEPTED: z.strictObject({ type: z.literal('ANSWER_ACCEPTED'), stepId, round: z.number().int().positive(), by, comment: text(2000) }),
   ANSWER_RETURNED: z.strictObject({ type: z.literal('ANSWER_RETURNED'), stepId, round: z.number().int().positive(), by, comment: text(2000) }),
+  PEER_REVIEWED: z.strictObject({
+    type: z.literal('PEER_REVIEWED'),
+    stepId,
+    round: z.number().int().positive(),
+    reviewerId: z.string().min(1).max(100),
+    notes: text(5000),
+    scores: z.record(z.string().min(1).max(60), z.enum(['meets', 'notYet'])),
+  }),
 } satisfies { [K in DisputeEventType]: z.ZodType<Extract<PhaseEvent, { type: K }>> };
 
-export type DisputeEventType = 'DISPUTE' | 'ANSWER_FOR_REVIEW' | 'DISPUTE_OVERRIDDEN' | 'DISPUTE_RECHECK' | 'DISPUTE_RETURNED' | 'ANSWER_ACCEPTED' | 'ANSWER_RETURNED';
+export type DisputeEventType = 'DISPUTE' | 'ANSWER_FOR_REVIEW' | 'DISPUTE_OVERRIDDEN' | 'DISPUTE_RECHECK' | 'DISPUTE_RETURNED' | 'ANSWER_ACCEPTED' | 'ANSWER_RETURNED' | 'PEER_REVIEWED';
 export type DisputeEvent = Extract<PhaseEvent, { type: DisputeEventType }>;
 
 /** Build one of these events, checked: a bad field is a bug in the caller, named here rather than ignored by the machine. */

@@ -235,6 +235,7 @@ function phaseEvents(snapshot: PhaseSnapshot): PhaseEvent[] {
     { type: 'ANSWER_FOR_REVIEW', stepId, answer: 'in my words', missing: ['k'] },
     { type: 'ANSWER_ACCEPTED', stepId, round: c.answerReviews?.[stepId]?.length ?? 0, by: 'i', comment: 'good' },
     { type: 'ANSWER_RETURNED', stepId, round: c.answerReviews?.[stepId]?.length ?? 0, by: 'i', comment: 'more' },
+    { type: 'PEER_REVIEWED', stepId, round: attempt, reviewerId: 'peer', notes: 'n', scores: { cost: 'meets' } },
   ];
 }
 
@@ -256,6 +257,8 @@ function serializePhase(snapshot: PhaseSnapshot): string {
     learnerMayResume: c.failure?.learnerMayResume ?? null,
     skipped: c.skipped,
     // A validation attempt can be disputed once: whether it was decides what DISPUTE does.
+    // A peer reviews a round once: whether 'peer' did decides what PEER_REVIEWED does.
+    peerReviewedThisRound: stepId !== undefined && (c.peerReviews?.[stepId] ?? []).some((r) => r.round === (c.attempts[stepId] ?? 0)),
     disputedThisAttempt: stepId !== undefined && (c.disputes?.[stepId] ?? []).some((d) => d.attempt === (c.attempts[stepId] ?? 0)),
   });
 }

@@ -237,3 +237,28 @@ describe('an answer sent to the instructor', () => {
     ignored(inReview.snapshot, { type: 'ANSWER_FOR_REVIEW', stepId: 'why', answer: 'twice', missing: [] });
   });
 });
+
+describe('a peer reviews a design waiting for the instructor', () => {
+  const reviewDef: PhaseDef = { phase: 'design', steps: [{ id: 'diagram', kind: 'deliverable' }, { id: 'rev', kind: 'review' }] };
+  const inReview = () => run([{ type: 'SUBMIT', stepId: 'diagram', deliverable: { name: 'd', uri: 'https://e.example/d' } }], startPhase(reviewDef));
+  const peer: PhaseEvent = { type: 'PEER_REVIEWED', stepId: 'rev', round: 1, reviewerId: 'grace', notes: 'Cost is missing.', scores: { cost: 'notYet', tradeOffs: 'meets' } };
+
+  it('the notes go to the instructor beside the submission; the design stays with the instructor, who still decides', () => {
+    const t = run([peer], inReview());
+    expect(phaseView(t.snapshot).state).toBe('awaitingReview');
+    expect(of(t.commands, 'notifyInstructor').map((c) => c.params)).toEqual([
+      { reason: 'peerReview', stepId: 'rev', round: 1, review: { round: 1, reviewerId: 'grace', notes: 'Cost is missing.', scores: { cost: 'notYet', tradeOffs: 'meets' } }, deliverables: { diagram: [{ name: 'd', uri: 'https://e.example/d' }] } },
+    ]);
+    expect(t.commands.at(-1)).toEqual({ type: 'checkpoint' });
+    const approved = run([{ type: 'REVIEW_APPROVED', stepId: 'rev', round: 1 }], t);
+    expect(approved.snapshot.output?.peerReviews?.rev).toEqual([expect.objectContaining({ reviewerId: 'grace', round: 1 })]);
+  });
+
+  it('the same peer twice, a peer for another round, or a peer review when no review waits is ignored', () => {
+    const t = run([peer], inReview());
+    ignored(t.snapshot, peer);
+    ignored(t.snapshot, { ...peer, round: 2, reviewerId: 'brian' } as PhaseEvent);
+    expect(of(run([{ ...peer, reviewerId: 'brian' } as PhaseEvent], t).commands, 'notifyInstructor')).toHaveLength(1);
+    ignored(startPhase(reviewDef).snapshot, peer);
+  });
+});

@@ -137,6 +137,7 @@ describe('phase machine: stepping', () => {
       reviews: { archReview: [{ round: 1, decision: 'approved', comment: 'solid' }] },
       disputes: {},
       answerReviews: {},
+      peerReviews: {},
       helpCount: 0,
     });
   });

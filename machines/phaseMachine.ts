@@ -142,6 +142,8 @@ export type PhaseEvent =
   | { type: 'DISPUTE_RETURNED'; stepId: string; attempt: number; by: string; comment: string }
   | { type: 'ANSWER_ACCEPTED'; stepId: string; round: number; by: string; comment: string }
   | { type: 'ANSWER_RETURNED'; stepId: string; round: number; by: string; comment: string }
+  // a peer (a learner who passed this review) — notes for the instructor, who still decides
+  | { type: 'PEER_REVIEWED'; stepId: string; round: number; reviewerId: string; notes: string; scores: Readonly<Record<string, PeerScore>> }
   | { type: 'RESUME'; from: ResumeFrom; by: Actor }
   | { type: 'SKIP'; reason?: string }
   | { type: 'EXTEND'; minutes: number };
@@ -183,6 +185,15 @@ export interface AnswerReviewRecord {
   readonly comment: string | null;
 }
 
+/** A peer's reading of one rubric criterion. */
+export type PeerScore = 'meets' | 'notYet';
+export interface PeerReviewRecord {
+  readonly round: number;
+  readonly reviewerId: string;
+  readonly notes: string;
+  readonly scores: Readonly<Record<string, PeerScore>>;
+}
+
 /** An instructor's decision on a dispute or an answer, as the run report and the learner's record keep it. */
 export type Decision =
   | { kind: 'dispute'; stepId: string; attempt: number; outcome: Exclude<DisputeOutcome, 'open' | 'withdrawn'>; by: string; reason: string; checkIds: string[] }
@@ -192,6 +203,8 @@ export type InstructorNotice =
   | { reason: 'help'; stepId: string | null; message: string; helpCount: number }
   | { reason: 'dispute'; stepId: string; attempt: number; note: string; checks: readonly CheckResult[] }
   | { reason: 'answerReview'; stepId: string; round: number; answer: string; note: string | null; missing: readonly string[] }
+  /** A peer reviewed the design waiting for the instructor: their notes beside the submission. */
+  | { reason: 'peerReview'; stepId: string; round: number; review: PeerReviewRecord; deliverables: Record<string, Deliverable[]> }
   | { reason: 'review'; stepId: string; round: number; deliverables: Record<string, Deliverable[]> }
   | { reason: 'failed'; failure: PhaseFailure }
   | { reason: 'stuck'; stepId: string; msLeft: number }
@@ -291,6 +304,8 @@ export interface PhaseContext {
   readonly disputes?: Record<string, DisputeRecord[]>;
   /** Per question step: answers sent to the instructor, oldest first (absent in older snapshots). */
   readonly answerReviews?: Record<string, AnswerReviewRecord[]>;
+  /** Per review step: peers' notes on the learner's design, oldest first (absent in older snapshots). */
+  readonly peerReviews?: Record<string, PeerReviewRecord[]>;
   readonly helpCount: number;
   readonly helpPending: { readonly stepId: string | null; readonly message: string } | null;
   /** Source of unique timer ids. */
@@ -312,6 +327,7 @@ export interface PhaseResult {
   readonly reviews: Record<string, ReviewRecord[]>;
   readonly disputes?: Record<string, DisputeRecord[]>;
   readonly answerReviews?: Record<string, AnswerReviewRecord[]>;
+  readonly peerReviews?: Record<string, PeerReviewRecord[]>;
   readonly helpCount: number;
 }
 
@@ -424,6 +440,7 @@ export function phaseResult(context: PhaseContext): PhaseResult {
     reviews: context.reviews,
     disputes: context.disputes ?? {},
     answerReviews: context.answerReviews ?? {},
+    peerReviews: context.peerReviews ?? {},
     helpCount: context.helpCount,
   };
 }
@@ -455,6 +472,7 @@ function initialContext(def: PhaseDef): PhaseContext {
     reviews: {},
     disputes: {},
     answerReviews: {},
+    peerReviews: {},
     helpCount: 0,
     helpPending: null,
     timerSeq: 0,
@@ -704,6 +722,13 @@ export const phaseMachine = setup({
       enqueue({ type: 'recordDecision', params: decision });
       enqueue({ type: 'notifyLearner', params: { reason: 'decided', stepId, decision } });
     }),
+    recordPeerReview: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER_REVIEWED');
+      const review: PeerReviewRecord = { round: event.round, reviewerId: event.reviewerId, notes: event.notes, scores: { ...event.scores } };
+      const peerReviews = append(context.peerReviews ?? {}, event.stepId, review);
+      enqueue.assign({ peerReviews });
+      enqueue({ type: 'notifyInstructor', params: { reason: 'peerReview', stepId: event.stepId, round: event.round, review, deliverables: context.deliverables } });
+    }),
     hintFailedChecks: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'VALIDATION_FAILED');
       for (const check of event.checks) {
@@ -732,6 +757,10 @@ export const phaseMachine = setup({
       event.stepId === currentStep(context)?.id &&
       event.attempt === attemptOf(context) &&
       !(context.disputes?.[event.stepId] ?? []).some((d) => d.attempt === event.attempt),
+    /** One peer review per reviewer and round, never by the learner themselves (the API names the reviewer). */
+    isNewPeerReview: ({ context, event }) =>
+      event.type === 'PEER_REVIEWED' &&
+      !(context.peerReviews?.[event.stepId] ?? []).some((r) => r.round === event.round && r.reviewerId === event.reviewerId),
     waitingOnInstructor: or([stateIn('#phase.running.step.inStep.disputed'), stateIn('#phase.running.step.inStep.answerInReview')]),
     isForOpenDispute: ({ context, event }) =>
       'attempt' in event && event.stepId === currentStep(context)?.id && openDispute(context)?.attempt === event.attempt,
@@ -999,6 +1028,8 @@ export const phaseMachine = setup({
                       target: 'changesRequested',
                       actions: 'recordReview',
                     },
+                    // Stays in review: the peer's notes go to the instructor, who still approves or asks for changes.
+                    PEER_REVIEWED: { guard: and(['isForCurrentReviewRound', 'isNewPeerReview']), actions: ['recordPeerReview', 'checkpoint'] },
                   },
                 },
                 changesRequested: {
