@@ -207,6 +207,8 @@ export interface ReviewRequest {
   stepId: string;
   round: number;
   deliverables: Array<{ stepId: string; name: string; uri: string }>;
+  /** Peers' reviews of this round (a run with peer review): shown beside the submission; the instructor still decides. */
+  peerNotes?: Array<{ reviewer: string; notes: string; scores: Record<string, string> }>;
 }
 
 export function reviewCard(r: ReviewRequest, resolved?: string): Card {
@@ -216,8 +218,12 @@ export function reviewCard(r: ReviewRequest, resolved?: string): Card {
     ...r.deliverables.map((d) => new TextBlock(`• [${d.name}](${d.uri}) — ${d.stepId}`, { wrap: true })),
   ];
   if (!r.deliverables.length) body.push(new TextBlock('No deliverables were submitted.', { wrap: true, isSubtle: true }));
+  for (const p of r.peerNotes ?? []) {
+    body.push(new TextBlock(`👥 Peer review by ${p.reviewer}: “${p.notes}”`, { wrap: true, color: 'Accent' }));
+    body.push(new FactSet(...Object.entries(p.scores).map(([criterion, score]) => new Fact(criterion, score === 'meets' ? '✔ meets' : '✗ not yet'))));
+  }
   if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
-  const data = { runId: r.runId, learnerId: r.learnerId, learnerName: r.learnerName, phase: r.phase, stepId: r.stepId, round: r.round, deliverables: r.deliverables };
+  const data = { runId: r.runId, learnerId: r.learnerId, learnerName: r.learnerName, phase: r.phase, stepId: r.stepId, round: r.round, deliverables: r.deliverables, ...(r.peerNotes ? { peerNotes: r.peerNotes } : {}) };
   return new AdaptiveCard(...body, new TextInput({ id: 'comment', label: 'Comment (needed to request changes)', isMultiline: true })).withActions(
     action('Approve', 'approve', data, { style: 'positive', associatedInputs: 'auto' }),
     action('Request changes', 'changes', data, { style: 'destructive', associatedInputs: 'auto' }),

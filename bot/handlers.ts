@@ -26,6 +26,7 @@ import { activeRuns, isInstructor, learnerIn, learnerName, namesUser, runInput, 
 import type { BotSettings } from './settings';
 import { addNote, freshStepState, readStepCard, showStepCard, type StepRef } from './stepCards';
 import { backoffMs, retryAfterMs } from './rateLimiter';
+import { reviewRequestOf } from './sender';
 import { botLogger, errInfo, onAppCreated, turnScope } from './teamsApp';
 import { callWorkshopApi, type ApiAnswer } from './workshopCalls';
 
@@ -467,7 +468,7 @@ async function queueCards(turn: Turn, run: RunInfo, which: 'helpQueue' | 'review
   const waiting = new Set((which === 'helpQueue' ? status.body.view?.helpQueue : status.body.view?.reviewQueue)?.map((q) => q.learnerId) ?? []);
   const msgs = await callWorkshopApi<{ messages: Array<{ kind: string; body: Record<string, unknown>; createdAt: string }> }>(turn.invocation, { role: 'instructor' }, { kind: 'runAction', runId: run.runId, action: 'messages', method: 'GET' });
   // The review queue holds design reviews, disputed checks and answers sent for review: the latest of those is what waits.
-  const kinds = which === 'helpQueue' ? ['help'] : ['review', 'dispute', 'answerReview'];
+  const kinds = which === 'helpQueue' ? ['help'] : ['review', 'peerReview', 'dispute', 'answerReview'];
   const latest = new Map<string, Record<string, unknown> & { kind: string }>();
   for (const m of msgs.body.messages ?? []) {
     const lid = String(m.body.learnerId ?? '');
@@ -483,10 +484,7 @@ async function queueCards(turn: Turn, run: RunInfo, which: 'helpQueue' | 'review
     else if (body.kind === 'dispute') cards.push(disputeCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId, attempt: Number(body.attempt ?? 1), note: String(body.note ?? ''), checks: (body.checks ?? []) as DisputedCheck[] }));
     else if (body.kind === 'answerReview') {
       cards.push(answerReviewCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId, round: Number(body.round ?? 1), answer: String(body.answer ?? ''), note: (body.note as string | null) ?? null, missing: (body.missing ?? []) as string[] }));
-    } else {
-      const byStep = (body.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
-      cards.push(reviewCard({ runId: run.runId, learnerId, learnerName: who, phase: String(body.phase ?? ''), stepId: String(body.stepId ?? ''), round: Number(body.round ?? 1), deliverables: Object.entries(byStep).flatMap(([stepId, l]) => l.map((d) => ({ stepId, ...d }))) }));
-    }
+    } else cards.push(reviewCard(reviewRequestOf(run.input, run.runId, body.kind, body)));
   }
   return cards;
 }

@@ -6,8 +6,8 @@ import { appTable } from '../config';
 import type { Client } from '../http/workshopService';
 import type { CohortInput } from '../orchestrations/workshopTypes';
 import { readDecisions } from '../activities/recordDecision';
-import type { CheckEvidence, Decision } from '../machines/phaseMachine';
-import { answerReviewCard, attachment, disputeCard, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card, type DisputedCheck, type StepCardState } from './cards';
+import type { CheckEvidence, Decision, PeerReviewRecord } from '../machines/phaseMachine';
+import { answerReviewCard, attachment, disputeCard, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card, type DisputedCheck, type ReviewRequest, type StepCardState } from './cards';
 import { findUser, findUserByUpn, saveUser, type TeamsUser } from './conversations';
 import { learnerName, runInput } from './people';
 import { backoffMs, retryAfterMs, SlidingWindowLimiter, TEAMS_CONVERSATION_LIMITS } from './rateLimiter';
@@ -260,11 +260,9 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
   switch (msg.kind) {
     case 'help':
       return send(helpRequestCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId') || null, message: str('message') }));
-    case 'review': {
-      const byStep = (b.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
-      const deliverables = Object.entries(byStep).flatMap(([stepId, list]) => list.map((d) => ({ stepId, name: d.name, uri: d.uri })));
-      return send(reviewCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), round: Number(b.round ?? 1), deliverables }));
-    }
+    case 'review':
+    case 'peerReview':
+      return send(reviewCard(reviewRequestOf(input, msg.runId, msg.kind, b)));
     case 'failed': {
       const f = (b.failure ?? b.reason ?? {}) as { stepId?: string; message?: string };
       return send(failureCard({ runId: msg.runId, learnerId, learnerName: who, phase: str('phase') || phase, stepId: f.stepId ?? str('stepId'), message: f.message ?? summary(b) }));
@@ -286,6 +284,24 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
     default:
       return send(noticeCard(`Run ${msg.runId}: ${msg.kind}`, summary(b)));
   }
+}
+
+/** A design review for the instructor, from a `review` message or a `peerReview` one (the peer's notes beside the submission). */
+export function reviewRequestOf(input: CohortInput, runId: string, kind: string, b: Record<string, unknown>): ReviewRequest {
+  const learnerId = String(b.learnerId ?? '');
+  const byStep = (b.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
+  const deliverables = Object.entries(byStep).flatMap(([stepId, list]) => list.map((d) => ({ stepId, name: d.name, uri: d.uri })));
+  const peer = kind === 'peerReview' ? (b.review as PeerReviewRecord | undefined) : undefined;
+  return {
+    runId,
+    learnerId,
+    learnerName: learnerName(input, learnerId),
+    phase: String(b.phase ?? ''),
+    stepId: String(b.stepId ?? ''),
+    round: Number(b.round ?? 1),
+    deliverables,
+    ...(peer ? { peerNotes: [{ reviewer: learnerName(input, peer.reviewerId), notes: peer.notes, scores: { ...peer.scores } }] } : {}),
+  };
 }
 
 /** How the instructor's decision changes the learner's step card. */

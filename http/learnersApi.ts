@@ -10,6 +10,7 @@ import type { ScenarioPack } from '../scenarios/schema';
 import { learnerToken, requireInstructor, requireLearnerOrInstructor, type Caller } from './apiAuth';
 import { ApiError, param, readBody } from './apiKit';
 import { disputeHandlers } from './disputesApi';
+import { peerReviewHandlers } from './peerReviewApi';
 import { readDecisions } from '../activities/recordDecision';
 import { gradeAnswer, requirePack, stepOf, stepText } from './packs';
 import { journeyPosition } from './position';
@@ -38,6 +39,7 @@ import {
  * Learner (own learner token, or the instructor key acting for them):
  *   POST answer {answer, stepId?} | done {stepId?} | submit {name, uri, stepId?} | help {message}
  *        dispute {note, …} | review-answer {answer, note?, …}   (disputesApi.ts)
+ *        peer-review {learnerId, notes, scores, round?}   (peerReviewApi.ts; GET peer-reviews lists what the learner may review)
  *   GET  status | messages[?after=ISO] | evidence
  * Instructor:
  *   GET  (detail) | token
@@ -62,7 +64,7 @@ const ReviewBody = z
 const HelpAnswerBody = z.strictObject({ answer: z.string().trim().min(1).max(5000) });
 const ExtendBody = z.strictObject({ minutes: z.number().positive().max(600), by: z.string().min(1).max(200).default('instructor') });
 
-const FRESH = new Set(['detail', 'resume', 'skip', 'extend']);
+const FRESH = new Set(['detail', 'resume', 'skip', 'extend', 'peer-reviews', 'peer-review']);
 
 function withText(pack: ScenarioPack, m: OutboxMessage): OutboxMessage & { text?: { title: string; prompt: string; hints: string[] } } {
   const sid = typeof m.body.stepId === 'string' ? m.body.stepId : null;
@@ -90,6 +92,8 @@ const LEARNER_ROUTES: Record<string, Route> = {
   dispute: { method: 'POST', run: disputeHandlers.dispute },
   'review-answer': { method: 'POST', run: disputeHandlers.reviewAnswer },
   evidence: { method: 'GET', run: disputeHandlers.evidence },
+  'peer-reviews': { method: 'GET', run: peerReviewHandlers.peerReviews },
+  'peer-review': { method: 'POST', run: peerReviewHandlers.peerReview },
   status: { method: 'GET', run: async (c) => ({ status: 200, jsonBody: await learnerStatus(c.client, c.s, c.caller) }) },
   messages: { method: 'GET', run: messages },
 };

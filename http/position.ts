@@ -4,7 +4,9 @@ import {
   phaseView,
   restorePhaseSnapshot,
   type AnswerReviewRecord,
+  type Deliverable,
   type DisputeRecord,
+  type PeerReviewRecord,
   type LearnerAction,
   type PersistedPhaseSnapshot,
   type PhaseFailure,
@@ -46,6 +48,9 @@ export interface PhasePosition {
   /** The current step's last dispute / answer sent for review (open while the instructor decides). */
   dispute: DisputeRecord | null;
   answerReview: AnswerReviewRecord | null;
+  /** Review steps: what is under review, and peers' notes on it so far. */
+  deliverables: Record<string, Deliverable[]> | null;
+  peerReviews: PeerReviewRecord[];
 }
 
 export interface JourneyPosition {
@@ -81,6 +86,8 @@ export function phasePosition(checkpoint: Checkpoint | undefined): PhasePosition
     lastValidation: (step && ctx.validations[step.id]?.at(-1)) ?? null,
     dispute: (step && ctx.disputes?.[step.id]?.at(-1)) ?? null,
     answerReview: (step && ctx.answerReviews?.[step.id]?.at(-1)) ?? null,
+    deliverables: step?.kind === 'review' ? ctx.deliverables : null,
+    peerReviews: (step && ctx.peerReviews?.[step.id]) ?? [],
   };
 }
 

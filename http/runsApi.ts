@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readDecisions, type DecisionRow } from '../activities/recordDecision';
+import { setRunPeerReview } from './peerReviewApi';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
@@ -287,8 +288,10 @@ async function runAction(request: HttpRequest, context: InvocationContext): Prom
       await commandRun(client, run, { type: 'end', by: body.by, reason: body.reason });
       return { status: 202, jsonBody: { runId, accepted: 'end', reason: body.reason } };
     }
+    case 'peer-review':
+      return setRunPeerReview(request, run);
     default:
-      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end (POST) and messages (GET).`);
+      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end, peer-review (POST) and messages (GET).`);
   }
 }
 
