@@ -147,7 +147,32 @@ describe('a check disputed from Teams', () => {
     const status = await api.learnerStatus(RUN, 'ada');
     expect(status.decisions.at(-1)?.decision).toEqual({ kind: 'dispute', stepId: 'impl-harden-check', attempt: 1, outcome: 'overridden', by: 'Ines Instructor', reason: 'Org policy enforces TLS 1.2.', checkIds: ['storage-tls12'] });
     expect(reply(await s.teams.invoke(ines.id, dispute.id, { verb: 'disputeOverride', data: { ...data, reason: 'again' } }))).toMatch(/⚠/);
+  });
+});
 
+describe('a peer review in Teams', () => {
+  it('a peer’s notes reach the instructor’s review card beside the submission, and the instructor still approves from it', async () => {
+    const brian = await LearnerDriver.create(api, RUN, 'brian', 'drill');
+    brian.approveReviews = false;
+    await brian.walkTo('design-review', 'awaitingReview');
+    const on = await fetch(`${s.url}/api/runs/${RUN}/peer-review`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': TEST_KEYS.instructor }, body: JSON.stringify({ enabled: true, minQueue: 1 }) });
+    expect(on.status).toBe(200);
+    // Ada passed Design earlier: she reviews Brian's design through the API (there is no learner card for it yet).
+    const adaKey = (await api.learnerToken(RUN, 'ada')).token;
+    const scores = { tradeOffs: 'meets', alternatives: 'meets', scalability: 'meets', cost: 'notYet', operationalReadiness: 'meets' };
+    const r = await fetch(`${s.url}/api/runs/${RUN}/learners/ada/peer-review`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': adaKey }, body: JSON.stringify({ learnerId: 'brian', notes: 'Add a monthly cost estimate.', scores }) });
+    expect(r.status).toBe(202);
+    const card = await eventually('the review card with the peer’s notes', () => instructorCard('Peer review by Ada Lovelace'));
+    const json = cardText(card);
+    expect(json).toContain('Add a monthly cost estimate.');
+    expect(json).toContain('✗ not yet');
+    for (const verb of ['approve', 'changes']) expect(json).toContain(`"verb":"${verb}"`);
+    const data = (JSON.parse(json) as Array<{ actions: Array<{ data: Record<string, unknown> }> }>)[0]!.actions[0]!.data;
+    expect(reply(await s.teams.invoke(ines.id, card.id, { verb: 'approve', data: { ...data, comment: 'Good; take Ada’s cost note on board.' } }))).toMatch(/Approved/);
+    await eventually('brian past design', async () => ((await api.learnerStatus(RUN, 'brian')).journey?.outcomes.design === 'passed' ? true : undefined));
+  });
+
+  it('the run report in Teams lists the decisions on disputes and answers', async () => {
     await s.teams.say(ines.id, 'end');
     const report = await eventually('the run report in Teams', () => instructorCard('finished'));
     expect(cardText(report)).toMatch(/Decisions on disputes and answers.*Ada Lovelace: check storage-tls12 at impl-harden-check overridden by Ines Instructor/);
