@@ -314,6 +314,8 @@ export interface FailureNotice {
   phase: string;
   stepId: string;
   message: string;
+  /** Checks that failed the phase on their last attempt: what they read, so the instructor can mark them passed. */
+  checks?: DisputedCheck[];
 }
 
 export function failureCard(f: FailureNotice, resolved?: string): Card {
@@ -321,10 +323,17 @@ export function failureCard(f: FailureNotice, resolved?: string): Card {
     new TextBlock(`⛔ ${f.learnerName} is blocked`, { weight: 'Bolder', size: 'Medium', color: 'Attention', wrap: true }),
     new FactSet(new Fact('Run', f.runId), new Fact('Phase', phaseTitle(f.phase)), new Fact('Step', f.stepId)),
     new TextBlock(f.message, { wrap: true }),
+    ...evidenceTable(f.checks ?? []),
   ];
   if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
-  const data = { runId: f.runId, learnerId: f.learnerId, learnerName: f.learnerName, phase: f.phase, stepId: f.stepId, message: f.message };
-  return new AdaptiveCard(...body).withActions(action('Resume at the failed step', 'resume', { ...data, from: 'failedStep' }, { style: 'positive' }), action('Restart the phase', 'resume', { ...data, from: 'start' }));
+  const data = { runId: f.runId, learnerId: f.learnerId, learnerName: f.learnerName, phase: f.phase, stepId: f.stepId, message: f.message, ...(f.checks?.length ? { checks: f.checks } : {}) };
+  const actions = [action('Resume at the failed step', 'resume', { ...data, from: 'failedStep' }, { style: 'positive' }), action('Restart the phase', 'resume', { ...data, from: 'start' })];
+  if (!f.checks?.length) return new AdaptiveCard(...body).withActions(...actions);
+  // The checks may be wrong (the learner did it): the instructor marks them passed with a reason, and the phase goes on.
+  return new AdaptiveCard(...body, new TextInput({ id: 'reason', label: 'Reason (to mark the checks passed)', isMultiline: true })).withActions(
+    ...actions,
+    action('Mark passed', 'disputeOverride', { ...data, failure: true }, { associatedInputs: 'auto' }),
+  );
 }
 
 export interface RunStatusView {

@@ -17,6 +17,7 @@ import {
   type Card,
   type DisputedCheck,
   type DisputeRequest,
+  type FailureNotice,
   type ReviewRequest,
   type StepCardState,
 } from './cards';
@@ -608,9 +609,10 @@ async function onAction(turn: Turn, verb: string, data: Record<string, unknown>)
       const reason = String(data.reason ?? '').trim();
       const decision = verb === 'disputeOverride' ? 'override' : verb === 'disputeRecheck' ? 'recheck' : 'return';
       if (decision !== 'recheck' && !reason) return messageResponse(decision === 'override' ? 'Say why it passes in the Reason box first (it goes into the run report).' : 'Say what the learner should fix in the Reason box first.');
-      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'dispute-decision', method: 'POST' }, { decision, ...(reason ? { reason } : {}), attempt: Number(data.attempt ?? 1), by });
+      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'dispute-decision', method: 'POST' }, { decision, ...(reason ? { reason } : {}), ...(data.attempt ? { attempt: Number(data.attempt) } : {}), by });
       const done = { override: `✔ Marked passed by ${by}: “${reason}”`, recheck: `↻ Checks re-run at ${by}'s request`, return: `↩ Returned by ${by}: “${reason}”` }[decision];
-      if (r.status < 300) await resolve(disputeCard(data as unknown as DisputeRequest, done));
+      // The same decision comes from a dispute card or from the failure card of checks that failed on their last attempt.
+      if (r.status < 300) await resolve(data.failure ? failureCard(data as unknown as FailureNotice, done) : disputeCard(data as unknown as DisputeRequest, done));
       return messageResponse(apiText(r, done));
     }
     case 'answerAccept':

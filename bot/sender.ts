@@ -264,8 +264,9 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
     case 'peerReview':
       return send(reviewCard(reviewRequestOf(input, msg.runId, msg.kind, b)));
     case 'failed': {
-      const f = (b.failure ?? b.reason ?? {}) as { stepId?: string; message?: string };
-      return send(failureCard({ runId: msg.runId, learnerId, learnerName: who, phase: str('phase') || phase, stepId: f.stepId ?? str('stepId'), message: f.message ?? summary(b) }));
+      const f = (b.failure ?? b.reason ?? {}) as { stepId?: string; message?: string; checks?: DisputedCheck[] };
+      const checks = Array.isArray(f.checks) ? f.checks : undefined;
+      return send(failureCard({ runId: msg.runId, learnerId, learnerName: who, phase: str('phase') || phase, stepId: f.stepId ?? str('stepId'), message: f.message ?? summary(b), ...(checks?.length ? { checks } : {}) }));
     }
     case 'dispute':
       return send(disputeCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), attempt: Number(b.attempt ?? 1), note: str('note'), checks: (b.checks ?? []) as DisputedCheck[] }));

@@ -9,7 +9,7 @@ import type { LearnerCall } from './learnersApi';
 import { gradeAnswer, requirePack, stepOf } from './packs';
 import type { PhasePosition } from './position';
 import { refuse, targetStep } from './stepGuards';
-import { activePhase, raisePhaseEvent } from './workshopService';
+import { activePhase, raisePhaseEvent, resumeLearner, type LearnerState } from './workshopService';
 
 /**
  * Checks a learner can dispute, answers a person can accept — the learner routes
@@ -107,6 +107,7 @@ async function evidence({ s, runId, learnerId }: LearnerCall): Promise<HttpRespo
 
 async function decideDispute({ request, client, s, learnerId, accepted }: LearnerCall): Promise<HttpResponseInit> {
   const body = await readBody(request, DisputeDecisionBody);
+  if (s.position?.state === 'failed' && s.position.failure?.kind === 'validation') return decideFailedChecks(s, client, body, accepted);
   const p = await activePhase(client, s);
   const open = p.state === 'disputed' && p.dispute?.outcome === 'open' ? p.dispute : undefined;
   if (!open) refuse(p, 'decide a dispute', p.dispute && p.dispute.outcome !== 'open' ? `learner "${learnerId}"'s last dispute (attempt ${p.dispute.attempt}) was already ${p.dispute.outcome} by ${p.dispute.by}` : `learner "${learnerId}" has no open dispute`);
@@ -120,6 +121,20 @@ async function decideDispute({ request, client, s, learnerId, accepted }: Learne
         : disputeEvent('DISPUTE_RETURNED', { ...common, comment: body.reason! });
   await raisePhaseEvent(client, s, p, event);
   return accepted(`dispute-${body.decision}`, { stepId: p.stepId, phase: p.phase, attempt: open.attempt, checks: open.checks.map((c) => c.checkId) });
+}
+
+/**
+ * The checks failed the phase on their last attempt (nothing left to dispute): the instructor marks them passed, and
+ * the phase resumes after the step (RESUME with the override), or re-runs them (a plain resume at the failed step).
+ */
+async function decideFailedChecks(s: LearnerState, client: LearnerCall['client'], body: z.infer<typeof DisputeDecisionBody>, accepted: LearnerCall['accepted']): Promise<HttpResponseInit> {
+  const p = s.position!;
+  if (body.decision === 'return') refuse(p, 'return a dispute', 'the checks failed the phase on their last attempt and no dispute is open; mark them passed (override) or run them again (recheck)');
+  const attempt = p.lastValidation?.attempt ?? p.stepAttempt;
+  if (body.attempt !== undefined && body.attempt !== attempt) throw new ApiError(409, `The checks failed on attempt ${attempt}, not ${body.attempt}. Nothing was changed.`, { position: p });
+  const outcome = await resumeLearner(client, s, 'failedStep', body.decision === 'override' ? { by: body.by, reason: body.reason! } : undefined);
+  const checks = (p.lastValidation?.checks ?? []).filter((c) => !c.passed).map((c) => c.checkId);
+  return accepted(`dispute-${body.decision}`, { stepId: p.stepId, phase: p.phase, attempt, checks, resumed: outcome.detail });
 }
 
 async function decideAnswer({ request, client, s, learnerId, accepted }: LearnerCall): Promise<HttpResponseInit> {

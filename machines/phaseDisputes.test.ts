@@ -165,6 +165,38 @@ describe('a learner disputes a failed check', () => {
   });
 });
 
+describe('checks that failed the phase on their last attempt', () => {
+  const exhausted = (): PhaseTurn =>
+    run(
+      [
+        { type: 'DONE', stepId: 'checks' },
+        { type: 'VALIDATION_FAILED', stepId: 'checks', attempt: 2, checks: failing },
+      ],
+      failedOnce(),
+    );
+
+  it('the failure tells the instructor what the checks read', () => {
+    const t = exhausted();
+    expect(phaseView(t.snapshot).state).toBe('failed');
+    expect(of(t.commands, 'notifyInstructor')[0]?.params).toMatchObject({ reason: 'failed', failure: { kind: 'validation', stepId: 'checks', checks: [failing[1]] } });
+  });
+
+  it('the instructor marks them passed on resume: recorded with who and why, the phase goes on after the step', () => {
+    const t = run([{ type: 'RESUME', from: 'failedStep', by: 'instructor', override: { by: 'ines', reason: 'Seen in the portal.' } }], exhausted());
+    expect(phaseView(t.snapshot).step?.id).toBe('after');
+    expect(of(t.commands, 'validate')).toEqual([]);
+    expect(of(t.commands, 'recordDecision').map((c) => c.params)).toEqual([{ kind: 'dispute', stepId: 'checks', attempt: 2, outcome: 'overridden', by: 'ines', reason: 'Seen in the portal.', checkIds: ['hns'] }]);
+    expect(t.snapshot.context.disputes?.checks?.at(-1)).toMatchObject({ attempt: 2, outcome: 'overridden', by: 'ines' });
+  });
+
+  it('an override is only for failed checks: a provisioning failure resumes as usual', () => {
+    const prov = run([{ type: 'PROVISION_FAILED', stepId: 'env', attempt: 1, message: 'quota' }], startPhase({ phase: 'implementation', steps: [{ id: 'env', kind: 'provision' }] }));
+    const t = run([{ type: 'RESUME', from: 'failedStep', by: 'instructor', override: { by: 'i', reason: 'r' } }], prov);
+    expect(phaseView(t.snapshot).state).toBe('provisioning');
+    expect(of(t.commands, 'recordDecision')).toEqual([]);
+  });
+});
+
 describe('time runs out while the learner waits on the instructor', () => {
   const timed: PhaseDef = { phase: 'requirements', steps: [{ id: 'why', kind: 'question', timeboxMinutes: 10 }] };
   const expiryOf = (t: PhaseTurn) => t.snapshot.context.timebox!.expireId!;

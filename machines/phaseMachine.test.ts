@@ -246,6 +246,7 @@ describe('phase machine: validation', () => {
       stepId: 'checks',
       learnerMayResume: false,
       message: 'validation of step "checks" failed on attempt 2 of 2; failing checks: private-endpoint, tags',
+      checks: failing.filter((c) => !c.passed),
     });
     expect(commandsOf(commands, 'hint')).toEqual([]);
     expect(snapshot.context.validations.checks).toHaveLength(2);

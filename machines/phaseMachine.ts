@@ -115,6 +115,11 @@ export interface CheckResult {
 
 export type ResumeFrom = 'start' | 'failedStep';
 export type Actor = 'instructor' | 'learner';
+/** The instructor's "mark passed" for checks that failed a phase on their last attempt: who and why. */
+export interface CheckOverride {
+  readonly by: string;
+  readonly reason: string;
+}
 
 export type PhaseEvent =
   // learner
@@ -144,7 +149,7 @@ export type PhaseEvent =
   | { type: 'ANSWER_RETURNED'; stepId: string; round: number; by: string; comment: string }
   // a peer (a learner who passed this review) — notes for the instructor, who still decides
   | { type: 'PEER_REVIEWED'; stepId: string; round: number; reviewerId: string; notes: string; scores: Readonly<Record<string, PeerScore>> }
-  | { type: 'RESUME'; from: ResumeFrom; by: Actor }
+  | { type: 'RESUME'; from: ResumeFrom; by: Actor; override?: CheckOverride }
   | { type: 'SKIP'; reason?: string }
   | { type: 'EXTEND'; minutes: number };
 
@@ -159,6 +164,8 @@ export interface PhaseFailure {
   readonly message: string;
   /** Copied from the step definition so the journey can decide without the phase definition. */
   readonly learnerMayResume: boolean;
+  /** Validation failures: the checks that failed, with what they read (the instructor may mark them passed). */
+  readonly checks?: readonly CheckResult[];
 }
 
 /** What the learner and the instructor see of a dispute / an answer sent for review, and what was decided. */
@@ -412,6 +419,7 @@ function failureFor(context: PhaseContext, event: PhaseEvent): PhaseFailure {
         message:
           `validation of step "${step.id}" failed on attempt ${event.attempt} of ${context.attemptLimit[step.id] ?? event.attempt}` +
           (failed.length ? `; failing checks: ${failed.join(', ')}` : ''),
+        checks: event.checks.filter((c) => !c.passed).map((c) => ({ ...c })),
       };
     }
     case 'TIMER_FIRED': {
@@ -692,6 +700,23 @@ export const phaseMachine = setup({
       enqueue({ type: 'recordDecision', params: decision });
       enqueue({ type: 'notifyLearner', params: { reason: 'decided', stepId, decision } });
     }),
+    /**
+     * The checks failed the phase on their last attempt and the instructor marks them passed: recorded like an
+     * overridden dispute (the learner had no attempt left to dispute), and the phase goes on after the step.
+     */
+    overrideFailedChecks: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'RESUME');
+      const step = stepOf(context);
+      const last = context.validations[step.id]?.at(-1);
+      if (!event.override || !last) return;
+      const checks = (context.failure?.checks ?? last.checks.filter((c) => !c.passed)).map((c) => ({ ...c }));
+      const { by, reason } = event.override;
+      const record: DisputeRecord = { attempt: last.attempt, note: '(failed on the last attempt; decided by the instructor)', checks, outcome: 'overridden', by, reason };
+      enqueue.assign({ disputes: append(context.disputes ?? {}, step.id, record) });
+      const decision: Decision = { kind: 'dispute', stepId: step.id, attempt: last.attempt, outcome: 'overridden', by, reason, checkIds: checks.map((c) => c.checkId) };
+      enqueue({ type: 'recordDecision', params: decision });
+      enqueue({ type: 'notifyLearner', params: { reason: 'decided', stepId: step.id, decision } });
+    }),
     /** A re-run the instructor asked for does not use up one of the learner's attempts. */
     grantRecheckAttempt: assign(({ context }) => {
       const step = stepOf(context);
@@ -778,6 +803,8 @@ export const phaseMachine = setup({
       event.type === 'TIMER_FIRED' && event.id === context.timebox?.expireId,
     warningDeferred: ({ context }) => (context.timebox?.warnDeferMs ?? 0) > 0,
     expiryDeferred: ({ context }) => (context.timebox?.expireDeferMs ?? 0) > 0,
+    isOverrideOfFailedChecks: ({ context, event }) =>
+      event.type === 'RESUME' && event.from === 'failedStep' && event.by === 'instructor' && event.override !== undefined && context.failure?.kind === 'validation',
     isInstructorRestart: ({ event }) => event.type === 'RESUME' && event.from === 'start' && event.by === 'instructor',
     mayResumeFailedStep: ({ context, event }) =>
       event.type === 'RESUME' &&
@@ -1117,6 +1144,7 @@ export const phaseMachine = setup({
       ],
       on: {
         RESUME: [
+          { guard: 'isOverrideOfFailedChecks', target: 'running', actions: ['overrideFailedChecks', 'clearFailure', 'advanceStep'] },
           { guard: 'isInstructorRestart', target: 'running', actions: ['restartFromFirstStep', 'clearFailure'] },
           { guard: 'mayResumeFailedStep', target: 'running', actions: 'clearFailure' },
         ],

@@ -172,6 +172,35 @@ describe('a peer review in Teams', () => {
     await eventually('brian past design', async () => ((await api.learnerStatus(RUN, 'brian')).journey?.outcomes.design === 'passed' ? true : undefined));
   });
 
+  it('checks that failed the phase on their last attempt: the failure card shows the evidence and marks them passed', async () => {
+    const brian = await LearnerDriver.create(api, RUN, 'brian', 'drill');
+    await brian.walkTo('impl-harden');
+    await setStorageMinimumTls(RUN, 'brian', 'TLS1_0');
+    await api.done(RUN, 'brian', 'impl-harden');
+    for (const attempt of [1, 2]) {
+      await eventually(`brian's attempt ${attempt} to fail`, async () => {
+        const p = (await brian.status()).position;
+        return p?.state === 'awaitingFix' && p.stepAttempt === attempt;
+      });
+      await api.done(RUN, 'brian', 'impl-harden-check');
+    }
+    const card = await eventually('the failure card with the evidence', () => instructorCard('Brian Kernighan is blocked'));
+    const json = cardText(card);
+    expect(json).toContain('\\"TLS1_0\\"');
+    expect(json).toContain('"verb":"disputeOverride"');
+    const data = (JSON.parse(json) as Array<{ actions: Array<{ verb: string; data: Record<string, unknown> }> }>)[0]!.actions.find((a) => a.verb === 'disputeOverride')!.data;
+    expect(reply(await s.teams.invoke(ines.id, card.id, { verb: 'disputeOverride', data }))).toMatch(/Say why it passes/);
+    expect(reply(await s.teams.invoke(ines.id, card.id, { verb: 'disputeOverride', data: { ...data, reason: 'Policy enforces TLS 1.2.' } }))).toMatch(/Marked passed by Ines Instructor/);
+    // The failure card itself is resolved in place: still the blocked notice, now with the decision and no buttons.
+    const resolved = cardText(s.teams.activity(ines.conv, card.id)!);
+    expect(resolved).toMatch(/Brian Kernighan is blocked.*Marked passed by Ines Instructor/);
+    expect(resolved).not.toContain('"verb"');
+    await eventually('brian past the check', async () => {
+      const p = (await brian.status()).position;
+      return p !== null && p !== undefined && p.state !== 'failed' && p.stepId !== 'impl-harden-check';
+    });
+  });
+
   it('the run report in Teams lists the decisions on disputes and answers', async () => {
     await s.teams.say(ines.id, 'end');
     const report = await eventually('the run report in Teams', () => instructorCard('finished'));

@@ -185,6 +185,37 @@ describe('a learner disputes a failed check', () => {
     await refused(api.dispute(RUN, 'ada', 'really'), 409, /instructor returned your dispute of attempt 2.*say "done"/);
   });
 
+  it('checks that failed the phase on their last attempt can still be marked passed: the phase resumes after the step', async () => {
+    const grace = await LearnerDriver.create(api, RUN, 'grace', 'drill');
+    await grace.walkTo('impl-harden');
+    await setStorageMinimumTls(RUN, 'grace', 'TLS1_0');
+    await api.done(RUN, 'grace', 'impl-harden');
+    for (const attempt of [1, 2]) {
+      await until(`grace's attempt ${attempt} to fail`, async () => {
+        const p = (await grace.status()).position;
+        return p?.state === 'awaitingFix' && p.stepAttempt === attempt ? p : undefined;
+      });
+      await api.done(RUN, 'grace', 'impl-harden-check');
+    }
+    const failed = await until('grace’s phase to fail on the last attempt', async () => {
+      const p = (await grace.status()).position;
+      return p?.state === 'failed' ? p : undefined;
+    });
+    expect(failed.failure).toMatchObject({ kind: 'validation', stepId: 'impl-harden-check' });
+    const notice = await until('the failure with its checks for the instructor', async () => (await api.instructorMessages(RUN)).messages.find((m) => m.kind === 'failed' && m.body.learnerId === 'grace'));
+    expect((notice.body.failure as { checks?: unknown }).checks).toEqual([expect.objectContaining({ checkId: 'storage-tls12', evidence: [expect.objectContaining({ observed: '"TLS1_0"', expected: '"TLS1_2"' })] })]);
+    await refused(api.dispute(RUN, 'grace', 'I did it'), 409, /failed at step "impl-harden-check".*waits for a resume/);
+    await refused(api.decideDispute(RUN, 'grace', { decision: 'return', reason: 'no' }), 409, /failed the phase on their last attempt/);
+    await refused(api.decideDispute(RUN, 'grace', { decision: 'override', reason: 'ok', attempt: 2 }), 409, /failed on attempt 3, not 2/);
+    expect(await api.decideDispute(RUN, 'grace', { decision: 'override', reason: 'The account inherits TLS 1.2 from policy.', by: 'Ian' })).toMatchObject({ accepted: 'dispute-override', attempt: 3, checks: ['storage-tls12'] });
+    await until('grace past the check', async () => {
+      const p = (await grace.status()).position;
+      return p && p.state !== 'failed' && p.stepId !== 'impl-harden-check' ? p : undefined;
+    });
+    const record = (await grace.status()).decisions.map((d) => d.decision);
+    expect(record).toEqual([{ kind: 'dispute', stepId: 'impl-harden-check', attempt: 3, outcome: 'overridden', by: 'Ian', reason: 'The account inherits TLS 1.2 from policy.', checkIds: ['storage-tls12'] }]);
+  });
+
   it('overridden with a reason: the step passes, and the override is in the learner’s record and the run report', async () => {
     await api.done(RUN, 'ada', 'impl-harden-check');
     await until('attempt 3 to fail', async () => {
