@@ -233,6 +233,9 @@ describe('a learner disputes a failed check', () => {
     expect(s.decisions.map((d) => d.decision)).toContainEqual(override);
     expect(s.decisions.filter((d) => d.decision.kind === 'dispute').map((d) => d.decision.outcome)).toEqual(['rechecked', 'returned', 'overridden']);
     await refused(api.decideDispute(RUN, 'ada', { decision: 'override', reason: 'twice' }), 409, /(no step to act on|no open dispute|already overridden)/);
+    // The check has passed (by override): disputing it is refused, whatever the learner names.
+    await refused(api.dispute(RUN, 'ada', 'and again', { stepId: 'impl-harden-check' }), 409, /(not the current step|no step to act on)/);
+    await refused(api.dispute(RUN, 'ada', 'and again'), 409, /(no failed check to dispute|no step to act on)/);
 
     await api.runCommand(RUN, 'end', { reason: 'disputes test over' });
     const report = await until('the run report', async () => (await api.runStatus(RUN)).report ?? undefined);
