@@ -307,6 +307,39 @@ export function answerReviewCard(a: AnswerReviewRequest, resolved?: string): Car
   );
 }
 
+export interface PeerReviewOffer {
+  runId: string;
+  /** The reviewer (the learner the card is for). */
+  learnerId: string;
+  reviewee: string;
+  revieweeName: string;
+  stepId: string;
+  round: number;
+  deliverables: Array<{ stepId: string; name: string; uri: string }>;
+  rubric: Array<{ criterion: string; description: string; meets: string }>;
+}
+
+/** A peer's design to review against the pack's rubric: a score per criterion and notes for the instructor. */
+export function peerReviewCard(o: PeerReviewOffer, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`👥 Review ${o.revieweeName}'s design (round ${o.round})`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new TextBlock('Your notes go to the instructor beside the design; the instructor decides.', { wrap: true, isSubtle: true }),
+    ...o.deliverables.map((d) => new TextBlock(`• [${d.name}](${d.uri}) — ${d.stepId}`, { wrap: true })),
+  ];
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  for (const r of o.rubric) {
+    body.push(
+      new ChoiceSetInput(new Choice({ title: 'Meets the bar', value: 'meets' }), new Choice({ title: 'Not yet', value: 'notYet' }))
+        .withId(`score_${r.criterion}`)
+        .withLabel(`${r.criterion}: ${r.description} (meets: ${r.meets})`)
+        .withIsRequired(true),
+    );
+  }
+  body.push(new TextInput({ id: 'notes', label: 'Notes for the instructor', isMultiline: true, isRequired: true }));
+  const data = { runId: o.runId, learnerId: o.learnerId, reviewee: o.reviewee, revieweeName: o.revieweeName, stepId: o.stepId, round: o.round, deliverables: o.deliverables, rubric: o.rubric };
+  return new AdaptiveCard(...body).withActions(action('Send my review', 'peerReview', data, { style: 'positive', associatedInputs: 'auto' }));
+}
+
 export interface FailureNotice {
   runId: string;
   learnerId: string;

@@ -10,6 +10,7 @@ import {
   failureCard,
   helpRequestCard,
   listCard,
+  peerReviewCard,
   reviewCard,
   runStatusCard,
   startRunCard,
@@ -18,6 +19,7 @@ import {
   type DisputedCheck,
   type DisputeRequest,
   type FailureNotice,
+  type PeerReviewOffer,
   type ReviewRequest,
   type StepCardState,
 } from './cards';
@@ -268,6 +270,7 @@ async function learnerText(turn: Turn, cmd: Command): Promise<string> {
     method: 'GET',
   });
   const p = status.body.position;
+  if (cmd.verb === 'peerReview') return offerPeerReviews(turn, mine.run, caller.learnerId);
   if (cmd.verb === 'progress') {
     if (status.status >= 300) return apiText(status, '');
     return p ? `You are in **${p.phase}**, step **${status.body.step?.title ?? p.stepId ?? '—'}** (${p.state}).` : 'Your workshop is starting; your first step will arrive here shortly.';
@@ -277,6 +280,36 @@ async function learnerText(turn: Turn, cmd: Command): Promise<string> {
   const act = cmd.verb === 'answer' ? { verb: 'answer', answer: cmd.text } : cmd.verb === 'submit' ? { verb: 'submit', name: cmd.name, uri: cmd.uri } : cmd.verb === 'help' ? { verb: 'help', helpMessage: cmd.message } : { verb: cmd.verb };
   const hasCard = !!(await readStepCard(ref))?.activityId;
   return learnerAct(turn, mine.run, ref, act, hasCard);
+}
+
+/** The designs this learner may review now, one card each (the API says why not, when they may not). */
+async function offerPeerReviews(turn: Turn, run: RunInfo, learnerId: string): Promise<string> {
+  const caller = { role: 'learner' as const, runId: run.runId, learnerId };
+  type Design = { learnerId: string; stepId: string; round: number; deliverables: Record<string, Array<{ name: string; uri: string }>>; rubric: PeerReviewOffer['rubric'] };
+  const r = await callWorkshopApi<{ designs?: Design[] }>(turn.invocation, caller, { kind: 'learner', runId: run.runId, learnerId, action: 'peer-reviews', method: 'GET' });
+  if (r.status >= 300) return apiText(r, '');
+  const designs = r.body.designs ?? [];
+  if (!designs.length) return 'No design is waiting for a peer review right now.';
+  for (const d of designs.slice(0, 5)) {
+    const deliverables = Object.entries(d.deliverables).flatMap(([stepId, list]) => list.map((x) => ({ stepId, name: x.name, uri: x.uri })));
+    await say(turn, '', peerReviewCard({ runId: run.runId, learnerId, reviewee: d.learnerId, revieweeName: learnerName(run.input, d.learnerId), stepId: d.stepId, round: d.round, deliverables, rubric: d.rubric }));
+  }
+  return '';
+}
+
+/** A learner sends a peer review from its card: the scores and notes to the API, then the card resolved in place. */
+async function sendPeerReview(turn: Turn, learnerId: string, data: Record<string, unknown>): Promise<string> {
+  const o = data as unknown as PeerReviewOffer;
+  const scores = Object.fromEntries(o.rubric.map((c) => [c.criterion, data[`score_${c.criterion}`]]).filter(([, v]) => v === 'meets' || v === 'notYet'));
+  const notes = String(data.notes ?? '').trim();
+  if (!notes || Object.keys(scores).length < o.rubric.length) return 'Score every criterion and write your notes first.';
+  const r = await callWorkshopApi(turn.invocation, { role: 'learner', runId: o.runId, learnerId }, { kind: 'learner', runId: o.runId, learnerId, action: 'peer-review', method: 'POST' }, { learnerId: o.reviewee, round: o.round, notes, scores });
+  const cardId = turn.ctx.activity.replyToId;
+  if (r.status < 300 && cardId) {
+    const card = peerReviewCard(o, `✔ Sent to the instructor: “${notes}”`);
+    await withRetry('peer review card', () => turn.ctx.api.conversations.activities(turn.ctx.activity.conversation.id).update(cardId, { type: 'message', attachments: [attachment(card)] })).catch((err: unknown) => log().warn({ err: errInfo(err), runId: o.runId }, 'peer review card not updated'));
+  }
+  return apiText(r, 'Thanks — your review is with the instructor.');
 }
 
 /** A learner acts on a step (button or text): the API call, then the step card updated in place. */
@@ -541,6 +574,11 @@ const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'hint', 'help', 'di
 
 async function onAction(turn: Turn, verb: string, data: Record<string, unknown>): Promise<InvokeAnswer> {
   const runId = typeof data.runId === 'string' ? data.runId : undefined;
+  if (verb === 'peerReview') {
+    const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
+    if (!mine) return messageResponse(refuse(turn, verb, `This review card is for learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
+    return messageResponse(await sendPeerReview(turn, mine.learner.learnerId, data));
+  }
   if (LEARNER_ACTIONS.has(verb)) {
     const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
     if (!mine) return messageResponse(refuse(turn, verb, `This card belongs to learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));

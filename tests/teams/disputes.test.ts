@@ -157,11 +157,20 @@ describe('a peer review in Teams', () => {
     await brian.walkTo('design-review', 'awaitingReview');
     const on = await fetch(`${s.url}/api/runs/${RUN}/peer-review`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': TEST_KEYS.instructor }, body: JSON.stringify({ enabled: true, minQueue: 1 }) });
     expect(on.status).toBe(200);
-    // Ada passed Design earlier: she reviews Brian's design through the API (there is no learner card for it yet).
-    const adaKey = (await api.learnerToken(RUN, 'ada')).token;
-    const scores = { tradeOffs: 'meets', alternatives: 'meets', scalability: 'meets', cost: 'notYet', operationalReadiness: 'meets' };
-    const r = await fetch(`${s.url}/api/runs/${RUN}/learners/ada/peer-review`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': adaKey }, body: JSON.stringify({ learnerId: 'brian', notes: 'Add a monthly cost estimate.', scores }) });
-    expect(r.status).toBe(202);
+    // Brian has not passed Design: he is told why he cannot review; Ada has, and gets Brian's design as a card.
+    await s.teams.say(s.learners[1].id, 'peer review');
+    await eventually('the refusal for Brian', () => s.teams.transcript(s.teams.personalConversationId(s.learners[1].id)).some((a) => a.fromBot && /Only learners who passed Design/.test(a.text ?? '')));
+    await s.teams.say(ada.id, 'peer review');
+    const offer = await eventually('the peer review card for Ada', () => s.teams.transcript(ada.conv).filter((a) => a.fromBot && cardText(a).includes('Review Brian Kernighan')).at(-1));
+    const offerJson = cardText(offer);
+    for (const c of ['tradeOffs', 'alternatives', 'scalability', 'cost', 'operationalReadiness']) expect(offerJson).toContain(`"id":"score_${c}"`);
+    const offerData = (JSON.parse(offerJson) as Array<{ actions: Array<{ data: Record<string, unknown> }> }>)[0]!.actions[0]!.data;
+    const scores = { score_tradeOffs: 'meets', score_alternatives: 'meets', score_scalability: 'meets', score_cost: 'notYet', score_operationalReadiness: 'meets' };
+    expect(reply(await s.teams.invoke(ada.id, offer.id, { verb: 'peerReview', data: { ...offerData, ...scores } }))).toMatch(/Score every criterion and write your notes/);
+    expect(reply(await s.teams.invoke(s.learners[1].id, offer.id, { verb: 'peerReview', data: { ...offerData, ...scores, notes: 'mine' } }))).toMatch(/⛔.*for learner “ada”/);
+    const sent = await s.teams.invoke(ada.id, offer.id, { verb: 'peerReview', data: { ...offerData, ...scores, notes: 'Add a monthly cost estimate.' } });
+    expect(reply(sent)).toMatch(/with the instructor/);
+    expect(cardText(s.teams.activity(ada.conv, offer.id)!)).toMatch(/Sent to the instructor/);
     const card = await eventually('the review card with the peer’s notes', () => instructorCard('Peer review by Ada Lovelace'));
     const json = cardText(card);
     expect(json).toContain('Add a monthly cost estimate.');
