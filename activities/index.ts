@@ -6,6 +6,7 @@ import { notify, notifyMany } from './notify';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
+import { recordDecision } from './recordDecision';
 import { recordRunEnded } from './recordRunEnded';
 import { environmentRetry, QUICK_RETRY, retryOptions, SELF_CHECK_RETRY, type RetryPolicy } from './retryPolicies';
 import { runValidation } from './runValidation';
@@ -33,6 +34,7 @@ export const activities = {
   notifyMany: { run: notifyMany, retry: QUICK_RETRY },
   recordCheckpoint: { run: recordCheckpoint, retry: QUICK_RETRY },
   recordRunEnded: { run: recordRunEnded, retry: QUICK_RETRY },
+  recordDecision: { run: recordDecision, retry: QUICK_RETRY },
   signalInstance: { run: signalInstance, retry: QUICK_RETRY, durableClient: true },
   signalMany: { run: signalMany, retry: QUICK_RETRY, durableClient: true },
   startJourneys: { run: startJourneys, retry: QUICK_RETRY, durableClient: true },

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { assertNever } from '../machines/assertNever';
+import type { CheckEvidence } from '../machines/phaseMachine';
 import { defineActivity } from './activity';
 import type { Check, ScenarioPack } from '../scenarios/schema';
 import { armClients, armHttpError, armLogger, type ArmClients } from '../azure/armClients';
@@ -41,6 +42,13 @@ export interface CheckOutcome {
   message: string;
   /** The pack's hint for the learner (what it means, then what to do), on fail and missing. */
   hint?: string;
+  /**
+   * On fail and missing: per resource looked at, the property read, what was observed and what was expected —
+   * what a learner who disputes the check and the instructor who decides it look at side by side.
+   */
+  evidence?: CheckEvidence[];
+  /** On fail and missing: how to fix it (the pack's action). */
+  fix?: string;
 }
 
 export interface RunValidationResult {
@@ -85,9 +93,9 @@ export const runValidation = defineActivity(RunValidationInput, async function r
   try {
     const results: CheckOutcome[] = [];
     if (!(await inv.group())) {
-      for (const c of checks) results.push(result(c, 'missing', `Resource group ${rgName} does not exist (not provisioned yet, or already torn down).`));
+      for (const c of checks) results.push(missing(c, `Resource group ${rgName} does not exist (not provisioned yet, or already torn down).`, `resource group ${rgName}`, 'the subscription'));
     } else {
-      for (const c of checks) results.push(await evaluate(inv, c));
+      for (const c of checks) results.push(await evaluate(inv, c, rgName));
     }
     const counts = { pass: 0, fail: 0, missing: 0 };
     for (const r of results) counts[r.status]++;
@@ -101,7 +109,7 @@ export const runValidation = defineActivity(RunValidationInput, async function r
   }
 });
 
-function result(check: Check, status: CheckStatus, detail: string): CheckOutcome {
+function result(check: Check, status: CheckStatus, detail: string, evidence: CheckEvidence[] = []): CheckOutcome {
   return {
     checkId: check.id,
     kind: check.kind,
@@ -109,8 +117,26 @@ function result(check: Check, status: CheckStatus, detail: string): CheckOutcome
     status,
     passed: status === 'pass',
     message: status === 'missing' ? `Resource missing: ${detail}` : detail,
-    ...(status === 'pass' ? {} : { hint: `${check.hint.meaning} ${check.hint.action}` }),
+    ...(status === 'pass' ? {} : { hint: `${check.hint.meaning} ${check.hint.action}`, evidence, fix: check.hint.action }),
   };
+}
+
+/** What one failed check found wrong: the sentence for the message and the evidence for the dispute, kept together. */
+class Wrong {
+  readonly texts: string[] = [];
+  readonly evidence: CheckEvidence[] = [];
+  add(text: string, resource: string, property: string, observed: string, expected: string): void {
+    this.texts.push(text);
+    this.evidence.push({ resource, property, observed, expected });
+  }
+  get any(): boolean {
+    return this.texts.length > 0;
+  }
+}
+
+/** No resource the check could read: the evidence names what was looked for, and where. */
+function missing(check: Check, detail: string, resource: string, where: string): CheckOutcome {
+  return result(check, 'missing', detail, [{ resource, property: '(exists)', observed: `none in ${where}`, expected: 'at least one' }]);
 }
 
 /** The check ids of a pack's validate step. */
@@ -125,69 +151,60 @@ function stepCheckIds(pack: ScenarioPack, stepId: string): string[] {
 
 // ─── the checks ──────────────────────────────────────────────────────────────────────────────
 
-async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
+async function evaluate(inv: Inventory, check: Check, rgName: string): Promise<CheckOutcome> {
   const matching = await inv.matching(check.resourceType, check.namePattern);
   const what = `${check.resourceType}${check.namePattern ? ` named /${check.namePattern}/` : ''}`;
-  const none = (): CheckOutcome => result(check, 'missing', `No ${what} in the resource group.`);
+  const none = (): CheckOutcome => missing(check, `No ${what} in the resource group.`, what, `resource group ${rgName}`);
   switch (check.kind) {
     case 'exists': {
       if (matching.length === 0) return none();
-      if (matching.length < check.minCount) return result(check, 'fail', `Found ${matching.length} ${what} (${names(matching)}); need at least ${check.minCount}.`);
+      if (matching.length < check.minCount) {
+        return result(check, 'fail', `Found ${matching.length} ${what} (${names(matching)}); need at least ${check.minCount}.`, [
+          { resource: what, property: '(count)', observed: `${matching.length} (${names(matching)})`, expected: `at least ${check.minCount}` },
+        ]);
+      }
       return result(check, 'pass', `Found ${names(matching)}.`);
     }
     case 'propertyEquals':
     case 'propertyMatches': {
       if (matching.length === 0) return none();
-      const wrong: string[] = [];
+      const wrong = new Wrong();
+      const want = check.kind === 'propertyEquals' ? `${JSON.stringify(check.expected)}` : `a match for /${check.pattern}/`;
       for (const r of matching) {
         const body = (await inv.full(r.id)) ?? {};
         const v = valueAt(body, check.property);
-        if (!v.found) wrong.push(`${r.name}: ${check.property} is not set`);
+        if (!v.found) wrong.add(`${r.name}: ${check.property} is not set`, r.name, check.property, '(not set)', want);
         else if (check.kind === 'propertyEquals' ? !sameScalar(v.value, check.expected) : !new RegExp(check.pattern).test(String(v.value))) {
-          wrong.push(`${r.name}: ${check.property} is ${JSON.stringify(v.value)}`);
+          wrong.add(`${r.name}: ${check.property} is ${JSON.stringify(v.value)}`, r.name, check.property, JSON.stringify(v.value), want);
         }
       }
-      const want = check.kind === 'propertyEquals' ? `${JSON.stringify(check.expected)}` : `a match for /${check.pattern}/`;
-      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')} (expected ${want}).`) : result(check, 'pass', `${check.property} is ${want} on ${names(matching)}.`);
+      return wrong.any ? result(check, 'fail', `${wrong.texts.join('; ')} (expected ${want}).`, wrong.evidence) : result(check, 'pass', `${check.property} is ${want} on ${names(matching)}.`);
     }
     case 'tagPresent': {
       if (matching.length === 0) return none();
-      const wrong: string[] = [];
+      const wrong = new Wrong();
+      const want = check.value !== undefined ? `${check.tag}=${check.value}` : check.tag;
+      const property = `tags.${check.tag}`;
       for (const r of matching) {
         const tags = (r.tags ?? ((await inv.full(r.id)) as { tags?: Record<string, string> } | undefined)?.tags) ?? {};
         const key = Object.keys(tags).find((k) => k.toLowerCase() === check.tag.toLowerCase());
-        if (key === undefined) wrong.push(`${r.name} has no tag ${check.tag}`);
-        else if (check.value !== undefined && tags[key] !== check.value) wrong.push(`${r.name}: tag ${check.tag}=${JSON.stringify(tags[key])}`);
+        if (key === undefined) wrong.add(`${r.name} has no tag ${check.tag}`, r.name, property, '(no such tag)', check.value ?? '(present)');
+        else if (check.value !== undefined && tags[key] !== check.value) wrong.add(`${r.name}: tag ${check.tag}=${JSON.stringify(tags[key])}`, r.name, property, JSON.stringify(tags[key]), JSON.stringify(check.value));
       }
-      const want = check.value !== undefined ? `${check.tag}=${check.value}` : check.tag;
-      return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')} (expected ${want}).`) : result(check, 'pass', `${names(matching)} tagged ${want}.`);
+      return wrong.any ? result(check, 'fail', `${wrong.texts.join('; ')} (expected ${want}).`, wrong.evidence) : result(check, 'pass', `${names(matching)} tagged ${want}.`);
     }
-    case 'diagnosticSetting': {
-      if (matching.length === 0) return none();
-      const wrong: string[] = [];
-      for (const r of matching) {
-        const settings = await inv.diagnosticSettings(r.id);
-        const good = settings.find((s) => sendsToWorkspace(s) && missingCategories(s, check.categories).length === 0);
-        if (!good) {
-          const best = settings.filter(sendsToWorkspace).map((s) => missingCategories(s, check.categories));
-          if (settings.length === 0) wrong.push(`${r.name} has no diagnostic setting`);
-          else if (best.length === 0) wrong.push(`${r.name}'s diagnostic settings send nothing to a Log Analytics workspace`);
-          else wrong.push(`${r.name} does not send ${best.sort((a, b) => a.length - b.length)[0]!.join(', ')} to Log Analytics`);
-        }
-      }
-      return wrong.length > 0
-        ? result(check, 'fail', `${wrong.join('; ')}.`)
-        : result(check, 'pass', `${names(matching)} send ${check.categories.join(', ')} to Log Analytics.`);
-    }
+    case 'diagnosticSetting':
+      return matching.length === 0 ? none() : diagnosticOutcome(inv, check, matching);
     case 'privateEndpoint': {
       if (matching.length === 0) return none();
-      const wrong: string[] = [];
+      const wrong = new Wrong();
+      const want = `${check.requireApproved ? 'an approved' : 'a'} private endpoint for ${check.groupId}${check.privateDnsZone ? ` registered in ${check.privateDnsZone}` : ''}`;
       for (const r of matching) {
         const problem = await privateEndpointProblem(inv, r, check.groupId, check.requireApproved, check.privateDnsZone);
-        if (problem) wrong.push(problem);
+        if (problem) wrong.add(problem, r.name, 'privateEndpointConnections', problem.startsWith(`${r.name}`) ? problem.slice(r.name.length).replace(/^'s /, '').trim() : problem, want);
       }
-      return wrong.length > 0
-        ? result(check, 'fail', `${wrong.join('; ')}.`)
+      return wrong.any
+        ? result(check, 'fail', `${wrong.texts.join('; ')}.`, wrong.evidence)
         : result(check, 'pass', `${names(matching)} reached through an approved private endpoint for ${check.groupId}${check.privateDnsZone ? ` in ${check.privateDnsZone}` : ''}.`);
     }
     case 'roleAssignment':
@@ -197,16 +214,40 @@ async function evaluate(inv: Inventory, check: Check): Promise<CheckOutcome> {
   }
 }
 
+/** Every matching resource sends the check's log categories to a Log Analytics workspace. */
+async function diagnosticOutcome(inv: Inventory, check: Extract<Check, { kind: 'diagnosticSetting' }>, matching: readonly ArmRef[]): Promise<CheckOutcome> {
+  const wrong = new Wrong();
+  const want = `${check.categories.join(', ')} sent to a Log Analytics workspace`;
+  for (const r of matching) {
+    const settings = await inv.diagnosticSettings(r.id);
+    const good = settings.find((s) => sendsToWorkspace(s) && missingCategories(s, check.categories).length === 0);
+    if (!good) {
+      const best = settings.filter(sendsToWorkspace).map((s) => missingCategories(s, check.categories));
+      const add = (text: string, observed: string) => wrong.add(text, r.name, 'diagnosticSettings', observed, want);
+      if (settings.length === 0) add(`${r.name} has no diagnostic setting`, '(none)');
+      else if (best.length === 0) add(`${r.name}'s diagnostic settings send nothing to a Log Analytics workspace`, `${settings.length} setting(s), none to Log Analytics`);
+      else {
+        const gap = best.sort((a, b) => a.length - b.length)[0]!;
+        add(`${r.name} does not send ${gap.join(', ')} to Log Analytics`, `not sent: ${gap.join(', ')}`);
+      }
+    }
+  }
+  return wrong.any
+    ? result(check, 'fail', `${wrong.texts.join('; ')}.`, wrong.evidence)
+    : result(check, 'pass', `${names(matching)} send ${check.categories.join(', ')} to Log Analytics.`);
+}
+
 /** Every principal of the check's type holds the role on the matching resources. */
 async function roleAssignmentOutcome(inv: Inventory, check: Extract<Check, { kind: 'roleAssignment' }>, matching: readonly ArmRef[]): Promise<CheckOutcome> {
   const principals = await inv.matching(check.principalResourceType);
-  if (principals.length === 0) return result(check, 'missing', `No ${check.principalResourceType} in the resource group to hold ${check.role}.`);
+  if (principals.length === 0) return missing(check, `No ${check.principalResourceType} in the resource group to hold ${check.role}.`, check.principalResourceType, 'the resource group');
   const roleIds = check.roleDefinitionId ? [check.roleDefinitionId.toLowerCase()] : await inv.roleDefinitionIds(check.role);
-  const wrong: string[] = [];
+  const wrong = new Wrong();
+  const want = `${check.role} on ${names(matching)}`;
   for (const p of principals) {
     const principalIds = principalIdsOf(((await inv.full(p.id)) ?? {}) as Record<string, unknown>, check.principalResourceType);
     if (principalIds.length === 0) {
-      wrong.push(`${p.name} has no managed identity`);
+      wrong.add(`${p.name} has no managed identity`, p.name, 'identity', '(no managed identity)', `a managed identity holding ${want}`);
       continue;
     }
     let holds = false;
@@ -217,9 +258,9 @@ async function roleAssignmentOutcome(inv: Inventory, check: Extract<Check, { kin
         break;
       }
     }
-    if (!holds) wrong.push(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`);
+    if (!holds) wrong.add(`${p.name}'s identity does not hold ${check.role} on ${names(matching)}`, p.name, 'roleAssignments', `no ${check.role} assignment`, want);
   }
-  return wrong.length > 0 ? result(check, 'fail', `${wrong.join('; ')}.`) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
+  return wrong.any ? result(check, 'fail', `${wrong.texts.join('; ')}.`, wrong.evidence) : result(check, 'pass', `${names(principals)} hold ${check.role} on ${names(matching)}.`);
 }
 
 function names(list: readonly ArmRef[]): string {

@@ -3,6 +3,8 @@ import {
   AdaptiveCard,
   Choice,
   ChoiceSetInput,
+  Column,
+  ColumnSet,
   Container,
   ExecuteAction,
   Fact,
@@ -49,10 +51,10 @@ function action(title: string, verb: string, data: Record<string, unknown>, opts
 
 // ── learner: the step card ──────────────────────────────────────────────────────────────────
 
-export type StepCardStatus = 'open' | 'answered' | 'submitted' | 'done' | 'checking' | 'closed';
+export type StepCardStatus = 'open' | 'answered' | 'submitted' | 'done' | 'checking' | 'withInstructor' | 'closed';
 
 export interface StepNote {
-  kind: 'hint' | 'problem' | 'changes' | 'help' | 'helpAnswer' | 'info';
+  kind: 'hint' | 'problem' | 'changes' | 'help' | 'helpAnswer' | 'decision' | 'info';
   text: string;
   /** Outbox key or another id, so a retried delivery does not add the same note twice. */
   id: string;
@@ -78,6 +80,10 @@ export interface StepCardState {
   answer?: string;
   deliverable?: { name: string; uri: string };
   notes: StepNote[];
+  /** A check of this step failed and that run has not been disputed yet: the learner may say "I did it". */
+  disputable?: boolean;
+  /** The keyword criteria refused the learner's answer: the learner may send it to the instructor instead. */
+  refusedAnswer?: boolean;
 }
 
 const answerVerb: Record<string, { verb: string; title: string }> = {
@@ -96,7 +102,7 @@ export function stepCard(s: StepCardState): Card {
   for (let i = 0; i < s.revealed && i < s.hints.length; i++) body.push(new TextBlock(`💡 Hint ${i + 1}: ${s.hints[i]}`, { wrap: true, color: 'Accent' }));
   for (const n of s.notes) {
     const look = n.kind === 'problem' || n.kind === 'changes' ? { color: 'Warning' as const } : n.kind === 'hint' ? { color: 'Attention' as const } : { color: 'Good' as const };
-    const label = { hint: '⚠ Check failed', problem: '✋ Not yet', changes: '✎ Changes requested', help: '🙋 You asked for help', helpAnswer: '💬 Instructor', info: 'ℹ' }[n.kind];
+    const label = { hint: '⚠ Check failed', problem: '✋ Not yet', changes: '✎ Changes requested', help: '🙋 You asked for help', helpAnswer: '💬 Instructor', decision: '🧑‍🏫 Instructor', info: 'ℹ' }[n.kind];
     body.push(new TextBlock(`${label}: ${n.text}`, { wrap: true, ...look }));
   }
   const actions: ExecuteAction[] = [];
@@ -108,12 +114,21 @@ export function stepCard(s: StepCardState): Card {
     }
     const primary = answerVerb[s.kind];
     if (primary) actions.push(action(primary.title, primary.verb, data, { style: 'positive', associatedInputs: 'auto' }));
+    if (s.kind === 'question' && s.refusedAnswer) {
+      body.push(new TextInput({ id: 'reviewNote', label: 'Covers the points in other words? Tell the instructor why (optional)', isMultiline: true }));
+      actions.push(action('Send to the instructor instead', 'reviewAnswer', data, { associatedInputs: 'auto' }));
+    }
+    if (s.disputable) {
+      body.push(new TextInput({ id: 'disputeNote', label: 'Did it and the check disagrees? Say what you did and where to look', isMultiline: true }));
+      actions.push(action('I did it — ask the instructor', 'dispute', data, { associatedInputs: 'auto' }));
+    }
   } else {
     const outcome: Record<string, string> = {
       answered: `✔ Answer sent${s.answer ? `: “${s.answer.length > 280 ? `${s.answer.slice(0, 277)}…` : s.answer}”` : ''}`,
       submitted: `✔ Submitted${s.deliverable ? `: [${s.deliverable.name}](${s.deliverable.uri})` : ''} — with the instructor for review`,
       done: '✔ Done — checking…',
       checking: '⏳ Checking your environment…',
+      withInstructor: '⏳ With the instructor — their decision will appear on this card.',
       closed: '✔ This step is over.',
     };
     body.push(new TextBlock(outcome[s.status] ?? '', { wrap: true, weight: 'Bolder', color: 'Good' }));
@@ -192,6 +207,8 @@ export interface ReviewRequest {
   stepId: string;
   round: number;
   deliverables: Array<{ stepId: string; name: string; uri: string }>;
+  /** Peers' reviews of this round (a run with peer review): shown beside the submission; the instructor still decides. */
+  peerNotes?: Array<{ reviewer: string; notes: string; scores: Record<string, string> }>;
 }
 
 export function reviewCard(r: ReviewRequest, resolved?: string): Card {
@@ -201,12 +218,126 @@ export function reviewCard(r: ReviewRequest, resolved?: string): Card {
     ...r.deliverables.map((d) => new TextBlock(`• [${d.name}](${d.uri}) — ${d.stepId}`, { wrap: true })),
   ];
   if (!r.deliverables.length) body.push(new TextBlock('No deliverables were submitted.', { wrap: true, isSubtle: true }));
+  for (const p of r.peerNotes ?? []) {
+    body.push(new TextBlock(`👥 Peer review by ${p.reviewer}: “${p.notes}”`, { wrap: true, color: 'Accent' }));
+    body.push(new FactSet(...Object.entries(p.scores).map(([criterion, score]) => new Fact(criterion, score === 'meets' ? '✔ meets' : '✗ not yet'))));
+  }
   if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
-  const data = { runId: r.runId, learnerId: r.learnerId, learnerName: r.learnerName, phase: r.phase, stepId: r.stepId, round: r.round, deliverables: r.deliverables };
+  const data = { runId: r.runId, learnerId: r.learnerId, learnerName: r.learnerName, phase: r.phase, stepId: r.stepId, round: r.round, deliverables: r.deliverables, ...(r.peerNotes ? { peerNotes: r.peerNotes } : {}) };
   return new AdaptiveCard(...body, new TextInput({ id: 'comment', label: 'Comment (needed to request changes)', isMultiline: true })).withActions(
     action('Approve', 'approve', data, { style: 'positive', associatedInputs: 'auto' }),
     action('Request changes', 'changes', data, { style: 'destructive', associatedInputs: 'auto' }),
   );
+}
+
+/** One failed check as the instructor weighs it: what it read, observed beside expected, and the fix. */
+export interface DisputedCheck {
+  checkId: string;
+  message?: string;
+  evidence?: Array<{ resource: string; property: string; observed: string; expected: string }>;
+  fix?: string;
+}
+
+export interface DisputeRequest {
+  runId: string;
+  learnerId: string;
+  learnerName: string;
+  phase: string;
+  stepId: string;
+  attempt: number;
+  note: string;
+  checks: DisputedCheck[];
+}
+
+function evidenceTable(checks: DisputedCheck[]): CardElementArray {
+  const cell = (text: string, weight?: 'Bolder') => new Column(new TextBlock(text, { wrap: true, size: 'Small', ...(weight ? { weight } : {}) })).withWidth('stretch');
+  const out: CardElementArray = [];
+  for (const c of checks) {
+    out.push(new TextBlock(`✗ ${c.checkId}${c.message ? ` — ${c.message}` : ''}`, { wrap: true, weight: 'Bolder', color: 'Attention' }));
+    if (c.evidence?.length) out.push(new ColumnSet().withColumns(cell('Resource · property', 'Bolder'), cell('Observed', 'Bolder'), cell('Expected', 'Bolder')));
+    for (const e of c.evidence ?? []) out.push(new ColumnSet().withColumns(cell(`${e.resource} · ${e.property}`), cell(e.observed), cell(e.expected)));
+    if (c.fix) out.push(new TextBlock(`Fix: ${c.fix}`, { wrap: true, isSubtle: true }));
+  }
+  return out;
+}
+
+/** "I did it": the learner's note beside the evidence the checks read; mark passed, re-run, or return. */
+export function disputeCard(d: DisputeRequest, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`🧐 ${d.learnerName} says they did it`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new FactSet(new Fact('Run', d.runId), new Fact('Phase', phaseTitle(d.phase)), new Fact('Step', `${d.stepId} (validation attempt ${d.attempt})`)),
+    new TextBlock(`Learner: “${d.note}”`, { wrap: true }),
+    ...evidenceTable(d.checks),
+  ];
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  const data = { runId: d.runId, learnerId: d.learnerId, learnerName: d.learnerName, phase: d.phase, stepId: d.stepId, attempt: d.attempt, note: d.note, checks: d.checks };
+  return new AdaptiveCard(...body, new TextInput({ id: 'reason', label: 'Reason (needed to mark passed or to return it)', isMultiline: true })).withActions(
+    action('Mark passed', 'disputeOverride', data, { style: 'positive', associatedInputs: 'auto' }),
+    action('Re-run the checks', 'disputeRecheck', data, { associatedInputs: 'none' }),
+    action('Return to the learner', 'disputeReturn', data, { style: 'destructive', associatedInputs: 'auto' }),
+  );
+}
+
+export interface AnswerReviewRequest {
+  runId: string;
+  learnerId: string;
+  learnerName: string;
+  phase: string;
+  stepId: string;
+  round: number;
+  answer: string;
+  note: string | null;
+  /** Criteria the keywords did not find, in words. */
+  missing: string[];
+}
+
+/** An answer the keyword criteria refused, sent by the learner: accept it (criteria met by a person) or return it. */
+export function answerReviewCard(a: AnswerReviewRequest, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`📝 ${a.learnerName} asks you to read an answer (round ${a.round})`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new FactSet(new Fact('Run', a.runId), new Fact('Phase', phaseTitle(a.phase)), new Fact('Step', a.stepId), new Fact('Not found by the keywords', a.missing.join(', ') || '—')),
+    new TextBlock(`“${a.answer}”`, { wrap: true }),
+    ...(a.note ? [new TextBlock(`Learner's note: ${a.note}`, { wrap: true, isSubtle: true })] : []),
+  ];
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  const data = { runId: a.runId, learnerId: a.learnerId, learnerName: a.learnerName, phase: a.phase, stepId: a.stepId, round: a.round, answer: a.answer, note: a.note, missing: a.missing };
+  return new AdaptiveCard(...body, new TextInput({ id: 'comment', label: 'Why it covers the criteria (accept), or what it misses (return)', isMultiline: true, isRequired: true })).withActions(
+    action('Accept', 'answerAccept', data, { style: 'positive', associatedInputs: 'auto' }),
+    action('Return with comment', 'answerReturn', data, { style: 'destructive', associatedInputs: 'auto' }),
+  );
+}
+
+export interface PeerReviewOffer {
+  runId: string;
+  /** The reviewer (the learner the card is for). */
+  learnerId: string;
+  reviewee: string;
+  revieweeName: string;
+  stepId: string;
+  round: number;
+  deliverables: Array<{ stepId: string; name: string; uri: string }>;
+  rubric: Array<{ criterion: string; description: string; meets: string }>;
+}
+
+/** A peer's design to review against the pack's rubric: a score per criterion and notes for the instructor. */
+export function peerReviewCard(o: PeerReviewOffer, resolved?: string): Card {
+  const body: CardElementArray = [
+    new TextBlock(`👥 Review ${o.revieweeName}'s design (round ${o.round})`, { weight: 'Bolder', size: 'Medium', wrap: true }),
+    new TextBlock('Your notes go to the instructor beside the design; the instructor decides.', { wrap: true, isSubtle: true }),
+    ...o.deliverables.map((d) => new TextBlock(`• [${d.name}](${d.uri}) — ${d.stepId}`, { wrap: true })),
+  ];
+  if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
+  for (const r of o.rubric) {
+    body.push(
+      new ChoiceSetInput(new Choice({ title: 'Meets the bar', value: 'meets' }), new Choice({ title: 'Not yet', value: 'notYet' }))
+        .withId(`score_${r.criterion}`)
+        .withLabel(`${r.criterion}: ${r.description} (meets: ${r.meets})`)
+        .withIsRequired(true),
+    );
+  }
+  body.push(new TextInput({ id: 'notes', label: 'Notes for the instructor', isMultiline: true, isRequired: true }));
+  const data = { runId: o.runId, learnerId: o.learnerId, reviewee: o.reviewee, revieweeName: o.revieweeName, stepId: o.stepId, round: o.round, deliverables: o.deliverables, rubric: o.rubric };
+  return new AdaptiveCard(...body).withActions(action('Send my review', 'peerReview', data, { style: 'positive', associatedInputs: 'auto' }));
 }
 
 export interface FailureNotice {
@@ -216,6 +347,8 @@ export interface FailureNotice {
   phase: string;
   stepId: string;
   message: string;
+  /** Checks that failed the phase on their last attempt: what they read, so the instructor can mark them passed. */
+  checks?: DisputedCheck[];
 }
 
 export function failureCard(f: FailureNotice, resolved?: string): Card {
@@ -223,10 +356,17 @@ export function failureCard(f: FailureNotice, resolved?: string): Card {
     new TextBlock(`⛔ ${f.learnerName} is blocked`, { weight: 'Bolder', size: 'Medium', color: 'Attention', wrap: true }),
     new FactSet(new Fact('Run', f.runId), new Fact('Phase', phaseTitle(f.phase)), new Fact('Step', f.stepId)),
     new TextBlock(f.message, { wrap: true }),
+    ...evidenceTable(f.checks ?? []),
   ];
   if (resolved) return new AdaptiveCard(...body, new TextBlock(resolved, { wrap: true, color: 'Good', weight: 'Bolder' }));
-  const data = { runId: f.runId, learnerId: f.learnerId, learnerName: f.learnerName, phase: f.phase, stepId: f.stepId, message: f.message };
-  return new AdaptiveCard(...body).withActions(action('Resume at the failed step', 'resume', { ...data, from: 'failedStep' }, { style: 'positive' }), action('Restart the phase', 'resume', { ...data, from: 'start' }));
+  const data = { runId: f.runId, learnerId: f.learnerId, learnerName: f.learnerName, phase: f.phase, stepId: f.stepId, message: f.message, ...(f.checks?.length ? { checks: f.checks } : {}) };
+  const actions = [action('Resume at the failed step', 'resume', { ...data, from: 'failedStep' }, { style: 'positive' }), action('Restart the phase', 'resume', { ...data, from: 'start' })];
+  if (!f.checks?.length) return new AdaptiveCard(...body).withActions(...actions);
+  // The checks may be wrong (the learner did it): the instructor marks them passed with a reason, and the phase goes on.
+  return new AdaptiveCard(...body, new TextInput({ id: 'reason', label: 'Reason (to mark the checks passed)', isMultiline: true })).withActions(
+    ...actions,
+    action('Mark passed', 'disputeOverride', { ...data, failure: true }, { associatedInputs: 'auto' }),
+  );
 }
 
 export interface RunStatusView {

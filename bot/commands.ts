@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Text commands, parsed at the edge into typed commands (pure; handlers.ts acts on them).
  *
- * Learners:     done · answer <text> · submit <name> <https://link> · hint · help <what is blocking you> · progress
+ * Learners:     done · answer <text> · submit <name> <https://link> · hint · help <what is blocking you> · progress · peer review
  * Instructors:  start [<scenario> [team|csv] [scale=<n>] [id=<run-id>] [with <upn>,<upn>]] (CSV on the following lines or attached)
  *               status · runs · use <run-id> · help queue · reviews
  *               approve <learner> [comment] · changes <learner> <comment> · reply <learner> <answer>
@@ -11,7 +11,7 @@ import { z } from 'zod';
  * Anyone:       help (this list)
  */
 export const INSTRUCTOR_VERBS = ['start', 'status', 'runs', 'use', 'helpQueue', 'reviews', 'approve', 'changes', 'reply', 'resume', 'broadcast', 'extend', 'end'] as const;
-export const LEARNER_VERBS = ['done', 'answer', 'submit', 'hint', 'help', 'progress'] as const;
+export const LEARNER_VERBS = ['done', 'answer', 'submit', 'hint', 'help', 'progress', 'peerReview'] as const;
 
 export type Command =
   | { verb: 'usage' }
@@ -21,6 +21,7 @@ export type Command =
   | { verb: 'hint' }
   | { verb: 'help'; message: string }
   | { verb: 'progress' }
+  | { verb: 'peerReview' }
   | { verb: 'start'; scenario?: string; rosterSource?: 'team' | 'csv'; timeScale?: number; runId?: string; instructors: string[]; csv?: string }
   | { verb: 'status'; runId?: string }
   | { verb: 'runs' }
@@ -139,6 +140,9 @@ const PARSERS = new Map<string, (t: CommandText) => Command>([
   ['done', () => ({ verb: 'done' })],
   ['hint', () => ({ verb: 'hint' })],
   ['progress', () => ({ verb: 'progress' })],
+  ['peer', (t) => (/^reviews?$/i.test(t.tail) ? { verb: 'peerReview' } : unknown(t, 'Did you mean "peer review"?'))],
+  ['peer-review', () => ({ verb: 'peerReview' })],
+  ['peerreview', () => ({ verb: 'peerReview' })],
   ['answer', (t) => (t.all ? { verb: 'answer', text: t.all } : unknown(t, 'Write your answer after "answer", e.g. "answer The customer needs …".'))],
   ['submit', parseSubmit],
   ['start', parseStart],
@@ -175,6 +179,7 @@ export const LEARNER_USAGE = [
   '**hint** — the next hint for this step',
   '**help** <what is blocking you> — ask the instructor',
   '**progress** — where you are and how much time is left',
+  '**peer review** — review a peer’s design against the rubric (when your instructor allows it)',
 ];
 
 export const INSTRUCTOR_USAGE = [

@@ -4,14 +4,22 @@ import * as df from 'durable-functions';
 import type { Client } from '../http/workshopService';
 import type { Learner } from '../contracts/messages';
 import {
+  answerReviewCard,
   attachment,
+  disputeCard,
   failureCard,
   helpRequestCard,
   listCard,
+  peerReviewCard,
   reviewCard,
   runStatusCard,
   startRunCard,
+  type AnswerReviewRequest,
   type Card,
+  type DisputedCheck,
+  type DisputeRequest,
+  type FailureNotice,
+  type PeerReviewOffer,
   type ReviewRequest,
   type StepCardState,
 } from './cards';
@@ -21,6 +29,7 @@ import { activeRuns, isInstructor, learnerIn, learnerName, namesUser, runInput, 
 import type { BotSettings } from './settings';
 import { addNote, freshStepState, readStepCard, showStepCard, type StepRef } from './stepCards';
 import { backoffMs, retryAfterMs } from './rateLimiter';
+import { reviewRequestOf } from './sender';
 import { botLogger, errInfo, onAppCreated, turnScope } from './teamsApp';
 import { callWorkshopApi, type ApiAnswer } from './workshopCalls';
 
@@ -261,6 +270,7 @@ async function learnerText(turn: Turn, cmd: Command): Promise<string> {
     method: 'GET',
   });
   const p = status.body.position;
+  if (cmd.verb === 'peerReview') return offerPeerReviews(turn, mine.run, caller.learnerId);
   if (cmd.verb === 'progress') {
     if (status.status >= 300) return apiText(status, '');
     return p ? `You are in **${p.phase}**, step **${status.body.step?.title ?? p.stepId ?? '—'}** (${p.state}).` : 'Your workshop is starting; your first step will arrive here shortly.';
@@ -270,6 +280,36 @@ async function learnerText(turn: Turn, cmd: Command): Promise<string> {
   const act = cmd.verb === 'answer' ? { verb: 'answer', answer: cmd.text } : cmd.verb === 'submit' ? { verb: 'submit', name: cmd.name, uri: cmd.uri } : cmd.verb === 'help' ? { verb: 'help', helpMessage: cmd.message } : { verb: cmd.verb };
   const hasCard = !!(await readStepCard(ref))?.activityId;
   return learnerAct(turn, mine.run, ref, act, hasCard);
+}
+
+/** The designs this learner may review now, one card each (the API says why not, when they may not). */
+async function offerPeerReviews(turn: Turn, run: RunInfo, learnerId: string): Promise<string> {
+  const caller = { role: 'learner' as const, runId: run.runId, learnerId };
+  type Design = { learnerId: string; stepId: string; round: number; deliverables: Record<string, Array<{ name: string; uri: string }>>; rubric: PeerReviewOffer['rubric'] };
+  const r = await callWorkshopApi<{ designs?: Design[] }>(turn.invocation, caller, { kind: 'learner', runId: run.runId, learnerId, action: 'peer-reviews', method: 'GET' });
+  if (r.status >= 300) return apiText(r, '');
+  const designs = r.body.designs ?? [];
+  if (!designs.length) return 'No design is waiting for a peer review right now.';
+  for (const d of designs.slice(0, 5)) {
+    const deliverables = Object.entries(d.deliverables).flatMap(([stepId, list]) => list.map((x) => ({ stepId, name: x.name, uri: x.uri })));
+    await say(turn, '', peerReviewCard({ runId: run.runId, learnerId, reviewee: d.learnerId, revieweeName: learnerName(run.input, d.learnerId), stepId: d.stepId, round: d.round, deliverables, rubric: d.rubric }));
+  }
+  return '';
+}
+
+/** A learner sends a peer review from its card: the scores and notes to the API, then the card resolved in place. */
+async function sendPeerReview(turn: Turn, learnerId: string, data: Record<string, unknown>): Promise<string> {
+  const o = data as unknown as PeerReviewOffer;
+  const scores = Object.fromEntries(o.rubric.map((c) => [c.criterion, data[`score_${c.criterion}`]]).filter(([, v]) => v === 'meets' || v === 'notYet'));
+  const notes = String(data.notes ?? '').trim();
+  if (!notes || Object.keys(scores).length < o.rubric.length) return 'Score every criterion and write your notes first.';
+  const r = await callWorkshopApi(turn.invocation, { role: 'learner', runId: o.runId, learnerId }, { kind: 'learner', runId: o.runId, learnerId, action: 'peer-review', method: 'POST' }, { learnerId: o.reviewee, round: o.round, notes, scores });
+  const cardId = turn.ctx.activity.replyToId;
+  if (r.status < 300 && cardId) {
+    const card = peerReviewCard(o, `✔ Sent to the instructor: “${notes}”`);
+    await withRetry('peer review card', () => turn.ctx.api.conversations.activities(turn.ctx.activity.conversation.id).update(cardId, { type: 'message', attachments: [attachment(card)] })).catch((err: unknown) => log().warn({ err: errInfo(err), runId: o.runId }, 'peer review card not updated'));
+  }
+  return apiText(r, 'Thanks — your review is with the instructor.');
 }
 
 /** A learner acts on a step (button or text): the API call, then the step card updated in place. */
@@ -285,7 +325,29 @@ async function learnerAct(turn: Turn, run: RunInfo, ref: StepRef, act: Record<st
       if (!answer) return 'Write your answer in the box first.';
       const r = await callWorkshopApi(turn.invocation, caller, target('answer'), { answer, stepId: ref.stepId });
       reply = apiText(r, 'Thanks — your answer is recorded.');
-      change = (s) => (r.status < 300 ? { ...s, status: 'answered', answer } : addNote({ ...s, answer }, { kind: r.status === 422 ? 'problem' : 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
+      change = (s) =>
+        r.status < 300
+          ? { ...s, status: 'answered', answer, refusedAnswer: false }
+          : addNote({ ...s, answer, refusedAnswer: s.refusedAnswer || r.status === 422 }, { kind: r.status === 422 ? 'problem' : 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` });
+      if (r.status === 422) reply = `${apiText(r, '')}\n\nIf it covers the points in other words, press **Send to the instructor instead** on the card.`;
+      break;
+    }
+    case 'reviewAnswer': {
+      const answer = str('answer');
+      if (!answer) return 'Write your answer in the box first.';
+      const note = str('reviewNote');
+      const r = await callWorkshopApi<{ accepted?: string }>(turn.invocation, caller, target('review-answer'), { answer, stepId: ref.stepId, ...(note ? { note } : {}) });
+      const direct = r.body.accepted === 'answer';
+      reply = apiText(r, direct ? 'Your answer meets the criteria after all — it is recorded.' : 'Sent to your instructor; their decision will appear on this card.');
+      change = (s) => (r.status < 300 ? { ...s, answer, refusedAnswer: false, status: direct ? 'answered' : 'withInstructor' } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
+      break;
+    }
+    case 'dispute': {
+      const note = str('disputeNote') || str('note');
+      if (!note) return 'Say what you did and where to look in the box first, then press “I did it”.';
+      const r = await callWorkshopApi(turn.invocation, caller, target('dispute'), { note, stepId: ref.stepId });
+      reply = apiText(r, 'Sent to your instructor with what the check read; their decision will appear on this card.');
+      change = (s) => (r.status < 300 ? { ...s, status: 'withInstructor', disputable: false } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
       break;
     }
     case 'done': {
@@ -439,20 +501,24 @@ async function queueCards(turn: Turn, run: RunInfo, which: 'helpQueue' | 'review
   const status = await callWorkshopApi<{ view: { helpQueue: Array<{ learnerId: string }>; reviewQueue: Array<{ learnerId: string }> } | null }>(turn.invocation, { role: 'instructor' }, { kind: 'runStatus', runId: run.runId });
   const waiting = new Set((which === 'helpQueue' ? status.body.view?.helpQueue : status.body.view?.reviewQueue)?.map((q) => q.learnerId) ?? []);
   const msgs = await callWorkshopApi<{ messages: Array<{ kind: string; body: Record<string, unknown>; createdAt: string }> }>(turn.invocation, { role: 'instructor' }, { kind: 'runAction', runId: run.runId, action: 'messages', method: 'GET' });
-  const latest = new Map<string, Record<string, unknown>>();
+  // The review queue holds design reviews, disputed checks and answers sent for review: the latest of those is what waits.
+  const kinds = which === 'helpQueue' ? ['help'] : ['review', 'peerReview', 'dispute', 'answerReview'];
+  const latest = new Map<string, Record<string, unknown> & { kind: string }>();
   for (const m of msgs.body.messages ?? []) {
     const lid = String(m.body.learnerId ?? '');
-    if (m.kind === (which === 'helpQueue' ? 'help' : 'review') && waiting.has(lid)) latest.set(lid, m.body);
+    if (kinds.includes(m.kind) && waiting.has(lid)) latest.set(lid, { ...m.body, kind: m.kind });
   }
-  const title = which === 'helpQueue' ? `🙋 Help queue — run ${run.runId}` : `📐 Reviews waiting — run ${run.runId}`;
+  const title = which === 'helpQueue' ? `🙋 Help queue — run ${run.runId}` : `📐 Waiting for you (reviews, disputed checks, answers) — run ${run.runId}`;
   const cards: Card[] = [listCard(title, [...waiting].map((l) => `• ${learnerName(run.input, l)}`), which === 'helpQueue' ? 'Nobody is waiting for help.' : 'No design is waiting for review.')];
   for (const [learnerId, body] of [...latest].slice(0, 10)) {
     const who = learnerName(run.input, learnerId);
-    if (which === 'helpQueue') cards.push(helpRequestCard({ runId: run.runId, learnerId, learnerName: who, phase: String(body.phase ?? ''), stepId: (body.stepId as string) ?? null, message: String(body.message ?? '') }));
-    else {
-      const byStep = (body.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
-      cards.push(reviewCard({ runId: run.runId, learnerId, learnerName: who, phase: String(body.phase ?? ''), stepId: String(body.stepId ?? ''), round: Number(body.round ?? 1), deliverables: Object.entries(byStep).flatMap(([stepId, l]) => l.map((d) => ({ stepId, ...d }))) }));
-    }
+    const phase = String(body.phase ?? '');
+    const stepId = String(body.stepId ?? '');
+    if (which === 'helpQueue') cards.push(helpRequestCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId: (body.stepId as string) ?? null, message: String(body.message ?? '') }));
+    else if (body.kind === 'dispute') cards.push(disputeCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId, attempt: Number(body.attempt ?? 1), note: String(body.note ?? ''), checks: (body.checks ?? []) as DisputedCheck[] }));
+    else if (body.kind === 'answerReview') {
+      cards.push(answerReviewCard({ runId: run.runId, learnerId, learnerName: who, phase, stepId, round: Number(body.round ?? 1), answer: String(body.answer ?? ''), note: (body.note as string | null) ?? null, missing: (body.missing ?? []) as string[] }));
+    } else cards.push(reviewCard(reviewRequestOf(run.input, run.runId, body.kind, body)));
   }
   return cards;
 }
@@ -504,10 +570,15 @@ async function attachedCsv(a: Activity): Promise<string | undefined> {
 
 // ── card buttons (Action.Execute → invoke adaptiveCard/action) ──────────────────────────────
 
-const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'hint', 'help']);
+const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'hint', 'help', 'dispute', 'reviewAnswer']);
 
 async function onAction(turn: Turn, verb: string, data: Record<string, unknown>): Promise<InvokeAnswer> {
   const runId = typeof data.runId === 'string' ? data.runId : undefined;
+  if (verb === 'peerReview') {
+    const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
+    if (!mine) return messageResponse(refuse(turn, verb, `This review card is for learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
+    return messageResponse(await sendPeerReview(turn, mine.learner.learnerId, data));
+  }
   if (LEARNER_ACTIONS.has(verb)) {
     const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
     if (!mine) return messageResponse(refuse(turn, verb, `This card belongs to learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
@@ -569,6 +640,28 @@ async function onAction(turn: Turn, verb: string, data: Record<string, unknown>)
       const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'review', method: 'POST' }, { decision: verb === 'approve' ? 'approve' : 'changes', ...(comment ? { comment } : {}), ...(data.round ? { round: Number(data.round) } : {}) });
       if (r.status < 300) await resolve(reviewCard(data as unknown as ReviewRequest, verb === 'approve' ? `✔ Approved by ${by}${comment ? `: “${comment}”` : ''}` : `✎ Changes requested by ${by}: “${comment}”`));
       return messageResponse(apiText(r, verb === 'approve' ? 'Approved.' : 'Changes requested.'));
+    }
+    case 'disputeOverride':
+    case 'disputeRecheck':
+    case 'disputeReturn': {
+      const reason = String(data.reason ?? '').trim();
+      const decision = verb === 'disputeOverride' ? 'override' : verb === 'disputeRecheck' ? 'recheck' : 'return';
+      if (decision !== 'recheck' && !reason) return messageResponse(decision === 'override' ? 'Say why it passes in the Reason box first (it goes into the run report).' : 'Say what the learner should fix in the Reason box first.');
+      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'dispute-decision', method: 'POST' }, { decision, ...(reason ? { reason } : {}), ...(data.attempt ? { attempt: Number(data.attempt) } : {}), by });
+      const done = { override: `✔ Marked passed by ${by}: “${reason}”`, recheck: `↻ Checks re-run at ${by}'s request`, return: `↩ Returned by ${by}: “${reason}”` }[decision];
+      // The same decision comes from a dispute card or from the failure card of checks that failed on their last attempt.
+      if (r.status < 300) await resolve(data.failure ? failureCard(data as unknown as FailureNotice, done) : disputeCard(data as unknown as DisputeRequest, done));
+      return messageResponse(apiText(r, done));
+    }
+    case 'answerAccept':
+    case 'answerReturn': {
+      const comment = String(data.comment ?? '').trim();
+      if (!comment) return messageResponse(verb === 'answerAccept' ? 'Say why the answer covers the criteria in the comment box first (it is recorded).' : 'Say what the answer misses in the comment box first.');
+      const decision = verb === 'answerAccept' ? 'accept' : 'return';
+      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'answer-decision', method: 'POST' }, { decision, comment, round: Number(data.round ?? 1), by });
+      const done = decision === 'accept' ? `✔ Accepted by ${by}: “${comment}”` : `↩ Returned by ${by}: “${comment}”`;
+      if (r.status < 300) await resolve(answerReviewCard(data as unknown as AnswerReviewRequest, done));
+      return messageResponse(apiText(r, done));
     }
     case 'resume': {
       const r = await callWorkshopApi<{ detail?: string }>(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'resume', method: 'POST' }, { from: data.from === 'start' ? 'start' : 'failedStep' });

@@ -62,6 +62,8 @@ describe('text commands', () => {
     expect(parseCommand('changes ada add the DR region')).toEqual({ verb: 'changes', learner: 'ada', comment: 'add the DR region' });
     expect(parseCommand('resume ada from start')).toEqual({ verb: 'resume', learner: 'ada', from: 'start' });
     expect(parseCommand('extend 15 ada')).toEqual({ verb: 'extend', minutes: 15, learner: 'ada' });
+    expect(parseCommand('peer review')).toEqual({ verb: 'peerReview' });
+    expect(parseCommand('peer-review')).toEqual({ verb: 'peerReview' });
     expect(parseCommand('start lakehouse scale=0.01 with bob@x.example\nname,email\nA,a@x.example')).toEqual({
       verb: 'start',
       scenario: 'lakehouse',
@@ -74,6 +76,7 @@ describe('text commands', () => {
   it('say what is wrong with a malformed command', () => {
     expect(parseCommand('extend lots')).toMatchObject({ verb: 'unknown', problem: expect.stringMatching(/minutes/) });
     expect(parseCommand('submit my diagram')).toMatchObject({ verb: 'unknown', problem: expect.stringMatching(/name and link/) });
+    expect(parseCommand('peer pressure')).toMatchObject({ verb: 'unknown', problem: expect.stringMatching(/peer review/) });
     expect(parseCommand('start lakehouse bogus')).toMatchObject({ verb: 'unknown', problem: expect.stringMatching(/"bogus" is not a start option/) });
   });
 });

@@ -5,7 +5,9 @@ import { OUTBOX_TABLE, isStatus, unpackJson } from '../storage/workshopTables';
 import { appTable } from '../storage/appTables';
 import type { Client } from '../http/workshopService';
 import type { RunInput } from '../orchestrations/workshopTypes';
-import { attachment, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card } from './cards';
+import { readDecisions } from '../activities/recordDecision';
+import type { CheckEvidence, Decision, PeerReviewRecord } from '../machines/phaseMachine';
+import { answerReviewCard, attachment, disputeCard, failureCard, helpRequestCard, noticeCard, phaseTitle, reviewCard, type Card, type DisputedCheck, type ReviewRequest, type StepCardState } from './cards';
 import { findUser, findUserByUpn, saveUser, type TeamsUser } from './conversations';
 import { learnerName, runInput } from './people';
 import { backoffMs, retryAfterMs, SlidingWindowLimiter, TEAMS_CONVERSATION_LIMITS } from './rateLimiter';
@@ -222,8 +224,17 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
       case 'hint':
       case 'changesRequested': {
         const stepId = str('stepId');
-        const note = msg.kind === 'hint' ? { kind: 'hint' as const, text: str('hint'), id: msg.rowKey } : { kind: 'changes' as const, text: str('comment') || 'See the instructor’s comment.', id: msg.rowKey };
-        const shown = await showStepCard(api, where, ref(stepId), async (cur) => addNote(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1)), note));
+        const evidence = ((b.evidence ?? []) as CheckEvidence[]).map((e) => ` (${e.resource} · ${e.property}: observed ${e.observed}, expected ${e.expected})`).join('');
+        const note = msg.kind === 'hint' ? { kind: 'hint' as const, text: `${str('hint')}${evidence}`, id: msg.rowKey } : { kind: 'changes' as const, text: str('comment') || 'See the instructor’s comment.', id: msg.rowKey };
+        // A failed check may be disputed ("I did it") until that run's dispute is decided.
+        const shown = await showStepCard(api, where, ref(stepId), async (cur) => ({ ...addNote(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1)), note), ...(msg.kind === 'hint' ? { disputable: true } : {}) }));
+        return shown.activityId;
+      }
+      case 'withInstructor':
+      case 'decided': {
+        const stepId = str('stepId');
+        const change = msg.kind === 'withInstructor' ? (s: StepCardState): StepCardState => ({ ...s, status: 'withInstructor', disputable: false }) : decidedOnCard(b.decision as Decision, msg.rowKey);
+        const shown = await showStepCard(api, where, ref(stepId), async (cur) => change(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1))));
         return shown.activityId;
       }
       case 'timeboxWarning':
@@ -249,22 +260,56 @@ async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<stri
   switch (msg.kind) {
     case 'help':
       return send(helpRequestCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId') || null, message: str('message') }));
-    case 'review': {
-      const byStep = (b.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
-      const deliverables = Object.entries(byStep).flatMap(([stepId, list]) => list.map((d) => ({ stepId, name: d.name, uri: d.uri })));
-      return send(reviewCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), round: Number(b.round ?? 1), deliverables }));
-    }
+    case 'review':
+    case 'peerReview':
+      return send(reviewCard(reviewRequestOf(input, msg.runId, msg.kind, b)));
     case 'failed': {
-      const f = (b.failure ?? b.reason ?? {}) as { stepId?: string; message?: string };
-      return send(failureCard({ runId: msg.runId, learnerId, learnerName: who, phase: str('phase') || phase, stepId: f.stepId ?? str('stepId'), message: f.message ?? summary(b) }));
+      const f = (b.failure ?? b.reason ?? {}) as { stepId?: string; message?: string; checks?: DisputedCheck[] };
+      const checks = Array.isArray(f.checks) ? f.checks : undefined;
+      return send(failureCard({ runId: msg.runId, learnerId, learnerName: who, phase: str('phase') || phase, stepId: f.stepId ?? str('stepId'), message: f.message ?? summary(b), ...(checks?.length ? { checks } : {}) }));
     }
+    case 'dispute':
+      return send(disputeCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), attempt: Number(b.attempt ?? 1), note: str('note'), checks: (b.checks ?? []) as DisputedCheck[] }));
+    case 'answerReview':
+      return send(answerReviewCard({ runId: msg.runId, learnerId, learnerName: who, phase, stepId: str('stepId'), round: Number(b.round ?? 1), answer: str('answer'), note: str('note') || null, missing: (b.missing ?? []) as string[] }));
     case 'stuck':
       return send(noticeCard(`🐢 ${who} may be stuck`, `Run ${msg.runId}, ${phaseTitle(phase)}, step ${str('stepId')}: about ${Math.max(0, Math.round(Number(b.msLeft ?? 0) / 60_000))} min of the timebox left.`, 'warning'));
-    case 'runReport':
-      return send(noticeCard(`🏁 Run ${msg.runId} finished`, summary(b), 'good'));
+    case 'overdue':
+      return send(noticeCard(`⏰ ${who} is waiting for you`, `Run ${msg.runId}, ${phaseTitle(phase)}, step ${str('stepId')}: the step's time is up while their ${str('about') === 'dispute' ? 'disputed check' : 'answer'} waits for your decision. The step is held (${Math.max(1, Math.round(Number(b.heldMs ?? 0) / 60_000))} min at a time) until you decide; say **reviews** to see it.`, 'warning'));
+    case 'runReport': {
+      // The cohort's report counts learners; the decisions people took on checks and answers are kept beside it.
+      const decisions = await readDecisions(msg.runId);
+      const lines = decisions.map(({ learnerId: l, decision: d }) => `${learnerName(input, l)}: ${d.kind === 'dispute' ? `check ${d.checkIds.join(', ')} at ${d.stepId}` : `answer to ${d.stepId}`} ${d.outcome} by ${d.by} (“${d.reason}”)`);
+      return send(noticeCard(`🏁 Run ${msg.runId} finished`, [summary(b), ...(lines.length ? ['Decisions on disputes and answers:', ...lines] : [])].join('\n\n'), 'good'));
+    }
     default:
       return send(noticeCard(`Run ${msg.runId}: ${msg.kind}`, summary(b)));
   }
+}
+
+/** A design review for the instructor, from a `review` message or a `peerReview` one (the peer's notes beside the submission). */
+export function reviewRequestOf(input: RunInput, runId: string, kind: string, b: Record<string, unknown>): ReviewRequest {
+  const learnerId = String(b.learnerId ?? '');
+  const byStep = (b.deliverables ?? {}) as Record<string, Array<{ name: string; uri: string }>>;
+  const deliverables = Object.entries(byStep).flatMap(([stepId, list]) => list.map((d) => ({ stepId, name: d.name, uri: d.uri })));
+  const peer = kind === 'peerReview' ? (b.review as PeerReviewRecord | undefined) : undefined;
+  return {
+    runId,
+    learnerId,
+    learnerName: learnerName(input, learnerId),
+    phase: String(b.phase ?? ''),
+    stepId: String(b.stepId ?? ''),
+    round: Number(b.round ?? 1),
+    deliverables,
+    ...(peer ? { peerNotes: [{ reviewer: learnerName(input, peer.reviewerId), notes: peer.notes, scores: { ...peer.scores } }] } : {}),
+  };
+}
+
+/** How the instructor's decision changes the learner's step card. */
+function decidedOnCard(d: Decision, id: string): (s: StepCardState) => StepCardState {
+  const text = `${d.by} ${d.kind === 'dispute' ? { overridden: 'marked the check passed', rechecked: 'is running the checks again', returned: 'returned your dispute' }[d.outcome] : { accepted: 'accepted your answer', returned: 'returned your answer' }[d.outcome]}${d.outcome === 'rechecked' ? '' : `: “${d.reason}”`}`;
+  const status: StepCardState['status'] | undefined = d.outcome === 'overridden' ? 'closed' : d.outcome === 'accepted' ? 'answered' : d.outcome === 'rechecked' ? 'checking' : undefined;
+  return (s) => ({ ...addNote(s, { kind: 'decision', text, id }), disputable: false, ...(status ? { status } : {}) });
 }
 
 function summary(b: Record<string, unknown>): string {

@@ -1,6 +1,8 @@
 import type { RunStatusResponse, StartRunBody, StartRunResponse } from '../http/runsApi';
 import type { OutboxMessage } from '../activities/notify';
 import type { PhasePosition, JourneyPosition } from '../http/position';
+import type { DecisionRow } from '../activities/recordDecision';
+import type { AnswerReviewRecord, CheckEvidence, DisputeRecord } from '../machines/phaseMachine';
 import { networkErrorCode, parseRetryAfter, RETRY_STATUSES, withRetry, type Retryable, type RetryPolicy } from './retry';
 
 /**
@@ -55,6 +57,21 @@ export interface LearnerStatus {
   /** Instructor views only: the cohort's view of the learner. */
   progress?: { phase: string; state: string; stepId: string | null; since: string; attempt?: number; helpCount: number } | null;
   environment: { resourceGroupName: string };
+  /** Whose turn it is while the learner waits on a person: their dispute or answer is with the instructor. */
+  withInstructor: 'dispute' | 'answer' | null;
+  /** The instructor's decisions on the learner's disputes and answers. */
+  decisions: DecisionRow[];
+}
+
+/** What `GET …/learners/{id}/evidence` shows: the failed checks side by side with the learner's note, the answer under review. */
+export interface Evidence {
+  runId: string;
+  learnerId: string;
+  position: { phase: string; stepId: string | null; stepKind: string | null; state: string; attempt: number };
+  validation: { attempt: number; passed: boolean; failed: Array<{ checkId: string; message?: string; evidence: CheckEvidence[]; fix: string | null }> } | null;
+  dispute: DisputeRecord | null;
+  answerReview: (AnswerReviewRecord & { criteria: Array<{ id: string; description: string; metByKeywords: boolean }> }) | null;
+  decisions: DecisionRow[];
 }
 
 export type Message = OutboxMessage & { text?: { title: string; prompt: string; hints: string[] } };
@@ -150,6 +167,12 @@ export class WorkshopApi {
   extendLearner(runId: string, learnerId: string, minutes: number): Promise<Record<string, unknown>> {
     return this.call('POST', `runs/${enc(runId)}/learners/${enc(learnerId)}/extend`, { minutes }, this.instructor());
   }
+  decideDispute(runId: string, learnerId: string, body: { decision: 'override' | 'recheck' | 'return'; reason?: string; attempt?: number; by?: string }): Promise<Record<string, unknown>> {
+    return this.call('POST', `runs/${enc(runId)}/learners/${enc(learnerId)}/dispute-decision`, body, this.instructor());
+  }
+  decideAnswer(runId: string, learnerId: string, body: { decision: 'accept' | 'return'; comment: string; round?: number; by?: string }): Promise<Record<string, unknown>> {
+    return this.call('POST', `runs/${enc(runId)}/learners/${enc(learnerId)}/answer-decision`, body, this.instructor());
+  }
   scenarios(): Promise<{ scenarios: Array<{ id: string; title: string }>; problems: Array<{ file: string; problems: string[] }> }> {
     return this.call('GET', 'scenarios', undefined, this.instructor());
   }
@@ -166,6 +189,17 @@ export class WorkshopApi {
   }
   help(runId: string, learnerId: string, message: string): Promise<Record<string, unknown>> {
     return this.call('POST', `runs/${enc(runId)}/learners/${enc(learnerId)}/help`, { message }, this.learner(learnerId));
+  }
+  /** "I did it": send the last failed validation of the current step to the instructor. */
+  dispute(runId: string, learnerId: string, note: string, opts: { stepId?: string; attempt?: number } = {}): Promise<Record<string, unknown>> {
+    return this.call('POST', `runs/${enc(runId)}/learners/${enc(learnerId)}/dispute`, { note, ...opts }, this.learner(learnerId));
+  }
+  /** Send an answer the keyword criteria refused to the instructor. */
+  reviewAnswer(runId: string, learnerId: string, answer: string, opts: { note?: string; stepId?: string } = {}): Promise<Record<string, unknown>> {
+    return this.call('POST', `runs/${enc(runId)}/learners/${enc(learnerId)}/review-answer`, { answer, ...opts }, this.learner(learnerId));
+  }
+  evidence(runId: string, learnerId: string): Promise<Evidence> {
+    return this.call('GET', `runs/${enc(runId)}/learners/${enc(learnerId)}/evidence`, undefined, this.learner(learnerId));
   }
   learnerStatus(runId: string, learnerId: string): Promise<LearnerStatus> {
     return this.call('GET', `runs/${enc(runId)}/learners/${enc(learnerId)}/status`, undefined, this.learner(learnerId));

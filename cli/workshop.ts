@@ -328,6 +328,35 @@ function addLearnerCommandsForInstructors(program: Command, cli: Cli): void {
       const res = await api().answerHelp(runId, learnerId, words.join(' '));
       print(res, json(), () => `Answered ${learnerId}'s question "${String(res.question)}".`);
     });
+  const dispute = program.command('dispute').description("decide a learner's disputed check (see: workshop learner evidence)");
+  for (const [decision, about] of [
+    ['override', 'mark the disputed checks passed (needs --reason; it goes into the run report)'],
+    ['recheck', 'run the checks again, without using up one of the learner’s attempts'],
+    ['return', 'give the dispute back to the learner (needs --reason: what to fix)'],
+  ] as const) {
+    dispute
+      .command(`${decision} <run> <learner>`)
+      .description(about)
+      .option('--reason <text>', decision === 'recheck' ? 'not needed' : 'why (recorded with your name)')
+      .option('--attempt <n>', 'the validation attempt you decide (refused if it is not the open one)', number('--attempt', { integer: true, min: 1 }))
+      .option('--by <name>', 'who decides', 'instructor')
+      .action(async (runId: string, learnerId: string, o: { reason?: string; attempt?: number; by: string }) => {
+        const res = await api().decideDispute(runId, learnerId, { decision, ...(o.reason ? { reason: o.reason } : {}), ...(o.attempt ? { attempt: o.attempt } : {}), by: o.by });
+        print(res, json(), () => `${learnerId}'s dispute of attempt ${String(res.attempt)}: ${decision}.`);
+      });
+  }
+  const answerReview = program.command('answer-review').description('decide an answer a learner sent for review');
+  for (const decision of ['accept', 'return'] as const) {
+    answerReview
+      .command(`${decision} <run> <learner>`)
+      .requiredOption('--comment <text>', decision === 'accept' ? 'why it covers the criteria (recorded)' : 'what it misses')
+      .option('--round <n>', 'the round you decide', number('--round', { integer: true, min: 1 }))
+      .option('--by <name>', 'who decides', 'instructor')
+      .action(async (runId: string, learnerId: string, o: { comment: string; round?: number; by: string }) => {
+        const res = await api().decideAnswer(runId, learnerId, { decision, comment: o.comment, ...(o.round ? { round: o.round } : {}), by: o.by });
+        print(res, json(), () => `${learnerId}'s answer (round ${String(res.round)}): ${decision}ed.`);
+      });
+  }
   program
     .command('extend <run> <learner> <minutes>')
     .description("extend one learner's current timebox")
@@ -403,6 +432,42 @@ function addLearnerCommands(program: Command, cli: Cli): void {
     .action(async (runId: string, learnerId: string, o: { name: string; uri: string; step?: string }) => {
       const res = await api(learnerId).submit(runId, learnerId, o.name, o.uri, o.step);
       print(res, json(), () => `Submitted ${o.name} for ${String(res.stepId)}.`);
+    });
+  learner
+    .command('dispute <run> <learner> <note...>')
+    .description('"I did it": send the last failed check of the current step to the instructor, with what you did')
+    .action(async (runId: string, learnerId: string, words: string[]) => {
+      const res = await api(learnerId).dispute(runId, learnerId, words.join(' '));
+      print(res, json(), () => `Sent ${String(res.stepId)} (attempt ${String(res.attempt)}) to the instructor.`);
+    });
+  learner
+    .command('review-answer <run> <learner> [answer...]')
+    .description('send an answer the criteria refused to the instructor')
+    .option('--note <text>', 'why it covers the points in other words')
+    .option('--file <path>', 'read the answer from a file')
+    .action(async (runId: string, learnerId: string, words: string[], o: { note?: string; file?: string }) => {
+      const text = o.file ? await readFile(o.file, 'utf8') : words.join(' ');
+      if (!text.trim()) throw new UserError('Give the answer as arguments or with --file.');
+      const res = await api(learnerId).reviewAnswer(runId, learnerId, text, o.note ? { note: o.note } : {});
+      print(res, json(), () => (res.accepted === 'answer' ? `It meets the criteria: recorded as the answer to ${String(res.stepId)}.` : `Sent to the instructor (round ${String(res.round)}).`));
+    });
+  learner
+    .command('evidence <run> <learner>')
+    .description('the failed checks (resource, property, observed, expected, fix), the open dispute or answer review, the decisions')
+    .action(async (runId: string, learnerId: string) => {
+      const res = await api(learnerId).evidence(runId, learnerId);
+      print(res, json(), () => {
+        const lines = [`${learnerId}: ${res.position.phase} / ${res.position.stepId} (${res.position.state})`];
+        for (const c of res.validation?.failed ?? []) {
+          lines.push(`  ✗ ${c.checkId} (attempt ${res.validation!.attempt}): ${c.message ?? ''}`);
+          for (const e of c.evidence) lines.push(`      ${e.resource} · ${e.property}: observed ${e.observed}, expected ${e.expected}`);
+          if (c.fix) lines.push(`      fix: ${c.fix}`);
+        }
+        if (res.dispute) lines.push(`  dispute of attempt ${res.dispute.attempt} (${res.dispute.outcome}): "${res.dispute.note}"`);
+        if (res.answerReview) lines.push(`  answer round ${res.answerReview.round} (${res.answerReview.outcome}): "${res.answerReview.answer.slice(0, 200)}"`);
+        for (const d of res.decisions) lines.push(`  ${d.at} ${d.decision.kind} ${d.decision.stepId}: ${d.decision.outcome} by ${d.decision.by} — ${d.decision.reason}`);
+        return lines.join('\n');
+      });
     });
   learner
     .command('help <run> <learner> <message...>')

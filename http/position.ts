@@ -1,6 +1,20 @@
 import type { Checkpoint } from '../activities/recordCheckpoint';
 import { journeyStatus, restoreJourneySnapshot, type JourneyStatus, type PersistedJourneySnapshot } from '../machines/journeyMachine';
-import { phaseView, restorePhaseSnapshot, type PersistedPhaseSnapshot, type PhaseFailure, type PhaseName, type LearnerAction, type PhaseView, type StepKind } from '../machines/phaseMachine';
+import {
+  phaseView,
+  restorePhaseSnapshot,
+  type AnswerReviewRecord,
+  type Deliverable,
+  type DisputeRecord,
+  type PeerReviewRecord,
+  type LearnerAction,
+  type PersistedPhaseSnapshot,
+  type PhaseFailure,
+  type PhaseName,
+  type PhaseView,
+  type StepKind,
+  type ValidationRecord,
+} from '../machines/phaseMachine';
 import type { JourneyInput } from '../contracts/messages';
 
 /**
@@ -29,6 +43,14 @@ export interface PhasePosition {
   round: number | null;
   helpPending: { stepId: string | null; message: string } | null;
   failure: PhaseFailure | null;
+  /** Validate steps: the last validation run of the current step (its checks carry their evidence). */
+  lastValidation: ValidationRecord | null;
+  /** The current step's last dispute / answer sent for review (open while the instructor decides). */
+  dispute: DisputeRecord | null;
+  answerReview: AnswerReviewRecord | null;
+  /** Review steps: what is under review, and peers' notes on it so far. */
+  deliverables: Record<string, Deliverable[]> | null;
+  peerReviews: PeerReviewRecord[];
 }
 
 export interface JourneyPosition {
@@ -61,6 +83,11 @@ export function phasePosition(checkpoint: Checkpoint | undefined): PhasePosition
     round: step?.kind === 'review' && (state === 'awaitingReview' || state === 'changesRequested') ? stepAttempt : null,
     helpPending: ctx.helpPending,
     failure: ctx.failure,
+    lastValidation: (step && ctx.validations[step.id]?.at(-1)) ?? null,
+    dispute: (step && ctx.disputes?.[step.id]?.at(-1)) ?? null,
+    answerReview: (step && ctx.answerReviews?.[step.id]?.at(-1)) ?? null,
+    deliverables: step?.kind === 'review' ? ctx.deliverables : null,
+    peerReviews: (step && ctx.peerReviews?.[step.id]) ?? [],
   };
 }
 

@@ -1,5 +1,7 @@
 import { LearnerSubscriptions } from '../activities/subscriptionPool';
 import { randomBytes } from 'node:crypto';
+import { readDecisions, type DecisionRow } from '../activities/recordDecision';
+import { setRunPeerReview } from './peerReviewApi';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
@@ -224,7 +226,8 @@ export interface RunStatusResponse {
   scenario: { id: string; title: string };
   view: import('../orchestrations/cohortRun').CohortView | null;
   learners: Array<Learner & { phase: string; state: string; stepId: string | null; since: string | null; attempt: number | null; helpCount: number }>;
-  report: RunReport | null;
+  /** The cohort's report once the run is over, with the instructor's decisions on disputes and answers (overrides included). */
+  report: (RunReport & { decisions: DecisionRow[] }) | null;
   createdTime: string;
   lastUpdatedTime: string;
 }
@@ -244,7 +247,7 @@ async function runStatus(request: HttpRequest, context: InvocationContext): Prom
       const p = progress[l.learnerId];
       return { ...l, phase: p?.phase ?? 'requirements', state: p?.state ?? 'starting', stepId: p?.stepId ?? null, since: p?.since ?? null, attempt: p?.attempt ?? null, helpCount: p?.helpCount ?? 0 };
     }),
-    report: run.runtimeStatus === 'Completed' ? ((run.status.output as RunReport | undefined) ?? null) : null,
+    report: run.runtimeStatus === 'Completed' && run.status.output ? { ...(run.status.output as RunReport), decisions: await readDecisions(runId) } : null,
     createdTime: String(run.status.createdTime),
     lastUpdatedTime: String(run.status.lastUpdatedTime),
   };
@@ -293,8 +296,10 @@ async function runAction(request: HttpRequest, context: InvocationContext): Prom
       await commandRun(client, run, { type: 'end', by: body.by, reason: body.reason });
       return { status: 202, jsonBody: { runId, accepted: 'end', reason: body.reason } };
     }
+    case 'peer-review':
+      return setRunPeerReview(request, run);
     default:
-      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end (POST) and messages (GET).`);
+      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end, peer-review (POST) and messages (GET).`);
   }
 }
 

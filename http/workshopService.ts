@@ -4,7 +4,7 @@ import { readCheckpoint, type Checkpoint } from '../activities/recordCheckpoint'
 import { appSettings } from '../config';
 import { journeyMachine, persistJourneySnapshot, restoreJourneySnapshot, type JourneyEvent } from '../machines/journeyMachine';
 import { persistPhaseSnapshot, phaseMachine, phaseView, restorePhaseSnapshot } from '../machines/phaseMachine';
-import type { PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
+import type { CheckOverride, PersistedPhaseSnapshot, PhaseEvent, PhaseName, ResumeFrom } from '../machines/phaseMachine';
 import { readProgress } from '../storage/progressTable';
 import { expandView, type CohortSummary, type CohortView } from '../orchestrations/cohortRun';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
@@ -200,7 +200,7 @@ export interface ResumeOutcome {
  * journey was lost is recorded as failed by the journey machine and started again (its provisioning
  * finds the learner's existing deployment and adopts it, so a healthy environment is not re-created).
  */
-export async function resumeLearner(client: Client, s: LearnerState, from: ResumeFrom): Promise<ResumeOutcome> {
+export async function resumeLearner(client: Client, s: LearnerState, from: ResumeFrom, override?: CheckOverride): Promise<ResumeOutcome> {
   const { runId } = s.info;
   const { learnerId } = s.learner;
   requireRunning(s.run ?? (await loadRun(client, runId)), 'resuming a learner');
@@ -215,15 +215,15 @@ export async function resumeLearner(client: Client, s: LearnerState, from: Resum
       const where = s.position ? `phase "${s.position.phase}", ${s.position.state}${s.position.stepId ? ` at step "${s.position.stepId}"` : ''}` : 'starting';
       throw new ApiError(409, `Learner "${learnerId}" is not failed (${where}); there is nothing to resume. Nothing was changed.`);
     }
-    await client.raiseEvent(journeyId, EVENTS.journey, { type: 'RESUME', from, by: 'instructor' } satisfies JourneyEvent);
+    await client.raiseEvent(journeyId, EVENTS.journey, { type: 'RESUME', from, by: 'instructor', ...(override ? { override } : {}) } satisfies JourneyEvent);
     apiLogger().info({ runId, learnerId, instanceId: journeyId, from }, 'journey resumed');
     return { action: 'raised', instanceId: journeyId, phase: journey.failure.phase, detail: `resumed phase "${journey.failure.phase}" from ${from === 'start' ? 'its first step' : `the failed step "${journey.failure.reason.stepId}"`}` };
   }
-  return restartJourney(client, s, from, runtime);
+  return restartJourney(client, s, from, runtime, override);
 }
 
 /** The journey instance is gone: start it again from the checkpoint. */
-async function restartJourney(client: Client, s: LearnerState, from: ResumeFrom, runtime: RuntimeStatus | undefined): Promise<ResumeOutcome> {
+async function restartJourney(client: Client, s: LearnerState, from: ResumeFrom, runtime: RuntimeStatus | undefined, override?: CheckOverride): Promise<ResumeOutcome> {
   const { runId } = s.info;
   const { learnerId } = s.learner;
   const journeyId = journeyInstanceId(runId, learnerId);
@@ -241,7 +241,7 @@ async function restartJourney(client: Client, s: LearnerState, from: ResumeFrom,
     saved.snapshot.value !== 'failed'
       ? await failLostPhase(client, s, saved, from, runtime)
       : { ...saved, detail: `restarted the journey; phase "${current}" resumes from ${from === 'start' ? 'its first step' : 'the failed step'}` };
-  const input: JourneyInput = { ...base, journey: resumed.snapshot, lastPhase: resumed.lastPhase, version: (s.checkpoint?.journeyVersion ?? -1) + 1, resume: { from, by: 'instructor' } };
+  const input: JourneyInput = { ...base, journey: resumed.snapshot, lastPhase: resumed.lastPhase, version: (s.checkpoint?.journeyVersion ?? -1) + 1, resume: { from, by: 'instructor', ...(override ? { override } : {}) } };
   await client.startNew('learnerJourney', { instanceId: journeyId, input });
   apiLogger().info({ runId, learnerId, instanceId: journeyId, from, phase: current, previous: runtime ?? 'purged' }, 'journey restarted from checkpoint');
   return { action: 'restarted', instanceId: journeyId, phase: current, detail: resumed.detail };

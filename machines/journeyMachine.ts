@@ -26,7 +26,7 @@ import { and, assertEvent, assign, initialTransition, setup, transition } from '
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
 import { snapshotCodec, type PersistedSnapshot } from './snapshots.js';
-import type { Actor, PhaseFailure, PhaseName, PhaseResult, ResumeFrom } from './phaseMachine.js';
+import type { Actor, CheckOverride, PhaseFailure, PhaseName, PhaseResult, ResumeFrom } from './phaseMachine.js';
 
 export const PHASES = ['requirements', 'design', 'implementation', 'validation'] as const satisfies readonly PhaseName[];
 
@@ -36,7 +36,7 @@ export const PHASES = ['requirements', 'design', 'implementation', 'validation']
 export type JourneyEvent =
   | { type: 'PHASE_COMPLETED'; phase: PhaseName; result: PhaseResult }
   | { type: 'PHASE_FAILED'; phase: PhaseName; reason: PhaseFailure }
-  | { type: 'RESUME'; from: ResumeFrom; by: Actor }
+  | { type: 'RESUME'; from: ResumeFrom; by: Actor; override?: CheckOverride }
   | { type: 'SKIP_PHASE'; phase: PhaseName; reason?: string }
   | { type: 'EXTEND'; phase: PhaseName; minutes: number }
   | { type: 'END'; reason?: string };
@@ -66,6 +66,8 @@ export type JourneyCommand =
 export interface PhaseResume {
   readonly from: ResumeFrom;
   readonly by: Actor;
+  /** The instructor marks the checks that failed the phase as passed (a dispute decided after the last attempt). */
+  readonly override?: CheckOverride;
 }
 
 export type JourneyCommandType = JourneyCommand['type'];
@@ -185,7 +187,7 @@ const journeySetup = setup({
     }),
     rememberResume: assign(({ event }) => {
       assertEvent(event, 'RESUME');
-      return { resume: { from: event.from, by: event.by } };
+      return { resume: { from: event.from, by: event.by, ...(event.override ? { override: { ...event.override } } : {}) } };
     }),
     recordExtension: assign(({ context, event }) => {
       assertEvent(event, 'EXTEND');

@@ -226,7 +226,17 @@ function phaseEvents(snapshot: PhaseSnapshot): PhaseEvent[] {
     { type: 'RESUME', from: 'start', by: 'instructor' },
     { type: 'RESUME', from: 'failedStep', by: 'instructor' },
     { type: 'RESUME', from: 'failedStep', by: 'learner' },
+    { type: 'RESUME', from: 'failedStep', by: 'instructor', override: { by: 'i', reason: 'seen it' } },
     { type: 'SKIP' },
+    { type: 'DISPUTE', stepId, attempt, note: 'I did it' },
+    { type: 'DISPUTE', stepId, attempt: attempt - 1, note: 'stale' },
+    { type: 'DISPUTE_OVERRIDDEN', stepId, attempt, by: 'i', reason: 'seen it' },
+    { type: 'DISPUTE_RECHECK', stepId, attempt, by: 'i' },
+    { type: 'DISPUTE_RETURNED', stepId, attempt, by: 'i', comment: 'not yet' },
+    { type: 'ANSWER_FOR_REVIEW', stepId, answer: 'in my words', missing: ['k'] },
+    { type: 'ANSWER_ACCEPTED', stepId, round: c.answerReviews?.[stepId]?.length ?? 0, by: 'i', comment: 'good' },
+    { type: 'ANSWER_RETURNED', stepId, round: c.answerReviews?.[stepId]?.length ?? 0, by: 'i', comment: 'more' },
+    { type: 'PEER_REVIEWED', stepId, round: attempt, reviewerId: 'peer', notes: 'n', scores: { cost: 'meets' } },
   ];
 }
 
@@ -247,6 +257,10 @@ function serializePhase(snapshot: PhaseSnapshot): string {
     failure: c.failure?.kind ?? null,
     learnerMayResume: c.failure?.learnerMayResume ?? null,
     skipped: c.skipped,
+    // A validation attempt can be disputed once: whether it was decides what DISPUTE does.
+    // A peer reviews a round once: whether 'peer' did decides what PEER_REVIEWED does.
+    peerReviewedThisRound: stepId !== undefined && (c.peerReviews?.[stepId] ?? []).some((r) => r.round === (c.attempts[stepId] ?? 0)),
+    disputedThisAttempt: stepId !== undefined && (c.disputes?.[stepId] ?? []).some((d) => d.attempt === (c.attempts[stepId] ?? 0)),
   });
 }
 

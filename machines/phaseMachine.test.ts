@@ -135,6 +135,9 @@ describe('phase machine: stepping', () => {
       attempts: { goals: 1, sketch: 1, diagram: 1, env: 1, checks: 1, archReview: 1 },
       validations: { checks: [{ attempt: 1, passed: true, checks: passing }] },
       reviews: { archReview: [{ round: 1, decision: 'approved', comment: 'solid' }] },
+      disputes: {},
+      answerReviews: {},
+      peerReviews: {},
       helpCount: 0,
     });
   });
@@ -243,6 +246,7 @@ describe('phase machine: validation', () => {
       stepId: 'checks',
       learnerMayResume: false,
       message: 'validation of step "checks" failed on attempt 2 of 2; failing checks: private-endpoint, tags',
+      checks: failing.filter((c) => !c.passed),
     });
     expect(commandsOf(commands, 'hint')).toEqual([]);
     expect(snapshot.context.validations.checks).toHaveLength(2);

@@ -26,7 +26,7 @@
  * - The phase definition is copied into context at start, so a persisted snapshot is
  *   self-contained: restoring it does not depend on the scenario pack being unchanged.
  */
-import { and, assertEvent, assign, enqueueActions, initialTransition, setup, transition } from 'xstate';
+import { and, assertEvent, assign, enqueueActions, initialTransition, or, setup, stateIn, transition } from 'xstate';
 import type { ExecutableActionsFrom, SnapshotFrom } from 'xstate';
 import { declared, toCommands, type ParamsOf } from './commands.js';
 import { assertNever } from './assertNever.js';
@@ -59,7 +59,7 @@ export const STEP_STATE = {
  * snapshot (`phaseView`) instead of decoding state names: renaming a state cannot change what they see,
  * and removing a tag fails phaseMachine.test.ts.
  */
-export const STEP_POSITIONS = ['awaitingLearner', 'provisioning', 'validating', 'awaitingFix', 'awaitingReview', 'changesRequested'] as const;
+export const STEP_POSITIONS = ['awaitingLearner', 'provisioning', 'validating', 'awaitingFix', 'disputed', 'answerInReview', 'awaitingReview', 'changesRequested'] as const;
 export type StepPosition = (typeof STEP_POSITIONS)[number];
 export type PhaseTag = StepPosition | 'failed' | 'helpRequested';
 export const PHASE_TAGS: readonly PhaseTag[] = [...STEP_POSITIONS, 'failed', 'helpRequested'];
@@ -93,16 +93,33 @@ export interface Deliverable {
   readonly uri: string;
 }
 
+/** One thing a failed check read: where, what, what it found and what it wanted. */
+export interface CheckEvidence {
+  readonly resource: string;
+  readonly property: string;
+  readonly observed: string;
+  readonly expected: string;
+}
+
 export interface CheckResult {
   readonly checkId: string;
   readonly passed: boolean;
   readonly message?: string;
   /** Shown to the learner when the check failed and another attempt is allowed. */
   readonly hint?: string;
+  /** Failed checks: what was read, per resource (the learner disputes it, the instructor weighs it). */
+  readonly evidence?: readonly CheckEvidence[];
+  /** Failed checks: what to do about it (the pack's action). */
+  readonly fix?: string;
 }
 
 export type ResumeFrom = 'start' | 'failedStep';
 export type Actor = 'instructor' | 'learner';
+/** The instructor's "mark passed" for checks that failed a phase on their last attempt: who and why. */
+export interface CheckOverride {
+  readonly by: string;
+  readonly reason: string;
+}
 
 export type PhaseEvent =
   // learner
@@ -110,6 +127,10 @@ export type PhaseEvent =
   | { type: 'DONE'; stepId: string }
   | { type: 'SUBMIT'; stepId: string; deliverable: Deliverable }
   | { type: 'HELP'; message: string }
+  /** "I did it": the learner disputes the failed validation `attempt` of a validate step. */
+  | { type: 'DISPUTE'; stepId: string; attempt: number; note: string }
+  /** The learner sends an answer the keyword criteria refused to the instructor; `missing`: the criteria ids not met. */
+  | { type: 'ANSWER_FOR_REVIEW'; stepId: string; answer: string; note?: string; missing: readonly string[] }
   // activities (results of provision / validate commands)
   | { type: 'PROVISION_SUCCEEDED'; stepId: string; attempt: number }
   | { type: 'PROVISION_FAILED'; stepId: string; attempt: number; message: string }
@@ -121,7 +142,14 @@ export type PhaseEvent =
   | { type: 'REVIEW_APPROVED'; stepId: string; round: number; comment?: string }
   | { type: 'REVIEW_CHANGES_REQUESTED'; stepId: string; round: number; comment: string }
   | { type: 'HELP_ANSWERED'; answer: string }
-  | { type: 'RESUME'; from: ResumeFrom; by: Actor }
+  | { type: 'DISPUTE_OVERRIDDEN'; stepId: string; attempt: number; by: string; reason: string }
+  | { type: 'DISPUTE_RECHECK'; stepId: string; attempt: number; by: string }
+  | { type: 'DISPUTE_RETURNED'; stepId: string; attempt: number; by: string; comment: string }
+  | { type: 'ANSWER_ACCEPTED'; stepId: string; round: number; by: string; comment: string }
+  | { type: 'ANSWER_RETURNED'; stepId: string; round: number; by: string; comment: string }
+  // a peer (a learner who passed this review) — notes for the instructor, who still decides
+  | { type: 'PEER_REVIEWED'; stepId: string; round: number; reviewerId: string; notes: string; scores: Readonly<Record<string, PeerScore>> }
+  | { type: 'RESUME'; from: ResumeFrom; by: Actor; override?: CheckOverride }
   | { type: 'SKIP'; reason?: string }
   | { type: 'EXTEND'; minutes: number };
 
@@ -136,19 +164,68 @@ export interface PhaseFailure {
   readonly message: string;
   /** Copied from the step definition so the journey can decide without the phase definition. */
   readonly learnerMayResume: boolean;
+  /** Validation failures: the checks that failed, with what they read (the instructor may mark them passed). */
+  readonly checks?: readonly CheckResult[];
 }
+
+/** What the learner and the instructor see of a dispute / an answer sent for review, and what was decided. */
+export type DisputeOutcome = 'open' | 'overridden' | 'rechecked' | 'returned' | 'withdrawn';
+export interface DisputeRecord {
+  readonly attempt: number;
+  readonly note: string;
+  /** The failed checks of that validation attempt, with their evidence. */
+  readonly checks: readonly CheckResult[];
+  readonly outcome: DisputeOutcome;
+  readonly by: string | null;
+  readonly reason: string | null;
+}
+
+export type AnswerReviewOutcome = 'open' | 'accepted' | 'returned' | 'withdrawn';
+export interface AnswerReviewRecord {
+  readonly round: number;
+  readonly answer: string;
+  readonly note: string | null;
+  /** Keyword criteria the answer did not meet when it was sent; accepted = met by a person. */
+  readonly missing: readonly string[];
+  readonly outcome: AnswerReviewOutcome;
+  readonly by: string | null;
+  readonly comment: string | null;
+}
+
+/** A peer's reading of one rubric criterion. */
+export type PeerScore = 'meets' | 'notYet';
+export interface PeerReviewRecord {
+  readonly round: number;
+  readonly reviewerId: string;
+  readonly notes: string;
+  readonly scores: Readonly<Record<string, PeerScore>>;
+}
+
+/** An instructor's decision on a dispute or an answer, as the run report and the learner's record keep it. */
+export type Decision =
+  | { kind: 'dispute'; stepId: string; attempt: number; outcome: Exclude<DisputeOutcome, 'open' | 'withdrawn'>; by: string; reason: string; checkIds: string[] }
+  | { kind: 'answer'; stepId: string; round: number; outcome: Exclude<AnswerReviewOutcome, 'open' | 'withdrawn'>; by: string; reason: string; criteriaMetByPerson: string[] };
 
 export type InstructorNotice =
   | { reason: 'help'; stepId: string | null; message: string; helpCount: number }
+  | { reason: 'dispute'; stepId: string; attempt: number; note: string; checks: readonly CheckResult[] }
+  | { reason: 'answerReview'; stepId: string; round: number; answer: string; note: string | null; missing: readonly string[] }
+  /** A peer reviewed the design waiting for the instructor: their notes beside the submission. */
+  | { reason: 'peerReview'; stepId: string; round: number; review: PeerReviewRecord; deliverables: Record<string, Deliverable[]> }
   | { reason: 'review'; stepId: string; round: number; deliverables: Record<string, Deliverable[]> }
   | { reason: 'failed'; failure: PhaseFailure }
-  | { reason: 'stuck'; stepId: string; msLeft: number };
+  | { reason: 'stuck'; stepId: string; msLeft: number }
+  /** The step's time is up while the learner waits on the instructor's decision: the step waits, the instructor is told. */
+  | { reason: 'overdue'; stepId: string; about: 'dispute' | 'answer'; heldMs: number };
 
 export type LearnerNotice =
   | { reason: 'helpAnswered'; answer: string }
   | { reason: 'timeboxWarning'; stepId: string; msLeft: number }
   | { reason: 'timeboxExtended'; stepId: string; minutes: number }
   | { reason: 'changesRequested'; stepId: string; round: number; comment: string }
+  /** The learner's dispute or answer is with the instructor: the prompt says so while they wait. */
+  | { reason: 'withInstructor'; stepId: string; about: 'dispute' | 'answer' }
+  | { reason: 'decided'; stepId: string; decision: Decision }
   | { reason: 'failed'; failure: PhaseFailure }
   | { reason: 'skipped'; message: string | null };
 
@@ -158,9 +235,11 @@ export type PhaseCommand =
   | { type: 'validate'; params: { stepId: string; attempt: number } }
   | { type: 'startTimer'; params: { id: string; dueInMs: number } }
   | { type: 'cancelTimer'; params: { id: string } }
-  | { type: 'hint'; params: { stepId: string; checkId: string; hint: string } }
+  /** A failed check, for the learner: the pack's hint and, when the check read something, what it read. */
+  | { type: 'hint'; params: { stepId: string; checkId: string; hint: string; evidence?: readonly CheckEvidence[] } }
   | { type: 'notifyInstructor'; params: InstructorNotice }
   | { type: 'notifyLearner'; params: LearnerNotice }
+  | { type: 'recordDecision'; params: Decision }
   | { type: 'checkpoint'; params?: undefined };
 
 export type PhaseCommandType = PhaseCommand['type'];
@@ -176,6 +255,7 @@ const commandActions = {
   hint: declared<P<'hint'>>(),
   notifyInstructor: declared<P<'notifyInstructor'>>(),
   notifyLearner: declared<P<'notifyLearner'>>(),
+  recordDecision: declared<P<'recordDecision'>>(),
   checkpoint: declared<undefined>(),
 } satisfies { [K in PhaseCommandType]: (args: unknown, params: P<K>) => void };
 
@@ -227,6 +307,12 @@ export interface PhaseContext {
   readonly attemptLimit: Record<string, number>;
   readonly validations: Record<string, ValidationRecord[]>;
   readonly reviews: Record<string, ReviewRecord[]>;
+  /** Per validate step: the learner's disputes, oldest first (absent in snapshots from before disputes). */
+  readonly disputes?: Record<string, DisputeRecord[]>;
+  /** Per question step: answers sent to the instructor, oldest first (absent in older snapshots). */
+  readonly answerReviews?: Record<string, AnswerReviewRecord[]>;
+  /** Per review step: peers' notes on the learner's design, oldest first (absent in older snapshots). */
+  readonly peerReviews?: Record<string, PeerReviewRecord[]>;
   readonly helpCount: number;
   readonly helpPending: { readonly stepId: string | null; readonly message: string } | null;
   /** Source of unique timer ids. */
@@ -246,6 +332,9 @@ export interface PhaseResult {
   readonly attempts: Record<string, number>;
   readonly validations: Record<string, ValidationRecord[]>;
   readonly reviews: Record<string, ReviewRecord[]>;
+  readonly disputes?: Record<string, DisputeRecord[]>;
+  readonly answerReviews?: Record<string, AnswerReviewRecord[]>;
+  readonly peerReviews?: Record<string, PeerReviewRecord[]>;
   readonly helpCount: number;
 }
 
@@ -286,6 +375,27 @@ function promptKind(step: PhaseStepDef): PromptKind {
   throw new Error(`phase step "${step.id}" is a ${step.kind} step and has no learner prompt (machine bug)`);
 }
 
+function lastOf<T>(record: Record<string, T[]> | undefined, key: string): T | undefined {
+  return record?.[key]?.at(-1);
+}
+
+function withLast<T>(record: Record<string, T[]> | undefined, key: string, item: T): Record<string, T[]> {
+  const list = record?.[key] ?? [];
+  return { ...record, [key]: [...list.slice(0, -1), item] };
+}
+
+/** The current step's dispute the instructor has not decided yet. */
+function openDispute(context: PhaseContext): DisputeRecord | undefined {
+  const last = lastOf(context.disputes, stepOf(context).id);
+  return last?.outcome === 'open' ? last : undefined;
+}
+
+/** The current step's answer the instructor has not decided yet. */
+function openAnswerReview(context: PhaseContext): AnswerReviewRecord | undefined {
+  const last = lastOf(context.answerReviews, stepOf(context).id);
+  return last?.outcome === 'open' ? last : undefined;
+}
+
 function eventStepId(event: PhaseEvent): string | undefined {
   return 'stepId' in event ? event.stepId : undefined;
 }
@@ -309,6 +419,7 @@ function failureFor(context: PhaseContext, event: PhaseEvent): PhaseFailure {
         message:
           `validation of step "${step.id}" failed on attempt ${event.attempt} of ${context.attemptLimit[step.id] ?? event.attempt}` +
           (failed.length ? `; failing checks: ${failed.join(', ')}` : ''),
+        checks: event.checks.filter((c) => !c.passed).map((c) => ({ ...c })),
       };
     }
     case 'TIMER_FIRED': {
@@ -335,6 +446,9 @@ export function phaseResult(context: PhaseContext): PhaseResult {
     attempts: context.attempts,
     validations: context.validations,
     reviews: context.reviews,
+    disputes: context.disputes ?? {},
+    answerReviews: context.answerReviews ?? {},
+    peerReviews: context.peerReviews ?? {},
     helpCount: context.helpCount,
   };
 }
@@ -364,6 +478,9 @@ function initialContext(def: PhaseDef): PhaseContext {
     attemptLimit: {},
     validations: {},
     reviews: {},
+    disputes: {},
+    answerReviews: {},
+    peerReviews: {},
     helpCount: 0,
     helpPending: null,
     timerSeq: 0,
@@ -513,6 +630,22 @@ export const phaseMachine = setup({
       }
       enqueue.assign({ timerSeq: seq, timebox: { ...timebox, warnId, expireId, expireDeferMs: 0 } });
     }),
+    /**
+     * The deadline came while the learner waits on the instructor (a dispute, an answer in review): the learner
+     * is not failed for the instructor's time. The expiry is held for the warning lead (a minute at least) and
+     * the instructor told, again at each hold, until they decide.
+     */
+    holdExpiryForInstructor: enqueueActions(({ context, enqueue }) => {
+      const timebox = context.timebox;
+      if (!timebox) return;
+      const seq = context.timerSeq + 1;
+      const expireId = timerIds(timebox.stepId, seq).expireId;
+      const heldMs = Math.max(timebox.warnLeadMs, MS_PER_MINUTE);
+      enqueue.assign({ timerSeq: seq, timebox: { ...timebox, expireId } });
+      enqueue({ type: 'startTimer', params: { id: expireId, dueInMs: heldMs } });
+      const about = openDispute(context) ? 'dispute' : 'answer';
+      enqueue({ type: 'notifyInstructor', params: { reason: 'overdue', stepId: timebox.stepId, about, heldMs } });
+    }),
     markWarned: assign(({ context }) =>
       context.timebox ? { timebox: { ...context.timebox, warnId: null } } : {},
     ),
@@ -534,11 +667,98 @@ export const phaseMachine = setup({
         params: { reason: 'timeboxExtended', stepId: timebox.stepId, minutes: event.minutes },
       });
     }),
+    recordDispute: assign(({ context, event }) => {
+      assertEvent(event, 'DISPUTE');
+      const run = context.validations[event.stepId]?.find((v) => v.attempt === event.attempt);
+      const record: DisputeRecord = {
+        attempt: event.attempt,
+        note: event.note,
+        checks: (run?.checks ?? []).filter((c) => !c.passed).map((c) => ({ ...c })),
+        outcome: 'open',
+        by: null,
+        reason: null,
+      };
+      return { disputes: append(context.disputes ?? {}, event.stepId, record) };
+    }),
+    /** Closes the open dispute: the instructor decided (recorded, and the learner told), or the learner re-ran the checks. */
+    resolveDispute: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, ['DISPUTE_OVERRIDDEN', 'DISPUTE_RECHECK', 'DISPUTE_RETURNED', 'DONE']);
+      const open = openDispute(context);
+      if (!open) return;
+      const stepId = stepOf(context).id;
+      const [outcome, by, reason]: [DisputeOutcome, string, string] =
+        event.type === 'DISPUTE_OVERRIDDEN'
+          ? ['overridden', event.by, event.reason]
+          : event.type === 'DISPUTE_RECHECK'
+            ? ['rechecked', event.by, 'the instructor re-ran the checks']
+            : event.type === 'DISPUTE_RETURNED'
+              ? ['returned', event.by, event.comment]
+              : ['withdrawn', 'learner', 'the learner re-ran the checks'];
+      enqueue.assign({ disputes: withLast(context.disputes, stepId, { ...open, outcome, by, reason }) });
+      if (outcome === 'withdrawn') return;
+      const decision: Decision = { kind: 'dispute', stepId, attempt: open.attempt, outcome, by, reason, checkIds: open.checks.map((c) => c.checkId) };
+      enqueue({ type: 'recordDecision', params: decision });
+      enqueue({ type: 'notifyLearner', params: { reason: 'decided', stepId, decision } });
+    }),
+    /**
+     * The checks failed the phase on their last attempt and the instructor marks them passed: recorded like an
+     * overridden dispute (the learner had no attempt left to dispute), and the phase goes on after the step.
+     */
+    overrideFailedChecks: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'RESUME');
+      const step = stepOf(context);
+      const last = context.validations[step.id]?.at(-1);
+      if (!event.override || !last) return;
+      const checks = (context.failure?.checks ?? last.checks.filter((c) => !c.passed)).map((c) => ({ ...c }));
+      const { by, reason } = event.override;
+      const record: DisputeRecord = { attempt: last.attempt, note: '(failed on the last attempt; decided by the instructor)', checks, outcome: 'overridden', by, reason };
+      enqueue.assign({ disputes: append(context.disputes ?? {}, step.id, record) });
+      const decision: Decision = { kind: 'dispute', stepId: step.id, attempt: last.attempt, outcome: 'overridden', by, reason, checkIds: checks.map((c) => c.checkId) };
+      enqueue({ type: 'recordDecision', params: decision });
+      enqueue({ type: 'notifyLearner', params: { reason: 'decided', stepId: step.id, decision } });
+    }),
+    /** A re-run the instructor asked for does not use up one of the learner's attempts. */
+    grantRecheckAttempt: assign(({ context }) => {
+      const step = stepOf(context);
+      return { attemptLimit: { ...context.attemptLimit, [step.id]: (context.attemptLimit[step.id] ?? 0) + 1 } };
+    }),
+    recordAnswerForReview: assign(({ context, event }) => {
+      assertEvent(event, 'ANSWER_FOR_REVIEW');
+      const round = (context.answerReviews?.[event.stepId]?.length ?? 0) + 1;
+      const record: AnswerReviewRecord = { round, answer: event.answer, note: event.note ?? null, missing: [...event.missing], outcome: 'open', by: null, comment: null };
+      return { answerReviews: append(context.answerReviews ?? {}, event.stepId, record) };
+    }),
+    /** Closes the open answer review; an accepted answer is the step's answer, its missing criteria met by a person. */
+    resolveAnswerReview: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, ['ANSWER_ACCEPTED', 'ANSWER_RETURNED', 'ANSWER']);
+      const open = openAnswerReview(context);
+      if (!open) return;
+      const stepId = stepOf(context).id;
+      if (event.type === 'ANSWER') {
+        enqueue.assign({ answerReviews: withLast(context.answerReviews, stepId, { ...open, outcome: 'withdrawn', by: 'learner', comment: 'the learner answered again' }) });
+        return;
+      }
+      const outcome = event.type === 'ANSWER_ACCEPTED' ? 'accepted' : 'returned';
+      enqueue.assign({
+        answerReviews: withLast(context.answerReviews, stepId, { ...open, outcome, by: event.by, comment: event.comment }),
+        ...(outcome === 'accepted' ? { answers: { ...context.answers, [stepId]: open.answer } } : {}),
+      });
+      const decision: Decision = { kind: 'answer', stepId, round: open.round, outcome, by: event.by, reason: event.comment, criteriaMetByPerson: outcome === 'accepted' ? [...open.missing] : [] };
+      enqueue({ type: 'recordDecision', params: decision });
+      enqueue({ type: 'notifyLearner', params: { reason: 'decided', stepId, decision } });
+    }),
+    recordPeerReview: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER_REVIEWED');
+      const review: PeerReviewRecord = { round: event.round, reviewerId: event.reviewerId, notes: event.notes, scores: { ...event.scores } };
+      const peerReviews = append(context.peerReviews ?? {}, event.stepId, review);
+      enqueue.assign({ peerReviews });
+      enqueue({ type: 'notifyInstructor', params: { reason: 'peerReview', stepId: event.stepId, round: event.round, review, deliverables: context.deliverables } });
+    }),
     hintFailedChecks: enqueueActions(({ event, enqueue }) => {
       assertEvent(event, 'VALIDATION_FAILED');
       for (const check of event.checks) {
         if (!check.passed && check.hint) {
-          enqueue({ type: 'hint', params: { stepId: event.stepId, checkId: check.checkId, hint: check.hint } });
+          enqueue({ type: 'hint', params: { stepId: event.stepId, checkId: check.checkId, hint: check.hint, ...(check.evidence?.length ? { evidence: check.evidence } : {}) } });
         }
       }
     }),
@@ -557,6 +777,20 @@ export const phaseMachine = setup({
       'attempt' in event && event.stepId === currentStep(context)?.id && event.attempt === attemptOf(context),
     isForCurrentReviewRound: ({ context, event }) =>
       'round' in event && event.stepId === currentStep(context)?.id && event.round === attemptOf(context),
+    isDisputableAttempt: ({ context, event }) =>
+      event.type === 'DISPUTE' &&
+      event.stepId === currentStep(context)?.id &&
+      event.attempt === attemptOf(context) &&
+      !(context.disputes?.[event.stepId] ?? []).some((d) => d.attempt === event.attempt),
+    /** One peer review per reviewer and round, never by the learner themselves (the API names the reviewer). */
+    isNewPeerReview: ({ context, event }) =>
+      event.type === 'PEER_REVIEWED' &&
+      !(context.peerReviews?.[event.stepId] ?? []).some((r) => r.round === event.round && r.reviewerId === event.reviewerId),
+    waitingOnInstructor: or([stateIn('#phase.running.step.inStep.disputed'), stateIn('#phase.running.step.inStep.answerInReview')]),
+    isForOpenDispute: ({ context, event }) =>
+      'attempt' in event && event.stepId === currentStep(context)?.id && openDispute(context)?.attempt === event.attempt,
+    isForOpenAnswerReview: ({ context, event }) =>
+      'round' in event && event.stepId === currentStep(context)?.id && openAnswerReview(context)?.round === event.round,
     validationAttemptsLeft: ({ context }) => {
       const step = stepOf(context);
       return attemptOf(context) < (context.attemptLimit[step.id] ?? 0);
@@ -569,6 +803,8 @@ export const phaseMachine = setup({
       event.type === 'TIMER_FIRED' && event.id === context.timebox?.expireId,
     warningDeferred: ({ context }) => (context.timebox?.warnDeferMs ?? 0) > 0,
     expiryDeferred: ({ context }) => (context.timebox?.expireDeferMs ?? 0) > 0,
+    isOverrideOfFailedChecks: ({ context, event }) =>
+      event.type === 'RESUME' && event.from === 'failedStep' && event.by === 'instructor' && event.override !== undefined && context.failure?.kind === 'validation',
     isInstructorRestart: ({ event }) => event.type === 'RESUME' && event.from === 'start' && event.by === 'instructor',
     mayResumeFailedStep: ({ context, event }) =>
       event.type === 'RESUME' &&
@@ -632,6 +868,7 @@ export const phaseMachine = setup({
                     ],
                   },
                   { guard: and(['isExpiryTimer', 'expiryDeferred']), actions: ['rearmExpiry', 'checkpoint'] },
+                  { guard: and(['isExpiryTimer', 'waitingOnInstructor']), actions: ['holdExpiryForInstructor', 'checkpoint'] },
                   { guard: 'isExpiryTimer', target: '#phase.failed', actions: 'recordFailure' },
                 ],
                 EXTEND: {
@@ -667,6 +904,11 @@ export const phaseMachine = setup({
                       guard: and(['isForCurrentStep', stepIs('question')]),
                       target: ROUTING,
                       actions: ['recordAnswer', 'advanceStep'],
+                    },
+                    ANSWER_FOR_REVIEW: {
+                      guard: and(['isForCurrentStep', stepIs('question')]),
+                      target: 'answerInReview',
+                      actions: 'recordAnswerForReview',
                     },
                     DONE: {
                       guard: and(['isForCurrentStep', stepIs('task')]),
@@ -737,6 +979,53 @@ export const phaseMachine = setup({
                   ],
                   on: {
                     DONE: { guard: 'isForCurrentStep', target: 'validating' },
+                    DISPUTE: { guard: 'isDisputableAttempt', target: 'disputed', actions: 'recordDispute' },
+                  },
+                },
+                /**
+                 * "I did it": the failed checks are with the instructor, who overrides them (the step passes), re-runs
+                 * them (without using up an attempt) or returns the dispute with a comment. The learner may fix things
+                 * meanwhile and re-run the checks themselves, which withdraws the dispute.
+                 */
+                disputed: {
+                  tags: 'disputed',
+                  entry: [
+                    {
+                      type: 'notifyInstructor',
+                      params: ({ context }) => {
+                        const d = openDispute(context)!;
+                        return { reason: 'dispute', stepId: stepOf(context).id, attempt: d.attempt, note: d.note, checks: d.checks };
+                      },
+                    },
+                    { type: 'notifyLearner', params: ({ context }) => ({ reason: 'withInstructor', stepId: stepOf(context).id, about: 'dispute' }) },
+                    'checkpoint',
+                  ],
+                  on: {
+                    DISPUTE_OVERRIDDEN: { guard: 'isForOpenDispute', target: ROUTING, actions: ['resolveDispute', 'advanceStep'] },
+                    DISPUTE_RECHECK: { guard: 'isForOpenDispute', target: 'validating', actions: ['resolveDispute', 'grantRecheckAttempt'] },
+                    DISPUTE_RETURNED: { guard: 'isForOpenDispute', target: 'awaitingFix', actions: 'resolveDispute' },
+                    DONE: { guard: 'isForCurrentStep', target: 'validating', actions: 'resolveDispute' },
+                  },
+                },
+                /** A question's answer the keyword criteria refused is with the instructor, who accepts it or returns it. */
+                answerInReview: {
+                  tags: 'answerInReview',
+                  entry: [
+                    {
+                      type: 'notifyInstructor',
+                      params: ({ context }) => {
+                        const r = openAnswerReview(context)!;
+                        return { reason: 'answerReview', stepId: stepOf(context).id, round: r.round, answer: r.answer, note: r.note, missing: r.missing };
+                      },
+                    },
+                    { type: 'notifyLearner', params: ({ context }) => ({ reason: 'withInstructor', stepId: stepOf(context).id, about: 'answer' }) },
+                    'checkpoint',
+                  ],
+                  on: {
+                    ANSWER_ACCEPTED: { guard: 'isForOpenAnswerReview', target: ROUTING, actions: ['resolveAnswerReview', 'advanceStep'] },
+                    ANSWER_RETURNED: { guard: 'isForOpenAnswerReview', target: 'awaitingLearner', actions: 'resolveAnswerReview' },
+                    // Keyword criteria stay instant feedback: an answer that meets them goes through and withdraws the review.
+                    ANSWER: { guard: 'isForCurrentStep', target: ROUTING, actions: ['resolveAnswerReview', 'recordAnswer', 'advanceStep'] },
                   },
                 },
                 /** The instructor reviews this phase's deliverables; `attempts` counts rounds. */
@@ -766,6 +1055,8 @@ export const phaseMachine = setup({
                       target: 'changesRequested',
                       actions: 'recordReview',
                     },
+                    // Stays in review: the peer's notes go to the instructor, who still approves or asks for changes.
+                    PEER_REVIEWED: { guard: and(['isForCurrentReviewRound', 'isNewPeerReview']), actions: ['recordPeerReview', 'checkpoint'] },
                   },
                 },
                 changesRequested: {
@@ -853,6 +1144,7 @@ export const phaseMachine = setup({
       ],
       on: {
         RESUME: [
+          { guard: 'isOverrideOfFailedChecks', target: 'running', actions: ['overrideFailedChecks', 'clearFailure', 'advanceStep'] },
           { guard: 'isInstructorRestart', target: 'running', actions: ['restartFromFirstStep', 'clearFailure'] },
           { guard: 'mayResumeFailedStep', target: 'running', actions: 'clearFailure' },
         ],
@@ -921,8 +1213,8 @@ export function stepPhase(snapshot: PhaseSnapshot, event: PhaseEvent): PhaseTurn
   return { snapshot: next, commands: phaseCommands(actions) };
 }
 
-/** What a learner does to a step: answer it, say it is done, or submit a deliverable. */
-export const LEARNER_ACTIONS = ['ANSWER', 'DONE', 'SUBMIT'] as const;
+/** What a learner does to a step: answer it, say it is done, submit a deliverable, dispute failed checks ("I did it"), or send an answer to the instructor. */
+export const LEARNER_ACTIONS = ['ANSWER', 'DONE', 'SUBMIT', 'DISPUTE', 'ANSWER_FOR_REVIEW'] as const;
 export type LearnerAction = (typeof LEARNER_ACTIONS)[number];
 
 /** What a reader may know of a phase: its position, the current step, whether help is open, what the learner may do. */
@@ -935,8 +1227,12 @@ export interface PhaseView {
   accepts: LearnerAction[];
 }
 
-function learnerEvent(action: LearnerAction, stepId: string): PhaseEvent {
+function learnerEvent(action: LearnerAction, stepId: string, attempt: number): PhaseEvent {
   switch (action) {
+    case 'DISPUTE':
+      return { type: 'DISPUTE', stepId, attempt, note: '' };
+    case 'ANSWER_FOR_REVIEW':
+      return { type: 'ANSWER_FOR_REVIEW', stepId, answer: '', missing: [] };
     case 'ANSWER':
       return { type: 'ANSWER', stepId, answer: '' };
     case 'DONE':
@@ -954,7 +1250,7 @@ export function phaseView(snapshot: PhaseSnapshot): PhaseView {
   const step = ctx.steps[ctx.stepIndex] ?? null;
   const state: PhaseView['state'] =
     snapshot.status === 'done' ? 'completed' : snapshot.hasTag('failed') ? 'failed' : (STEP_POSITIONS.find((t) => snapshot.hasTag(t)) ?? 'starting');
-  const accepts = step ? LEARNER_ACTIONS.filter((a) => snapshot.can(learnerEvent(a, step.id))) : [];
+  const accepts = step ? LEARNER_ACTIONS.filter((a) => snapshot.can(learnerEvent(a, step.id, ctx.attempts[step.id] ?? 0))) : [];
   return { state, step, helpPending: snapshot.hasTag('helpRequested'), accepts };
 }
 

@@ -41,7 +41,7 @@ describe('phaseView: the machine says where a phase is', () => {
 
   /** What a learner can do to each kind of step when it starts (a new kind must say so here too). */
   const LEARNER_DOES: { [K in StepKind]: LearnerAction[] } = {
-    question: ['ANSWER'],
+    question: ['ANSWER', 'ANSWER_FOR_REVIEW'],
     task: ['DONE'],
     deliverable: ['SUBMIT'],
     provision: [],
@@ -65,7 +65,7 @@ describe('phaseView: the machine says where a phase is', () => {
     let turn = startPhase(def);
     const failing = [{ checkId: 'x', passed: false }];
     turn = stepPhase(turn.snapshot, { type: 'VALIDATION_FAILED', stepId: 'chk', attempt: 1, checks: failing });
-    expect(phaseView(turn.snapshot)).toMatchObject({ state: 'awaitingFix', accepts: ['DONE'] });
+    expect(phaseView(turn.snapshot)).toMatchObject({ state: 'awaitingFix', accepts: ['DONE', 'DISPUTE'] });
     expect(learnerStateOf(phaseView(turn.snapshot))).toBe('working');
     turn = stepPhase(turn.snapshot, { type: 'HELP', message: 'which check?' } as never);
     expect(phaseView(turn.snapshot).helpPending).toBe(true);

@@ -82,6 +82,11 @@ export function learnerStateOf(view: PhaseView): LearnerState {
     case 'awaitingReview':
     case 'changesRequested':
       return view.state;
+    // A disputed check or an answer sent for review waits for the instructor like a design review does,
+    // so it is in the instructor's review queue (the position and the progress detail say which it is).
+    case 'disputed':
+    case 'answerInReview':
+      return 'awaitingReview';
     case 'starting':
     case 'awaitingLearner':
     case 'provisioning':

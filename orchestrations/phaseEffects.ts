@@ -4,7 +4,7 @@ import { armFailureOf } from '../azure/armErrors';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { PhaseInput, ProvisionDone, ProvisionRequest, ProvisionSignal } from '../contracts/messages';
 import { assertNever } from '../machines/assertNever';
-import { persistPhaseSnapshot, type PhaseCommand, type PhaseEvent, type PhaseSnapshot } from '../machines/phaseMachine';
+import { persistPhaseSnapshot, type Decision, type PhaseCommand, type PhaseEvent, type PhaseSnapshot } from '../machines/phaseMachine';
 import type { LearnerState, ProgressReport } from '../machines/progress';
 
 interface Pending {
@@ -81,6 +81,8 @@ export class PhaseEffects {
         this.timers.delete(command.params.id);
         return;
       }
+      case 'recordDecision':
+        return this.recordDecision(command.params);
       case 'checkpoint':
         return this.checkpoint(snapshot);
       default:
@@ -111,6 +113,12 @@ export class PhaseEffects {
     const { learnerId, def, attempt } = this.input;
     const at = this.context.df.currentUtcDateTime.toISOString();
     this.tellCohort({ type: 'progress', learnerId, phase: def.phase, state, stepId, at, detail, helpCount, attempt }, 'progress');
+  }
+
+  private recordDecision(decision: Decision): void {
+    const { runId, learnerId, def } = this.input;
+    const at = this.context.df.currentUtcDateTime.toISOString();
+    this.pending.set(this.key('decision'), { task: callActivity(this.context, 'recordDecision', { runId, learnerId, phase: def.phase, at, decision }) });
   }
 
   private checkpoint(snapshot: PhaseSnapshot): void {

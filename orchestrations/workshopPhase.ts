@@ -4,6 +4,9 @@ import { persistPhaseSnapshot, phaseView, startPhase, stepPhase, type PhaseEvent
 import { learnerStateOf } from '../machines/progress';
 import { PhaseEffects } from './phaseEffects';
 
+/** What the cohort's progress shows for a learner whose check dispute or answer is with the instructor. */
+const WAITING_ON_INSTRUCTOR: Partial<Record<string, string>> = { disputed: 'disputes a failed check', answerInReview: 'answer sent for review' };
+
 /** Events handled per execution before continuing as new (bounded history). */
 const EVENTS_PER_EXECUTION = 40;
 
@@ -27,7 +30,7 @@ export function* workshopPhase(context: df.OrchestrationContext): Generator<df.T
         ? { status: 'completed', result: snapshot.output as PhaseResult }
         : { status: 'failed', failure: snapshot.context.failure!, snapshot: persistPhaseSnapshot(snapshot) };
     }
-    effects.report(learnerStateOf(view), view.step?.id ?? null, snapshot);
+    effects.report(learnerStateOf(view), view.step?.id ?? null, snapshot, WAITING_ON_INSTRUCTOR[view.state]);
 
     if (handled >= EVENTS_PER_EXECUTION && effects.idle) {
       context.df.continueAsNew(effects.continueInput(snapshot));

@@ -30,6 +30,11 @@ export interface WorkshopRunRow {
   budgetUsd?: number;
   /** ISO: when the instructor was warned about the budget (warn once). */
   budgetWarnedAt?: string;
+  /**
+   * Peer review of designs: learners who passed Design may review a peer's design once this many designs wait for
+   * the instructor; 0 or absent = off (a Merge upsert cannot remove a property, so "off" is stored as 0).
+   */
+  peerReviewMinQueue?: number;
 }
 
 /** The run as callers see it: the row's fields, keyed by run id instead of the table keys. */
@@ -102,6 +107,12 @@ export async function markBudgetWarned(runId: string, at: string): Promise<void>
   });
 }
 
+/** Turns peer review on (from `minQueue` designs waiting) or off (null) for a run the registry knows. */
+export async function setPeerReview(runId: string, minQueue: number | null): Promise<void> {
+  const table = await runsTable();
+  await table.updateEntity({ partitionKey: runId, rowKey: ROW, peerReviewMinQueue: minQueue ?? 0 }, 'Merge');
+}
+
 export async function getRun(runId: string): Promise<WorkshopRun | undefined> {
   const table = await runsTable();
   try {
@@ -117,6 +128,7 @@ export async function getRun(runId: string): Promise<WorkshopRun | undefined> {
       ...(row.endReason ? { endReason: row.endReason } : {}),
       ...(typeof row.budgetUsd === 'number' ? { budgetUsd: row.budgetUsd } : {}),
       ...(row.budgetWarnedAt ? { budgetWarnedAt: row.budgetWarnedAt } : {}),
+      ...(typeof row.peerReviewMinQueue === 'number' ? { peerReviewMinQueue: row.peerReviewMinQueue } : {}),
     };
   } catch (err) {
     if ((err as { statusCode?: number }).statusCode === 404) return undefined;

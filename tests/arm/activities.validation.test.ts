@@ -59,6 +59,10 @@ describe('runValidation against the live (emulated) environment', () => {
     expect(r['sql-tls12']).toMatchObject({ status: 'fail', passed: false });
     expect(r['sql-tls12']!.message).toMatch(/minimalTlsVersion is "1\.0" \(expected "1\.2"\)/);
     expect(r['sql-tls12']!.hint).toMatch(/TLS 1\.0\/1\.1.*minimum TLS version to 1\.2/);
+    // What a dispute shows: the resource, the property read, observed and expected, and how to fix it.
+    const sqlName = parseResourceId(await idOf('Microsoft.Sql/servers'))!.name;
+    expect(r['sql-tls12']!.evidence).toEqual([{ resource: sqlName, property: 'properties.minimalTlsVersion', observed: '"1.0"', expected: '"1.2"' }]);
+    expect(r['sql-tls12']!.fix).toBe("In the server's Networking → Connectivity settings set the minimum TLS version to 1.2.");
 
     const factory = await idOf('Microsoft.DataFactory/factories');
     await env.clients.resources.resources.delete(hybrid.resourceGroupName, 'Microsoft.DataFactory', '', 'factories', parseResourceId(factory)!.name, versions.get('microsoft.datafactory/factories')!).pollUntilDone();
@@ -66,6 +70,7 @@ describe('runValidation against the live (emulated) environment', () => {
     expect(r['adf-exists']).toMatchObject({ status: 'missing', passed: false });
     expect(r['adf-exists']!.message).toMatch(/^Resource missing: No Microsoft\.DataFactory\/factories in the resource group\./);
     expect(r['adf-exists']!.hint).toMatch(/register the self-hosted integration runtime/);
+    expect(r['adf-exists']!.evidence).toEqual([{ resource: 'Microsoft.DataFactory/factories', property: '(exists)', observed: `none in resource group ${hybrid.resourceGroupName}`, expected: 'at least one' }]);
     expect(r['adf-diagnostics']!.status).toBe('missing');
     expect(r['sql-tls12']!.status).toBe('fail');
   });
@@ -78,7 +83,13 @@ describe('runValidation against the live (emulated) environment', () => {
     for (const c of r.checks) {
       expect(['pass', 'fail', 'missing']).toContain(c.status);
       expect(c.message.length).toBeGreaterThan(10);
-      if (c.status !== 'pass') expect(c.hint).toBeTruthy();
+      if (c.status !== 'pass') {
+        expect(c.hint).toBeTruthy();
+        expect(c.fix).toBeTruthy();
+        // Every failed check of every kind says what it read: at least one resource / property / observed / expected.
+        expect(c.evidence!.length).toBeGreaterThan(0);
+        for (const e of c.evidence!) for (const field of ['resource', 'property', 'observed', 'expected'] as const) expect(e[field], `${c.checkId}.${field}`).toBeTruthy();
+      } else expect(c.evidence).toBeUndefined();
     }
   });
 
