@@ -142,6 +142,9 @@ class Cohort {
     yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count }, RETRY);
     state.started += count;
     if (state.started >= input.learners) return true;
+    // The journeys already started report in meanwhile: handle what came (within this execution's budget)
+    // rather than carry it, so the carried events do not pile up with the roster.
+    yield* this.handleReceived(true);
     yield* this.continueAsNew();
     return false;
   }
@@ -210,14 +213,21 @@ class Cohort {
     delete this.state.tallies;
   }
 
-  /** Handles every event delivered and not handled yet (also those held back by the SDK: EventInbox.drain), without waiting for more. */
-  *handleReceived(): Generator<df.Task, void, unknown> {
+  /**
+   * Handles every event delivered and not handled yet (also those held back by the SDK: EventInbox.drain),
+   * without waiting for more; `withinBudget`: stop at the history budget and leave the rest pending.
+   */
+  *handleReceived(withinBudget = false): Generator<df.Task, void, unknown> {
+    this.spent += 2;
     this.pending.push(...(yield* this.inbox.drain()));
-    while (this.pending.length) {
+    while (this.pending.length && !(withinBudget && this.overBudget())) {
       const event = this.pending.shift();
+      this.spent++;
       this.state.eventsSeen++;
       if (event && typeof event === 'object') yield* this.handle(event);
-      if (!this.pending.length) this.pending.push(...(yield* this.inbox.drain()));
+      if (this.pending.length) continue;
+      this.spent += 2;
+      this.pending.push(...(yield* this.inbox.drain()));
     }
   }
 
