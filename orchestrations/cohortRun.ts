@@ -14,8 +14,6 @@ import type { CohortInput, CohortState } from './workshopTypes';
 export type { CohortSummary, CohortView, RunReport } from './cohortView';
 export { expandView } from './cohortView';
 
-const RETRY = new df.RetryOptions(2_000, 5);
-RETRY.backoffCoefficient = 2;
 /**
  * History events one execution may write before it continues as new (events received, activities
  * and timers counted as the two events each adds), so the history is bounded by this, not by the
@@ -93,12 +91,12 @@ class Cohort {
 
   private fanOut(action: CohortFanOutInput['action'], learnerId?: string): df.Task {
     this.spent += 2;
-    return callActivity(this.context, 'cohortFanOut', { runId: this.input.runId, action, ...(learnerId ? { learnerId } : {}) }, RETRY);
+    return callActivity(this.context, 'cohortFanOut', { runId: this.input.runId, action, ...(learnerId ? { learnerId } : {}) });
   }
 
   private signalAll(ops: SignalInput[]): df.Task {
     this.spent += 2;
-    return callActivity(this.context, 'signalMany', { ops }, RETRY);
+    return callActivity(this.context, 'signalMany', { ops });
   }
 
   publish(): void {
@@ -139,7 +137,7 @@ class Cohort {
     if (state.started >= input.learners || state.ended) return true;
     const count = Math.min(Math.max(1, input.batchSize), input.learners - state.started);
     this.publish();
-    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count }, RETRY);
+    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count });
     state.started += count;
     if (state.started >= input.learners) return true;
     // The journeys already started report in meanwhile: handle what came (within this execution's budget)
@@ -196,7 +194,7 @@ class Cohort {
     const t = this.context.df.currentUtcDateTime.getTime();
     if (state.tallyAt === undefined || t >= state.tallyAt) {
       this.spent += 2;
-      const task = callActivity(this.context, 'cohortTally', { runId: input.runId }, RETRY);
+      const task = callActivity(this.context, 'cohortTally', { runId: input.runId });
       yield task;
       if (resultOf(task).finished >= input.learners) return true;
       state.tallies = (state.tallies ?? 0) + 1;
@@ -287,7 +285,7 @@ class Cohort {
         this.state.paused = event.type === 'pause';
         yield this.fanOut({ op: event.type === 'pause' ? 'suspend' : 'resume', reason: `${event.type} by ${event.by}` });
         this.spent += 2;
-        yield callActivity(this.context, 'notify', { runId: this.input.runId, key: `${this.input.runId}:${event.type}:${this.state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } }, RETRY);
+        yield callActivity(this.context, 'notify', { runId: this.input.runId, key: `${this.input.runId}:${event.type}:${this.state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } });
         return;
       }
       case 'broadcast':
@@ -381,7 +379,7 @@ class Cohort {
     const phaseInstanceId = p.requests[id]!.phaseInstanceId;
     this.done(id);
     this.spent += 2;
-    yield callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: phaseInstanceId, event: EVENTS.phase, data }, RETRY);
+    yield callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: phaseInstanceId, event: EVENTS.phase, data });
   }
 
   /** The delivering activity has written the learner's WorkshopProgress row by the progress rule; the cohort only acts on what ended. */
@@ -420,7 +418,7 @@ class Cohort {
 
   *finish(): Generator<df.Task, RunReport, unknown> {
     const { input, state } = this;
-    const tally = callActivity(this.context, 'cohortTally', { runId: input.runId }, RETRY);
+    const tally = callActivity(this.context, 'cohortTally', { runId: input.runId });
     yield tally;
     const t = resultOf(tally);
     const report: RunReport = {
@@ -437,9 +435,9 @@ class Cohort {
       events: state.eventsSeen,
     };
     yield this.context.df.Task.all([
-      callActivity(this.context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }, RETRY),
+      callActivity(this.context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }),
       // Ended runs are what the sweeper cleans up after: any environment a journey left behind goes.
-      callActivity(this.context, 'recordRunEnded', { runId: input.runId, endedAt: report.endedAt, ...(state.endReason ? { reason: state.endReason } : {}) }, RETRY),
+      callActivity(this.context, 'recordRunEnded', { runId: input.runId, endedAt: report.endedAt, ...(state.endReason ? { reason: state.endReason } : {}) }),
     ]);
     return report;
   }
