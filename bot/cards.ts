@@ -199,13 +199,17 @@ export function helpRequestCard(h: HelpRequest, resolved?: string): Card {
   );
 }
 
-export interface ReviewRequest {
+/** A learner's step that waits on the instructor, and which round of it. */
+export interface LearnerStepRound {
   runId: string;
   learnerId: string;
   learnerName: string;
   phase: string;
   stepId: string;
   round: number;
+}
+
+export interface ReviewRequest extends LearnerStepRound {
   deliverables: Array<{ stepId: string; name: string; uri: string }>;
   /** Peers' reviews of this round (a run with peer review): shown beside the submission; the instructor still decides. */
   peerNotes?: Array<{ reviewer: string; notes: string; scores: Record<string, string> }>;
@@ -278,13 +282,7 @@ export function disputeCard(d: DisputeRequest, resolved?: string): Card {
   );
 }
 
-export interface AnswerReviewRequest {
-  runId: string;
-  learnerId: string;
-  learnerName: string;
-  phase: string;
-  stepId: string;
-  round: number;
+export interface AnswerReviewRequest extends LearnerStepRound {
   answer: string;
   note: string | null;
   /** Criteria the keywords did not find, in words. */
