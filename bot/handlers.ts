@@ -312,97 +312,152 @@ async function sendPeerReview(turn: Turn, learnerId: string, data: Record<string
   return apiText(r, 'Thanks — your review is with the instructor.');
 }
 
+/** A learner's step action, as its handler sees it: the step, the caller, the action's fields. */
+interface StepAction {
+  turn: Turn;
+  run: RunInfo;
+  ref: StepRef;
+  caller: { role: 'learner'; runId: string; learnerId: string };
+  /** The step card is updated in place (false: the action came as text and the learner has no card to update). */
+  updateCard: boolean;
+  /** A text field of the action, trimmed ('' when absent). */
+  str(k: string): string;
+  /** The learner route of the workshop API for `action`. */
+  target(action: string): { kind: 'learner'; runId: string; learnerId: string; action: string; method: 'POST' };
+}
+
+/** What an accepted step action did: the reply, and how the step card changes (applied when it is updated). */
+interface StepOutcome {
+  reply: string;
+  change: (s: StepCardState) => StepCardState;
+}
+
+/** A string is the whole answer (the action was refused before the API, or needs no card); nothing is logged or updated. */
+type StepHandler = (a: StepAction) => Promise<string | StepOutcome>;
+
+/** The API's refusal as a note on the step card. */
+const refusalNote = (r: ApiAnswer, kind: 'info' | 'problem' = 'info') => ({ kind, text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` });
+
+async function answerStep(a: StepAction): Promise<string | StepOutcome> {
+  const answer = a.str('answer');
+  if (!answer) return 'Write your answer in the box first.';
+  const r = await callWorkshopApi(a.turn.invocation, a.caller, a.target('answer'), { answer, stepId: a.ref.stepId });
+  const reply = r.status === 422 ? `${apiText(r, '')}\n\nIf it covers the points in other words, press **Send to the instructor instead** on the card.` : apiText(r, 'Thanks — your answer is recorded.');
+  return {
+    reply,
+    change: (s) =>
+      r.status < 300
+        ? { ...s, status: 'answered', answer, refusedAnswer: false }
+        : addNote({ ...s, answer, refusedAnswer: s.refusedAnswer || r.status === 422 }, refusalNote(r, r.status === 422 ? 'problem' : 'info')),
+  };
+}
+
+async function reviewAnswerStep(a: StepAction): Promise<string | StepOutcome> {
+  const answer = a.str('answer');
+  if (!answer) return 'Write your answer in the box first.';
+  const note = a.str('reviewNote');
+  const r = await callWorkshopApi<{ accepted?: string }>(a.turn.invocation, a.caller, a.target('review-answer'), { answer, stepId: a.ref.stepId, ...(note ? { note } : {}) });
+  const direct = r.body.accepted === 'answer';
+  return {
+    reply: apiText(r, direct ? 'Your answer meets the criteria after all — it is recorded.' : 'Sent to your instructor; their decision will appear on this card.'),
+    change: (s) => (r.status < 300 ? { ...s, answer, refusedAnswer: false, status: direct ? 'answered' : 'withInstructor' } : addNote(s, refusalNote(r))),
+  };
+}
+
+async function disputeStep(a: StepAction): Promise<string | StepOutcome> {
+  const note = a.str('disputeNote') || a.str('note');
+  if (!note) return 'Say what you did and where to look in the box first, then press “I did it”.';
+  const r = await callWorkshopApi(a.turn.invocation, a.caller, a.target('dispute'), { note, stepId: a.ref.stepId });
+  return {
+    reply: apiText(r, 'Sent to your instructor with what the check read; their decision will appear on this card.'),
+    change: (s) => (r.status < 300 ? { ...s, status: 'withInstructor', disputable: false } : addNote(s, refusalNote(r))),
+  };
+}
+
+async function doneStep(a: StepAction): Promise<string | StepOutcome> {
+  const r = await callWorkshopApi(a.turn.invocation, a.caller, a.target('done'), { stepId: a.ref.stepId });
+  return { reply: apiText(r, 'Great — checking it now.'), change: (s) => (r.status < 300 ? { ...s, status: 'done' } : addNote(s, refusalNote(r))) };
+}
+
+async function submitStep(a: StepAction): Promise<string | StepOutcome> {
+  const name = a.str('name');
+  const uri = a.str('uri');
+  if (!name || !uri) return 'Give the deliverable a name and a link first.';
+  const r = await callWorkshopApi(a.turn.invocation, a.caller, a.target('submit'), { name, uri, stepId: a.ref.stepId });
+  return {
+    reply: apiText(r, 'Submitted — your instructor will review it.'),
+    change: (s) => (r.status < 300 ? { ...s, status: 'submitted', deliverable: { name, uri } } : addNote({ ...s, deliverable: { name, uri } }, refusalNote(r, 'problem'))),
+  };
+}
+
+async function helpStep(a: StepAction): Promise<string | StepOutcome> {
+  const message = a.str('helpMessage') || a.str('message');
+  if (!message) return 'Say what is blocking you in the “Stuck?” box, then press Ask for help.';
+  const r = await callWorkshopApi(a.turn.invocation, a.caller, a.target('help'), { message });
+  return {
+    reply: apiText(r, 'Your instructor has been asked; the answer will come here.'),
+    change: (s) => (r.status < 300 ? addNote(s, { kind: 'help', text: message, id: `h${Date.now()}` }) : addNote(s, refusalNote(r))),
+  };
+}
+
+/** The next hint: revealed on the card (the reply is the hint the card showed), or read without a card. */
+async function hintStep(a: StepAction): Promise<string | StepOutcome> {
+  if (!a.updateCard) {
+    const fresh = await freshStepState(a.run.input.plan, a.ref, undefined, 1);
+    const shown = (await readStepCard(a.ref))?.state.revealed ?? 0;
+    return fresh.hints[shown] ? `💡 ${fresh.hints[shown]}` : 'There are no hints for this step.';
+  }
+  const out: StepOutcome = {
+    reply: '',
+    change: (s) => {
+      if (s.revealed >= s.hints.length) {
+        out.reply = 'There are no more hints for this step; ask for help if you are stuck.';
+        return s;
+      }
+      out.reply = `💡 ${s.hints[s.revealed]}`;
+      return { ...s, revealed: s.revealed + 1 };
+    },
+  };
+  return out;
+}
+
+const STEP_ACTIONS = new Map<string, StepHandler>([
+  ['answer', answerStep],
+  ['reviewAnswer', reviewAnswerStep],
+  ['dispute', disputeStep],
+  ['done', doneStep],
+  ['submit', submitStep],
+  ['help', helpStep],
+  ['hint', hintStep],
+]);
+
 /** A learner acts on a step (button or text): the API call, then the step card updated in place. */
 async function learnerAct(turn: Turn, run: RunInfo, ref: StepRef, act: Record<string, unknown> & { verb: string }, updateCard: boolean): Promise<string> {
-  const caller = { role: 'learner' as const, runId: ref.runId, learnerId: ref.learnerId };
-  const target = (action: string) => ({ kind: 'learner' as const, runId: ref.runId, learnerId: ref.learnerId, action, method: 'POST' as const });
-  let reply: string;
-  let change: (s: StepCardState) => StepCardState;
-  const str = (k: string) => (typeof act[k] === 'string' ? (act[k] as string).trim() : '');
-  switch (act.verb) {
-    case 'answer': {
-      const answer = str('answer');
-      if (!answer) return 'Write your answer in the box first.';
-      const r = await callWorkshopApi(turn.invocation, caller, target('answer'), { answer, stepId: ref.stepId });
-      reply = apiText(r, 'Thanks — your answer is recorded.');
-      change = (s) =>
-        r.status < 300
-          ? { ...s, status: 'answered', answer, refusedAnswer: false }
-          : addNote({ ...s, answer, refusedAnswer: s.refusedAnswer || r.status === 422 }, { kind: r.status === 422 ? 'problem' : 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` });
-      if (r.status === 422) reply = `${apiText(r, '')}\n\nIf it covers the points in other words, press **Send to the instructor instead** on the card.`;
-      break;
-    }
-    case 'reviewAnswer': {
-      const answer = str('answer');
-      if (!answer) return 'Write your answer in the box first.';
-      const note = str('reviewNote');
-      const r = await callWorkshopApi<{ accepted?: string }>(turn.invocation, caller, target('review-answer'), { answer, stepId: ref.stepId, ...(note ? { note } : {}) });
-      const direct = r.body.accepted === 'answer';
-      reply = apiText(r, direct ? 'Your answer meets the criteria after all — it is recorded.' : 'Sent to your instructor; their decision will appear on this card.');
-      change = (s) => (r.status < 300 ? { ...s, answer, refusedAnswer: false, status: direct ? 'answered' : 'withInstructor' } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
-      break;
-    }
-    case 'dispute': {
-      const note = str('disputeNote') || str('note');
-      if (!note) return 'Say what you did and where to look in the box first, then press “I did it”.';
-      const r = await callWorkshopApi(turn.invocation, caller, target('dispute'), { note, stepId: ref.stepId });
-      reply = apiText(r, 'Sent to your instructor with what the check read; their decision will appear on this card.');
-      change = (s) => (r.status < 300 ? { ...s, status: 'withInstructor', disputable: false } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
-      break;
-    }
-    case 'done': {
-      const r = await callWorkshopApi(turn.invocation, caller, target('done'), { stepId: ref.stepId });
-      reply = apiText(r, 'Great — checking it now.');
-      change = (s) => (r.status < 300 ? { ...s, status: 'done' } : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
-      break;
-    }
-    case 'submit': {
-      const name = str('name');
-      const uri = str('uri');
-      if (!name || !uri) return 'Give the deliverable a name and a link first.';
-      const r = await callWorkshopApi(turn.invocation, caller, target('submit'), { name, uri, stepId: ref.stepId });
-      reply = apiText(r, 'Submitted — your instructor will review it.');
-      change = (s) => (r.status < 300 ? { ...s, status: 'submitted', deliverable: { name, uri } } : addNote({ ...s, deliverable: { name, uri } }, { kind: 'problem', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
-      break;
-    }
-    case 'help': {
-      const message = str('helpMessage') || str('message');
-      if (!message) return 'Say what is blocking you in the “Stuck?” box, then press Ask for help.';
-      const r = await callWorkshopApi(turn.invocation, caller, target('help'), { message });
-      reply = apiText(r, 'Your instructor has been asked; the answer will come here.');
-      change = (s) => (r.status < 300 ? addNote(s, { kind: 'help', text: message, id: `h${Date.now()}` }) : addNote(s, { kind: 'info', text: r.body.error ?? 'Not accepted.', id: `r${Date.now()}` }));
-      break;
-    }
-    case 'hint': {
-      reply = '';
-      change = (s) => {
-        if (s.revealed >= s.hints.length) {
-          reply = 'There are no more hints for this step; ask for help if you are stuck.';
-          return s;
-        }
-        reply = `💡 ${s.hints[s.revealed]}`;
-        return { ...s, revealed: s.revealed + 1 };
-      };
-      if (!updateCard) {
-        const fresh = await freshStepState(run.input.plan, ref, undefined, 1);
-        const shown = (await readStepCard(ref))?.state.revealed ?? 0;
-        return fresh.hints[shown] ? `💡 ${fresh.hints[shown]}` : 'There are no hints for this step.';
-      }
-      break;
-    }
-    default:
-      return `Unknown action “${act.verb}”.`;
-  }
-  if (updateCard) {
-    const where = { conversationId: turn.ctx.activity.conversation.id, serviceUrl: turn.ctx.activity.serviceUrl };
-    try {
-      await withRetry('step card', () => showStepCard(turn.ctx.api, where, ref, async (cur) => change(cur ?? (await freshStepState(run.input.plan, ref, undefined, 1)))));
-    } catch (err) {
-      log().warn({ err: errInfo(err), runId: ref.runId, learnerId: ref.learnerId, stepId: ref.stepId }, 'step card not updated');
-    }
-  }
+  const handler = STEP_ACTIONS.get(act.verb);
+  if (!handler) return `Unknown action “${act.verb}”.`;
+  const out = await handler({
+    turn,
+    run,
+    ref,
+    caller: { role: 'learner', runId: ref.runId, learnerId: ref.learnerId },
+    updateCard,
+    str: (k) => (typeof act[k] === 'string' ? (act[k] as string).trim() : ''),
+    target: (action) => ({ kind: 'learner', runId: ref.runId, learnerId: ref.learnerId, action, method: 'POST' }),
+  });
+  if (typeof out === 'string') return out;
+  if (updateCard) await updateStepCard(turn, run, ref, out.change);
   log().info({ runId: ref.runId, learnerId: ref.learnerId, stepId: ref.stepId, action: act.verb }, 'learner acted from Teams');
-  return reply;
+  return out.reply;
+}
+
+/** The learner's step card, changed in place; a card that cannot be updated is logged (the action itself went through). */
+async function updateStepCard(turn: Turn, run: RunInfo, ref: StepRef, change: StepOutcome['change']): Promise<void> {
+  const where = { conversationId: turn.ctx.activity.conversation.id, serviceUrl: turn.ctx.activity.serviceUrl };
+  try {
+    await withRetry('step card', () => showStepCard(turn.ctx.api, where, ref, async (cur) => change(cur ?? (await freshStepState(run.input.plan, ref, undefined, 1)))));
+  } catch (err) {
+    log().warn({ err: errInfo(err), runId: ref.runId, learnerId: ref.learnerId, stepId: ref.stepId }, 'step card not updated');
+  }
 }
 
 async function instructorText(turn: Turn, cmd: Command): Promise<string> {
@@ -572,103 +627,164 @@ async function attachedCsv(a: Activity): Promise<string | undefined> {
 
 const LEARNER_ACTIONS = new Set(['answer', 'done', 'submit', 'hint', 'help', 'dispute', 'reviewAnswer']);
 
+const runIdOf = (data: Record<string, unknown>): string | undefined => (typeof data.runId === 'string' ? data.runId : undefined);
+
 async function onAction(turn: Turn, verb: string, data: Record<string, unknown>): Promise<InvokeAnswer> {
-  const runId = typeof data.runId === 'string' ? data.runId : undefined;
-  if (verb === 'peerReview') {
-    const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
-    if (!mine) return messageResponse(refuse(turn, verb, `This review card is for learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
-    return messageResponse(await sendPeerReview(turn, mine.learner.learnerId, data));
-  }
-  if (LEARNER_ACTIONS.has(verb)) {
-    const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
-    if (!mine) return messageResponse(refuse(turn, verb, `This card belongs to learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
-    const ref: StepRef = { runId: mine.run.runId, learnerId: mine.learner.learnerId, phase: String(data.phase), stepId: String(data.stepId) };
-    // The card that was pressed is the step's card: it is updated in place whether the press came as an invoke or a message.
-    return messageResponse(await learnerAct(turn, mine.run, ref, { ...data, verb }, true));
-  }
-  if (verb === 'startRun') {
-    const cmd: Extract<Command, { verb: 'start' }> = {
-      verb: 'start',
-      scenario: String(data.scenario ?? '') || undefined,
-      rosterSource: data.rosterSource === 'team' ? 'team' : 'csv',
-      csv: typeof data.rosterCsv === 'string' && data.rosterCsv.trim() ? data.rosterCsv : undefined,
-      timeScale: Number(data.timeScale) > 0 ? Number(data.timeScale) : undefined,
-      instructors: String(data.instructors ?? '').split(',').filter((s) => s.trim()),
-    };
-    if (!cmd.scenario) return messageResponse('Pick a scenario first.');
-    const r = await startRun(turn, cmd);
-    return messageResponse(r.text);
-  }
-  // Instructor actions: the run named in the card's data must be one the user instructs.
-  const run = instructorRun(turn, verb, runId ?? '(none)');
-  if (typeof run === 'string') return messageResponse(run);
-  const inst = { role: 'instructor' as const };
-  const learnerId = String(data.learnerId ?? '');
-  const by = turn.who.user.name || turn.who.user.upn;
-  const resolve = async (card: Card): Promise<void> => {
-    const cardId = turn.ctx.activity.replyToId;
-    if (!cardId) return;
-    try {
-      await withRetry('instructor card', () => turn.ctx.api.conversations.activities(turn.ctx.activity.conversation.id).update(cardId, { type: 'message', attachments: [attachment(card)] }));
-    } catch (err) {
-      log().warn({ err: errInfo(err), runId: run.runId, cardId }, 'instructor card not updated');
-    }
-  };
-  log().info({ runId: run.runId, action: verb, learnerId, by }, 'instructor card action from Teams');
-  switch (verb) {
-    case 'status': {
-      const card = await statusCard(turn, run.runId);
-      return typeof card === 'string' ? messageResponse(card) : cardResponse(card);
-    }
-    case 'helpQueue':
-    case 'reviews': {
-      const cards = await queueCards(turn, run, verb);
-      for (const c of cards.slice(1)) await say(turn, '', c);
-      return cardResponse(cards[0]);
-    }
-    case 'helpAnswer': {
-      const answer = String(data.answer ?? '').trim();
-      if (!answer) return messageResponse('Write the answer first.');
-      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'help-answer', method: 'POST' }, { answer });
-      if (r.status < 300) await resolve(helpRequestCard({ runId: run.runId, learnerId, learnerName: String(data.learnerName ?? learnerId), phase: String(data.phase ?? ''), stepId: (data.stepId as string) ?? null, message: String(data.message ?? '') }, `💬 Answered by ${by}: “${answer}”`));
-      return messageResponse(apiText(r, 'Answer sent.'));
-    }
-    case 'approve':
-    case 'changes': {
-      const comment = String(data.comment ?? '').trim();
-      if (verb === 'changes' && !comment) return messageResponse('Say what to change in the comment box first.');
-      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'review', method: 'POST' }, { decision: verb === 'approve' ? 'approve' : 'changes', ...(comment ? { comment } : {}), ...(data.round ? { round: Number(data.round) } : {}) });
-      if (r.status < 300) await resolve(reviewCard(data as unknown as ReviewRequest, verb === 'approve' ? `✔ Approved by ${by}${comment ? `: “${comment}”` : ''}` : `✎ Changes requested by ${by}: “${comment}”`));
-      return messageResponse(apiText(r, verb === 'approve' ? 'Approved.' : 'Changes requested.'));
-    }
-    case 'disputeOverride':
-    case 'disputeRecheck':
-    case 'disputeReturn': {
-      const reason = String(data.reason ?? '').trim();
-      const decision = verb === 'disputeOverride' ? 'override' : verb === 'disputeRecheck' ? 'recheck' : 'return';
-      if (decision !== 'recheck' && !reason) return messageResponse(decision === 'override' ? 'Say why it passes in the Reason box first (it goes into the run report).' : 'Say what the learner should fix in the Reason box first.');
-      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'dispute-decision', method: 'POST' }, { decision, ...(reason ? { reason } : {}), ...(data.attempt ? { attempt: Number(data.attempt) } : {}), by });
-      const done = { override: `✔ Marked passed by ${by}: “${reason}”`, recheck: `↻ Checks re-run at ${by}'s request`, return: `↩ Returned by ${by}: “${reason}”` }[decision];
-      // The same decision comes from a dispute card or from the failure card of checks that failed on their last attempt.
-      if (r.status < 300) await resolve(data.failure ? failureCard(data as unknown as FailureNotice, done) : disputeCard(data as unknown as DisputeRequest, done));
-      return messageResponse(apiText(r, done));
-    }
-    case 'answerAccept':
-    case 'answerReturn': {
-      const comment = String(data.comment ?? '').trim();
-      if (!comment) return messageResponse(verb === 'answerAccept' ? 'Say why the answer covers the criteria in the comment box first (it is recorded).' : 'Say what the answer misses in the comment box first.');
-      const decision = verb === 'answerAccept' ? 'accept' : 'return';
-      const r = await callWorkshopApi(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'answer-decision', method: 'POST' }, { decision, comment, round: Number(data.round ?? 1), by });
-      const done = decision === 'accept' ? `✔ Accepted by ${by}: “${comment}”` : `↩ Returned by ${by}: “${comment}”`;
-      if (r.status < 300) await resolve(answerReviewCard(data as unknown as AnswerReviewRequest, done));
-      return messageResponse(apiText(r, done));
-    }
-    case 'resume': {
-      const r = await callWorkshopApi<{ detail?: string }>(turn.invocation, inst, { kind: 'learner', runId: run.runId, learnerId, action: 'resume', method: 'POST' }, { from: data.from === 'start' ? 'start' : 'failedStep' });
-      if (r.status < 300) await resolve(failureCard({ runId: run.runId, learnerId, learnerName: String(data.learnerName ?? learnerId), phase: String(data.phase ?? ''), stepId: String(data.stepId ?? ''), message: String(data.message ?? '') }, `▶ Resumed by ${by}: ${r.body.detail ?? ''}`));
-      return messageResponse(apiText(r, `Resumed: ${r.body.detail ?? ''}`));
-    }
-  }
-  return messageResponse(`Unknown action “${verb}”.`);
+  if (verb === 'peerReview') return peerReviewPress(turn, data);
+  if (LEARNER_ACTIONS.has(verb)) return learnerPress(turn, verb, data);
+  if (verb === 'startRun') return startRunPress(turn, data);
+  return instructorPress(turn, verb, data);
 }
 
+/** A peer review card is sent by the learner it was offered to, and nobody else. */
+async function peerReviewPress(turn: Turn, data: Record<string, unknown>): Promise<InvokeAnswer> {
+  const runId = runIdOf(data);
+  const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
+  if (!mine) return messageResponse(refuse(turn, 'peerReview', `This review card is for learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
+  return messageResponse(await sendPeerReview(turn, mine.learner.learnerId, data));
+}
+
+/** A step card's button, pressed by the learner the card belongs to (anyone else is refused). */
+async function learnerPress(turn: Turn, verb: string, data: Record<string, unknown>): Promise<InvokeAnswer> {
+  const runId = runIdOf(data);
+  const mine = turn.who.learning.find((l) => l.run.runId === runId && l.learner.learnerId === data.learnerId);
+  if (!mine) return messageResponse(refuse(turn, verb, `This card belongs to learner “${String(data.learnerId)}” of run ${runId}; ${roleSummary(turn.who)}.`, runId));
+  const ref: StepRef = { runId: mine.run.runId, learnerId: mine.learner.learnerId, phase: String(data.phase), stepId: String(data.stepId) };
+  // The card that was pressed is the step's card: it is updated in place whether the press came as an invoke or a message.
+  return messageResponse(await learnerAct(turn, mine.run, ref, { ...data, verb }, true));
+}
+
+/** The start card's form, as the `start` command would have it. */
+async function startRunPress(turn: Turn, data: Record<string, unknown>): Promise<InvokeAnswer> {
+  const cmd: Extract<Command, { verb: 'start' }> = {
+    verb: 'start',
+    scenario: String(data.scenario ?? '') || undefined,
+    rosterSource: data.rosterSource === 'team' ? 'team' : 'csv',
+    csv: typeof data.rosterCsv === 'string' && data.rosterCsv.trim() ? data.rosterCsv : undefined,
+    timeScale: Number(data.timeScale) > 0 ? Number(data.timeScale) : undefined,
+    instructors: String(data.instructors ?? '').split(',').filter((s) => s.trim()),
+  };
+  if (!cmd.scenario) return messageResponse('Pick a scenario first.');
+  const r = await startRun(turn, cmd);
+  return messageResponse(r.text);
+}
+
+/** An instructor card's button, as its handler sees it: the run (one the user instructs), the learner, the card's data. */
+interface CardPress {
+  turn: Turn;
+  run: RunInfo;
+  data: Record<string, unknown>;
+  learnerId: string;
+  by: string;
+  /** Replace the pressed card with its decided form. */
+  resolve(card: Card): Promise<void>;
+}
+
+type CardHandler = (p: CardPress) => Promise<InvokeAnswer>;
+const INSTRUCTOR = { role: 'instructor' as const };
+const learnerPost = (p: CardPress, action: string) => ({ kind: 'learner' as const, runId: p.run.runId, learnerId: p.learnerId, action, method: 'POST' as const });
+
+const statusPress: CardHandler = async (p) => {
+  const card = await statusCard(p.turn, p.run.runId);
+  return typeof card === 'string' ? messageResponse(card) : cardResponse(card);
+};
+
+/** The queue's list answers the press; the request cards follow as messages. */
+const queuePress =
+  (which: 'helpQueue' | 'reviews'): CardHandler =>
+  async (p) => {
+    const cards = await queueCards(p.turn, p.run, which);
+    for (const c of cards.slice(1)) await say(p.turn, '', c);
+    return cardResponse(cards[0]);
+  };
+
+const helpAnswerPress: CardHandler = async (p) => {
+  const { data, learnerId, run } = p;
+  const answer = String(data.answer ?? '').trim();
+  if (!answer) return messageResponse('Write the answer first.');
+  const r = await callWorkshopApi(p.turn.invocation, INSTRUCTOR, learnerPost(p, 'help-answer'), { answer });
+  if (r.status < 300) await p.resolve(helpRequestCard({ runId: run.runId, learnerId, learnerName: String(data.learnerName ?? learnerId), phase: String(data.phase ?? ''), stepId: (data.stepId as string) ?? null, message: String(data.message ?? '') }, `💬 Answered by ${p.by}: “${answer}”`));
+  return messageResponse(apiText(r, 'Answer sent.'));
+};
+
+const reviewPress =
+  (decision: 'approve' | 'changes'): CardHandler =>
+  async (p) => {
+    const { data, by } = p;
+    const comment = String(data.comment ?? '').trim();
+    if (decision === 'changes' && !comment) return messageResponse('Say what to change in the comment box first.');
+    const r = await callWorkshopApi(p.turn.invocation, INSTRUCTOR, learnerPost(p, 'review'), { decision, ...(comment ? { comment } : {}), ...(data.round ? { round: Number(data.round) } : {}) });
+    if (r.status < 300) await p.resolve(reviewCard(data as unknown as ReviewRequest, decision === 'approve' ? `✔ Approved by ${by}${comment ? `: “${comment}”` : ''}` : `✎ Changes requested by ${by}: “${comment}”`));
+    return messageResponse(apiText(r, decision === 'approve' ? 'Approved.' : 'Changes requested.'));
+  };
+
+const disputePress =
+  (decision: 'override' | 'recheck' | 'return'): CardHandler =>
+  async (p) => {
+    const { data, by } = p;
+    const reason = String(data.reason ?? '').trim();
+    if (decision !== 'recheck' && !reason) return messageResponse(decision === 'override' ? 'Say why it passes in the Reason box first (it goes into the run report).' : 'Say what the learner should fix in the Reason box first.');
+    const r = await callWorkshopApi(p.turn.invocation, INSTRUCTOR, learnerPost(p, 'dispute-decision'), { decision, ...(reason ? { reason } : {}), ...(data.attempt ? { attempt: Number(data.attempt) } : {}), by });
+    const done = { override: `✔ Marked passed by ${by}: “${reason}”`, recheck: `↻ Checks re-run at ${by}'s request`, return: `↩ Returned by ${by}: “${reason}”` }[decision];
+    // The same decision comes from a dispute card or from the failure card of checks that failed on their last attempt.
+    if (r.status < 300) await p.resolve(data.failure ? failureCard(data as unknown as FailureNotice, done) : disputeCard(data as unknown as DisputeRequest, done));
+    return messageResponse(apiText(r, done));
+  };
+
+const answerPress =
+  (decision: 'accept' | 'return'): CardHandler =>
+  async (p) => {
+    const { data, by } = p;
+    const comment = String(data.comment ?? '').trim();
+    if (!comment) return messageResponse(decision === 'accept' ? 'Say why the answer covers the criteria in the comment box first (it is recorded).' : 'Say what the answer misses in the comment box first.');
+    const r = await callWorkshopApi(p.turn.invocation, INSTRUCTOR, learnerPost(p, 'answer-decision'), { decision, comment, round: Number(data.round ?? 1), by });
+    const done = decision === 'accept' ? `✔ Accepted by ${by}: “${comment}”` : `↩ Returned by ${by}: “${comment}”`;
+    if (r.status < 300) await p.resolve(answerReviewCard(data as unknown as AnswerReviewRequest, done));
+    return messageResponse(apiText(r, done));
+  };
+
+const resumePress: CardHandler = async (p) => {
+  const { data, learnerId, run } = p;
+  const r = await callWorkshopApi<{ detail?: string }>(p.turn.invocation, INSTRUCTOR, learnerPost(p, 'resume'), { from: data.from === 'start' ? 'start' : 'failedStep' });
+  if (r.status < 300) await p.resolve(failureCard({ runId: run.runId, learnerId, learnerName: String(data.learnerName ?? learnerId), phase: String(data.phase ?? ''), stepId: String(data.stepId ?? ''), message: String(data.message ?? '') }, `▶ Resumed by ${p.by}: ${r.body.detail ?? ''}`));
+  return messageResponse(apiText(r, `Resumed: ${r.body.detail ?? ''}`));
+};
+
+/** The instructor card buttons, by verb. */
+const INSTRUCTOR_CARD_ACTIONS = new Map<string, CardHandler>([
+  ['status', statusPress],
+  ['helpQueue', queuePress('helpQueue')],
+  ['reviews', queuePress('reviews')],
+  ['helpAnswer', helpAnswerPress],
+  ['approve', reviewPress('approve')],
+  ['changes', reviewPress('changes')],
+  ['disputeOverride', disputePress('override')],
+  ['disputeRecheck', disputePress('recheck')],
+  ['disputeReturn', disputePress('return')],
+  ['answerAccept', answerPress('accept')],
+  ['answerReturn', answerPress('return')],
+  ['resume', resumePress],
+]);
+
+/** Instructor actions: the run named in the card's data must be one the user instructs. */
+async function instructorPress(turn: Turn, verb: string, data: Record<string, unknown>): Promise<InvokeAnswer> {
+  const run = instructorRun(turn, verb, runIdOf(data) ?? '(none)');
+  if (typeof run === 'string') return messageResponse(run);
+  const learnerId = String(data.learnerId ?? '');
+  const by = turn.who.user.name || turn.who.user.upn;
+  log().info({ runId: run.runId, action: verb, learnerId, by }, 'instructor card action from Teams');
+  const handler = INSTRUCTOR_CARD_ACTIONS.get(verb);
+  if (!handler) return messageResponse(`Unknown action “${verb}”.`);
+  return handler({ turn, run, data, learnerId, by, resolve: (card) => resolveCard(turn, run, card) });
+}
+
+/** The pressed instructor card, replaced by its decided form; a card that cannot be updated is logged (the decision went through). */
+async function resolveCard(turn: Turn, run: RunInfo, card: Card): Promise<void> {
+  const cardId = turn.ctx.activity.replyToId;
+  if (!cardId) return;
+  try {
+    await withRetry('instructor card', () => turn.ctx.api.conversations.activities(turn.ctx.activity.conversation.id).update(cardId, { type: 'message', attachments: [attachment(card)] }));
+  } catch (err) {
+    log().warn({ err: errInfo(err), runId: run.runId, cardId }, 'instructor card not updated');
+  }
+}

@@ -190,71 +190,117 @@ async function ensureConversation(rt: BotRuntime, api: ApiClient, user: TeamsUse
 
 const message = (card: Card) => ({ type: 'message' as const, attachments: [attachment(card)] });
 
+/** One message being rendered for one user: where it goes, its body's fields, and how to post a new card. */
+interface Rendering {
+  api: ApiClient;
+  where: { conversationId: string; serviceUrl: string };
+  msg: OutboxRow;
+  input: RunInput;
+  b: Record<string, unknown>;
+  /** A text field of the body ('' when absent). */
+  str(k: string): string;
+  phase: string;
+  ref(stepId: string): StepRef;
+  /** Post a new card; its activity id. */
+  send(card: Card): Promise<string>;
+}
+
 /** Render and send one message to one user; returns the activity id Teams gave it. */
 async function perform(rt: BotRuntime, api: ApiClient, item: Item): Promise<string> {
-  const { msg, input } = item;
-  const user = item.user;
+  const { msg, input, user } = item;
   const where = { conversationId: user.conversationId!, serviceUrl: user.serviceUrl ?? rt.settings.serviceUrl };
   const b = msg.body;
   const str = (k: string): string => (typeof b[k] === 'string' ? (b[k] as string) : '');
   const phase = str('phase') || 'requirements';
-  const ref = (stepId: string): StepRef => ({ runId: msg.runId, learnerId: msg.learnerId, phase, stepId });
-  if (item.part === 'progress') {
-    const warning = msg.kind === 'timeboxWarning';
-    return showProgress(api, where, input.plan, ref(str('stepId')), {
-      at: msg.createdAt,
-      status: msg.kind === 'prompt' ? 'working' : warning ? 'time is running out' : `extended by ${b.minutes} min`,
-      ...(warning ? { msLeft: Number(b.msLeft ?? 0) } : msg.kind === 'timeboxExtended' ? { extendMinutes: Number(b.minutes ?? 0) } : {}),
-    });
-  }
-  const send = async (card: Card) => (await api.conversations.activities(where.conversationId).create(message(card))).id;
+  const r: Rendering = {
+    api,
+    where,
+    msg,
+    input,
+    b,
+    str,
+    phase,
+    ref: (stepId) => ({ runId: msg.runId, learnerId: msg.learnerId, phase, stepId }),
+    send: async (card) => (await api.conversations.activities(where.conversationId).create(message(card))).id,
+  };
+  if (item.part === 'progress') return progressRefresh(r);
+  return msg.role === 'learner' ? learnerMessage(r) : instructorMessage(r);
+}
 
-  if (msg.role === 'learner') {
-    switch (msg.kind) {
-      case 'prompt': {
-        const stepId = str('stepId');
-        const attempt = Number(b.attempt ?? 1);
-        const kind = str('kind') || undefined;
-        const shown = await showStepCard(api, where, ref(stepId), async (cur) => {
-          const base = cur ?? (await freshStepState(input.plan, ref(stepId), kind, attempt));
-          return { ...base, kind: kind ?? base.kind, attempt: Math.max(attempt, base.attempt), status: 'open' };
-        });
-        return shown.activityId;
-      }
-      case 'hint':
-      case 'changesRequested': {
-        const stepId = str('stepId');
-        const evidence = ((b.evidence ?? []) as CheckEvidence[]).map((e) => ` (${e.resource} · ${e.property}: observed ${e.observed}, expected ${e.expected})`).join('');
-        const note = msg.kind === 'hint' ? { kind: 'hint' as const, text: `${str('hint')}${evidence}`, id: msg.rowKey } : { kind: 'changes' as const, text: str('comment') || 'See the instructor’s comment.', id: msg.rowKey };
-        // A failed check may be disputed ("I did it") until that run's dispute is decided.
-        const shown = await showStepCard(api, where, ref(stepId), async (cur) => ({ ...addNote(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1)), note), ...(msg.kind === 'hint' ? { disputable: true } : {}) }));
-        return shown.activityId;
-      }
-      case 'withInstructor':
-      case 'decided': {
-        const stepId = str('stepId');
-        const change = msg.kind === 'withInstructor' ? (s: StepCardState): StepCardState => ({ ...s, status: 'withInstructor', disputable: false }) : decidedOnCard(b.decision as Decision, msg.rowKey);
-        const shown = await showStepCard(api, where, ref(stepId), async (cur) => change(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1))));
-        return shown.activityId;
-      }
-      case 'timeboxWarning':
-      case 'timeboxExtended': {
-        return send(noticeCard(msg.kind === 'timeboxWarning' ? '⏰ Time is running out' : '⏰ More time', msg.kind === 'timeboxWarning' ? `About ${Math.max(1, Math.round(Number(b.msLeft ?? 0) / 60_000))} min left for this step.` : `Your instructor gave you ${b.minutes} more minutes.`, 'warning'));
-      }
-      case 'helpAnswered':
-        return send(noticeCard('💬 Your instructor answered', str('answer'), 'good'));
-      case 'broadcast':
-        return send(noticeCard(`📣 From ${str('by') || 'your instructor'}`, str('message')));
-      case 'failed': {
-        const f = (b.failure ?? {}) as { stepId?: string; message?: string };
-        return send(noticeCard(`⛔ ${phaseTitle(phase)} stopped`, `${f.message ?? 'The phase failed.'} Your instructor has been told and can resume you.`, 'attention'));
-      }
-      case 'skipped':
-        return send(noticeCard(`⏭ ${phaseTitle(phase)} skipped`, str('message') || 'Your instructor skipped this phase for you.'));
-      default:
-        return send(noticeCard(msg.kind, summary(b)));
+/** The learner's progress card, moved by a prompt or a timebox change. */
+async function progressRefresh({ api, where, msg, input, b, str, ref }: Rendering): Promise<string> {
+  const warning = msg.kind === 'timeboxWarning';
+  return showProgress(api, where, input.plan, ref(str('stepId')), {
+    at: msg.createdAt,
+    status: msg.kind === 'prompt' ? 'working' : warning ? 'time is running out' : `extended by ${b.minutes} min`,
+    ...(warning ? { msLeft: Number(b.msLeft ?? 0) } : msg.kind === 'timeboxExtended' ? { extendMinutes: Number(b.minutes ?? 0) } : {}),
+  });
+}
+
+/** A message for a learner: step prompts and what happens to a step update the step card in place; the rest are notices. */
+async function learnerMessage(r: Rendering): Promise<string> {
+  const { msg, b, str, phase, send } = r;
+  switch (msg.kind) {
+    case 'prompt':
+      return promptOnCard(r);
+    case 'hint':
+    case 'changesRequested':
+      return noteOnCard(r);
+    case 'withInstructor':
+    case 'decided': {
+      const change = msg.kind === 'withInstructor' ? (s: StepCardState): StepCardState => ({ ...s, status: 'withInstructor', disputable: false }) : decidedOnCard(b.decision as Decision, msg.rowKey);
+      return changeStepCard(r, change);
     }
+    case 'timeboxWarning':
+    case 'timeboxExtended': {
+      return send(noticeCard(msg.kind === 'timeboxWarning' ? '⏰ Time is running out' : '⏰ More time', msg.kind === 'timeboxWarning' ? `About ${Math.max(1, Math.round(Number(b.msLeft ?? 0) / 60_000))} min left for this step.` : `Your instructor gave you ${b.minutes} more minutes.`, 'warning'));
+    }
+    case 'helpAnswered':
+      return send(noticeCard('💬 Your instructor answered', str('answer'), 'good'));
+    case 'broadcast':
+      return send(noticeCard(`📣 From ${str('by') || 'your instructor'}`, str('message')));
+    case 'failed': {
+      const f = (b.failure ?? {}) as { stepId?: string; message?: string };
+      return send(noticeCard(`⛔ ${phaseTitle(phase)} stopped`, `${f.message ?? 'The phase failed.'} Your instructor has been told and can resume you.`, 'attention'));
+    }
+    case 'skipped':
+      return send(noticeCard(`⏭ ${phaseTitle(phase)} skipped`, str('message') || 'Your instructor skipped this phase for you.'));
+    default:
+      return send(noticeCard(msg.kind, summary(b)));
   }
+}
+
+/** A step prompt opens the step's card (a repeated attempt reopens it). */
+async function promptOnCard({ api, where, input, b, str, ref }: Rendering): Promise<string> {
+  const stepId = str('stepId');
+  const attempt = Number(b.attempt ?? 1);
+  const kind = str('kind') || undefined;
+  const shown = await showStepCard(api, where, ref(stepId), async (cur) => {
+    const base = cur ?? (await freshStepState(input.plan, ref(stepId), kind, attempt));
+    return { ...base, kind: kind ?? base.kind, attempt: Math.max(attempt, base.attempt), status: 'open' };
+  });
+  return shown.activityId;
+}
+
+/** A hint (with the failed checks' evidence) or the instructor's requested changes, as a note on the step card. */
+async function noteOnCard({ api, where, input, msg, b, str, ref }: Rendering): Promise<string> {
+  const stepId = str('stepId');
+  const evidence = ((b.evidence ?? []) as CheckEvidence[]).map((e) => ` (${e.resource} · ${e.property}: observed ${e.observed}, expected ${e.expected})`).join('');
+  const note = msg.kind === 'hint' ? { kind: 'hint' as const, text: `${str('hint')}${evidence}`, id: msg.rowKey } : { kind: 'changes' as const, text: str('comment') || 'See the instructor’s comment.', id: msg.rowKey };
+  // A failed check may be disputed ("I did it") until that run's dispute is decided.
+  const shown = await showStepCard(api, where, ref(stepId), async (cur) => ({ ...addNote(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1)), note), ...(msg.kind === 'hint' ? { disputable: true } : {}) }));
+  return shown.activityId;
+}
+
+/** The step card, changed by what happened to the step (with the instructor, or decided). */
+async function changeStepCard({ api, where, input, str, ref }: Rendering, change: (s: StepCardState) => StepCardState): Promise<string> {
+  const stepId = str('stepId');
+  const shown = await showStepCard(api, where, ref(stepId), async (cur) => change(cur ?? (await freshStepState(input.plan, ref(stepId), undefined, 1))));
+  return shown.activityId;
+}
+
+/** A message for the instructors: requests to act on as cards, the rest as notices. */
+async function instructorMessage({ msg, input, b, str, phase, send }: Rendering): Promise<string> {
   const learnerId = str('learnerId');
   const who = learnerId ? learnerName(input, learnerId) : '';
   switch (msg.kind) {

@@ -8,7 +8,7 @@ import { MAX_LEARNERS_PER_RUN } from '../http/cohortLimit';
 import { formatRosterProblem, parseRoster, RosterError } from '../http/roster';
 import type { RunStatusResponse } from '../http/runsApi';
 import { formatProblem, listPacks, loadPackFile, PackError } from '../scenarios/loadPack';
-import { ApiCallError, WorkshopApi } from './apiClient';
+import { ApiCallError, WorkshopApi, type Evidence } from './apiClient';
 import { cliPacksDir } from './cliPacks';
 import { ProgressView, summaryLine } from './progressView';
 import { rehearse, RehearsalInputError, type RehearsalReport } from './rehearse';
@@ -368,8 +368,15 @@ function addLearnerCommandsForInstructors(program: Command, cli: Cli): void {
 
 /** workshop learner …: act as (or look at) one learner. */
 function addLearnerCommands(program: Command, cli: Cli): void {
-  const { api, json } = cli;
   const learner = program.command('learner').description('act as (or look at) one learner');
+  addLearnerViews(learner, cli);
+  addLearnerStepWork(learner, cli);
+  addLearnerAppeals(learner, cli);
+}
+
+/** workshop learner show|status|messages|token: look at one learner. */
+function addLearnerViews(learner: Command, cli: Cli): void {
+  const { api, json } = cli;
   learner
     .command('show <run> <learner>')
     .description('instructor view: position, journey, checkpoint, recent messages')
@@ -404,6 +411,11 @@ function addLearnerCommands(program: Command, cli: Cli): void {
       const res = await api().learnerToken(runId, learnerId);
       print(res, json(), () => res.token);
     });
+}
+
+/** workshop learner done|answer|submit: work through the current step as the learner. */
+function addLearnerStepWork(learner: Command, cli: Cli): void {
+  const { api, json } = cli;
   learner
     .command('done <run> <learner>')
     .description('say the current task is done')
@@ -433,6 +445,11 @@ function addLearnerCommands(program: Command, cli: Cli): void {
       const res = await api(learnerId).submit(runId, learnerId, o.name, o.uri, o.step);
       print(res, json(), () => `Submitted ${o.name} for ${String(res.stepId)}.`);
     });
+}
+
+/** workshop learner dispute|review-answer|evidence|help: when a check or an answer is refused, or the learner is stuck. */
+function addLearnerAppeals(learner: Command, cli: Cli): void {
+  const { api, json } = cli;
   learner
     .command('dispute <run> <learner> <note...>')
     .description('"I did it": send the last failed check of the current step to the instructor, with what you did')
@@ -456,18 +473,7 @@ function addLearnerCommands(program: Command, cli: Cli): void {
     .description('the failed checks (resource, property, observed, expected, fix), the open dispute or answer review, the decisions')
     .action(async (runId: string, learnerId: string) => {
       const res = await api(learnerId).evidence(runId, learnerId);
-      print(res, json(), () => {
-        const lines = [`${learnerId}: ${res.position.phase} / ${res.position.stepId} (${res.position.state})`];
-        for (const c of res.validation?.failed ?? []) {
-          lines.push(`  ✗ ${c.checkId} (attempt ${res.validation!.attempt}): ${c.message ?? ''}`);
-          for (const e of c.evidence) lines.push(`      ${e.resource} · ${e.property}: observed ${e.observed}, expected ${e.expected}`);
-          if (c.fix) lines.push(`      fix: ${c.fix}`);
-        }
-        if (res.dispute) lines.push(`  dispute of attempt ${res.dispute.attempt} (${res.dispute.outcome}): "${res.dispute.note}"`);
-        if (res.answerReview) lines.push(`  answer round ${res.answerReview.round} (${res.answerReview.outcome}): "${res.answerReview.answer.slice(0, 200)}"`);
-        for (const d of res.decisions) lines.push(`  ${d.at} ${d.decision.kind} ${d.decision.stepId}: ${d.decision.outcome} by ${d.decision.by} — ${d.decision.reason}`);
-        return lines.join('\n');
-      });
+      print(res, json(), () => evidenceText(learnerId, res));
     });
   learner
     .command('help <run> <learner> <message...>')
@@ -476,6 +482,20 @@ function addLearnerCommands(program: Command, cli: Cli): void {
       const res = await api(learnerId).help(runId, learnerId, words.join(' '));
       print(res, json(), () => `Asked for help (phase ${String(res.phase)}).`);
     });
+}
+
+/** The evidence as text: the failed checks with what they observed, the open dispute or answer review, the decisions. */
+function evidenceText(learnerId: string, res: Evidence): string {
+  const lines = [`${learnerId}: ${res.position.phase} / ${res.position.stepId} (${res.position.state})`];
+  for (const c of res.validation?.failed ?? []) {
+    lines.push(`  ✗ ${c.checkId} (attempt ${res.validation!.attempt}): ${c.message ?? ''}`);
+    for (const e of c.evidence) lines.push(`      ${e.resource} · ${e.property}: observed ${e.observed}, expected ${e.expected}`);
+    if (c.fix) lines.push(`      fix: ${c.fix}`);
+  }
+  if (res.dispute) lines.push(`  dispute of attempt ${res.dispute.attempt} (${res.dispute.outcome}): "${res.dispute.note}"`);
+  if (res.answerReview) lines.push(`  answer round ${res.answerReview.round} (${res.answerReview.outcome}): "${res.answerReview.answer.slice(0, 200)}"`);
+  for (const d of res.decisions) lines.push(`  ${d.at} ${d.decision.kind} ${d.decision.stepId}: ${d.decision.outcome} by ${d.decision.by} — ${d.decision.reason}`);
+  return lines.join('\n');
 }
 
 /** Scenario packs and rosters, checked from local files. */
