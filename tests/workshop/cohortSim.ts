@@ -176,7 +176,8 @@ function* simLearner(context: df.OrchestrationContext): Generator<df.Task, SimOu
     }
   }
   if (!failure) {
-    timebox.cancel();
+    // The timebox may have fired in the episode that finished the last step: the learner made it.
+    if (!timebox.isCompleted) timebox.cancel();
     yield* send(progress('completed'));
     return out;
   }
