@@ -112,7 +112,9 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
       return;
     }
     if (url.pathname === '/' || url.pathname === '/admin/host/status') {
-      sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: opts.functions.map((f) => ({ name: f.name, kind: f.kind })) });
+      // The engine's counters: what `npm run bench:cohort` reads from a stack it runs as a child process.
+      const { episodes, activitiesRun, maxEpisodesInFlight } = engine.stats;
+      sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: opts.functions.map((f) => ({ name: f.name, kind: f.kind })), engine: { episodes, activitiesRun, maxEpisodesInFlight } });
       return;
     }
     if (!url.pathname.startsWith('/api/')) throw new HttpError(404, `Nothing is served at ${url.pathname}. HTTP functions are under /api/, the Durable API under ${WEBHOOK_PREFIX}.`);

@@ -472,6 +472,22 @@ export async function startTeamsEmulator(opts: TeamsEmulatorOptions = {}): Promi
       send(res, 200, { conversationId: convId, activities: conversations.get(convId)!.activities.filter((a) => a.seq > after), seq });
       return;
     }
+    if (sub === 'activities' && method === 'GET') {
+      // Every conversation's bot activities changed since `after`, with the user of a 1:1 chat: one poll for a
+      // whole cohort (npm run bench:cohort watches 1,000 learners' prompts arrive without 1,000 pollers).
+      const after = Number(q.get('after') ?? 0);
+      const out: Array<Omit<StoredActivity, 'history'> & { upn?: string }> = [];
+      for (const c of conversations.values()) {
+        const upn = c.userId ? users.get(c.userId)?.upn : undefined;
+        for (const a of c.activities) {
+          if (a.seq <= after || !a.fromBot) continue;
+          const { history: _history, ...rest } = a;
+          out.push({ ...rest, ...(upn ? { upn } : {}) });
+        }
+      }
+      send(res, 200, { activities: out.sort((x, y) => x.seq - y.seq), seq });
+      return;
+    }
     if (sub === 'team/activities' && method === 'GET') {
       const after = Number(q.get('after') ?? 0);
       send(res, 200, { conversationId: team.id, activities: conversations.get(team.id)!.activities.filter((a) => a.seq > after), seq });
