@@ -113,8 +113,9 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     }
     if (url.pathname === '/' || url.pathname === '/admin/host/status') {
       // The engine's counters: what `npm run bench:cohort` reads from a stack it runs as a child process.
-      const { episodes, activitiesRun, maxEpisodesInFlight } = engine.stats;
-      sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: opts.functions.map((f) => ({ name: f.name, kind: f.kind })), engine: { episodes, activitiesRun, maxEpisodesInFlight } });
+      const { episodes, activitiesRun, maxEpisodesInFlight, historyEvents, historyByType } = engine.stats;
+      const engineStats = { episodes, activitiesRun, maxEpisodesInFlight, historyEvents, historyByType, store: { ...opts.database.stats } };
+      sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: opts.functions.map((f) => ({ name: f.name, kind: f.kind })), engine: engineStats });
       return;
     }
     if (!url.pathname.startsWith('/api/')) throw new HttpError(404, `Nothing is served at ${url.pathname}. HTTP functions are under /api/, the Durable API under ${WEBHOOK_PREFIX}.`);

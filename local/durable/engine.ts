@@ -200,7 +200,8 @@ export class DurableEngine {
   private stopped = false;
   private pendingWork = 0;
   private idleWaiters: Array<() => void> = [];
-  readonly stats = { episodes: 0, activitiesRun: 0, activityDispatchLatenciesMs: [] as number[], episodesInFlight: 0, maxEpisodesInFlight: 0 };
+  /** Counters for the benchmarks; `historyEvents` counts every history row an episode commit writes, by EventType too. */
+  readonly stats = { episodes: 0, activitiesRun: 0, activityDispatchLatenciesMs: [] as number[], episodesInFlight: 0, maxEpisodesInFlight: 0, historyEvents: 0, historyByType: {} as Record<string, number> };
 
   constructor(private readonly opts: EngineOptions) {
     this.store = opts.store;
@@ -947,6 +948,8 @@ export class DurableEngine {
     };
     const volatileKeys = new Set(messages.filter((m) => m.volatile).map((m) => m.key));
     if (this.stopped) return; // a stopped host writes nothing more: the next host redoes this episode
+    this.stats.historyEvents += appended.length;
+    for (const e of appended) this.stats.historyByType[e.EventType] = (this.stats.historyByType[e.EventType] ?? 0) + 1;
     const committing = this.store.commitEpisode({
       instanceId: inst.id,
       executionId,
