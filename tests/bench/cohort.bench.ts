@@ -85,7 +85,11 @@ const TIME_SCALE = Number(args['time-scale']);
 if (!(TIME_SCALE > 0 && TIME_SCALE <= 10)) usageError(`--time-scale must be a number in (0, 10] (the API's limit), got "${args['time-scale']}"`);
 const CONCURRENCY = Number(args.concurrency);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) usageError(`--concurrency must be a whole number of at least 1, got "${args.concurrency}"`);
-const PACKS_DIR = path.join(REPO, 'tests', 'workshop', 'packs');
+/** The drill pack lives with the tests, the shipped packs in scenarios/packs: the stack and the drivers read the one that has it. */
+function packsDirFor(scenario: string): string {
+  const test = path.join(REPO, 'tests', 'workshop', 'packs');
+  return existsSync(path.join(test, `${scenario}.yaml`)) ? test : path.join(REPO, 'scenarios', 'packs');
+}
 const RESULTS_FILE = path.join(REPO, 'bench', 'results.json');
 /** A learner nobody heard from in this long gets looked at (a card the learner could not act on yet, the last step). */
 const SWEEP_MS = 5_000;
@@ -134,10 +138,16 @@ export interface SizeResult {
   actionToPromptMs?: { p50: number; p90: number; p99: number; max: number; count: number; unmatched: number };
   actionAckMs?: { p50: number; p99: number };
   sweptActions?: number;
+  /** Looks repeated because the learner's status did not show the step of the card that had arrived. */
+  lagRetries?: number;
   peakRssBytes?: number;
   idleRssBytes?: number;
   stackCpuMs?: number;
   cpuMsPerLearner?: number;
+  /** CPU of the idle stack per second (its timers), and the cost per learner without it. */
+  idleCpuMsPerSec?: number;
+  netCpuMsPerLearner?: number;
+  actionToPromptByStep?: Record<string, { n: number; p50: number; p99: number }>;
   stepsPerLearner?: number;
   historyEventsPerLearner?: number;
   historyByTypePerLearner?: Record<string, number>;
@@ -200,7 +210,7 @@ interface Stack {
   engine(): Promise<EngineCounters>;
 }
 
-async function startStack(log: (line: string) => void): Promise<Stack> {
+async function startStack(packsDir: string, log: (line: string) => void): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-cohort-'));
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -212,7 +222,7 @@ async function startStack(log: (line: string) => void): Promise<Stack> {
     WORKSHOP_DATA_DIR: dataDir,
     INSTRUCTOR_API_KEY: keys.instructor,
     LEARNER_API_KEY: keys.learner,
-    SCENARIO_PACKS_DIR: PACKS_DIR,
+    SCENARIO_PACKS_DIR: packsDir,
     LOG_LEVEL: 'warn',
   };
   // The stack's own emulators, nothing inherited from the shell.
@@ -252,8 +262,9 @@ async function runSize(spec: SizeSpec, log: (line: string) => void): Promise<Siz
   const scenario = spec.arm ? args['arm-scenario']! : args.scenario!;
   const base: SizeResult = { learners: spec.learners, mode: spec.arm ? 'arm' : 'no-arm', scenario };
   if (spec.learners > MAX_LEARNERS_PER_RUN) return { ...base, skipped: `skipped: above MAX_LEARNERS_PER_RUN (${MAX_LEARNERS_PER_RUN})` };
-  process.env.SCENARIO_PACKS_DIR = PACKS_DIR; // the learner drivers read the same packs as the stack
-  const stack = await startStack(log);
+  const packsDir = packsDirFor(scenario);
+  process.env.SCENARIO_PACKS_DIR = packsDir; // the learner drivers read the same packs as the stack
+  const stack = await startStack(packsDir, log);
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, groupMemory(stack.pgid).rss)), 500);
   let ok = false;
@@ -286,12 +297,16 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
   await postJson(`${stack.teamsUrl}/_emulator/install`, { user: INSTRUCTOR.upn, team: true });
 
   const api = new WorkshopApi({ url: stack.url, instructorKey: stack.keys.instructor });
-  const loaded = await loadCliPack(scenario, PACKS_DIR);
+  const loaded = await loadCliPack(scenario, packsDirFor(scenario));
   const drivers = new Map<string, LearnerDriver>();
   for (const r of roster) drivers.set(r.learnerId, await LearnerDriver.create(api, 'bench', r.learnerId, scenario));
   const arm = spec.arm ? new RehearsalArm(stack.armAccess()) : undefined;
   const idle = groupMemory(stack.pgid);
-  await sleep(500);
+  // The idle stack's own CPU (the Teams sender's and the sweeper's timers), to tell it from the cohort's.
+  const idleCpu0 = groupCpuMs(stack.pgid);
+  const idleT0 = performance.now();
+  await sleep(5_000);
+  const idleCpuMsPerSec = (groupCpuMs(stack.pgid) - idleCpu0) / ((performance.now() - idleT0) / 1000);
 
   const engine0 = await stack.engine();
   const cpu0 = groupCpuMs(stack.pgid);
@@ -308,7 +323,8 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
   const lastLook = new Map<string, number>();
   const finished = new Set<string>();
   const queued = new Set<string>();
-  const queue: Array<{ learnerId: string; swept: boolean }> = [];
+  const queue: Array<{ learnerId: string; swept: boolean; wantStep?: string; tries?: number }> = [];
+  let lagRetries = 0;
   const cardsSeen = new Set<string>();
   let seq = 0;
   let timeboxHits = 0;
@@ -316,14 +332,14 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
   let failure: Error | undefined;
   const sizes = { cohortHistory: 0, cohortInput: 0, cohortCustomStatus: 0 };
 
-  const enqueue = (learnerId: string, swept: boolean) => {
+  const enqueue = (learnerId: string, swept: boolean, wantStep?: string, tries = 0) => {
     if (finished.has(learnerId) || queued.has(learnerId)) return;
     queued.add(learnerId);
-    queue.push({ learnerId, swept });
+    queue.push({ learnerId, swept, wantStep, tries });
   };
 
   /** One look by one learner: where am I, and if it is my turn (or the instructor's review), act. */
-  const look = async (learnerId: string, swept: boolean): Promise<void> => {
+  const look = async (learnerId: string, swept: boolean, wantStep?: string, tries = 0): Promise<void> => {
     lastLook.set(learnerId, Date.now());
     const driver = drivers.get(learnerId)!;
     let s: LearnerStatus;
@@ -338,6 +354,13 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
       return;
     }
     const p = s.position;
+    // The card is out before the learner's status shows its step (the checkpoint is written by another activity):
+    // look again shortly, as a person would who clicks before the page caught up.
+    if (wantStep && p?.stepId !== wantStep && tries < 40) {
+      lagRetries++;
+      setTimeout(() => enqueue(learnerId, swept, wantStep, tries + 1), 250);
+      return;
+    }
     if (!p?.stepId) return;
     const key = `${p.phase}|${p.attempt}|${p.stepId}|${p.state}|${p.stepAttempt}`;
     const mine = acted.get(learnerId)!;
@@ -362,7 +385,7 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
         continue;
       }
       queued.delete(item.learnerId);
-      await look(item.learnerId, item.swept).catch((err: unknown) => (failure ??= err as Error));
+      await look(item.learnerId, item.swept, item.wantStep, item.tries).catch((err: unknown) => (failure ??= err as Error));
     }
   });
 
@@ -375,15 +398,22 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
       });
       seq = page.seq;
       for (const a of page.activities) {
-        const learnerId = a.upn ? byUpn.get(a.upn) : undefined;
-        if (!learnerId || cardsSeen.has(a.id)) continue;
+        if (cardsSeen.has(a.id)) continue;
         cardsSeen.add(a.id);
+        if (a.upn === INSTRUCTOR.upn) {
+          // A review card: the instructor opens that learner and decides (LearnerDriver approves as the instructor).
+          const about = /"learnerId":"([^"]+)"/.exec(JSON.stringify(a.attachments ?? []))?.[1];
+          if (about && drivers.has(about)) enqueue(about, false);
+          continue;
+        }
+        const learnerId = a.upn ? byUpn.get(a.upn) : undefined;
+        if (!learnerId) continue;
         const text = JSON.stringify(a.attachments ?? []);
         if (text.includes('⏰') || text.includes('⛔')) timeboxHits++; // a timebox warning or a phase stopped: not on time
         const stepId = stepIdOfCard(a.attachments);
         if (!stepId) continue;
         prompts.get(learnerId)!.push({ stepId, at: Date.parse(a.createdAt) });
-        enqueue(learnerId, false);
+        enqueue(learnerId, false, stepId);
       }
       await sleep(200);
     }
@@ -430,12 +460,21 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
 
   // Every prompt after every action: the first step card for another step that reached the learner's chat after the call.
   const latencies: number[] = [];
-  let unmatched = 0;
+  const perStep = new Map<string, number[]>();
+  const unmatchedSteps: Record<string, number> = {};
   for (const a of actions) {
     const next = prompts.get(a.learnerId)!.filter((pr) => pr.at >= a.at && pr.stepId !== a.stepId).sort((x, y) => x.at - y.at)[0];
-    if (next) latencies.push(next.at - a.at);
-    else unmatched++;
+    if (next) {
+      latencies.push(next.at - a.at);
+      const key = `${a.stepId}→${next.stepId}`;
+      perStep.set(key, [...(perStep.get(key) ?? []), next.at - a.at]);
+    } else unmatchedSteps[a.stepId] = (unmatchedSteps[a.stepId] ?? 0) + 1;
   }
+  const byStep = Object.fromEntries([...perStep].map(([k, xs]) => [k, { n: xs.length, p50: pct(xs, 50), p99: pct(xs, 99) }]));
+  const unmatched = Object.values(unmatchedSteps).reduce((x, y) => x + y, 0);
+  if (unmatched) log(`actions with no later prompt, by step: ${JSON.stringify(unmatchedSteps)}`);
+  const view = await api.runStatus('bench');
+  const completed = view.learners.filter((l) => l.state === 'completed').length;
 
   const largest = await largestState(stack, cohortId, sizes);
   const teams = await getJson<{ stats: SizeResult['teams'] }>(`${stack.teamsUrl}/_emulator/calls`).then((r) => r.stats);
@@ -450,8 +489,9 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
     if (d) byType[EventType[Number(k)] ?? k] = d / n;
   }
   return {
-    completed: finished.size,
+    completed,
     wallMs,
+    lagRetries,
     steps,
     stepsPerSec: steps / (wallMs / 1000),
     activities: engine1.activitiesRun - engine0.activitiesRun,
@@ -463,6 +503,9 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
     idleRssBytes: idle.rss,
     stackCpuMs: cpuMs,
     cpuMsPerLearner: cpuMs / n,
+    idleCpuMsPerSec,
+    netCpuMsPerLearner: (cpuMs - idleCpuMsPerSec * (wallMs / 1000)) / n,
+    actionToPromptByStep: byStep,
     stepsPerLearner: steps / n,
     historyEventsPerLearner: historyEvents / n,
     historyByTypePerLearner: byType,
@@ -539,22 +582,52 @@ function printSize(r: SizeResult): void {
       ['wall time', `${f1(r.wallMs! / 1000)} s`],
       ['orchestration steps (episodes) / steps/s', `${f0(r.steps!)} / ${f0(r.stepsPerSec!)}`],
       ['activities run', f0(r.activities!)],
-      ['learner actions (found by the periodic look)', `${f0(r.actions!)} (${f0(r.sweptActions!)})`],
+      ['learner actions (found by the periodic look)', `${f0(r.actions!)} (${f0(r.sweptActions!)}); status behind the card ${f0(r.lagRetries!)} times`],
       ['action → next prompt at the connector, p50 / p90 / p99 / max', `${f0(lat.p50)} / ${f0(lat.p90)} / ${f0(lat.p99)} / ${f0(lat.max)} ms (${lat.count} pairs${lat.unmatched ? `, ${lat.unmatched} actions with no later prompt` : ''})`],
       ['action → API answer (202), p50 / p99', `${f0(r.actionAckMs!.p50)} / ${f0(r.actionAckMs!.p99)} ms`],
       ['whole stack RSS idle / peak', `${mb(r.idleRssBytes!)} / ${mb(r.peakRssBytes!)}`],
       ['largest history (events of one execution)', `${f0(l.historyEvents.events)} (${l.historyEvents.instanceId}); cohort ${f0(l.cohortHistoryEvents)}`],
       ['largest orchestration input', `${f0(l.inputBytes.bytes)} B (${l.inputBytes.instanceId}); cohort ${f0(l.cohortInputBytes)} B`],
       ['largest custom status', `${f0(l.customStatusBytes.bytes)} B (${l.customStatusBytes.instanceId}); cohort ${f0(l.cohortCustomStatusBytes)} B`],
-      ['store rows per learner (after the run)', `${f1(r.storeRowsPerLearner!)} (${Object.entries(r.storeRows!).map(([k, v]) => `${k} ${f0(v)}`).join(', ')})`],
+      ['store rows per learner (after the run)', f1(r.storeRowsPerLearner!)],
       ['history events written per learner', f1(r.historyEventsPerLearner!)],
       ['store writes per learner / commits', `${f1(r.storeWritesPerLearner!)} / ${f0(r.storeCommits!)}`],
-      ['cost per learner: stack CPU ms / steps', `${f0(r.cpuMsPerLearner!)} / ${f1(r.stepsPerLearner!)}`],
+      ['cost per learner: stack CPU ms / steps', `${f0(r.cpuMsPerLearner!)} / ${f1(r.stepsPerLearner!)} (CPU without the idle stack's ${f0(r.idleCpuMsPerSec!)} ms/s: ${f0(r.netCpuMsPerLearner!)})`],
       ['Teams sends / updates / conversations created / 429s', `${f0(r.teams!.sends)} / ${f0(r.teams!.updates)} / ${f0(r.teams!.creates)} / ${f0(r.teams!.throttled)}`],
       ['timebox warnings or phases stopped (cards to learners)', String(r.timeboxHits)],
       ['store file', mb(r.storeFileBytes!)],
+    ], 'left'),
+  );
+  console.log(`store rows: ${Object.entries(r.storeRows!).map(([k, v]) => `${k} ${f0(v)}`).join(', ')}`);
+  console.log(`action → next prompt by step (p50/p99 ms, n): ${Object.entries(r.actionToPromptByStep!).map(([k, v]) => `${k} ${f0(v.p50)}/${f0(v.p99)} (${v.n})`).join(', ')}`);
+  console.log(`history events per learner by type: ${Object.entries(r.historyByTypePerLearner!).map(([k, v]) => `${k} ${f1(v)}`).join(', ')}`);
+}
+
+/** One column per size: the table README quotes. */
+function printSummary(results: SizeResult[]): void {
+  const head = ['figure', ...results.map((r) => `${f0(r.learners)}${r.mode === 'arm' ? ' arm' : ''}`)];
+  const cell = (r: SizeResult, f: (r: SizeResult) => string) => (r.skipped ? 'skipped' : r.error ? 'failed' : f(r));
+  const row = (label: string, f: (r: SizeResult) => string) => [label, ...results.map((r) => cell(r, f))];
+  console.log(
+    table([
+      head,
+      row('completed', (r) => `${r.completed}/${r.learners}`),
+      row('wall time s', (r) => f0(r.wallMs! / 1000)),
+      row('steps/s', (r) => f0(r.stepsPerSec!)),
+      row('action → prompt p50 ms', (r) => f0(r.actionToPromptMs!.p50)),
+      row('action → prompt p99 ms', (r) => f0(r.actionToPromptMs!.p99)),
+      row('stack peak RSS', (r) => mb(r.peakRssBytes!)),
+      row('largest history (events)', (r) => f0(r.largest!.historyEvents.events)),
+      row('cohort input / custom status B', (r) => `${f0(r.largest!.cohortInputBytes)} / ${f0(r.largest!.cohortCustomStatusBytes)}`),
+      row('largest input B', (r) => f0(r.largest!.inputBytes.bytes)),
+      row('store rows / learner', (r) => f0(r.storeRowsPerLearner!)),
+      row('history events / learner', (r) => f0(r.historyEventsPerLearner!)),
+      row('CPU ms / learner', (r) => f0(r.cpuMsPerLearner!)),
+      row('  without idle timers', (r) => f0(r.netCpuMsPerLearner!)),
+      row('steps / learner', (r) => f1(r.stepsPerLearner!)),
     ]),
   );
+  for (const r of results) if (r.skipped) console.log(`${r.learners}: ${r.skipped}`);
 }
 
 function verdicts(results: SizeResult[]): string[] {
@@ -617,6 +690,8 @@ async function main(): Promise<void> {
     if (last.skipped) log(`${spec.learners} learners: ${last.skipped}`);
   }
   for (const r of results) printSize(r);
+  console.log('\n## Summary');
+  printSummary(results);
   const lines = verdicts(results);
   console.log(`\n## Goals (this machine: ${machine}; load average now ${load()})`);
   for (const l of lines) console.log(l);

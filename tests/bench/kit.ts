@@ -20,10 +20,11 @@ export const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 export const mb = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(0)} MB` : 'n/a');
 export const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
 
-export function table(rows: string[][]): string {
+/** A plain-text table; the first column left-aligned, the others right-aligned (numbers) unless `align` is 'left'. */
+export function table(rows: string[][], align: 'right' | 'left' = 'right'): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
-    .map((r, ri) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : ''))
+    .map((r, ri) => r.map((c, i) => (i === 0 || align === 'left' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : ''))
     .join('\n');
 }
 
