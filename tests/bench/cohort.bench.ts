@@ -140,6 +140,8 @@ export interface SizeResult {
   sweptActions?: number;
   /** Looks repeated because the learner's status did not show the step of the card that had arrived. */
   lagRetries?: number;
+  /** Learners who deployed their implementation work through the ARM REST API (arm mode). */
+  armWork?: number;
   peakRssBytes?: number;
   idleRssBytes?: number;
   stackCpuMs?: number;
@@ -325,6 +327,7 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
   const queued = new Set<string>();
   const queue: Array<{ learnerId: string; swept: boolean; wantStep?: string; tries?: number }> = [];
   let lagRetries = 0;
+  let armWork = 0;
   const cardsSeen = new Set<string>();
   let seq = 0;
   let timeboxHits = 0;
@@ -368,7 +371,7 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
     const step = loaded.pack.phases.flatMap((ph) => ph.steps).find((x) => x.id === p.stepId);
     if (arm && loaded.template && step?.kind === 'task' && p.phase === 'implementation' && p.state === 'awaitingLearner' && !implemented.has(learnerId)) {
       implemented.add(learnerId);
-      await arm.implementTasks(learnerResourceGroupName('bench', learnerId), loaded.template as Record<string, unknown> & { parameters?: Record<string, { type?: string }> });
+      if (await arm.implementTasks(learnerResourceGroupName('bench', learnerId), loaded.template as Record<string, unknown> & { parameters?: Record<string, { type?: string }> })) armWork++;
     }
     const at = Date.now();
     const did = await driver.actOnce(s);
@@ -492,6 +495,7 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
     completed,
     wallMs,
     lagRetries,
+    armWork,
     steps,
     stepsPerSec: steps / (wallMs / 1000),
     activities: engine1.activitiesRun - engine0.activitiesRun,
@@ -578,7 +582,7 @@ function printSize(r: SizeResult): void {
   console.log(
     table([
       ['figure', 'value'],
-      ['learners through all four phases', `${r.completed} / ${r.learners}`],
+      ['learners through all four phases', `${r.completed} / ${r.learners}${r.mode === 'arm' ? ` (${r.armWork} did their implementation work through ARM)` : ''}`],
       ['wall time', `${f1(r.wallMs! / 1000)} s`],
       ['orchestration steps (episodes) / steps/s', `${f0(r.steps!)} / ${f0(r.stepsPerSec!)}`],
       ['activities run', f0(r.activities!)],
