@@ -25,6 +25,8 @@
  *
  * Usage: npm run bench:cohort -- [--sizes 100,300,1000,200:arm] [--time-scale 10] [--concurrency 16]
  *          [--scenario drill] [--arm-scenario lakehouse] [--keep]
+ * The stack runs at its defaults except TEAMS_SENDER_SCHEDULE and BOT_APP_SENDS_PER_SECOND, which pass through when
+ * set (the Teams sender's tick bounds action → prompt: `TEAMS_SENDER_SCHEDULE='* * * * * *'` shows by how much).
  */
 import { DatabaseSync } from 'node:sqlite';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -227,8 +229,8 @@ async function startStack(packsDir: string, log: (line: string) => void): Promis
     SCENARIO_PACKS_DIR: packsDir,
     LOG_LEVEL: 'warn',
   };
-  // The stack's own emulators, nothing inherited from the shell.
-  for (const k of ['ARM_ENDPOINT', 'ARM_TOKEN', 'ARM_CA_CERT', 'LEARNER_SUBSCRIPTION_ID', 'BOT_APP_ID', 'AzureWebJobsStorage', 'TEAMS_SENDER_SCHEDULE', 'BOT_APP_SENDS_PER_SECOND']) delete env[k];
+  // The stack's own emulators, nothing inherited from the shell but the two sender settings (printed in the header).
+  for (const k of ['ARM_ENDPOINT', 'ARM_TOKEN', 'ARM_CA_CERT', 'LEARNER_SUBSCRIPTION_ID', 'BOT_APP_ID', 'AzureWebJobsStorage']) delete env[k];
   for (const k of Object.keys(env)) if (k.startsWith('ARM_FAULT_') || k.startsWith('TEAMS_FAULT_') || k === 'FAULT_DURATION_SECONDS') delete env[k];
   const proc = new HostProcess(env, path.join(dir, 'stack-stderr.log'), path.join(REPO, 'local', 'start.ts'), { ready: 'local stack is up', group: true });
   await proc.start();
@@ -680,6 +682,7 @@ async function main(): Promise<void> {
   const log = (line: string) => console.log(`[${f1((performance.now() - began) / 1000)} s, load ${load()}] ${line}`);
   const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? '?'}), ${mb(totalmem())} RAM, node ${process.version}`;
   console.log(`cohort bench: ${machine}; load average ${load()}`);
+  console.log(`Teams sender: TEAMS_SENDER_SCHEDULE ${process.env.TEAMS_SENDER_SCHEDULE ?? '(default, every 2 s)'}, BOT_APP_SENDS_PER_SECOND ${process.env.BOT_APP_SENDS_PER_SECOND ?? '(default 30)'}`);
   console.log(`sizes ${SIZES.map((s) => `${s.learners}${s.arm ? ':arm' : ''}`).join(', ')}; time scale ${TIME_SCALE}; ${CONCURRENCY} learners act at once at most; MAX_LEARNERS_PER_RUN ${MAX_LEARNERS_PER_RUN}`);
   const results: SizeResult[] = [];
   for (const spec of SIZES) {
@@ -699,7 +702,7 @@ async function main(): Promise<void> {
   const lines = verdicts(results);
   console.log(`\n## Goals (this machine: ${machine}; load average now ${load()})`);
   for (const l of lines) console.log(l);
-  writeResults({ date: new Date().toISOString(), machine, timeScale: TIME_SCALE, concurrency: CONCURRENCY, maxLearnersPerRun: MAX_LEARNERS_PER_RUN, sizes: results, goals: lines, seconds: (performance.now() - began) / 1000 });
+  writeResults({ date: new Date().toISOString(), machine, senderSchedule: process.env.TEAMS_SENDER_SCHEDULE ?? null, appSendsPerSecond: process.env.BOT_APP_SENDS_PER_SECOND ?? null, timeScale: TIME_SCALE, concurrency: CONCURRENCY, maxLearnersPerRun: MAX_LEARNERS_PER_RUN, sizes: results, goals: lines, seconds: (performance.now() - began) / 1000 });
   console.log(`\nwrote ${path.relative(REPO, RESULTS_FILE)} (key "cohort"); bench finished in ${f1((performance.now() - began) / 1000)} s`);
   process.exit(results.some((r) => r.error) ? 1 : 0);
 }
