@@ -80,6 +80,7 @@ async function toNodeResponse(result: HttpResponseInit | HttpResponse | undefine
 /** What the host's request handler serves: the engine, the HTTP functions, and the URL it listens on once known. */
 interface Serving {
   engine: DurableEngine;
+  database: SqliteDatabase;
   settings: DurableSettings;
   functions: FunctionDef[];
   routes: CompiledRoute[];
@@ -113,7 +114,7 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     logger: log,
   });
   const routes = opts.functions.filter((f): f is HttpDef => f.kind === 'http').map(compileRoute);
-  const serving: Serving = { engine, settings, functions: opts.functions, routes, baseUrl: '', log };
+  const serving: Serving = { engine, database: opts.database, settings, functions: opts.functions, routes, baseUrl: '', log };
   const server = hostServer(serving);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
@@ -174,7 +175,10 @@ async function handleRequest(serving: Serving, req: IncomingMessage, res: Server
     return;
   }
   if (url.pathname === '/' || url.pathname === '/admin/host/status') {
-    sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: serving.functions.map((f) => ({ name: f.name, kind: f.kind })) });
+    // The engine's counters: what `npm run bench:cohort` reads from a stack it runs as a child process.
+    const { episodes, activitiesRun, maxEpisodesInFlight, historyEvents, historyByType } = engine.stats;
+    const engineStats = { episodes, activitiesRun, maxEpisodesInFlight, historyEvents, historyByType, store: { ...serving.database.stats } };
+    sendJson(res, 200, { state: 'Running', hubName: settings.hubName, functions: serving.functions.map((f) => ({ name: f.name, kind: f.kind })), engine: engineStats });
     return;
   }
   if (!url.pathname.startsWith('/api/')) throw new HttpError(404, `Nothing is served at ${url.pathname}. HTTP functions are under /api/, the Durable API under ${WEBHOOK_PREFIX}.`);

@@ -200,7 +200,8 @@ export class DurableEngine {
   private stopped = false;
   private pendingWork = 0;
   private idleWaiters: Array<() => void> = [];
-  readonly stats = { episodes: 0, activitiesRun: 0, activityDispatchLatenciesMs: [] as number[], episodesInFlight: 0, maxEpisodesInFlight: 0 };
+  /** Counters for the benchmarks; `historyEvents` counts every history row an episode commit writes, by EventType too. */
+  readonly stats = { episodes: 0, activitiesRun: 0, activityDispatchLatenciesMs: [] as number[], episodesInFlight: 0, maxEpisodesInFlight: 0, historyEvents: 0, historyByType: {} as Record<string, number> };
 
   constructor(private readonly opts: EngineOptions) {
     this.store = opts.store;
@@ -881,6 +882,8 @@ export class DurableEngine {
   /** Commit: the new events, the consumed inbox, the carried-over messages and the instance row, in one write. */
   private async commitEpisode(inst: Instance, draft: EpisodeDraft, update: InstanceUpdate): Promise<void> {
     const volatileKeys = new Set(draft.messages.filter((m) => m.volatile).map((m) => m.key));
+    this.stats.historyEvents += draft.appended.length;
+    for (const e of draft.appended) this.stats.historyByType[e.EventType] = (this.stats.historyByType[e.EventType] ?? 0) + 1;
     const committing = this.store.commitEpisode({
       instanceId: inst.id,
       executionId: draft.executionId,

@@ -611,6 +611,22 @@ class Emulator {
       send(res, 200, { conversationId: convId, activities: this.conversations.get(convId)!.activities.filter((a) => a.seq > after), seq: this.seq });
       return;
     }
+    if (sub === 'activities' && method === 'GET') {
+      // Every conversation's bot activities changed since `after`, with the user of a 1:1 chat: one poll for a
+      // whole cohort (npm run bench:cohort watches 1,000 learners' prompts arrive without 1,000 pollers).
+      const after = Number(q.get('after') ?? 0);
+      const out: Array<Omit<StoredActivity, 'history'> & { upn?: string }> = [];
+      for (const c of this.conversations.values()) {
+        const upn = c.userId ? this.users.get(c.userId)?.upn : undefined;
+        for (const a of c.activities) {
+          if (a.seq <= after || !a.fromBot) continue;
+          const { history: _history, ...rest } = a;
+          out.push({ ...rest, ...(upn ? { upn } : {}) });
+        }
+      }
+      send(res, 200, { activities: out.sort((x, y) => x.seq - y.seq), seq: this.seq });
+      return;
+    }
     if (sub === 'team/activities' && method === 'GET') {
       const after = Number(q.get('after') ?? 0);
       send(res, 200, { conversationId: this.team.id, activities: this.conversations.get(this.team.id)!.activities.filter((a) => a.seq > after), seq: this.seq });

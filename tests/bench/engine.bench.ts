@@ -21,8 +21,7 @@
  * BENCH_PROFILE (1), BENCH_PEER (1), BENCH_STACK (1), BENCH_STACK_LEARNERS (200), BENCH_STACK_STEP
  * ("design-review/awaitingReview"), BENCH_STACK_CONCURRENCY (25), WORKSHOP_SQLITE_SYNC (FULL).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
@@ -40,6 +39,7 @@ import { syncModeSetting, type SqliteDatabase } from '../../storage/sqlite';
 import { HostProcess, REPO } from '../crash/harness';
 import { openTestDatabase } from '../helpers/database';
 import { LearnerDriver } from '../workshop/learnerDriver';
+import { f0, f1, f2, groupMemory, load, machineBusySeconds, mb, median, pct, sleep, table, type ProcMemory } from './kit';
 
 // ---- configuration ------------------------------------------------------------------------------
 
@@ -74,46 +74,6 @@ const RUN_DEADLINE_MS = 180_000;
 const RESULTS_FILE = path.join(REPO, 'bench', 'results-engine.json');
 
 // ---- small utilities ----------------------------------------------------------------------------
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function pct(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-}
-const median = (xs: number[]) => pct(xs, 50);
-
-const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const f1 = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : 'n/a');
-const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
-const mb = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1048576).toFixed(0)} MB` : 'n/a');
-const load = () => loadavg().map((x) => x.toFixed(2)).join(', ');
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r, ri) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') + (ri === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : ''))
-    .join('\n');
-}
-
-let CLK_TCK = 100;
-try {
-  CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  CLK_TCK = 100;
-}
-
-/** Busy CPU seconds of the whole machine (all processes), from /proc/stat. */
-function machineBusySeconds(): number {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
-    return (total - f[3]! - f[4]!) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
 
 interface CpuReading {
   /** CPU of this process (engine, store, harness: one process) and of everything else, % of one core. */
@@ -595,39 +555,6 @@ function summariseProfile(p: RawProfile): ProfileSummary {
 }
 
 // ---- 4. memory of the whole stack ----------------------------------------------------------------
-
-interface ProcMemory {
-  rss: number;
-  hwm: number;
-  processes: number;
-  /** "node 430 MB + esbuild 9 MB": RSS by process (tsx runs an esbuild service beside node). */
-  detail: string;
-}
-
-/** VmRSS and VmHWM summed over every process of a process group (the stack is one process today; this stays true if it forks). */
-function groupMemory(pgid: number): ProcMemory {
-  let rss = 0;
-  let hwm = 0;
-  let processes = 0;
-  const parts: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue; // pgrp
-      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
-      const own = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 0) * 1024;
-      rss += own;
-      hwm += Number(/VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 0) * 1024;
-      processes++;
-      parts.push(`${/Name:\s+(\S+)/.exec(status)?.[1] ?? entry} ${mb(own)}`);
-    } catch {
-      // exited while being read
-    }
-  }
-  return { rss, hwm, processes, detail: parts.join(' + ') };
-}
 
 interface StackMemory {
   learners: number;

@@ -43,6 +43,8 @@ export class HostProcess {
   /** pids that exited without being killed by the test (a host that dies on its own is a bug). */
   readonly unexpectedExits: string[] = [];
   readonly kills: KillRecord[] = [];
+  /** What the current generation printed on stdout (the local stack prints its emulators' addresses). */
+  stdout = '';
   private killing = false;
 
   constructor(
@@ -76,8 +78,10 @@ export class HostProcess {
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(() => reject(new Error(`host generation ${generation} printed no READY within 120 s; see ${this.stderrFile}`)), 120_000);
+      this.stdout = '';
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
+        if (this.child === child) this.stdout += d.toString();
         if (out.includes(this.opts.ready ?? 'READY ')) {
           clearTimeout(timer);
           resolve();
