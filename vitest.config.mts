@@ -8,6 +8,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Two files at a time (vitest's default on 2 cores is one): most long files wait on timers, restarts and
+    // simulated learners rather than compute, and every test must hold on a loaded machine anyway.
+    maxWorkers: 2,
     // Restores the Bicep CLI from NuGet once per run when it is missing (tests/setup/bicep.ts).
     globalSetup: ['tests/setup/bicep.ts'],
   },
