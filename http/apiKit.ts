@@ -65,11 +65,20 @@ export function apiLogger(): Logger {
   return log;
 }
 
+const BROKEN_CONNECTION = ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE'];
+
 /** A storage error that means "not now" rather than "wrong": the embedded store's StoreUnavailableError, or the service's 503. */
 function unavailable(err: unknown): boolean {
   const e = err as { status?: number; statusCode?: number; name?: string; message?: string };
   // The durable client reports the task hub's 503 only in its message ("unexpected status code: 503").
-  return e?.name === 'StoreUnavailableError' || e?.status === 503 || e?.statusCode === 503 || /unexpected status code: 503\b/.test(e?.message ?? '');
+  // A connection to the task hub that broke (reset, refused, timed out) is "not now" too: the caller may retry.
+  return (
+    e?.name === 'StoreUnavailableError' ||
+    e?.status === 503 ||
+    e?.statusCode === 503 ||
+    /unexpected status code: 503\b/.test(e?.message ?? '') ||
+    BROKEN_CONNECTION.includes((e as { code?: string } | undefined)?.code ?? '')
+  );
 }
 
 /** The store's own words when the error carries them (the durable client wraps them in JSON). */

@@ -152,7 +152,7 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
 /** The HTTP server: a request that throws gets the status its error names (503 while the store is unavailable), else 500. */
 function hostServer(serving: Serving): Server {
   const { log } = serving;
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handleRequest(serving, req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return sendError(res, err.status, err.message);
       if (err instanceof StoreUnavailableError) {
@@ -165,6 +165,13 @@ function hostServer(serving: Serving): Server {
       else res.end();
     });
   });
+  // Idle keep-alive sockets outlive the clients' (Node's global agent, which the durable client's axios uses,
+  // reuses a socket for up to 5 s; the server's default also closes at 5 s, and a request sent on a socket the
+  // server is closing fails with ECONNRESET — a learner's action answered 500 under load in bench:cohort).
+  // Azure's front end keeps idle connections for minutes.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  return server;
 }
 
 async function handleRequest(serving: Serving, req: IncomingMessage, res: ServerResponse): Promise<void> {
