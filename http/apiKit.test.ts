@@ -22,7 +22,7 @@ describe('route', () => {
     const res = await failingWith(err)(request(), context());
     expect(res.status).toBe(503);
     expect(res.headers).toMatchObject({ 'retry-after': '5' });
-    expect(res.jsonBody).toMatchObject({ retryable: true });
+    expect((res as { jsonBody?: unknown }).jsonBody).toMatchObject({ retryable: true });
   });
 
   it('answers a bug 500', async () => {
