@@ -15,11 +15,18 @@ export type { CohortSummary, CohortView, RunReport } from './cohortView';
 export { expandView } from './cohortView';
 
 /**
- * History events one execution may write before it continues as new (events received, activities
- * and timers counted as the two events each adds), so the history is bounded by this, not by the
- * cohort's size or the workshop's length.
+ * History events one execution may write before it continues as new, so the history is bounded by this, not
+ * by the cohort's size or the workshop's length. Counted as the history grows: an event received 1; a timer 2
+ * (created, fired); an activity 4 (scheduled, completed, and the episode its wait ends: OrchestratorStarted and
+ * OrchestratorCompleted); a wait for events 2 (its episode). Checked once a turn.
  */
-const HISTORY_BUDGET = 160;
+export const HISTORY_BUDGET = 160;
+/**
+ * What one execution's history may reach beyond the budget, events delivered in its last episode aside: the
+ * turn that crosses it (an admission, the notices, the store asked, a fan-out and its notice, the wait: at most
+ * ~30) and the drain before continuing as new (a timer and its episodes).
+ */
+export const HISTORY_OVERSHOOT = 40;
 /** A learner notice that could not be sent is tried again this long after, at the latest. */
 const NOTICE_RETRY_MS = 2_000;
 /**
@@ -90,12 +97,12 @@ class Cohort {
   }
 
   private fanOut(action: CohortFanOutInput['action'], learnerId?: string): df.Task {
-    this.spent += 2;
+    this.spent += 4;
     return callActivity(this.context, 'cohortFanOut', { runId: this.input.runId, action, ...(learnerId ? { learnerId } : {}) });
   }
 
   private signalAll(ops: SignalInput[]): df.Task {
-    this.spent += 2;
+    this.spent += 4;
     return callActivity(this.context, 'signalMany', { ops });
   }
 
@@ -137,6 +144,7 @@ class Cohort {
     if (state.started >= input.learners || state.ended) return true;
     const count = Math.min(Math.max(1, input.batchSize), input.learners - state.started);
     this.publish();
+    this.spent += 4;
     yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count });
     state.started += count;
     if (state.started >= input.learners) return true;
@@ -167,7 +175,7 @@ class Cohort {
     }
     if (!this.notices.length) return;
     const batch = this.notices.splice(0, 200);
-    this.spent += 2;
+    this.spent += 4;
     try {
       // One attempt: a failed send is retried next turn; the activity's own retry policy would hold up every scheduling decision behind its back-off.
       yield callActivity(this.context, 'notifyMany', { messages: batch }, CALLER_RETRIES);
@@ -193,7 +201,7 @@ class Cohort {
     if (state.started < input.learners || state.finishedHint < input.learners) return false;
     const t = this.context.df.currentUtcDateTime.getTime();
     if (state.tallyAt === undefined || t >= state.tallyAt) {
-      this.spent += 2;
+      this.spent += 4;
       const task = callActivity(this.context, 'cohortTally', { runId: input.runId });
       yield task;
       if (resultOf(task).finished >= input.learners) return true;
@@ -216,7 +224,7 @@ class Cohort {
    * without waiting for more; `withinBudget`: stop at the history budget and leave the rest pending.
    */
   *handleReceived(withinBudget = false): Generator<df.Task, void, unknown> {
-    this.spent += 2;
+    this.spent += 4;
     this.pending.push(...(yield* this.inbox.drain()));
     while (this.pending.length && !(withinBudget && this.overBudget())) {
       const event = this.pending.shift();
@@ -224,7 +232,7 @@ class Cohort {
       this.state.eventsSeen++;
       if (event && typeof event === 'object') yield* this.handle(event);
       if (this.pending.length) continue;
-      this.spent += 2;
+      this.spent += 4;
       this.pending.push(...(yield* this.inbox.drain()));
     }
   }
@@ -257,6 +265,7 @@ class Cohort {
       // A timer may be raced again; an event waiter never is (see EventInbox).
       const waiter = this.inbox.waiter();
       const wake = this.wake && !this.wake.timer.isCompleted ? [this.wake.timer] : [];
+      this.spent += 2;
       const winner = (yield this.context.df.Task.any([waiter, ...wake])) as df.Task;
       this.inbox.yielded();
       if (winner !== waiter) {
@@ -284,7 +293,7 @@ class Cohort {
         if (this.state.paused === (event.type === 'pause')) return;
         this.state.paused = event.type === 'pause';
         yield this.fanOut({ op: event.type === 'pause' ? 'suspend' : 'resume', reason: `${event.type} by ${event.by}` });
-        this.spent += 2;
+        this.spent += 4;
         yield callActivity(this.context, 'notify', { runId: this.input.runId, key: `${this.input.runId}:${event.type}:${this.state.eventsSeen}`, to: { role: 'instructor' }, kind: event.type, body: { by: event.by } });
         return;
       }
@@ -378,7 +387,7 @@ class Cohort {
     };
     const phaseInstanceId = p.requests[id]!.phaseInstanceId;
     this.done(id);
-    this.spent += 2;
+    this.spent += 4;
     yield callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: phaseInstanceId, event: EVENTS.phase, data });
   }
 
