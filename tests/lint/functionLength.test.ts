@@ -39,7 +39,6 @@ const ENTRIES = [
  */
 const NOT_YET = new Map<string, string>([
   ['local/arm/template.ts:prepareTemplate', 'realistic deployment times follow the dependency graph it builds (issue 15 item 1)'],
-  ['local/arm/emulator.ts:startArmEmulator', 'subscription pools and usage routes are being added (issue 15 item 3)'],
 ]);
 
 function sourcesOf(entry: string): string[] {
