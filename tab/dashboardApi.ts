@@ -88,58 +88,84 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
   const stepInfo = new Map<string, { title: string; phase: string }>();
   for (const phase of pack?.phases ?? []) for (const s of phase.steps) stepInfo.set(s.id, { title: s.title, phase: phase.id });
   const phaseTitles = new Map((pack?.phases ?? []).map((p) => [p.id, p.title] as const));
+  const learners = run.input.roster.map((l) => learnerRow(run, l, byLearner.get(l.learnerId), stepInfo));
+  return {
+    runId: run.runId,
+    instanceId: run.instanceId,
+    runtimeStatus: run.runtimeStatus,
+    scenario: { id: run.input.plan.packId, title: run.input.plan.title },
+    phases: PHASES.map((id) => ({ id, title: phaseTitles.get(id) ?? PHASE_TITLES[id] })),
+    startedAt: view?.startedAt ?? null,
+    paused: view?.paused ?? false,
+    ended: view?.ended ?? false,
+    endReason: view?.endReason ?? null,
+    learners,
+    counts: { learners: run.input.roster.length, started: view?.started ?? 0, finished: view?.finished ?? 0 },
+    ...queuesOf(view, learners, byLearner, stepInfo),
+    provisioning: view?.provisioning ?? null,
+    cost,
+    serverTime: now.toISOString(),
+  };
+}
 
-  const learners: DashboardLearner[] = run.input.roster.map((l) => {
-    const progress = view?.progress[l.learnerId];
-    const checkpoint = byLearner.get(l.learnerId);
-    const { position, journey } = positionsOf(run.runId, checkpoint);
-    const snapshot = checkpoint?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
-    const ctx = snapshot?.context;
-    const phase = (progress?.phase ?? position?.phase ?? 'requirements') as PhaseId;
-    // The checkpoint is where the learner is now; the cohort's view can be a moment behind it.
-    const samePhase = position && position.phase === phase;
-    const stepId = (samePhase ? position.stepId : null) ?? progress?.stepId ?? null;
-    const stepDef = stepId ? run.input.plan.phases[phase as PhaseName]?.steps.find((s) => s.id === stepId) : undefined;
-    const timebox = ctx?.timebox && ctx.timebox.stepId === stepId && (ctx.timebox.warnId !== null || ctx.timebox.expireId !== null) ? ctx.timebox : null;
-    const validations = stepId && stepDef?.kind === 'validate' ? (ctx?.validations[stepId] ?? []) : [];
-    const failed = validations.filter((v) => !v.passed);
-    const last = validations.at(-1);
-    const failure = samePhase && position.failure ? position.failure : null;
+type StepInfo = ReadonlyMap<string, { title: string; phase: string }>;
+type RosterEntry = Run['input']['roster'][number];
 
-    const cells: DashboardCell[] = PHASES.map((p) => {
-      const outcome = journey?.outcomes[p];
-      if (outcome === 'passed' || outcome === 'skipped') return { phase: p, state: outcome };
-      if (progress?.state === 'completed' && p !== phase && PHASES.indexOf(p) < PHASES.indexOf(phase)) return { phase: p, state: 'passed' };
-      if (p === phase) return { phase: p, state: progress?.state === 'completed' ? 'passed' : progress?.state === 'failed' || journey?.failure?.phase === p ? 'failed' : 'current' };
-      return { phase: p, state: 'notStarted' };
-    });
+/** One learner's row: where they are (checkpoint first, the cohort's view as fallback), their step, timebox and checks. */
+function learnerRow(run: Run, l: RosterEntry, checkpoint: Checkpoint | undefined, stepInfo: StepInfo): DashboardLearner {
+  const progress = run.view?.progress[l.learnerId];
+  const { position, journey } = positionsOf(run.runId, checkpoint);
+  const snapshot = checkpoint?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
+  const ctx = snapshot?.context;
+  const phase = (progress?.phase ?? position?.phase ?? 'requirements') as PhaseId;
+  // The checkpoint is where the learner is now; the cohort's view can be a moment behind it.
+  const samePhase = position && position.phase === phase;
+  const stepId = (samePhase ? position.stepId : null) ?? progress?.stepId ?? null;
+  const stepDef = stepId ? run.input.plan.phases[phase as PhaseName]?.steps.find((s) => s.id === stepId) : undefined;
+  const timebox = ctx?.timebox && ctx.timebox.stepId === stepId && (ctx.timebox.warnId !== null || ctx.timebox.expireId !== null) ? ctx.timebox : null;
+  const validations = stepId && stepDef?.kind === 'validate' ? (ctx?.validations[stepId] ?? []) : [];
+  const failed = validations.filter((v) => !v.passed);
+  const last = validations.at(-1);
+  const failure = samePhase && position.failure ? position.failure : null;
+  return {
+    learnerId: l.learnerId,
+    name: l.name,
+    ...(l.email ? { email: l.email } : {}),
+    phase,
+    state: progress?.state ?? 'starting',
+    phaseState: samePhase ? position.state : null,
+    stepId,
+    stepTitle: stepId ? (stepInfo.get(stepId)?.title ?? stepId) : null,
+    stepKind: stepDef?.kind ?? (samePhase ? position.stepKind : null),
+    stepNumber: samePhase && position.state !== 'completed' ? position.stepIndex + 1 : null,
+    steps: samePhase ? position.steps : (run.input.plan.phases[phase as PhaseName]?.steps.length ?? null),
+    since: progress?.since ?? null,
+    timeboxMs: timebox ? timebox.totalMs + Math.round(timebox.extendedMinutes * 60_000) : null,
+    failedChecks: failed.length,
+    maxAttempts: stepDef?.kind === 'validate' ? (ctx?.attemptLimit[stepId!] ?? stepDef.maxAttempts ?? null) : null,
+    failingChecks: last && !last.passed ? last.checks.filter((c) => !c.passed).map((c) => c.checkId) : [],
+    detail: progress?.detail ?? null,
+    failure: failure ? { kind: failure.kind, stepId: failure.stepId, message: failure.message, learnerMayResume: failure.learnerMayResume } : null,
+    helpPending: samePhase ? (position.helpPending?.message ?? null) : null,
+    helpCount: progress?.helpCount ?? 0,
+    reviewRound: samePhase ? position.round : null,
+    cells: phaseCells(phase, progress?.state, journey),
+  };
+}
 
-    return {
-      learnerId: l.learnerId,
-      name: l.name,
-      ...(l.email ? { email: l.email } : {}),
-      phase,
-      state: progress?.state ?? 'starting',
-      phaseState: samePhase ? position.state : null,
-      stepId,
-      stepTitle: stepId ? (stepInfo.get(stepId)?.title ?? stepId) : null,
-      stepKind: stepDef?.kind ?? (samePhase ? position.stepKind : null),
-      stepNumber: samePhase && position.state !== 'completed' ? position.stepIndex + 1 : null,
-      steps: samePhase ? position.steps : (run.input.plan.phases[phase as PhaseName]?.steps.length ?? null),
-      since: progress?.since ?? null,
-      timeboxMs: timebox ? timebox.totalMs + Math.round(timebox.extendedMinutes * 60_000) : null,
-      failedChecks: failed.length,
-      maxAttempts: stepDef?.kind === 'validate' ? (ctx?.attemptLimit[stepId!] ?? stepDef.maxAttempts ?? null) : null,
-      failingChecks: last && !last.passed ? last.checks.filter((c) => !c.passed).map((c) => c.checkId) : [],
-      detail: progress?.detail ?? null,
-      failure: failure ? { kind: failure.kind, stepId: failure.stepId, message: failure.message, learnerMayResume: failure.learnerMayResume } : null,
-      helpPending: samePhase ? (position.helpPending?.message ?? null) : null,
-      helpCount: progress?.helpCount ?? 0,
-      reviewRound: samePhase ? position.round : null,
-      cells,
-    };
+/** The row's four phase cells: the journey's outcomes, else what the cohort's view says of the current phase. */
+function phaseCells(phase: PhaseId, state: string | undefined, journey: ReturnType<typeof positionsOf>['journey']): DashboardCell[] {
+  return PHASES.map((p) => {
+    const outcome = journey?.outcomes[p];
+    if (outcome === 'passed' || outcome === 'skipped') return { phase: p, state: outcome };
+    if (state === 'completed' && p !== phase && PHASES.indexOf(p) < PHASES.indexOf(phase)) return { phase: p, state: 'passed' };
+    if (p === phase) return { phase: p, state: state === 'completed' ? 'passed' : state === 'failed' || journey?.failure?.phase === p ? 'failed' : 'current' };
+    return { phase: p, state: 'notStarted' };
   });
+}
 
+/** The help, review and failure queues, each item named from the learner rows. */
+function queuesOf(view: Run['view'], learners: readonly DashboardLearner[], byLearner: ReadonlyMap<string, Checkpoint>, stepInfo: StepInfo) {
   const named = new Map(learners.map((l) => [l.learnerId, l]));
   const item = (learnerId: string, phase: PhaseName, since: string, text: string): DashboardQueueItem => ({
     learnerId,
@@ -160,26 +186,7 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
     return { ...item(r.learnerId, r.phase, r.since, `${learner?.stepTitle ?? 'review'}${learner?.reviewRound ? `, round ${learner.reviewRound}` : ''}`), round: learner?.reviewRound ?? null, deliverables };
   });
   const failures = (view?.failures ?? []).map((f) => item(f.learnerId, f.phase, f.since, named.get(f.learnerId)?.failure?.message ?? f.reason ?? 'failed'));
-
-  return {
-    runId: run.runId,
-    instanceId: run.instanceId,
-    runtimeStatus: run.runtimeStatus,
-    scenario: { id: run.input.plan.packId, title: run.input.plan.title },
-    phases: PHASES.map((id) => ({ id, title: phaseTitles.get(id) ?? PHASE_TITLES[id] })),
-    startedAt: view?.startedAt ?? null,
-    paused: view?.paused ?? false,
-    ended: view?.ended ?? false,
-    endReason: view?.endReason ?? null,
-    learners,
-    counts: { learners: run.input.roster.length, started: view?.started ?? 0, finished: view?.finished ?? 0 },
-    helpQueue,
-    reviewQueue,
-    failures,
-    provisioning: view?.provisioning ?? null,
-    cost,
-    serverTime: now.toISOString(),
-  };
+  return { helpQueue, reviewQueue, failures };
 }
 
 /**

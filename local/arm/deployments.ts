@@ -38,6 +38,22 @@ interface Run {
   wake: Set<() => void>;
 }
 
+/** One run of a deployment's resources: what each resource waits on and how each settled. */
+interface Execution {
+  id: string;
+  operationId: string;
+  plan: Plan;
+  rg: GroupRecord;
+  run: Run;
+  stopped: () => boolean;
+  outcomes: Map<string, Promise<Outcome>>;
+  settled: Map<string, Outcome>;
+  /** Each resource's dependencies, declared and found (a reference() to a resource not yet deployed). */
+  waits: Map<string, Set<string>>;
+  errors: ArmErrorBody[];
+  byKey: Map<string, PlannedResource>;
+}
+
 export class DeploymentService {
   private readonly runs = new Map<string, Run>();
   private paused = false;
@@ -330,26 +346,48 @@ export class DeploymentService {
     if (stopped()) return this.finishStopped(id, operationId, run);
     await this.update(id, operationId, (r) => (r.body.properties.provisioningState = 'Running'));
 
-    const outcomes = new Map<string, Promise<Outcome>>();
-    const settled = new Map<string, Outcome>();
-    const waits = new Map<string, Set<string>>(plan.resources.map((r) => [r.key, new Set(r.dependsOn)]));
-    const errors: ArmErrorBody[] = [];
-    const byKey = new Map(plan.resources.map((r) => [r.key, r]));
-
-    const reaches = (from: string, to: string, seen = new Set<string>()): boolean => {
-      if (from === to) return true;
-      if (seen.has(from)) return false;
-      seen.add(from);
-      return [...(waits.get(from) ?? [])].some((n) => reaches(n, to, seen));
+    const ex: Execution = {
+      id,
+      operationId,
+      plan,
+      rg,
+      run,
+      stopped,
+      outcomes: new Map(),
+      settled: new Map(),
+      waits: new Map(plan.resources.map((r) => [r.key, new Set(r.dependsOn)])),
+      errors: [],
+      byKey: new Map(plan.resources.map((r) => [r.key, r])),
     };
+    for (const r of plan.resources) {
+      const p = this.deployOne(ex, r).then((o) => {
+        ex.settled.set(r.key, o);
+        return o;
+      });
+      ex.outcomes.set(r.key, p);
+    }
+    const all = await Promise.all(plan.resources.map((r) => ex.outcomes.get(r.key)!));
+    if (all.includes('aborted') || stopped()) return this.finishStopped(id, operationId, run);
+    await this.finishDeployment(ex, started);
+  }
 
-    const hooks = (res: PlannedResource | undefined): RuntimeHooks => ({
+  /** Whether `from` waits (directly or through others) on `to`: a reference back along that path is circular. */
+  private reaches(ex: Execution, from: string, to: string, seen = new Set<string>()): boolean {
+    if (from === to) return true;
+    if (seen.has(from)) return false;
+    seen.add(from);
+    return [...(ex.waits.get(from) ?? [])].some((n) => this.reaches(ex, n, to, seen));
+  }
+
+  /** reference() and list*() for a resource's expressions, answered from what this deployment has settled so far. */
+  private hooks(ex: Execution, res: PlannedResource | undefined): RuntimeHooks {
+    return {
       reference: (target, _apiVersion, full) => {
-        const rec = this.lookup(plan, target, settled, res);
+        const rec = this.lookup(ex.plan, target, ex.settled, res);
         return (full ? { ...rec.body, apiVersion: rec.apiVersion } : (rec.body.properties ?? {})) as Json;
       },
       list: (action, target, _apiVersion, body) => {
-        const rec = this.lookup(plan, target, settled, res);
+        const rec = this.lookup(ex.plan, target, ex.settled, res);
         try {
           return this.resources.invokeList(rec.id, action, body) as Json;
         } catch (e) {
@@ -357,104 +395,116 @@ export class DeploymentService {
           throw e;
         }
       },
-    });
-
-    const deployOne = async (res: PlannedResource): Promise<Outcome> => {
-      await Promise.resolve();
-      const depOutcomes = await Promise.all(res.dependsOn.map((k) => outcomes.get(k)!));
-      if (depOutcomes.includes('aborted') || stopped()) return 'aborted';
-      if (depOutcomes.some((o) => o === 'failed')) return 'failed';
-      if (!res.condition) return 'skipped';
-      const opStarted = Date.now();
-      let body: Record<string, unknown>;
-      for (;;) {
-        try {
-          body = this.evaluateBody(plan, res, hooks(res));
-          break;
-        } catch (e) {
-          if (e instanceof NotReady) {
-            if (reaches(e.resourceKey, res.key)) {
-              return this.fail(id, operationId, res, opStarted, errors, 'InvalidTemplate', `Circular dependency detected on resource: '${res.id}' (it references '${byKey.get(e.resourceKey)!.id}', which depends on it).`);
-            }
-            waits.get(res.key)!.add(e.resourceKey);
-            const o = await outcomes.get(e.resourceKey)!;
-            if (o === 'aborted' || stopped()) return 'aborted';
-            if (o !== 'succeeded') {
-              return this.fail(id, operationId, res, opStarted, errors, 'InvalidTemplate', `The template resource '${res.name}' references resource '${byKey.get(e.resourceKey)!.id}', which was not deployed.`);
-            }
-            continue;
-          }
-          const message = e instanceof TemplateError || e instanceof ArmError ? e.message : String(e);
-          const code = e instanceof ArmError ? e.code : 'InvalidTemplate';
-          return this.fail(id, operationId, res, opStarted, errors, code, `Unable to process template language expressions for resource '${res.id}'. ${message}`);
-        }
-      }
-      // The delay is re-read when faults or deployment times change, so a test can hold deployments and then release them.
-      const waitFrom = Date.now();
-      for (;;) {
-        const delay = Math.max(this.env.faults.provisionDelayMs(res.type), provisionDelayMs(this.env.times(), res.type, body));
-        const left = delay - (Date.now() - waitFrom);
-        if (left <= 0 || stopped()) break;
-        await this.sleep(left, run);
-      }
-      if (stopped()) return 'aborted';
-      const quota = this.env.faults.quotaFor(res.type, 'provision');
-      if (quota) {
-        const q = quotaError(quota.code ?? 'QuotaExceeded', res.type, String(body.location ?? rg.body.location), quota.limit ?? 10, res.id);
-        return this.fail(id, operationId, res, opStarted, errors, q.code, q.message, 'Conflict');
-      }
-      const path = parseResourceId(res.id);
-      if (!path) return this.fail(id, operationId, res, opStarted, errors, 'InvalidTemplate', `'${res.id}' is not a resource id the emulator can deploy (only resource-group scope).`);
-      // Another deployment may have taken the last unit since preflight: the create fails as in Azure.
-      const existing = this.countedWithReserved();
-      const creating = { id: res.id, type: res.type, location: normaliseLocation(String(body.location ?? rg.body.location)) };
-      if (!existing.some((r) => lower(r.id) === lower(res.id))) {
-        const over = this.env.quotas.exceeded([creating], existing);
-        if (over) {
-          this.countQuotaRefusal();
-          const q = quotaExceeded(over, res.id);
-          return this.fail(id, operationId, res, opStarted, errors, q.code, q.message, 'Conflict');
-        }
-        this.reserved.set(lower(res.id), creating);
-      }
-      const failing = this.env.faults.failsToProvision(res.type);
-      try {
-        const group = this.env.store.groups.get(lower(rg.name)) ?? rg;
-        const { status } = await this.resources.put(path, body, res.apiVersion, group, failing ? { provisioningState: 'Failed' } : {});
-        if (failing) {
-          return this.fail(id, operationId, res, opStarted, errors, 'ResourceDeploymentFailure', "The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed'.", 'Conflict');
-        }
-        await this.recordOperation(id, operationId, res, opStarted, status === 201 ? 'Created' : 'OK');
-        return 'succeeded';
-      } catch (e) {
-        if (!(e instanceof ArmError)) throw e;
-        return this.fail(id, operationId, res, opStarted, errors, e.code, e.message, statusText(e.status), e.details);
-      } finally {
-        this.reserved.delete(lower(res.id));
-      }
     };
+  }
 
-    for (const r of plan.resources) {
-      const p = deployOne(r).then((o) => {
-        settled.set(r.key, o);
-        return o;
-      });
-      outcomes.set(r.key, p);
+  /** One resource of the deployment: after its dependencies, evaluate, wait its provisioning time, check quota, create. */
+  private async deployOne(ex: Execution, res: PlannedResource): Promise<Outcome> {
+    await Promise.resolve();
+    const depOutcomes = await Promise.all(res.dependsOn.map((k) => ex.outcomes.get(k)!));
+    if (depOutcomes.includes('aborted') || ex.stopped()) return 'aborted';
+    if (depOutcomes.some((o) => o === 'failed')) return 'failed';
+    if (!res.condition) return 'skipped';
+    const opStarted = Date.now();
+    const body = await this.bodyWhenReady(ex, res, opStarted);
+    if (typeof body === 'string') return body;
+    await this.provisioningTime(ex, res, body);
+    if (ex.stopped()) return 'aborted';
+    const quota = this.env.faults.quotaFor(res.type, 'provision');
+    if (quota) {
+      const q = quotaError(quota.code ?? 'QuotaExceeded', res.type, String(body.location ?? ex.rg.body.location), quota.limit ?? 10, res.id);
+      return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, q.code, q.message, 'Conflict');
     }
-    const all = await Promise.all(plan.resources.map((r) => outcomes.get(r.key)!));
-    if (all.includes('aborted') || stopped()) return this.finishStopped(id, operationId, run);
+    const path = parseResourceId(res.id);
+    if (!path) return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, 'InvalidTemplate', `'${res.id}' is not a resource id the emulator can deploy (only resource-group scope).`);
+    // Another deployment may have taken the last unit since preflight: the create fails as in Azure.
+    const existing = this.countedWithReserved();
+    const creating = { id: res.id, type: res.type, location: normaliseLocation(String(body.location ?? ex.rg.body.location)) };
+    if (!existing.some((r) => lower(r.id) === lower(res.id))) {
+      const over = this.env.quotas.exceeded([creating], existing);
+      if (over) {
+        this.countQuotaRefusal();
+        const q = quotaExceeded(over, res.id);
+        return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, q.code, q.message, 'Conflict');
+      }
+      this.reserved.set(lower(res.id), creating);
+    }
+    return this.create(ex, res, path, body, opStarted);
+  }
 
+  /**
+   * The resource's body with its expressions evaluated, or the outcome if that cannot be done. A reference to a
+   * resource not yet deployed adds a wait on it and tries again once it settles (unless that wait is circular).
+   */
+  private async bodyWhenReady(ex: Execution, res: PlannedResource, opStarted: number): Promise<Record<string, unknown> | Outcome> {
+    for (;;) {
+      try {
+        return this.evaluateBody(ex.plan, res, this.hooks(ex, res));
+      } catch (e) {
+        if (e instanceof NotReady) {
+          if (this.reaches(ex, e.resourceKey, res.key)) {
+            return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, 'InvalidTemplate', `Circular dependency detected on resource: '${res.id}' (it references '${ex.byKey.get(e.resourceKey)!.id}', which depends on it).`);
+          }
+          ex.waits.get(res.key)!.add(e.resourceKey);
+          const o = await ex.outcomes.get(e.resourceKey)!;
+          if (o === 'aborted' || ex.stopped()) return 'aborted';
+          if (o !== 'succeeded') {
+            return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, 'InvalidTemplate', `The template resource '${res.name}' references resource '${ex.byKey.get(e.resourceKey)!.id}', which was not deployed.`);
+          }
+          continue;
+        }
+        const message = e instanceof TemplateError || e instanceof ArmError ? e.message : String(e);
+        const code = e instanceof ArmError ? e.code : 'InvalidTemplate';
+        return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, code, `Unable to process template language expressions for resource '${res.id}'. ${message}`);
+      }
+    }
+  }
+
+  /** Waits out the resource's provisioning time (or until the deployment stops). */
+  private async provisioningTime(ex: Execution, res: PlannedResource, body: Record<string, unknown>): Promise<void> {
+    // The delay is re-read when faults or deployment times change, so a test can hold deployments and then release them.
+    const waitFrom = Date.now();
+    for (;;) {
+      const delay = Math.max(this.env.faults.provisionDelayMs(res.type), provisionDelayMs(this.env.times(), res.type, body));
+      const left = delay - (Date.now() - waitFrom);
+      if (left <= 0 || ex.stopped()) break;
+      await this.sleep(left, ex.run);
+    }
+  }
+
+  /** Writes the resource (Failed when a fault says so) and records its operation; releases its quota reservation. */
+  private async create(ex: Execution, res: PlannedResource, path: NonNullable<ReturnType<typeof parseResourceId>>, body: Record<string, unknown>, opStarted: number): Promise<Outcome> {
+    const failing = this.env.faults.failsToProvision(res.type);
+    try {
+      const group = this.env.store.groups.get(lower(ex.rg.name)) ?? ex.rg;
+      const { status } = await this.resources.put(path, body, res.apiVersion, group, failing ? { provisioningState: 'Failed' } : {});
+      if (failing) {
+        return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, 'ResourceDeploymentFailure', "The resource write operation failed to complete successfully, because it reached terminal provisioning state 'Failed'.", 'Conflict');
+      }
+      await this.recordOperation(ex.id, ex.operationId, res, opStarted, status === 201 ? 'Created' : 'OK');
+      return 'succeeded';
+    } catch (e) {
+      if (!(e instanceof ArmError)) throw e;
+      return this.fail(ex.id, ex.operationId, res, opStarted, ex.errors, e.code, e.message, statusText(e.status), e.details);
+    } finally {
+      this.reserved.delete(lower(res.id));
+    }
+  }
+
+  /** Every resource settled: evaluate the outputs, apply Complete mode, and end the deployment Succeeded or Failed. */
+  private async finishDeployment(ex: Execution, started: number): Promise<void> {
+    const { plan, rg, errors, settled } = ex;
     let outputs: Record<string, unknown> | undefined;
     if (errors.length === 0) {
       try {
-        outputs = this.evaluateOutputs(plan, hooks(undefined));
+        outputs = this.evaluateOutputs(plan, this.hooks(ex, undefined));
       } catch (e) {
         errors.push({ code: 'DeploymentOutputEvaluationFailed', message: `Unable to evaluate template outputs: ${(e as Error).message}` });
       }
     }
     if (errors.length === 0 && plan.scope.mode === 'Complete') await this.completeMode(plan, rg);
     const deployed = plan.resources.filter((r) => settled.get(r.key) === 'succeeded').map((r) => ({ id: r.id }));
-    await this.update(id, operationId, (r) => {
+    await this.update(ex.id, ex.operationId, (r) => {
       const p = r.body.properties;
       p.provisioningState = errors.length === 0 ? 'Succeeded' : 'Failed';
       p.duration = isoDuration(Date.now() - started);

@@ -153,180 +153,63 @@ const RG_NAME = /^[-\w._()]{1,90}$/u;
 
 export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmulator> {
   const subscriptionList = subscriptionsOf(opts);
-  const subscriptionId = subscriptionList[0].id;
   const token = opts.token ?? `arm-emulator.${randomBytes(24).toString('base64url')}`;
   const log = opts.logger;
   validateDeploymentTimes(opts.deploymentTimes);
   const cert = opts.cert ?? (await generateEmulatorCert());
   const faults = new FaultInjector(opts.faults);
   const stats: ArmEmulatorStats = { maxConcurrentDeployments: 0, activeDeployments: 0, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0, deploymentsBySubscription: {}, quotaRefusals: {} };
-  const timing: { times: DeploymentTimes | undefined } = { times: opts.deploymentTimes };
+  const st: EmulatorState = { subscriptionList, hosts: new Map(), faults, stats, token, log, timing: { times: opts.deploymentTimes }, baseUrl: '' };
   // One set of services per subscription: its own groups, resources, deployments and quotas, in its own rows of the store.
-  const hosts = new Map<string, SubscriptionHost>();
   for (const sub of subscriptionList) {
     const store = await ArmStore.open(opts.database, sub.id);
-    const env: EmulatorEnv = { subscriptionId: sub.id, tenantId: EMULATOR_TENANT_ID, store, faults, stats, log, quotas: new QuotaBook(sub.id, sub.quotas), times: () => timing.times };
+    const env: EmulatorEnv = { subscriptionId: sub.id, tenantId: EMULATOR_TENANT_ID, store, faults, stats, log, quotas: new QuotaBook(sub.id, sub.quotas), times: () => st.timing.times };
     const resources = new ResourceService(env);
     const deployments = new DeploymentService(env, resources);
-    hosts.set(lower(sub.id), { sub, env, resources, deployments, groups: new GroupService(env, resources, deployments) });
+    st.hosts.set(lower(sub.id), { sub, env, resources, deployments, groups: new GroupService(env, resources, deployments) });
   }
-  const all = () => [...hosts.values()];
 
   const server: Server = createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
-    void handle(req, res);
+    void handle(st, req, res);
   });
-  let baseUrl = '';
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    stats.requests++;
-    const requestId = randomUUID();
-    const headers: Record<string, string> = {
-      'x-ms-request-id': requestId,
-      'x-ms-correlation-request-id': String(req.headers['x-ms-correlation-request-id'] ?? requestId),
-      'x-ms-routing-request-id': `LOCAL:${requestId}`,
-    };
-    const method = (req.method ?? 'GET').toUpperCase();
-    const isWrite = WRITE_METHODS.has(method);
-    if (isWrite) stats.writes++;
-    try {
-      const rawBody = await readBody(req);
-      authenticate(req.headers.authorization, token);
-      // `{+resourceId}` templates send `//subscriptions/...`; as a relative URL that would name a host.
-      const url = new URL((req.url ?? '/').replace(/^\/+/, '/'), baseUrl);
-      const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-      if (segs.length === 1 && lower(segs[0]) === 'subscriptions' && method === 'GET') {
-        send(res, 200, { value: all().map((h) => subscriptionBody(h.sub)) }, headers, method);
-        return;
-      }
-      // The emulator's own control route (not ARM's): a rehearsal sets deployment times to its run's time scale.
-      if (segs.length === 2 && segs[0] === '_emulator' && segs[1] === 'deploymentTimes') {
-        send(res, 200, deploymentTimesRoute(method, rawBody), headers, method);
-        return;
-      }
-      const host = authorize(segs, hosts, method);
-      const apiVersion = url.searchParams.get('api-version') ?? '';
-      if (!apiVersion) throw new ArmError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
-      if (!API_VERSION.test(apiVersion)) {
-        throw new ArmError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are dates like '${API_VERSIONS.resources}'.`);
-      }
-      const fault = faults.onRequest(isWrite);
-      if (fault?.kind === 'throttle') {
-        stats.throttled++;
-        throw new ArmError(
-          429,
-          'SubscriptionRequestsThrottled',
-          `Number of '${isWrite ? 'write' : 'read'}' requests for subscription '${host.sub.id}' actor '${EMULATOR_TENANT_ID}' exceeded. Please try again after '${fault.retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
-          undefined,
-          { 'Retry-After': String(fault.retryAfterSeconds), [`x-ms-ratelimit-remaining-subscription-${isWrite ? 'writes' : 'reads'}`]: '0' },
-        );
-      }
-      if (fault?.kind === 'serverError') {
-        stats.serverErrors++;
-        throw new ArmError(
-          500,
-          'InternalServerError',
-          `Encountered internal server error. Diagnostic information: timestamp '${new Date().toISOString()}', subscription id '${host.sub.id}', tracking id '${requestId}', request correlation id '${headers['x-ms-correlation-request-id']}'.`,
-        );
-      }
-      let body: unknown;
-      if (rawBody.length > 0 && method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
-        try {
-          body = JSON.parse(rawBody.toString('utf8'));
-        } catch (e) {
-          throw new ArmError(400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: '${(e as Error).message}'.`);
-        }
-      }
-      const ctx: RequestContext = { method, segs, query: url.searchParams, apiVersion, body, baseUrl };
-      const reply = await route(ctx, host);
-      send(res, reply.status, reply.body, { ...headers, ...reply.headers }, method);
-    } catch (e) {
-      if (e instanceof ArmError) {
-        send(res, e.status, e.body(), { ...headers, ...e.headers }, method);
-      } else {
-        log?.error({ err: e, url: req.url, method }, 'ARM emulator: unexpected error');
-        const err = new ArmError(500, 'InternalServerError', `ARM emulator failed: ${(e as Error).message}`);
-        send(res, 500, err.body(), headers, method);
-      }
-    }
-  }
-
-  function setDeploymentTimes(t: DeploymentTimes | undefined): void {
-    validateDeploymentTimes(t);
-    timing.times = t;
-    for (const h of all()) h.deployments.faultsChanged();
-  }
-
-  function deploymentTimesRoute(method: string, rawBody: Buffer): { scale: number } {
-    if (method === 'PUT') {
-      let scale: unknown;
-      try {
-        scale = (JSON.parse(rawBody.toString('utf8') || '{}') as { scale?: unknown }).scale;
-      } catch {
-        scale = undefined;
-      }
-      if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
-        throw new ArmError(400, 'InvalidRequestContent', 'PUT /_emulator/deploymentTimes takes { "scale": <number >= 0> } (1 = Azure\'s typical deployment times, 0.01 = 1/100 of them, 0 = off).');
-      }
-      setDeploymentTimes(scale > 0 ? { scale } : undefined);
-    } else if (method !== 'GET') {
-      throw methodNotAllowed(method);
-    }
-    return { scale: timing.times?.scale ?? 0 };
-  }
-
-  async function route(ctx: RequestContext, host: SubscriptionHost): Promise<Reply> {
-    const { segs, method } = ctx;
-    const { groups, resources, deployments } = host;
-    if (segs.length === 2) {
-      if (method !== 'GET') throw methodNotAllowed(method);
-      return { status: 200, body: subscriptionBody(host.sub) };
-    }
-    const third = lower(segs[2]);
-    if (third === 'operationresults' && segs.length === 4) return groups.operationResult(ctx, segs[3]);
-    if (third === 'resources' && segs.length === 3) return resources.listSubscription(ctx);
-    // Usages - List: /subscriptions/{s}/providers/{namespace}/locations/{location}/usages
-    if (third === 'providers' && segs.length === 7 && lower(segs[4]) === 'locations' && lower(segs[6]) === 'usages' && (USAGE_PROVIDERS as readonly string[]).includes(lower(segs[3]))) {
-      if (method !== 'GET') throw methodNotAllowed(method);
-      return { status: 200, body: { value: host.env.quotas.usages(segs[3], normaliseLocation(segs[5]), resources.countedResources()) } };
-    }
-    if (third === 'providers' && segs.length <= 4 && method === 'GET') return resources.providers(ctx, segs[3]);
-    if (third !== 'resourcegroups') {
-      throw new ArmError(400, 'InvalidResourceType', `The resource type '${segs[2]}' could not be found in the namespace 'Microsoft.Resources' for api version '${ctx.apiVersion}'.`);
-    }
-    if (segs.length === 3) {
-      if (method !== 'GET') throw methodNotAllowed(method);
-      return groups.list(ctx);
-    }
-    const rg = segs[3];
-    if (segs.length === 4) return groups.handle(ctx, rg);
-    if (segs.length === 5 && lower(segs[4]) === 'resources') {
-      if (method !== 'GET') throw methodNotAllowed(method);
-      return resources.listGroup(ctx, groups.require(rg));
-    }
-    if (lower(segs[4]) === 'providers' && segs.length >= 7 && lower(segs[5]) === 'microsoft.resources' && lower(segs[6]) === 'deployments') {
-      return deployments.handle(ctx, groups.require(rg), segs.slice(7));
-    }
-    // ARM's older form, which the SDK's deploymentOperations client still uses: …/resourcegroups/{rg}/deployments/{name}/operations
-    if (lower(segs[4]) === 'deployments') return deployments.handle(ctx, groups.require(rg), segs.slice(5));
-    if (lower(segs[4]) === 'providers') return resources.handle(ctx, groups.require(rg), segs.slice(4));
-    throw new ArmError(404, 'NotFound', `No route for ${method} ${'/' + segs.join('/')}.`);
-  }
-
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  baseUrl = `https://127.0.0.1:${port}`;
-  for (const h of all()) {
+  st.baseUrl = `https://127.0.0.1:${port}`;
+  for (const h of allHosts(st)) {
     await h.groups.resumeDeletes();
     h.deployments.resumeAfterRestart();
   }
+  log?.info({ url: st.baseUrl, subscriptions: subscriptionList.map((x) => x.id), deploymentTimeScale: opts.deploymentTimes?.scale ?? 0 }, 'ARM emulator listening');
+  return emulatorApi(st, server, port, cert);
+}
 
-  const emulator: ArmEmulator = {
-    url: baseUrl,
+/** What the emulator's request handling and control API share. */
+interface EmulatorState {
+  subscriptionList: EmulatedSubscription[];
+  hosts: Map<string, SubscriptionHost>;
+  faults: FaultInjector;
+  stats: ArmEmulatorStats;
+  token: string;
+  log?: Logger;
+  timing: { times: DeploymentTimes | undefined };
+  /** Set once the server listens. */
+  baseUrl: string;
+}
+
+function allHosts(st: EmulatorState): SubscriptionHost[] {
+  return [...st.hosts.values()];
+}
+
+/** The handle a test or the local stack holds: address, credentials, stats and the control methods. */
+function emulatorApi(st: EmulatorState, server: Server, port: number, cert: EmulatorCert): ArmEmulator {
+  const { subscriptionList, stats, token } = st;
+  return {
+    url: st.baseUrl,
     port,
-    subscriptionId,
+    subscriptionId: subscriptionList[0].id,
     subscriptionIds: subscriptionList.map((x) => x.id),
     tenantId: EMULATOR_TENANT_ID,
     token,
@@ -334,12 +217,12 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     caCertPem: cert.cert,
     stats,
     setFaults: (f) => {
-      faults.set(f);
-      for (const h of all()) h.deployments.faultsChanged();
+      st.faults.set(f);
+      for (const h of allHosts(st)) h.deployments.faultsChanged();
     },
-    setDeploymentTimes,
+    setDeploymentTimes: (t) => setDeploymentTimes(st, t),
     setQuotas: (id, quotas) => {
-      const h = hosts.get(lower(id));
+      const h = st.hosts.get(lower(id));
       if (!h) throw new Error(`ARM emulator: no subscription ${id} (it serves ${subscriptionList.map((x) => x.id).join(', ')})`);
       h.sub = { ...h.sub, quotas };
       h.env.quotas = new QuotaBook(h.sub.id, quotas);
@@ -348,22 +231,162 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
       Object.assign(stats, { maxConcurrentDeployments: stats.activeDeployments, deploymentsStarted: 0, requests: 0, throttled: 0, serverErrors: 0, writes: 0, deploymentsBySubscription: {}, quotaRefusals: {} });
     },
     flush: async () => {
-      await Promise.all(all().map((h) => h.env.store.flush()));
+      await Promise.all(allHosts(st).map((h) => h.env.store.flush()));
     },
     stop: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      for (const h of all()) {
+      for (const h of allHosts(st)) {
         await h.deployments.pause();
         await h.groups.idle();
         await h.env.store.flush();
       }
     },
   };
-  log?.info({ url: baseUrl, subscriptions: subscriptionList.map((x) => x.id), deploymentTimeScale: opts.deploymentTimes?.scale ?? 0 }, 'ARM emulator listening');
-  return emulator;
+}
+
+async function handle(st: EmulatorState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  st.stats.requests++;
+  const requestId = randomUUID();
+  const headers: Record<string, string> = {
+    'x-ms-request-id': requestId,
+    'x-ms-correlation-request-id': String(req.headers['x-ms-correlation-request-id'] ?? requestId),
+    'x-ms-routing-request-id': `LOCAL:${requestId}`,
+  };
+  const method = (req.method ?? 'GET').toUpperCase();
+  const isWrite = WRITE_METHODS.has(method);
+  if (isWrite) st.stats.writes++;
+  try {
+    const rawBody = await readBody(req);
+    authenticate(req.headers.authorization, st.token);
+    // `{+resourceId}` templates send `//subscriptions/...`; as a relative URL that would name a host.
+    const url = new URL((req.url ?? '/').replace(/^\/+/, '/'), st.baseUrl);
+    const segs = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (segs.length === 1 && lower(segs[0]) === 'subscriptions' && method === 'GET') {
+      send(res, 200, { value: allHosts(st).map((h) => subscriptionBody(h.sub)) }, headers, method);
+      return;
+    }
+    // The emulator's own control route (not ARM's): a rehearsal sets deployment times to its run's time scale.
+    if (segs.length === 2 && segs[0] === '_emulator' && segs[1] === 'deploymentTimes') {
+      send(res, 200, deploymentTimesRoute(st, method, rawBody), headers, method);
+      return;
+    }
+    const host = authorize(segs, st.hosts, method);
+    const apiVersion = url.searchParams.get('api-version') ?? '';
+    if (!apiVersion) throw new ArmError(400, 'MissingApiVersionParameter', "The api-version query parameter (?api-version=) is required for all requests.");
+    if (!API_VERSION.test(apiVersion)) {
+      throw new ArmError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion}' is invalid. The supported versions are dates like '${API_VERSIONS.resources}'.`);
+    }
+    injectRequestFault(st, isWrite, host, requestId, headers['x-ms-correlation-request-id']);
+    const ctx: RequestContext = { method, segs, query: url.searchParams, apiVersion, body: jsonBody(rawBody, method), baseUrl: st.baseUrl };
+    const reply = await route(ctx, host);
+    send(res, reply.status, reply.body, { ...headers, ...reply.headers }, method);
+  } catch (e) {
+    if (e instanceof ArmError) {
+      send(res, e.status, e.body(), { ...headers, ...e.headers }, method);
+    } else {
+      st.log?.error({ err: e, url: req.url, method }, 'ARM emulator: unexpected error');
+      const err = new ArmError(500, 'InternalServerError', `ARM emulator failed: ${(e as Error).message}`);
+      send(res, 500, err.body(), headers, method);
+    }
+  }
+}
+
+/** A throttle or server error the fault settings call for on this request, thrown as ARM answers it. */
+function injectRequestFault(st: EmulatorState, isWrite: boolean, host: SubscriptionHost, requestId: string, correlationId: string): void {
+  const fault = st.faults.onRequest(isWrite);
+  if (fault?.kind === 'throttle') {
+    st.stats.throttled++;
+    throw new ArmError(
+      429,
+      'SubscriptionRequestsThrottled',
+      `Number of '${isWrite ? 'write' : 'read'}' requests for subscription '${host.sub.id}' actor '${EMULATOR_TENANT_ID}' exceeded. Please try again after '${fault.retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
+      undefined,
+      { 'Retry-After': String(fault.retryAfterSeconds), [`x-ms-ratelimit-remaining-subscription-${isWrite ? 'writes' : 'reads'}`]: '0' },
+    );
+  }
+  if (fault?.kind === 'serverError') {
+    st.stats.serverErrors++;
+    throw new ArmError(
+      500,
+      'InternalServerError',
+      `Encountered internal server error. Diagnostic information: timestamp '${new Date().toISOString()}', subscription id '${host.sub.id}', tracking id '${requestId}', request correlation id '${correlationId}'.`,
+    );
+  }
+}
+
+/** The request's JSON body (none for GET, HEAD and DELETE); content that is not JSON is ARM's InvalidRequestContent. */
+function jsonBody(rawBody: Buffer, method: string): unknown {
+  if (rawBody.length === 0 || method === 'GET' || method === 'HEAD' || method === 'DELETE') return undefined;
+  try {
+    return JSON.parse(rawBody.toString('utf8'));
+  } catch (e) {
+    throw new ArmError(400, 'InvalidRequestContent', `The request content was invalid and could not be deserialized: '${(e as Error).message}'.`);
+  }
+}
+
+function setDeploymentTimes(st: EmulatorState, t: DeploymentTimes | undefined): void {
+  validateDeploymentTimes(t);
+  st.timing.times = t;
+  for (const h of allHosts(st)) h.deployments.faultsChanged();
+}
+
+function deploymentTimesRoute(st: EmulatorState, method: string, rawBody: Buffer): { scale: number } {
+  if (method === 'PUT') {
+    let scale: unknown;
+    try {
+      scale = (JSON.parse(rawBody.toString('utf8') || '{}') as { scale?: unknown }).scale;
+    } catch {
+      scale = undefined;
+    }
+    if (typeof scale !== 'number' || !Number.isFinite(scale) || scale < 0) {
+      throw new ArmError(400, 'InvalidRequestContent', 'PUT /_emulator/deploymentTimes takes { "scale": <number >= 0> } (1 = Azure\'s typical deployment times, 0.01 = 1/100 of them, 0 = off).');
+    }
+    setDeploymentTimes(st, scale > 0 ? { scale } : undefined);
+  } else if (method !== 'GET') {
+    throw methodNotAllowed(method);
+  }
+  return { scale: st.timing.times?.scale ?? 0 };
+}
+
+async function route(ctx: RequestContext, host: SubscriptionHost): Promise<Reply> {
+  const { segs, method } = ctx;
+  const { groups, resources, deployments } = host;
+  if (segs.length === 2) {
+    if (method !== 'GET') throw methodNotAllowed(method);
+    return { status: 200, body: subscriptionBody(host.sub) };
+  }
+  const third = lower(segs[2]);
+  if (third === 'operationresults' && segs.length === 4) return groups.operationResult(ctx, segs[3]);
+  if (third === 'resources' && segs.length === 3) return resources.listSubscription(ctx);
+  // Usages - List: /subscriptions/{s}/providers/{namespace}/locations/{location}/usages
+  if (third === 'providers' && segs.length === 7 && lower(segs[4]) === 'locations' && lower(segs[6]) === 'usages' && (USAGE_PROVIDERS as readonly string[]).includes(lower(segs[3]))) {
+    if (method !== 'GET') throw methodNotAllowed(method);
+    return { status: 200, body: { value: host.env.quotas.usages(segs[3], normaliseLocation(segs[5]), resources.countedResources()) } };
+  }
+  if (third === 'providers' && segs.length <= 4 && method === 'GET') return resources.providers(ctx, segs[3]);
+  if (third !== 'resourcegroups') {
+    throw new ArmError(400, 'InvalidResourceType', `The resource type '${segs[2]}' could not be found in the namespace 'Microsoft.Resources' for api version '${ctx.apiVersion}'.`);
+  }
+  if (segs.length === 3) {
+    if (method !== 'GET') throw methodNotAllowed(method);
+    return groups.list(ctx);
+  }
+  const rg = segs[3];
+  if (segs.length === 4) return groups.handle(ctx, rg);
+  if (segs.length === 5 && lower(segs[4]) === 'resources') {
+    if (method !== 'GET') throw methodNotAllowed(method);
+    return resources.listGroup(ctx, groups.require(rg));
+  }
+  if (lower(segs[4]) === 'providers' && segs.length >= 7 && lower(segs[5]) === 'microsoft.resources' && lower(segs[6]) === 'deployments') {
+    return deployments.handle(ctx, groups.require(rg), segs.slice(7));
+  }
+  // ARM's older form, which the SDK's deploymentOperations client still uses: …/resourcegroups/{rg}/deployments/{name}/operations
+  if (lower(segs[4]) === 'deployments') return deployments.handle(ctx, groups.require(rg), segs.slice(5));
+  if (lower(segs[4]) === 'providers') return resources.handle(ctx, groups.require(rg), segs.slice(4));
+  throw new ArmError(404, 'NotFound', `No route for ${method} ${'/' + segs.join('/')}.`);
 }
 
 export interface EmulatorEnv {

@@ -113,44 +113,90 @@ export function prepareTemplate(
   checkExpressions(rawResources, 'resources');
   checkExpressions(outputs, 'outputs');
 
-  const provided = bindProvided(parametersIn, paramDefs);
-  const parameters: Record<string, { type: string; value: Json }> = {};
-  const parameterKey = (name: string) => Object.keys(paramDefs).find((k) => k.toLowerCase() === name.toLowerCase());
+  const planner = new TemplatePlanner(template, paramDefs, variableDefs, bindProvided(parametersIn, paramDefs), scope);
+  for (const key of Object.keys(paramDefs)) if (!planner.parameters[key]) planner.bindParameter(key);
+  // Expand resources: nested children flattened, copy loops unrolled.
+  planner.expand(rawResources, 'resources');
+  planner.resolveDependencies();
+  checkCycles(planner.resources);
 
-  const staticHost = (loops: LoopFrame[], hooks?: RuntimeHooks, from?: PlannedResource): EvalHost => ({
-    parameter: (name) => {
-      const key = parameterKey(name);
-      if (key === undefined) throw new TemplateError(`The template parameter '${name}' is not found. Please see https://aka.ms/arm-syntax-parameters for usage details.`);
-      if (!parameters[key]) bindParameter(key);
-      return parameters[key].value;
-    },
-    variable: (name) => variable(name),
-    resourceGroup: () => ({ ...scope.resourceGroup, type: 'Microsoft.Resources/resourceGroups', properties: { provisioningState: 'Succeeded' } }) as Json,
-    subscription: () => ({ id: `/subscriptions/${scope.subscriptionId}`, subscriptionId: scope.subscriptionId, tenantId: scope.tenantId, displayName: 'Workshop ARM emulator' }),
-    deployment: () => ({ name: scope.deploymentName, properties: { template: { contentVersion: String(template.contentVersion ?? '1.0.0.0') }, mode: scope.mode } }),
-    copyIndex: (loop) => {
-      if (loop !== undefined) {
-        const frame = [...loops].reverse().find((f) => f.name.toLowerCase() === loop.toLowerCase());
-        if (!frame) throw new TemplateError(`The template function 'copyIndex' refers to the copy loop '${loop}', which is not in scope here.`);
+  const templateHash = BigInt.asUintN(64, createHash('sha256').update(JSON.stringify(template)).digest().readBigUInt64BE(0)).toString();
+  return {
+    scope,
+    resources: planner.resources,
+    parameters: planner.parameters,
+    outputs,
+    contentVersion: String(template.contentVersion ?? '1.0.0.0'),
+    templateHash,
+    hostFor: (resource, hooks) => planner.staticHost(resource?.copy ? [resource.copy] : [], hooks, resource),
+    evaluateValue: (v, host) => planner.evaluateValue(v, host),
+    find: (target) => planner.find(target),
+  };
+}
+
+type ParentResource = { type: string; name: string; key: string; loops: LoopFrame[] };
+
+/**
+ * The state prepareTemplate builds: parameters bound on first use, variables evaluated once (cycles refused),
+ * resources expanded with their dependencies. Its evaluation host serves the plan after preparation too.
+ */
+class TemplatePlanner {
+  readonly parameters: Record<string, { type: string; value: Json }> = {};
+  readonly resources: PlannedResource[] = [];
+  private readonly loopMembers = new Map<string, string[]>();
+  private readonly pendingDeps: Array<{ res: PlannedResource; raw: string[]; parentKey?: string; serialAfter?: string[] }> = [];
+  private readonly variableCache = new Map<string, Json>();
+  private readonly evaluating = new Set<string>();
+
+  constructor(
+    private readonly template: Record<string, unknown>,
+    private readonly paramDefs: Record<string, Record<string, unknown>>,
+    private readonly variableDefs: Record<string, unknown>,
+    private readonly provided: ReturnType<typeof bindProvided>,
+    private readonly scope: TemplateScope,
+  ) {}
+
+  private parameterKey(name: string): string | undefined {
+    return Object.keys(this.paramDefs).find((k) => k.toLowerCase() === name.toLowerCase());
+  }
+
+  staticHost(loops: LoopFrame[], hooks?: RuntimeHooks, from?: PlannedResource): EvalHost {
+    const { scope, template } = this;
+    return {
+      parameter: (name) => {
+        const key = this.parameterKey(name);
+        if (key === undefined) throw new TemplateError(`The template parameter '${name}' is not found. Please see https://aka.ms/arm-syntax-parameters for usage details.`);
+        if (!this.parameters[key]) this.bindParameter(key);
+        return this.parameters[key].value;
+      },
+      variable: (name) => this.variable(name),
+      resourceGroup: () => ({ ...scope.resourceGroup, type: 'Microsoft.Resources/resourceGroups', properties: { provisioningState: 'Succeeded' } }) as Json,
+      subscription: () => ({ id: `/subscriptions/${scope.subscriptionId}`, subscriptionId: scope.subscriptionId, tenantId: scope.tenantId, displayName: 'Workshop ARM emulator' }),
+      deployment: () => ({ name: scope.deploymentName, properties: { template: { contentVersion: String(template.contentVersion ?? '1.0.0.0') }, mode: scope.mode } }),
+      copyIndex: (loop) => {
+        if (loop !== undefined) {
+          const frame = [...loops].reverse().find((f) => f.name.toLowerCase() === loop.toLowerCase());
+          if (!frame) throw new TemplateError(`The template function 'copyIndex' refers to the copy loop '${loop}', which is not in scope here.`);
+          return frame.index;
+        }
+        const frame = loops[0];
+        if (!frame) throw new TemplateError("The template function 'copyIndex' is not expected at this location: it can only be used in a resource or property with a copy loop.");
         return frame.index;
-      }
-      const frame = loops[0];
-      if (!frame) throw new TemplateError("The template function 'copyIndex' is not expected at this location: it can only be used in a resource or property with a copy loop.");
-      return frame.index;
-    },
-    reference: (target, apiVersion, full) => {
-      if (!hooks) throw new TemplateError("The template function 'reference' is not expected at this location (resource names, types, conditions, dependsOn, scopes and variables are evaluated before deployment). Please see https://aka.ms/arm-functions for usage details.");
-      return hooks.reference(target, apiVersion, full, from);
-    },
-    list: (action, target, apiVersion, body) => {
-      if (!hooks) throw new TemplateError(`The template function '${action}' is not expected at this location. Please see https://aka.ms/arm-functions for usage details.`);
-      return hooks.list(action, target, apiVersion, body, from);
-    },
-  });
+      },
+      reference: (target, apiVersion, full) => {
+        if (!hooks) throw new TemplateError("The template function 'reference' is not expected at this location (resource names, types, conditions, dependsOn, scopes and variables are evaluated before deployment). Please see https://aka.ms/arm-functions for usage details.");
+        return hooks.reference(target, apiVersion, full, from);
+      },
+      list: (action, target, apiVersion, body) => {
+        if (!hooks) throw new TemplateError(`The template function '${action}' is not expected at this location. Please see https://aka.ms/arm-functions for usage details.`);
+        return hooks.list(action, target, apiVersion, body, from);
+      },
+    };
+  }
 
-  const evaluateValue = (v: unknown, host: EvalHost, loops: LoopFrame[] = []): Json => {
+  evaluateValue(v: unknown, host: EvalHost, loops: LoopFrame[] = []): Json {
     if (typeof v === 'string') return isExpression(v) ? evaluate(parseExpression(v), host) : unescapeLiteral(v);
-    if (Array.isArray(v)) return v.map((x) => evaluateValue(x, host, loops));
+    if (Array.isArray(v)) return v.map((x) => this.evaluateValue(x, host, loops));
     if (v && typeof v === 'object') {
       const out: { [k: string]: Json } = {};
       for (const [k, x] of Object.entries(v)) {
@@ -158,12 +204,12 @@ export function prepareTemplate(
           // property copy loops: copy: [{ name, count, input }] produces the property `name`
           for (const loop of x as Array<Record<string, unknown>>) {
             const name = String(loop.name);
-            const count = evaluateValue(loop.count, host, loops);
+            const count = this.evaluateValue(loop.count, host, loops);
             if (typeof count !== 'number' || count < 0 || count > 800) throw new TemplateError(`The copy count of property loop '${name}' must be a whole number from 0 to 800, got ${String(count)}.`);
             const items: Json[] = [];
             for (let i = 0; i < count; i++) {
               const frames = [...loops, { name, index: i }];
-              items.push(evaluateValue(loop.input, withLoops(host, frames), frames));
+              items.push(this.evaluateValue(loop.input, withLoops(host, frames), frames));
             }
             out[name] = items;
           }
@@ -172,71 +218,48 @@ export function prepareTemplate(
         // ARM evaluates expressions in property names too (`userAssignedIdentities: { "[resourceId(...)]": {} }`).
         const name = isExpression(k) ? evaluate(parseExpression(k), host) : unescapeLiteral(k);
         if (typeof name !== 'string') throw new TemplateError(`The property name expression '${k}' must evaluate to a string.`);
-        out[name] = evaluateValue(x, host, loops);
+        out[name] = this.evaluateValue(x, host, loops);
       }
       return out;
     }
     return (v ?? null) as Json;
-  };
-  const withLoops = (host: EvalHost, loops: LoopFrame[]): EvalHost => ({
-    ...host,
-    copyIndex: (loop) => {
-      if (loop === undefined) {
-        // Unnamed: the resource's loop; in output and variable loops (no resource loop), the loop itself.
-        try {
-          return host.copyIndex(undefined);
-        } catch (e) {
-          if (e instanceof TemplateError && loops.length > 0) return loops[loops.length - 1].index;
-          throw e;
-        }
-      }
-      const frame = [...loops].reverse().find((f) => f.name.toLowerCase() === loop.toLowerCase());
-      return frame ? frame.index : host.copyIndex(loop);
-    },
-  });
+  }
 
-  const variableCache = new Map<string, Json>();
-  const evaluating = new Set<string>();
-  function variable(name: string): Json {
+  private variable(name: string): Json {
     if (name.toLowerCase() === 'copy') throw new TemplateError("'copy' is not a variable name; variable copy loops define the variables they name.");
-    const key = Object.keys(variableDefs).find((k) => k.toLowerCase() === name.toLowerCase());
-    const copyLoops = Array.isArray(variableDefs.copy) ? (variableDefs.copy as Array<Record<string, unknown>>) : [];
+    const key = Object.keys(this.variableDefs).find((k) => k.toLowerCase() === name.toLowerCase());
+    const copyLoops = Array.isArray(this.variableDefs.copy) ? (this.variableDefs.copy as Array<Record<string, unknown>>) : [];
     const loop = copyLoops.find((l) => String(l.name).toLowerCase() === name.toLowerCase());
     if (key === undefined && !loop) throw new TemplateError(`The template variable '${name}' is not found. Please see https://aka.ms/arm-syntax-variables for usage details.`);
     const cacheKey = name.toLowerCase();
-    if (variableCache.has(cacheKey)) return variableCache.get(cacheKey)!;
-    if (evaluating.has(cacheKey)) throw new TemplateError(`The template variable '${name}' refers to itself (a circular reference between variables).`);
-    evaluating.add(cacheKey);
+    if (this.variableCache.has(cacheKey)) return this.variableCache.get(cacheKey)!;
+    if (this.evaluating.has(cacheKey)) throw new TemplateError(`The template variable '${name}' refers to itself (a circular reference between variables).`);
+    this.evaluating.add(cacheKey);
     let value: Json;
     if (loop) {
-      value = (evaluateValue({ copy: [{ ...loop, name: String(loop.name) }] }, staticHost([])) as { [k: string]: Json })[String(loop.name)] ?? [];
+      value = (this.evaluateValue({ copy: [{ ...loop, name: String(loop.name) }] }, this.staticHost([])) as { [k: string]: Json })[String(loop.name)] ?? [];
     } else {
-      value = evaluateValue(variableDefs[key!], staticHost([]));
+      value = this.evaluateValue(this.variableDefs[key!], this.staticHost([]));
     }
-    evaluating.delete(cacheKey);
-    variableCache.set(cacheKey, value);
+    this.evaluating.delete(cacheKey);
+    this.variableCache.set(cacheKey, value);
     return value;
   }
 
-  function bindParameter(key: string): void {
-    const def = paramDefs[key];
+  bindParameter(key: string): void {
+    const def = this.paramDefs[key];
     const type = String(def.type ?? '').toLowerCase();
     if (!PARAM_TYPES[type]) throw new TemplateError(`The template parameter '${key}' has type '${String(def.type)}', which is not one of ${Object.values(PARAM_TYPES).join(', ')}.`);
     let value: Json;
-    if (provided.has(key.toLowerCase())) value = provided.get(key.toLowerCase())!;
-    else if (def.defaultValue !== undefined) value = evaluateValue(def.defaultValue, staticHost([]));
+    if (this.provided.has(key.toLowerCase())) value = this.provided.get(key.toLowerCase())!;
+    else if (def.defaultValue !== undefined) value = this.evaluateValue(def.defaultValue, this.staticHost([]));
     else throw new TemplateError(`The value for the template parameter '${key}' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details.`);
     checkParameter(key, type, def, value);
-    parameters[key] = { type: PARAM_TYPES[type], value };
+    this.parameters[key] = { type: PARAM_TYPES[type], value };
   }
-  for (const key of Object.keys(paramDefs)) if (!parameters[key]) bindParameter(key);
 
-  // Expand resources: nested children flattened, copy loops unrolled.
-  const resources: PlannedResource[] = [];
-  const loopMembers = new Map<string, string[]>();
-  const pendingDeps: Array<{ res: PlannedResource; raw: string[]; parentKey?: string; serialAfter?: string[] }> = [];
-
-  const expand = (defs: unknown[], path: string, parent?: { type: string; name: string; key: string; loops: LoopFrame[] }) => {
+  /** Resources from `defs` into the plan: nested children flattened, copy loops unrolled (serial ones in batches). */
+  expand(defs: unknown[], path: string, parent?: ParentResource): void {
     defs.forEach((d, i) => {
       if (!d || typeof d !== 'object' || Array.isArray(d)) throw new TemplateError(`${path}[${i}] must be a resource object.`);
       const def = d as Record<string, unknown>;
@@ -246,38 +269,39 @@ export function prepareTemplate(
         if (parent) throw new TemplateError(`${path}[${i}]: copy loops are not supported on nested child resources; define the child at the top level.`);
         const loopName = String(copy.name ?? '');
         if (!loopName) throw new TemplateError(`${path}[${i}].copy needs a name.`);
-        const count = evaluateValue(copy.count, staticHost(loops));
+        const count = this.evaluateValue(copy.count, this.staticHost(loops));
         if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > 800) throw new TemplateError(`The copy count of '${loopName}' must be a whole number from 0 to 800, got ${String(count)}.`);
         const serial = String(copy.mode ?? 'parallel').toLowerCase() === 'serial';
-        const batch = serial ? Math.max(1, Number(evaluateValue(copy.batchSize ?? 1, staticHost(loops)))) : Infinity;
+        const batch = serial ? Math.max(1, Number(this.evaluateValue(copy.batchSize ?? 1, this.staticHost(loops)))) : Infinity;
         const keys: string[] = [];
         for (let c = 0; c < count; c++) {
           const frames = [{ name: loopName, index: c }];
           const key = `${path}[${i}][copy ${c}]`;
           const previousBatch = serial && c >= batch ? keys.slice(Math.floor(c / batch - 1) * batch, Math.floor(c / batch) * batch) : [];
-          addOne(def, key, frames, parent, { name: loopName, index: c }, previousBatch);
+          this.addOne(def, key, frames, parent, { name: loopName, index: c }, previousBatch);
           keys.push(key);
         }
-        if (loopMembers.has(loopName.toLowerCase())) throw new TemplateError(`The copy loop name '${loopName}' is used more than once in the template.`);
-        loopMembers.set(loopName.toLowerCase(), keys);
+        if (this.loopMembers.has(loopName.toLowerCase())) throw new TemplateError(`The copy loop name '${loopName}' is used more than once in the template.`);
+        this.loopMembers.set(loopName.toLowerCase(), keys);
       } else {
-        addOne(def, `${path}[${i}]`, loops, parent, undefined, []);
+        this.addOne(def, `${path}[${i}]`, loops, parent, undefined, []);
       }
     });
-  };
+  }
 
-  const addOne = (
+  private addOne(
     def: Record<string, unknown>,
     key: string,
     loops: LoopFrame[],
-    parent: { type: string; name: string; key: string; loops: LoopFrame[] } | undefined,
+    parent: ParentResource | undefined,
     copy: { name: string; index: number } | undefined,
     serialAfter: string[],
-  ) => {
-    const host = staticHost(loops);
+  ): void {
+    const scope = this.scope;
+    const host = this.staticHost(loops);
     const ev = (v: unknown, what: string): Json => {
       try {
-        return evaluateValue(v, host, loops);
+        return this.evaluateValue(v, host, loops);
       } catch (e) {
         if (e instanceof TemplateError) throw new TemplateError(`The template resource at ${key} is not valid: ${what}: ${e.message}`);
         throw e;
@@ -324,21 +348,19 @@ export function prepareTemplate(
     const rawDeps = def.dependsOn === undefined ? [] : ev(def.dependsOn, 'dependsOn');
     if (!Array.isArray(rawDeps) || rawDeps.some((x) => typeof x !== 'string')) throw new TemplateError(`The template resource '${name}' has a 'dependsOn' that is not a list of strings.`);
     const { resources: nested, copy: _copy, ...rest } = def;
-    const res: PlannedResource = { key, def: rest, type, apiVersion, name, id, scope: scopeId, condition: parent ? conditionValue && resources.find((r) => r.key === parent.key)!.condition : conditionValue, copy, dependsOn: [] };
-    if (resources.some((r) => r.id.toLowerCase() === id.toLowerCase())) {
+    const res: PlannedResource = { key, def: rest, type, apiVersion, name, id, scope: scopeId, condition: parent ? conditionValue && this.resources.find((r) => r.key === parent.key)!.condition : conditionValue, copy, dependsOn: [] };
+    if (this.resources.some((r) => r.id.toLowerCase() === id.toLowerCase())) {
       throw new TemplateError(`The resource '${id}' is defined multiple times in a template. Please see https://aka.ms/arm-syntax-resources for usage details.`);
     }
-    resources.push(res);
-    pendingDeps.push({ res, raw: rawDeps as string[], parentKey: parent?.key, serialAfter });
-    if (Array.isArray(nested)) expand(nested, `${key}.resources`, { type, name, key, loops });
-  };
+    this.resources.push(res);
+    this.pendingDeps.push({ res, raw: rawDeps as string[], parentKey: parent?.key, serialAfter });
+    if (Array.isArray(nested)) this.expand(nested, `${key}.resources`, { type, name, key, loops });
+  }
 
-  expand(rawResources, 'resources');
-
-  const find = (target: string): PlannedResource | undefined => {
+  find(target: string): PlannedResource | undefined {
     const t = target.toLowerCase();
-    if (t.startsWith('/')) return resources.find((r) => r.id.toLowerCase() === t);
-    const byName = resources.filter((r) => r.name.toLowerCase() === t);
+    if (t.startsWith('/')) return this.resources.find((r) => r.id.toLowerCase() === t);
+    const byName = this.resources.filter((r) => r.name.toLowerCase() === t);
     if (byName.length === 1) return byName[0];
     // `Microsoft.Storage/storageAccounts/name` form
     const m = /^([A-Za-z0-9]+\.[A-Za-z0-9.]+)\/(.+)$/.exec(target);
@@ -347,43 +369,52 @@ export function prepareTemplate(
       const typeLen = Math.ceil(segs.length / 2);
       const type = [m[1], ...segs.slice(0, typeLen)].join('/').toLowerCase();
       const name = segs.slice(typeLen).join('/').toLowerCase();
-      return resources.find((r) => r.type.toLowerCase() === type && r.name.toLowerCase() === name);
+      return this.resources.find((r) => r.type.toLowerCase() === type && r.name.toLowerCase() === name);
     }
     return undefined;
-  };
-
-  for (const { res, raw, parentKey, serialAfter } of pendingDeps) {
-    const deps = new Set<string>(serialAfter);
-    if (parentKey) deps.add(parentKey);
-    for (const d of raw) {
-      const loop = loopMembers.get(d.toLowerCase());
-      if (loop) {
-        loop.forEach((k) => deps.add(k));
-        continue;
-      }
-      const hit = find(d);
-      if (!hit) throw new TemplateError(`The resource '${d}' is not defined in the template. Please see https://aka.ms/arm-syntax for usage details.`);
-      // ARM refuses a resource that names itself in dependsOn: a cycle of one.
-      if (hit.key === res.key) throw new TemplateError(`Circular dependency detected on resource: '${res.id}'. Please see https://aka.ms/arm-syntax-resources for usage details. The cycle: ${res.name} -> ${res.name}.`);
-      deps.add(hit.key);
-    }
-    // A copy-loop member that depends on its own loop waits for the other members, not for itself.
-    deps.delete(res.key);
-    res.dependsOn = [...deps];
   }
-  checkCycles(resources);
 
-  const templateHash = BigInt.asUintN(64, createHash('sha256').update(JSON.stringify(template)).digest().readBigUInt64BE(0)).toString();
+  /** Each resource's dependsOn as plan keys: its parent, the previous serial batch, and the resources or loops it names. */
+  resolveDependencies(): void {
+    for (const { res, raw, parentKey, serialAfter } of this.pendingDeps) {
+      const deps = new Set<string>(serialAfter);
+      if (parentKey) deps.add(parentKey);
+      for (const d of raw) {
+        const loop = this.loopMembers.get(d.toLowerCase());
+        if (loop) {
+          loop.forEach((k) => deps.add(k));
+          continue;
+        }
+        const hit = this.find(d);
+        if (!hit) throw new TemplateError(`The resource '${d}' is not defined in the template. Please see https://aka.ms/arm-syntax for usage details.`);
+        // ARM refuses a resource that names itself in dependsOn: a cycle of one.
+        if (hit.key === res.key) throw new TemplateError(`Circular dependency detected on resource: '${res.id}'. Please see https://aka.ms/arm-syntax-resources for usage details. The cycle: ${res.name} -> ${res.name}.`);
+        deps.add(hit.key);
+      }
+      // A copy-loop member that depends on its own loop waits for the other members, not for itself.
+      deps.delete(res.key);
+      res.dependsOn = [...deps];
+    }
+  }
+}
+
+/** The host with property/variable copy-loop frames on top: a named copyIndex() finds its loop, an unnamed one the resource's. */
+function withLoops(host: EvalHost, loops: LoopFrame[]): EvalHost {
   return {
-    scope,
-    resources,
-    parameters,
-    outputs,
-    contentVersion: String(template.contentVersion ?? '1.0.0.0'),
-    templateHash,
-    hostFor: (resource, hooks) => staticHost(resource?.copy ? [resource.copy] : [], hooks, resource),
-    evaluateValue: (v, host) => evaluateValue(v, host),
-    find,
+    ...host,
+    copyIndex: (loop) => {
+      if (loop === undefined) {
+        // Unnamed: the resource's loop; in output and variable loops (no resource loop), the loop itself.
+        try {
+          return host.copyIndex(undefined);
+        } catch (e) {
+          if (e instanceof TemplateError && loops.length > 0) return loops[loops.length - 1].index;
+          throw e;
+        }
+      }
+      const frame = [...loops].reverse().find((f) => f.name.toLowerCase() === loop.toLowerCase());
+      return frame ? frame.index : host.copyIndex(loop);
+    },
   };
 }
 
