@@ -54,24 +54,36 @@ export interface ProcMemory {
   detail: string;
 }
 
+/** The processes of a process group: pid and the fields of /proc/<pid>/stat after the command name. */
+function groupProcesses(pgid: number): Array<{ pid: string; fields: string[] }> {
+  const out: Array<{ pid: string; fields: string[] }> = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid) out.push({ pid, fields }); // pgrp
+    } catch {
+      // exited while being read
+    }
+  }
+  return out;
+}
+
 /** VmRSS and VmHWM summed over every process of a process group (the stack is one process today; this stays true if it forks). */
 export function groupMemory(pgid: number): ProcMemory {
   let rss = 0;
   let hwm = 0;
   let processes = 0;
   const parts: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const { pid } of groupProcesses(pgid)) {
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue; // pgrp
-      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       const own = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 0) * 1024;
       rss += own;
       hwm += Number(/VmHWM:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 0) * 1024;
       processes++;
-      parts.push(`${/Name:\s+(\S+)/.exec(status)?.[1] ?? entry} ${mb(own)}`);
+      parts.push(`${/Name:\s+(\S+)/.exec(status)?.[1] ?? pid} ${mb(own)}`);
     } catch {
       // exited while being read
     }
@@ -81,17 +93,7 @@ export function groupMemory(pgid: number): ProcMemory {
 
 /** CPU time (user + system, ms) of every process of a process group so far, from /proc/<pid>/stat. */
 export function groupCpuMs(pgid: number): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) !== pgid) continue; // pgrp
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-    } catch {
-      // exited while being read
-    }
-  }
+  // utime, stime: fields 14 and 15 of stat.
+  const ticks = groupProcesses(pgid).reduce((t, { fields }) => t + Number(fields[11]) + Number(fields[12]), 0);
   return (ticks / CLK_TCK) * 1000;
 }
