@@ -10,6 +10,7 @@ import type { FunctionDef, HttpDef, TimerDef } from './durable/functions';
 import { HttpError, WEBHOOK_PREFIX, decodePathSegment, durableClientInput, handleManagement, readBody, sendError, sendJson } from './durable/managementApi';
 import { DurableStore } from './durable/store';
 import { StoreUnavailableError, type SqliteDatabase } from '../storage/sqlite';
+import { outlastClientKeepAlive } from './keepAlive';
 import { useEmbeddedTables } from '../storage/appTables';
 import { durableSettings, readHostJson, type DurableSettings } from './hostConfig';
 import { appSetting } from '../config';
@@ -165,13 +166,9 @@ function hostServer(serving: Serving): Server {
       else res.end();
     });
   });
-  // Idle keep-alive sockets outlive the clients' (Node's global agent, which the durable client's axios uses,
-  // reuses a socket for up to 5 s; the server's default also closes at 5 s, and a request sent on a socket the
-  // server is closing fails with ECONNRESET — a learner's action answered 500 under load in bench:cohort).
-  // Azure's front end keeps idle connections for minutes.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  return server;
+  // A learner's action answered 500 under load in bench:cohort: the durable client's request met a socket this
+  // server was closing (see keepAlive.ts).
+  return outlastClientKeepAlive(server);
 }
 
 async function handleRequest(serving: Serving, req: IncomingMessage, res: ServerResponse): Promise<void> {

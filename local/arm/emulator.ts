@@ -27,6 +27,7 @@ import { ArmStore, type GroupRecord } from './store';
 import type { SqliteDatabase } from '../../storage/sqlite';
 import { ResourceService } from './resources';
 import { DeploymentService } from './deployments';
+import { outlastClientKeepAlive } from '../keepAlive';
 import { validateDeploymentTimes, type DeploymentTimes } from './durations';
 import { QuotaBook, USAGE_PROVIDERS, type QuotaSetting } from './quotas';
 
@@ -169,9 +170,11 @@ export async function startArmEmulator(opts: ArmEmulatorOptions): Promise<ArmEmu
     st.hosts.set(lower(sub.id), { sub, env, resources, deployments, groups: new GroupService(env, resources, deployments) });
   }
 
-  const server: Server = createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
-    void handle(st, req, res);
-  });
+  const server: Server = outlastClientKeepAlive(
+    createServer({ key: cert.key, cert: cert.cert }, (req, res) => {
+      void handle(st, req, res);
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());

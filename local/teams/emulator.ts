@@ -8,6 +8,7 @@ import { TeamsEmulatorState } from './persistence';
 import pino, { type Logger } from 'pino';
 import { newSigningKey, publicJwk, signJwt, verifyJwt, type JwtClaims, type SigningKey } from './jwt';
 import { prng } from '../prng';
+import { outlastClientKeepAlive } from '../keepAlive';
 
 /**
  * The local stand-in for Microsoft Teams and the Bot Connector service.
@@ -249,13 +250,15 @@ class Emulator {
       if (c.type === 'personal' && c.userId) this.personal.set(c.userId, c.id);
       for (const a of c.activities) this.seq = Math.max(this.seq, a.seq);
     }
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (err instanceof HttpProblem) return send(res, err.status, { error: { code: err.code, message: err.message } });
-        this.log.error({ err, url: req.url }, 'teams emulator request failed');
-        if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: (err as Error).message } });
-      });
-    });
+    this.server = outlastClientKeepAlive(
+      createServer((req, res) => {
+        this.handle(req, res).catch((err: unknown) => {
+          if (err instanceof HttpProblem) return send(res, err.status, { error: { code: err.code, message: err.message } });
+          this.log.error({ err, url: req.url }, 'teams emulator request failed');
+          if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: (err as Error).message } });
+        });
+      }),
+    );
   }
 
   /** Listens on the port asked for, else this data directory's previous port (any port when that one is taken). */

@@ -188,10 +188,20 @@ export interface SizeResult {
 
 const utf8 = (s: unknown): number => (s === null || s === undefined ? 0 : Buffer.byteLength(typeof s === 'string' ? s : JSON.stringify(s), 'utf8'));
 
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
-  return (await res.json()) as T;
+/** GET, tried again (a few times, backing off) when the connection breaks or times out — a poller must outlast a hiccup; an HTTP error is final. */
+async function getJson<T>(url: string, tries = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
+    } catch (err) {
+      if (attempt >= tries) throw err;
+      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
+      continue;
+    }
+    if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+    return (await res.json()) as T;
+  }
 }
 
 async function postJson(url: string, body: unknown): Promise<unknown> {
