@@ -6,7 +6,7 @@ import type { SignalInput } from '../activities/signalInstance';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
 import { provisionKey, type CohortEvent, type ProvisionDone, type ProvisionRequest, type ProvisionSignal } from '../contracts/messages';
 import type { ProgressReport } from '../machines/progress';
-import { admit, createScheduler, enqueue, failed, forget, live, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
+import { admit, createScheduler, enqueue, failed, forget, live, progress, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
 import { EventInbox } from './eventInbox';
 import { FINISHED, type CohortSummary, type RunReport } from './cohortView';
 import type { CohortInput, CohortState } from './workshopTypes';
@@ -126,16 +126,8 @@ class Cohort {
   private provisioningView(): CohortSummary['provisioning'] {
     const s = this.state.provisioning?.scheduler;
     if (!s) return { queued: 0, deploying: 0, retrying: 0, succeeded: 0, failed: 0, maxInFlight: 0, throttled: 0 };
-    const slots = Object.values(s.slots);
-    return {
-      queued: s.queue.length,
-      deploying: slots.filter((x) => x.phase === 'running').length,
-      retrying: slots.filter((x) => x.phase === 'waiting').length,
-      succeeded: s.stats.succeeded ?? 0,
-      failed: s.stats.failed ?? 0,
-      maxInFlight: s.stats.maxInFlight,
-      throttled: s.stats.throttled,
-    };
+    const { running, ...counts } = progress(s);
+    return { ...counts, deploying: running, maxInFlight: s.stats.maxInFlight, throttled: s.stats.throttled };
   }
 
   /** Starts the next batch of journeys (one batch per execution: starting any roster leaves a history of constant length). False: continued as new. */

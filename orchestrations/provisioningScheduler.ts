@@ -326,8 +326,9 @@ export function progress(state: SchedulerState): { queued: number; running: numb
     queued: state.queue.length,
     running: slots.filter((s) => s.phase === 'running').length,
     retrying: slots.filter((s) => s.phase === 'waiting').length,
-    succeeded: state.succeeded.length,
-    failed: Object.keys(state.failed).length,
+    // Counted in stats, which outlive `forget` (the lists only hold what the caller has not reported yet).
+    succeeded: state.stats.succeeded ?? state.succeeded.length,
+    failed: state.stats.failed ?? Object.keys(state.failed).length,
   };
 }
 
