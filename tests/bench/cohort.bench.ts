@@ -62,6 +62,7 @@ const args = parseArgs({
     scenario: { type: 'string', default: 'drill' },
     'arm-scenario': { type: 'string', default: 'lakehouse' },
     'no-arm': { type: 'boolean', default: false },
+    subscriptions: { type: 'string', default: 'auto' },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -69,7 +70,7 @@ const args = parseArgs({
 }).values;
 
 function usageError(message: string): never {
-  process.stderr.write(`bench:cohort: ${message}\nUsage: npm run bench:cohort -- [--sizes 100,300,1000,200:arm] [--time-scale 10] [--concurrency 16] [--scenario drill] [--arm-scenario lakehouse] [--no-arm] [--keep]\n`);
+  process.stderr.write(`bench:cohort: ${message}\nUsage: npm run bench:cohort -- [--sizes 100,300,1000,200:arm] [--time-scale 10] [--concurrency 16] [--scenario drill] [--arm-scenario lakehouse] [--no-arm] [--subscriptions auto|N] [--keep]\n`);
   process.exit(2);
 }
 
@@ -92,6 +93,15 @@ function packsDirFor(scenario: string): string {
   const test = path.join(REPO, 'tests', 'workshop', 'packs');
   return existsSync(path.join(test, `${scenario}.yaml`)) ? test : path.join(REPO, 'scenarios', 'packs');
 }
+/**
+ * Emulated learner subscriptions per size. Azure's default quota is 250 storage accounts per region per
+ * subscription, and the emulator holds every subscription to it: one subscription cannot take 1,000 learners'
+ * environments (each has a storage account), so `auto` gives a size one subscription per 200 learners and the run
+ * names them all in `learnerSubscriptions`, as an instructor would for a 1,000-seat event.
+ */
+const SUBSCRIPTIONS = args.subscriptions === 'auto' ? undefined : Number(args.subscriptions);
+if (SUBSCRIPTIONS !== undefined && !(Number.isInteger(SUBSCRIPTIONS) && SUBSCRIPTIONS >= 1 && SUBSCRIPTIONS <= 20)) usageError(`--subscriptions must be "auto" or a whole number from 1 to 20, got "${args.subscriptions}"`);
+const subscriptionsFor = (learners: number): number => SUBSCRIPTIONS ?? Math.min(20, Math.max(1, Math.ceil(learners / 200)));
 const RESULTS_FILE = path.join(REPO, 'bench', 'results.json');
 /** A learner nobody heard from in this long gets looked at (a card the learner could not act on yet, the last step). */
 const SWEEP_MS = 5_000;
@@ -137,6 +147,8 @@ export interface SizeResult {
   learners: number;
   mode: 'no-arm' | 'arm';
   scenario: string;
+  /** Emulated learner subscriptions the run spread its environments over. */
+  subscriptions?: number;
   skipped?: string;
   error?: string;
   completed?: number;
@@ -233,11 +245,11 @@ interface Stack {
   url: string;
   teamsUrl: string;
   keys: { instructor: string; learner: string };
-  armAccess(): ArmAccess;
+  armAccess(): ArmAccess & { subscriptionIds: string[] };
   engine(): Promise<EngineCounters>;
 }
 
-async function startStack(packsDir: string, log: (line: string) => void): Promise<Stack> {
+async function startStack(packsDir: string, subscriptions: number, log: (line: string) => void): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-cohort-'));
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -251,6 +263,7 @@ async function startStack(packsDir: string, log: (line: string) => void): Promis
     LEARNER_API_KEY: keys.learner,
     SCENARIO_PACKS_DIR: packsDir,
     LOG_LEVEL: 'warn',
+    ARM_EMULATOR_SUBSCRIPTIONS: String(subscriptions),
   };
   // The stack's own emulators, nothing inherited from the shell but the two sender settings (printed in the header).
   for (const k of ['ARM_ENDPOINT', 'ARM_TOKEN', 'ARM_CA_CERT', 'LEARNER_SUBSCRIPTION_ID', 'BOT_APP_ID', 'AzureWebJobsStorage']) delete env[k];
@@ -276,8 +289,8 @@ async function startStack(packsDir: string, log: (line: string) => void): Promis
     keys,
     armAccess: () => {
       // What `npm start` writes for `workshop rehearse` (cli/workshop.ts localArmAccess reads the same file).
-      const saved = JSON.parse(readFileSync(path.join(dataDir, 'arm', 'emulator.json'), 'utf8')) as { url: string; token: string; subscriptionId: string; caFile: string };
-      return { url: saved.url, token: saved.token, subscriptionId: saved.subscriptionId, caCert: readFileSync(saved.caFile, 'utf8') };
+      const saved = JSON.parse(readFileSync(path.join(dataDir, 'arm', 'emulator.json'), 'utf8')) as { url: string; token: string; subscriptionId: string; subscriptionIds?: string[]; caFile: string };
+      return { url: saved.url, token: saved.token, subscriptionId: saved.subscriptionId, subscriptionIds: saved.subscriptionIds ?? [saved.subscriptionId], caCert: readFileSync(saved.caFile, 'utf8') };
     },
     engine: async () => (await getJson<{ engine: EngineCounters }>(`${url}/admin/host/status`)).engine,
   };
@@ -287,11 +300,11 @@ async function startStack(packsDir: string, log: (line: string) => void): Promis
 
 async function runSize(spec: SizeSpec, log: (line: string) => void): Promise<SizeResult> {
   const scenario = spec.arm ? args['arm-scenario']! : args.scenario!;
-  const base: SizeResult = { learners: spec.learners, mode: spec.arm ? 'arm' : 'no-arm', scenario };
+  const base: SizeResult = { learners: spec.learners, mode: spec.arm ? 'arm' : 'no-arm', scenario, subscriptions: subscriptionsFor(spec.learners) };
   if (spec.learners > MAX_LEARNERS_PER_RUN) return { ...base, skipped: `skipped: above MAX_LEARNERS_PER_RUN (${MAX_LEARNERS_PER_RUN})` };
   const packsDir = packsDirFor(scenario);
   process.env.SCENARIO_PACKS_DIR = packsDir; // the learner drivers read the same packs as the stack
-  const stack = await startStack(packsDir, log);
+  const stack = await startStack(packsDir, subscriptionsFor(spec.learners), log);
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, groupMemory(stack.pgid).rss)), 500);
   let ok = false;
@@ -343,9 +356,11 @@ async function drive(spec: SizeSpec, scenario: string, stack: Stack, log: (line:
   const cpu0 = groupCpuMs(stack.pgid);
   const t0 = performance.now();
   const wall0 = Date.now();
-  const start = await api.startRun({ runId: 'bench', scenario, roster, rosterName: 'bench roster', instructors: [INSTRUCTOR.upn], timeScale: TIME_SCALE });
+  const subscriptionIds = stack.armAccess().subscriptionIds;
+  const learnerSubscriptions = subscriptionIds.length > 1 ? subscriptionIds.map((subscriptionId) => ({ subscriptionId })) : undefined;
+  const start = await api.startRun({ runId: 'bench', scenario, roster, rosterName: 'bench roster', instructors: [INSTRUCTOR.upn], timeScale: TIME_SCALE, ...(learnerSubscriptions ? { learnerSubscriptions } : {}) });
   for (const l of start.learners) api.setLearnerToken(l.learnerId, l.token);
-  log(`run started: ${n} learners, ${scenario}, time scale ${TIME_SCALE}${arm ? ', learners do their implementation work through ARM' : ''}`);
+  log(`run started: ${n} learners, ${scenario}, time scale ${TIME_SCALE}, ${subscriptionIds.length} learner subscription(s)${arm ? ', learners do their implementation work through ARM' : ''}`);
 
   const prompts = new Map<string, Prompt[]>(roster.map((r) => [r.learnerId, []]));
   const actions: Action[] = [];
@@ -640,6 +655,7 @@ function printSize(r: SizeResult): void {
     table([
       ['figure', 'value'],
       ['learners through all four phases', `${r.completed} / ${r.learners}${r.mode === 'arm' ? ` (${r.armWork} did their implementation work through ARM)` : ''}`],
+      ['learner subscriptions', String(r.subscriptions ?? 1)],
       ['wall time', `${f1(r.wallMs! / 1000)} s`],
       ['orchestration steps (episodes) / steps/s', `${f0(r.steps!)} / ${f0(r.stepsPerSec!)}`],
       ['activities run', f0(r.activities!)],
@@ -675,6 +691,7 @@ function printSummary(results: SizeResult[]): void {
     table([
       head,
       row('completed', (r) => `${r.completed}/${r.learners}`),
+      row('learner subscriptions', (r) => String(r.subscriptions ?? 1)),
       row('wall time s', (r) => f0(r.wallMs! / 1000)),
       row('steps/s', (r) => f0(r.stepsPerSec!)),
       row('action → prompt p50 ms', (r) => f0(r.actionToPromptMs!.p50)),
