@@ -5,7 +5,7 @@ import type { TablePort } from '../storage/tables';
 import { armClientsFor, lastWriteBudget, type ArmClients } from '../azure/armClients';
 import { PermanentArmError, TransientArmError } from '../azure/armErrors';
 import { notify } from './notify';
-import { drainReason, placeEnvironment, type PlacementCandidate, type PlacementDecision, type QuotaHeadroom, type SubscriptionHealth } from '../azure/placement';
+import { drainReason, environmentsThatFit, placeEnvironment, type PlacementCandidate, type PlacementDecision, type QuotaHeadroom, type SubscriptionHealth } from '../azure/placement';
 import { isStatus, packJson, unpackJson } from '../storage/workshopTables';
 
 /**
@@ -389,4 +389,36 @@ export async function recordPlacementOutcome(runId: string, learnerId: string, o
 /** The pool's record for a run: where every learner went and each subscription's health (for reports and tests). */
 export async function poolOf(runId: string): Promise<PoolState> {
   return (await readPool(runId)).state;
+}
+
+// ─── capacity, before a run starts ───────────────────────────────────────────────────────────
+
+export interface PoolCapacity {
+  /** More environments of the template the places hold now, summed (Infinity when no quota applies anywhere). */
+  fits: number;
+  /** Each place read, with its count and the quotas behind it in words. */
+  places: Array<{ subscriptionId: string; location: string; fits: number; why: string }>;
+  /** Places whose quotas could not be read, and why (left out of `fits`). */
+  unread: string[];
+}
+
+/**
+ * How many more environments of `template` the subscriptions' quotas hold now, read the way a placement reads
+ * them (the usage APIs, else the configured limits counted against the resources list). A drained or throttled
+ * subscription still counts: capacity is about quotas, not health.
+ */
+export async function poolCapacity(subs: LearnerSubscription[], defaultLocation: string, template: { resources?: unknown }, log: Logger, signal?: AbortSignal): Promise<PoolCapacity> {
+  const observed = await observe(subs, defaultLocation, environmentNeed(template), signal, log);
+  const out: PoolCapacity = { fits: 0, places: [], unread: [] };
+  for (const o of observed) {
+    if (o.unavailable) {
+      out.unread.push(`${o.sub.subscriptionId}/${o.location}: ${o.unavailable}`);
+      continue;
+    }
+    const fits = environmentsThatFit(o.quotas);
+    const why = o.quotas.length ? o.quotas.map((q) => `${q.quota} ${q.used}/${q.limit} used, ${q.need} per environment`).join('; ') : 'no quota applies';
+    out.fits += fits;
+    out.places.push({ subscriptionId: o.sub.subscriptionId, location: o.location, fits, why });
+  }
+  return out;
 }

@@ -226,7 +226,8 @@ function addRunStart(run: Command, cli: Cli): void {
     .option('--batch-size <n>', 'journeys started per batch', number('--batch-size', { integer: true, min: 1, max: 100 }))
     .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable), e.g. --param onPremGatewayIp=203.0.113.10", collectParam)
     .option('--learner-subscription <id[@regions]>', 'spread environments over these learner subscriptions by quota headroom (repeatable), e.g. <guid>@westeurope,northeurope', collectLearnerSubscription)
-    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown>; learnerSubscription?: LearnerSubscriptionRef[] }) => {
+    .option('--allow-quota-shortfall', 'start even when the learner subscriptions\' quotas cannot hold every learner\'s environment (refused otherwise, with the numbers)')
+    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown>; learnerSubscription?: LearnerSubscriptionRef[]; allowQuotaShortfall?: boolean }) => {
       let text: string;
       try {
         text = await readFile(o.roster, 'utf8');
@@ -240,7 +241,7 @@ function addRunStart(run: Command, cli: Cli): void {
         if (err instanceof RosterError) throw new UserError(`The roster has problems; nothing was started:\n${err.problems.map((p) => `  ${formatRosterProblem(name, p)}`).join('\n')}`);
         throw err;
       }
-      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.learnerSubscription ? { learnerSubscriptions: o.learnerSubscription } : {}) });
+      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.learnerSubscription ? { learnerSubscriptions: o.learnerSubscription } : {}), ...(o.allowQuotaShortfall ? { allowQuotaShortfall: true } : {}) });
       print(res, json(), () =>
         [
           `Started run ${res.runId}: ${res.scenario.title} for ${res.learners.length} learners (time scale ${res.timeScale}).`,

@@ -1,4 +1,5 @@
 import { LearnerSubscriptions } from '../activities/subscriptionPool';
+import { capacityShortfall, environmentCapacity } from '../activities/environmentCapacity';
 import { randomBytes } from 'node:crypto';
 import { readDecisions, type DecisionRow } from '../activities/recordDecision';
 import { setRunPeerReview } from './peerReviewApi';
@@ -54,6 +55,8 @@ export const StartRunBody = z.strictObject({
   parameters: z.record(z.string().min(1).max(100), z.unknown()).default({}),
   /** The learner subscriptions (and regions) environments are spread over; absent = LEARNER_SUBSCRIPTION_ID. */
   learnerSubscriptions: LearnerSubscriptions.optional(),
+  /** Start even when the learner subscriptions' quotas cannot hold every learner's environment (checkQuotaHolds). */
+  allowQuotaShortfall: z.boolean().default(false),
 });
 export type StartRunBody = z.input<typeof StartRunBody>;
 
@@ -92,6 +95,7 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
     ...(environmentWrites ? { environmentWrites } : {}),
   };
   checkCohortFits(roster, plan);
+  await checkQuotaHolds(body, loaded.pack.id, roster.length, environmentParameters);
   const runId = body.runId ?? newRunId(loaded.pack.id);
   checkInstanceIds(runId, roster);
   const instanceId = cohortInstanceId(runId);
@@ -144,6 +148,19 @@ async function templateWrites(packId: string): Promise<number | undefined> {
   };
   visit(list);
   return writes;
+}
+
+/** Refuses (422) a run whose learners' environments the subscriptions' quotas cannot hold now, unless told to start anyway. */
+async function checkQuotaHolds(body: z.infer<typeof StartRunBody>, packId: string, learners: number, runParameters: Record<string, unknown>): Promise<void> {
+  const log = apiLogger();
+  const verdict = await environmentCapacity({ packId, learners, runParameters, ...(body.learnerSubscriptions ? { subscriptions: body.learnerSubscriptions } : {}), log });
+  const shortfall = verdict && capacityShortfall(verdict);
+  if (!shortfall) return;
+  if (body.allowQuotaShortfall) {
+    log.warn({ packId, learners, fits: verdict.fits, places: verdict.places }, 'run started past its quota (allowQuotaShortfall)');
+    return;
+  }
+  throw new ApiError(422, shortfall, { capacity: { fits: verdict.fits, learners, places: verdict.places, unread: verdict.unread } });
 }
 
 export function checkCohortFits(roster: Learner[], plan: CohortInput['plan']): void {

@@ -44,6 +44,35 @@ it('a run naming learner subscriptions badly is refused 400, saying which entry 
   await expect(w.api.runStatus('badpool')).rejects.toMatchObject({ status: 404 });
 });
 
+it('a run whose learners the subscriptions\' quotas cannot hold is refused 422 with the numbers, nothing starts; told to start anyway, it starts', async () => {
+  const roster = (n: number) => ['name,email', ...Array.from({ length: n }, (_, i) => `Quota ${i + 1},q${i + 1}@example.com`)].join('\n');
+  // Three subscriptions, one full: a roster of 20 lakehouse learners is more than 8 + 0 + 8 storage accounts hold.
+  const over = await w.api.startRun({ runId: 'overquota', scenario: 'lakehouse', roster: roster(20), instructors: ['ian'], learnerSubscriptions: SUBS.map((subscriptionId) => ({ subscriptionId })) }).catch((e: unknown) => e as ApiCallError);
+  expect(over).toBeInstanceOf(ApiCallError);
+  const refusal = over as ApiCallError;
+  expect(refusal.status).toBe(422);
+  const body = refusal.body as { error: string; capacity: { fits: number; learners: number; places: Array<{ subscriptionId: string; location: string; fits: number }> } };
+  expect(body.capacity.learners).toBe(20);
+  expect(body.capacity.fits).toBeLessThan(20);
+  expect(body.capacity.places.map((p) => p.subscriptionId)).toEqual(SUBS);
+  expect(body.capacity.places.find((p) => p.subscriptionId === SUBS[1])!.fits).toBe(0);
+  expect(body.capacity.fits).toBe(body.capacity.places.reduce((n, p) => n + p.fits, 0));
+  expect(body.error).toContain(`hold ${body.capacity.fits} more environment(s) of "lakehouse" now and the roster has 20 learners`);
+  expect(body.error).toMatch(/StorageAccounts 0\/0 used/);
+  expect(body.error).toMatch(/allowQuotaShortfall/);
+  await expect(w.api.runStatus('overquota')).rejects.toMatchObject({ status: 404 });
+  // What the same subscriptions do hold is accepted (the check counts, it does not refuse every pool).
+  const fitting = await w.api.startRun({ runId: 'fitsquota', scenario: 'lakehouse', roster: roster(body.capacity.fits), instructors: ['ian'], learnerSubscriptions: SUBS.map((subscriptionId) => ({ subscriptionId })) });
+  expect(fitting.learners).toHaveLength(body.capacity.fits);
+  await w.api.runCommand('fitsquota', 'end', { reason: 'test over' });
+  // The single default subscription (LEARNER_SUBSCRIPTION_ID) is checked too; told to start anyway, the run starts.
+  const single = await w.api.startRun({ runId: 'singlequota', scenario: 'lakehouse', roster: roster(20), instructors: ['ian'] }).catch((e: unknown) => e as ApiCallError);
+  expect((single as ApiCallError).status).toBe(422);
+  const anyway = await w.api.startRun({ runId: 'anyway', scenario: 'lakehouse', roster: roster(20), instructors: ['ian'], allowQuotaShortfall: true });
+  expect(anyway.learners).toHaveLength(20);
+  await w.api.runCommand('anyway', 'end', { reason: 'test over' });
+}, 120_000);
+
 it('a run over three learner subscriptions, one at its quota: every learner reaches Implementation in an environment placed where it fits', async () => {
   const roster = ['name,email', ...Array.from({ length: LEARNERS }, (_, i) => `Learner ${i + 1},l${i + 1}@example.com`)].join('\n');
   const started = await w.api.startRun({ runId: 'poolrun', scenario: 'lakehouse', roster, instructors: ['ian'], timeScale: 1, learnerSubscriptions: SUBS.map((subscriptionId) => ({ subscriptionId })) });

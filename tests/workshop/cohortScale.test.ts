@@ -14,8 +14,14 @@ import { startWorkshopStack, type WorkshopStack } from './workshopStack';
  * in the store, served by the API as before.
  */
 let ws: WorkshopStack;
+/**
+ * Five learner subscriptions, as a 1,000-seat event needs: Azure's default 250 storage accounts per region per
+ * subscription hold a quarter of the room, and a run the quotas cannot hold is refused at start (422). Both runs
+ * name all five, so their plans are the same size.
+ */
+const SUBSCRIPTIONS = Array.from({ length: 5 }, (_, i) => `5c000000-0000-4000-8000-00000000000${i + 1}`);
 beforeAll(async () => {
-  ws = await startWorkshopStack({ packsDir: path.join(__dirname, 'packs') });
+  ws = await startWorkshopStack({ packsDir: path.join(__dirname, 'packs'), armSubscriptions: SUBSCRIPTIONS.map((id) => ({ id })) });
 }, 120_000);
 afterAll(async () => {
   await ws?.stop();
@@ -38,7 +44,7 @@ async function runAndMeasure(n: number): Promise<Sizes> {
   const roster = sizingRoster(n).map(({ name, email }) => ({ name, email: email! }));
   // Time scale 1 (real minutes): nobody's timebox runs out while the test watches. Batches of 25, so both runs
   // continue as new while they start (the 100-learner one four times) and carry their state.
-  const started = await ws.api.startRun({ runId, scenario: 'drill', roster, instructors: ['ian'], batchSize: 25 });
+  const started = await ws.api.startRun({ runId, scenario: 'drill', roster, instructors: ['ian'], batchSize: 25, learnerSubscriptions: SUBSCRIPTIONS.map((subscriptionId) => ({ subscriptionId })) });
   expect(started.learners).toHaveLength(n);
   const last = started.learners.at(-1)!;
   ws.api.setLearnerToken(last.learnerId, last.token);
