@@ -37,6 +37,7 @@ import { parseArgs } from 'node:util';
 import { learnerResourceGroupName } from '../../azure/environmentNames';
 import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClient';
 import { loadCliPack } from '../../cli/cliPacks';
+import { environmentNeed } from '../../activities/subscriptionPool';
 import { RehearsalArm, type ArmAccess } from '../../cli/rehearsalArm';
 import { cohortInstanceId } from '../../contracts/ids';
 import { MAX_LEARNERS_PER_RUN } from '../../http/cohortLimit';
@@ -94,14 +95,29 @@ function packsDirFor(scenario: string): string {
   return existsSync(path.join(test, `${scenario}.yaml`)) ? test : path.join(REPO, 'scenarios', 'packs');
 }
 /**
- * Emulated learner subscriptions per size. Azure's default quota is 250 storage accounts per region per
- * subscription, and the emulator holds every subscription to it: one subscription cannot take 1,000 learners'
- * environments (each has a storage account), so `auto` gives a size one subscription per 200 learners and the run
- * names them all in `learnerSubscriptions`, as an instructor would for a 1,000-seat event.
+ * Where a size's environments go. Azure's default quota is 250 storage accounts per region per subscription, and
+ * the emulator holds every subscription to it (a run the quotas cannot hold is refused at start): one subscription
+ * does not take 1,000 drill environments (one storage account each) or 200 lakehouse ones (two each). `auto`:
+ *  - no-arm sizes get one subscription per 200 storage accounts the roster needs, all named in the run's
+ *    `learnerSubscriptions`, as an instructor would for a 1,000-seat event;
+ *  - arm sizes stay in one subscription with its storage quota raised to what the roster needs (a granted quota
+ *    increase), because the learners' own implementation work (RehearsalArm) goes to the stack's one subscription.
  */
 const SUBSCRIPTIONS = args.subscriptions === 'auto' ? undefined : Number(args.subscriptions);
 if (SUBSCRIPTIONS !== undefined && !(Number.isInteger(SUBSCRIPTIONS) && SUBSCRIPTIONS >= 1 && SUBSCRIPTIONS <= 20)) usageError(`--subscriptions must be "auto" or a whole number from 1 to 20, got "${args.subscriptions}"`);
-const subscriptionsFor = (learners: number): number => SUBSCRIPTIONS ?? Math.min(20, Math.max(1, Math.ceil(learners / 200)));
+interface Placement {
+  subscriptions: number;
+  /** ARM_EMULATOR_QUOTAS for the stack, when a quota is raised. */
+  quotas?: string;
+}
+async function placementFor(spec: SizeSpec, scenario: string): Promise<Placement> {
+  const loaded = await loadCliPack(scenario, packsDirFor(scenario));
+  const perEnvironment = loaded.template ? (environmentNeed(loaded.template as { resources?: unknown })['microsoft.storage/storageaccounts'] ?? 0) : 0;
+  const accounts = spec.learners * perEnvironment;
+  if (SUBSCRIPTIONS !== undefined) return { subscriptions: SUBSCRIPTIONS };
+  if (spec.arm) return accounts > 200 ? { subscriptions: 1, quotas: `1:StorageAccounts=${accounts + 50}` } : { subscriptions: 1 };
+  return { subscriptions: Math.min(20, Math.max(1, Math.ceil(accounts / 200))) };
+}
 const RESULTS_FILE = path.join(REPO, 'bench', 'results.json');
 /** A learner nobody heard from in this long gets looked at (a card the learner could not act on yet, the last step). */
 const SWEEP_MS = 5_000;
@@ -149,6 +165,8 @@ export interface SizeResult {
   scenario: string;
   /** Emulated learner subscriptions the run spread its environments over. */
   subscriptions?: number;
+  /** A raised emulator quota (ARM_EMULATOR_QUOTAS), when the size needed one. */
+  quotas?: string;
   skipped?: string;
   error?: string;
   completed?: number;
@@ -249,7 +267,7 @@ interface Stack {
   engine(): Promise<EngineCounters>;
 }
 
-async function startStack(packsDir: string, subscriptions: number, log: (line: string) => void): Promise<Stack> {
+async function startStack(packsDir: string, placement: Placement, log: (line: string) => void): Promise<Stack> {
   const dir = mkdtempSync(path.join(tmpdir(), 'bench-cohort-'));
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -263,7 +281,8 @@ async function startStack(packsDir: string, subscriptions: number, log: (line: s
     LEARNER_API_KEY: keys.learner,
     SCENARIO_PACKS_DIR: packsDir,
     LOG_LEVEL: 'warn',
-    ARM_EMULATOR_SUBSCRIPTIONS: String(subscriptions),
+    ARM_EMULATOR_SUBSCRIPTIONS: String(placement.subscriptions),
+    ...(placement.quotas ? { ARM_EMULATOR_QUOTAS: placement.quotas } : {}),
   };
   // The stack's own emulators, nothing inherited from the shell but the two sender settings (printed in the header).
   for (const k of ['ARM_ENDPOINT', 'ARM_TOKEN', 'ARM_CA_CERT', 'LEARNER_SUBSCRIPTION_ID', 'BOT_APP_ID', 'AzureWebJobsStorage']) delete env[k];
@@ -300,11 +319,12 @@ async function startStack(packsDir: string, subscriptions: number, log: (line: s
 
 async function runSize(spec: SizeSpec, log: (line: string) => void): Promise<SizeResult> {
   const scenario = spec.arm ? args['arm-scenario']! : args.scenario!;
-  const base: SizeResult = { learners: spec.learners, mode: spec.arm ? 'arm' : 'no-arm', scenario, subscriptions: subscriptionsFor(spec.learners) };
+  const placement = await placementFor(spec, scenario);
+  const base: SizeResult = { learners: spec.learners, mode: spec.arm ? 'arm' : 'no-arm', scenario, subscriptions: placement.subscriptions, ...(placement.quotas ? { quotas: placement.quotas } : {}) };
   if (spec.learners > MAX_LEARNERS_PER_RUN) return { ...base, skipped: `skipped: above MAX_LEARNERS_PER_RUN (${MAX_LEARNERS_PER_RUN})` };
   const packsDir = packsDirFor(scenario);
   process.env.SCENARIO_PACKS_DIR = packsDir; // the learner drivers read the same packs as the stack
-  const stack = await startStack(packsDir, subscriptionsFor(spec.learners), log);
+  const stack = await startStack(packsDir, placement, log);
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, groupMemory(stack.pgid).rss)), 500);
   let ok = false;
@@ -655,7 +675,7 @@ function printSize(r: SizeResult): void {
     table([
       ['figure', 'value'],
       ['learners through all four phases', `${r.completed} / ${r.learners}${r.mode === 'arm' ? ` (${r.armWork} did their implementation work through ARM)` : ''}`],
-      ['learner subscriptions', String(r.subscriptions ?? 1)],
+      ['learner subscriptions', `${r.subscriptions ?? 1}${r.quotas ? ` (quota raised: ${r.quotas})` : ''}`],
       ['wall time', `${f1(r.wallMs! / 1000)} s`],
       ['orchestration steps (episodes) / steps/s', `${f0(r.steps!)} / ${f0(r.stepsPerSec!)}`],
       ['activities run', f0(r.activities!)],
