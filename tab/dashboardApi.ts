@@ -196,10 +196,10 @@ function queuesOf(runId: string, view: Run['view'], learners: readonly Dashboard
     if (l.phaseState !== 'disputed' && l.phaseState !== 'answerInReview') continue;
     const p = positionOf(l.learnerId);
     const since = waiting.get(l.learnerId)?.since ?? null;
-    const title = `${l.stepTitle ?? 'step'}`;
-    const dispute = disputeItem(item(l.learnerId, l.phase, since, `disputes the failed check of ${title}`), p);
+    const title = l.stepTitle ?? l.stepId ?? 'the step';
+    const dispute = disputeItem(item(l.learnerId, l.phase, since, `disputes a failed check of “${title}” (attempt ${p?.dispute?.attempt ?? '?'})`), p);
     if (dispute) disputeQueue.push(dispute);
-    const answer = answerItem(item(l.learnerId, l.phase, since, `asks for a review of the answer to ${title}`), p, steps);
+    const answer = answerItem(item(l.learnerId, l.phase, since, `sent the answer to “${title}” for review (round ${p?.answerReview?.round ?? '?'})`), p, steps);
     if (answer) answerQueue.push(answer);
   }
   const oldestFirst = (a: DashboardQueueItem, b: DashboardQueueItem) => (a.since ?? '~').localeCompare(b.since ?? '~');
