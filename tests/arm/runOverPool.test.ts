@@ -8,7 +8,7 @@ import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStac
 
 /**
  * A workshop run (the API, the cohort, each learner's journey and phases) that names three learner
- * subscriptions, the second already at its storage-account quota (its 3 accounts in westeurope used by another
+ * subscriptions, the second already at its storage-account quota (all 8 of its accounts in westeurope used by another
  * team's resource group, read through Azure's usage API like any other): the plan carries the pool to every
  * Implementation phase, each learner's environment is placed by quota headroom, no deployment fails for
  * quota, and the placement is printed.
@@ -16,7 +16,7 @@ import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStac
 const SUBS = ['6c000000-0000-4000-8000-00000000000a', '6c000000-0000-4000-8000-00000000000b', '6c000000-0000-4000-8000-00000000000c'];
 const LEARNERS = 6;
 /** The second subscription's storage quota, every account of it already taken before the run starts. */
-const FULL = 3;
+const FULL = 8;
 const OTHER_TEAM = 'other-team-analytics';
 let w: WorkshopStack;
 
