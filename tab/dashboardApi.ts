@@ -15,7 +15,7 @@ import { journeyPosition, phasePosition } from '../http/position';
 import { apiKeys, loadRun, RUN_ID, type Run } from '../http/workshopService';
 import type { PersistedPhaseSnapshot, PhaseName } from '../machines/phaseMachine';
 import type { ScenarioPack, Step } from '../scenarios/schema';
-import { answerItem, disputeItem, peerReviewsOf, reportOf } from './decisionQueues';
+import { answerItem, disputeItem, failureItem, peerReviewsOf, reportOf } from './decisionQueues';
 import { deltaOf, ReadModelVersions, versionOf } from './dashboardDelta';
 import type { DashboardAnswerItem, DashboardCell, DashboardCost, DashboardDisputeItem, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
 
@@ -216,7 +216,7 @@ function queuesOf(runId: string, view: Run['view'], learners: readonly Dashboard
       const peerReviews = peerReviewsOf(positionOf(r.learnerId), (id) => named.get(id)?.name ?? id);
       return { ...item(r.learnerId, r.phase, r.since, `${learner?.stepTitle ?? 'review'}${learner?.reviewRound ? `, round ${learner.reviewRound}` : ''}`), round: learner?.reviewRound ?? null, deliverables, peerReviews };
     });
-  const failures = (view?.failures ?? []).map((f) => item(f.learnerId, f.phase, f.since, named.get(f.learnerId)?.failure?.message ?? f.reason ?? 'failed'));
+  const failures = (view?.failures ?? []).map((f) => failureItem(item(f.learnerId, f.phase, f.since, named.get(f.learnerId)?.failure?.message ?? f.reason ?? 'failed'), positionOf(f.learnerId)));
   return { helpQueue, reviewQueue, disputeQueue: disputeQueue.sort(oldestFirst), answerQueue: answerQueue.sort(oldestFirst), failures };
 }
 

@@ -80,6 +80,17 @@ export interface DashboardDisputeItem extends DashboardQueueItem {
   checks: Array<{ checkId: string; message: string | null; evidence: DashboardEvidence[]; fix: string | null }>;
 }
 
+/**
+ * A learner whose phase failed. Checks that failed it on their last attempt carry their evidence, and the instructor
+ * may mark them passed (the phase resumes after the step) as well as resume or restart.
+ */
+export interface DashboardFailureItem extends DashboardQueueItem {
+  kind: string | null;
+  /** Validation failures: the attempt that failed and its failed checks; otherwise null and []. */
+  attempt: number | null;
+  checks: DashboardDisputeItem['checks'];
+}
+
 /** "Review my answer": an answer the keyword criteria refused, for a person to accept or return. */
 export interface DashboardAnswerItem extends DashboardQueueItem {
   round: number;
@@ -158,7 +169,7 @@ export interface DashboardRun {
   /** Disputed checks and answers sent for review: their own queues, evidence and criteria included. */
   disputeQueue: DashboardDisputeItem[];
   answerQueue: DashboardAnswerItem[];
-  failures: DashboardQueueItem[];
+  failures: DashboardFailureItem[];
   report: DashboardReport;
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number } | null;
   cost: DashboardCost;

@@ -2,7 +2,8 @@ import type { DecisionRow } from '../activities/recordDecision';
 import type { PhasePosition } from '../http/position';
 import type { RunReport } from '../orchestrations/cohortView';
 import type { Step } from '../scenarios/schema';
-import type { DashboardAnswerItem, DashboardDecision, DashboardDisputeItem, DashboardQueueItem, DashboardReport, DashboardReviewItem, PhaseId } from './dashboardTypes';
+import type { CheckResult } from '../machines/phaseMachine';
+import type { DashboardAnswerItem, DashboardDecision, DashboardDisputeItem, DashboardFailureItem, DashboardQueueItem, DashboardReport, DashboardReviewItem, PhaseId } from './dashboardTypes';
 
 /**
  * The dashboard's dispute, answer-review and peer-review panels and its run report (issue 15 items 4 and 6), from
@@ -20,10 +21,18 @@ type Named = (learnerId: string) => string;
 export function disputeItem(base: DashboardQueueItem, p: PhasePosition | undefined): DashboardDisputeItem | null {
   const d = p?.state === 'disputed' && p.dispute?.outcome === 'open' ? p.dispute : null;
   if (!d) return null;
-  const checks = d.checks
-    .filter((c) => !c.passed)
-    .map((c) => ({ checkId: c.checkId, message: c.message ?? null, evidence: (c.evidence ?? []).map((e) => ({ ...e })), fix: c.fix ?? c.hint ?? null }));
-  return { ...base, stepId: p!.stepId, attempt: d.attempt, note: d.note, checks };
+  return { ...base, stepId: p!.stepId, attempt: d.attempt, note: d.note, checks: failedChecks(d.checks) };
+}
+
+function failedChecks(checks: readonly CheckResult[]): DashboardDisputeItem['checks'] {
+  return checks.filter((c) => !c.passed).map((c) => ({ checkId: c.checkId, message: c.message ?? null, evidence: (c.evidence ?? []).map((e) => ({ ...e })), fix: c.fix ?? c.hint ?? null }));
+}
+
+/** A failed learner; when checks failed the phase on their last attempt, that attempt and the checks' evidence. */
+export function failureItem(base: DashboardQueueItem, p: PhasePosition | undefined): DashboardFailureItem {
+  const f = p?.state === 'failed' ? p.failure : null;
+  if (f?.kind !== 'validation') return { ...base, kind: f?.kind ?? null, attempt: null, checks: [] };
+  return { ...base, stepId: f.stepId, kind: f.kind, attempt: p!.lastValidation?.attempt ?? p!.stepAttempt, checks: failedChecks(f.checks ?? p!.lastValidation?.checks ?? []) };
 }
 
 /** The learner's answer waiting for a person, beside the question's criteria, or nothing. */

@@ -1,4 +1,4 @@
-import type { DashboardAnswerItem, DashboardDecision, DashboardDisputeItem, DashboardReport, DashboardReviewItem } from '../dashboardTypes';
+import type { DashboardAnswerItem, DashboardDecision, DashboardDisputeItem, DashboardFailureItem, DashboardReport, DashboardReviewItem } from '../dashboardTypes';
 import { actions } from './api';
 import { h } from './dom';
 
@@ -73,20 +73,20 @@ export function updateDispute(li: HTMLElement, q: DashboardDisputeItem): void {
   const text = JSON.stringify(q.checks);
   if (box.dataset.text === text) return;
   box.dataset.text = text;
-  box.replaceChildren(...q.checks.map((c) => evidenceTable(q, c)));
+  box.replaceChildren(...q.checks.map((c) => evidenceTable(q.attempt, c)));
 }
 
 /**
  * One failed check: resource · property · observed · expected · fix. A field a row (a column per resource read), so
  * it stays legible in the queues' narrow column and a screen reader says each value with its name.
  */
-function evidenceTable(q: DashboardDisputeItem, c: DashboardDisputeItem['checks'][number]): HTMLElement {
+function evidenceTable(attempt: number, c: DashboardDisputeItem['checks'][number]): HTMLElement {
   const read = c.evidence.length ? c.evidence : [{ resource: '—', property: '—', observed: c.message ?? 'the check recorded nothing it read', expected: '—' }];
   const field = (name: string, cls: string, value: (e: (typeof read)[number]) => Node | string) => h('tr', { class: cls }, h('th', { scope: 'row' }, name), ...read.map((e) => h('td', {}, value(e))));
   return h(
     'table',
     { class: 'evidence-table', 'data-check': c.checkId },
-    h('caption', {}, `${c.checkId} — validation attempt ${q.attempt}`),
+    h('caption', {}, `${c.checkId} — validation attempt ${attempt}`),
     h(
       'tbody',
       {},
@@ -97,6 +97,35 @@ function evidenceTable(q: DashboardDisputeItem, c: DashboardDisputeItem['checks'
       h('tr', { class: 'fix' }, h('th', { scope: 'row' }, 'Fix'), h('td', { colspan: String(read.length) }, c.fix ?? '—')),
     ),
   );
+}
+
+// ── checks that failed a phase on their last attempt ─────────────────────────────────────────────
+
+/**
+ * A failure by checks: their evidence and "Mark passed" (a reason required) beside Resume (which re-runs them) and
+ * Restart — nobody disputes a phase that has failed, so the instructor may still override it from here.
+ */
+export function updateFailedChecks(host: PanelHost, li: HTMLElement, q: DashboardFailureItem): void {
+  if (!q.checks.length || q.attempt === null) return;
+  let box = li.querySelector<HTMLElement>('.failed-checks');
+  if (!box) {
+    const attempt = q.attempt;
+    const pass = h('button', { type: 'submit', value: 'override' }, 'Mark passed');
+    const { form, required } = decisionForm('Reason (required to mark the checks passed)', `Mark ${q.name}'s failed checks passed`, [pass]);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const reason = required('Say why the checks count as passed before marking them passed.');
+      if (reason === null) return;
+      void host.act(`resume:${q.learnerId}`, [pass], (key, runId) => actions.decideDispute(key, runId, q.learnerId, 'override', attempt, host.who(), reason), `Marked ${q.name}'s checks passed; the phase goes on after the step.`);
+    });
+    box = h('div', { class: 'failed-checks' }, h('div', { class: 'evidence' }));
+    li.append(box, form);
+  }
+  const evidence = box.querySelector<HTMLElement>('.evidence')!;
+  const text = JSON.stringify(q.checks);
+  if (evidence.dataset.text === text) return;
+  evidence.dataset.text = text;
+  evidence.replaceChildren(...q.checks.map((c) => evidenceTable(q.attempt!, c)));
 }
 
 // ── answers sent for review ────────────────────────────────────────────────────────────────────

@@ -1,6 +1,6 @@
-import type { DashboardAnswerItem, DashboardDisputeItem, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, RunListItem } from '../dashboardTypes';
+import type { DashboardAnswerItem, DashboardDisputeItem, DashboardFailureItem, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, RunListItem } from '../dashboardTypes';
 import { actions, ApiProblem, listRuns, loadDashboard } from './api';
-import { createAnswer, createDispute, renderReport, updateAnswer, updateDispute, updatePeerReviews, type PanelHost, type ReportFilter } from './decisionPanels';
+import { createAnswer, createDispute, renderReport, updateAnswer, updateDispute, updateFailedChecks, updatePeerReviews, type PanelHost, type ReportFilter } from './decisionPanels';
 import { $, badge, h } from './dom';
 import {
   applyDelta,
@@ -587,7 +587,7 @@ function renderQueues(run: DashboardRun): void {
   $('helpCount').textContent = `(${run.helpQueue.length})`;
   $('disputeCount').textContent = `(${run.disputeQueue.length})`;
   $('answerCount').textContent = `(${run.answerQueue.length})`;
-  syncList($('failuresList'), run.failures, (f) => `${f.learnerId}|${f.since}`, createFailure, updateQueueItem, 'No failures.');
+  syncList($('failuresList'), run.failures, (f) => `${f.learnerId}|${f.since}`, createFailure, updateFailureItem, 'No failures.');
   syncList($('disputeList'), run.disputeQueue, (d) => `${d.learnerId}|${d.attempt}`, (d) => createDispute(panelHost, d), updateDisputeItem, 'No disputed checks.');
   syncList($('answerList'), run.answerQueue, (a) => `${a.learnerId}|${a.round}`, (a) => createAnswer(panelHost, a), updateAnswerItem, 'No answers waiting for review.');
   syncList($('reviewList'), run.reviewQueue, (r) => `${r.learnerId}|${r.round}`, createReview, updateReview, 'No designs waiting for review.');
@@ -740,6 +740,11 @@ function createReview(q: DashboardReviewItem): HTMLElement {
 function updateDisputeItem(li: HTMLElement, q: DashboardDisputeItem): void {
   updateQueueItem(li, q);
   updateDispute(li, q);
+}
+
+function updateFailureItem(li: HTMLElement, q: DashboardFailureItem): void {
+  updateQueueItem(li, q);
+  updateFailedChecks(panelHost, li, q);
 }
 
 function updateAnswerItem(li: HTMLElement, q: DashboardAnswerItem): void {

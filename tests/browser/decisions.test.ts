@@ -17,7 +17,8 @@ import { browserSuiteMode, launchChromium, type Browser } from './chromium';
  *  - dispute → evidence → override → report: a learner disputes a failed TLS check; the dashboard shows their note
  *    beside the evidence (resource · property · observed · expected · fix); the instructor marks it passed with a
  *    reason; the override appears in the dashboard's run report, and stays there once the run has ended;
- *  - a peer's review of a design reaches the instructor's review queue, beside the submission.
+ *  - a peer's review of a design reaches the instructor's review queue, beside the submission;
+ *  - checks that failed a phase on their last attempt show their evidence in the failures queue, marked passed there.
  * The learners act through the workshop API (as the bot and the CLI do); every instructor decision is taken in the
  * page. Screenshots go to test-artifacts/.
  */
@@ -229,13 +230,49 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     expect(record).toContainEqual({ kind: 'dispute', stepId: 'impl-harden-check', attempt: 1, outcome: 'overridden', by: 'instructor (dashboard)', reason: 'Org policy enforces TLS 1.2; checked with the learner.', checkIds: ['storage-tls12'] });
   });
 
+  it('checks that failed the phase on their last attempt show their evidence in the failures queue and can be marked passed there', async () => {
+    drivers.brian!.approveReviews = true;
+    await drivers.brian!.walkTo('impl-harden');
+    await setStorageMinimumTls(RUN, 'brian', 'TLS1_0');
+    await api.done(RUN, 'brian', 'impl-harden');
+    for (const attempt of [1, 2]) {
+      await until(`brian's attempt ${attempt} to fail`, async () => {
+        const p = (await drivers.brian!.status()).position;
+        return p?.state === 'awaitingFix' && p.stepAttempt === attempt ? p : undefined;
+      });
+      await api.done(RUN, 'brian', 'impl-harden-check');
+    }
+    const item = page.locator('#failuresList li[data-learner="brian"]');
+    const evidence = item.locator('table.evidence-table[data-check="storage-tls12"]');
+    await evidence.waitFor({ timeout: 60_000 });
+    expect(await evidence.locator('caption').textContent()).toBe('storage-tls12 — validation attempt 3');
+    expect(await evidence.locator('tr.observed td').textContent()).toBe('"TLS1_0"');
+    const pass = item.getByRole('button', { name: 'Mark passed' });
+    await pass.click();
+    await expect.poll(() => item.locator('[role="alert"]').textContent()).toMatch(/Say why the checks count as passed/);
+    expect((await drivers.brian!.status()).position?.state).toBe('failed');
+    await item.getByLabel(/Reason/).fill('The account inherits TLS 1.2 from policy.');
+    await item.getByLabel(/Reason/).press('Tab');
+    expect(await isFocused(pass)).toBe(true);
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#feedback').textContent()).toMatch(/Marked Brian Kernighan's checks passed/);
+    await until('brian past the check', async () => {
+      const p = (await drivers.brian!.status()).position;
+      return p && p.state !== 'failed' && p.stepId !== 'impl-harden-check' ? p : undefined;
+    });
+    await expect.poll(() => page.locator('#failuresList li[data-learner="brian"]').count(), { timeout: 20_000 }).toBe(0);
+    const override = page.locator('#reportBody tr[data-learner="brian"][data-outcome="overridden"]');
+    await override.waitFor({ timeout: 20_000 });
+    expect(await override.textContent()).toMatch(/check attempt 3 \(storage-tls12\).*The account inherits TLS 1\.2 from policy\./);
+   }, 120_000);
+
   it('once the run has ended, the run report view keeps the override and gives the closing figures', async () => {
     await api.runCommand(RUN, 'end', { reason: 'decisions test over' });
     await expect.poll(() => page.locator('#reportFinal').textContent(), { timeout: 30_000 }).toMatch(/Run ended .*\(decisions test over\): \d of 3 learners completed/);
     await page.locator('#report').scrollIntoViewIfNeeded();
     expect(await page.locator('#reportBody tr[data-learner="ada"][data-outcome="overridden"]').count()).toBe(1);
     const report = (await api.runStatus(RUN)).report!;
-    expect(report.decisions.map((d) => d.decision.outcome).sort()).toEqual(['accepted', 'overridden']);
+    expect(report.decisions.map((d) => d.decision.outcome).sort()).toEqual(['accepted', 'overridden', 'overridden']);
     await browser.screenshot(page, 'dashboard-run-report');
   });
 });
