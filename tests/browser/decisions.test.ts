@@ -57,6 +57,8 @@ async function focusTop(p: Page): Promise<void> {
 }
 
 const isFocused = (l: Locator) => l.evaluate((el) => el === document.activeElement);
+/** The tests walk learners through phases and wait on validation runs: room for a loaded machine. */
+const WALK = 180_000;
 
 describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer reviews on the dashboard', () => {
   beforeAll(async () => {
@@ -97,7 +99,7 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     await page.locator('#stateFilter').selectOption('answerInReview');
     await expect.poll(() => page.locator('#gridBody tr[data-learner]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-learner')))).toEqual(['ada']);
     await page.locator('#stateFilter').selectOption('all');
-  });
+  }, WALK);
 
   it('answer → instructor review → accepted, by keyboard from the skip link; a comment is required first', async () => {
     await focusTop(page);
@@ -131,7 +133,7 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     const row = page.locator('#reportBody tr[data-learner="ada"][data-outcome="accepted"]');
     await row.waitFor({ timeout: 20_000 });
     expect(await row.textContent()).toMatch(/Covers the outcome in other words\./);
-  });
+  }, WALK);
 
   it('a peer’s review of a design reaches the instructor’s review queue, beside the submission', async () => {
     for (const id of ['grace', 'brian']) drivers[id]!.approveReviews = false;
@@ -155,9 +157,9 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     expect(await item.locator('.deliverables li').count()).toBe(4);
     expect(await item.getByRole('button', { name: 'Approve' }).count()).toBe(1);
     await browser.screenshot(page, 'dashboard-peer-review');
-  });
+  }, WALK);
 
-  it('dispute → evidence side by side → mark passed (a reason required) → the override in the run report', async () => {
+  it('dispute → evidence side by side → re-run, return with comment, mark passed (a reason required) → the override in the run report', async () => {
     drivers.ada!.approveReviews = true;
     await drivers.ada!.walkTo('impl-harden');
     const account = await setStorageMinimumTls(RUN, 'ada', 'TLS1_0');
@@ -194,6 +196,36 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     );
     expect(unnamed).toEqual([]);
 
+    // Re-run check: no reason needed; the checks run again (still TLS 1.0: attempt 2 fails).
+    await item.getByRole('button', { name: 'Re-run check' }).click();
+    await expect.poll(() => page.locator('#feedback').textContent()).toMatch(/Re-running Ada Lovelace's check/);
+    await until('the re-run to fail again', async () => {
+      const p = (await drivers.ada!.status()).position;
+      return p?.state === 'awaitingFix' && p.stepAttempt === 2 ? p : undefined;
+    });
+    // Disputed again: a new entry for attempt 2. Return with comment needs the comment.
+    await api.dispute(RUN, 'ada', 'Still says TLS1_0 but I changed it.');
+    const second = page.locator('#disputeList li[data-learner="ada"]');
+    await expect.poll(() => second.locator('table.evidence-table caption').textContent(), { timeout: 30_000 }).toBe('storage-tls12 — validation attempt 2');
+    await second.getByRole('button', { name: 'Return with comment' }).click();
+    await expect.poll(() => second.locator('[role="alert"]').textContent()).toMatch(/Say what the learner should fix/);
+    await second.getByLabel(/Reason or comment/).fill('The account still allows TLS 1.0: look at its Configuration blade.');
+    await second.getByRole('button', { name: 'Return with comment' }).click();
+    await expect.poll(() => page.locator('#feedback').textContent()).toMatch(/Returned Ada Lovelace's dispute with your comment/);
+    const returned = await until('the returned dispute in ada’s messages', async () =>
+      (await api.learnerMessages(RUN, 'ada')).messages.find((m) => m.kind === 'decided' && (m.body.decision as { kind?: string; outcome?: string }).kind === 'dispute' && (m.body.decision as { outcome?: string }).outcome === 'returned'),
+    );
+    expect(returned.body.decision).toMatchObject({ attempt: 2, reason: 'The account still allows TLS 1.0: look at its Configuration blade.' });
+    // The learner tries again; the third attempt fails and is disputed.
+    await drivers.ada!.at('impl-harden-check', 'awaitingFix');
+    await api.done(RUN, 'ada', 'impl-harden-check');
+    await until('attempt 3 to fail', async () => {
+      const p = (await drivers.ada!.status()).position;
+      return p?.state === 'awaitingFix' && p.stepAttempt === 3 ? p : undefined;
+    });
+    await api.dispute(RUN, 'ada', 'Our policy sets it org-wide; the account inherits TLS 1.2.', { attempt: 3 });
+    await expect.poll(() => item.locator('table.evidence-table caption').textContent(), { timeout: 30_000 }).toBe('storage-tls12 — validation attempt 3');
+
     // A skip link to a queue the filter hides shows every queue again.
     await page.locator('#queueFilter').selectOption('help');
     expect(await page.locator('#disputeQueue').isVisible()).toBe(false);
@@ -219,16 +251,17 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
 
     const override = page.locator('#reportBody tr[data-learner="ada"][data-outcome="overridden"]');
     await override.waitFor({ timeout: 20_000 });
-    expect(await override.textContent()).toMatch(/Marked passed check attempt 1 \(storage-tls12\).*instructor \(dashboard\).*Org policy enforces TLS 1\.2; checked with the learner\./);
-    await expect.poll(() => page.locator('#reportSummary').textContent()).toMatch(/^2 decisions: 1 check marked passed, 0 re-run, 0 returned, 1 answer accepted/);
+    expect(await override.textContent()).toMatch(/Marked passed check attempt 3 \(storage-tls12\).*instructor \(dashboard\).*Org policy enforces TLS 1\.2; checked with the learner\./);
+    await expect.poll(() => page.locator('#reportSummary').textContent()).toMatch(/^4 decisions: 1 check marked passed, 1 re-run, 1 returned, 1 answer accepted/);
     // The decision filter shows the overrides alone.
     await page.locator('#reportFilter').selectOption('overridden');
     expect(await page.locator('#reportBody tr').evaluateAll((rows) => rows.map((r) => `${r.getAttribute('data-learner')}:${r.getAttribute('data-outcome')}`))).toEqual(['ada:overridden']);
     await page.locator('#reportFilter').selectOption('all');
-    expect(await page.locator('#reportBody tr[data-outcome]').count()).toBe(2);
+    expect(await page.locator('#reportBody tr[data-outcome]').count()).toBe(4);
     const record = (await drivers.ada!.status()).decisions.map((d) => d.decision);
-    expect(record).toContainEqual({ kind: 'dispute', stepId: 'impl-harden-check', attempt: 1, outcome: 'overridden', by: 'instructor (dashboard)', reason: 'Org policy enforces TLS 1.2; checked with the learner.', checkIds: ['storage-tls12'] });
-  });
+    expect(record.filter((d) => d.kind === 'dispute').map((d) => `${d.outcome}@${d.kind === 'dispute' ? d.attempt : 0}`)).toEqual(['rechecked@1', 'returned@2', 'overridden@3']);
+    expect(record).toContainEqual({ kind: 'dispute', stepId: 'impl-harden-check', attempt: 3, outcome: 'overridden', by: 'instructor (dashboard)', reason: 'Org policy enforces TLS 1.2; checked with the learner.', checkIds: ['storage-tls12'] });
+  }, WALK);
 
   it('checks that failed the phase on their last attempt show their evidence in the failures queue and can be marked passed there', async () => {
     drivers.brian!.approveReviews = true;
@@ -264,7 +297,7 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     const override = page.locator('#reportBody tr[data-learner="brian"][data-outcome="overridden"]');
     await override.waitFor({ timeout: 20_000 });
     expect(await override.textContent()).toMatch(/check attempt 3 \(storage-tls12\).*The account inherits TLS 1\.2 from policy\./);
-   }, 120_000);
+  }, WALK);
 
   it('once the run has ended, the run report view keeps the override and gives the closing figures', async () => {
     await api.runCommand(RUN, 'end', { reason: 'decisions test over' });
@@ -272,7 +305,7 @@ describe.skipIf(!mode.run)('in the browser: disputes, answer reviews and peer re
     await page.locator('#report').scrollIntoViewIfNeeded();
     expect(await page.locator('#reportBody tr[data-learner="ada"][data-outcome="overridden"]').count()).toBe(1);
     const report = (await api.runStatus(RUN)).report!;
-    expect(report.decisions.map((d) => d.decision.outcome).sort()).toEqual(['accepted', 'overridden', 'overridden']);
+    expect(report.decisions.map((d) => d.decision.outcome).sort()).toEqual(['accepted', 'overridden', 'overridden', 'rechecked', 'returned']);
     await browser.screenshot(page, 'dashboard-run-report');
-  });
+  }, WALK);
 });
