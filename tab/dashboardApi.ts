@@ -4,6 +4,8 @@ import { armClients, armSettings } from '../azure/armClients';
 import { costVerdict, environmentFromTags, type EnvironmentCost } from '../azure/costGuard';
 import { TAGS } from '../azure/environmentNames';
 import { readCheckpoints, type Checkpoint } from '../activities/recordCheckpoint';
+import { readDecisions, type DecisionRow } from '../activities/recordDecision';
+import type { RunReport } from '../orchestrations/cohortView';
 import { getRun } from '../storage/runRegistry';
 import { appSettings } from '../config';
 import { requireInstructor } from '../http/apiAuth';
@@ -12,9 +14,10 @@ import { requirePack } from '../http/packs';
 import { journeyPosition, phasePosition } from '../http/position';
 import { apiKeys, loadRun, RUN_ID, type Run } from '../http/workshopService';
 import type { PersistedPhaseSnapshot, PhaseName } from '../machines/phaseMachine';
-import type { ScenarioPack } from '../scenarios/schema';
+import type { ScenarioPack, Step } from '../scenarios/schema';
+import { answerItem, disputeItem, failureItem, peerReviewsOf, reportOf } from './decisionQueues';
 import { deltaOf, ReadModelVersions, versionOf } from './dashboardDelta';
-import type { DashboardCell, DashboardCost, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
+import type { DashboardAnswerItem, DashboardCell, DashboardCost, DashboardDisputeItem, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
 
 /**
  * GET /api/dashboard/runs/{runId} (instructor key): the dashboard's read model of one run, built from
@@ -70,8 +73,8 @@ function readModel(runId: string, client: () => ReturnType<typeof df.getClient>)
   if (hit && Date.now() - hit.at < SHARE_MS) return hit.value;
   const value = (async () => {
     const run = await loadRun(client(), runId);
-    const [checkpoints, pack] = await Promise.all([readCheckpoints(runId), requirePack(run.input.plan.packId).then((p) => p.pack).catch(() => undefined)]);
-    return buildDashboard(run, checkpoints, pack, await runCost(run, pack));
+    const [checkpoints, pack, decisions] = await Promise.all([readCheckpoints(runId), requirePack(run.input.plan.packId).then((p) => p.pack).catch(() => undefined), readDecisions(runId)]);
+    return buildDashboard(run, checkpoints, pack, await runCost(run, pack), new Date(), decisions);
   })();
   shared.delete(runId);
   shared.set(runId, { at: Date.now(), value });
@@ -82,13 +85,17 @@ function readModel(runId: string, client: () => ReturnType<typeof df.getClient>)
 }
 
 /** Pure: the read model from the run's status, its checkpoints and the pack (for titles). */
-export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pack: ScenarioPack | undefined, cost: DashboardCost, now = new Date()): DashboardRun {
+export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pack: ScenarioPack | undefined, cost: DashboardCost, now = new Date(), decisions: readonly DecisionRow[] = []): DashboardRun {
   const view = run.view;
   const byLearner = new Map(checkpoints.map((c) => [c.learnerId, c]));
   const stepInfo = new Map<string, { title: string; phase: string }>();
-  for (const phase of pack?.phases ?? []) for (const s of phase.steps) stepInfo.set(s.id, { title: s.title, phase: phase.id });
+  const steps = new Map<string, Step>();
+  for (const phase of pack?.phases ?? []) for (const s of phase.steps) (stepInfo.set(s.id, { title: s.title, phase: phase.id }), steps.set(s.id, s));
   const phaseTitles = new Map((pack?.phases ?? []).map((p) => [p.id, p.title] as const));
   const learners = run.input.roster.map((l) => learnerRow(run, l, byLearner.get(l.learnerId), stepInfo));
+  const names = new Map(learners.map((l) => [l.learnerId, l.name] as const));
+  const named = (id: string) => names.get(id) ?? id;
+  const final = run.runtimeStatus === 'Completed' && run.status.output ? (run.status.output as RunReport) : null;
   return {
     runId: run.runId,
     instanceId: run.instanceId,
@@ -101,7 +108,8 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
     endReason: view?.endReason ?? null,
     learners,
     counts: { learners: run.input.roster.length, started: view?.started ?? 0, finished: view?.finished ?? 0 },
-    ...queuesOf(view, learners, byLearner, stepInfo),
+    ...queuesOf(run.runId, view, learners, byLearner, stepInfo, steps),
+    report: reportOf(decisions, named, steps, final),
     provisioning: view?.provisioning ?? null,
     cost,
     serverTime: now.toISOString(),
@@ -164,10 +172,14 @@ function phaseCells(phase: PhaseId, state: string | undefined, journey: ReturnTy
   });
 }
 
-/** The help, review and failure queues, each item named from the learner rows. */
-function queuesOf(view: Run['view'], learners: readonly DashboardLearner[], byLearner: ReadonlyMap<string, Checkpoint>, stepInfo: StepInfo) {
+/**
+ * The help, review, dispute, answer-review and failure queues, each item named from the learner rows. The cohort
+ * counts a learner whose dispute or answer is with the instructor as awaiting review; their checkpoint says which,
+ * and they go to the dispute or answer queue (with the evidence or the criteria), not to the design reviews.
+ */
+function queuesOf(runId: string, view: Run['view'], learners: readonly DashboardLearner[], byLearner: ReadonlyMap<string, Checkpoint>, stepInfo: StepInfo, steps: ReadonlyMap<string, Step>) {
   const named = new Map(learners.map((l) => [l.learnerId, l]));
-  const item = (learnerId: string, phase: PhaseName, since: string, text: string): DashboardQueueItem => ({
+  const item = (learnerId: string, phase: PhaseName, since: string | null, text: string): DashboardQueueItem => ({
     learnerId,
     name: named.get(learnerId)?.name ?? learnerId,
     phase,
@@ -175,18 +187,37 @@ function queuesOf(view: Run['view'], learners: readonly DashboardLearner[], byLe
     since,
     text,
   });
+  const positionOf = (learnerId: string) => positionsOf(runId, byLearner.get(learnerId)).position;
   const helpQueue = (view?.helpQueue ?? []).map((h) => item(h.learnerId, h.phase, h.since, named.get(h.learnerId)?.helpPending ?? h.detail ?? 'asked for help'));
-  const reviewQueue: DashboardReviewItem[] = (view?.reviewQueue ?? []).map((r) => {
-    const learner = named.get(r.learnerId);
-    const snapshot = byLearner.get(r.learnerId)?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
-    const deliverables = Object.entries(snapshot?.context.deliverables ?? {}).flatMap(([step, list]) => {
-      const latest = list.at(-1);
-      return latest ? [{ step: stepInfo.get(step)?.title ?? step, name: latest.name, uri: latest.uri }] : [];
+  const waiting = new Map((view?.reviewQueue ?? []).map((r) => [r.learnerId, r] as const));
+  const disputeQueue: DashboardDisputeItem[] = [];
+  const answerQueue: DashboardAnswerItem[] = [];
+  for (const l of learners) {
+    if (l.phaseState !== 'disputed' && l.phaseState !== 'answerInReview') continue;
+    const p = positionOf(l.learnerId);
+    const since = waiting.get(l.learnerId)?.since ?? null;
+    const title = l.stepTitle ?? l.stepId ?? 'the step';
+    const dispute = disputeItem(item(l.learnerId, l.phase, since, `disputes a failed check of “${title}” (attempt ${p?.dispute?.attempt ?? '?'})`), p);
+    if (dispute) disputeQueue.push(dispute);
+    const answer = answerItem(item(l.learnerId, l.phase, since, `sent the answer to “${title}” for review (round ${p?.answerReview?.round ?? '?'})`), p, steps);
+    if (answer) answerQueue.push(answer);
+  }
+  const oldestFirst = (a: DashboardQueueItem, b: DashboardQueueItem) => (a.since ?? '~').localeCompare(b.since ?? '~');
+  const decided = new Set([...disputeQueue, ...answerQueue].map((q) => q.learnerId));
+  const reviewQueue: DashboardReviewItem[] = (view?.reviewQueue ?? [])
+    .filter((r) => !decided.has(r.learnerId) && !['disputed', 'answerInReview'].includes(named.get(r.learnerId)?.phaseState ?? ''))
+    .map((r) => {
+      const learner = named.get(r.learnerId);
+      const snapshot = byLearner.get(r.learnerId)?.phase?.snapshot as PersistedPhaseSnapshot | undefined;
+      const deliverables = Object.entries(snapshot?.context.deliverables ?? {}).flatMap(([step, list]) => {
+        const latest = list.at(-1);
+        return latest ? [{ step: stepInfo.get(step)?.title ?? step, name: latest.name, uri: latest.uri }] : [];
+      });
+      const peerReviews = peerReviewsOf(positionOf(r.learnerId), (id) => named.get(id)?.name ?? id);
+      return { ...item(r.learnerId, r.phase, r.since, `${learner?.stepTitle ?? 'review'}${learner?.reviewRound ? `, round ${learner.reviewRound}` : ''}`), round: learner?.reviewRound ?? null, deliverables, peerReviews };
     });
-    return { ...item(r.learnerId, r.phase, r.since, `${learner?.stepTitle ?? 'review'}${learner?.reviewRound ? `, round ${learner.reviewRound}` : ''}`), round: learner?.reviewRound ?? null, deliverables };
-  });
-  const failures = (view?.failures ?? []).map((f) => item(f.learnerId, f.phase, f.since, named.get(f.learnerId)?.failure?.message ?? f.reason ?? 'failed'));
-  return { helpQueue, reviewQueue, failures };
+  const failures = (view?.failures ?? []).map((f) => failureItem(item(f.learnerId, f.phase, f.since, named.get(f.learnerId)?.failure?.message ?? f.reason ?? 'failed'), positionOf(f.learnerId)));
+  return { helpQueue, reviewQueue, disputeQueue: disputeQueue.sort(oldestFirst), answerQueue: answerQueue.sort(oldestFirst), failures };
 }
 
 /**

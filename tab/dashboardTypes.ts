@@ -60,6 +60,77 @@ export interface DashboardQueueItem {
 export interface DashboardReviewItem extends DashboardQueueItem {
   round: number | null;
   deliverables: Array<{ step: string; name: string; uri: string }>;
+  /** Peers' notes on this round of the design (peer review, issue 15): shown beside the submission; the instructor decides. */
+  peerReviews: Array<{ reviewerId: string; reviewerName: string; notes: string; scores: Record<string, 'meets' | 'notYet'> }>;
+}
+
+/** What a failed check read: the resource, the property, what it found and what it wanted (machines' CheckEvidence). */
+export interface DashboardEvidence {
+  resource: string;
+  property: string;
+  observed: string;
+  expected: string;
+}
+
+/** "I did it": a learner disputes a failed validation; the instructor marks it passed, re-runs it or returns it. */
+export interface DashboardDisputeItem extends DashboardQueueItem {
+  /** The validation attempt disputed: a decision names it. */
+  attempt: number;
+  note: string;
+  checks: Array<{ checkId: string; message: string | null; evidence: DashboardEvidence[]; fix: string | null }>;
+}
+
+/**
+ * A learner whose phase failed. Checks that failed it on their last attempt carry their evidence, and the instructor
+ * may mark them passed (the phase resumes after the step) as well as resume or restart.
+ */
+export interface DashboardFailureItem extends DashboardQueueItem {
+  kind: string | null;
+  /** Validation failures: the attempt that failed and its failed checks; otherwise null and []. */
+  attempt: number | null;
+  checks: DashboardDisputeItem['checks'];
+}
+
+/** "Review my answer": an answer the keyword criteria refused, for a person to accept or return. */
+export interface DashboardAnswerItem extends DashboardQueueItem {
+  round: number;
+  answer: string;
+  note: string | null;
+  /** The question's criteria; `metByKeywords` false for those the instant check did not find. */
+  criteria: Array<{ id: string; description: string; metByKeywords: boolean }>;
+  /** The question's minimum word count, and whether the answer was short of it. */
+  minWords: number | null;
+  tooShort: boolean;
+}
+
+/** One instructor decision on a dispute or an answer, as the run report keeps it (WorkshopDecisions). */
+export interface DashboardDecision {
+  learnerId: string;
+  name: string;
+  phase: PhaseId;
+  stepId: string;
+  stepTitle: string;
+  at: string;
+  kind: 'dispute' | 'answer';
+  outcome: 'overridden' | 'rechecked' | 'returned' | 'accepted';
+  /** Validation attempt (disputes) or answer round. */
+  attempt: number;
+  by: string;
+  reason: string;
+  /** Disputes: the checks decided on; answers accepted: the criteria marked met by a person. */
+  items: string[];
+}
+
+/**
+ * The run report as the dashboard shows it: the instructor's decisions (overrides first among what an auditor
+ * asks), newest first and at most `shown` of them — the page stays small at 1,000 learners; the full record is the
+ * run report of `GET /api/runs/{runId}` — and, once the run is over, the cohort's closing figures.
+ */
+export interface DashboardReport {
+  decisions: DashboardDecision[];
+  total: number;
+  counts: Record<DashboardDecision['outcome'], number>;
+  final: { endedAt: string; endReason: string | null; completed: number; ended: number; learners: number } | null;
 }
 
 export type DashboardCost =
@@ -93,8 +164,13 @@ export interface DashboardRun {
   learners: DashboardLearner[];
   counts: { learners: number; started: number; finished: number };
   helpQueue: DashboardQueueItem[];
+  /** Designs waiting for the instructor's review (with peers' notes). */
   reviewQueue: DashboardReviewItem[];
-  failures: DashboardQueueItem[];
+  /** Disputed checks and answers sent for review: their own queues, evidence and criteria included. */
+  disputeQueue: DashboardDisputeItem[];
+  answerQueue: DashboardAnswerItem[];
+  failures: DashboardFailureItem[];
+  report: DashboardReport;
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number } | null;
   cost: DashboardCost;
   /**

@@ -68,5 +68,11 @@ export const actions = {
     call(key, 'POST', learnerPath(runId, learnerId, 'review'), { decision: 'changes', comment, ...(round ? { round } : {}) }),
   answerHelp: (key: string, runId: string, learnerId: string, answer: string) => call(key, 'POST', learnerPath(runId, learnerId, 'help-answer'), { answer }),
   extendLearner: (key: string, runId: string, learnerId: string, minutes: number, by: string) => call(key, 'POST', learnerPath(runId, learnerId, 'extend'), { minutes, by }),
+  /** A disputed check: mark passed (reason required), re-run, or return with a comment (`reason` carries it). */
+  decideDispute: (key: string, runId: string, learnerId: string, decision: 'override' | 'recheck' | 'return', attempt: number, by: string, reason?: string) =>
+    call(key, 'POST', learnerPath(runId, learnerId, 'dispute-decision'), { decision, attempt, by, ...(reason ? { reason } : {}) }),
+  /** An answer sent for review: accept (the criteria met by a person) or return, with a comment either way. */
+  decideAnswer: (key: string, runId: string, learnerId: string, decision: 'accept' | 'return', round: number, by: string, comment: string) =>
+    call(key, 'POST', learnerPath(runId, learnerId, 'answer-decision'), { decision, round, by, comment }),
   extendRun: (key: string, runId: string, minutes: number, by: string) => call(key, 'POST', `runs/${encodeURIComponent(runId)}/extend`, { minutes, by }),
 };

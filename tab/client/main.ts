@@ -1,5 +1,6 @@
-import type { DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, RunListItem } from '../dashboardTypes';
+import type { DashboardAnswerItem, DashboardDisputeItem, DashboardFailureItem, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, RunListItem } from '../dashboardTypes';
 import { actions, ApiProblem, listRuns, loadDashboard } from './api';
+import { createAnswer, createDispute, renderReport, updateAnswer, updateDispute, updateFailedChecks, updatePeerReviews, type PanelHost, type ReportFilter } from './decisionPanels';
 import { $, badge, h } from './dom';
 import {
   applyDelta,
@@ -132,7 +133,8 @@ function selectRun(runId: string | null): void {
   state.etag = null;
   rowsOf().clear();
   seenQueues.clear();
-  for (const id of ['stuckList', 'failuresList', 'reviewList', 'helpList']) $(id).replaceChildren();
+  for (const id of ['stuckList', 'failuresList', 'reviewList', 'helpList', 'disputeList', 'answerList', 'reportBody']) $(id).replaceChildren();
+  delete $('reportBody').dataset.text;
   $('runView').hidden = true;
   $('noRuns').hidden = runId !== null;
   if (!runId) {
@@ -284,6 +286,7 @@ function render(run: DashboardRun, changed: number | 'all'): void {
   renderSummary(run);
   renderGrid(run);
   renderQueues(run);
+  renderReport(run.report, reportFilter(), phaseTitle, shortTime);
   tick();
   // Figures for anyone profiling a big run (DevTools' Performance panel, the browser test).
   performance.measure('dashboard render', { start: t0, detail: { learners: run.learners.length, changed } });
@@ -303,6 +306,8 @@ function renderSummary(run: DashboardRun): void {
     ['Started', String(run.counts.started)],
     ['Finished', String(run.counts.finished)],
     ['Reviews waiting', String(run.reviewQueue.length)],
+    ['Disputes', String(run.disputeQueue.length)],
+    ['Answers for review', String(run.answerQueue.length)],
     ['Asking for help', String(run.helpQueue.length)],
     ['Failed', String(run.failures.length)],
   ];
@@ -580,7 +585,11 @@ function renderQueues(run: DashboardRun): void {
   $('failuresCount').textContent = `(${run.failures.length})`;
   $('reviewCount').textContent = `(${run.reviewQueue.length})`;
   $('helpCount').textContent = `(${run.helpQueue.length})`;
-  syncList($('failuresList'), run.failures, (f) => `${f.learnerId}|${f.since}`, createFailure, updateQueueItem, 'No failures.');
+  $('disputeCount').textContent = `(${run.disputeQueue.length})`;
+  $('answerCount').textContent = `(${run.answerQueue.length})`;
+  syncList($('failuresList'), run.failures, (f) => `${f.learnerId}|${f.since}`, createFailure, updateFailureItem, 'No failures.');
+  syncList($('disputeList'), run.disputeQueue, (d) => `${d.learnerId}|${d.attempt}`, (d) => createDispute(panelHost, d), updateDisputeItem, 'No disputed checks.');
+  syncList($('answerList'), run.answerQueue, (a) => `${a.learnerId}|${a.round}`, (a) => createAnswer(panelHost, a), updateAnswerItem, 'No answers waiting for review.');
   syncList($('reviewList'), run.reviewQueue, (r) => `${r.learnerId}|${r.round}`, createReview, updateReview, 'No designs waiting for review.');
   syncList($('helpList'), run.helpQueue, (q) => `${q.learnerId}|${q.since}`, createHelp, updateQueueItem, 'Nobody is waiting for help.');
   announceQueues(run);
@@ -600,6 +609,8 @@ function announceQueues(run: DashboardRun): void {
   const queues: Array<[string, DashboardQueueItem[], (names: string, n: number) => string]> = [
     ['help', run.helpQueue, (names, n) => (n === 1 ? `${names} asked for help` : `${n} new help requests: ${names}`)],
     ['review', run.reviewQueue, (names, n) => (n === 1 ? `${names}'s design is waiting for review` : `${n} new designs waiting for review: ${names}`)],
+    ['dispute', run.disputeQueue, (names, n) => (n === 1 ? `${names} disputes a failed check` : `${n} new disputed checks: ${names}`)],
+    ['answer', run.answerQueue, (names, n) => (n === 1 ? `${names} sent an answer for review` : `${n} new answers for review: ${names}`)],
     ['failures', run.failures, (names, n) => (n === 1 ? `${names} failed` : `${n} learners failed: ${names}`)],
   ];
   for (const [queue, items, sentence] of queues) {
@@ -726,8 +737,59 @@ function createReview(q: DashboardReviewItem): HTMLElement {
   return h('li', { 'data-learner': q.learnerId }, queueHead(q), h('p', { class: 'q-text' }), h('ul', { class: 'deliverables' }), form);
 }
 
+function updateDisputeItem(li: HTMLElement, q: DashboardDisputeItem): void {
+  updateQueueItem(li, q);
+  updateDispute(li, q);
+}
+
+function updateFailureItem(li: HTMLElement, q: DashboardFailureItem): void {
+  updateQueueItem(li, q);
+  updateFailedChecks(panelHost, li, q);
+}
+
+function updateAnswerItem(li: HTMLElement, q: DashboardAnswerItem): void {
+  updateQueueItem(li, q);
+  updateAnswer(li, q);
+}
+
+/** What the dispute and answer panels need of the page (decisionPanels.ts). */
+const panelHost: PanelHost = {
+  act: (busyKey, buttons, call, done) => act(busyKey, buttons, () => call(state.key!, state.runId!), done),
+  who: () => who(),
+  currentDispute: (learnerId) => state.run?.disputeQueue.find((d) => d.learnerId === learnerId),
+  currentAnswer: (learnerId) => state.run?.answerQueue.find((a) => a.learnerId === learnerId),
+};
+
+function phaseTitle(phase: string): string {
+  return state.run?.phases.find((p) => p.id === phase)?.title ?? phase;
+}
+
+function reportFilter(): ReportFilter {
+  return $<HTMLSelectElement>('reportFilter').value as ReportFilter;
+}
+
+/** "Show" in the queues: every queue, or one of them (at 1,000 learners the one being worked through). */
+function wireQueueFilters(): void {
+  const queues = $<HTMLSelectElement>('queueFilter');
+  queues.addEventListener('change', () => {
+    for (const section of Array.from($('queueSections').children) as HTMLElement[]) section.hidden = queues.value !== 'all' && section.dataset.queue !== queues.value;
+  });
+  $('reportFilter').addEventListener('change', () => state.run && renderReport(state.run.report, reportFilter(), phaseTitle, shortTime));
+  // A skip link to a queue the filter hides shows every queue again: the link never leads nowhere.
+  for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>('.skips a'))) {
+    a.addEventListener('click', () => {
+      const target = document.querySelector<HTMLElement>(a.getAttribute('href')!);
+      if (target?.hidden && target.parentElement?.id === 'queueSections') {
+        queues.value = 'all';
+        queues.dispatchEvent(new Event('change'));
+      }
+    });
+  }
+}
+
 function updateReview(li: HTMLElement, q: DashboardReviewItem): void {
   updateQueueItem(li, q);
+  updatePeerReviews(li, q);
   const list = li.querySelector('.deliverables')!;
   const text = JSON.stringify(q.deliverables);
   if ((list as HTMLElement).dataset.text === text) return;
@@ -830,6 +892,7 @@ async function boot(): Promise<void> {
   });
   $('extendRunMinutes').addEventListener('input', () => refreshList());
   wireFilters();
+  wireQueueFilters();
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.runId && state.key) void poll();
   });

@@ -112,4 +112,15 @@ describe('finding a learner among many', () => {
       [0, 0, 0, 0, 4],
     ]);
   });
+
+  it('disputes and answers for review are their own filters, though the cohort counts both as awaiting review', () => {
+    const disputing = { ...base, learnerId: 'd', state: 'awaitingReview', phaseState: 'disputed' };
+    const answering = { ...base, learnerId: 'a', state: 'awaitingReview', phaseState: 'answerInReview' };
+    const design = { ...base, learnerId: 'r', state: 'awaitingReview', phaseState: 'awaitingReview' };
+    const all = [disputing, answering, design, base];
+    const q = (state: LearnerQuery['state']) => selectLearners(all, { phase: 'all', state, text: '' }, 'name', new Set()).map((l) => l.learnerId);
+    expect(q('disputed')).toEqual(['d']);
+    expect(q('answerInReview')).toEqual(['a']);
+    expect(q('awaitingReview').sort()).toEqual(['a', 'd', 'r']);
+  });
 });

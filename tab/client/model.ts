@@ -34,6 +34,8 @@ const PHASE_STATE_LABELS: Record<string, string> = {
   awaitingFix: 'fixing failed checks',
   awaitingReview: 'waiting for review',
   changesRequested: 'revising after review',
+  disputed: 'dispute with you',
+  answerInReview: 'answer with you',
   starting: 'starting',
   failed: 'failed',
   completed: 'phase done',
@@ -116,7 +118,7 @@ export function applyDelta(held: { run: DashboardRun; etag: string } | null, nex
 
 // ── filtering, sorting and the funnel (what an instructor of 1,000 needs to find anyone) ──────────
 
-export type StateFilter = 'all' | 'attention' | 'stuck' | 'failed' | 'helpRequested' | 'awaitingReview' | 'changesRequested' | 'working' | 'starting' | 'completed';
+export type StateFilter = 'all' | 'attention' | 'stuck' | 'failed' | 'helpRequested' | 'awaitingReview' | 'disputed' | 'answerInReview' | 'changesRequested' | 'working' | 'starting' | 'completed';
 export type SortKey = 'attention' | 'time' | 'name';
 
 export interface LearnerQuery {
@@ -133,6 +135,8 @@ export const STATE_FILTERS: ReadonlyArray<[StateFilter, string]> = [
   ['failed', 'Failed'],
   ['helpRequested', 'Asked for help'],
   ['awaitingReview', 'Awaiting review'],
+  ['disputed', 'Disputes a check'],
+  ['answerInReview', 'Answer for review'],
   ['changesRequested', 'Changes requested'],
   ['working', 'Working'],
   ['starting', 'Starting'],
@@ -158,6 +162,10 @@ function matchesState(l: DashboardLearner, filter: StateFilter, stuck: ReadonlyS
       return l.state === 'failed' || stuck.has(l.learnerId);
     case 'stuck':
       return stuck.has(l.learnerId);
+    // The cohort counts both as awaiting review; where in the phase says which (the learner's checkpoint).
+    case 'disputed':
+    case 'answerInReview':
+      return l.phaseState === filter;
     default:
       return l.state === filter;
   }

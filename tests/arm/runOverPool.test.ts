@@ -8,19 +8,35 @@ import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStac
 
 /**
  * A workshop run (the API, the cohort, each learner's journey and phases) that names three learner
- * subscriptions, the second already at its storage-account quota: the plan carries the pool to every
+ * subscriptions, the second already at its storage-account quota (all 8 of its accounts in westeurope used by another
+ * team's resource group, read through Azure's usage API like any other): the plan carries the pool to every
  * Implementation phase, each learner's environment is placed by quota headroom, no deployment fails for
  * quota, and the placement is printed.
  */
 const SUBS = ['6c000000-0000-4000-8000-00000000000a', '6c000000-0000-4000-8000-00000000000b', '6c000000-0000-4000-8000-00000000000c'];
 const LEARNERS = 6;
+/** The second subscription's storage quota, every account of it already taken before the run starts. */
+const FULL = 8;
+const OTHER_TEAM = 'other-team-analytics';
 let w: WorkshopStack;
+
+/** Another team's storage accounts fill the subscription's westeurope quota: usage = limit, not a limit of 0. */
+async function fillSecondSubscription(): Promise<void> {
+  const arm = armClientsFor(SUBS[1]);
+  await arm.resources.resourceGroups.createOrUpdate(OTHER_TEAM, { location: 'westeurope' });
+  for (let i = 0; i < FULL; i++) {
+    const body = { location: 'westeurope', kind: 'StorageV2', sku: { name: 'Standard_LRS' }, properties: {} };
+    await arm.resources.resources.createOrUpdate(OTHER_TEAM, 'Microsoft.Storage', '', 'storageAccounts', `otherteam${i}`, '2023-05-01', body).pollUntilDone();
+  }
+  const usage = await arm.rest.get<{ value: Array<{ name: { value: string }; currentValue: number; limit: number }> }>(`/subscriptions/${SUBS[1]}/providers/Microsoft.Storage/locations/westeurope/usages`, '2023-05-01');
+  expect(usage.body.value.find((u) => u.name.value === 'StorageAccounts')).toMatchObject({ currentValue: FULL, limit: FULL });
+}
 
 beforeAll(async () => {
   w = await startWorkshopStack({
     armSubscriptions: [
       { id: SUBS[0], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
-      { id: SUBS[1], quotas: [{ quota: 'StorageAccounts', limit: 0, location: 'westeurope' }] },
+      { id: SUBS[1], quotas: [{ quota: 'StorageAccounts', limit: FULL, location: 'westeurope' }] },
       { id: SUBS[2], quotas: [{ quota: 'StorageAccounts', limit: 8, location: 'westeurope' }] },
     ],
   });
@@ -74,6 +90,7 @@ it('a run whose learners the subscriptions\' quotas cannot hold is refused 422 w
 }, 120_000);
 
 it('a run over three learner subscriptions, one at its quota: every learner reaches Implementation in an environment placed where it fits', async () => {
+  await fillSecondSubscription();
   const roster = ['name,email', ...Array.from({ length: LEARNERS }, (_, i) => `Learner ${i + 1},l${i + 1}@example.com`)].join('\n');
   const started = await w.api.startRun({ runId: 'poolrun', scenario: 'lakehouse', roster, instructors: ['ian'], timeScale: 1, learnerSubscriptions: SUBS.map((subscriptionId) => ({ subscriptionId })) });
   const learners = started.learners.map((l) => l.learnerId);
@@ -85,11 +102,15 @@ it('a run over three learner subscriptions, one at its quota: every learner reac
   );
 
   const pool = await poolOf('poolrun');
-  console.log(`placement of run "poolrun" (${LEARNERS} lakehouse learners, storage quota 8 / 0 (full) / 8 in westeurope):\n${learners.map((l) => `  ${l}  ${pool.placements[l]?.subscriptionId}  ${pool.placements[l]?.location}  ${pool.placements[l]?.status}  ${pool.placements[l]?.reason}`).join('\n')}`);
+  console.log(`placement of run "poolrun" (${LEARNERS} lakehouse learners, storage quota 8 / ${FULL} (all ${FULL} used by another team) / 8 in westeurope):\n${learners.map((l) => `  ${l}  ${pool.placements[l]?.subscriptionId}  ${pool.placements[l]?.location}  ${pool.placements[l]?.status}  ${pool.placements[l]?.reason}`).join('\n')}`);
   expect(w.arm.stats.quotaRefusals).toEqual({});
   expect(learners.map((l) => pool.placements[l]?.status)).toEqual(learners.map(() => 'ready'));
   const inSub = (sub: string) => learners.filter((l) => pool.placements[l].subscriptionId === sub);
   expect(inSub(SUBS[1])).toEqual([]);
+  // The other team's accounts are untouched.
+  const others = [];
+  for await (const r of armClientsFor(SUBS[1]).resources.resources.listByResourceGroup(OTHER_TEAM)) others.push(r.name);
+  expect(others.sort()).toEqual(Array.from({ length: FULL }, (_, i) => `otherteam${i}`));
   expect(inSub(SUBS[0]).length).toBeLessThanOrEqual(4);
   expect(inSub(SUBS[2]).length).toBeLessThanOrEqual(4);
   for (const l of learners) expect((await armClientsFor(pool.placements[l].subscriptionId).resources.resourceGroups.checkExistence(learnerResourceGroupName('poolrun', l))).body).toBe(true);

@@ -238,6 +238,34 @@ describe.skipIf(!mode.run)(`the dashboard with ${N} learners`, () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('search');
   });
 
+  it('an answer sent for review has its own queue, said politely, reached from the skip links; the update carries only what changed', async () => {
+    const sender = learnerIds[10];
+    const before = (await figures(page)).fetches.length;
+    await api.reviewAnswer(runId, sender, 'In my own words: the people who read the numbers want one place they can trust, owned by someone.', { stepId: 'req-business-requirements' });
+    const item = page.locator(`#answerList li[data-learner="${sender}"]`);
+    await item.waitFor({ timeout: 30_000 });
+    expect(await item.locator('.criteria li[data-criterion]').count()).toBeGreaterThan(0);
+    await expect.poll(() => page.locator('#announce').textContent()).toMatch(/Learner 0010 sent an answer for review/);
+    const f = await figures(page);
+    const deltas = f.fetches.slice(before).filter((x) => x.url.includes('since=') && x.bytes > 0);
+    expect(deltas.length).toBeGreaterThan(0);
+    expect(Math.max(...deltas.map((d) => d.bytes))).toBeLessThan(f.fetches[0].bytes / 4);
+    expect(f.rowsInDom).toBeLessThan(Math.max(41, N));
+    await page.locator('#stateFilter').selectOption('answerInReview');
+    await expect.poll(() => page.locator('#shown').textContent()).toBe(`Showing 1 of ${N.toLocaleString('en-US')} learners`);
+    await page.locator('#stateFilter').selectOption('all');
+    await page.evaluate(() => {
+      document.body.tabIndex = -1;
+      document.body.focus();
+      document.body.removeAttribute('tabindex');
+    });
+    for (let i = 0; i < 4; i++) await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to answers for review');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.closest('#answerList li[data-learner]')?.getAttribute('data-learner'))).toBe(sender);
+  });
+
   it('text on the page has at least 4.5:1 contrast against what is behind it, in the light, dark and high-contrast themes', async () => {
     for (const theme of ['default', 'dark', 'contrast']) {
       const low = await page.evaluate((theme) => {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClient';
 import { learnerToken } from '../../http/apiAuth';
+import type { DashboardRun } from '../../tab/dashboardTypes';
 import { setStorageMinimumTls } from '../helpers/learnerEnvironment';
 import { LearnerDriver, until } from './learnerDriver';
 import { runWorkshopCli } from './workshopCli';
@@ -47,6 +48,16 @@ async function refused(p: Promise<unknown>, status: number, message: RegExp): Pr
 
 const at = (stepId: string, state: string): Promise<LearnerStatus> => ada.at(stepId, state);
 
+/** The instructor dashboard's read model of the run (GET /api/dashboard/runs/{runId}), once `ready` holds of it. */
+async function dashboard(what: string, ready: (run: DashboardRun) => boolean): Promise<DashboardRun> {
+  return until(`the dashboard: ${what}`, async () => {
+    const res = await fetch(`${w.url}/api/dashboard/runs/${RUN}`, { headers: { 'x-api-key': TEST_KEYS.instructor } });
+    expect(res.status).toBe(200);
+    const run = (await res.json()) as DashboardRun;
+    return ready(run) ? run : undefined;
+  });
+}
+
 describe('an answer the keyword criteria refuse goes to the instructor', () => {
   it('the refusal (422) offers "send it to the instructor instead", and says what to call', async () => {
     await ada.walkTo('req-drivers');
@@ -64,6 +75,22 @@ describe('an answer the keyword criteria refuse goes to the instructor', () => {
     expect(queued.phase).toBe('requirements');
     const toInstructor = await until('the answer review for the instructor', async () => (await api.instructorMessages(RUN)).messages.find((m) => m.kind === 'answerReview'));
     expect(toInstructor.body).toMatchObject({ learnerId: 'ada', stepId: 'req-drivers', round: 1, answer: OWN_WORDS, missing: ['outcome'] });
+    // The dashboard: in the answers queue beside the criteria, not among the designs to approve.
+    const board = await dashboard('ada’s answer in its queue', (r) => r.answerQueue.some((q) => q.learnerId === 'ada'));
+    expect(board.answerQueue).toEqual([
+      expect.objectContaining({
+        learnerId: 'ada',
+        name: 'Ada Lovelace',
+        stepId: 'req-drivers',
+        round: 1,
+        answer: OWN_WORDS,
+        note: 'People who study the numbers = analysts; workbooks = spreadsheets.',
+        criteria: [{ id: 'outcome', description: 'Names the business outcome', metByKeywords: false }],
+        tooShort: false,
+      }),
+    ]);
+    expect(board.reviewQueue.map((q) => q.learnerId)).not.toContain('ada');
+    expect(board.learners.find((l) => l.learnerId === 'ada')?.phaseState).toBe('answerInReview');
   });
 
   it('bad input is refused and changes nothing: twice, another learner’s token, a learner deciding, a wrong round, no comment', async () => {
@@ -158,6 +185,17 @@ describe('a learner disputes a failed check', () => {
     await until('ada in the review queue', async () => (await api.runStatus(RUN)).view?.reviewQueue.find((q) => q.learnerId === 'ada'));
     const e = await api.evidence(RUN, 'ada');
     expect(e.dispute).toMatchObject({ attempt: 1, note: 'I set TLS 1.2 in the portal a minute ago.', outcome: 'open', checks: [{ checkId: 'storage-tls12', evidence: [{ observed: '"TLS1_0"' }] }] });
+    const board = await dashboard('ada’s dispute in its queue', (r) => r.disputeQueue.some((q) => q.learnerId === 'ada'));
+    expect(board.disputeQueue).toEqual([
+      expect.objectContaining({
+        learnerId: 'ada',
+        stepId: 'impl-harden-check',
+        attempt: 1,
+        note: 'I set TLS 1.2 in the portal a minute ago.',
+        checks: [{ checkId: 'storage-tls12', message: expect.stringContaining('TLS1_0'), evidence: [{ resource: account, property: 'properties.minimumTlsVersion', observed: '"TLS1_0"', expected: '"TLS1_2"' }], fix: "Set the account's minimum TLS version to TLS1_2." }],
+      }),
+    ]);
+    expect(board.reviewQueue.map((q) => q.learnerId)).not.toContain('ada');
     const card = await until('the dispute for the instructor', async () => (await api.instructorMessages(RUN)).messages.find((m) => m.kind === 'dispute'));
     expect(card.body).toMatchObject({ learnerId: 'ada', stepId: 'impl-harden-check', attempt: 1, note: 'I set TLS 1.2 in the portal a minute ago.' });
     await refused(api.dispute(RUN, 'ada', 'again'), 409, /already with the instructor/);
@@ -236,11 +274,30 @@ describe('a learner disputes a failed check', () => {
     // The check has passed (by override): disputing it is refused, whatever the learner names.
     await refused(api.dispute(RUN, 'ada', 'and again', { stepId: 'impl-harden-check' }), 409, /(not the current step|no step to act on)/);
     await refused(api.dispute(RUN, 'ada', 'and again'), 409, /(no failed check to dispute|no step to act on)/);
+    // The dashboard's run report view shows the override while the run is on.
+    const live = await dashboard('the override in the run report view', (r) => r.report.decisions.some((d) => d.learnerId === 'ada' && d.outcome === 'overridden'));
+    expect(live.disputeQueue).toEqual([]);
+    expect(live.report.decisions.find((d) => d.learnerId === 'ada' && d.outcome === 'overridden')).toMatchObject({
+      name: 'Ada Lovelace',
+      phase: 'implementation',
+      stepId: 'impl-harden-check',
+      kind: 'dispute',
+      attempt: 3,
+      by: 'Ian',
+      reason: 'Org policy enforces TLS 1.2; checked with the learner.',
+      items: ['storage-tls12'],
+    });
 
     await api.runCommand(RUN, 'end', { reason: 'disputes test over' });
     const report = await until('the run report', async () => (await api.runStatus(RUN)).report ?? undefined);
     expect(report.decisions.filter((d) => d.learnerId === 'ada').map((d) => d.decision)).toContainEqual(override);
     expect(report.decisions.find((d) => d.decision.kind === 'answer' && d.decision.outcome === 'accepted')).toMatchObject({ learnerId: 'ada', phase: 'requirements' });
+    // …and so does the dashboard's run report view once the run is over, with the cohort's closing figures.
+    const ended = await dashboard('the run report with its closing figures', (r) => r.report.final !== null);
+    expect(ended.report.final).toMatchObject({ endReason: 'disputes test over', learners: 2 });
+    expect(ended.report.counts).toEqual({ overridden: 2, rechecked: 1, returned: 2, accepted: 1 });
+    expect(ended.report.total).toBe(report.decisions.length);
+    expect(ended.report.decisions.filter((d) => d.outcome === 'overridden').map((d) => d.learnerId).sort()).toEqual(['ada', 'grace']);
   });
 
   it('after the run ended, a dispute or an answer for review is refused (409)', async () => {

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkshopApi } from '../../cli/apiClient';
 import { learnerToken } from '../../http/apiAuth';
+import type { DashboardRun } from '../../tab/dashboardTypes';
 import { LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
@@ -86,6 +87,15 @@ describe('peer review', () => {
     });
     expect(ada.position?.state).toBe('awaitingReview');
     expect((await api.runStatus(RUN)).view?.reviewQueue.map((q) => q.learnerId)).toContain('ada');
+    // The instructor's dashboard: the peer's notes beside ada's submission in the review queue.
+    const board = await until('the peer review on the dashboard', async () => {
+      const run = (await (await fetch(`${w.url}/api/dashboard/runs/${RUN}`, { headers: { 'x-api-key': TEST_KEYS.instructor } })).json()) as DashboardRun;
+      return run.reviewQueue.find((q) => q.learnerId === 'ada' && q.peerReviews.length) ? run : undefined;
+    });
+    const item = board.reviewQueue.find((q) => q.learnerId === 'ada')!;
+    expect(item.peerReviews).toEqual([{ reviewerId: 'brian', reviewerName: 'Brian Kernighan', notes: 'No cost estimate; the patterns page is good.', scores: SCORES }]);
+    expect(item.deliverables).toHaveLength(4);
+    expect(board.reviewQueue.find((q) => q.learnerId === 'grace')?.peerReviews).toEqual([]);
     const again = await call('POST', 'brian', 'peer-review', { learnerId: 'ada', notes: 'again', scores: SCORES });
     expect(again.status).toBe(409);
     expect(again.body.error).toMatch(/already reviewed round 1/);
