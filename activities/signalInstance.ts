@@ -3,7 +3,7 @@ import * as df from 'durable-functions';
 import { z } from 'zod';
 import { defineActivity } from './activity';
 import { EVENTS, phaseInstanceId, runIdOfCohortInstanceId } from '../contracts/ids';
-import type { ProgressReport } from '../machines/progress';
+import { COHORT_REPORTS, type ProgressReport } from '../machines/progress';
 import type { ProvisionRequest } from '../contracts/messages';
 import { readLearnerProgress, wouldApplyProgress, writeReportedProgress } from '../storage/progressTable';
 
@@ -24,12 +24,17 @@ export type SignalResult = { ok: true } | { ok: false; reason: 'gone' | 'exists'
 
 export const signalInstance = defineActivity(SignalInput, async function signalInstance(input, context: InvocationContext): Promise<SignalResult> {
   const client = df.getClient(context);
-  // A learner's progress report to the cohort also updates the learner's WorkshopProgress row (by the
-  // cohort's own rule), so the cohort does not have to write one per report.
+  // A learner's progress report to the cohort updates the learner's WorkshopProgress row (by the cohort's own
+  // rule), so the cohort does not have to write one per report; only the reports it acts on (COHORT_REPORTS: a
+  // learner finished, a phase failed) are raised to it as well.
   const runId = input.op === 'raise' && input.event === EVENTS.cohort ? runIdOfCohortInstanceId(input.instanceId) : undefined;
   const type = runId ? (input as { data?: { type?: unknown } }).data?.type : undefined;
   let data = input.op === 'raise' ? input.data : undefined;
   const report = runId && type === 'progress' ? (data as ProgressReport) : undefined;
+  if (runId && report && !COHORT_REPORTS.includes(report.state)) {
+    await writeReportedProgress(runId, report);
+    return { ok: true };
+  }
   // A report the row would not take (it arrived after a later one) is marked stale for the cohort.
   if (runId && report && !(await wouldApplyProgress(runId, report))) data = { ...report, stale: true };
   else if (runId && type === 'provisionRequest') data = await markStaleRequest(runId, data as ProvisionRequest);

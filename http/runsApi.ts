@@ -1,5 +1,5 @@
 import { LearnerSubscriptions } from '../activities/subscriptionPool';
-import { capacityShortfall, environmentCapacity } from '../activities/environmentCapacity';
+import { capacityShortfall, environmentCapacity } from './quotaCheck';
 import { randomBytes } from 'node:crypto';
 import { readDecisions, type DecisionRow } from '../activities/recordDecision';
 import { setRunPeerReview } from './peerReviewApi';

@@ -9,6 +9,7 @@ import { readProgress } from '../../storage/progressTable';
 import { admissionBoundMs, DEFAULT_SCHEDULER_CONFIG, retryBoundMs, type SchedulerConfig } from '../../orchestrations/provisioningScheduler';
 import { EVENTS, cohortInstanceId, journeyInstanceId } from '../../orchestrations/workshopIds';
 import type { CohortEvent, CohortInput, JourneyInput, LearnerState, ProvisionDone, ProvisionSignal, RunPlan } from '../../orchestrations/workshopTypes';
+import { COHORT_REPORTS } from '../../machines/progress';
 import { raise, startInstance, startStack, status, type StatusBody, type TestStack } from '../helpers/stack';
 
 /**
@@ -51,7 +52,7 @@ export interface SimOutcome {
   learnerId: string;
   result: 'completed' | 'failed';
   reason?: string;
-  /** Events sent to the cohort and acknowledged (the raise succeeded). */
+  /** Events sent to the cohort that it acts on (every kind but the progress reports outside COHORT_REPORTS), acknowledged. */
   acked: number;
   requests: Array<{
     stepId: string;
@@ -115,7 +116,8 @@ function* simLearner(context: df.OrchestrationContext): Generator<df.Task, SimOu
   const out: SimOutcome = { learnerId: input.learnerId, result: 'completed', acked: 0, requests: [] };
   function* send(data: CohortEvent): Generator<df.Task, boolean, unknown> {
     const r = (yield callActivity(context, 'signalInstance', { op: 'raise', instanceId: cohort, event: EVENTS.cohort, data }, RETRY)) as SignalResult;
-    if (r.ok) out.acked++;
+    // Only what the cohort acts on is raised to it (COHORT_REPORTS); any other report is the learner's progress row alone.
+    if (r.ok && (data.type !== 'progress' || COHORT_REPORTS.includes(data.state))) out.acked++;
     return r.ok;
   }
   const progress = (state: LearnerState, detail?: string): CohortEvent => ({

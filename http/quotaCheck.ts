@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { appSettings } from '../config';
 import { loadPackWithTemplate, type PackWithTemplate } from '../scenarios/packFiles';
-import { poolCapacity, type LearnerSubscription, type PoolCapacity } from './subscriptionPool';
+import { poolCapacity, type LearnerSubscription, type PoolCapacity } from '../activities/subscriptionPool';
 
 /**
  * Whether the learner subscriptions can hold a roster's environments, asked when a run starts: a 1,000-seat
