@@ -36,12 +36,23 @@ const CLAIM_MS = 60_000;
 
 export interface DrainOptions {
   client: Client;
-  /** Stop claiming new sends after this long (the next tick carries on). */
+  /** The rows to serve, oldest first per conversation (the pump's woken ones); every pending row when absent (a full scan). */
+  messages?: OutboxRow[];
+  /** Stop claiming new sends after this long (the next pass carries on). */
   budgetMs?: number;
   /** Conversations served at once. */
   concurrency?: number;
+  /** Asked before each send: true stops this pass (someone is waiting for a newer message); what is left is `resume`. */
+  shouldYield?: () => boolean;
   log?: Logger;
 }
+
+/**
+ * What became of a row in a pass: `done` (sent, or failed for good: no longer pending), `waiting` (nobody to send it
+ * to yet), `resume` (left for the budget or a yield: carry on at once), or `{ retryAt }` (throttled, failed for now,
+ * claimed by another sender: not before then, epoch ms).
+ */
+export type RowOutcome = 'done' | 'waiting' | 'resume' | { retryAt: number };
 
 export interface DrainResult {
   sent: number;
@@ -51,9 +62,12 @@ export interface DrainResult {
   waiting: number;
   /** Pairs left for a later tick (claimed elsewhere, backing off, out of budget). */
   deferred: number;
+  /** Per row the pass looked at, what became of it. */
+  outcome: Map<OutboxRow, RowOutcome>;
 }
 
-interface OutboxRow {
+/** A pending WorkshopOutbox row, as the notify activity wrote it. */
+export interface OutboxRow {
   runId: string;
   rowKey: string;
   role: 'learner' | 'instructor';
@@ -75,7 +89,7 @@ interface Item {
 /** Learner messages that also move the progress card: a separate send, claimed and recorded on its own. */
 const WITH_PROGRESS = new Set(['prompt', 'timeboxWarning', 'timeboxExtended']);
 
-type Claim = { kind: 'claimed'; etag: string; throttles: number } | { kind: 'sent' | 'failed' | 'busy' | 'later' };
+type Claim = { kind: 'claimed'; etag: string; throttles: number } | { kind: 'sent' } | { kind: 'failed' } | { kind: 'busy'; until: number } | { kind: 'later'; until: number };
 
 const conversationLimiters = new Map<string, SlidingWindowLimiter>();
 let appLimiter: { perSecond: number; limiter: SlidingWindowLimiter } | undefined;
@@ -97,7 +111,8 @@ function table(name: string): Promise<TablePort> {
 const safeKey = (s: string): string => s.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function pendingMessages(): Promise<OutboxRow[]> {
+/** Every pending row, oldest first: the timer's full scan (the safety net of deliver on write). */
+export async function pendingMessages(): Promise<OutboxRow[]> {
   const outbox = await table(OUTBOX_TABLE);
   const out: OutboxRow[] = [];
   for await (const row of outbox.listEntities<Record<string, unknown>>({ queryOptions: { filter: `Status eq 'pending'` } })) {
@@ -134,13 +149,13 @@ async function claim(deliveryKey: string, runId: string): Promise<Claim> {
   const state = row.State as string;
   if (state === 'sent') return { kind: 'sent' };
   if (state === 'failed') return { kind: 'failed' };
-  if (state === 'sending' && Number(row.ClaimUntil) > now) return { kind: 'busy' };
-  if (state === 'pending' && Number(row.NotBefore ?? 0) > now) return { kind: 'later' };
+  if (state === 'sending' && Number(row.ClaimUntil) > now) return { kind: 'busy', until: Number(row.ClaimUntil) };
+  if (state === 'pending' && Number(row.NotBefore ?? 0) > now) return { kind: 'later', until: Number(row.NotBefore) };
   try {
     const res = await t.updateEntity({ partitionKey: pk, rowKey: rk, State: 'sending', ClaimUntil: now + CLAIM_MS }, 'Merge', { etag: row.etag as string });
     return { kind: 'claimed', etag: res.etag!, throttles: Number(row.Throttles ?? 0) };
   } catch (err) {
-    if (isStatus(err, 412)) return { kind: 'busy' };
+    if (isStatus(err, 412)) return { kind: 'busy', until: now + CLAIM_MS };
     throw err;
   }
 }
@@ -376,11 +391,17 @@ interface Drain {
   result: DrainResult;
   /** Per outbox message, the `user|part` deliveries that are over (sent, or failed for good). */
   done: Map<OutboxRow, Set<string>>;
+  /** Why a message's deliveries were left, when not for the budget or a yield (then `resume`). */
+  left: Map<OutboxRow, { retryAt: number }>;
+  shouldYield(): boolean;
 }
+
+/** A claim held by another sender is looked at again this soon (it is usually released within milliseconds). */
+const BUSY_RECHECK_MS = 500;
 
 /** One pass over the outbox: send what can be sent now within the limits and the time budget. */
 export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
-  const result: DrainResult = { sent: 0, throttled: 0, failed: 0, waiting: 0, deferred: 0 };
+  const result: DrainResult = { sent: 0, throttled: 0, failed: 0, waiting: 0, deferred: 0, outcome: new Map() };
   const started = botRuntime();
   if (!started) return result;
   const rt = await started;
@@ -398,15 +419,18 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
     },
     result,
     done: new Map(),
+    left: new Map(),
+    // Yield only after this pass sent something, so a stream of wake-ups cannot starve what it is working on.
+    shouldYield: () => result.sent > 0 && !!opts.shouldYield?.(),
   };
 
-  const messages = await pendingMessages();
+  const messages = opts.messages ?? (await pendingMessages());
   if (!messages.length) return result;
   const { queues, targets } = await queueByConversation(drain, opts, messages);
   const entries = [...queues.entries()];
   let next = 0;
   const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, entries.length) }, async () => {
-    while (next < entries.length) {
+    while (next < entries.length && !drain.shouldYield()) {
       const [conversationId, items] = entries[next++];
       await serveConversation(drain, conversationId, items);
     }
@@ -415,7 +439,10 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
 
   for (const [msg, want] of targets) {
     const got = drain.done.get(msg);
-    if (got && [...want].every((u) => got.has(u))) await markOutbox(msg, 'sent');
+    if (got && [...want].every((u) => got.has(u))) {
+      await markOutbox(msg, 'sent');
+      result.outcome.set(msg, 'done');
+    } else result.outcome.set(msg, drain.left.get(msg) ?? 'resume');
   }
   if (result.sent || result.throttled || result.failed) drain.log.info({ ...result }, 'teams outbox drained');
   return result;
@@ -437,6 +464,7 @@ async function queueByConversation(drain: Drain, opts: DrainOptions, messages: O
       if (/There is no run/.test((err as Error).message)) {
         await markOutbox(msg, 'failed', `run ${msg.runId} no longer exists`);
         result.failed++;
+        result.outcome.set(msg, 'done');
         continue;
       }
       throw err;
@@ -444,11 +472,13 @@ async function queueByConversation(drain: Drain, opts: DrainOptions, messages: O
     const wanted = await recipients(msg, input);
     if (!wanted.length) {
       result.waiting++;
+      result.outcome.set(msg, 'waiting');
       continue;
     }
     const users = await reachable(drain, msg, wanted);
     if (!users.length) {
       result.deferred++;
+      result.outcome.set(msg, { retryAt: Date.now() + backoffMs(1, undefined) });
       continue;
     }
     const parts: Item['part'][] = msg.role === 'learner' && WITH_PROGRESS.has(msg.kind) ? ['main', 'progress'] : ['main'];
@@ -475,6 +505,15 @@ async function reachable(drain: Drain, msg: OutboxRow, users: TeamsUser[]): Prom
   return resolved;
 }
 
+/** The conversation's items from `from` on wait: not before `retryAt`, or (absent) as soon as the pump carries on. */
+function leave(drain: Drain, items: Item[], from: number, retryAt?: number): void {
+  if (retryAt === undefined) return; // `resume` is what a message without a reason gets
+  for (const item of items.slice(from)) {
+    const was = drain.left.get(item.msg)?.retryAt ?? 0;
+    drain.left.set(item.msg, { retryAt: Math.max(was, retryAt) });
+  }
+}
+
 function finished(drain: Drain, item: Item): void {
   const s = drain.done.get(item.msg) ?? new Set<string>();
   s.add(`${item.user.aadObjectId}|${item.part}`);
@@ -486,6 +525,7 @@ async function serveConversation(drain: Drain, conversationId: string, items: It
   const conv = limiterFor(conversationId);
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
+    if (drain.shouldYield()) return; // what is left resumes in the pump's next pass, after the newer message
     const c = await claim(item.deliveryKey, item.msg.runId);
     if (c.kind === 'sent' || c.kind === 'failed') {
       finished(drain, item);
@@ -493,20 +533,24 @@ async function serveConversation(drain: Drain, conversationId: string, items: It
     }
     if (c.kind !== 'claimed') {
       drain.result.deferred++;
+      leave(drain, items, i, c.kind === 'busy' ? Math.min(c.until, Date.now() + BUSY_RECHECK_MS) : c.until);
       return; // keep this conversation's order: later messages wait for this one
     }
     if (!(await waitForLimits(drain, conv, item, c.etag))) return;
     const next = await send(drain, conv, conversationId, item, c);
-    if (next === 'stop') return;
+    if (typeof next === 'object') {
+      leave(drain, items, i, next.retryAt);
+      return;
+    }
     if (next === 'again') i--;
   }
 }
 
-/** Waits until both the conversation's and the app's limits allow a send; false (and the claim given back) past the budget. */
+/** Waits until both the conversation's and the app's limits allow a send; false (and the claim given back) past the budget or on a yield. */
 async function waitForLimits(drain: Drain, conv: SlidingWindowLimiter, item: Item, etag: string): Promise<boolean> {
   let wait = Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()));
   while (wait > 0) {
-    if (Date.now() + wait > drain.deadline) {
+    if (Date.now() + wait > drain.deadline || drain.shouldYield()) {
       await settle(item, etag, { State: 'pending', NotBefore: 0, ClaimUntil: 0 });
       drain.result.deferred++;
       return false;
@@ -521,9 +565,9 @@ async function waitForLimits(drain: Drain, conv: SlidingWindowLimiter, item: Ite
 
 /**
  * Sends one claimed item and records the outcome: `next` (sent, or refused for good), `again` (throttled and
- * waited out within the budget: send it again), `stop` (leave the rest of the conversation to the next pass).
+ * waited out within the budget: send it again), `{ retryAt }` (leave the rest of the conversation until then).
  */
-async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: string, item: Item, c: Extract<Claim, { kind: 'claimed' }>): Promise<'next' | 'again' | 'stop'> {
+async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: string, item: Item, c: Extract<Claim, { kind: 'claimed' }>): Promise<'next' | 'again' | { retryAt: number }> {
   const { result, log } = drain;
   const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, part: item.part, key: item.msg.rowKey, conversationId };
   try {
@@ -543,7 +587,7 @@ async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: st
       result.throttled++;
       log.info({ ...fields, throttles, delayMs: delay }, 'teams throttled the bot (429); backing off');
       // Wait it out in this tick when the budget allows (the conversation keeps its order), else leave it to the next.
-      if (Date.now() + delay >= drain.deadline) return 'stop';
+      if (Date.now() + delay >= drain.deadline) return { retryAt: Date.now() + delay };
       await sleep(delay);
       return 'again';
     }
@@ -555,9 +599,10 @@ async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: st
       return 'next';
     }
     const throttles = c.throttles + 1;
-    await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + backoffMs(throttles, undefined), ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
+    const retryAt = Date.now() + backoffMs(throttles, undefined);
+    await settle(item, c.etag, { State: 'pending', NotBefore: retryAt, ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
     result.deferred++;
     log.warn({ ...fields, err: errInfo(err) }, 'teams send failed; will retry');
-    return 'stop';
+    return { retryAt };
   }
 }
