@@ -23,26 +23,32 @@ import { botLogger, botRuntime, errInfo } from './teamsApp';
  *   binding's data points at the host's own Durable endpoint (`rpcBaseUrl`, localhost in Azure; the local host
  *   in `local/`), which outlives the invocation, so a pass that runs on after the activity returned may use it.
  *   A row written without one (notify called from a timer) waits for the next client the pump is given.
- * - **Cost.** A wake-up costs no scan: the row comes with the signal and a pass serves only the woken
- *   recipients' rows from this in-process index (point reads for the claims and the recipients). The full scan
- *   of `Status eq 'pending'` is the timer's, once a tick.
- * - **Coalesced, woken first.** One pass in flight per process; rows woken during it are served by the next pass,
- *   before the backlog (swept rows, rows a pass left for its budget). A pass that has sent something stops
- *   claiming when a newer row is woken (it yields: the claims it holds are given back), so a paced broadcast to
- *   1,000 learners does not hold a learner's next prompt for its whole length; the broadcast resumes next.
+ * - **Cost.** A wake-up costs no scan: the row comes with the signal, and a pass serves one recipient's rows
+ *   from this in-process index (point reads for the claims and the recipient). The full scan of
+ *   `Status eq 'pending'` is the timer's, once a tick, whatever the number of wake-ups.
+ * - **Coalesced, woken first.** One pump per process; one pass per recipient (a learner of a run, or a run's
+ *   instructors) at a time, a follow-up pass when that recipient is woken during its pass, and at most
+ *   CONCURRENCY recipients served at once — first in the order they were woken, then the backlog (swept rows, rows
+ *   a pass left for its budget, rows due again after a back-off). Passes per recipient rather than one pass over
+ *   everything woken, so a recipient whose turn comes does not wait for the slowest conversation of a batch; a
+ *   broadcast to 1,000 learners queues 1,000 recipients and is sent at the app's pace, a learner's prompt woken
+ *   during it queues behind what was woken before it (the app's limit is shared, first come first served).
  * - **Guarantees kept.** Every send still goes through `drainOutbox`'s pass: exactly once by the BotDeliveries
- *   claims (another instance's sweep or a concurrent pass finds the claim), in order per conversation (a
- *   recipient's older indexed rows are served with the woken one, and a row that cannot go holds the later
- *   ones back), within Teams' per-conversation limits and BOT_APP_SENDS_PER_SECOND. Those limiters live in
- *   the process: in Azure each instance paces itself, so with N instances sending at once the app may reach
- *   N × BOT_APP_SENDS_PER_SECOND (Teams answers 429 past its own limit, which backs off: the row is kept).
+ *   claims (another instance, the sweep and a wake-up can hold the same row: the claim decides), in order per
+ *   conversation (a recipient's indexed rows are served oldest first in one pass, and a row that cannot go holds
+ *   the later ones back until it is due again), within Teams' per-conversation limits and
+ *   BOT_APP_SENDS_PER_SECOND (both limiters are shared by every pass of the process). Rows are paced, never
+ *   dropped: a pass that runs out of budget gives its claims back and the recipient goes to the backlog. The
+ *   limiters live in the process: in Azure each instance paces itself, so with N instances sending at once the app
+ *   may reach N × BOT_APP_SENDS_PER_SECOND — set it to Teams' 50 per app divided by the instances that send at
+ *   once (Teams answers 429 past its limit, which backs off and keeps the row).
  * - **After an Azure instance goes away** mid-pass, its claims expire (60 s) and the sweep sends those rows.
  */
 
 /** Rows indexed at most; past it, new rows are left to the timer's sweep (bounded memory at any roster). */
 const MAX_INDEXED = 20_000;
-/** Recipients served by one pass: a pass resolves each row's recipient before it sends, so keep it to what a pass can send. */
-const PASS_KEYS = 300;
+/** Recipients served at once (each by one pass over its own rows): the sends in flight, under the app's limit. */
+const CONCURRENCY = 8;
 const PASS_BUDGET_MS = 10_000;
 /** After a pass fails (the store or the durable endpoint unreachable), its rows are tried again this much later. */
 const ERROR_RETRY_MS = 2_000;
@@ -57,49 +63,61 @@ export class OutboxPump {
   /** Pending rows this process knows of, by recipient, then by row; `seen` is when they were last fed in. */
   private readonly rows = new Map<string, Map<string, { row: OutboxRow; seen: number }>>();
   private indexed = 0;
-  /** Recipients with a freshly written row: served first. */
+  /** Recipients with a freshly written row, in the order they were woken: served first. */
   private readonly urgent = new Set<string>();
-  /** Recipients to carry on with: swept, left by a pass's budget or yield, or due again after a back-off. */
-  private backlog = new Set<string>();
+  /** Recipients to carry on with: swept, left by a pass's budget, or due again after a back-off. */
+  private readonly backlog = new Set<string>();
+  /** Recipients a pass is serving now; one pass per recipient at a time keeps its conversation in order. */
+  private readonly active = new Set<string>();
+  /** Recipients woken while their pass ran: a follow-up pass serves them. */
+  private readonly again = new Set<string>();
   private readonly due = new Map<string, number>();
   private dueTimer: { at: number; handle: NodeJS.Timeout } | undefined;
   private client: Client | undefined;
-  private running: Promise<void> | undefined;
   private idleWaiters: Array<() => void> = [];
   private warnedFull = false;
-  /** Counts recipients woken by a write: a pass yields to the ones woken after it started, not to a queue it is working through. */
-  private wakes = 0;
-  /** Passes run so far (tests and logs). */
+  /** Passes and timer sweeps so far (tests and logs). */
   passes = 0;
+  sweeps = 0;
+  /** The most passes that ran at once (tests). */
+  peakActive = 0;
 
   constructor(
     private readonly drain: Drain = drainOutbox,
     private readonly log: () => Logger = botLogger,
+    private readonly concurrency = CONCURRENCY,
   ) {}
 
   /** A row was written in this process: serve its recipient first. */
   wake(row: OutboxRow, client?: Client): void {
     if (client) this.client = client;
     if (!this.index(row, Date.now())) return;
-    this.urgent.add(recipientKey(row));
-    this.wakes++;
-    this.kick();
+    const key = recipientKey(row);
+    if (this.active.has(key)) this.again.add(key);
+    else this.urgent.add(key);
+    this.pump();
   }
 
   /** The timer's full scan (started at `scannedAt`): index what is pending, forget what no longer is, serve it behind the woken rows. */
   sweep(pending: OutboxRow[], scannedAt: number, client: Client): void {
     this.client = client;
+    this.sweeps++;
     const found = new Set(pending.map(rowId));
     for (const [key, byRow] of this.rows) {
       for (const [id, e] of byRow) if (e.seen < scannedAt && !found.has(id)) this.forget(key, id);
     }
-    for (const row of pending) if (this.index(row, scannedAt)) this.backlog.add(recipientKey(row));
-    this.kick();
+    for (const row of pending) {
+      const key = recipientKey(row);
+      if (!this.index(row, scannedAt) || this.urgent.has(key)) continue;
+      if (this.active.has(key)) this.again.add(key);
+      else this.backlog.add(key);
+    }
+    this.pump();
   }
 
   /** Resolves when nothing is left to serve now (rows waiting for a back-off do not count), or after `limitMs`. */
   whenIdle(limitMs: number): Promise<void> {
-    if (!this.running) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, limitMs);
       function done(): void {
@@ -111,8 +129,12 @@ export class OutboxPump {
   }
 
   /** What the pump holds (tests, logs). */
-  stats(): { indexed: number; urgent: number; backlog: number; due: number; passes: number } {
-    return { indexed: this.indexed, urgent: this.urgent.size, backlog: this.backlog.size, due: this.due.size, passes: this.passes };
+  stats(): { indexed: number; urgent: number; backlog: number; active: number; due: number; passes: number; sweeps: number; peakActive: number } {
+    return { indexed: this.indexed, urgent: this.urgent.size, backlog: this.backlog.size, active: this.active.size, due: this.due.size, passes: this.passes, sweeps: this.sweeps, peakActive: this.peakActive };
+  }
+
+  private idle(): boolean {
+    return !this.active.size && (!this.client || (!this.urgent.size && !this.backlog.size));
   }
 
   private index(row: OutboxRow, seen: number): boolean {
@@ -142,66 +164,58 @@ export class OutboxPump {
     if (this.indexed < MAX_INDEXED) this.warnedFull = false;
   }
 
-  private kick(): void {
-    if (this.running || !this.client || (!this.urgent.size && !this.backlog.size)) {
-      if (!this.running) this.settleIdle();
-      return;
+  /** Start passes for the next recipients (woken first, then the backlog) while there is room. */
+  private pump(): void {
+    while (this.client && this.active.size < this.concurrency) {
+      const key = first(this.urgent) ?? first(this.backlog);
+      if (key === undefined) break;
+      this.urgent.delete(key);
+      this.backlog.delete(key);
+      this.active.add(key);
+      this.peakActive = Math.max(this.peakActive, this.active.size);
+      void this.pass(key, this.client)
+        .catch((err: unknown) => this.log().error({ err: errInfo(err), key }, 'teams sender pass broke; the timer sweep sends its rows'))
+        .finally(() => {
+          this.active.delete(key);
+          if (this.again.delete(key)) this.urgent.add(key);
+          this.pump();
+        });
     }
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-      this.kick();
-    });
-  }
-
-  private settleIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  private async loop(): Promise<void> {
-    while (this.client && (this.urgent.size || this.backlog.size)) {
-      const from = this.urgent.size ? this.urgent : this.backlog;
-      const keys = [...from].slice(0, PASS_KEYS);
-      for (const k of keys) from.delete(k);
-      await this.pass(keys, this.client);
+    if (this.idle()) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
     }
   }
 
-  /** One pass over the given recipients' indexed rows, oldest first; then what to do with each recipient. */
-  private async pass(keys: string[], client: Client): Promise<void> {
-    const messages = keys
-      .flatMap((k) => [...(this.rows.get(k)?.values() ?? [])].map((e) => e.row))
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.rowKey.localeCompare(b.rowKey));
+  /** One pass over a recipient's indexed rows, oldest first; then what to do with them. */
+  private async pass(key: string, client: Client): Promise<void> {
+    const messages = [...(this.rows.get(key)?.values() ?? [])].map((e) => e.row).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.rowKey.localeCompare(b.rowKey));
     if (!messages.length) return;
     this.passes++;
-    const wakesBefore = this.wakes;
     let result: DrainResult;
     try {
-      result = await this.drain({ client, messages, budgetMs: PASS_BUDGET_MS, shouldYield: () => this.wakes > wakesBefore, log: this.log() });
+      result = await this.drain({ client, messages, budgetMs: PASS_BUDGET_MS, log: this.log() });
     } catch (err) {
-      this.log().warn({ err: errInfo(err), rows: messages.length }, 'teams sender pass failed; trying those rows again shortly');
-      for (const k of keys) this.schedule(k, Date.now() + ERROR_RETRY_MS);
+      this.log().warn({ err: errInfo(err), key, rows: messages.length }, 'teams sender pass failed; trying those rows again shortly');
+      this.schedule(key, Date.now() + ERROR_RETRY_MS);
       return;
     }
-    this.afterPass(messages, result);
+    this.afterPass(key, messages, result);
   }
 
-  /** Forget what is over; carry on at once with what a budget or a yield left; come back after a back-off for the rest. */
-  private afterPass(messages: OutboxRow[], result: DrainResult): void {
-    const resume: string[] = [];
-    const retryAt = new Map<string, number>();
+  /** Forget what is over; carry on soon with what the budget left; come back after a back-off for the rest. */
+  private afterPass(key: string, messages: OutboxRow[], result: DrainResult): void {
+    let resume = false;
+    let retryAt = 0;
     for (const row of messages) {
-      const key = recipientKey(row);
       const outcome = result.outcome.get(row) ?? 'resume';
       if (outcome === 'done' || outcome === 'waiting') this.forget(key, rowId(row));
-      else if (outcome === 'resume') resume.push(key);
-      else retryAt.set(key, Math.max(retryAt.get(key) ?? 0, outcome.retryAt));
+      else if (outcome === 'resume') resume = true;
+      else retryAt = Math.max(retryAt, outcome.retryAt);
     }
-    const resumed = new Set(resume);
-    for (const [key, at] of retryAt) if (!resumed.has(key)) this.schedule(key, at);
-    // Work a pass was interrupted in goes before the older backlog, the woken rows before both (loop()).
-    if (resumed.size) this.backlog = new Set([...resumed, ...this.backlog]);
+    if (resume) this.backlog.add(key);
+    else if (retryAt) this.schedule(key, retryAt);
   }
 
   /** Serve `key` again at `at` (one timer for all, at the earliest). */
@@ -211,7 +225,8 @@ export class OutboxPump {
   }
 
   private armDue(): void {
-    const next = Math.min(...this.due.values());
+    let next = Infinity;
+    for (const at of this.due.values()) next = Math.min(next, at);
     if (!Number.isFinite(next) || (this.dueTimer && this.dueTimer.at <= next)) return;
     if (this.dueTimer) clearTimeout(this.dueTimer.handle);
     const handle = setTimeout(() => this.fireDue(), Math.max(0, next - Date.now()));
@@ -225,11 +240,18 @@ export class OutboxPump {
     for (const [key, at] of this.due) {
       if (at > now) continue;
       this.due.delete(key);
-      if (this.rows.has(key)) this.backlog.add(key);
+      if (!this.rows.has(key)) continue;
+      if (this.active.has(key)) this.again.add(key);
+      else if (!this.urgent.has(key)) this.backlog.add(key);
     }
     this.armDue();
-    this.kick();
+    this.pump();
   }
+}
+
+function first(set: Set<string>): string | undefined {
+  for (const v of set) return v;
+  return undefined;
 }
 
 /** This process's pump. */

@@ -42,14 +42,12 @@ export interface DrainOptions {
   budgetMs?: number;
   /** Conversations served at once. */
   concurrency?: number;
-  /** Asked before each send: true stops this pass (someone is waiting for a newer message); what is left is `resume`. */
-  shouldYield?: () => boolean;
   log?: Logger;
 }
 
 /**
  * What became of a row in a pass: `done` (sent, or failed for good: no longer pending), `waiting` (nobody to send it
- * to yet), `resume` (left for the budget or a yield: carry on at once), or `{ retryAt }` (throttled, failed for now,
+ * to yet), `resume` (left for the budget: carry on), or `{ retryAt }` (throttled, failed for now,
  * claimed by another sender: not before then, epoch ms).
  */
 export type RowOutcome = 'done' | 'waiting' | 'resume' | { retryAt: number };
@@ -391,9 +389,8 @@ interface Drain {
   result: DrainResult;
   /** Per outbox message, the `user|part` deliveries that are over (sent, or failed for good). */
   done: Map<OutboxRow, Set<string>>;
-  /** Why a message's deliveries were left, when not for the budget or a yield (then `resume`). */
+  /** Why a message's deliveries were left, when not for the budget (then `resume`). */
   left: Map<OutboxRow, { retryAt: number }>;
-  shouldYield(): boolean;
 }
 
 /** A claim held by another sender is looked at again this soon (it is usually released within milliseconds). */
@@ -420,8 +417,6 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
     result,
     done: new Map(),
     left: new Map(),
-    // Yield only after this pass sent something, so a stream of wake-ups cannot starve what it is working on.
-    shouldYield: () => result.sent > 0 && !!opts.shouldYield?.(),
   };
 
   const messages = opts.messages ?? (await pendingMessages());
@@ -430,7 +425,7 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
   const entries = [...queues.entries()];
   let next = 0;
   const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, entries.length) }, async () => {
-    while (next < entries.length && !drain.shouldYield()) {
+    while (next < entries.length) {
       const [conversationId, items] = entries[next++];
       await serveConversation(drain, conversationId, items);
     }
@@ -525,7 +520,6 @@ async function serveConversation(drain: Drain, conversationId: string, items: It
   const conv = limiterFor(conversationId);
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    if (drain.shouldYield()) return; // what is left resumes in the pump's next pass, after the newer message
     const c = await claim(item.deliveryKey, item.msg.runId);
     if (c.kind === 'sent' || c.kind === 'failed') {
       finished(drain, item);
@@ -546,11 +540,11 @@ async function serveConversation(drain: Drain, conversationId: string, items: It
   }
 }
 
-/** Waits until both the conversation's and the app's limits allow a send; false (and the claim given back) past the budget or on a yield. */
+/** Waits until both the conversation's and the app's limits allow a send; false (and the claim given back) past the budget. */
 async function waitForLimits(drain: Drain, conv: SlidingWindowLimiter, item: Item, etag: string): Promise<boolean> {
   let wait = Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()));
   while (wait > 0) {
-    if (Date.now() + wait > drain.deadline || drain.shouldYield()) {
+    if (Date.now() + wait > drain.deadline) {
       await settle(item, etag, { State: 'pending', NotBefore: 0, ClaimUntil: 0 });
       drain.result.deferred++;
       return false;
