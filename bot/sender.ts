@@ -16,7 +16,9 @@ import { botLogger, botRuntime, errInfo, type BotRuntime } from './teamsApp';
 
 /**
  * The proactive sender: drains the workshop outbox (WorkshopOutbox rows `pending` → `sent`) into
- * Teams. The outbox rows in Tables are the queue, so a restart loses nothing.
+ * Teams. The outbox rows in Tables are the queue, so a restart loses nothing. A pass is started by the
+ * pump (outboxPump.ts): for one recipient's rows as soon as the notify activity writes one in this process
+ * (deliver on write), and for every pending row the `teamsOutboxSender` timer's full scan finds (the sweep).
  *
  * Exactly once: every (message, recipient) pair has a row in `BotDeliveries` that a sender must
  * *claim* (create, or an ETag-checked update) before it calls the connector, and that records the
@@ -439,7 +441,9 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
       result.outcome.set(msg, 'done');
     } else result.outcome.set(msg, drain.left.get(msg) ?? 'resume');
   }
-  if (result.sent || result.throttled || result.failed) drain.log.info({ ...result }, 'teams outbox drained');
+  // A pass per woken recipient is one line per message at most: debug; a full scan's pass is the summary of a tick.
+  const { outcome: _perRow, ...counts } = result;
+  if (result.sent || result.throttled || result.failed) drain.log[opts.messages ? 'debug' : 'info']({ ...counts }, 'teams outbox drained');
   return result;
 }
 
