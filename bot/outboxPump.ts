@@ -47,8 +47,12 @@ import { botLogger, botRuntime, errInfo } from './teamsApp';
 
 /** Rows indexed at most; past it, new rows are left to the timer's sweep (bounded memory at any roster). */
 const MAX_INDEXED = 20_000;
-/** Recipients served at once (each by one pass over its own rows): the sends in flight, under the app's limit. */
-const CONCURRENCY = 8;
+/**
+ * Recipients served at once (each by one pass over its own rows). A pass spends most of its time waiting for the
+ * store (claim, card, record: a group commit each), so this is what the sender's throughput scales with; the
+ * app's limit, not this, bounds the sends per second (passes over it wait for a slot).
+ */
+const CONCURRENCY = 32;
 const PASS_BUDGET_MS = 10_000;
 /** After a pass fails (the store or the durable endpoint unreachable), its rows are tried again this much later. */
 const ERROR_RETRY_MS = 2_000;
