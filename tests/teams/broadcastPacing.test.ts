@@ -1,13 +1,19 @@
+import { InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOutbox } from '../../activities/notify';
 import { outboxPump } from '../../bot/outboxPump';
+import { drainOutbox } from '../../bot/sender';
+import { durableClientInput } from '../../local/durable/managementApi';
 import { cardText, eventually, rosterCsv, startTeamsStack, type TeamsStack } from './teamsStack';
 
 /**
  * A broadcast to a cohort while the sender delivers on write and its timer sweeps every second: every wake-up
  * (one per learner message the notify activities commit) races the sweep over the same rows. The app's send
  * limit is low (BOT_APP_SENDS_PER_SECOND=8) so the burst has to be paced: every learner still gets each message
- * exactly once, in order, and the connector never sees the app go faster than its limit.
+ * exactly once, in order, and the connector never sees the app go faster than its limit. A rival sender — full
+ * passes over the outbox in a loop, as another instance's timer would run them — races the pump throughout, so
+ * only the BotDeliveries claims stand between the two and a double post.
  */
 let s: TeamsStack;
 const RUN = 'pacing-run';
@@ -17,6 +23,23 @@ const BROADCASTS = ['Pacing one: read the business context first.', 'Pacing two:
 const saved: Record<string, string | undefined> = {};
 /** Connector calls before the run started (the welcome replies to the installs, which are turn replies, not the sender's). */
 let callsBefore = 0;
+let rival: { stop: boolean; passes: number; done?: Promise<void> } = { stop: false, passes: 0 };
+
+/** Another instance's sender: its own full-scan passes (same connector, same claims table) until told to stop. */
+function startRival(): void {
+  const input = df.input.durableClient();
+  const context = new InvocationContext({ functionName: 'rivalSender', invocationId: 'rival', options: { trigger: { type: 'timerTrigger', name: 'timer' }, extraInputs: [input], extraOutputs: [] } });
+  context.extraInputs.set(input, durableClientInput(s.url, s.stack.host.settings.hubName));
+  const client = df.getClient(context);
+  rival = { stop: false, passes: 0 };
+  rival.done = (async () => {
+    while (!rival.stop) {
+      await drainOutbox({ client, budgetMs: 3_000 });
+      rival.passes++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+}
 
 beforeAll(async () => {
   for (const [k, v] of Object.entries({ TEAMS_SENDER_SCHEDULE: '* * * * * *', BOT_APP_SENDS_PER_SECOND: String(LIMIT) })) {
@@ -26,10 +49,13 @@ beforeAll(async () => {
   s = await startTeamsStack({ learners: LEARNERS });
   for (const u of [s.instructor, ...s.learners]) expect((await s.teams.install(u.id)).status).toBe(200);
   callsBefore = s.teams.calls.length;
+  startRival();
   expect((await s.teams.say(s.instructor.id, `start lakehouse csv id=${RUN}\n${rosterCsv(s.learners)}`)).status).toBe(200);
   for (const b of BROADCASTS) expect((await s.teams.say(s.instructor.id, `broadcast ${b}`)).status).toBe(200);
 });
 afterAll(async () => {
+  rival.stop = true;
+  await rival.done;
   await s?.stop();
   for (const [k, v] of Object.entries(saved)) {
     if (v === undefined) delete process.env[k];
@@ -50,6 +76,9 @@ describe('broadcast under deliver on write', () => {
       },
       120_000,
     );
+    rival.stop = true;
+    await rival.done;
+    expect(rival.passes).toBeGreaterThan(0);
     for (const l of s.learners) {
       for (const b of BROADCASTS) expect({ learner: l.upn, b, n: count(l.id, b) }).toEqual({ learner: l.upn, b, n: 1 });
       const prompts = fromBot(l.id).filter((a) => cardText(a).includes('Business requirements') && !cardText(a).includes('Your progress'));
