@@ -30,8 +30,9 @@ const ENVIRONMENT_RETRY = environmentRetry();
  */
 export const activities = {
   probeStorage: { run: probeStorage, retry: SELF_CHECK_RETRY },
-  notify: { run: notify, retry: QUICK_RETRY },
-  notifyMany: { run: notifyMany, retry: QUICK_RETRY },
+  // The DurableClient binding is for the Teams sender that delivers the row on write (bot/outboxPump.ts).
+  notify: { run: notify, retry: QUICK_RETRY, durableClient: true },
+  notifyMany: { run: notifyMany, retry: QUICK_RETRY, durableClient: true },
   recordCheckpoint: { run: recordCheckpoint, retry: QUICK_RETRY },
   recordRunEnded: { run: recordRunEnded, retry: QUICK_RETRY },
   recordDecision: { run: recordDecision, retry: QUICK_RETRY },

@@ -1,3 +1,4 @@
+import type { InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { defineActivity } from './activity';
 import { OUTBOX_TABLE, isStatus, packJson, unpackJson, workshopTable } from '../storage/workshopTables';
@@ -35,19 +36,54 @@ function rowKey(key: string): string {
   return key.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');
 }
 
-export const notify = defineActivity(NotifyInput, async function notify(input): Promise<{ key: string; duplicate: boolean }> {
+/** An outbox row the notify activity has just committed (`pending`), as its in-process listeners get it. */
+export interface OutboxWrite {
+  runId: string;
+  rowKey: string;
+  role: 'learner' | 'instructor';
+  learnerId: string;
+  kind: string;
+  createdAt: string;
+  body: Record<string, unknown>;
+}
+/**
+ * Told of every row this process commits, with the activity's invocation (whose DurableClient binding the
+ * listener may use). Called synchronously after the commit: a listener must not throw or block (the Teams
+ * sender only queues the row and wakes its pump, bot/outboxPump.ts).
+ */
+export type OutboxListener = (row: OutboxWrite, context: InvocationContext | undefined) => void;
+const listeners = new Set<OutboxListener>();
+
+/** Listen to the outbox rows this process writes (deliver on write); returns the way to stop listening. */
+export function onOutboxWritten(listener: OutboxListener): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+export const notify = defineActivity(NotifyInput, async function notify(input, context?: InvocationContext): Promise<{ key: string; duplicate: boolean }> {
   const table = await workshopTable(OUTBOX_TABLE);
+  const row: OutboxWrite = {
+    runId: input.runId,
+    rowKey: rowKey(input.key),
+    role: input.to.role,
+    learnerId: input.to.role === 'learner' ? input.to.learnerId : '',
+    kind: input.kind,
+    createdAt: new Date().toISOString(),
+    body: input.body,
+  };
   try {
     await table.createEntity({
-      partitionKey: input.runId,
-      rowKey: rowKey(input.key),
-      Role: input.to.role,
-      LearnerId: input.to.role === 'learner' ? input.to.learnerId : '',
-      Kind: input.kind,
+      partitionKey: row.runId,
+      rowKey: row.rowKey,
+      Role: row.role,
+      LearnerId: row.learnerId,
+      Kind: row.kind,
       Status: 'pending',
-      CreatedAt: new Date().toISOString(),
+      CreatedAt: row.createdAt,
       ...packJson('Body', input.body),
     });
+    // Only a fresh row: a duplicate was announced by the call that wrote it, and the sender's sweep finds it anyway.
+    for (const listener of listeners) listener(row, context);
     return { key: input.key, duplicate: false };
   } catch (err) {
     if (isStatus(err, 409)) return { key: input.key, duplicate: true };
@@ -79,6 +115,6 @@ export async function readOutbox(runId: string, filter: { learnerId?: string; ro
 export const NotifyManyInput = z.object({ messages: z.array(NotifyInput).max(500) });
 
 /** Many notifications in one activity call (a broadcast to a cohort), each still once per key. */
-export const notifyMany = defineActivity(NotifyManyInput, async function notifyMany(input): Promise<Array<{ key: string; duplicate: boolean }>> {
-  return Promise.all(input.messages.map((m) => notify(m)));
+export const notifyMany = defineActivity(NotifyManyInput, async function notifyMany(input, context?: InvocationContext): Promise<Array<{ key: string; duplicate: boolean }>> {
+  return Promise.all(input.messages.map((m) => notify(m, context)));
 });

@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext, Timer } from '@a
 import * as df from 'durable-functions';
 import type { HttpDef, TimerDef } from '../functionDefs';
 import './handlers';
-import { drainOutbox } from './sender';
+import { sweepOutbox } from './outboxPump';
 import { missingExpiry } from './tokenExpiry';
 import { botLogger, botRuntime, MESSAGES_PATH, turnScope } from './teamsApp';
 
@@ -11,7 +11,9 @@ import { botLogger, botRuntime, MESSAGES_PATH, turnScope } from './teamsApp';
  *  - `teamsMessages`: POST /api/messages, the Bot Framework messaging endpoint. The Teams SDK's own
  *    route (auth included) runs inside it; the Functions host's key check is off (`anonymous`)
  *    because the Bot Connector authenticates with its JWT, which the SDK validates.
- *  - `teamsOutboxSender`: every 2 s, drains the workshop outbox into Teams (sender.ts).
+ *  - `teamsOutboxSender`: the sweep of the Teams sender (TEAMS_SENDER_SCHEDULE, every 2 s by default): scans the
+ *    workshop outbox for every pending row and has the pump send them (outboxPump.ts). Rows are delivered on write
+ *    (the notify activity wakes the pump in its own process); the sweep sends what that missed.
  */
 const MAX_BODY = 1024 * 1024;
 
@@ -41,7 +43,7 @@ async function messages(request: HttpRequest, invocation: InvocationContext): Pr
 
 async function sender(_timer: Timer, invocation: InvocationContext): Promise<void> {
   if (!botRuntime()) return;
-  await drainOutbox({ client: df.getClient(invocation), budgetMs: 10_000 });
+  await sweepOutbox(df.getClient(invocation), 10_000);
 }
 
 /** The app setting TEAMS_SENDER_SCHEDULE (default every 2 s, config.ts): `%NAME%` is resolved by the host, as Azure Functions does. */

@@ -16,7 +16,9 @@ import { botLogger, botRuntime, errInfo, type BotRuntime } from './teamsApp';
 
 /**
  * The proactive sender: drains the workshop outbox (WorkshopOutbox rows `pending` → `sent`) into
- * Teams. The outbox rows in Tables are the queue, so a restart loses nothing.
+ * Teams. The outbox rows in Tables are the queue, so a restart loses nothing. A pass is started by the
+ * pump (outboxPump.ts): for one recipient's rows as soon as the notify activity writes one in this process
+ * (deliver on write), and for every pending row the `teamsOutboxSender` timer's full scan finds (the sweep).
  *
  * Exactly once: every (message, recipient) pair has a row in `BotDeliveries` that a sender must
  * *claim* (create, or an ETag-checked update) before it calls the connector, and that records the
@@ -36,12 +38,21 @@ const CLAIM_MS = 60_000;
 
 export interface DrainOptions {
   client: Client;
-  /** Stop claiming new sends after this long (the next tick carries on). */
+  /** The rows to serve, oldest first per conversation (the pump's woken ones); every pending row when absent (a full scan). */
+  messages?: OutboxRow[];
+  /** Stop claiming new sends after this long (the next pass carries on). */
   budgetMs?: number;
   /** Conversations served at once. */
   concurrency?: number;
   log?: Logger;
 }
+
+/**
+ * What became of a row in a pass: `done` (sent, or failed for good: no longer pending), `waiting` (nobody to send it
+ * to yet), `resume` (left for the budget: carry on), or `{ retryAt }` (throttled, failed for now,
+ * claimed by another sender: not before then, epoch ms).
+ */
+export type RowOutcome = 'done' | 'waiting' | 'resume' | { retryAt: number };
 
 export interface DrainResult {
   sent: number;
@@ -51,9 +62,12 @@ export interface DrainResult {
   waiting: number;
   /** Pairs left for a later tick (claimed elsewhere, backing off, out of budget). */
   deferred: number;
+  /** Per row the pass looked at, what became of it. */
+  outcome: Map<OutboxRow, RowOutcome>;
 }
 
-interface OutboxRow {
+/** A pending WorkshopOutbox row, as the notify activity wrote it. */
+export interface OutboxRow {
   runId: string;
   rowKey: string;
   role: 'learner' | 'instructor';
@@ -75,7 +89,7 @@ interface Item {
 /** Learner messages that also move the progress card: a separate send, claimed and recorded on its own. */
 const WITH_PROGRESS = new Set(['prompt', 'timeboxWarning', 'timeboxExtended']);
 
-type Claim = { kind: 'claimed'; etag: string; throttles: number } | { kind: 'sent' | 'failed' | 'busy' | 'later' };
+type Claim = { kind: 'claimed'; etag: string; throttles: number } | { kind: 'sent' } | { kind: 'failed' } | { kind: 'busy'; until: number } | { kind: 'later'; until: number };
 
 const conversationLimiters = new Map<string, SlidingWindowLimiter>();
 let appLimiter: { perSecond: number; limiter: SlidingWindowLimiter } | undefined;
@@ -97,7 +111,8 @@ function table(name: string): Promise<TablePort> {
 const safeKey = (s: string): string => s.replace(/[/\\#?\u0000-\u001f\u007f]/g, '_');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function pendingMessages(): Promise<OutboxRow[]> {
+/** Every pending row, oldest first: the timer's full scan (the safety net of deliver on write). */
+export async function pendingMessages(): Promise<OutboxRow[]> {
   const outbox = await table(OUTBOX_TABLE);
   const out: OutboxRow[] = [];
   for await (const row of outbox.listEntities<Record<string, unknown>>({ queryOptions: { filter: `Status eq 'pending'` } })) {
@@ -134,13 +149,13 @@ async function claim(deliveryKey: string, runId: string): Promise<Claim> {
   const state = row.State as string;
   if (state === 'sent') return { kind: 'sent' };
   if (state === 'failed') return { kind: 'failed' };
-  if (state === 'sending' && Number(row.ClaimUntil) > now) return { kind: 'busy' };
-  if (state === 'pending' && Number(row.NotBefore ?? 0) > now) return { kind: 'later' };
+  if (state === 'sending' && Number(row.ClaimUntil) > now) return { kind: 'busy', until: Number(row.ClaimUntil) };
+  if (state === 'pending' && Number(row.NotBefore ?? 0) > now) return { kind: 'later', until: Number(row.NotBefore) };
   try {
     const res = await t.updateEntity({ partitionKey: pk, rowKey: rk, State: 'sending', ClaimUntil: now + CLAIM_MS }, 'Merge', { etag: row.etag as string });
     return { kind: 'claimed', etag: res.etag!, throttles: Number(row.Throttles ?? 0) };
   } catch (err) {
-    if (isStatus(err, 412)) return { kind: 'busy' };
+    if (isStatus(err, 412)) return { kind: 'busy', until: now + CLAIM_MS };
     throw err;
   }
 }
@@ -376,11 +391,16 @@ interface Drain {
   result: DrainResult;
   /** Per outbox message, the `user|part` deliveries that are over (sent, or failed for good). */
   done: Map<OutboxRow, Set<string>>;
+  /** Why a message's deliveries were left, when not for the budget (then `resume`). */
+  left: Map<OutboxRow, { retryAt: number }>;
 }
+
+/** A claim held by another sender is looked at again this soon (it is usually released within milliseconds). */
+const BUSY_RECHECK_MS = 500;
 
 /** One pass over the outbox: send what can be sent now within the limits and the time budget. */
 export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
-  const result: DrainResult = { sent: 0, throttled: 0, failed: 0, waiting: 0, deferred: 0 };
+  const result: DrainResult = { sent: 0, throttled: 0, failed: 0, waiting: 0, deferred: 0, outcome: new Map() };
   const started = botRuntime();
   if (!started) return result;
   const rt = await started;
@@ -398,9 +418,10 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
     },
     result,
     done: new Map(),
+    left: new Map(),
   };
 
-  const messages = await pendingMessages();
+  const messages = opts.messages ?? (await pendingMessages());
   if (!messages.length) return result;
   const { queues, targets } = await queueByConversation(drain, opts, messages);
   const entries = [...queues.entries()];
@@ -415,9 +436,14 @@ export async function drainOutbox(opts: DrainOptions): Promise<DrainResult> {
 
   for (const [msg, want] of targets) {
     const got = drain.done.get(msg);
-    if (got && [...want].every((u) => got.has(u))) await markOutbox(msg, 'sent');
+    if (got && [...want].every((u) => got.has(u))) {
+      await markOutbox(msg, 'sent');
+      result.outcome.set(msg, 'done');
+    } else result.outcome.set(msg, drain.left.get(msg) ?? 'resume');
   }
-  if (result.sent || result.throttled || result.failed) drain.log.info({ ...result }, 'teams outbox drained');
+  // A pass per woken recipient is one line per message at most: debug; a full scan's pass is the summary of a tick.
+  const { outcome: _perRow, ...counts } = result;
+  if (result.sent || result.throttled || result.failed) drain.log[opts.messages ? 'debug' : 'info']({ ...counts }, 'teams outbox drained');
   return result;
 }
 
@@ -437,6 +463,7 @@ async function queueByConversation(drain: Drain, opts: DrainOptions, messages: O
       if (/There is no run/.test((err as Error).message)) {
         await markOutbox(msg, 'failed', `run ${msg.runId} no longer exists`);
         result.failed++;
+        result.outcome.set(msg, 'done');
         continue;
       }
       throw err;
@@ -444,11 +471,13 @@ async function queueByConversation(drain: Drain, opts: DrainOptions, messages: O
     const wanted = await recipients(msg, input);
     if (!wanted.length) {
       result.waiting++;
+      result.outcome.set(msg, 'waiting');
       continue;
     }
     const users = await reachable(drain, msg, wanted);
     if (!users.length) {
       result.deferred++;
+      result.outcome.set(msg, { retryAt: Date.now() + backoffMs(1, undefined) });
       continue;
     }
     const parts: Item['part'][] = msg.role === 'learner' && WITH_PROGRESS.has(msg.kind) ? ['main', 'progress'] : ['main'];
@@ -475,6 +504,15 @@ async function reachable(drain: Drain, msg: OutboxRow, users: TeamsUser[]): Prom
   return resolved;
 }
 
+/** The conversation's items from `from` on wait: not before `retryAt`, or (absent) as soon as the pump carries on. */
+function leave(drain: Drain, items: Item[], from: number, retryAt?: number): void {
+  if (retryAt === undefined) return; // `resume` is what a message without a reason gets
+  for (const item of items.slice(from)) {
+    const was = drain.left.get(item.msg)?.retryAt ?? 0;
+    drain.left.set(item.msg, { retryAt: Math.max(was, retryAt) });
+  }
+}
+
 function finished(drain: Drain, item: Item): void {
   const s = drain.done.get(item.msg) ?? new Set<string>();
   s.add(`${item.user.aadObjectId}|${item.part}`);
@@ -493,18 +531,43 @@ async function serveConversation(drain: Drain, conversationId: string, items: It
     }
     if (c.kind !== 'claimed') {
       drain.result.deferred++;
+      leave(drain, items, i, c.kind === 'busy' ? Math.min(c.until, Date.now() + BUSY_RECHECK_MS) : c.until);
       return; // keep this conversation's order: later messages wait for this one
     }
     if (!(await waitForLimits(drain, conv, item, c.etag))) return;
     const next = await send(drain, conv, conversationId, item, c);
-    if (next === 'stop') return;
+    if (typeof next === 'object') {
+      leave(drain, items, i, next.retryAt);
+      return;
+    }
     if (next === 'again') i--;
   }
 }
 
+/**
+ * Passes waiting for an app-wide send slot, in line: the slot that frees goes to the pass that has waited longest,
+ * not to whichever sleeper's timer fires first (with many passes waiting at the app's limit, that race spread the
+ * waits: the bench's p99 grew while its p50 stayed).
+ */
+let appLine: Promise<unknown> = Promise.resolve();
+
 /** Waits until both the conversation's and the app's limits allow a send; false (and the claim given back) past the budget. */
 async function waitForLimits(drain: Drain, conv: SlidingWindowLimiter, item: Item, etag: string): Promise<boolean> {
-  let wait = Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()));
+  // The conversation's own limit (and a 429's block) first, out of the line: it holds back only this conversation.
+  if (!(await waitWithin(drain, item, etag, () => conv.waitMs(Date.now())))) return false;
+  const turn = appLine.then(async () => {
+    if (!(await waitWithin(drain, item, etag, () => Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()))))) return false;
+    conv.take(Date.now());
+    drain.app.take(Date.now());
+    return true;
+  });
+  appLine = turn.catch(() => undefined);
+  return turn;
+}
+
+/** Sleeps until `waitMs()` says 0; false (and the claim given back) when that would pass the budget. */
+async function waitWithin(drain: Drain, item: Item, etag: string, waitMs: () => number): Promise<boolean> {
+  let wait = waitMs();
   while (wait > 0) {
     if (Date.now() + wait > drain.deadline) {
       await settle(item, etag, { State: 'pending', NotBefore: 0, ClaimUntil: 0 });
@@ -512,18 +575,16 @@ async function waitForLimits(drain: Drain, conv: SlidingWindowLimiter, item: Ite
       return false;
     }
     await sleep(wait);
-    wait = Math.max(conv.waitMs(Date.now()), drain.app.waitMs(Date.now()));
+    wait = waitMs();
   }
-  conv.take(Date.now());
-  drain.app.take(Date.now());
   return true;
 }
 
 /**
  * Sends one claimed item and records the outcome: `next` (sent, or refused for good), `again` (throttled and
- * waited out within the budget: send it again), `stop` (leave the rest of the conversation to the next pass).
+ * waited out within the budget: send it again), `{ retryAt }` (leave the rest of the conversation until then).
  */
-async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: string, item: Item, c: Extract<Claim, { kind: 'claimed' }>): Promise<'next' | 'again' | 'stop'> {
+async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: string, item: Item, c: Extract<Claim, { kind: 'claimed' }>): Promise<'next' | 'again' | { retryAt: number }> {
   const { result, log } = drain;
   const fields = { runId: item.msg.runId, learnerId: item.msg.learnerId || undefined, kind: item.msg.kind, part: item.part, key: item.msg.rowKey, conversationId };
   try {
@@ -543,7 +604,7 @@ async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: st
       result.throttled++;
       log.info({ ...fields, throttles, delayMs: delay }, 'teams throttled the bot (429); backing off');
       // Wait it out in this tick when the budget allows (the conversation keeps its order), else leave it to the next.
-      if (Date.now() + delay >= drain.deadline) return 'stop';
+      if (Date.now() + delay >= drain.deadline) return { retryAt: Date.now() + delay };
       await sleep(delay);
       return 'again';
     }
@@ -555,9 +616,10 @@ async function send(drain: Drain, conv: SlidingWindowLimiter, conversationId: st
       return 'next';
     }
     const throttles = c.throttles + 1;
-    await settle(item, c.etag, { State: 'pending', NotBefore: Date.now() + backoffMs(throttles, undefined), ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
+    const retryAt = Date.now() + backoffMs(throttles, undefined);
+    await settle(item, c.etag, { State: 'pending', NotBefore: retryAt, ClaimUntil: 0, Throttles: throttles, LastError: String((err as Error).message).slice(0, 1000) });
     result.deferred++;
     log.warn({ ...fields, err: errInfo(err) }, 'teams send failed; will retry');
-    return 'stop';
+    return { retryAt };
   }
 }
