@@ -97,7 +97,7 @@ export const parkEnvironment = defineActivity(ParkEnvironmentInput, async functi
       await writeLearnerPark(runId, learnerId, row);
     }
     const down = rg ? await teardown({ runId, learnerId, reason: `parked (park ${seq})` }, undefined, { clients, log }) : undefined;
-    row = { ...row, state: 'parked' };
+    row = { ...row, state: 'parked', tornDown: row.tornDown || (down?.deleted ?? false) };
     await writeLearnerPark(runId, learnerId, row);
     log.info({ saved: row.saved, resources: row.resources ?? 0, tornDown: down?.deleted ?? false }, 'park: environment saved and torn down');
     return { saved: row.saved, resources: row.resources ?? 0, tornDown: down?.deleted ?? false };

@@ -66,16 +66,17 @@ export interface ParkingReport {
   runId: string;
   parking: RunParkRow | null;
   /** For the current (or last) park. */
-  environments: { saved: number; parked: number; restoring: number; restored: number; resourcesSaved: number; restoreMsMax: number; restoreMsTotal: number; notExported: number };
+  environments: { saved: number; tornDown: number; parked: number; restoring: number; restored: number; resourcesSaved: number; restoreMsMax: number; restoreMsTotal: number; notExported: number };
   learners: Array<{ learnerId: string; state: string; saved: boolean; resources: number; restoreMs: number | null; notExported: string[] }>;
 }
 
 export async function parkingReport(run: Run): Promise<HttpResponseInit> {
   const [parking, rows] = await Promise.all([readRunPark(run.runId), readParkRows(run.runId)]);
   const current = [...rows].filter(([, r]) => r.seq === parking?.seq);
-  const env: ParkingReport['environments'] = { saved: 0, parked: 0, restoring: 0, restored: 0, resourcesSaved: 0, restoreMsMax: 0, restoreMsTotal: 0, notExported: 0 };
+  const env: ParkingReport['environments'] = { saved: 0, tornDown: 0, parked: 0, restoring: 0, restored: 0, resourcesSaved: 0, restoreMsMax: 0, restoreMsTotal: 0, notExported: 0 };
   for (const [, r] of current) {
     if (r.saved) env.saved++;
+    if (r.tornDown) env.tornDown++;
     if (r.state === 'parked') env.parked++;
     if (r.state === 'restoring') env.restoring++;
     if (r.state === 'restored') env.restored++;

@@ -33,6 +33,8 @@ export interface LearnerParkRow {
   state: 'saving' | 'parked' | 'restoring' | 'restored';
   /** False when the learner had no environment (or was mid-deployment: it is deployed again instead). */
   saved: boolean;
+  /** The group existed at park time and was deleted. */
+  tornDown?: boolean;
   subscriptionId?: string;
   resourceGroup?: string;
   location?: string;
@@ -88,6 +90,7 @@ function toEntity(runId: string, learnerId: string, row: LearnerParkRow): Record
     Seq: row.seq,
     State: row.state,
     Saved: row.saved,
+    TornDown: row.tornDown ?? false,
     SubscriptionId: row.subscriptionId ?? '',
     ResourceGroup: row.resourceGroup ?? '',
     Location: row.location ?? '',
@@ -108,6 +111,7 @@ function fromEntity(r: Record<string, unknown>): LearnerParkRow {
     seq: Number(r.Seq),
     state: r.State as LearnerParkRow['state'],
     saved: r.Saved === true || r.Saved === 'true',
+    tornDown: r.TornDown === true || r.TornDown === 'true',
     ...(r.SubscriptionId ? { subscriptionId: String(r.SubscriptionId) } : {}),
     ...(r.ResourceGroup ? { resourceGroup: String(r.ResourceGroup) } : {}),
     ...(r.Location ? { location: String(r.Location) } : {}),

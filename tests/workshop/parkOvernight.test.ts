@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { learnerResourceGroupName } from '../../azure/environmentNames';
-import { ApiCallError, type LearnerStatus } from '../../cli/apiClient';
+import { parkEnvironment, restoreEnvironment } from '../../activities/parkEnvironment';
+import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClient';
 import { RehearsalArm } from '../../cli/rehearsalArm';
 import { LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
@@ -175,7 +176,51 @@ it('a two-day rehearsal: cost stops overnight, every learner resumes at their st
   const report = await w.api.parking(RUN);
   console.log(
     `two-day rehearsal: ${LEARNERS.length} learners; parked in ${(parkMs / 1000).toFixed(1)} s — environments saved ${report.environments.saved} (${report.environments.resourcesSaved} resources), ` +
-      `torn down ${LEARNERS.length}, running cost overnight $${cost.burnUsdPerHour}/h; restored ${report.environments.restored} ` +
+      `torn down ${report.environments.tornDown}, running cost overnight $${cost.burnUsdPerHour}/h; restored ${report.environments.restored} ` +
       `(slowest ${(report.environments.restoreMsMax / 1000).toFixed(1)} s, every learner back at work ${(restoreWallMs / 1000).toFixed(1)} s after the unpark, ARM deployment times x0.01)`,
   );
+});
+
+it('park and unpark survive a host crash right after they were accepted, and each is idempotent', { timeout: 300_000 }, async () => {
+  const RUN2 = 'crashnight';
+  await w.api.startRun({ runId: RUN2, scenario: 'drill', roster: 'name,email\nGus Test,gus@example.com\nHal Test,hal@example.com\n', instructors: ['ian'] });
+  const gus = await LearnerDriver.create(w.api, RUN2, 'gus', 'drill');
+  const hal = await LearnerDriver.create(w.api, RUN2, 'hal', 'drill');
+  await Promise.all([gus.walkTo('impl-harden'), hal.walkTo('req-drivers')]);
+  const group = learnerResourceGroupName(RUN2, 'gus');
+  const ids: string[] = [];
+  for await (const r of arm.client.resources.listByResourceGroup(group)) ids.push(r.id!);
+  await arm.client.resources.updateById(ids[0]!, '2023-05-01', { tags: { owner: 'gus', 'workshop-pack': 'drill' } }).pollUntilDone();
+
+  // The host dies right after the park was accepted: the next host carries it out.
+  await w.api.runCommand(RUN2, 'park', { by: 'ian' });
+  await w.stack.restart();
+  let api = new WorkshopApi({ url: w.stack.host.url, instructorKey: TEST_KEYS.instructor });
+  await until('gus and hal parked after the crash', async () => {
+    const r = await api.parking(RUN2);
+    return r.learners.length === 2 && r.learners.every((l) => l.state === 'parked') ? r : undefined;
+  }, 120_000);
+  expect(await arm.groupExists(group)).toBe(false);
+  // Parking again (a retried activity) keeps the saved export and deletes nothing more.
+  expect(await parkEnvironment({ runId: RUN2, learnerId: 'gus', seq: 1 })).toMatchObject({ saved: true, tornDown: false });
+  expect((await api.parking(RUN2)).learners.find((l) => l.learnerId === 'gus')).toMatchObject({ state: 'parked', saved: true });
+
+  // The host dies right after the unpark was accepted.
+  await api.runCommand(RUN2, 'unpark', { by: 'ian' });
+  await w.stack.restart();
+  api = new WorkshopApi({ url: w.stack.host.url, instructorKey: TEST_KEYS.instructor });
+  await until('gus restored after the crash', async () => (await api.parking(RUN2)).learners.find((l) => l.learnerId === 'gus')?.state === 'restored', 120_000);
+  expect((await arm.client.resources.getById(ids[0]!, '2023-05-01')).tags?.owner).toBe('gus');
+  // Restoring again (a retried activity) deploys nothing.
+  const started = w.arm.stats.deploymentsStarted;
+  expect(await restoreEnvironment({ runId: RUN2, learnerId: 'gus', packId: 'drill', idempotencyKey: 'x', seq: 1 })).toMatchObject({ restored: true });
+  expect(w.arm.stats.deploymentsStarted).toBe(started);
+  // Unpark twice: refused, with what to do.
+  const again = await api.runCommand(RUN2, 'unpark').catch((e: unknown) => e);
+  expect((again as ApiCallError).status).toBe(409);
+  expect((again as ApiCallError).message).toMatch(/is not parked.*park it first/);
+  for (const d of [gus, hal]) {
+    const driver = await LearnerDriver.create(api, RUN2, d.learnerId, 'drill');
+    await driver.finish(120_000);
+  }
 });
