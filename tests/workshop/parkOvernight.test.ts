@@ -4,7 +4,8 @@ import { learnerResourceGroupName } from '../../azure/environmentNames';
 import { parkEnvironment, restoreEnvironment } from '../../activities/parkEnvironment';
 import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClient';
 import { RehearsalArm } from '../../cli/rehearsalArm';
-import { LearnerDriver, until } from './learnerDriver';
+import type { QuestionStep } from '../../scenarios/schema';
+import { answerFor, LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
 /**
@@ -123,7 +124,8 @@ it('a two-day rehearsal: cost stops overnight, every learner resumes at their st
   expect(saved).not.toContain('ana');
   expect(saved).not.toContain('ben');
   // Learners cannot act on a parked run: 409 with what to do, nothing changed.
-  const refused = await w.api.answer(RUN, 'ana', 'anything').catch((e: unknown) => e);
+  const driversStep = d.ana!.pack.phases[0]!.steps.find((x) => x.id === 'req-drivers')!;
+  const refused = await w.api.answer(RUN, 'ana', answerFor(d.ana!.pack, driversStep as QuestionStep), 'req-drivers').catch((e: unknown) => e);
   expect(refused).toBeInstanceOf(ApiCallError);
   expect((refused as ApiCallError).status).toBe(409);
   expect((refused as ApiCallError).message).toMatch(/parked for the night.*once the instructor resumes the run/);
