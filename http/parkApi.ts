@@ -89,7 +89,8 @@ export async function parkingReport(run: Run): Promise<HttpResponseInit> {
     runId: run.runId,
     parking: parking ?? null,
     environments: env,
-    learners: current.map(([learnerId, r]) => ({ learnerId, state: r.state, saved: r.saved, resources: r.resources ?? 0, restoreMs: r.restoreMs ?? null, notExported: r.notExported ?? [] })),
+    // A learner with nothing saved has nothing to restore: resumed with the run.
+    learners: current.map(([learnerId, r]) => ({ learnerId, state: !r.saved && r.state === 'parked' && parking?.state === 'resumed' ? 'resumed' : r.state, saved: r.saved, resources: r.resources ?? 0, restoreMs: r.restoreMs ?? null, notExported: r.notExported ?? [] })),
   };
   return { status: 200, jsonBody: body };
 }

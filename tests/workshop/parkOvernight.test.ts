@@ -6,6 +6,7 @@ import { ApiCallError, WorkshopApi, type LearnerStatus } from '../../cli/apiClie
 import { RehearsalArm } from '../../cli/rehearsalArm';
 import type { QuestionStep } from '../../scenarios/schema';
 import { answerFor, LearnerDriver, until } from './learnerDriver';
+import { runWorkshopCli } from './workshopCli';
 import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 
 /**
@@ -194,8 +195,11 @@ it('park and unpark survive a host crash right after they were accepted, and eac
   for await (const r of arm.client.resources.listByResourceGroup(group)) ids.push(r.id!);
   await arm.client.resources.updateById(ids[0]!, '2023-05-01', { tags: { owner: 'gus', 'workshop-pack': 'drill' } }).pollUntilDone();
 
-  // The host dies right after the park was accepted: the next host carries it out.
-  await w.api.runCommand(RUN2, 'park', { by: 'ian' });
+  // Parked with the CLI; the host dies right after the park was accepted: the next host carries it out.
+  const cli = await runWorkshopCli(['--url', w.stack.host.url, 'run', 'park', RUN2, '--by', 'ian']);
+  expect(cli.stderr).toBe('');
+  expect(cli.code).toBe(0);
+  expect(cli.stdout).toMatch(/Parking run "crashnight"/);
   await w.stack.restart();
   let api = new WorkshopApi({ url: w.stack.host.url, instructorKey: TEST_KEYS.instructor });
   await until('gus and hal parked after the crash', async () => {
@@ -221,6 +225,14 @@ it('park and unpark survive a host crash right after they were accepted, and eac
   const again = await api.runCommand(RUN2, 'unpark').catch((e: unknown) => e);
   expect((again as ApiCallError).status).toBe(409);
   expect((again as ApiCallError).message).toMatch(/is not parked.*park it first/);
+  const figures = await runWorkshopCli(['--url', w.stack.host.url, 'run', 'parking', RUN2]);
+  expect(figures.code).toBe(0);
+  expect(figures.stdout).toMatch(/environments saved 1 \(\d+ resources\), torn down 1, restored 1/);
+  expect(figures.stdout).toMatch(/gus +restored +saved, \d+ resources, restored in/);
+  expect(figures.stdout).toMatch(/hal +resumed +nothing to save/);
+  const refusedCli = await runWorkshopCli(['--url', w.stack.host.url, 'run', 'unpark', RUN2]);
+  expect(refusedCli.code).toBe(1);
+  expect(refusedCli.stderr).toMatch(/is not parked.*park it first/);
   for (const d of [gus, hal]) {
     const driver = await LearnerDriver.create(api, RUN2, d.learnerId, 'drill');
     await driver.finish(120_000);
