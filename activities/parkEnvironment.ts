@@ -37,6 +37,8 @@ export type ParkEnvironmentInput = z.input<typeof ParkEnvironmentInput>;
 
 export interface ParkEnvironmentResult {
   saved: boolean;
+  /** Compute stopped before the delete (SQL pools paused, Stream Analytics jobs stopped). */
+  paused: number;
   resources: number;
   /** True when this call deleted the group (false: it was gone already). */
   tornDown: boolean;
@@ -47,24 +49,54 @@ export interface ParkOptions {
   log?: Logger;
 }
 
-/** Runtime state a deployment cannot set (read-only in the template), replayed with the resource's own action. */
-const RUNTIME_STATE: Array<{ type: string; path: [string, string]; running: string; action: RuntimeAction['action'] }> = [
-  { type: 'microsoft.streamanalytics/streamingjobs', path: ['properties', 'jobState'], running: 'Running', action: 'start' },
-  { type: 'microsoft.datafactory/factories/triggers', path: ['properties', 'runtimeState'], running: 'Started', action: 'start' },
+/**
+ * Runtime state a deployment cannot set (read-only in a template): replayed after the restore with the resource's
+ * own action (`restore`), and, for the compute that bills by the hour, stopped before the group is deleted
+ * (`pause`) — a Synapse workspace takes many minutes to delete, and a delete that fails leaves nothing running.
+ */
+const RUNTIME_STATE: Array<{ type: string; path: [string, string]; value: string; restore: RuntimeAction['action']; pause?: string }> = [
+  { type: 'microsoft.streamanalytics/streamingjobs', path: ['properties', 'jobState'], value: 'Running', restore: 'start', pause: 'stop' },
+  { type: 'microsoft.datafactory/factories/triggers', path: ['properties', 'runtimeState'], value: 'Started', restore: 'start' },
+  // A fresh pool is Online: one the learner had paused is paused again; one that was Online is paused for the night.
+  { type: 'microsoft.synapse/workspaces/sqlpools', path: ['properties', 'status'], value: 'Paused', restore: 'pause' },
+  { type: 'microsoft.synapse/workspaces/sqlpools', path: ['properties', 'status'], value: 'Online', restore: 'start', pause: 'pause' },
 ];
 
-function runtimeActions(template: Record<string, unknown>, subscriptionId: string, rg: string): RuntimeAction[] {
-  const out: RuntimeAction[] = [];
+interface RuntimeResource {
+  resourceId: string;
+  apiVersion: string;
+  rule: (typeof RUNTIME_STATE)[number];
+}
+
+function runtimeResources(template: Record<string, unknown>, subscriptionId: string, rg: string): RuntimeResource[] {
+  const out: RuntimeResource[] = [];
   for (const r of (template.resources ?? []) as Array<Record<string, unknown>>) {
-    const rule = RUNTIME_STATE.find((x) => x.type === String(r.type).toLowerCase());
-    const state = rule ? ((r[rule.path[0]] as Record<string, unknown> | undefined)?.[rule.path[1]] as string | undefined) : undefined;
-    if (!rule || state !== rule.running) continue;
+    const state = (rule: (typeof RUNTIME_STATE)[number]) => (r[rule.path[0]] as Record<string, unknown> | undefined)?.[rule.path[1]];
+    const rule = RUNTIME_STATE.find((x) => x.type === String(r.type).toLowerCase() && state(x) === x.value);
+    if (!rule) continue;
     const [ns, ...types] = String(r.type).split('/');
     const names = String(r.name).split('/');
     const path = types.map((t, i) => `${t}/${names[i]}`).join('/');
-    out.push({ resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/${ns}/${path}`, apiVersion: String(r.apiVersion), action: rule.action });
+    out.push({ resourceId: `/subscriptions/${subscriptionId}/resourceGroups/${rg}/providers/${ns}/${path}`, apiVersion: String(r.apiVersion), rule });
   }
   return out;
+}
+
+/** What the restore replays: only the non-default states (a pool is created Online, so an Online one needs nothing). */
+function runtimeActions(resources: RuntimeResource[]): RuntimeAction[] {
+  return resources.filter((r) => !(r.rule.restore === 'start' && r.rule.type.endsWith('sqlpools'))).map((r) => ({ resourceId: r.resourceId, apiVersion: r.apiVersion, action: r.rule.restore }));
+}
+
+/** Stop the hourly compute before the delete; a failure is logged (the delete follows and ends the cost anyway). */
+async function pauseCompute(clients: ArmClients, resources: RuntimeResource[], log: Logger): Promise<number> {
+  let paused = 0;
+  for (const r of resources) {
+    if (!r.rule.pause) continue;
+    const res = await clients.rest.post(`${r.resourceId}/${r.rule.pause}`, r.apiVersion).catch((err: Error) => ({ status: 0, body: err.message }));
+    if (res.status >= 200 && res.status < 300) paused++;
+    else log.warn({ resourceId: r.resourceId, status: res.status, body: JSON.stringify(res.body).slice(0, 300) }, `park: could not ${r.rule.pause} before the delete`);
+  }
+  return paused;
 }
 
 async function exportGroup(clients: ArmClients, rg: string, log: Logger): Promise<{ template: Record<string, unknown>; notExported: string[] }> {
@@ -92,15 +124,17 @@ export const parkEnvironment = defineActivity(ParkEnvironmentInput, async functi
     if (rg && input.save && !row.saved) {
       const { template, notExported } = await exportGroup(clients, rgName, log);
       const resources = ((template.resources ?? []) as unknown[]).length;
-      row = { ...row, state: 'saving', saved: true, subscriptionId: clients.subscriptionId, resourceGroup: rgName, location: rg.location, template, actions: runtimeActions(template, clients.subscriptionId, rgName), resources, notExported };
+      const runtime = runtimeResources(template, clients.subscriptionId, rgName);
+      row = { ...row, state: 'saving', saved: true, subscriptionId: clients.subscriptionId, resourceGroup: rgName, location: rg.location, template, actions: runtimeActions(runtime), resources, notExported };
       // Saved before the delete: a crash between the two finds the export and only deletes.
       await writeLearnerPark(runId, learnerId, row);
+      row.paused = await pauseCompute(clients, runtime, log);
     }
     const down = rg ? await teardown({ runId, learnerId, reason: `parked (park ${seq})` }, undefined, { clients, log }) : undefined;
     row = { ...row, state: 'parked', tornDown: row.tornDown || (down?.deleted ?? false) };
     await writeLearnerPark(runId, learnerId, row);
-    log.info({ saved: row.saved, resources: row.resources ?? 0, tornDown: down?.deleted ?? false }, 'park: environment saved and torn down');
-    return { saved: row.saved, resources: row.resources ?? 0, tornDown: down?.deleted ?? false };
+    log.info({ saved: row.saved, resources: row.resources ?? 0, paused: row.paused ?? 0, tornDown: down?.deleted ?? false }, 'park: environment saved and torn down');
+    return { saved: row.saved, paused: row.paused ?? 0, resources: row.resources ?? 0, tornDown: down?.deleted ?? false };
   } catch (err) {
     if (err instanceof PermanentArmError || err instanceof TransientArmError) throw err;
     throw classifyArmError(err, { what: `parking the environment of learner "${learnerId}" (resource group ${rgName})`, resourceGroupName: rgName });

@@ -24,7 +24,7 @@ export interface RunParkRow {
 export interface RuntimeAction {
   resourceId: string;
   apiVersion: string;
-  action: 'start' | 'resume';
+  action: 'start' | 'pause';
 }
 
 export interface LearnerParkRow {
@@ -33,6 +33,8 @@ export interface LearnerParkRow {
   state: 'saving' | 'parked' | 'restoring' | 'restored';
   /** False when the learner had no environment (or was mid-deployment: it is deployed again instead). */
   saved: boolean;
+  /** Compute stopped before the delete (not stored: the result's figure). */
+  paused?: number;
   /** The group existed at park time and was deleted. */
   tornDown?: boolean;
   subscriptionId?: string;
