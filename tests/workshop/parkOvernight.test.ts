@@ -238,3 +238,42 @@ it('park and unpark survive a host crash right after they were accepted, and eac
     await driver.finish(120_000);
   }
 });
+
+it('bad input: an ended run, a paused run, an unknown run, a bad body and a learner token are refused with what to do; nothing changes', { timeout: 120_000 }, async () => {
+  const api = new WorkshopApi({ url: w.stack.host.url, instructorKey: TEST_KEYS.instructor });
+  const refusal = async (call: Promise<unknown>): Promise<ApiCallError> => {
+    const e = await call.catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ApiCallError);
+    return e as ApiCallError;
+  };
+  // The crash test's run has finished: nothing to park.
+  await until('the crash test\'s run to complete', async () => (await api.runStatus('crashnight')).runtimeStatus === 'Completed', 60_000);
+  const ended = await refusal(api.runCommand('crashnight', 'park'));
+  expect(ended.status).toBe(409);
+  expect(ended.message).toMatch(/Run "crashnight" is Completed; parking is only possible while it runs/);
+  const unknown = await refusal(api.runCommand('no-such-run', 'park'));
+  expect(unknown.status).toBe(404);
+
+  const start = await api.startRun({ runId: 'badpark', scenario: 'drill', roster: 'name,email\nIvy Test,ivy@example.com\n', instructors: ['ian'] });
+  const body = await refusal(api.call('POST', 'runs/badpark/park', { by: 'ian', mode: 'sleep' }, TEST_KEYS.instructor));
+  expect(body.status).toBe(400);
+  expect(body.message).toMatch(/mode/);
+  const learner = await refusal(api.call('POST', 'runs/badpark/park', {}, start.learners[0]!.token));
+  expect(learner.status).toBe(403);
+  await api.runCommand('badpark', 'pause');
+  await until('the run to show paused', async () => (await api.runStatus('badpark')).view?.paused === true);
+  const paused = await refusal(api.runCommand('badpark', 'park'));
+  expect(paused.status).toBe(409);
+  expect(paused.message).toMatch(/is paused; resume it first \(POST \/api\/runs\/badpark\/resume\), then park it/);
+  expect((await api.parking('badpark')).parking).toBeNull();
+  await api.runCommand('badpark', 'resume');
+  await api.runCommand('badpark', 'end', { reason: 'test over' });
+  await until('the run to show it ended', async () => {
+    const r = await api.runStatus('badpark');
+    return r.view?.ended || r.runtimeStatus === 'Completed';
+  });
+  const over = await refusal(api.runCommand('badpark', 'park'));
+  expect(over.status).toBe(409);
+  expect(over.message).toMatch(/has ended|is Completed/);
+  expect((await api.parking('badpark')).parking).toBeNull();
+});
