@@ -1,5 +1,5 @@
 import type * as df from 'durable-functions';
-import { callActivity, type ActivityInput } from '../activities';
+import { callActivity, resultOf, type ActivityInput } from '../activities';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
 import type { JourneyInput, ParkSignal, PhaseInput, PhaseOutput, StartPhase } from '../contracts/messages';
 import { assertNever } from '../machines/assertNever';
@@ -126,17 +126,18 @@ class JourneyEffects {
     } else {
       if (this.parked !== signal.seq) return;
       this.parked = undefined;
-      this.restore = signal.seq;
     }
-    const running = this.running;
-    const task = running
-      ? this.signal({ op: 'raise', instanceId: phaseInstanceId(runId, learnerId, running.phase, running.attempt), event: EVENTS.phase, data: signal })
-      : signal.type === 'PARK'
-        ? callActivity(this.context, 'parkEnvironment', { runId, learnerId, seq: signal.seq })
-        : undefined;
-    if (!task) return;
     try {
-      yield task;
+      const running = this.running;
+      if (running) {
+        const told = callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: phaseInstanceId(runId, learnerId, running.phase, running.attempt), event: EVENTS.phase, data: signal });
+        yield told;
+        if (resultOf(told).ok) return;
+        // The phase has just ended (its outcome is on its way): the journey does its part.
+      }
+      if (signal.type === 'PARK') yield callActivity(this.context, 'parkEnvironment', { runId, learnerId, seq: signal.seq });
+      // No phase took the unpark: the next one started restores the environment first.
+      else this.restore = signal.seq;
     } catch (err) {
       this.context.log(`journey ${this.self}: ${signal.type} failed after retries: ${(err as Error).message}`);
     }

@@ -141,12 +141,13 @@ export class PhaseParking {
     }
     // Waiting in line: the cohort withdrew the request when it parked; the morning asks again.
     this.host.awaitingAdmission.clear();
-    for (const p of this.host.pending.values()) {
-      if (!p.toEvent) continue;
-      const wasProvision = this.interrupted?.kind === 'provision';
-      // Dropped: the step runs again after the unpark. A deployment that finished may have re-created the group.
+    for (const [key, p] of this.host.pending) {
+      if (!p.toEvent || key.endsWith(':park')) continue;
+      // Dropped: the step (or the restore) runs again after the unpark. A deployment that finished after the
+      // group was deleted may have re-created it: park it again.
+      const deploys = key.endsWith(':provision') || key.endsWith(':restore');
       p.toEvent = () => {
-        if (wasProvision && this.parked) this.parkEnvironment();
+        if (deploys && this.parked) this.parkEnvironment();
         return undefined;
       };
     }

@@ -176,6 +176,10 @@ it('a two-day rehearsal: cost stops overnight, every learner resumes at their st
 
   d.ben!.approveReviews = true;
   await Promise.all(LEARNERS.map((l) => d[l]!.finish(180_000)));
+  // After the restores, only ana's and ben's own Implementation deployments took a slot: a phase started after the
+  // unpark does not ask for a restore it does not need.
+  const provisionedEnd = (await w.api.runStatus(RUN)).view?.provisioning.succeeded ?? 0;
+  expect(provisionedEnd - provisionedAfter).toBe(2);
   const report = await w.api.parking(RUN);
   console.log(
     `two-day rehearsal: ${LEARNERS.length} learners; parked in ${(parkMs / 1000).toFixed(1)} s — environments saved ${report.environments.saved} (${report.environments.resourcesSaved} resources), ` +
