@@ -5,6 +5,7 @@ import { armClients, armClientsFor, armLogger, type ArmClients } from '../azure/
 import { classifyArmError, PermanentArmError, TransientArmError } from '../azure/armErrors';
 import { learnerResourceGroupName } from '../azure/environmentNames';
 import { readLearnerPark, writeLearnerPark, type LearnerParkRow, type RuntimeAction } from '../storage/parkTable';
+import { restoreExtensions, saveExtensions, templateResourceIds } from '../azure/parkExtensions';
 import { provisionEnvironment, ProvisionEnvironmentInput } from './provisionEnvironment';
 import { clientsForLearner } from './subscriptionPool';
 import { teardown } from './teardown';
@@ -125,7 +126,8 @@ export const parkEnvironment = defineActivity(ParkEnvironmentInput, async functi
       const { template, notExported } = await exportGroup(clients, rgName, log);
       const resources = ((template.resources ?? []) as unknown[]).length;
       const runtime = runtimeResources(template, clients.subscriptionId, rgName);
-      row = { ...row, state: 'saving', saved: true, subscriptionId: clients.subscriptionId, resourceGroup: rgName, location: rg.location, template, actions: runtimeActions(runtime), resources, notExported };
+      const extensions = await saveExtensions(clients, template, rgName);
+      row = { ...row, state: 'saving', saved: true, subscriptionId: clients.subscriptionId, resourceGroup: rgName, location: rg.location, template, actions: runtimeActions(runtime), extensions, resources, notExported };
       // Saved before the delete: a crash between the two finds the export and only deletes.
       await writeLearnerPark(runId, learnerId, row);
       row.paused = await pauseCompute(clients, runtime, log);
@@ -152,14 +154,25 @@ export interface RestoreEnvironmentResult {
 }
 
 /** Deploy the saved template into a fresh group and replay the runtime actions: the state the learner parked with. */
-async function deploySaved(clients: ArmClients, rg: string, seq: number, row: LearnerParkRow, log: Logger): Promise<void> {
+async function deploySaved(clients: ArmClients, rg: string, seq: number, saved: LearnerParkRow, log: Logger): Promise<void> {
   const name = `park-restore-${seq}`;
-  log.info({ deployment: name, resources: row.resources }, 'restore: deploying the saved template');
+  // The morning's placement may pick another subscription (or group name): the saved ids follow it.
+  const row = rebase(rebase(saved, `/subscriptions/${saved.subscriptionId}/`, `/subscriptions/${clients.subscriptionId}/`), `/resourceGroups/${saved.resourceGroup}/`, `/resourceGroups/${rg}/`);
+  log.info({ deployment: name, resources: row.resources, extensions: row.extensions?.length ?? 0 }, 'restore: deploying the saved template');
   await clients.deployments.deployments.createOrUpdate(rg, name, { properties: { mode: 'Incremental', template: row.template! } }, { updateIntervalInMs: clients.pollIntervalMs }).pollUntilDone();
+  const versions = new Map(templateResourceIds(row.template!, clients.subscriptionId, rg).map((r) => [r.id.toLowerCase(), r.apiVersion]));
+  await restoreExtensions(clients, row.extensions ?? [], (id) => versions.get(id.toLowerCase()));
   for (const a of row.actions ?? []) {
     const res = await clients.rest.post(`${a.resourceId}/${a.action}`, a.apiVersion);
     if (res.status >= 300) throw new TransientArmError(`POST ${a.resourceId}/${a.action} answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`, 'RuntimeActionFailed');
   }
+}
+
+/** The saved state with every id moved from one subscription (or group) to another: a JSON text replace, case-insensitive. */
+function rebase<T>(value: T, from: string, to: string): T {
+  if (from.toLowerCase() === to.toLowerCase()) return value;
+  const escaped = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return JSON.parse(JSON.stringify(value).replace(new RegExp(escaped, 'gi'), to)) as T;
 }
 
 /** Restore the learner's parked environment; a learner with nothing saved for this park gets nothing (restored: false). */

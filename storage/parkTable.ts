@@ -27,6 +27,16 @@ export interface RuntimeAction {
   action: 'start' | 'pause';
 }
 
+/** An extension resource ARM's export leaves out (a role assignment, a diagnostic setting), saved on its own. */
+export interface SavedExtension {
+  id: string;
+  type: string;
+  apiVersion: string;
+  properties: Record<string, unknown>;
+  /** A role assignment for a managed identity of the environment: that resource's id (its principal changes when re-created). */
+  principalOf?: string;
+}
+
 export interface LearnerParkRow {
   seq: number;
   /** saving: the export is stored, the group not yet deleted; parked: gone; restoring / restored: the next day. */
@@ -42,6 +52,7 @@ export interface LearnerParkRow {
   location?: string;
   template?: Record<string, unknown>;
   actions?: RuntimeAction[];
+  extensions?: SavedExtension[];
   /** Resources in the exported template, and those ARM could not export (extension resources). */
   resources?: number;
   notExported?: string[];
@@ -97,6 +108,7 @@ function toEntity(runId: string, learnerId: string, row: LearnerParkRow): Record
     ResourceGroup: row.resourceGroup ?? '',
     Location: row.location ?? '',
     ...(row.template ? packJson('Template', row.template) : {}),
+    ...(row.extensions?.length ? packJson('Extensions', row.extensions) : {}),
     Actions: JSON.stringify(row.actions ?? []),
     Resources: row.resources ?? 0,
     NotExported: JSON.stringify(row.notExported ?? []),
@@ -109,6 +121,7 @@ function toEntity(runId: string, learnerId: string, row: LearnerParkRow): Record
 
 function fromEntity(r: Record<string, unknown>): LearnerParkRow {
   const template = unpackJson<Record<string, unknown>>('Template', r);
+  const extensions = unpackJson<SavedExtension[]>('Extensions', r);
   return {
     seq: Number(r.Seq),
     state: r.State as LearnerParkRow['state'],
@@ -119,6 +132,7 @@ function fromEntity(r: Record<string, unknown>): LearnerParkRow {
     ...(r.Location ? { location: String(r.Location) } : {}),
     ...(template ? { template } : {}),
     actions: JSON.parse(String(r.Actions || '[]')) as RuntimeAction[],
+    ...(extensions ? { extensions } : {}),
     resources: Number(r.Resources ?? 0),
     notExported: JSON.parse(String(r.NotExported || '[]')) as string[],
     ...(r.ParkedAt ? { parkedAt: String(r.ParkedAt) } : {}),
