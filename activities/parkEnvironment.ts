@@ -127,7 +127,10 @@ export const parkEnvironment = defineActivity(ParkEnvironmentInput, async functi
       const resources = ((template.resources ?? []) as unknown[]).length;
       const runtime = runtimeResources(template, clients.subscriptionId, rgName);
       const extensions = await saveExtensions(clients, template, rgName);
-      row = { ...row, state: 'saving', saved: true, subscriptionId: clients.subscriptionId, resourceGroup: rgName, location: rg.location, template, actions: runtimeActions(runtime), extensions, resources, notExported };
+      const kept = new Set(extensions.map((e) => e.id.toLowerCase()));
+      // What neither the export nor the extension read kept: named in the parking report.
+      const lost = notExported.filter((id) => !kept.has(id.toLowerCase()));
+      row = { ...row, state: 'saving', saved: true, subscriptionId: clients.subscriptionId, resourceGroup: rgName, location: rg.location, template, actions: runtimeActions(runtime), extensions, resources, notExported: lost };
       // Saved before the delete: a crash between the two finds the export and only deletes.
       await writeLearnerPark(runId, learnerId, row);
       row.paused = await pauseCompute(clients, runtime, log);

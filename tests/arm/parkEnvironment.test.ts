@@ -11,7 +11,7 @@ import { startWorkshopStack, type WorkshopStack } from '../workshop/workshopStac
  * dedicated SQL pool (billed per hour while Online) and a running Stream Analytics job is exported with ARM's
  * export-template, its compute paused / stopped through the providers' own actions (`…/sqlPools/{p}/pause`,
  * `…/streamingjobs/{j}/stop`) before the group is deleted, and restored the next day with the job started again;
- * the role assignment ARM does not export is named, not silently lost.
+ * the role assignment ARM does not export is saved beside the export and comes back too.
  */
 const RUN = 'parkenv';
 const LEARNER = 'lia';
@@ -90,8 +90,9 @@ it('park: exported, compute paused and stopped before the delete, group gone; re
   expect(row?.actions).toEqual([{ resourceId: job(), apiVersion: '2021-10-01-preview', action: 'start' }]);
   const types = ((row?.template?.resources ?? []) as Array<{ type: string }>).map((r) => r.type);
   expect(types).toEqual(expect.arrayContaining(['Microsoft.Storage/storageAccounts', 'Microsoft.Synapse/workspaces', 'Microsoft.Synapse/workspaces/sqlPools', 'Microsoft.StreamAnalytics/streamingjobs']));
-  // ARM does not export extension resources: the role assignment is named, not silently lost.
-  expect(row?.notExported).toEqual([expect.stringMatching(new RegExp(`roleAssignments/${ROLE_ASSIGNMENT}$`))]);
+  // ARM does not export extension resources: the role assignment is saved beside the export, so nothing is lost.
+  expect(row?.extensions?.map((e) => e.id)).toEqual([expect.stringMatching(new RegExp(`storageAccounts/liaparklake/providers/Microsoft.Authorization/roleAssignments/${ROLE_ASSIGNMENT}$`))]);
+  expect(row?.notExported).toEqual([]);
   // The export carries no secret, as ARM's does not.
   expect(JSON.stringify(row?.template)).not.toContain('Pa55-word-for-the-test');
 
@@ -100,4 +101,7 @@ it('park: exported, compute paused and stopped before the delete, group gone; re
   expect((await clients.rest.get<{ properties: { jobState: string } }>(job(), '2021-10-01-preview')).body.properties.jobState).toBe('Running');
   expect((await clients.rest.get<{ properties: { status: string } }>(pool(), '2021-06-01')).body.properties.status).toBe('Online');
   expect((await readLearnerPark(RUN, LEARNER))?.state).toBe('restored');
+  const assignment = await clients.rest.get<{ properties: { principalId: string } }>(row!.extensions![0]!.id, '2022-04-01');
+  expect(assignment.status).toBe(200);
+  expect(assignment.body.properties.principalId).toBe('11111111-2222-4333-8444-555555555555');
 });
