@@ -138,7 +138,7 @@ class Cohort {
     const count = Math.min(Math.max(1, input.batchSize), input.learners - state.started);
     this.publish();
     this.spent += 4;
-    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count });
+    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count, ...(state.parked ? { parked: state.parked } : {}) });
     state.started += count;
     if (state.started >= input.learners) return true;
     // The journeys already started report in meanwhile: handle what came (within this execution's budget)
