@@ -40,6 +40,8 @@ export const StartJourneysInput = z.object({
   plan: z.custom<RunPlan>((v) => typeof v === 'object' && v !== null && typeof (v as RunPlan).packId === 'string', 'a run plan'),
   from: z.number().int().nonnegative(),
   count: z.number().int().positive().max(1_000),
+  /** The run is parked (its park number): these learners start held (orchestrations/parking.ts). */
+  parked: z.number().int().positive().optional(),
 });
 
 /** Starts the journeys of learners `from` … `from + count - 1` of the roster (one batch of the cohort's start). */
@@ -50,7 +52,7 @@ export const startJourneys = defineActivity(StartJourneysInput, async function s
       op: 'start' as const,
       instanceId: journeyInstanceId(input.runId, l.learnerId),
       orchestrator: 'learnerJourney',
-      input: { runId: input.runId, learnerId: l.learnerId, plan: input.plan, version: 0 } satisfies JourneyInput,
+      input: { runId: input.runId, learnerId: l.learnerId, plan: input.plan, version: 0, ...(input.parked ? { parked: input.parked } : {}) } satisfies JourneyInput,
     })),
     context,
   );

@@ -3,6 +3,8 @@ import type * as df from 'durable-functions';
 import type { z } from 'zod';
 import { cohortFanOut, cohortTally, startJourneys } from './cohortFanOut';
 import { notify, notifyMany } from './notify';
+import { parkEnvironment, restoreEnvironment } from './parkEnvironment';
+import { parkFanOut } from './parkFanOut';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
@@ -44,6 +46,9 @@ export const activities = {
   provisionEnvironment: { run: provisionEnvironment, retry: ENVIRONMENT_RETRY },
   runValidation: { run: runValidation, retry: ENVIRONMENT_RETRY },
   teardown: { run: teardown, retry: QUICK_RETRY },
+  parkEnvironment: { run: parkEnvironment, retry: ENVIRONMENT_RETRY },
+  restoreEnvironment: { run: restoreEnvironment, retry: ENVIRONMENT_RETRY },
+  parkFanOut: { run: parkFanOut, retry: QUICK_RETRY, durableClient: true },
 } as const satisfies Record<string, ActivityEntry>;
 
 export type ActivityName = keyof typeof activities;

@@ -39,6 +39,8 @@ export interface ArmRest {
   get<T = unknown>(path: string, apiVersion: string, query?: Record<string, string>, abortSignal?: AbortSignal): Promise<ArmRestResponse<T>>;
   /** GET a list (`{ value, nextLink }`), following nextLink; undefined when the collection itself is 404/400/405 (not supported). */
   list<T = unknown>(path: string, apiVersion: string, query?: Record<string, string>, abortSignal?: AbortSignal): Promise<T[] | undefined>;
+  /** POST a resource action (`…/start`); resolves for any status. */
+  post<T = unknown>(path: string, apiVersion: string, body?: unknown, abortSignal?: AbortSignal): Promise<ArmRestResponse<T>>;
 }
 
 /** Extra client options (tests add pipeline policies to observe requests). */
@@ -133,6 +135,10 @@ function armRest(client: Client): ArmRest {
   };
   return {
     get,
+    async post<T>(path: string, apiVersion: string, body?: unknown, abortSignal?: AbortSignal): Promise<ArmRestResponse<T>> {
+      const res = await client.pathUnchecked(path).post({ queryParameters: { 'api-version': apiVersion }, abortSignal, skipUrlEncoding: true, ...(body !== undefined ? { body, contentType: 'application/json' } : {}) });
+      return { status: Number(res.status), body: res.body as T, headers: res.headers as Record<string, string> };
+    },
     async list<T>(path: string, apiVersion: string, query?: Record<string, string>, abortSignal?: AbortSignal): Promise<T[] | undefined> {
       const out: T[] = [];
       let next: string | undefined = path;

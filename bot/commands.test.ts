@@ -49,6 +49,8 @@ const CASES: Array<[string, Command]> = [
   ['extend 601', { verb: 'unknown', text: 'extend 601', problem: 'Give minutes (1-600): "extend 15 [learner]".' }],
   ['end', { verb: 'end' }],
   ['end time is up', { verb: 'end', reason: 'time is up' }],
+  ['park', { verb: 'park' }],
+  ['<at>Workshop</at> Unpark', { verb: 'unpark' }],
   ['constructor', { verb: 'unknown', text: 'constructor' }],
   ['dance', { verb: 'unknown', text: 'dance' }],
 ];

@@ -10,7 +10,7 @@ import { z } from 'zod';
  *               resume <learner> [from start] · broadcast <message> · extend <minutes> [<learner>] · end [reason]
  * Anyone:       help (this list)
  */
-export const INSTRUCTOR_VERBS = ['start', 'status', 'runs', 'use', 'helpQueue', 'reviews', 'approve', 'changes', 'reply', 'resume', 'broadcast', 'extend', 'end'] as const;
+export const INSTRUCTOR_VERBS = ['start', 'status', 'runs', 'use', 'helpQueue', 'reviews', 'approve', 'changes', 'reply', 'resume', 'broadcast', 'extend', 'end', 'park', 'unpark'] as const;
 export const LEARNER_VERBS = ['done', 'answer', 'submit', 'hint', 'help', 'progress', 'peerReview'] as const;
 
 export type Command =
@@ -35,6 +35,8 @@ export type Command =
   | { verb: 'broadcast'; message: string }
   | { verb: 'extend'; minutes: number; learner?: string }
   | { verb: 'end'; reason?: string }
+  | { verb: 'park' }
+  | { verb: 'unpark' }
   | { verb: 'unknown'; text: string; problem?: string };
 
 export type InstructorVerb = (typeof INSTRUCTOR_VERBS)[number];
@@ -158,6 +160,8 @@ const PARSERS = new Map<string, (t: CommandText) => Command>([
   ['announce', broadcast],
   ['extend', parseExtend],
   ['end', (t) => ({ verb: 'end', ...(t.all ? { reason: t.all } : {}) })],
+  ['park', () => ({ verb: 'park' })],
+  ['unpark', () => ({ verb: 'unpark' })],
 ]);
 
 export function parseCommand(raw: string): Command {
@@ -190,4 +194,5 @@ export const INSTRUCTOR_USAGE = [
   '**reply** <learner> <answer> — answer a help request',
   '**resume** <learner> [from start] — resume a blocked learner',
   '**broadcast** <message> · **extend** <minutes> [learner] · **end** [reason]',
+  '**park** — park the run for the night (everyone holds at their step, environments saved and torn down) · **unpark** — resume it',
 ];

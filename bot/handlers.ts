@@ -508,6 +508,9 @@ async function instructorText(turn: Turn, cmd: Command): Promise<string> {
     }
     case 'end':
       return apiText(await callWorkshopApi(turn.invocation, inst, runAction('end'), { reason: cmd.reason ?? `ended by ${by} from Teams`, by }), `🏁 Ending run ${run.runId}; learner environments will be torn down.`);
+    case 'park':
+    case 'unpark':
+      return apiText(await callWorkshopApi(turn.invocation, inst, runAction(cmd.verb), { by }), cmd.verb === 'park' ? `🌙 Parking run ${run.runId}: everyone holds at their step; environments are saved and torn down (say **unpark** in the morning).` : `☀ Resuming run ${run.runId}: environments are restored and everyone continues at their step.`);
     case 'approve':
     case 'changes': {
       const l = learnerOrRefusal(cmd.learner);

@@ -1,4 +1,5 @@
 import type { RunStatusResponse, StartRunBody, StartRunResponse } from '../http/runsApi';
+import type { ParkingReport } from '../http/parkApi';
 import type { OutboxMessage } from '../activities/notify';
 import type { PhasePosition, JourneyPosition } from '../http/position';
 import type { DecisionRow } from '../activities/recordDecision';
@@ -143,8 +144,12 @@ export class WorkshopApi {
   instructorMessages(runId: string, after = ''): Promise<{ messages: Message[] }> {
     return this.call('GET', `runs/${enc(runId)}/messages${after ? `?after=${encodeURIComponent(after)}` : ''}`, undefined, this.instructor());
   }
-  runCommand(runId: string, action: 'pause' | 'resume' | 'broadcast' | 'extend' | 'end', body: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  runCommand(runId: string, action: 'pause' | 'resume' | 'broadcast' | 'extend' | 'end' | 'park' | 'unpark', body: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     return this.call('POST', `runs/${enc(runId)}/${action}`, body, this.instructor());
+  }
+  /** The overnight park's state and figures (http/parkApi.ts). */
+  parking(runId: string): Promise<ParkingReport> {
+    return this.call('GET', `runs/${enc(runId)}/parking`, undefined, this.instructor());
   }
   learnerDetail(runId: string, learnerId: string): Promise<LearnerStatus & { messages: Message[] }> {
     return this.call('GET', `runs/${enc(runId)}/learners/${enc(learnerId)}`, undefined, this.instructor());

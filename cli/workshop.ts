@@ -162,6 +162,7 @@ function addRunCommands(program: Command, cli: Cli): void {
   const run = program.command('run').description('start and steer cohort runs');
   addRunStart(run, cli);
   addRunStatus(run, cli);
+  addRunParkCommands(run, cli);
   run
     .command('list')
     .description('runs started on this deployment')
@@ -208,6 +209,44 @@ function addRunCommands(program: Command, cli: Cli): void {
     .action(async (runId: string, o: { reason: string }) => {
       const res = await api().runCommand(runId, 'end', { reason: o.reason });
       print(res, json(), () => `Ending run ${runId}: ${o.reason}`);
+    });
+}
+
+/** workshop run park | unpark | parking: a run across days (http/parkApi.ts). */
+function addRunParkCommands(run: Command, cli: Cli): void {
+  const { api, json } = cli;
+  run
+    .command('park <run>')
+    .description('park the run for the night: every learner holds at their step, environments are saved and torn down (cost stops)')
+    .option('--by <name>', 'who parks it', 'instructor')
+    .action(async (runId: string, o: { by: string }) => {
+      const res = await api().runCommand(runId, 'park', { by: o.by });
+      print(res, json(), () => String(res.message));
+    });
+  run
+    .command('unpark <run>')
+    .description('resume a parked run: environments are restored and every learner continues at their step')
+    .option('--by <name>', 'who resumes it', 'instructor')
+    .action(async (runId: string, o: { by: string }) => {
+      const res = await api().runCommand(runId, 'unpark', { by: o.by });
+      print(res, json(), () => String(res.message));
+    });
+  run
+    .command('parking <run>')
+    .description("the overnight park: environments saved, torn down and restored, per learner")
+    .action(async (runId: string) => {
+      const r = await api().parking(runId);
+      print(r, json(), () => {
+        if (!r.parking) return `Run ${runId} has never been parked.`;
+        const e = r.environments;
+        const head =
+          r.parking.state === 'parked'
+            ? `Run ${runId} is parked since ${r.parking.parkedAt} (by ${r.parking.parkedBy}).`
+            : `Run ${runId} was parked ${r.parking.parkedAt} and resumed ${r.parking.resumedAt ?? ''} (by ${r.parking.resumedBy ?? '?'}).`;
+        const sums = `  environments saved ${e.saved} (${e.resourcesSaved} resources), torn down ${e.tornDown}, restored ${e.restored}${e.restoring ? `, restoring ${e.restoring}` : ''}; slowest restore ${(e.restoreMsMax / 1000).toFixed(1)} s`;
+        const rows = r.learners.map((l) => `  ${l.learnerId.padEnd(24)} ${l.state.padEnd(10)} ${l.saved ? `saved, ${l.resources} resources` : 'nothing to save'}${l.restoreMs ? `, restored in ${(l.restoreMs / 1000).toFixed(1)} s` : ''}${l.notExported.length ? `; not exported: ${l.notExported.join(', ')}` : ''}`);
+        return [head, sums, ...rows].join('\n');
+      });
     });
 }
 

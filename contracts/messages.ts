@@ -76,7 +76,13 @@ export type CohortCommand =
   | { type: 'resume'; by: string }
   | { type: 'broadcast'; by: string; message: string; key: string }
   | { type: 'extend'; by: string; minutes: number; learnerId?: string }
-  | { type: 'end'; by: string; reason: string };
+  | { type: 'end'; by: string; reason: string }
+  /** Park the run for the night / resume it (orchestrations/parking.ts); `seq` is the WorkshopParking run row's. */
+  | { type: 'park'; by: string; seq: number }
+  | { type: 'unpark'; by: string; seq: number };
+
+/** Cohort -> journey -> phase: hold at the current step (environment saved and torn down) / continue there. */
+export type ParkSignal = { type: 'PARK'; seq: number } | { type: 'UNPARK'; seq: number };
 
 export type CohortEvent = ProgressReport | CohortCommand | ProvisionRequest | ProvisionDone;
 
@@ -93,7 +99,10 @@ export interface JourneyInput {
   /** Set on continue-as-new between phases: the phase to start first. */
   startPhase?: StartPhase;
   /** Set on continue-as-new: commands the previous execution received and had not handled yet. */
-  pending?: JourneyEvent[];
+  pending?: Array<JourneyEvent | ParkSignal>;
+  /** The run is parked (park number), or was unparked and the next phase restores the environment first. */
+  parked?: number;
+  restore?: number;
 }
 
 export interface StartPhase {
@@ -117,6 +126,9 @@ export interface PhaseInput {
   environmentParameters?: Record<string, unknown>;
   /** The run's learner subscriptions, for placing the environment (RunPlan.learnerSubscriptions). */
   learnerSubscriptions?: LearnerSubscriptionRef[];
+  /** The phase starts parked (the run is parked: park number) or restores the parked environment first (orchestrations/parking.ts). */
+  parked?: number;
+  restore?: number;
 }
 
 export type PhaseOutput =

@@ -11,6 +11,7 @@ import { learnerToken, requireInstructor, requireLearnerOrInstructor, type Calle
 import { ApiError, param, readBody } from './apiKit';
 import { disputeHandlers } from './disputesApi';
 import { peerReviewHandlers } from './peerReviewApi';
+import { refuseWhileParked } from './parkApi';
 import { readDecisions } from '../activities/recordDecision';
 import { gradeAnswer, requirePack, stepOf, stepText } from './packs';
 import { journeyPosition } from './position';
@@ -121,6 +122,7 @@ async function learnerAction(request: HttpRequest, context: InvocationContext): 
   const caller = learnerRoute ? requireLearnerOrInstructor(request, keys, runId, learnerId) : requireInstructor(request, keys);
   if (request.method !== route.method) throw new ApiError(405, `Use ${route.method} for /api/runs/{runId}/learners/{learnerId}${action === 'detail' ? '' : `/${action}`}.`);
 
+  if (request.method === 'POST') await refuseWhileParked(runId, action);
   const client = df.getClient(context);
   // Learner actions use the run's cached plan and roster; instructor views and run-level actions read it fresh.
   const s = await loadLearner(client, runId, learnerId, FRESH.has(action));

@@ -3,6 +3,7 @@ import { capacityShortfall, environmentCapacity } from './quotaCheck';
 import { randomBytes } from 'node:crypto';
 import { readDecisions, type DecisionRow } from '../activities/recordDecision';
 import { setRunPeerReview } from './peerReviewApi';
+import { parkingReport, parkRun, unparkRun } from './parkApi';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
@@ -284,7 +285,8 @@ async function runAction(request: HttpRequest, context: InvocationContext): Prom
   const client = df.getClient(context);
   const run = await loadRun(client, runId);
   if (request.method === 'GET') {
-    if (action !== 'messages') throw new ApiError(404, `GET /api/runs/${runId}/${action} does not exist; GET .../messages lists the instructor's messages.`);
+    if (action === 'parking') return parkingReport(run);
+    if (action !== 'messages') throw new ApiError(404, `GET /api/runs/${runId}/${action} does not exist; GET .../messages lists the instructor's messages (.../parking: the overnight park).`);
     const after = request.query.get('after') ?? '';
     const kind = request.query.get('kind');
     const messages = (await readOutbox(runId, { role: 'instructor' })).filter((m) => m.createdAt > after && (!kind || m.kind === kind));
@@ -315,8 +317,12 @@ async function runAction(request: HttpRequest, context: InvocationContext): Prom
     }
     case 'peer-review':
       return setRunPeerReview(request, run);
+    case 'park':
+      return parkRun(request, client, run);
+    case 'unpark':
+      return unparkRun(request, client, run);
     default:
-      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end, peer-review (POST) and messages (GET).`);
+      throw new ApiError(404, `There is no run action "${action}". Actions: pause, resume, broadcast, extend, end, peer-review, park, unpark (POST) and messages, parking (GET).`);
   }
 }
 

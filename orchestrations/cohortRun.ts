@@ -117,6 +117,7 @@ class Cohort {
       started: state.started,
       provisioning: this.provisioningView(),
       paused: state.paused,
+      ...(state.parked ? { parked: state.parked } : {}),
       ended: state.ended,
       endReason: state.endReason,
     };
@@ -137,7 +138,7 @@ class Cohort {
     const count = Math.min(Math.max(1, input.batchSize), input.learners - state.started);
     this.publish();
     this.spent += 4;
-    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count });
+    yield callActivity(this.context, 'startJourneys', { runId: input.runId, plan: input.plan, from: state.started, count, ...(state.parked ? { parked: state.parked } : {}) });
     state.started += count;
     if (state.started >= input.learners) return true;
     // The journeys already started report in meanwhile: handle what came (within this execution's budget)
@@ -151,7 +152,8 @@ class Cohort {
   *admitAndNotify(): Generator<df.Task, void, unknown> {
     const prov = this.state.provisioning;
     this.wakeAt = null;
-    if (prov) {
+    // Parked: nobody deploys overnight (the restores ask in the morning).
+    if (prov && !this.state.parked) {
       const result = admit(prov.scheduler, this.context.df.currentUtcDateTime);
       prov.scheduler = result.state;
       this.wakeAt = result.wakeAt;
@@ -298,6 +300,9 @@ class Cohort {
         return;
       case 'end':
         return yield* this.onEnd(event.reason);
+      case 'park':
+      case 'unpark':
+        return yield* this.onPark(event);
     }
   }
 
@@ -396,6 +401,31 @@ class Cohort {
       this.withdrawRequests(event.learnerId);
       if (event.attempt !== undefined) this.remembered()[phaseInstanceId(this.input.runId, event.learnerId, event.phase, event.attempt)] = this.context.df.currentUtcDateTime.getTime();
     }
+  }
+
+  /**
+   * Park for the night / resume in the morning (orchestrations/parking.ts): the journeys hold their learners and
+   * save their environments; the cohort stops admitting deployments and forgets the line (every phase waiting or
+   * deploying asks again in the morning, for its restore).
+   */
+  private *onPark(event: Extract<CohortEvent, { type: 'park' | 'unpark' }>): Generator<df.Task, void, unknown> {
+    const { state } = this;
+    if (state.ended) return;
+    if (event.type === 'park') {
+      if (state.parked === event.seq) return;
+      state.parked = event.seq;
+      const p = state.provisioning;
+      for (const id of p ? live(p.scheduler) : []) {
+        p!.scheduler = withdraw(p!.scheduler, id);
+        this.done(id);
+      }
+    } else {
+      if (state.parked !== event.seq) return;
+      delete state.parked;
+    }
+    this.spent += 8;
+    yield callActivity(this.context, 'parkFanOut', { runId: this.input.runId, op: event.type, seq: event.seq });
+    yield callActivity(this.context, 'notify', { runId: this.input.runId, key: `${this.input.runId}:${event.type}:${event.seq}`, to: { role: 'instructor' }, kind: event.type === 'park' ? 'parked' : 'unparked', body: { by: event.by, seq: event.seq } });
   }
 
   private *onEnd(reason: string): Generator<df.Task, void, unknown> {

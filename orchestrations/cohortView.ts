@@ -21,6 +21,8 @@ export interface CohortView {
    */
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number };
   paused: boolean;
+  /** Parked for the night: the park's number. */
+  parked?: number;
   ended: boolean;
   endReason: string | null;
   /** learners per phase and state, e.g. { design: { working: 12, awaitingReview: 3 } } */

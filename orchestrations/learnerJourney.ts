@@ -1,7 +1,7 @@
 import type * as df from 'durable-functions';
-import { callActivity, type ActivityInput } from '../activities';
+import { callActivity, resultOf, type ActivityInput } from '../activities';
 import { EVENTS, cohortInstanceId, journeyInstanceId, phaseInstanceId } from '../contracts/ids';
-import type { JourneyInput, PhaseInput, PhaseOutput, StartPhase } from '../contracts/messages';
+import type { JourneyInput, ParkSignal, PhaseInput, PhaseOutput, StartPhase } from '../contracts/messages';
 import { assertNever } from '../machines/assertNever';
 import {
   deferNextPhase,
@@ -17,6 +17,7 @@ import {
 import type { PhaseName } from '../machines/phaseMachine';
 import type { LearnerState, ProgressReport } from '../machines/progress';
 import { EventInbox } from './eventInbox';
+import { isParkSignal } from './parking';
 
 interface Running {
   phase: PhaseName;
@@ -57,6 +58,11 @@ export function* learnerJourney(context: df.OrchestrationContext): Generator<df.
       yield effects.report('failed', phase, reason.message, snapshot.context.attempts[phase]);
     }
     const { event, phaseFinished } = yield* effects.next();
+    if (isParkSignal(event)) {
+      yield* effects.onPark(event);
+      turn = { snapshot, commands: [] };
+      continue;
+    }
     const next = feed(context, effects.self, snapshot, event);
     if (!next) {
       turn = { snapshot, commands: [] };
@@ -90,6 +96,9 @@ class JourneyEffects {
   private readonly inbox: EventInbox<JourneyEvent>;
   private readonly received: JourneyEvent[];
   private seq = 0;
+  /** The run is parked (its park number); or was unparked, and the next phase started restores the environment first. */
+  private parked: number | undefined;
+  private restore: number | undefined;
 
   constructor(
     private readonly context: df.OrchestrationContext,
@@ -99,7 +108,39 @@ class JourneyEffects {
     this.version = input.version;
     this.lastPhase = input.lastPhase;
     this.inbox = new EventInbox<JourneyEvent>(context, EVENTS.journey);
-    this.received = [...(input.pending ?? [])];
+    this.received = [...((input.pending ?? []) as JourneyEvent[])];
+    this.parked = input.parked;
+    this.restore = input.restore;
+  }
+
+  /**
+   * Park / unpark (orchestrations/parking.ts): the running phase holds at its step and saves the environment;
+   * with no phase running (failed, waiting for the instructor) the journey saves it, and the next phase started
+   * restores it first.
+   */
+  *onPark(signal: ParkSignal): Generator<df.Task, void, unknown> {
+    const { runId, learnerId } = this.input;
+    if (signal.type === 'PARK') {
+      this.parked = signal.seq;
+      this.restore = undefined;
+    } else {
+      if (this.parked !== signal.seq) return;
+      this.parked = undefined;
+    }
+    try {
+      const running = this.running;
+      if (running) {
+        const told = callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: phaseInstanceId(runId, learnerId, running.phase, running.attempt), event: EVENTS.phase, data: signal });
+        yield told;
+        if (resultOf(told).ok) return;
+        // The phase has just ended (its outcome is on its way): the journey does its part.
+      }
+      if (signal.type === 'PARK') yield callActivity(this.context, 'parkEnvironment', { runId, learnerId, seq: signal.seq });
+      // No phase took the unpark: the next one started restores the environment first.
+      else this.restore = signal.seq;
+    } catch (err) {
+      this.context.log(`journey ${this.self}: ${signal.type} failed after retries: ${(err as Error).message}`);
+    }
   }
 
   private key(what: string): string {
@@ -179,7 +220,9 @@ class JourneyEffects {
       ...(plan.environmentParameters ? { environmentParameters: plan.environmentParameters } : {}),
       ...(plan.learnerSubscriptions?.length ? { learnerSubscriptions: plan.learnerSubscriptions } : {}),
       ...(resume && this.lastPhase?.phase === phase ? { snapshot: this.lastPhase.snapshot, resume } : {}),
+      ...(this.parked ? { parked: this.parked } : this.restore ? { restore: this.restore } : {}),
     };
+    this.restore = undefined;
     this.running = { phase, attempt, task: this.context.df.callSubOrchestrator('workshopPhase', phaseInput, phaseInstanceId(runId, learnerId, phase, attempt)) };
   }
 
@@ -223,6 +266,8 @@ class JourneyEffects {
       resume: undefined,
       startPhase,
       ...(this.received.length ? { pending: this.received } : {}),
+      parked: this.parked,
+      restore: this.restore,
     };
   }
 }

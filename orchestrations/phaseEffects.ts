@@ -1,8 +1,9 @@
 import type * as df from 'durable-functions';
-import { callActivity, CALLER_RETRIES, resultOf, type ActivityTask } from '../activities';
+import { callActivity, CALLER_RETRIES, resultOf, type ActivityInput, type ActivityTask } from '../activities';
+import { isParkSignal, PhaseParking } from './parking';
 import { armFailureOf } from '../azure/armErrors';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
-import type { PhaseInput, ProvisionDone, ProvisionRequest, ProvisionSignal } from '../contracts/messages';
+import type { ParkSignal, PhaseInput, ProvisionDone, ProvisionRequest, ProvisionSignal } from '../contracts/messages';
 import { assertNever } from '../machines/assertNever';
 import { persistPhaseSnapshot, type Decision, type PhaseCommand, type PhaseEvent, type PhaseSnapshot } from '../machines/phaseMachine';
 import type { LearnerState, ProgressReport } from '../machines/progress';
@@ -26,36 +27,42 @@ export function errorMessage(task: df.Task): string {
  * never sees (a deployment waits for a slot, then runs once; the cohort's scheduler decides retries).
  */
 export class PhaseEffects {
-  private readonly pending = new Map<string, Pending>();
-  private readonly timers = new Map<string, { task: df.TimerTask; fireAt: string }>();
+  readonly pending = new Map<string, Pending>();
+  readonly timers = new Map<string, { task: df.TimerTask; fireAt: string }>();
   /** Deployments asked of the cohort's scheduler and not yet admitted or refused, by `stepId:attempt`. */
-  private readonly awaitingAdmission = new Set<string>();
+  readonly awaitingAdmission = new Set<string>();
+  /** The run parked overnight: held at the step (orchestrations/parking.ts). */
+  readonly parking: PhaseParking;
   private eventWait: df.Task;
   private lastReported = '';
+  /** The snapshot of the turn (a park holds the step it shows). */
+  private current: PhaseSnapshot | undefined;
   private seq = 0;
   readonly self: string;
   version: number;
 
   constructor(
-    private readonly context: df.OrchestrationContext,
-    private readonly input: PhaseInput,
+    readonly context: df.OrchestrationContext,
+    readonly input: PhaseInput,
   ) {
     this.self = phaseInstanceId(input.runId, input.learnerId, input.def.phase, input.attempt);
     this.version = input.version;
     for (const [id, fireAt] of Object.entries(input.timers ?? {})) this.timers.set(id, { task: context.df.createTimer(new Date(fireAt)), fireAt });
     this.eventWait = context.df.waitForExternalEvent(EVENTS.phase);
+    this.parking = new PhaseParking(this);
   }
 
-  private key(what: string): string {
+  key(what: string): string {
     return `${this.self}:${this.version}:${this.seq++}:${what}`;
   }
 
   /** Nothing in flight that a continue-as-new would lose. */
   get idle(): boolean {
-    return this.pending.size === 0 && this.awaitingAdmission.size === 0;
+    return this.pending.size === 0 && this.awaitingAdmission.size === 0 && this.parking.idle;
   }
 
   execute(command: PhaseCommand, snapshot: PhaseSnapshot): void {
+    if (this.parking.defer(command)) return;
     switch (command.type) {
       case 'prompt':
       case 'hint':
@@ -70,11 +77,8 @@ export class PhaseEffects {
         return this.askForSlot(command.params.stepId, command.params.attempt);
       case 'validate':
         return this.validate(command.params.stepId, command.params.attempt);
-      case 'startTimer': {
-        const fireAt = new Date(this.context.df.currentUtcDateTime.getTime() + command.params.dueInMs).toISOString();
-        this.timers.set(command.params.id, { task: this.context.df.createTimer(new Date(fireAt)), fireAt });
-        return;
-      }
+      case 'startTimer':
+        return this.setTimer(command.params.id, command.params.dueInMs);
       case 'cancelTimer': {
         const t = this.timers.get(command.params.id);
         if (t && !t.task.isCompleted && !t.task.isFaulted) t.task.cancel();
@@ -90,14 +94,19 @@ export class PhaseEffects {
     }
   }
 
-  private notify(to: 'learner' | 'instructor', kind: string, body: Record<string, unknown>): void {
+  setTimer(id: string, dueInMs: number): void {
+    const fireAt = new Date(this.context.df.currentUtcDateTime.getTime() + dueInMs).toISOString();
+    this.timers.set(id, { task: this.context.df.createTimer(new Date(fireAt)), fireAt });
+  }
+
+  notify(to: 'learner' | 'instructor', kind: string, body: Record<string, unknown>): void {
     const { runId, learnerId, def } = this.input;
     const key = this.key(kind);
     const recipient = to === 'learner' ? { role: 'learner' as const, learnerId } : { role: 'instructor' as const };
     this.pending.set(key, { task: callActivity(this.context, 'notify', { runId, key, to: recipient, kind, body: { learnerId, phase: def.phase, ...body } }) });
   }
 
-  private tellCohort(data: ProgressReport | ProvisionDone | ProvisionRequest, what: string, toEvent?: Pending['toEvent']): ActivityTask<'signalInstance'> {
+  tellCohort(data: ProgressReport | ProvisionDone | ProvisionRequest, what: string, toEvent?: Pending['toEvent']): ActivityTask<'signalInstance'> {
     const key = this.key(what);
     const task = callActivity(this.context, 'signalInstance', { op: 'raise', instanceId: cohortInstanceId(this.input.runId), event: EVENTS.cohort, data });
     this.pending.set(key, { task, ...(toEvent ? { toEvent } : {}) });
@@ -106,6 +115,8 @@ export class PhaseEffects {
 
   /** Tell the cohort where the learner is, once per change. */
   report(state: LearnerState, stepId: string | null, snapshot: PhaseSnapshot, detail?: string): void {
+    this.current = snapshot;
+    this.parking.start(snapshot);
     const helpCount = snapshot.context.helpCount;
     const summary = `${state}|${stepId}|${detail ?? ''}|${helpCount}`;
     if (summary === this.lastReported) return;
@@ -135,7 +146,7 @@ export class PhaseEffects {
     this.pending.set(key, { task: callActivity(this.context, 'recordCheckpoint', input) });
   }
 
-  private validate(stepId: string, attempt: number): void {
+  validate(stepId: string, attempt: number): void {
     const { runId, learnerId, packId } = this.input;
     const task = callActivity(this.context, 'runValidation', { runId, learnerId, packId, stepId, attempt });
     this.pending.set(this.key('validate'), {
@@ -175,12 +186,10 @@ export class PhaseEffects {
     return undefined;
   }
 
-  /** Run the deployment once if the cohort admitted it (its scheduler decides retries), else with the activity's retries. */
-  private deploy(stepId: string, attempt: number, scheduled: boolean): void {
+  /** What provisionEnvironment gets for the step's deployment. */
+  environment(stepId: string): ActivityInput<'provisionEnvironment'> {
     const { runId, learnerId, packId } = this.input;
-    const done = (outcome: ProvisionDone['outcome'], extra: Partial<ProvisionDone> = {}) =>
-      this.tellCohort({ type: 'provisionDone', learnerId, stepId, attempt, outcome, ...extra }, 'provisionDone');
-    const environment = {
+    return {
       runId,
       learnerId,
       packId,
@@ -189,6 +198,14 @@ export class PhaseEffects {
       parameters: this.input.environmentParameters ?? {},
       ...(this.input.learnerSubscriptions?.length ? { subscriptions: this.input.learnerSubscriptions } : {}),
     };
+  }
+
+  /** Run the deployment once if the cohort admitted it (its scheduler decides retries), else with the activity's retries. */
+  private deploy(stepId: string, attempt: number, scheduled: boolean): void {
+    const { runId, learnerId, packId } = this.input;
+    const done = (outcome: ProvisionDone['outcome'], extra: Partial<ProvisionDone> = {}) =>
+      this.tellCohort({ type: 'provisionDone', learnerId, stepId, attempt, outcome, ...extra }, 'provisionDone');
+    const environment = this.environment(stepId);
     const key = this.key('provision');
     this.pending.set(key, {
       task: scheduled ? callActivity(this.context, 'provisionEnvironment', environment, CALLER_RETRIES) : callActivity(this.context, 'provisionEnvironment', environment),
@@ -215,6 +232,7 @@ export class PhaseEffects {
    * machine event, or undefined when it needs none (a notification landed, a signal was handled here).
    */
   *next(): Generator<df.Task, PhaseEvent | undefined, unknown> {
+    if (this.parking.ready.length) return this.parking.ready.shift();
     const racing: df.Task[] = [this.eventWait, ...[...this.timers.values()].map((t) => t.task), ...[...this.pending.values()].map((p) => p.task)];
     const winner = (yield this.context.df.Task.any(racing)) as df.Task;
     const event = this.outcome(winner);
@@ -225,9 +243,11 @@ export class PhaseEffects {
 
   private outcome(winner: df.Task): PhaseEvent | undefined {
     if (winner === this.eventWait) {
-      const received = this.eventWait.result as PhaseEvent | ProvisionSignal;
+      const received = this.eventWait.result as PhaseEvent | ProvisionSignal | ParkSignal;
       this.eventWait = this.context.df.waitForExternalEvent(EVENTS.phase);
-      return received?.type === 'PROVISION_ADMITTED' || received?.type === 'PROVISION_REJECTED' ? this.onProvisionSignal(received) : received;
+      if (isParkSignal(received)) return this.parking.onSignal(received, this.current!);
+      if (received?.type === 'PROVISION_ADMITTED' || received?.type === 'PROVISION_REJECTED') return this.parking.onProvisionSignal(received) ? undefined : this.onProvisionSignal(received);
+      return this.parking.hold(received) ? undefined : received;
     }
     const timer = [...this.timers].find(([, t]) => t.task === winner);
     if (timer) {

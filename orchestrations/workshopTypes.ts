@@ -37,6 +37,8 @@ export interface CohortState {
   started: number;
   startedAt: string;
   paused: boolean;
+  /** Parked for the night: the park's number (orchestrations/parking.ts); absent when not parked. */
+  parked?: number;
   ended: boolean;
   endReason: string | null;
   broadcasts: number;

@@ -19,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
 import type { Logger } from 'pino';
 import { generateEmulatorCert, type EmulatorCert } from './cert';
+import { exportGroupTemplate } from './exportTemplate';
 import { ArmError } from './errors';
 import { FaultInjector, type ArmFaults } from './faults';
 import { ARM_TEMPLATE_LIMITS } from './limits';
@@ -382,6 +383,11 @@ async function route(ctx: RequestContext, host: SubscriptionHost): Promise<Reply
   if (segs.length === 5 && lower(segs[4]) === 'resources') {
     if (method !== 'GET') throw methodNotAllowed(method);
     return resources.listGroup(ctx, groups.require(rg));
+  }
+  if (segs.length === 5 && lower(segs[4]) === 'exporttemplate') {
+    if (method !== 'POST') throw methodNotAllowed(method);
+    const group = groups.require(rg);
+    return exportGroupTemplate(group, [...host.env.store.resources.values()].filter((r) => lower(r.resourceGroup) === lower(group.name)), ctx.body);
   }
   if (lower(segs[4]) === 'providers' && segs.length >= 7 && lower(segs[5]) === 'microsoft.resources' && lower(segs[6]) === 'deployments') {
     return deployments.handle(ctx, groups.require(rg), segs.slice(7));

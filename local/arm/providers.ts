@@ -791,6 +791,25 @@ const BEHAVIOURS: Record<string, TypeBehaviour> = {
     },
   },
   'Microsoft.Synapse/workspaces/firewallRules': {},
+  /**
+   * A dedicated SQL pool: billed per DWU-hour while Online, storage only while Paused. `POST …/pause` and `…/resume`
+   * (SqlPools_Pause / SqlPools_Resume, api-version 2021-06-01) move it between the two; a pool not in the state the
+   * action starts from is refused, so a caller must read `properties.status` first.
+   */
+  'Microsoft.Synapse/workspaces/sqlPools': {
+    keep: ['properties.status', 'properties.creationDate'],
+    shape(body) {
+      const p = props(body);
+      p.status ??= 'Online';
+      p.creationDate ??= new Date().toISOString();
+      p.collation ??= 'SQL_Latin1_General_CP1_CI_AS';
+      p.maxSizeBytes ??= 263_882_790_666_240;
+    },
+    actions: {
+      pause: (r, _b, svc) => sqlPoolTransition(svc, r, 'Online', 'Paused'),
+      resume: (r, _b, svc) => sqlPoolTransition(svc, r, 'Paused', 'Online'),
+    },
+  },
 
   'Microsoft.MachineLearningServices/workspaces': {
     keep: ['properties.workspaceId'],
@@ -911,6 +930,15 @@ function eventHubKeys(r: ResourceRecord): Reply {
   });
 }
 
+async function sqlPoolTransition(svc: ResourceService, r: ResourceRecord, from: string, to: string): Promise<Reply> {
+  const status = String(getPath(r.body, 'properties.status') ?? 'Online');
+  if (status !== from) {
+    throw new ArmError(409, 'Conflict', `The SQL pool '${String(r.body.name)}' is ${status}; it can be ${to === 'Paused' ? 'paused' : 'resumed'} only when it is ${from}.`);
+  }
+  await setRuntimeState(svc, r, 'properties.status', to);
+  return ok({ ...structuredClone(r.body), properties: { ...(r.body.properties as Record<string, unknown>), status: to } });
+}
+
 async function setRuntimeState(svc: ResourceService, r: ResourceRecord, path: string, value: string): Promise<Reply> {
   const updated = structuredClone(r);
   const segs = path.split('.');
@@ -1010,6 +1038,7 @@ export function knownApiVersions(): Record<string, string[]> {
     'Microsoft.DataFactory/factories/pipelines': ['2018-06-01'],
     'Microsoft.Synapse/workspaces': ['2021-06-01'],
     'Microsoft.Synapse/workspaces/bigDataPools': ['2021-06-01'],
+    'Microsoft.Synapse/workspaces/sqlPools': ['2021-06-01'],
     'Microsoft.Synapse/workspaces/firewallRules': ['2021-06-01'],
     'Microsoft.MachineLearningServices/workspaces': ['2024-10-01', '2024-04-01'],
     'Microsoft.MachineLearningServices/workspaces/computes': ['2024-10-01', '2024-04-01'],
