@@ -3,6 +3,7 @@ import type * as df from 'durable-functions';
 import type { z } from 'zod';
 import { cohortFanOut, cohortTally, startJourneys } from './cohortFanOut';
 import { notify, notifyMany } from './notify';
+import { poolLearners, recordPoolEnvironment, teardownPool } from './environmentPool';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
@@ -43,6 +44,9 @@ export const activities = {
   provisionEnvironment: { run: provisionEnvironment, retry: ENVIRONMENT_RETRY },
   runValidation: { run: runValidation, retry: ENVIRONMENT_RETRY },
   teardown: { run: teardown, retry: QUICK_RETRY },
+  poolLearners: { run: poolLearners, retry: QUICK_RETRY },
+  recordPoolEnvironment: { run: recordPoolEnvironment, retry: QUICK_RETRY },
+  teardownPool: { run: teardownPool, retry: QUICK_RETRY },
 } as const satisfies Record<string, ActivityEntry>;
 
 export type ActivityName = keyof typeof activities;
