@@ -125,3 +125,18 @@ function dependencyType(entry: unknown): string | undefined {
   const id = /providers\/([^/]+\/[^/]+)/i.exec(entry);
   return id ? id[1]!.toLowerCase() : undefined;
 }
+
+/** Margin on the estimate for a pool's lead time: throttling, a retried deployment, a slow day in the region. */
+export const LEAD_MARGIN = 1.25;
+
+/**
+ * How long before the session a hot-start pool of `poolSize` environments should start deploying, at
+ * `concurrent` deployments at once: each wave of deployments takes the template's slowest chain
+ * (deploymentEstimateMs), with a margin (LEAD_MARGIN), rounded up to whole minutes. `scale` compresses it like
+ * every other duration of a rehearsal (the run's time scale).
+ */
+export function hotStartLeadMs(template: { resources?: unknown }, poolSize: number, concurrent: number, scale = 1): number {
+  const waves = Math.max(1, Math.ceil(poolSize / Math.max(1, concurrent)));
+  const lead = waves * deploymentEstimateMs(template) * LEAD_MARGIN * scale;
+  return scale >= 1 ? Math.ceil(lead / MINUTE) * MINUTE : Math.ceil(lead);
+}

@@ -71,6 +71,31 @@ export interface HotStartPlan {
   leadMs: number;
 }
 
+/** A hot-start pool at a moment, for the instructor (storage/environmentPool.ts's poolSummary computes it). */
+export interface PoolSummary {
+  size: number;
+  queued: number;
+  deploying: number;
+  ready: number;
+  claimed: number;
+  failed: number;
+  tornDown: number;
+  /** Claimed when the environment was already deployed (the learner did not wait for it). */
+  claimedReady: number;
+  /** What the pool's environments cost while deployed and unclaimed, until `now` (USD, the packs' hourly estimate). */
+  idleCostUsd: number;
+  /** What the ready, unclaimed environments cost per hour now. */
+  idleUsdPerHour: number;
+}
+
+/** What the run view (GET /api/runs/{run}, the dashboard, Teams) shows of hot start. */
+export interface HotStartView extends PoolSummary {
+  stepId: string;
+  provisionAt: string;
+  startsAt?: string;
+  environments: Array<{ learnerId: string; status: string; since: string; subscriptionId?: string; readyAt?: string; claimedAt?: string; claimedFrom?: string; error?: string }>;
+}
+
 /** The scheduler id of a pool deployment (a phase's own request is provisionKey's learner:step:attempt). */
 export function poolKey(learnerId: string): string {
   return `pool:${learnerId}`;

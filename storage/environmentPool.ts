@@ -1,3 +1,4 @@
+import type { HotStartView, PoolSummary } from '../contracts/messages';
 import { isStatus, workshopTable } from './workshopTables';
 
 /**
@@ -120,22 +121,6 @@ export function claimed(row: PoolEnvironment, at: string): PoolEnvironment | und
   return { ...row, status: 'claimed', since: at, claimedAt: at, claimedFrom: row.status };
 }
 
-export interface PoolSummary {
-  size: number;
-  queued: number;
-  deploying: number;
-  ready: number;
-  claimed: number;
-  failed: number;
-  tornDown: number;
-  /** Claimed when the environment was already deployed (the learner did not wait for it). */
-  claimedReady: number;
-  /** What the pool's environments cost while deployed and unclaimed, until `now` (USD, the packs' hourly estimate). */
-  idleCostUsd: number;
-  /** What the ready, unclaimed environments cost per hour now. */
-  idleUsdPerHour: number;
-}
-
 /** The pool at `now`, for the instructor (run view, dashboard, Teams). Pure. */
 export function poolSummary(envs: readonly PoolEnvironment[], now: Date): PoolSummary {
   const count = (s: PoolStatus) => envs.filter((e) => e.status === s).length;
@@ -159,5 +144,26 @@ export function poolSummary(envs: readonly PoolEnvironment[], now: Date): PoolSu
     claimedReady: envs.filter((e) => e.status === 'claimed' && e.claimedFrom === 'ready').length,
     idleCostUsd: Math.round(idleUsd * 100) / 100,
     idleUsdPerHour: Math.round(envs.filter((e) => e.status === 'ready').reduce((a, e) => a + (e.hourlyCostUsd ?? 0), 0) * 100) / 100,
+  };
+}
+
+/** The run view's hot-start section: the plan, the pool's counts and idle cost at `now`, each environment. */
+export async function hotStartView(runId: string, plan: { stepId: string; provisionAt: string }, startsAt: string | undefined, now = new Date()): Promise<HotStartView> {
+  const envs = await listPool(runId);
+  return {
+    stepId: plan.stepId,
+    provisionAt: plan.provisionAt,
+    ...(startsAt ? { startsAt } : {}),
+    ...poolSummary(envs, now),
+    environments: envs.map((e) => ({
+      learnerId: e.learnerId,
+      status: e.status,
+      since: e.since,
+      ...(e.subscriptionId ? { subscriptionId: e.subscriptionId } : {}),
+      ...(e.readyAt ? { readyAt: e.readyAt } : {}),
+      ...(e.claimedAt ? { claimedAt: e.claimedAt } : {}),
+      ...(e.claimedFrom ? { claimedFrom: e.claimedFrom } : {}),
+      ...(e.error ? { error: e.error } : {}),
+    })),
   };
 }
