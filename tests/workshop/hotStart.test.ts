@@ -112,3 +112,20 @@ it('learners entering Implementation adopt their pool environment (ready, or sti
   expect(after.idleUsdPerHour).toBe(0);
   expect((await armClients().resources.resourceGroups.checkExistence(learnerResourceGroupName(RUN, l3!))).body).toBe(false);
 }, 420_000);
+
+it('a pool larger than the scheduler\'s slots deploys through them: never more deployments at once than slots, the rest taken into the pool as slots free', async () => {
+  w.arm.setDeploymentTimes(HOLD);
+  w.arm.resetStats();
+  await w.api.startRun({ runId: 'wide', scenario: 'hybrid', roster: roster(12), instructors: ['ian'], parameters: PARAMS, hotStart: true });
+  const view = async () => (await w.api.runStatus('wide')).view!;
+  await until('ten pool deployments running', async () => (w.arm.stats.deploymentsStarted === 10 ? true : undefined), 90_000);
+  // The cohort took ten learners into the pool (one per slot), not the roster: the other two have no row yet.
+  const held = await view();
+  expect(held.provisioning.deploying).toBe(10);
+  expect(held.hotStart).toMatchObject({ size: 10, deploying: 10 });
+  w.arm.setDeploymentTimes(FAST);
+  await until('the whole pool ready', async () => ((await view()).hotStart!.ready === 12 ? true : undefined), 180_000);
+  expect(w.arm.stats.deploymentsStarted).toBe(12);
+  expect(w.arm.stats.maxConcurrentDeployments).toBeLessThanOrEqual(10);
+  await w.api.runCommand('wide', 'end', { reason: 'test over' });
+}, 300_000);
