@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deploymentEstimateMs, hotStartLeadMs, MINUTE } from '../azure/deploymentTimes';
-import type { HotStartPlan, RunPlan } from '../contracts/messages';
+import type { HotStartPlan, HotStartView, RunPlan } from '../contracts/messages';
 import { DEFAULT_SCHEDULER_CONFIG } from '../orchestrations/provisioningScheduler';
 import type { ScenarioPack } from '../scenarios/schema';
 import { loadPackWithTemplate } from '../scenarios/packFiles';
@@ -121,4 +121,24 @@ export async function hotStartFor(
   const { template } = await loadPackWithTemplate(pack.id);
   const hot = hotStartPlan(body.hotStart, { pack, template, plan, learners, timeScale: body.timeScale, now, ...(startsAt ? { startsAt } : {}) });
   return { input: { hotStart: hot.plan, ...(startsAt ? { startsAt } : {}) }, response: { hotStart: hot.summary, ...(startsAt ? { startsAt } : {}) } };
+}
+
+/** The pool in one line, for the instructor (CLI status, Teams): "Hot start: 12 ready, 3 deploying, 40 claimed (38 ready) of 60 · idle $4.20 ($2.52/h)". */
+export function poolSentence(h: HotStartView, now = new Date()): string {
+  if (h.size === 0) {
+    const at = Date.parse(h.provisionAt);
+    return at > now.getTime() ? `Hot start: the pool starts deploying at ${h.provisionAt}${h.startsAt ? ` (the session starts ${h.startsAt})` : ''}.` : 'Hot start: the pool is being taken from the roster.';
+  }
+  const parts = [`${h.ready} ready`, `${h.deploying + h.queued} deploying`, `${h.claimed} claimed (${h.claimedReady} already ready)`];
+  if (h.failed) parts.push(`${h.failed} failed (deployed on demand)`);
+  if (h.tornDown) parts.push(`${h.tornDown} unclaimed torn down`);
+  return `Hot start: ${parts.join(', ')} of ${h.size} · idle cost so far $${h.idleCostUsd.toFixed(2)}${h.idleUsdPerHour ? ` (now $${h.idleUsdPerHour.toFixed(2)}/h)` : ''}`;
+}
+
+/** What `workshop run start` says of the hot start it asked for. */
+export function hotStartLines(s: HotStartSummary): string[] {
+  return [
+    `Hot start: ${s.poolSize} environment${s.poolSize === 1 ? '' : 's'} (step "${s.stepId}") deploy from ${s.provisionAt} (lead ${s.leadMinutes} min; one deployment ~${s.deploymentMinutes} min); ready by ~${s.readyBy}, needed from ${s.needed}.`,
+    ...(s.warning ? [`  WARNING: ${s.warning}`] : []),
+  ];
 }

@@ -5,6 +5,10 @@ import { ApiCallError } from '../../cli/apiClient';
 import type { HotStartView } from '../../contracts/messages';
 import { LearnerDriver, until } from './learnerDriver';
 import { startWorkshopStack, type WorkshopStack } from './workshopStack';
+import { startWorkshopCli } from './workshopCli';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 /**
  * Hot start through the real API on the local stack, with the ARM emulator's realistic (scaled) deployment
@@ -64,6 +68,25 @@ it('a scheduled session: the pool starts its lead time (from the pack\'s slowest
   expect(view.started).toBe(0); // nobody starts before the session
   expect(view.hotStart).toMatchObject({ size: 0, provisionAt: hs.provisionAt, startsAt: new Date(startsAt).toISOString() });
   await w.api.runCommand('later', 'end', { reason: 'test over' });
+});
+
+it('workshop run start --hot-start[=fraction] --starts-at says when the pool deploys; a bad fraction is refused before anything starts', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hot-'));
+  const file = path.join(dir, 'roster.csv');
+  writeFileSync(file, roster(10));
+  const base = ['run', 'start', '--url', w.url, '--scenario', 'hybrid', '--roster', file, '--param', 'onPremGatewayIp=203.0.113.10'];
+  const bad = await startWorkshopCli([...base, '--run-id', 'clibad', '--hot-start=1.7']).done;
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toMatch(/--hot-start takes a share of the roster above 0 and at most 1.*got "1.7"/);
+  const startsAt = new Date(Date.now() + 3 * 3_600_000).toISOString();
+  const ok = await startWorkshopCli([...base, '--run-id', 'cliok', '--hot-start=0.7', '--starts-at', startsAt]).done;
+  expect(ok.stderr).toBe('');
+  expect(ok.code).toBe(0);
+  expect(ok.stdout).toMatch(/The session starts .*; learners get their first prompt then\./);
+  expect(ok.stdout).toMatch(/Hot start: 7 environments \(step "impl-foundation"\) deploy from .* \(lead 47 min; one deployment ~37\.3 min\)/);
+  const status = await startWorkshopCli(['run', 'status', 'cliok', '--url', w.url]).done;
+  expect(status.stdout).toMatch(/Hot start: the pool starts deploying at .* \(the session starts/);
+  await w.api.runCommand('cliok', 'end', { reason: 'test over' });
 });
 
 it('learners entering Implementation adopt their pool environment (ready, or still deploying) with no second deployment; unclaimed ones go at the run\'s end', async () => {
