@@ -14,7 +14,7 @@ import { apiKeys, loadRun, RUN_ID, type Run } from '../http/workshopService';
 import type { PersistedPhaseSnapshot, PhaseName } from '../machines/phaseMachine';
 import type { ScenarioPack } from '../scenarios/schema';
 import { deltaOf, ReadModelVersions, versionOf } from './dashboardDelta';
-import type { DashboardCell, DashboardCost, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
+import type { DashboardCell, DashboardCost, DashboardHotStart, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
 
 /**
  * GET /api/dashboard/runs/{runId} (instructor key): the dashboard's read model of one run, built from
@@ -103,9 +103,18 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
     counts: { learners: run.input.roster.length, started: view?.started ?? 0, finished: view?.finished ?? 0 },
     ...queuesOf(view, learners, byLearner, stepInfo),
     provisioning: view?.provisioning ?? null,
+    ...hotStartOf(view),
     cost,
     serverTime: now.toISOString(),
   };
+}
+
+/** The pool's counts for the dashboard's hot-start panel (the per-environment list stays in the API's view). */
+function hotStartOf(view: Run['view']): { hotStart?: DashboardHotStart } {
+  const hs = view?.hotStart;
+  if (!hs) return {};
+  const { environments: _list, stepId: _step, ...counts } = hs;
+  return { hotStart: counts };
 }
 
 type StepInfo = ReadonlyMap<string, { title: string; phase: string }>;

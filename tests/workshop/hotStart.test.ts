@@ -4,7 +4,7 @@ import { learnerResourceGroupName, TAGS } from '../../azure/environmentNames';
 import { ApiCallError } from '../../cli/apiClient';
 import type { HotStartView } from '../../contracts/messages';
 import { LearnerDriver, until } from './learnerDriver';
-import { startWorkshopStack, type WorkshopStack } from './workshopStack';
+import { startWorkshopStack, TEST_KEYS, type WorkshopStack } from './workshopStack';
 import { startWorkshopCli } from './workshopCli';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -124,6 +124,9 @@ it('learners entering Implementation adopt their pool environment (ready, or sti
   const before = await pool();
   expect(before).toMatchObject({ size: 3, claimed: 2, claimedReady: 1, ready: 1 });
   expect(before.idleUsdPerHour).toBeGreaterThan(0);
+  // The dashboard's read model carries the pool's counts for its hot-start panel.
+  const dash = (await (await fetch(`${w.url}/api/dashboard/runs/${RUN}`, { headers: { 'x-api-key': TEST_KEYS.instructor } })).json()) as { hotStart?: Record<string, unknown> };
+  expect(dash.hotStart).toMatchObject({ size: 3, ready: 1, claimed: 2, claimedReady: 1, deploying: 0 });
   // The unclaimed environment is the run's (the cost guard and the sweeper count it by these tags).
   const rg3 = await armClients().resources.resourceGroups.get(learnerResourceGroupName(RUN, l3!));
   expect(rg3.tags).toMatchObject({ [TAGS.run]: RUN, [TAGS.learner]: l3 });
