@@ -80,8 +80,16 @@ async function walkLearner(api: WorkshopApi, runId: string, learnerId: string, p
   let lastActionAt = Date.now();
   let arrivedAt: number | undefined;
   const acted = new Set<string>();
+  let seen = '';
+  let seenAt = Date.now();
   for (;;) {
     const s = await api.learnerStatus(runId, learnerId);
+    const where = `${s.position?.phase}/${s.position?.stepId}/${s.position?.state}`;
+    if (where !== seen) [seen, seenAt] = [where, Date.now()];
+    else if (Date.now() - seenAt > 60_000) {
+      log(`${learnerId} has been at ${where} for a minute: ${JSON.stringify(s).slice(0, 600)}`);
+      seenAt = Date.now();
+    }
     const p = s.position;
     const at = p?.stepId ? order.indexOf(p.stepId) : -1;
     if (at >= past) arrivedAt ??= lastActionAt;
