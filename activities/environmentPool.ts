@@ -4,6 +4,7 @@ import { armLogger } from '../azure/armClients';
 import { addToPool, claimed, listPool, poolOutcome, updatePoolEnvironment, type PoolStatus } from '../storage/environmentPool';
 import { readRosterSlice } from '../storage/runRoster';
 import { readLearnerProgress } from '../storage/progressTable';
+import { PHASES } from '../machines/journeyMachine';
 import { teardown } from './teardown';
 
 /**
@@ -18,6 +19,8 @@ export const PoolLearnersInput = z.object({
   from: z.number().int().min(0),
   count: z.number().int().min(1).max(200),
   poolSize: z.number().int().min(1),
+  /** The phase of the pooled provision step: a learner already in it (or past it) deploys their own, and takes no place in the pool. */
+  phase: z.enum(PHASES),
 });
 
 /**
@@ -28,14 +31,18 @@ export const poolLearners = defineActivity(PoolLearnersInput, async function poo
   const count = Math.max(0, Math.min(input.count, input.poolSize - input.from));
   const slice = count ? await readRosterSlice(input.runId, input.from, count) : [];
   const at = new Date().toISOString();
-  await addToPool(input.runId, slice.map((l, i) => ({ learnerId: l.learnerId, index: input.from + i })), at);
-  const learnerIds: string[] = [];
-  for (const l of slice) {
-    const row = await updatePoolEnvironment(input.runId, l.learnerId, () => undefined);
-    if (row.before?.status !== 'queued') continue;
+  const taken: Array<{ learnerId: string; index: number }> = [];
+  for (const [i, l] of slice.entries()) {
     const progress = await readLearnerProgress(input.runId, l.learnerId);
-    if (progress && (progress.state === 'completed' || progress.state === 'ended')) continue;
-    learnerIds.push(l.learnerId);
+    const gone = progress && (progress.state === 'completed' || progress.state === 'ended' || PHASES.indexOf(progress.phase) >= PHASES.indexOf(input.phase));
+    if (!gone) taken.push({ learnerId: l.learnerId, index: input.from + i });
+  }
+  await addToPool(input.runId, taken, at);
+  const learnerIds: string[] = [];
+  for (const l of taken) {
+    // Still queued: nobody claimed it since (a claim comes with the learner's provisioning request).
+    const row = await updatePoolEnvironment(input.runId, l.learnerId, () => undefined);
+    if (row.before?.status === 'queued') learnerIds.push(l.learnerId);
   }
   return { learnerIds, next: input.from + slice.length };
 });

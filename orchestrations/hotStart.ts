@@ -79,7 +79,8 @@ export class HotStart {
     const room = p.scheduler.config.maxConcurrentDeployments - livePool;
     if (room <= 0) return;
     this.host.charge(4);
-    const task = callActivity(this.host.context, 'poolLearners', { runId: input.runId, from: state.poolNext ?? 0, count: room, poolSize: hs.poolSize });
+    const phase = Object.values(input.plan.phases).find((ph) => ph.steps.some((s) => s.id === hs.stepId))?.phase ?? 'implementation';
+    const task = callActivity(this.host.context, 'poolLearners', { runId: input.runId, from: state.poolNext ?? 0, count: room, poolSize: hs.poolSize, phase });
     yield task;
     const { learnerIds, next } = resultOf(task);
     state.poolNext = next;

@@ -7,9 +7,9 @@
  * How: the local stack in this process (the durable host on the embedded store, the app's real registry, the ARM
  * emulator with realistic deployment times scaled by the run's time scale, so a 35-minute gateway takes 21 s at
  * 0.01). Per mode (off, then on) one run of `--learners` simulated learners: each spends a seeded share
- * (`--think`, default 0.6–1.0) of every Requirements and Design step's timebox before acting, as a person does
- * (the simulated instructor likewise on the architecture review); so Requirements + Design take 54–90 workshop
- * minutes, longer than the slowest deployment. Once every learner is past the provision step the run is ended
+ * (`--think`, default 0.5–0.85) of every Requirements and Design step's timebox before acting, as a person does
+ * (the simulated instructor likewise on the architecture review); so Requirements + Design take 45–77 workshop
+ * minutes, longer than the slowest deployment (a learner acting at the very end of a timebox would fail the phase). Once every learner is past the provision step the run is ended
  * and the bench checks that no environment of the run is left.
  *
  * "Waited for an environment": from the moment the learner entered Implementation (their architecture review was
@@ -38,7 +38,7 @@ const { values: args } = parseArgs({
   options: {
     learners: { type: 'string', default: '10,20' },
     'time-scale': { type: 'string', default: '0.01' },
-    think: { type: 'string', default: '0.6-1.0' },
+    think: { type: 'string', default: '0.5-0.85' },
     seed: { type: 'string', default: '7' },
     fraction: { type: 'string', default: '1' },
   },
@@ -91,6 +91,7 @@ async function walkLearner(api: WorkshopApi, runId: string, learnerId: string, p
       seenAt = Date.now();
     }
     const p = s.position;
+    if (p?.failure) throw new Error(`${runId} ${learnerId} failed at ${p.stepId}: ${JSON.stringify(p.failure).slice(0, 300)} (a smaller --think, or a machine less loaded)`);
     const at = p?.stepId ? order.indexOf(p.stepId) : -1;
     if (at >= past) arrivedAt ??= lastActionAt;
     if (at > past) {
