@@ -51,7 +51,10 @@ export interface HotStartSummary {
   leadMinutes: number;
   /** One deployment of the pack, typically (the slowest chain of its template), in the run's time scale. */
   deploymentMinutes: number;
-  /** When the last pool environment should be ready, and when the first learners may reach the provision step. */
+  /**
+   * When the last pool environment should be ready, and when learners who use the phases before the provision step
+   * to their end reach it (faster ones come earlier: a pool of several waves is not all ready for them).
+   */
   readyBy: string;
   needed: string;
   warning?: string;
@@ -101,7 +104,7 @@ export function hotStartPlan(
       ? {
           warning:
             `The pool needs about ${Math.round((readyBy - provisionAt) / MINUTE)} min to deploy ${poolSize} environments (${concurrent} at a time, ${Math.round(deployMs / MINUTE)} min each) ` +
-            `but the first learners may reach "${stepId}" ${Math.round((needed - session) / MINUTE)} min into the session; those after them wait for theirs. Start the run earlier with startsAt, or pool fewer.`,
+            `but learners reach "${stepId}" ${Math.round((needed - session) / MINUTE)} min into the session at the latest (faster ones earlier); those whose environment is not ready yet wait for it. Schedule the session with startsAt so the pool starts earlier, or pool fewer.`,
         }
       : {}),
   };

@@ -6,7 +6,7 @@
  *
  * How: the local stack in this process (the durable host on the embedded store, the app's real registry, the ARM
  * emulator with realistic deployment times scaled by the run's time scale, so a 35-minute gateway takes 42 s at
- * the default 0.02). Per mode (off, then on) one run of `--learners` simulated learners: each spends a seeded share
+ * the default 0.02). Per mode (below) one run of `--learners` simulated learners: each spends a seeded share
  * (`--think`, default 0.5–0.8) of every Requirements and Design step's timebox before acting, as a person does
  * (the simulated instructor likewise on the architecture review); so Requirements + Design take 45–72 workshop
  * minutes, longer than the slowest deployment (a learner acting at the very end of a timebox would fail the phase). Once every learner is past the provision step the run is ended
@@ -19,7 +19,10 @@
  * scale, workshop minutes. Idle cost: each pool environment's hourly estimate from ready to claimed (or torn
  * down), in workshop hours.
  *
- * Usage: npm run bench:hotstart -- [--learners 10,20] [--time-scale 0.02] [--think 0.5-0.8] [--seed 7] [--fraction 1]
+ * Modes (`--modes`, default all three): `demand` (no hot start), `hot` (hot start at run start), `scheduled` (hot start
+ * with `startsAt` the API's lead time ahead: the pool starts deploying at once, the learners at `startsAt`).
+ *
+ * Usage: npm run bench:hotstart -- [--learners 10,20] [--modes demand,hot,scheduled] [--time-scale 0.02] [--think 0.5-0.8] [--seed 7] [--fraction 1]
  */
 import { parseArgs } from 'node:util';
 import { armClients } from '../../azure/armClients';
@@ -41,6 +44,7 @@ const { values: args } = parseArgs({
     think: { type: 'string', default: '0.5-0.8' },
     seed: { type: 'string', default: '7' },
     fraction: { type: 'string', default: '1' },
+    modes: { type: 'string', default: 'demand,hot,scheduled' },
   },
 });
 const SCENARIO = 'hybrid';
@@ -49,6 +53,13 @@ const SCALE = Number(args['time-scale']);
 const [THINK_MIN, THINK_MAX] = args.think!.split('-').map(Number) as [number, number];
 const SIZES = args.learners!.split(',').map(Number);
 const FRACTION = Number(args.fraction);
+type Mode = 'on demand' | 'hot start' | 'hot start, startsAt';
+const MODE_NAMES: Record<string, Mode> = { demand: 'on demand', hot: 'hot start', scheduled: 'hot start, startsAt' };
+const MODES = args.modes!.split(',').map((m) => {
+  const mode = MODE_NAMES[m.trim()];
+  if (!mode) throw new Error(`--modes takes demand, hot and scheduled (comma-separated), got "${m}"`);
+  return mode;
+});
 /** Each learner looks at their status this often (20 learners: 50 calls a second). */
 const POLL_MS = 400;
 
@@ -62,7 +73,7 @@ interface LearnerResult {
 }
 
 interface ModeResult {
-  mode: 'on demand' | 'hot start';
+  mode: Mode;
   learners: number;
   waitsMs: number[];
   stepMs: number[];
@@ -144,12 +155,20 @@ function idleOf(pool: HotStartView | undefined, hourlyUsd: number): { hours: num
   return { hours, usd: hours * hourlyUsd };
 }
 
-async function runMode(w: WorkshopStack, n: number, hot: boolean, pack: Pack, provisionStep: string, hourlyUsd: number): Promise<ModeResult> {
+async function runMode(w: WorkshopStack, n: number, mode: Mode, pack: Pack, provisionStep: string, hourlyUsd: number): Promise<ModeResult> {
+  const hot = mode !== 'on demand';
   const runId = `bench-${hot ? 'hot' : 'cold'}-${n}-${Date.now().toString(36).slice(-4)}`;
   const roster = ['name,email', ...Array.from({ length: n }, (_, i) => `Learner ${i + 1},l${i + 1}@example.com`)].join('\n');
   w.arm.resetStats();
   const t0 = Date.now();
-  const started = await w.api.startRun({ runId, scenario: SCENARIO, roster, instructors: ['ian'], parameters: PARAMS, timeScale: SCALE, ...(hot ? { hotStart: FRACTION } : {}) });
+  // Scheduled: the session starts after the lead time the API derives (asked for with a far start, then the real one).
+  const lead = mode === 'hot start, startsAt' ? await leadMs(w, n, runId) : 0;
+  const startsAt = lead ? { startsAt: new Date(Date.now() + lead).toISOString() } : {};
+  const started = await w.api.startRun({ runId, scenario: SCENARIO, roster, instructors: ['ian'], parameters: PARAMS, timeScale: SCALE, ...(hot ? { hotStart: FRACTION } : {}), ...startsAt });
+  if (started.startsAt) {
+    log(`${runId}: the pool deploys from ${started.hotStart?.provisionAt}, the session starts ${started.startsAt}`);
+    await until(`${runId}'s session`, async () => ((await w.api.runStatus(runId)).view?.started ? true : undefined), lead + 120_000, 500);
+  }
   const rand = prng(Number(args.seed));
   const seeds = started.learners.map(() => Math.floor(rand() * 2 ** 31));
   const results = await Promise.all(started.learners.map((l, i) => walkLearner(w.api, runId, l.learnerId, pack, provisionStep, prng(seeds[i]!))));
@@ -162,7 +181,7 @@ async function runMode(w: WorkshopStack, n: number, hot: boolean, pack: Pack, pr
   for await (const rg of armClients().resources.resourceGroups.list()) if (rg.tags?.[TAGS.run] === runId && rg.properties?.provisioningState?.toLowerCase() !== 'deleting') left++;
   const idle = idleOf(pool, hourlyUsd);
   return {
-    mode: hot ? 'hot start' : 'on demand',
+    mode,
     learners: n,
     waitsMs: results.map((r) => Math.max(0, (r.timedOut ? r.passedAt : r.deployedAt) - r.arrivedAt)),
     timedOut: results.filter((r) => r.timedOut).length,
@@ -174,6 +193,14 @@ async function runMode(w: WorkshopStack, n: number, hot: boolean, pack: Pack, pr
     leftAfterEnd: left,
     wallMs: Date.now() - t0,
   };
+}
+
+/** The lead time the API gives a pool of `n` (from a throwaway run scheduled far ahead, ended at once). */
+async function leadMs(w: WorkshopStack, n: number, runId: string): Promise<number> {
+  const roster = ['name,email', ...Array.from({ length: n }, (_, i) => `Learner ${i + 1},l${i + 1}@example.com`)].join('\n');
+  const probe = await w.api.startRun({ runId: `${runId}-lead`, scenario: SCENARIO, roster, instructors: ['ian'], parameters: PARAMS, timeScale: SCALE, hotStart: FRACTION, startsAt: new Date(Date.now() + 86_400_000).toISOString() });
+  await w.api.runCommand(probe.runId, 'end', { reason: 'lead-time probe' });
+  return probe.hotStart!.leadMinutes * 60_000;
 }
 
 function sec(ms: number): string {
@@ -216,9 +243,9 @@ async function main(): Promise<void> {
   const results: ModeResult[] = [];
   try {
     for (const n of SIZES) {
-      for (const hot of [false, true]) {
-        log(`${n} learners, ${hot ? 'hot start' : 'on demand'} …`);
-        results.push(await runMode(w, n, hot, pack, provisionStep, pack.environment.hourlyCostUsd));
+      for (const mode of MODES) {
+        log(`${n} learners, ${mode} …`);
+        results.push(await runMode(w, n, mode, pack, provisionStep, pack.environment.hourlyCostUsd));
       }
     }
   } finally {
