@@ -5,6 +5,7 @@ import { cohortRun } from './orchestrations/cohortRun';
 import { hostSelfCheck } from './orchestrations/hostSelfCheck';
 import { learnerJourney } from './orchestrations/learnerJourney';
 import { workshopPhase } from './orchestrations/workshopPhase';
+import { poolEnvironment } from './orchestrations/poolEnvironment';
 import { httpStart } from './http/httpStart';
 import { workshopApiFunctions } from './http/workshopRoutes';
 import { botFunctions } from './bot/functions';
@@ -19,6 +20,7 @@ export const functions: FunctionDef[] = [
   { kind: 'orchestration', name: 'cohortRun', handler: cohortRun },
   { kind: 'orchestration', name: 'learnerJourney', handler: learnerJourney },
   { kind: 'orchestration', name: 'workshopPhase', handler: workshopPhase },
+  { kind: 'orchestration', name: 'poolEnvironment', handler: poolEnvironment },
   ...Object.entries(activities).map(([name, a]): FunctionDef => ({ kind: 'activity', name, handler: a.run, durableClient: 'durableClient' in a && a.durableClient })),
   {
     kind: 'http',

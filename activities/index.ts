@@ -5,6 +5,7 @@ import { cohortFanOut, cohortTally, startJourneys } from './cohortFanOut';
 import { notify, notifyMany } from './notify';
 import { parkEnvironment, restoreEnvironment } from './parkEnvironment';
 import { parkFanOut } from './parkFanOut';
+import { poolLearners, recordPoolEnvironment, teardownPool } from './environmentPool';
 import { probeStorage } from './probeStorage';
 import { provisionEnvironment } from './provisionEnvironment';
 import { recordCheckpoint } from './recordCheckpoint';
@@ -49,6 +50,9 @@ export const activities = {
   parkEnvironment: { run: parkEnvironment, retry: ENVIRONMENT_RETRY },
   restoreEnvironment: { run: restoreEnvironment, retry: ENVIRONMENT_RETRY },
   parkFanOut: { run: parkFanOut, retry: QUICK_RETRY, durableClient: true },
+  poolLearners: { run: poolLearners, retry: QUICK_RETRY },
+  recordPoolEnvironment: { run: recordPoolEnvironment, retry: QUICK_RETRY },
+  teardownPool: { run: teardownPool, retry: QUICK_RETRY },
 } as const satisfies Record<string, ActivityEntry>;
 
 export type ActivityName = keyof typeof activities;

@@ -6,6 +6,7 @@ import { EVENTS, phaseInstanceId, runIdOfCohortInstanceId } from '../contracts/i
 import { COHORT_REPORTS, type ProgressReport } from '../machines/progress';
 import type { ProvisionRequest } from '../contracts/messages';
 import { readLearnerProgress, wouldApplyProgress, writeReportedProgress } from '../storage/progressTable';
+import { claimPoolEnvironment } from './environmentPool';
 
 /**
  * Orchestration-to-orchestration signalling through the DurableClient: raise an event, start an
@@ -65,10 +66,16 @@ export const signalInstance = defineActivity(SignalInput, async function signalI
  */
 async function markStaleRequest(runId: string, request: ProvisionRequest): Promise<ProvisionRequest> {
   const p = await readLearnerProgress(runId, request.learnerId);
-  if (!p) return request;
+  if (!p) return withClaim(runId, request);
   const finished = p.state === 'completed' || p.state === 'ended';
   const failedHere = p.state === 'failed' && p.attempt !== undefined && phaseInstanceId(runId, request.learnerId, p.phase, p.attempt) === request.phaseInstanceId;
-  return finished || failedHere ? { ...request, stale: true } : request;
+  return finished || failedHere ? { ...request, stale: true } : withClaim(runId, request);
+}
+
+/** A learner of the run's hot-start pool claims their environment as their phase asks for it; the cohort hears what it was. */
+async function withClaim(runId: string, request: ProvisionRequest): Promise<ProvisionRequest> {
+  const was = await claimPoolEnvironment(runId, request.learnerId);
+  return was ? { ...request, hotStart: was } : request;
 }
 
 export const SignalManyInput = z.object({ ops: z.array(SignalInput).max(500) });

@@ -376,6 +376,8 @@ export interface RunStatusView {
   helpQueue: number;
   reviewQueue: number;
   failures: number;
+  /** The hot-start pool in a sentence (http/hotStart.ts poolSentence), when the run has one. */
+  hotStart?: string;
 }
 
 export function runStatusCard(v: RunStatusView): Card {
@@ -389,6 +391,7 @@ export function runStatusCard(v: RunStatusView): Card {
       new Fact('Help queue', String(v.helpQueue)),
       new Fact('Reviews waiting', String(v.reviewQueue)),
       new Fact('Blocked', String(v.failures)),
+      ...(v.hotStart ? [new Fact('Environments', v.hotStart)] : []),
     ),
     new Container(...v.learners.slice(0, 40).map((l) => new TextBlock(`**${l.name}** — ${phaseTitle(l.phase)}, ${l.state}${l.stepId ? ` at ${l.stepId}` : ''}`, { wrap: true, spacing: 'None' }))),
   ];

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * Text commands, parsed at the edge into typed commands (pure; handlers.ts acts on them).
  *
  * Learners:     done · answer <text> · submit <name> <https://link> · hint · help <what is blocking you> · progress · peer review
- * Instructors:  start [<scenario> [team|csv] [scale=<n>] [id=<run-id>] [with <upn>,<upn>]] (CSV on the following lines or attached)
+ * Instructors:  start [<scenario> [team|csv] [scale=<n>] [id=<run-id>] [hot[=<share>]] [with <upn>,<upn>]] (CSV on the following lines or attached)
  *               status · runs · use <run-id> · help queue · reviews
  *               approve <learner> [comment] · changes <learner> <comment> · reply <learner> <answer>
  *               resume <learner> [from start] · broadcast <message> · extend <minutes> [<learner>] · end [reason]
@@ -22,7 +22,7 @@ export type Command =
   | { verb: 'help'; message: string }
   | { verb: 'progress' }
   | { verb: 'peerReview' }
-  | { verb: 'start'; scenario?: string; rosterSource?: 'team' | 'csv'; timeScale?: number; runId?: string; instructors: string[]; csv?: string }
+  | { verb: 'start'; scenario?: string; rosterSource?: 'team' | 'csv'; timeScale?: number; runId?: string; instructors: string[]; csv?: string; hotStart?: number }
   | { verb: 'status'; runId?: string }
   | { verb: 'runs' }
   | { verb: 'use'; runId: string }
@@ -93,11 +93,13 @@ function parseStart(t: CommandText): Command {
     if (lower === 'team' || lower === 'csv') cmd.rosterSource = lower;
     else if (lower.startsWith('scale=')) cmd.timeScale = Number(w.slice(6));
     else if (lower.startsWith('id=')) cmd.runId = w.slice(3);
+    else if (lower === 'hot' || lower.startsWith('hot=')) cmd.hotStart = lower === 'hot' ? 1 : Number(w.slice(4));
     else if (lower === 'with' && opts[i + 1]) cmd.instructors.push(...opts[++i].split(',').filter(Boolean));
     else if (!cmd.scenario) cmd.scenario = w;
-    else return unknown(t, `"${w}" is not a start option; use: start <scenario> [team|csv] [scale=<n>] [id=<run-id>] [with <upn>,<upn>]`);
+    else return unknown(t, `"${w}" is not a start option; use: start <scenario> [team|csv] [scale=<n>] [id=<run-id>] [hot[=<share>]] [with <upn>,<upn>]`);
   }
   if (cmd.timeScale !== undefined && !(cmd.timeScale > 0)) return unknown(t, 'scale must be a positive number, e.g. scale=0.01 for a rehearsal.');
+  if (cmd.hotStart !== undefined && !(cmd.hotStart > 0 && cmd.hotStart <= 1)) return unknown(t, 'hot takes a share of the roster above 0 and at most 1, e.g. hot=0.7 (environments deployed ahead for 70 % of the learners); "hot" alone is everyone.');
   if (t.more) {
     cmd.csv = t.more;
     cmd.rosterSource ??= 'csv';
@@ -187,7 +189,7 @@ export const LEARNER_USAGE = [
 ];
 
 export const INSTRUCTOR_USAGE = [
-  '**start** [<scenario> [team|csv] [scale=<n>] [with <upn>,…]] — start a run (no arguments: a form); CSV roster on the next lines',
+  '**start** [<scenario> [team|csv] [scale=<n>] [hot[=<share>]] [with <upn>,…]] — start a run (no arguments: a form); CSV roster on the next lines; hot: environments deployed ahead while learners do Requirements and Design',
   '**status** [run] · **runs** · **use** <run> — the run and its learners',
   '**help queue** · **reviews** — what learners are waiting for',
   '**approve** <learner> [comment] · **changes** <learner> <comment> — the architecture review',

@@ -1,3 +1,5 @@
+import type { HotStartView } from '../contracts/messages';
+import { hotStartLines, poolSentence, type HotStartSummary } from '../http/hotStart';
 import type { Client as ApiClient } from '@microsoft/teams.api';
 import type { App, IActivityContext } from '@microsoft/teams.apps';
 import * as df from 'durable-functions';
@@ -25,7 +27,7 @@ import {
 } from './cards';
 import { getTeam, getUser, latestTeam, saveTeam, saveUser, type TeamsUser } from './conversations';
 import { INSTRUCTOR_USAGE, LEARNER_USAGE, isInstructorCommand, parseCommand, type Command } from './commands';
-import { activeRuns, isInstructor, learnerIn, learnerName, namesUser, runInput, type RunInfo } from './people';
+import { activeRuns, isInstructor, learnerIn, learnerName, namesUser, type RunInfo } from './people';
 import type { BotSettings } from './settings';
 import { addNote, freshStepState, readStepCard, showStepCard, type StepRef } from './stepCards';
 import { backoffMs, retryAfterMs } from './rateLimiter';
@@ -537,7 +539,7 @@ async function statusCard(turn: Turn, runId: string): Promise<Card | string> {
   const r = await callWorkshopApi<{
     runtimeStatus: string;
     scenario: { title: string };
-    view: { paused: boolean; helpQueue: unknown[]; reviewQueue: unknown[]; failures: unknown[] } | null;
+    view: { paused: boolean; helpQueue: unknown[]; reviewQueue: unknown[]; failures: unknown[]; hotStart?: HotStartView } | null;
     learners: Array<{ learnerId: string; name: string; phase: string; state: string; stepId: string | null; since: string | null }>;
   }>(turn.invocation, { role: 'instructor' }, { kind: 'runStatus', runId });
   if (r.status >= 300) return apiText(r, '');
@@ -551,6 +553,7 @@ async function statusCard(turn: Turn, runId: string): Promise<Card | string> {
     helpQueue: b.view?.helpQueue.length ?? 0,
     reviewQueue: b.view?.reviewQueue.length ?? 0,
     failures: b.view?.failures.length ?? 0,
+    ...(b.view?.hotStart ? { hotStart: poolSentence(b.view.hotStart) } : {}),
   });
 }
 
@@ -606,12 +609,13 @@ async function startRun(turn: Turn, cmd: Extract<Command, { verb: 'start' }>): P
     if (!csv) return { text: 'Paste the roster CSV on the lines after the command (name,email), or attach a .csv file.' };
     roster = csv;
   }
-  const body = { scenario: cmd.scenario, roster, rosterName, instructors, ...(cmd.timeScale ? { timeScale: cmd.timeScale } : {}), ...(cmd.runId ? { runId: cmd.runId } : {}) };
-  const r = await callWorkshopApi<{ runId: string; scenario: { title: string }; learners: unknown[] }>(turn.invocation, { role: 'instructor' }, { kind: 'runs', method: 'POST' }, body);
+  const body = { scenario: cmd.scenario, roster, rosterName, instructors, ...(cmd.timeScale ? { timeScale: cmd.timeScale } : {}), ...(cmd.runId ? { runId: cmd.runId } : {}), ...(cmd.hotStart ? { hotStart: cmd.hotStart } : {}) };
+  const r = await callWorkshopApi<{ runId: string; scenario: { title: string }; learners: unknown[]; hotStart?: HotStartSummary }>(turn.invocation, { role: 'instructor' }, { kind: 'runs', method: 'POST' }, body);
   if (r.status >= 300) return { text: apiText(r, '') };
   await saveUser({ ...turn.who.user, currentRunId: r.body.runId });
   log().info({ runId: r.body.runId, by: me, learners: r.body.learners.length }, 'run started from Teams');
-  return { text: `🚀 Started run **${r.body.runId}** — ${r.body.scenario.title} with ${r.body.learners.length} learners. Their first steps are on the way. Say **status** to follow along.` };
+  const hot = r.body.hotStart ? `\n\n${hotStartLines(r.body.hotStart).join('\n\n')}` : '';
+  return { text: `🚀 Started run **${r.body.runId}** — ${r.body.scenario.title} with ${r.body.learners.length} learners. Their first steps are on the way. Say **status** to follow along.${hot}` };
 }
 
 async function attachedCsv(a: Activity): Promise<string | undefined> {

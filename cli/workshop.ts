@@ -11,6 +11,7 @@ import { formatProblem, listPacks, loadPackFile, PackError } from '../scenarios/
 import { ApiCallError, WorkshopApi, type Evidence } from './apiClient';
 import { cliPacksDir } from './cliPacks';
 import { ProgressView, summaryLine } from './progressView';
+import { hotStartLines, poolSentence } from '../http/hotStart';
 import { rehearse, RehearsalInputError, type RehearsalReport } from './rehearse';
 import type { ArmAccess } from './rehearsalArm';
 import type { LearnerSubscriptionRef } from '../contracts/messages';
@@ -49,6 +50,13 @@ function number(what: string, opts: { integer?: boolean; min?: number; max?: num
     }
     return n;
   };
+}
+
+/** `--hot-start` alone (the whole roster) or `--hot-start=0.7` (a share of it). */
+function hotStartFraction(value: string): number {
+  const f = Number(value);
+  if (!Number.isFinite(f) || f <= 0 || f > 1) throw new InvalidArgumentError(`--hot-start takes a share of the roster above 0 and at most 1 (0.7 = 70 %), got "${value}"; leave the value out for the whole roster.`);
+  return f;
 }
 
 /** `--param name=value` (repeatable); a value that parses as JSON is taken as JSON (numbers, true, [..]). */
@@ -90,7 +98,7 @@ function statusTable(status: RunStatusResponse): string {
         ...v.stuck.map((q) => `  stuck:          ${q.learnerId} (${q.phase}) at ${q.stepId ?? ''}: ${q.detail ?? ''}`),
       ]
     : [];
-  return [summaryLine(status), `  ${'learner'.padEnd(22)} ${'phase'.padEnd(15)} ${'state'.padEnd(17)} step`, ...rows, ...queues].join('\n');
+  return [summaryLine(status), ...(v?.hotStart ? [poolSentence(v.hotStart)] : []), `  ${'learner'.padEnd(22)} ${'phase'.padEnd(15)} ${'state'.padEnd(17)} step`, ...rows, ...queues].join('\n');
 }
 
 /** ARM access for the rehearsal: flags, then the environment, then the local stack's file. */
@@ -266,7 +274,9 @@ function addRunStart(run: Command, cli: Cli): void {
     .option('--param <name=value>', "a value for one of the pack's instructor parameters (repeatable), e.g. --param onPremGatewayIp=203.0.113.10", collectParam)
     .option('--learner-subscription <id[@regions]>', 'spread environments over these learner subscriptions by quota headroom (repeatable), e.g. <guid>@westeurope,northeurope', collectLearnerSubscription)
     .option('--allow-quota-shortfall', 'start even when the learner subscriptions\' quotas cannot hold every learner\'s environment (refused otherwise, with the numbers)')
-    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown>; learnerSubscription?: LearnerSubscriptionRef[]; allowQuotaShortfall?: boolean }) => {
+    .option('--hot-start [fraction]', 'deploy environments ahead while learners do Requirements and Design: for the whole roster, or a share of it (--hot-start=0.7); the rest deploy on demand', hotStartFraction)
+    .option('--starts-at <iso>', 'the session starts then (ISO date-time with zone): journeys start at it, a --hot-start pool its lead time before')
+    .action(async (o: { scenario: string; roster: string; instructor: string[]; timeScale: number; budget?: number; runId?: string; batchSize?: number; param?: Record<string, unknown>; learnerSubscription?: LearnerSubscriptionRef[]; allowQuotaShortfall?: boolean; hotStart?: true | number; startsAt?: string }) => {
       let text: string;
       try {
         text = await readFile(o.roster, 'utf8');
@@ -280,10 +290,12 @@ function addRunStart(run: Command, cli: Cli): void {
         if (err instanceof RosterError) throw new UserError(`The roster has problems; nothing was started:\n${err.problems.map((p) => `  ${formatRosterProblem(name, p)}`).join('\n')}`);
         throw err;
       }
-      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.learnerSubscription ? { learnerSubscriptions: o.learnerSubscription } : {}), ...(o.allowQuotaShortfall ? { allowQuotaShortfall: true } : {}) });
+      const res = await api().startRun({ scenario: o.scenario, roster: text, rosterName: name, instructors: o.instructor, timeScale: o.timeScale, parameters: o.param ?? {}, ...(o.budget ? { budgetUsd: o.budget } : {}), ...(o.runId ? { runId: o.runId } : {}), ...(o.batchSize ? { batchSize: o.batchSize } : {}), ...(o.learnerSubscription ? { learnerSubscriptions: o.learnerSubscription } : {}), ...(o.hotStart !== undefined ? { hotStart: o.hotStart } : {}), ...(o.startsAt ? { startsAt: o.startsAt } : {}), ...(o.allowQuotaShortfall ? { allowQuotaShortfall: true } : {}) });
       print(res, json(), () =>
         [
           `Started run ${res.runId}: ${res.scenario.title} for ${res.learners.length} learners (time scale ${res.timeScale}).`,
+          ...(res.startsAt ? [`The session starts ${res.startsAt}; learners get their first prompt then.`] : []),
+          ...(res.hotStart ? hotStartLines(res.hotStart) : []),
           `Learner tokens (give each learner theirs; learners send it as x-api-key):`,
           ...res.learners.map((l) => `  ${l.learnerId.padEnd(22)} ${l.name.padEnd(28)} ${l.token}`),
           `Watch it: workshop run status ${res.runId} --watch`,

@@ -47,6 +47,58 @@ export interface ProvisionRequest {
    * that asked had already failed or the learner finished, so nobody would deploy or report back.
    */
   stale?: boolean;
+  /**
+   * Set by the delivering activity too, for a learner in the run's hot-start pool: what their pool environment
+   * was when they claimed it (orchestrations/hotStart.ts decides from it: adopt, wait for it, or deploy on demand).
+   */
+  hotStart?: HotStartClaim;
+  /** The cohort's own marks on a request it holds (hot start): a pool deployment, and the phase waiting for it. */
+  pool?: true;
+  claimedBy?: { phaseInstanceId: string; stepId: string; attempt: number };
+}
+
+/** A pooled learner's environment when their phase asked for it (storage/environmentPool.ts's statuses). */
+export type HotStartClaim = 'queued' | 'deploying' | 'ready' | 'failed' | 'claimed' | 'tornDown';
+
+/** A run's hot start (POST /api/runs `hotStart`): environments deployed ahead for the first `poolSize` learners of the roster. */
+export interface HotStartPlan {
+  poolSize: number;
+  /** The provision step whose environment is deployed ahead (the phase's own step adopts it: same idempotency key). */
+  stepId: string;
+  /** ISO: when the pool starts deploying (the run's start, or `startsAt` minus the lead time). */
+  provisionAt: string;
+  /** The lead time it was derived from (ms), for the instructor. */
+  leadMs: number;
+}
+
+/** A hot-start pool at a moment, for the instructor (storage/environmentPool.ts's poolSummary computes it). */
+export interface PoolSummary {
+  size: number;
+  queued: number;
+  deploying: number;
+  ready: number;
+  claimed: number;
+  failed: number;
+  tornDown: number;
+  /** Claimed when the environment was already deployed (the learner did not wait for it). */
+  claimedReady: number;
+  /** What the pool's environments cost while deployed and unclaimed, until `now` (USD, the packs' hourly estimate). */
+  idleCostUsd: number;
+  /** What the ready, unclaimed environments cost per hour now. */
+  idleUsdPerHour: number;
+}
+
+/** What the run view (GET /api/runs/{run}, the dashboard, Teams) shows of hot start. */
+export interface HotStartView extends PoolSummary {
+  stepId: string;
+  provisionAt: string;
+  startsAt?: string;
+  environments: Array<{ learnerId: string; status: string; since: string; subscriptionId?: string; readyAt?: string; claimedAt?: string; claimedFrom?: string; error?: string }>;
+}
+
+/** The scheduler id of a pool deployment (a phase's own request is provisionKey's learner:step:attempt). */
+export function poolKey(learnerId: string): string {
+  return `pool:${learnerId}`;
 }
 
 /** A phase tells the cohort how the deployment it was admitted for went. */
@@ -59,6 +111,8 @@ export interface ProvisionDone {
   retryAfterSeconds?: number;
   throttled?: boolean;
   message?: string;
+  /** A hot-start pool deployment's outcome (poolEnvironment orchestration), not a phase's. */
+  pool?: true;
 }
 
 /** Cohort -> phase, on the phase's event channel; the phase orchestration handles these itself. `at`: when the cohort decided (its orchestration time). */

@@ -26,6 +26,7 @@ import { ApiError, apiLogger, param, readBody } from './apiKit';
 import { requirePack } from './packs';
 import { formatRosterProblem, parseRoster, RosterError, rosterFromObjects } from './roster';
 import { apiKeys, commandRun, loadRun, RUN_ID, statusOf } from './workshopService';
+import { HotStartOption, hotStartFor, StartsAt } from './hotStart';
 
 /**
  * Instructor routes for a whole run:
@@ -58,6 +59,10 @@ export const StartRunBody = z.strictObject({
   learnerSubscriptions: LearnerSubscriptions.optional(),
   /** Start even when the learner subscriptions' quotas cannot hold every learner's environment (checkQuotaHolds). */
   allowQuotaShortfall: z.boolean().default(false),
+  /** Deploy environments ahead (true, a fraction of the roster, { fraction } or { poolSize }): http/hotStart.ts. */
+  hotStart: HotStartOption.optional(),
+  /** The session's start: the journeys start then, a hot-start pool its lead time before. */
+  startsAt: StartsAt.optional(),
 });
 export type StartRunBody = z.input<typeof StartRunBody>;
 
@@ -68,6 +73,8 @@ export interface StartRunResponse {
   timeScale: number;
   learners: Array<Learner & { token: string }>;
   statusUrl: string;
+  hotStart?: import('./hotStart').HotStartSummary;
+  startsAt?: string;
 }
 
 function newRunId(packId: string): string {
@@ -97,12 +104,13 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
   };
   checkCohortFits(roster, plan);
   await checkQuotaHolds(body, loaded.pack.id, roster.length, environmentParameters);
+  const hot = await hotStartFor(body, loaded.pack, plan, roster.length);
   const runId = body.runId ?? newRunId(loaded.pack.id);
   checkInstanceIds(runId, roster);
   const instanceId = cohortInstanceId(runId);
   const client = df.getClient(context);
   if (await statusOf(client, instanceId)) throw new ApiError(409, `Run "${runId}" already exists; choose another run id (or leave it out to get a fresh one).`);
-  const input: CohortInput = { runId, plan, learners: roster.length, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) };
+  const input: CohortInput = { runId, plan, learners: roster.length, instructors: body.instructors, batchSize: body.batchSize, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}), ...hot.input };
   await markRunStarted({ runId, packId: loaded.pack.id, ...(body.budgetUsd ? { budgetUsd: body.budgetUsd } : {}) });
   try {
     // The roster goes to the store, not into the cohort's input (which stays the same size for any roster).
@@ -126,6 +134,7 @@ async function startRun(request: HttpRequest, context: InvocationContext): Promi
     timeScale: body.timeScale,
     learners: roster.map((l) => ({ ...l, token: learnerToken(learnerKey!, runId, l.learnerId) })),
     statusUrl: new URL(`/api/runs/${runId}`, request.url).href,
+    ...hot.response,
   };
   return { status: 202, jsonBody: response, headers: { Location: response.statusUrl } };
 }

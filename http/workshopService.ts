@@ -1,4 +1,5 @@
 import * as df from 'durable-functions';
+import { hotStartView } from '../storage/environmentPool';
 import { transition } from 'xstate';
 import { readCheckpoint, type Checkpoint } from '../activities/recordCheckpoint';
 import { appSettings } from '../config';
@@ -79,7 +80,8 @@ export async function loadRun(client: Client, runId: string): Promise<Run> {
 /** The cohort's summary (its custom status) joined with every learner's progress row. */
 async function viewOf(runId: string, input: RunInput, customStatus: unknown): Promise<CohortView | null> {
   if (!customStatus || typeof customStatus !== 'object') return null;
-  return expandView(customStatus as CohortSummary, input.roster, await readProgress(runId));
+  const view = expandView(customStatus as CohortSummary, input.roster, await readProgress(runId));
+  return input.hotStart ? { ...view, hotStart: await hotStartView(runId, input.hotStart, input.startsAt) } : view;
 }
 
 /** What never changes in a run: its pack plan and roster. Learner routes read it from a short cache. */

@@ -4,10 +4,11 @@ import type { NotifyInput } from '../activities/notify';
 import type { CohortFanOutInput } from '../activities/cohortFanOut';
 import type { SignalInput } from '../activities/signalInstance';
 import { EVENTS, cohortInstanceId, phaseInstanceId } from '../contracts/ids';
-import { provisionKey, type CohortEvent, type ProvisionDone, type ProvisionRequest, type ProvisionSignal } from '../contracts/messages';
+import { poolKey, provisionKey, type CohortEvent, type ProvisionDone, type ProvisionRequest, type ProvisionSignal } from '../contracts/messages';
 import type { ProgressReport } from '../machines/progress';
 import { admit, createScheduler, enqueue, failed, forget, live, progress, queueMessage, retryLater, succeeded, withdraw } from './provisioningScheduler';
 import { EventInbox } from './eventInbox';
+import { HotStart } from './hotStart';
 import { FINISHED, type CohortSummary, type RunReport } from './cohortView';
 import type { CohortInput, CohortState } from './workshopTypes';
 
@@ -50,8 +51,9 @@ const TALLY_BACKOFF_MAX_MS = 5 * 60_000;
  */
 export function* cohortRun(context: df.OrchestrationContext): Generator<df.Task, RunReport, unknown> {
   const cohort = new Cohort(context);
-  if (!(yield* cohort.startNextBatch())) return undefined as never;
   for (;;) {
+    // Every turn: a session with a later `startsAt` starts its journeys when the clock gets there.
+    if (!(yield* cohort.startNextBatch())) return undefined as never;
     yield* cohort.admitAndNotify();
     cohort.publish();
     if (yield* cohort.allFinished()) {
@@ -81,6 +83,7 @@ class Cohort {
   /** Events received and not handled yet (carried through continue-as-new). */
   private readonly pending: CohortEvent[];
   private readonly inbox: EventInbox<CohortEvent>;
+  private readonly hotStart: HotStart;
 
   constructor(private readonly context: df.OrchestrationContext) {
     this.input = context.df.getInput() as CohortInput;
@@ -90,6 +93,15 @@ class Cohort {
     delete this.state.notices;
     delete this.state.pending;
     this.inbox = new EventInbox<CohortEvent>(context, EVENTS.cohort);
+    this.hotStart = new HotStart({
+      context,
+      input: this.input,
+      state: this.state,
+      provisioning: () => this.provisioning(),
+      charge: (n) => (this.spent += n),
+      forget: (id) => this.done(id),
+      notice: (n) => this.notices.push(n),
+    });
   }
 
   private now(): string {
@@ -134,7 +146,7 @@ class Cohort {
   /** Starts the next batch of journeys (one batch per execution: starting any roster leaves a history of constant length). False: continued as new. */
   *startNextBatch(): Generator<df.Task, boolean, unknown> {
     const { input, state } = this;
-    if (state.started >= input.learners || state.ended) return true;
+    if (state.started >= input.learners || state.ended || this.hotStart.beforeSession()) return true;
     const count = Math.min(Math.max(1, input.batchSize), input.learners - state.started);
     this.publish();
     this.spent += 4;
@@ -150,22 +162,22 @@ class Cohort {
 
   /** Admits whatever the provisioning scheduler lets start now (telling those phases to go), and sends the queued notices. */
   *admitAndNotify(): Generator<df.Task, void, unknown> {
+    this.wakeAt = this.hotStart.wakeAt();
+    yield* this.hotStart.fill();
     const prov = this.state.provisioning;
-    this.wakeAt = null;
     // Parked: nobody deploys overnight (the restores ask in the morning).
     if (prov && !this.state.parked) {
       const result = admit(prov.scheduler, this.context.df.currentUtcDateTime);
       prov.scheduler = result.state;
-      this.wakeAt = result.wakeAt;
-      if (result.start.length) {
-        yield this.signalAll(
-          result.start.map((a) => {
-            const r = prov.requests[a.id]!;
-            const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt, at: this.now() };
-            return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
-          }),
-        );
-      }
+      if (result.wakeAt && (!this.wakeAt || result.wakeAt < this.wakeAt)) this.wakeAt = result.wakeAt;
+      const ops = result.start.map((a) => {
+        const r = prov.requests[a.id]!;
+        if (r.pool) return this.hotStart.startOp(r, a.attempt);
+        const data: ProvisionSignal = { type: 'PROVISION_ADMITTED', stepId: r.stepId, attempt: r.attempt, envAttempt: a.attempt, at: this.now() };
+        return { op: 'raise' as const, instanceId: r.phaseInstanceId, event: EVENTS.phase, data };
+      });
+      ops.push(...this.hotStart.admitNow.splice(0));
+      if (ops.length) yield this.signalAll(ops);
     }
     if (!this.notices.length) return;
     const batch = this.notices.splice(0, 200);
@@ -336,9 +348,9 @@ class Cohort {
     }
   }
 
-  private onProvisionRequest(event: ProvisionRequest): void {
-    const id = provisionKey(event.learnerId, event.stepId, event.attempt);
-    const p = (this.state.provisioning ??= {
+  /** The provisioning scheduler's state and its live requests, created on the first request. */
+  private provisioning(): NonNullable<CohortState['provisioning']> {
+    return (this.state.provisioning ??= {
       scheduler: createScheduler(this.context.df.currentUtcDateTime, {
         ...this.input.scheduler,
         maxConcurrentDeployments: Math.max(1, this.input.maxConcurrentDeployments ?? this.input.scheduler?.maxConcurrentDeployments ?? 10),
@@ -346,11 +358,17 @@ class Cohort {
       }),
       requests: {},
     });
+  }
+
+  private onProvisionRequest(event: ProvisionRequest): void {
+    const id = provisionKey(event.learnerId, event.stepId, event.attempt);
+    const p = this.provisioning();
     const recent = this.remembered();
     if (p.requests[id] || id in recent) return; // a retried request
     // The phase that asked has already ended (its failure was reported before its request was delivered):
     // nobody would deploy or report back, so it takes no place in line.
     if (event.stale || event.phaseInstanceId in recent) return;
+    if (this.hotStart.onRequest(event, id)) return;
     this.withdrawRequests(event.learnerId); // a phase asks for one environment at a time
     p.requests[id] = { type: event.type, learnerId: event.learnerId, phaseInstanceId: event.phaseInstanceId, stepId: event.stepId, attempt: event.attempt };
     p.scheduler = enqueue(p.scheduler, [id]);
@@ -359,8 +377,8 @@ class Cohort {
 
   private *onProvisionDone(event: ProvisionDone): Generator<df.Task, void, unknown> {
     const p = this.state.provisioning;
-    const id = provisionKey(event.learnerId, event.stepId, event.attempt);
-    if (!p?.requests[id]) return;
+    const id = event.pool ? poolKey(event.learnerId) : provisionKey(event.learnerId, event.stepId, event.attempt);
+    if (!p?.requests[id] || this.hotStart.onDone(event, id)) return;
     const now = this.context.df.currentUtcDateTime;
     if (event.outcome === 'succeeded') {
       p.scheduler = succeeded(p.scheduler, id, now);
@@ -468,6 +486,7 @@ class Cohort {
     yield this.context.df.Task.all([
       callActivity(this.context, 'notify', { runId: input.runId, key: `${cohortInstanceId(input.runId)}:report`, to: { role: 'instructor' }, kind: 'runReport', body: { ...report } }),
       // Ended runs are what the sweeper cleans up after: any environment a journey left behind goes.
+      ...this.hotStart.teardown(),
       callActivity(this.context, 'recordRunEnded', { runId: input.runId, endedAt: report.endedAt, ...(state.endReason ? { reason: state.endReason } : {}) }),
     ]);
     return report;

@@ -1,3 +1,4 @@
+import type { HotStartView } from '../contracts/messages';
 import type { PhaseName } from '../machines/phaseMachine';
 import { initialProgress, type LearnerProgress, type LearnerState } from '../machines/progress';
 
@@ -33,6 +34,8 @@ export interface CohortView {
   stuck: Array<{ learnerId: string; phase: PhaseName; stepId: string | null; since: string; detail?: string }>;
   failures: Array<{ learnerId: string; phase: PhaseName; since: string; reason?: string }>;
   progress: Record<string, LearnerProgress>;
+  /** The run's hot-start pool (ready / deploying / claimed, idle cost), read from its table; absent without hot start. */
+  hotStart?: HotStartView;
 }
 
 type LearnerFold = Pick<CohortView, 'counts' | 'finished' | 'helpQueue' | 'reviewQueue' | 'stuck' | 'failures' | 'progress'>;

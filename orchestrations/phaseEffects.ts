@@ -202,7 +202,7 @@ export class PhaseEffects {
 
   /** Run the deployment once if the cohort admitted it (its scheduler decides retries), else with the activity's retries. */
   private deploy(stepId: string, attempt: number, scheduled: boolean): void {
-    const { runId, learnerId, packId } = this.input;
+    const { learnerId } = this.input;
     const done = (outcome: ProvisionDone['outcome'], extra: Partial<ProvisionDone> = {}) =>
       this.tellCohort({ type: 'provisionDone', learnerId, stepId, attempt, outcome, ...extra }, 'provisionDone');
     const environment = this.environment(stepId);

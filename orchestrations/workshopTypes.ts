@@ -1,4 +1,4 @@
-import type { CohortEvent, Learner, ProvisionRequest, RunPlan } from '../contracts/messages';
+import type { CohortEvent, HotStartPlan, Learner, ProvisionRequest, RunPlan } from '../contracts/messages';
 import type { NotifyInput } from '../activities/notify';
 import type { SchedulerConfig, SchedulerState } from './provisioningScheduler';
 
@@ -24,6 +24,10 @@ export interface CohortInput {
   maxConcurrentDeployments?: number;
   /** Overrides of the provisioning scheduler's limits (tests, rehearsals); ARM's defaults otherwise. */
   scheduler?: Partial<SchedulerConfig>;
+  /** Deploy environments ahead (orchestrations/hotStart.ts). */
+  hotStart?: HotStartPlan;
+  /** ISO: the session starts then; the journeys start at it (not before), the hot-start pool its lead time earlier. */
+  startsAt?: string;
   /** Set on continue-as-new: the state so far. */
   state?: CohortState;
 }
@@ -50,6 +54,8 @@ export interface CohortState {
   tallies?: number;
   /** The provisioning scheduler's state, and who asked for each live request (finished ones are forgotten). */
   provisioning?: { scheduler: SchedulerState; requests: Record<string, ProvisionRequest> };
+  /** Hot start: the next roster position to take into the pool (the pool's rows are in WorkshopEnvironmentPool). */
+  poolNext?: number;
   /** Requests finished and phases failed lately, by when (ms): a late duplicate is not queued again. */
   recent?: Record<string, number>;
   /** Events the previous execution received but had not handled when it continued as new. */

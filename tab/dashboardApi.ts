@@ -17,7 +17,7 @@ import type { PersistedPhaseSnapshot, PhaseName } from '../machines/phaseMachine
 import type { ScenarioPack, Step } from '../scenarios/schema';
 import { answerItem, disputeItem, failureItem, peerReviewsOf, reportOf } from './decisionQueues';
 import { deltaOf, ReadModelVersions, versionOf } from './dashboardDelta';
-import type { DashboardAnswerItem, DashboardCell, DashboardCost, DashboardDisputeItem, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
+import type { DashboardAnswerItem, DashboardCell, DashboardCost, DashboardDisputeItem, DashboardHotStart, DashboardLearner, DashboardQueueItem, DashboardReviewItem, DashboardRun, PhaseId } from './dashboardTypes';
 
 /**
  * GET /api/dashboard/runs/{runId} (instructor key): the dashboard's read model of one run, built from
@@ -111,9 +111,18 @@ export function buildDashboard(run: Run, checkpoints: readonly Checkpoint[], pac
     ...queuesOf(run.runId, view, learners, byLearner, stepInfo, steps),
     report: reportOf(decisions, named, steps, final),
     provisioning: view?.provisioning ?? null,
+    ...hotStartOf(view),
     cost,
     serverTime: now.toISOString(),
   };
+}
+
+/** The pool's counts for the dashboard's hot-start panel (the per-environment list stays in the API's view). */
+function hotStartOf(view: Run['view']): { hotStart?: DashboardHotStart } {
+  const hs = view?.hotStart;
+  if (!hs) return {};
+  const { environments: _list, stepId: _step, ...counts } = hs;
+  return { hotStart: counts };
 }
 
 type StepInfo = ReadonlyMap<string, { title: string; phase: string }>;

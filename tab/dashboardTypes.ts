@@ -173,6 +173,8 @@ export interface DashboardRun {
   report: DashboardReport;
   provisioning: { queued: number; deploying: number; retrying: number; succeeded: number; failed: number; maxInFlight: number; throttled: number } | null;
   cost: DashboardCost;
+  /** The run's hot-start pool (environments deployed ahead), when it has one: tab/client/hotStartPanel.ts. */
+  hotStart?: DashboardHotStart | null;
   /**
    * Present when the page asked `?since=<etag>` and the server still knew that answer: `learners` then
    * holds only the learners that changed since it, `removed` the ids no longer in the run, `total` how
@@ -181,6 +183,22 @@ export interface DashboardRun {
   delta?: { since: string; removed: string[]; total: number };
   /** The server's clock when the answer was made: the page measures time in state against it. */
   serverTime: string;
+}
+
+/** The hot-start pool's counts and idle cost (the run view's `hotStart` without the per-environment list). */
+export interface DashboardHotStart {
+  size: number;
+  queued: number;
+  deploying: number;
+  ready: number;
+  claimed: number;
+  claimedReady: number;
+  failed: number;
+  tornDown: number;
+  idleCostUsd: number;
+  idleUsdPerHour: number;
+  provisionAt: string;
+  startsAt?: string;
 }
 
 /** A run in the picker (`GET /api/runs`). */

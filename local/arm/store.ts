@@ -58,8 +58,6 @@ export interface DeploymentRecord {
   operations: Array<Record<string, unknown>>;
 }
 
-const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
-
 export class ArmStore {
   readonly groups = new Map<string, GroupRecord>();
   readonly resources = new Map<string, ResourceRecord>();

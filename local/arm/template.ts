@@ -8,7 +8,6 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  NotReady,
   TemplateError,
   checkExpressions,
   evaluate,

@@ -21,6 +21,7 @@ import {
   type StateFilter,
   type StuckReason,
 } from './model';
+import { renderHotStart } from './hotStartPanel';
 import { detectHost, offerTabConfiguration, readKey, saveKey, type Host } from './teamsHost';
 import { VirtualRows } from './virtualRows';
 
@@ -284,6 +285,7 @@ function render(run: DashboardRun, changed: number | 'all'): void {
   $('runView').hidden = false;
   $('noRuns').hidden = true;
   renderSummary(run);
+  renderHotStart(run);
   renderGrid(run);
   renderQueues(run);
   renderReport(run.report, reportFilter(), phaseTitle, shortTime);
