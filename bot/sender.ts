@@ -1,6 +1,7 @@
 import type { TablePort } from '../storage/tables';
 import type { Client as ApiClient } from '@microsoft/teams.api';
 import type { Logger } from 'pino';
+import type { OutboxWrite } from '../activities/notify';
 import { OUTBOX_TABLE, isStatus, unpackJson } from '../storage/workshopTables';
 import { appTable } from '../storage/appTables';
 import type { Client } from '../http/workshopService';
@@ -67,15 +68,7 @@ export interface DrainResult {
 }
 
 /** A pending WorkshopOutbox row, as the notify activity wrote it. */
-export interface OutboxRow {
-  runId: string;
-  rowKey: string;
-  role: 'learner' | 'instructor';
-  learnerId: string;
-  kind: string;
-  createdAt: string;
-  body: Record<string, unknown>;
-}
+export type OutboxRow = OutboxWrite;
 
 interface Item {
   msg: OutboxRow;
