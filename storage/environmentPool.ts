@@ -1,5 +1,5 @@
 import type { HotStartView, PoolSummary } from '../contracts/messages';
-import { isStatus, workshopTable } from './workshopTables';
+import { isStatus, readRow, workshopTable } from './workshopTables';
 
 /**
  * Hot start's pool of learner environments deployed ahead (WorkshopEnvironmentPool: PartitionKey runId,
@@ -58,13 +58,8 @@ export async function addToPool(runId: string, learners: Array<{ learnerId: stri
 }
 
 export async function readPoolEnvironment(runId: string, learnerId: string): Promise<PoolEnvironment | undefined> {
-  const table = await workshopTable(ENVIRONMENT_POOL_TABLE);
-  try {
-    return fromEntity(await table.getEntity<Record<string, unknown>>(runId, learnerId));
-  } catch (err) {
-    if (isStatus(err, 404)) return undefined;
-    throw err;
-  }
+  const row = await readRow(ENVIRONMENT_POOL_TABLE, runId, learnerId);
+  return row && fromEntity(row);
 }
 
 export async function listPool(runId: string): Promise<PoolEnvironment[]> {

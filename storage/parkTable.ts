@@ -1,4 +1,4 @@
-import { isStatus, packJson, unpackJson, workshopTable } from './workshopTables';
+import { isStatus, packJson, unpackJson, readRow, workshopTable } from './workshopTables';
 
 /**
  * A run parked overnight (issue 15 item 5), in the store rather than in the cohort's state (whose size must not
@@ -143,13 +143,8 @@ function fromEntity(r: Record<string, unknown>): LearnerParkRow {
 }
 
 export async function readLearnerPark(runId: string, learnerId: string): Promise<LearnerParkRow | undefined> {
-  const table = await workshopTable(PARKING_TABLE);
-  try {
-    return fromEntity(await table.getEntity<Record<string, unknown>>(runId, learnerId));
-  } catch (err) {
-    if (isStatus(err, 404)) return undefined;
-    throw err;
-  }
+  const row = await readRow(PARKING_TABLE, runId, learnerId);
+  return row && fromEntity(row);
 }
 
 export async function writeLearnerPark(runId: string, learnerId: string, row: LearnerParkRow): Promise<void> {

@@ -1,6 +1,6 @@
 import { odata } from '@azure/data-tables';
 import { applyProgress, initialProgress, type LearnerProgress, type ProgressReport } from '../machines/progress';
-import { isStatus, PROGRESS_TABLE, workshopTable } from './workshopTables';
+import { isStatus, PROGRESS_TABLE, readRow, workshopTable } from './workshopTables';
 
 /**
  * The cohort's per-learner progress (WorkshopProgress). It lives in a table, not in the cohort's custom
@@ -72,13 +72,8 @@ export async function wouldApplyProgress(runId: string, report: ProgressReport):
 
 /** One learner's progress row, if they have reported. */
 export async function readLearnerProgress(runId: string, learnerId: string): Promise<LearnerProgress | undefined> {
-  const table = await workshopTable(PROGRESS_TABLE);
-  try {
-    return fromEntity(await table.getEntity<Record<string, unknown>>(runId, learnerId));
-  } catch (err) {
-    if (isStatus(err, 404)) return undefined;
-    throw err;
-  }
+  const row = await readRow(PROGRESS_TABLE, runId, learnerId);
+  return row && fromEntity(row);
 }
 
 /** Every learner's progress row in a run (a learner with no row has not reported yet). */

@@ -23,6 +23,17 @@ export function isStatus(err: unknown, ...codes: number[]): boolean {
   return codes.includes((err as { statusCode?: number }).statusCode ?? 0);
 }
 
+/** One row of a workshop table, or undefined when there is none (404). */
+export async function readRow(tableName: string, partitionKey: string, rowKey: string): Promise<Record<string, unknown> | undefined> {
+  const table = await workshopTable(tableName);
+  try {
+    return await table.getEntity<Record<string, unknown>>(partitionKey, rowKey);
+  } catch (err) {
+    if (isStatus(err, 404)) return undefined;
+    throw err;
+  }
+}
+
 /** Table property strings are capped at 32K chars; long JSON is split over numbered columns. */
 const CHUNK = 30_000;
 export function packJson(prefix: string, value: unknown): Record<string, string | number> {
